@@ -1,0 +1,36 @@
+# Two set-up commands for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo_out
+
+.PHONY: venv demo test lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet "setuptools<81" wheel
+	# torch first, from the pinned CPU build, so no extra resolves to a CUDA build.
+	$(PIP) install --quiet -c constraints.txt torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e ".[train,dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m emomon.demo --out $(DEMO_DIR)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check emomon tests benchmarks
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check emomon tests benchmarks
+	$(VENV)/bin/ruff format --check emomon tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_features.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,240 @@
+"""Frozen configuration dataclasses, loaded from TOML and carried inside models.
+
+``FeatureSpec`` is the single definition of the features (DESIGN.md section 5). It
+travels inside every exported ONNX model, so the online pipeline computes exactly
+what the model was trained on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+from emomon.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+FEATURE_KINDS = ("de", "psd")
+LAYOUTS = ("flat", "grid")
+
+
+@dataclass(frozen=True)
+class Band:
+    """A frequency band ``[lo, hi]`` in Hz."""
+
+    name: str
+    lo: float
+    hi: float
+
+    def __post_init__(self) -> None:
+        if not (0 < self.lo < self.hi):
+            raise ConfigError(
+                f"band '{self.name}': need 0 < lo < hi, got lo={self.lo} hi={self.hi}"
+            )
+
+
+DEFAULT_BANDS: tuple[Band, ...] = (
+    Band("theta", 4.0, 8.0),
+    Band("alpha", 8.0, 13.0),
+    Band("beta", 13.0, 30.0),
+    Band("gamma", 30.0, 45.0),
+)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """How windows of EEG become features (DESIGN.md section 5).
+
+    Attributes
+    ----------
+    bands : tuple of Band
+        Frequency bands, default theta/alpha/beta/gamma.
+    kinds : tuple of str
+        Feature kinds in output order, among ``"de"`` and ``"psd"``.
+    window_s, hop_s : float
+        Window length and hop in seconds. The hop does not change the features of
+        a window, only how many windows there are.
+    warmup_s : float
+        Seconds after a start or reset whose samples end no window (filter
+        transients).
+    car : bool
+        Common average reference before filtering.
+    notch : float or None
+        Mains frequency to notch (50 or 60 Hz), causal IIR notch with ``notch_q``.
+    filter_order : int
+        Butterworth band-pass order (per band).
+    welch_seg_s : float
+        Welch segment length in seconds (Hann window, 50% overlap).
+    layout : str
+        ``"flat"`` (n_features * n_channels) or ``"grid"`` (n_features, 8, 9).
+    baseline : bool
+        Subtract the mean features of the trial's resting baseline.
+    """
+
+    bands: tuple[Band, ...] = DEFAULT_BANDS
+    kinds: tuple[str, ...] = FEATURE_KINDS
+    window_s: float = 2.0
+    hop_s: float = 0.5
+    warmup_s: float = 1.0
+    car: bool = True
+    notch: float | None = None
+    notch_q: float = 30.0
+    filter_order: int = 4
+    welch_seg_s: float = 1.0
+    layout: str = "grid"
+    baseline: bool = False
+
+    def __post_init__(self) -> None:
+        bands = tuple(
+            b if isinstance(b, Band) else _band_from_any(b) for b in self.bands
+        )
+        object.__setattr__(self, "bands", bands)
+        object.__setattr__(self, "kinds", tuple(self.kinds))
+        if not bands:
+            raise ConfigError("features.bands: at least one band is required")
+        if len({b.name for b in bands}) != len(bands):
+            raise ConfigError("features.bands: band names must be unique")
+        bad = [k for k in self.kinds if k not in FEATURE_KINDS]
+        if bad or not self.kinds:
+            raise ConfigError(
+                f"features.kinds: {bad or 'empty'}; choose from {list(FEATURE_KINDS)}"
+            )
+        for name in ("window_s", "hop_s", "welch_seg_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"features.{name} must be > 0")
+        if self.warmup_s < 0:
+            raise ConfigError("features.warmup_s must be >= 0")
+        if self.welch_seg_s > self.window_s:
+            raise ConfigError("features.welch_seg_s must not exceed window_s")
+        if self.notch is not None and self.notch not in (50.0, 60.0):
+            raise ConfigError(
+                f"features.notch must be 50, 60 or none, got {self.notch}"
+            )
+        if not 1 <= self.filter_order <= 8:
+            raise ConfigError("features.filter_order must be within 1-8")
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"features.layout must be one of {list(LAYOUTS)}")
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.bands)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Per-channel feature names in output order (``"de_theta"``, ...)."""
+        return tuple(f"{k}_{b.name}" for k in self.kinds for b in self.bands)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.kinds) * len(self.bands)
+
+    def max_band_hz(self) -> float:
+        return max(b.hi for b in self.bands)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["bands"] = [[b.name, b.lo, b.hi] for b in self.bands]
+        d["kinds"] = list(self.kinds)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        return from_mapping(cls, data, section="features")
+
+    def digest(self) -> str:
+        """Stable hash of the spec (hex), used in cache keys."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _band_from_any(value: Any) -> Band:
+    if isinstance(value, Mapping):
+        try:
+            return Band(str(value["name"]), float(value["lo"]), float(value["hi"]))
+        except KeyError as exc:
+            raise ConfigError(f"features.bands: band needs key {exc}") from None
+    if isinstance(value, list | tuple) and len(value) == 3:
+        return Band(str(value[0]), float(value[1]), float(value[2]))
+    raise ConfigError(
+        f"features.bands: expected [name, lo, hi] or a table, got {value!r}"
+    )
+
+
+T = TypeVar("T")
+
+
+def from_mapping(cls: type[T], data: Mapping[str, Any], *, section: str) -> T:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and bad types.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``section.key`` for an unknown key or a value of the wrong type.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"[{section}] must be a table, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {section}.{unknown[0]}; "
+            f"valid keys: {', '.join(sorted(names))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        kwargs[key] = _coerce(value, hints[key], f"{section}.{key}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"[{section}]: {exc}") from None
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    text = str(hint)
+    if value is None or (isinstance(value, str) and value.lower() == "none"):
+        if "None" in text:
+            return None
+        raise ConfigError(f"{where}: a value is required")
+    if hint is bool or text == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if hint is int or text == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is float or text.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str or text.startswith("str"):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if text.startswith("tuple"):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(value)
+    return value
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file; errors name the file."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p}: invalid TOML ({exc})") from None

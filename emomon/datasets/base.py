@@ -1,0 +1,191 @@
+"""The ``Trial`` record and the reader interface shared by every dataset reader."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from emomon.errors import DatasetError
+
+
+@dataclass(frozen=True, eq=False)
+class Trial:
+    """One stimulus presentation of one subject.
+
+    Attributes
+    ----------
+    subject : str
+        Subject id, stable within a dataset (``"s01"``).
+    video : str
+        Stimulus id, the same for every subject who saw it (``"v07"``).
+    eeg : ndarray, shape (n_channels, n_times)
+        EEG in microvolts, float64.
+    sfreq : float
+        Sampling frequency in Hz.
+    ch_names : tuple of str
+        10-20 channel names in row order of ``eeg``.
+    baseline : ndarray, shape (n_channels, n_baseline_times), optional
+        Resting segment recorded just before the trial (µV), same channels.
+    ratings : dict of str to float, optional
+        Self-assessment on the dataset's scale (keys among valence, arousal,
+        dominance, liking, familiarity).
+    label : str, optional
+        Class name for datasets with categorical targets (SEED).
+    dataset : str
+        Reader name that produced the trial.
+    session : str
+        Recording session id where a subject has several (SEED), else ``""``.
+    scale : tuple of float
+        ``(low, high)`` of the rating scale, e.g. ``(1.0, 9.0)``.
+    """
+
+    subject: str
+    video: str
+    eeg: np.ndarray
+    sfreq: float
+    ch_names: tuple[str, ...]
+    baseline: np.ndarray | None = None
+    ratings: dict[str, float] | None = None
+    label: str | None = None
+    dataset: str = ""
+    session: str = ""
+    scale: tuple[float, float] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        eeg = np.asarray(self.eeg, dtype=np.float64)
+        if eeg.ndim != 2:
+            raise DatasetError(
+                f"trial {self.subject}/{self.video}: eeg must be (n_channels, n_times), "
+                f"got shape {eeg.shape}"
+            )
+        if eeg.shape[0] != len(self.ch_names):
+            raise DatasetError(
+                f"trial {self.subject}/{self.video}: {eeg.shape[0]} channels in eeg but "
+                f"{len(self.ch_names)} channel names"
+            )
+        if not self.sfreq > 0:
+            raise DatasetError(
+                f"trial {self.subject}/{self.video}: sfreq must be > 0, got {self.sfreq}"
+            )
+        object.__setattr__(self, "eeg", eeg)
+        object.__setattr__(self, "ch_names", tuple(self.ch_names))
+        object.__setattr__(self, "sfreq", float(self.sfreq))
+        if self.baseline is not None:
+            bl = np.asarray(self.baseline, dtype=np.float64)
+            if bl.ndim != 2 or bl.shape[0] != eeg.shape[0]:
+                raise DatasetError(
+                    f"trial {self.subject}/{self.video}: baseline must be "
+                    f"({eeg.shape[0]}, n_times), got {bl.shape}"
+                )
+            object.__setattr__(self, "baseline", bl)
+
+    @property
+    def n_channels(self) -> int:
+        return self.eeg.shape[0]
+
+    @property
+    def duration_s(self) -> float:
+        return self.eeg.shape[1] / self.sfreq
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureTrial:
+    """Precomputed features of one trial (SEED ``ExtractedFeatures``).
+
+    Attributes
+    ----------
+    features : dict of str to ndarray, shape (n_channels, n_windows, n_bands)
+        One array per feature key (``"de_LDS"``, ``"psd_movingAve"``, ...).
+    bands : tuple of str
+        Band names along the last axis.
+    window_s : float
+        Window length of the precomputed features in seconds.
+    """
+
+    subject: str
+    video: str
+    features: dict[str, np.ndarray]
+    ch_names: tuple[str, ...]
+    bands: tuple[str, ...]
+    window_s: float
+    label: str | None = None
+    dataset: str = ""
+    session: str = ""
+
+
+class Reader(ABC):
+    """A dataset on disk, read subject by subject.
+
+    Subclasses set the class attributes and implement :meth:`subjects`,
+    :meth:`files` and :meth:`read_subject`. Constructing a reader checks that
+    ``data_dir`` exists and raises :class:`~emomon.errors.DatasetError` naming the
+    directory and where to get the dataset when it does not.
+    """
+
+    #: Registry name (``"deap"``).
+    name: ClassVar[str]
+    #: One-line description for ``emomon datasets list``.
+    description: ClassVar[str]
+    #: Where a user gets the data (URL and licence note).
+    source: ClassVar[str]
+    #: Layout expected under ``data_dir``, shown in errors.
+    expected_layout: ClassVar[str]
+    #: Whether the reader needs files on disk (False for the synthetic generator).
+    needs_data_dir: ClassVar[bool] = True
+
+    def __init__(self, data_dir: str | Path | None, **options: Any) -> None:
+        self.options = options
+        if self.needs_data_dir:
+            if data_dir is None:
+                raise DatasetError(
+                    f"--data-dir is required for dataset '{self.name}': "
+                    f"expected {self.expected_layout}; get it from {self.source}"
+                )
+            path = Path(data_dir).expanduser()
+            if not path.exists():
+                raise DatasetError(
+                    f"data dir {path} does not exist: expected {self.expected_layout}; "
+                    f"get the {self.name.upper()} dataset from {self.source}"
+                )
+            self.data_dir: Path | None = path
+        else:
+            self.data_dir = Path(data_dir) if data_dir is not None else None
+
+    @abstractmethod
+    def subjects(self) -> list[str]:
+        """Subject ids found in ``data_dir``, sorted; raises DatasetError if none."""
+
+    @abstractmethod
+    def files(self, subject: str) -> list[Path]:
+        """Files that hold ``subject``'s data (for cache keys)."""
+
+    @abstractmethod
+    def read_subject(self, subject: str) -> list[Trial]:
+        """All trials of one subject, in stimulus order."""
+
+    def cache_token(self) -> dict[str, Any]:
+        """What besides the files identifies the data (reader options)."""
+        return {"reader": self.name, "options": _jsonable(self.options)}
+
+    def iter_trials(self, subjects: Sequence[str] | None = None) -> Iterator[Trial]:
+        """Yield every trial of ``subjects`` (default: all)."""
+        for s in subjects if subjects is not None else self.subjects():
+            yield from self.read_subject(s)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(obj.items())}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

@@ -1,0 +1,1 @@
+"""Pure numpy/scipy signal processing: the single definition of emomon's features."""

@@ -1,0 +1,373 @@
+"""Windowed band features: differential entropy and Welch band power.
+
+:class:`FeatureExtractor` is the one implementation used offline (one call on a
+whole trial) and online (one call per incoming chunk). It keeps the causal filter
+state and a short history, so chunked and one-shot processing give the same
+features (tested to < 1e-9).
+
+Window grid: after a start or :meth:`FeatureExtractor.reset`, the first
+``warmup`` samples are filtered but never used; windows start at ``warmup``,
+``warmup + hop``, ... and each covers ``window`` samples. A window is identified by
+its exclusive end index ``end`` (samples since the start).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import signal
+
+from emomon.config import FeatureSpec
+from emomon.dsp.filters import SOSFilterBank, band_filter_bank, notch_filter
+
+# Floors keep features finite on flat channels; quality flags report those.
+_VAR_FLOOR = 1e-20  # µV²
+_POWER_FLOOR = 1e-20  # µV²
+_LOG_2PIE = math.log(2.0 * math.pi * math.e)
+
+
+def differential_entropy(var: np.ndarray) -> np.ndarray:
+    """Differential entropy of a Gaussian with variance ``var``.
+
+    DE = 0.5 * ln(2 * pi * e * var) (Shi, Jiao & Lu 2013, "Differential entropy
+    feature for EEG-based vigilance estimation"), natural log, ``var`` in µV².
+    """
+    return 0.5 * (_LOG_2PIE + np.log(np.maximum(var, _VAR_FLOOR)))
+
+
+def welch_weights(sfreq: float, seg_n: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Hann window, frequencies and density scale of a one-sided Welch estimate.
+
+    Matches ``scipy.signal.welch(x, fs=sfreq, window="hann", nperseg=seg_n,
+    noverlap=seg_n // 2, detrend="constant", scaling="density")``.
+
+    Returns
+    -------
+    window : ndarray, shape (seg_n,)
+    freqs : ndarray, shape (seg_n // 2 + 1,)
+    scale : float
+        Multiplier turning ``|rfft|**2`` into µV²/Hz (one-sided doubling applied
+        separately).
+    """
+    win = signal.get_window("hann", seg_n)
+    freqs = np.fft.rfftfreq(seg_n, d=1.0 / sfreq)
+    return win, freqs, 1.0 / (sfreq * float(np.sum(win**2)))
+
+
+def band_integration_matrix(freqs: np.ndarray, bands) -> np.ndarray:
+    """Trapezoid-rule weights integrating a PSD over each band.
+
+    Parameters
+    ----------
+    freqs : ndarray, shape (n_freqs,)
+        Uniformly spaced frequencies in Hz.
+    bands : sequence of Band
+
+    Returns
+    -------
+    weights : ndarray, shape (n_freqs, n_bands)
+        ``psd @ weights`` is the band power (µV²) over bins within ``[lo, hi]``.
+    """
+    df = freqs[1] - freqs[0]
+    w = np.zeros((freqs.size, len(bands)))
+    for j, b in enumerate(bands):
+        idx = np.flatnonzero((freqs >= b.lo - 1e-9) & (freqs <= b.hi + 1e-9))
+        if idx.size < 2:
+            raise ValueError(
+                f"band {b.name} ({b.lo}-{b.hi} Hz) spans fewer than 2 Welch bins of "
+                f"{df:.3g} Hz; use a longer welch_seg_s"
+            )
+        w[idx, j] = df
+        w[idx[0], j] = w[idx[-1], j] = df / 2.0
+    return w
+
+
+@dataclass(frozen=True)
+class WindowFeatures:
+    """Features of consecutive windows.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n_windows, n_channels, n_features)
+        Per-channel features in ``FeatureSpec.feature_names`` order.
+    ends : ndarray of int64, shape (n_windows,)
+        Exclusive end of each window in samples since the extractor's start.
+    """
+
+    values: np.ndarray
+    ends: np.ndarray
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+
+@dataclass(frozen=True)
+class ExtractorSettings:
+    """Frozen settings of a :class:`FeatureExtractor`."""
+
+    spec: FeatureSpec
+    sfreq: float
+    n_channels: int
+    hop_s: float | None = None  # overrides spec.hop_s (online uses 0.25 s)
+
+    def __post_init__(self) -> None:
+        if not self.sfreq > 0:
+            raise ValueError(f"sfreq must be > 0, got {self.sfreq}")
+        if self.n_channels < 1:
+            raise ValueError(f"n_channels must be >= 1, got {self.n_channels}")
+        if self.spec.max_band_hz() >= self.sfreq / 2:
+            raise ValueError(
+                f"band edge {self.spec.max_band_hz()} Hz is at or above Nyquist "
+                f"({self.sfreq / 2} Hz) for sfreq={self.sfreq}"
+            )
+        if self.hop_n < 1:
+            raise ValueError("hop is shorter than one sample")
+
+    @cached_property
+    def window_n(self) -> int:
+        return int(round(self.spec.window_s * self.sfreq))
+
+    @cached_property
+    def hop_n(self) -> int:
+        hop = self.hop_s if self.hop_s is not None else self.spec.hop_s
+        return int(round(hop * self.sfreq))
+
+    @cached_property
+    def warmup_n(self) -> int:
+        return int(round(self.spec.warmup_s * self.sfreq))
+
+    @cached_property
+    def seg_n(self) -> int:
+        return int(round(self.spec.welch_seg_s * self.sfreq))
+
+    @cached_property
+    def block_n(self) -> int:
+        # Window sums are built from blocks aligned to the window grid, so every
+        # window's variance is computed from the same numbers however the input
+        # was chunked.
+        return math.gcd(self.window_n, self.hop_n)
+
+
+@dataclass
+class FeatureExtractor:
+    """Causal filtering and windowed DE/PSD features, chunk by chunk.
+
+    Parameters
+    ----------
+    settings : ExtractorSettings
+
+    Notes
+    -----
+    Per chunk: optional causal notch -> optional common average reference ->
+    causal Butterworth band-pass per band (state carried). For each window:
+    DE of each band-filtered signal (variance with ddof=1) and log10 Welch band
+    power of the referenced, unfiltered-by-band signal (Hann, ``welch_seg_s``
+    segments, 50% overlap, trapezoid over the band).
+    """
+
+    settings: ExtractorSettings
+    _bank: SOSFilterBank = field(init=False, repr=False)
+    _notch: SOSFilterBank | None = field(init=False, repr=False)
+    _n_seen: int = field(default=0, init=False)
+    _next_end: int = field(default=0, init=False)
+    _hist_start: int = field(default=0, init=False)
+    _x_hist: np.ndarray = field(init=False, repr=False)
+    _y_hist: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        spec = s.spec
+        self._bank = band_filter_bank(
+            spec.bands, sfreq=s.sfreq, n_channels=s.n_channels, order=spec.filter_order
+        )
+        self._notch = (
+            notch_filter(
+                spec.notch, sfreq=s.sfreq, n_channels=s.n_channels, q=spec.notch_q
+            )
+            if spec.notch is not None
+            else None
+        )
+        self._win, freqs, scale = welch_weights(s.sfreq, s.seg_n)
+        self._win_fft = np.fft.rfft(self._win)
+        # Density scale and one-sided doubling (all bins but DC and, for even
+        # lengths, Nyquist) folded into the band-integration weights.
+        one_sided = np.full(freqs.size, 2.0)
+        one_sided[0] = 1.0
+        if s.seg_n % 2 == 0:
+            one_sided[-1] = 1.0
+        self._band_w = (
+            band_integration_matrix(freqs, spec.bands) * (scale * one_sided)[:, None]
+        )
+        self._needs_bands = "de" in spec.kinds
+        self._seg_step = s.seg_n - s.seg_n // 2
+        self._seg_offsets = np.arange(
+            0, s.window_n - s.seg_n + 1, self._seg_step, dtype=np.int64
+        )
+        self.reset()
+
+    # -- state -----------------------------------------------------------------
+    def reset(self) -> None:
+        """Drop filter state and history; the warm-up starts again."""
+        s = self.settings
+        self._bank.reset()
+        if self._notch is not None:
+            self._notch.reset()
+        self._n_seen = 0
+        self._next_end = s.warmup_n + s.window_n
+        self._hist_start = s.warmup_n
+        n_b = len(s.spec.bands)
+        self._x_hist = np.empty((s.n_channels, 0))
+        self._y_hist = np.empty((n_b, s.n_channels, 0))
+
+    @property
+    def n_seen(self) -> int:
+        """Samples processed since the start or the last reset."""
+        return self._n_seen
+
+    # -- processing ------------------------------------------------------------
+    def preprocess(self, chunk: np.ndarray) -> np.ndarray:
+        """Notch and common average reference of one chunk (updates notch state)."""
+        x = chunk
+        if self._notch is not None:
+            x = self._notch.process(x)[0]
+        if self.settings.spec.car:
+            x = x - x.mean(axis=0, keepdims=True)
+        return x
+
+    def process(self, chunk: np.ndarray) -> WindowFeatures:
+        """Filter one chunk and return the features of every window it completes.
+
+        Parameters
+        ----------
+        chunk : ndarray, shape (n_channels, n_times)
+            EEG in µV; ``n_times`` may be 0.
+
+        Returns
+        -------
+        WindowFeatures
+            Zero or more windows, in time order.
+        """
+        s = self.settings
+        chunk = np.asarray(chunk, dtype=np.float64)
+        if chunk.ndim != 2 or chunk.shape[0] != s.n_channels:
+            raise ValueError(
+                f"chunk must be ({s.n_channels}, n_times), got shape {chunk.shape}"
+            )
+        n = chunk.shape[1]
+        if n == 0:
+            return self._empty()
+        x = self.preprocess(chunk)
+        # Band filtering only feeds DE; PSD-only specs skip it.
+        y = self._bank.process(x) if self._needs_bands else x[None, :, :0]
+        t0 = self._n_seen
+        self._n_seen += n
+        keep_from = max(self._hist_start - t0, 0)  # drop warm-up samples
+        if keep_from < n:
+            self._x_hist = _append(self._x_hist, x[:, keep_from:])
+            if self._needs_bands:
+                self._y_hist = _append(self._y_hist, y[:, :, keep_from:])
+        if self._next_end > self._n_seen:
+            return self._empty()
+        n_win = (self._n_seen - self._next_end) // s.hop_n + 1
+        ends = self._next_end + s.hop_n * np.arange(n_win, dtype=np.int64)
+        values = self._features(ends)
+        # Keep history from the start of the next window on.
+        self._next_end = int(ends[-1]) + s.hop_n
+        drop = self._next_end - s.window_n - self._hist_start
+        self._x_hist = self._x_hist[:, drop:]
+        if self._needs_bands:
+            self._y_hist = self._y_hist[:, :, drop:]
+        self._hist_start += drop
+        return WindowFeatures(values, ends)
+
+    def _empty(self) -> WindowFeatures:
+        s = self.settings
+        return WindowFeatures(
+            np.empty((0, s.n_channels, s.spec.n_features)), np.empty(0, np.int64)
+        )
+
+    def _features(self, ends: np.ndarray) -> np.ndarray:
+        s = self.settings
+        starts = ends - s.window_n - self._hist_start  # offsets into history
+        parts = []
+        for kind in s.spec.kinds:
+            if kind == "de":
+                parts.append(self._de(starts))
+            else:
+                parts.append(self._log_band_power(starts))
+        return np.concatenate(parts, axis=-1)
+
+    def _de(self, starts: np.ndarray) -> np.ndarray:
+        """DE per window: (n_windows, n_channels, n_bands)."""
+        s = self.settings
+        b = s.block_n
+        m = s.window_n // b
+        span = int(starts[-1]) + s.window_n
+        y = self._y_hist[:, :, :span]
+        n_bands, n_ch = y.shape[:2]
+        blocks = y.reshape(n_bands, n_ch, span // b, b)
+        s1 = blocks.sum(axis=-1)
+        s2 = np.square(blocks).sum(axis=-1)
+        first = starts // b
+        sel = sliding_window_view(s1, m, axis=-1)[:, :, first]  # (B, C, W, m)
+        w1 = sel.sum(axis=-1)
+        w2 = sliding_window_view(s2, m, axis=-1)[:, :, first].sum(axis=-1)
+        n = s.window_n
+        var = (w2 - w1 * w1 / n) / (n - 1)
+        return differential_entropy(var).transpose(2, 1, 0)
+
+    def _log_band_power(self, starts: np.ndarray) -> np.ndarray:
+        """log10 Welch band power per window: (n_windows, n_channels, n_bands)."""
+        seg_starts = (starts[:, None] + self._seg_offsets[None, :]).ravel()
+        uniq, inv = np.unique(seg_starts, return_inverse=True)
+        segs = sliding_window_view(self._x_hist, self.settings.seg_n, axis=-1)[:, uniq]
+        # Constant detrend folded into the spectrum: rfft(w*(x-m)) = rfft(w*x) - m*W.
+        spec = np.fft.rfft(segs * self._win, axis=-1)
+        spec -= segs.mean(axis=-1, keepdims=True) * self._win_fft
+        pxx = spec.real**2 + spec.imag**2
+        # Band integration is linear, so it commutes with the mean over segments.
+        seg_power = pxx @ self._band_w  # (C, S, B)
+        n_off = self._seg_offsets.size
+        power = seg_power[:, inv.reshape(starts.size, n_off)].mean(axis=2)  # (C, W, B)
+        return np.log10(np.maximum(power, _POWER_FLOOR)).transpose(1, 0, 2)
+
+
+def _append(hist: np.ndarray, new: np.ndarray) -> np.ndarray:
+    if hist.shape[-1] == 0:
+        return new  # new is the extractor's own array, never the caller's
+    return np.concatenate([hist, new], axis=-1)
+
+
+def compute_features(
+    eeg: np.ndarray,
+    *,
+    sfreq: float,
+    spec: FeatureSpec,
+    hop_s: float | None = None,
+) -> WindowFeatures:
+    """Features of a whole recording in one call (the offline path).
+
+    Parameters
+    ----------
+    eeg : ndarray, shape (n_channels, n_times)
+        EEG in µV.
+    sfreq : float
+        Sampling frequency in Hz.
+    spec : FeatureSpec
+    hop_s : float, optional
+        Hop override (default ``spec.hop_s``).
+
+    Returns
+    -------
+    WindowFeatures
+        ``values`` (n_windows, n_channels, n_features), ``ends`` in samples.
+    """
+    eeg = np.asarray(eeg, dtype=np.float64)
+    if eeg.ndim != 2:
+        raise ValueError(f"eeg must be (n_channels, n_times), got shape {eeg.shape}")
+    ext = FeatureExtractor(ExtractorSettings(spec, sfreq, eeg.shape[0], hop_s))
+    return ext.process(eeg)

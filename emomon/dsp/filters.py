@@ -1,0 +1,151 @@
+"""Causal IIR filters with state carried across chunks (DESIGN.md section 5).
+
+Every filter here is causal (``scipy.signal.sosfilt``), so the online pipeline and
+offline training compute identical samples: feeding a recording in chunks of any
+size gives the same output as one call on the whole recording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import signal
+
+from emomon.config import Band
+
+
+def bandpass_sos(lo: float, hi: float, *, sfreq: float, order: int = 4) -> np.ndarray:
+    """Butterworth band-pass as second-order sections.
+
+    Parameters
+    ----------
+    lo, hi : float
+        Pass band edges in Hz, ``0 < lo < hi < sfreq / 2``.
+    sfreq : float
+        Sampling frequency in Hz.
+    order : int
+        Butterworth order (the band-pass has ``2 * order`` poles).
+
+    Returns
+    -------
+    sos : ndarray, shape (order, 6)
+    """
+    nyq = sfreq / 2.0
+    if not 0 < lo < hi < nyq:
+        raise ValueError(
+            f"band {lo}-{hi} Hz needs 0 < lo < hi < Nyquist ({nyq} Hz at sfreq={sfreq})"
+        )
+    return signal.butter(order, [lo, hi], btype="bandpass", fs=sfreq, output="sos")
+
+
+def notch_sos(freq: float, *, sfreq: float, q: float = 30.0) -> np.ndarray:
+    """Second-order IIR notch at ``freq`` Hz with quality factor ``q``.
+
+    Returns
+    -------
+    sos : ndarray, shape (1, 6)
+    """
+    if not 0 < freq < sfreq / 2:
+        raise ValueError(f"notch {freq} Hz is above Nyquist at sfreq={sfreq}")
+    b, a = signal.iirnotch(freq, q, fs=sfreq)
+    return signal.tf2sos(b, a)
+
+
+def common_average(x: np.ndarray) -> np.ndarray:
+    """Common average reference: subtract the mean over channels at each sample.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_channels, n_times)
+
+    Returns
+    -------
+    ndarray, shape (n_channels, n_times)
+        A new array.
+    """
+    return x - x.mean(axis=0, keepdims=True)
+
+
+@dataclass(frozen=True)
+class SOSFilterSettings:
+    """Coefficients of a bank of causal filters applied to the same input.
+
+    Attributes
+    ----------
+    sos : tuple of ndarray, each shape (n_sections, 6)
+        One cascade per output branch (one per band; one for a notch).
+    """
+
+    sos: tuple[np.ndarray, ...]
+
+    @property
+    def zi(self) -> tuple[np.ndarray, ...]:
+        """Unit-step steady-state of each cascade, shape (n_sections, 2) each."""
+        cached = self.__dict__.get("_zi")
+        if cached is None:
+            cached = tuple(signal.sosfilt_zi(s) for s in self.sos)
+            object.__setattr__(self, "_zi", cached)
+        return cached
+
+
+@dataclass
+class SOSFilterBank:
+    """Causal filter bank with carried state.
+
+    Each branch filters the same input with its own cascade. State is initialised
+    from the first sample seen (``sosfilt_zi * x[:, :1]``), so a DC offset does not
+    produce a step transient.
+
+    Parameters
+    ----------
+    settings : SOSFilterSettings
+    n_channels : int
+    """
+
+    settings: SOSFilterSettings
+    n_channels: int
+    _zi: list[np.ndarray] | None = field(default=None, init=False, repr=False)
+
+    def reset(self) -> None:
+        """Forget the filter state; the next chunk re-initialises it."""
+        self._zi = None
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        """Filter one chunk.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_channels, n_times)
+            ``n_times`` may be 0.
+
+        Returns
+        -------
+        y : ndarray, shape (n_branches, n_channels, n_times)
+        """
+        n_br = len(self.settings.sos)
+        if x.shape[-1] == 0:  # sosfilt raises on empty input
+            return np.empty((n_br, *x.shape))
+        if self._zi is None:
+            self._zi = [z[:, None, :] * x[None, :, :1] for z in self.settings.zi]
+        out = np.empty((n_br, *x.shape))
+        for i, s in enumerate(self.settings.sos):
+            out[i], self._zi[i] = signal.sosfilt(s, x, axis=-1, zi=self._zi[i])
+        return out
+
+
+def band_filter_bank(
+    bands: Sequence[Band], *, sfreq: float, n_channels: int, order: int = 4
+) -> SOSFilterBank:
+    """Causal Butterworth band-pass bank, one branch per band."""
+    sos = tuple(bandpass_sos(b.lo, b.hi, sfreq=sfreq, order=order) for b in bands)
+    return SOSFilterBank(SOSFilterSettings(sos), n_channels)
+
+
+def notch_filter(
+    freq: float, *, sfreq: float, n_channels: int, q: float = 30.0
+) -> SOSFilterBank:
+    """Causal notch as a one-branch :class:`SOSFilterBank`."""
+    sos = (notch_sos(freq, sfreq=sfreq, q=q),)
+    return SOSFilterBank(SOSFilterSettings(sos), n_channels)
