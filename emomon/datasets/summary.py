@@ -1,0 +1,123 @@
+"""Summaries of a dataset on disk for ``emomon datasets check``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from emomon.datasets.base import Reader, Trial
+
+
+@dataclass
+class DatasetSummary:
+    """What ``emomon datasets check`` prints."""
+
+    dataset: str
+    subjects: list[str] = field(default_factory=list)
+    n_trials: int = 0
+    channels: tuple[str, ...] = ()
+    sfreqs: set[float] = field(default_factory=set)
+    durations_s: list[float] = field(default_factory=list)
+    baseline_s: list[float] = field(default_factory=list)
+    ratings: dict[str, list[float]] = field(default_factory=dict)
+    labels: Counter = field(default_factory=Counter)
+    scale: tuple[float, float] | None = None
+    videos: set[str] = field(default_factory=set)
+    amplitude_uv: list[float] = field(default_factory=list)
+
+    def add(self, trial: Trial) -> None:
+        if trial.subject not in self.subjects:
+            self.subjects.append(trial.subject)
+        self.n_trials += 1
+        self.channels = self.channels or trial.ch_names
+        self.sfreqs.add(trial.sfreq)
+        self.durations_s.append(trial.duration_s)
+        if trial.baseline is not None:
+            self.baseline_s.append(trial.baseline.shape[1] / trial.sfreq)
+        for k, v in (trial.ratings or {}).items():
+            self.ratings.setdefault(k, []).append(float(v))
+        if trial.label is not None:
+            self.labels[trial.label] += 1
+        self.scale = self.scale or trial.scale
+        self.videos.add(trial.video)
+        self.amplitude_uv.append(float(np.median(np.std(trial.eeg, axis=1))))
+
+    def format(self) -> str:
+        """A plain-text table."""
+        d = np.asarray(self.durations_s)
+        rows = [
+            ("dataset", self.dataset),
+            ("subjects", f"{len(self.subjects)} ({_span(self.subjects)})"),
+            ("videos", str(len(self.videos))),
+            ("trials", str(self.n_trials)),
+            ("channels", f"{len(self.channels)}: {' '.join(self.channels)}"),
+            ("sfreq (Hz)", ", ".join(f"{s:g}" for s in sorted(self.sfreqs))),
+            (
+                "trial duration (s)",
+                f"min {d.min():.1f}  median {np.median(d):.1f}  max {d.max():.1f}"
+                if d.size
+                else "-",
+            ),
+            (
+                "baseline (s)",
+                f"{np.median(self.baseline_s):.1f} (median)"
+                if self.baseline_s
+                else "none",
+            ),
+            (
+                "EEG std per channel (µV)",
+                f"median {np.median(self.amplitude_uv):.1f}"
+                if self.amplitude_uv
+                else "-",
+            ),
+        ]
+        lo, hi = self.scale if self.scale else (np.nan, np.nan)
+        mid = (lo + hi) / 2
+        for k, vals in self.ratings.items():
+            v = np.asarray(vals)
+            v = v[np.isfinite(v)]
+            if not v.size:
+                continue
+            rows.append(
+                (
+                    f"{k} ({lo:g}-{hi:g})",
+                    f"mean {v.mean():.2f}  sd {v.std():.2f}  min {v.min():g}  "
+                    f"max {v.max():g}  high(>{mid:g}) {np.mean(v > mid):.0%}",
+                )
+            )
+        if self.labels:
+            rows.append(
+                (
+                    "labels",
+                    "  ".join(f"{k} {n}" for k, n in sorted(self.labels.items())),
+                )
+            )
+        w = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
+
+
+def _span(names: list[str]) -> str:
+    if not names:
+        return "-"
+    return names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
+
+
+def summarize(reader: Reader, *, progress: bool = True) -> DatasetSummary:
+    """Read every trial of ``reader`` and summarise it.
+
+    Raises
+    ------
+    DatasetError
+        From the reader, naming the first bad file.
+    """
+    from tqdm.auto import tqdm
+
+    summary = DatasetSummary(dataset=reader.name)
+    for s in tqdm(
+        reader.subjects(), desc="checking", unit="subj", disable=not progress
+    ):
+        for trial in reader.read_subject(s):
+            summary.add(trial)
+    return summary

@@ -1,0 +1,111 @@
+"""The ``emomon`` CLI: datasets verbs, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emomon.cli import main
+
+
+def _synth(out: Path, *extra: str) -> int:
+    return main(
+        ["datasets", "synth", "--out", str(out), "--subjects", "2", "--videos", "4",
+         "--trial-s", "10", *extra]
+    )  # fmt: skip
+
+
+def test_datasets_list_names_every_reader_and_source(capsys):
+    assert main(["datasets", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("deap", "dreamer", "amigos", "seed", "openbci", "mne", "synthetic"):
+        assert name in out
+    assert "eecs.qmul.ac.uk" in out
+
+
+def test_synth_writes_real_deap_files(tmp_path, capsys):
+    out = tmp_path / "D"
+    rc = main(["datasets", "synth", "--out", str(out), "--subjects", "2",
+               "--videos", "4"])  # fmt: skip
+    assert rc == 0
+    assert sorted(p.name for p in out.iterdir()) == ["s01.dat", "s02.dat"]
+    for name in ("s01.dat", "s02.dat"):
+        with open(out / name, "rb") as f:
+            d = pickle.load(f, encoding="latin1")
+        assert d["data"].shape == (4, 40, 8064)
+        assert d["labels"].shape == (4, 4)
+        assert np.isfinite(d["data"]).all()
+        assert ((d["labels"] >= 1) & (d["labels"] <= 9)).all()
+    capsys.readouterr()
+    assert main(["datasets", "check", "--dataset", "deap", "--data-dir", str(out),
+                 "--quiet"]) == 0  # fmt: skip
+    summary = capsys.readouterr().out
+    assert "subjects" in summary and "2 (s01 .. s02)" in summary
+    assert "trials" in summary and " 8" in summary
+    assert "128" in summary and "valence (1-9)" in summary
+
+
+def test_truncated_dat_exits_2_naming_the_file(tmp_path, capsys):
+    out = tmp_path / "D"
+    assert _synth(out) == 0
+    blob = (out / "s02.dat").read_bytes()
+    (out / "s02.dat").write_bytes(blob[: len(blob) // 3])
+    capsys.readouterr()
+    rc = main(["datasets", "check", "--dataset", "deap", "--data-dir", str(out),
+               "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1
+    assert "s02.dat" in err
+
+
+def test_missing_data_dir_exits_2_and_says_where_to_get_it(tmp_path, capsys):
+    rc = main(["datasets", "check", "--dataset", "deap", "--data-dir",
+               str(tmp_path / "nope")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1
+    assert "nope" in err and "does not exist" in err
+    assert "deap" in err.lower() and "eecs.qmul.ac.uk" in err
+
+
+def test_empty_data_dir_exits_2(tmp_path, capsys):
+    rc = main(["datasets", "check", "--dataset", "deap", "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert str(tmp_path) in err or tmp_path.name in err
+
+
+def test_unknown_dataset_exits_2_listing_choices(tmp_path, capsys):
+    rc = main(["datasets", "check", "--dataset", "deep", "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "deep" in err and "deap" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--subjects", "0"], ["--videos", "x"], ["--emotion-effect", "-1"]],
+)
+def test_out_of_range_synth_values_exit_2(tmp_path, capsys, args):
+    with pytest.raises(SystemExit) as exc:
+        main(["datasets", "synth", "--out", str(tmp_path), *args])
+    assert exc.value.code == 2
+    assert args[0] in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_console_entry_point_runs(tmp_path):
+    exe = Path(sys.executable).with_name("emomon")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "emomon.cli"]
+    res = subprocess.run(
+        [*cmd, "datasets", "check", "--dataset", "deap", "--data-dir",
+         str(tmp_path / "missing")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 2
+    assert res.stderr.startswith("emomon: error:")
