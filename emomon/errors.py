@@ -13,7 +13,7 @@ class EmomonError(Exception):
 
 
 class DatasetError(EmomonError):
-    """A dataset directory or file is missing, truncated or not in the expected layout."""
+    """A dataset directory or file is missing, truncated or in the wrong layout."""
 
 
 class ConfigError(EmomonError):

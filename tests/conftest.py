@@ -17,5 +17,7 @@ OPENBCI_SAMPLE = (
 def openbci_sample() -> Path:
     """The real OpenBCI Cyton recording; skips when ../shared/data is absent."""
     if not OPENBCI_SAMPLE.exists():
-        pytest.skip(f"real OpenBCI sample not found at {OPENBCI_SAMPLE} (../shared/data)")
+        pytest.skip(
+            f"real OpenBCI sample not found at {OPENBCI_SAMPLE} (../shared/data)"
+        )
     return OPENBCI_SAMPLE

@@ -59,20 +59,18 @@ class Trial:
 
     def __post_init__(self) -> None:
         eeg = np.asarray(self.eeg, dtype=np.float64)
+        where = f"trial {self.subject}/{self.video}"
         if eeg.ndim != 2:
             raise DatasetError(
-                f"trial {self.subject}/{self.video}: eeg must be (n_channels, n_times), "
-                f"got shape {eeg.shape}"
+                f"{where}: eeg must be (n_channels, n_times), got shape {eeg.shape}"
             )
         if eeg.shape[0] != len(self.ch_names):
             raise DatasetError(
-                f"trial {self.subject}/{self.video}: {eeg.shape[0]} channels in eeg but "
+                f"{where}: {eeg.shape[0]} channels in eeg but "
                 f"{len(self.ch_names)} channel names"
             )
         if not self.sfreq > 0:
-            raise DatasetError(
-                f"trial {self.subject}/{self.video}: sfreq must be > 0, got {self.sfreq}"
-            )
+            raise DatasetError(f"{where}: sfreq must be > 0, got {self.sfreq}")
         object.__setattr__(self, "eeg", eeg)
         object.__setattr__(self, "ch_names", tuple(self.ch_names))
         object.__setattr__(self, "sfreq", float(self.sfreq))

@@ -1,0 +1,216 @@
+"""Small helpers shared by the dataset readers: safe file loading and checks.
+
+Every function here turns a problem with a user's file into a one-line
+:class:`~emomon.errors.DatasetError` that names the file and says what was
+expected, so that readers never leak a raw traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emomon.errors import ConfigError, DatasetError
+
+__all__ = [
+    "check_finite",
+    "load_mat",
+    "load_pickle",
+    "mat_scalar",
+    "mat_str",
+    "one_line",
+    "reject_unknown_options",
+    "sorted_naturally",
+    "unwrap",
+]
+
+_MAX_DETAIL = 160
+
+
+def one_line(exc: BaseException) -> str:
+    """``"ExcType: message"`` squeezed onto one short line."""
+    msg = " ".join(str(exc).split())
+    if len(msg) > _MAX_DETAIL:
+        msg = msg[: _MAX_DETAIL - 3] + "..."
+    name = type(exc).__name__
+    return f"{name}: {msg}" if msg else name
+
+
+def load_mat(
+    path: Path, expected: str, variable_names: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """Load a MATLAB (v4-v7.2) file with :func:`scipy.io.loadmat`.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.mat`` file.
+    expected : str
+        What the file should contain, used in the error message.
+    variable_names : iterable of str, optional
+        Load only these variables (faster on large files).
+
+    Returns
+    -------
+    contents : dict
+        Variable name -> value, as returned by ``loadmat`` (MATLAB's 2-D shapes
+        kept: a scalar is ``(1, 1)``, a cell array an object array).
+
+    Raises
+    ------
+    DatasetError
+        If the file is missing, truncated, corrupt, or a v7.3 (HDF5) file.
+    """
+    from scipy.io import loadmat
+
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found; expected {expected}")
+    names = list(variable_names) if variable_names is not None else None
+    try:
+        return loadmat(str(path), variable_names=names)
+    except MemoryError:
+        raise
+    except NotImplementedError as exc:  # scipy's answer to HDF5-based v7.3 files
+        raise DatasetError(
+            f"{path.name}: MATLAB v7.3 (HDF5) file, which scipy cannot read "
+            f"({one_line(exc)}); re-save it in MATLAB with save(..., '-v7'); "
+            f"expected {expected}"
+        ) from exc
+    except Exception as exc:  # scipy raises a zoo of types for damaged files
+        raise DatasetError(
+            f"{path.name}: truncated or corrupt .mat file ({one_line(exc)}); "
+            f"expected {expected}"
+        ) from exc
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that only builds numpy arrays, dtypes and plain containers.
+
+    DEAP's ``.dat`` files are pickles; unpickling an arbitrary file can run
+    arbitrary code, so only the globals a pickled dict of numpy arrays needs are
+    allowed (Python 2 and 3, numpy 1 and 2 module names).
+    """
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+        ("copy_reg", "_reconstructor"),
+        ("copyreg", "_reconstructor"),
+        ("__builtin__", "object"),
+        ("builtins", "object"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(
+                f"refusing to load global {module}.{name} (only numpy arrays allowed)"
+            )
+        has_core = hasattr(np, "_core")  # numpy >= 2 (or 1.26's forward shim)
+        if module.startswith("numpy.core.") and has_core:
+            module = "numpy._core." + module[len("numpy.core.") :]
+        elif module.startswith("numpy._core.") and not has_core:
+            module = "numpy.core." + module[len("numpy._core.") :]
+        elif module == "copy_reg":
+            module = "copyreg"
+        elif module == "__builtin__":
+            module = "builtins"
+        return super().find_class(module, name)
+
+
+def load_pickle(path: Path, expected: str) -> Any:
+    """Load a (Python 2 or 3) pickle of numpy arrays, ``encoding="latin1"``.
+
+    Raises
+    ------
+    DatasetError
+        If the file is missing, truncated, corrupt or holds anything but numpy
+        arrays in plain containers.
+    """
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found; expected {expected}")
+    try:
+        with path.open("rb") as f:
+            return _NumpyOnlyUnpickler(f, encoding="latin1").load()
+    except MemoryError:
+        raise
+    except OSError as exc:
+        raise DatasetError(
+            f"{path.name}: cannot read ({one_line(exc)}); expected {expected}"
+        ) from exc
+    except Exception as exc:  # UnpicklingError, EOFError, ValueError, ...
+        raise DatasetError(
+            f"{path.name}: truncated or corrupt pickle ({type(exc).__name__}); "
+            f"expected {expected}"
+        ) from exc
+
+
+def check_finite(arr: np.ndarray, where: str, expected: str = "") -> None:
+    """Raise DatasetError if ``arr`` holds NaN or inf (``where`` names the culprit)."""
+    finite = np.isfinite(arr)
+    if not finite.all():
+        n_bad = int(arr.size - np.count_nonzero(finite))
+        tail = f"; expected {expected}" if expected else ""
+        raise DatasetError(f"{where}: {n_bad} NaN/inf value(s) out of {arr.size}{tail}")
+
+
+def unwrap(x: Any) -> Any:
+    """Strip MATLAB's ``(1, 1)`` object wrappers (``a[0, 0]`` until a non-1x1)."""
+    while isinstance(x, np.ndarray) and x.dtype == object and x.size == 1:
+        x = x.reshape(-1)[0]
+    return x
+
+
+def mat_str(x: Any) -> str:
+    """A MATLAB char array (as returned by ``loadmat``) as a Python string."""
+    x = unwrap(x)
+    if isinstance(x, np.ndarray):
+        if x.size == 0:
+            return ""
+        if x.dtype.kind in "US":
+            return "".join(str(v) for v in x.reshape(-1)).strip()
+        if x.dtype.kind in "iuf" and x.size == 1:
+            v = float(x.reshape(-1)[0])
+            return str(int(v)) if v.is_integer() else str(v)
+        return str(x.reshape(-1)[0]).strip()
+    if isinstance(x, bytes):
+        return x.decode("latin1").strip()
+    return str(x).strip()
+
+
+def mat_scalar(x: Any, where: str) -> float:
+    """A MATLAB numeric scalar (``(1, 1)`` array) as a float."""
+    arr = np.asarray(unwrap(x))
+    if arr.dtype == object or arr.size != 1 or arr.dtype.kind not in "iufb":
+        raise DatasetError(f"{where}: expected a numeric scalar, got {arr.shape}")
+    return float(arr.reshape(-1)[0])
+
+
+def sorted_naturally(items: Iterable[str]) -> list[str]:
+    """Sort strings with embedded numbers numerically (``s2`` before ``s10``)."""
+
+    def key(s: str) -> list[Any]:
+        return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in _DIGITS.split(s)]
+
+    return sorted(items, key=key)
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def reject_unknown_options(reader: str, unknown: dict[str, Any], allowed: str) -> None:
+    """Raise ConfigError for options a reader does not take."""
+    if unknown:
+        raise ConfigError(
+            f"dataset '{reader}' has no option(s) {', '.join(sorted(unknown))}; "
+            f"valid options: {allowed or 'none'}"
+        )

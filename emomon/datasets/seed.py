@@ -1,0 +1,335 @@
+"""SEED readers: ``Preprocessed_EEG/`` (signals) and ``ExtractedFeatures/`` (DE/PSD).
+
+Both folders of the SEED release hold one file per session, named
+``<subject>_<date>.mat`` (``1_20131027.mat``; 15 subjects x 3 sessions), plus
+``label.mat`` whose ``label`` is ``(1, 15)`` =
+``[1, 0, -1, -1, 0, 1, -1, 0, 1, 1, 0, -1, 0, 1, -1]`` (positive / neutral /
+negative per film, the same for everyone).
+
+- ``Preprocessed_EEG/<subject>_<date>.mat``: variables ``<initials>_eeg1`` ..
+  ``<initials>_eeg15``, each (62, n_samples), downsampled to 200 Hz and
+  0-75 Hz band-passed. The release does not state the unit; published loaders
+  (torcheeg and others) use the values unscaled as microvolts, and so does
+  emomon (no conversion).
+- ``ExtractedFeatures/<subject>_<date>.mat``: ``de_LDS1..15``,
+  ``de_movingAve1..15``, ``psd_LDS1..15``, ``psd_movingAve1..15``, each
+  (62, n_windows, 5), 1 s windows, bands delta/theta/alpha/beta/gamma.
+
+Channels are the 62 ESI NeuroScan electrodes of
+:data:`~emomon.dsp.layout.SEED_CHANNELS` in 10-20 spelling (``"FP1"`` ->
+``"Fp1"``). The standard protocol trains on films 1-9 and tests on 10-15 of each
+session.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emomon.datasets._io import (
+    check_finite,
+    load_mat,
+    reject_unknown_options,
+    sorted_naturally,
+)
+from emomon.datasets.base import FeatureTrial, Reader, Trial
+from emomon.dsp.layout import SEED_CHANNELS, canonical_name
+from emomon.errors import DatasetError
+
+__all__ = ["SeedFeaturesReader", "SeedReader", "label_name"]
+
+SFREQ = 200.0
+N_CHANNELS = len(SEED_CHANNELS)
+CH_NAMES = tuple(canonical_name(n) for n in SEED_CHANNELS)
+BANDS = ("delta", "theta", "alpha", "beta", "gamma")
+FEATURE_KEYS = ("de_LDS", "de_movingAve", "psd_LDS", "psd_movingAve")
+LABEL_NAMES = {1: "positive", 0: "neutral", -1: "negative"}
+LABEL_FILE = "label.mat"
+
+_FILE_RE = re.compile(r"^(\d+)_(\d+)\.mat$")
+_EEG_KEY_RE = re.compile(r"^(.+)_eeg(\d+)$")
+_EXPECTED_LABEL = "label.mat with 'label' (1, 15) of 1/0/-1"
+
+
+def label_name(value: float) -> str:
+    """SEED's numeric film label (1, 0, -1) as a class name."""
+    return LABEL_NAMES[int(value)]
+
+
+class _SeedBase(Reader):
+    """File discovery shared by both SEED readers."""
+
+    #: Name of the release sub-folder (``Preprocessed_EEG``/``ExtractedFeatures``).
+    folder: str = ""
+
+    def __init__(self, data_dir: str | Path | None, **options: Any) -> None:
+        super().__init__(data_dir, **options)
+        self._sessions: dict[str, list[tuple[str, Path]]] | None = None
+        self._labels: list[str] | None = None
+
+    @property
+    def root(self) -> Path:
+        """The folder holding the session files and ``label.mat``."""
+        assert self.data_dir is not None
+        sub = self.data_dir / self.folder
+        if not any(_FILE_RE.match(p.name) for p in _listdir(self.data_dir)):
+            if sub.is_dir():
+                return sub
+        return self.data_dir
+
+    def _find(self) -> dict[str, list[tuple[str, Path]]]:
+        if self._sessions is None:
+            found: dict[str, list[tuple[str, Path]]] = {}
+            for p in _listdir(self.root):
+                m = _FILE_RE.match(p.name)
+                if m and p.is_file():
+                    found.setdefault(str(int(m.group(1))), []).append((m.group(2), p))
+            self._sessions = {s: sorted(found[s]) for s in sorted_naturally(found)}
+        return self._sessions
+
+    def subjects(self) -> list[str]:
+        found = self._find()
+        if not found:
+            raise DatasetError(
+                f"no SEED session files in {self.data_dir}: expected "
+                f"{self.expected_layout}; get SEED from {self.source}"
+            )
+        return list(found)
+
+    def sessions(self, subject: str) -> list[tuple[str, Path]]:
+        """``(date, path)`` of each session of ``subject``, in date order."""
+        found = self._find()
+        key = str(int(subject)) if subject.isdigit() else subject
+        if key not in found:
+            raise DatasetError(
+                f"SEED subject '{subject}' not found in {self.root} "
+                f"(found: {', '.join(found) or 'none'}); "
+                f"expected {self.expected_layout}"
+            )
+        return found[key]
+
+    def files(self, subject: str) -> list[Path]:
+        return [p for _, p in self.sessions(subject)] + [self.root / LABEL_FILE]
+
+    def labels(self) -> list[str]:
+        """Class name of each film, from ``label.mat``."""
+        if self._labels is None:
+            path = self.root / LABEL_FILE
+            if not path.is_file():
+                raise DatasetError(
+                    f"{path}: file not found; expected {_EXPECTED_LABEL} beside the "
+                    f"session files ({self.expected_layout})"
+                )
+            mat = load_mat(path, _EXPECTED_LABEL, ("label",))
+            lab = np.asarray(mat.get("label", np.empty(0)))
+            flat = (
+                lab.reshape(-1).astype(np.float64) if lab.dtype.kind in "iuf" else None
+            )
+            if flat is None or flat.size == 0 or not np.isin(flat, (-1, 0, 1)).all():
+                raise DatasetError(
+                    f"{path.name}: 'label' missing or not 1/0/-1 values (got "
+                    f"{lab.dtype} {lab.shape}); expected {_EXPECTED_LABEL}"
+                )
+            self._labels = [label_name(v) for v in flat]
+        return self._labels
+
+
+class SeedReader(_SeedBase):
+    """Read SEED ``Preprocessed_EEG`` signals (one :class:`Trial` per film).
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        The ``Preprocessed_EEG`` folder, or its parent (the SEED root).
+
+    Notes
+    -----
+    Subjects are ``"1"`` .. ``"15"`` (the number before ``_``); every subject has
+    one session per file (``session`` = the date), read in date order. Each
+    :class:`Trial` has ``eeg`` (62, n_samples) µV at 200 Hz, ``video = "film01"``
+    .. ``"film15"`` and ``label`` positive/neutral/negative.
+    """
+
+    name = "seed"
+    description = (
+        "SEED: 15 subjects x 3 sessions x 15 films, 62-ch EEG at 200 Hz, 3 classes"
+    )
+    source = "https://bcmi.sjtu.edu.cn/home/seed/ (apply for access)"
+    expected_layout = (
+        "Preprocessed_EEG/<subject>_<date>.mat (1_20131027.mat ..) + label.mat"
+    )
+    folder = "Preprocessed_EEG"
+
+    def __init__(self, data_dir: str | Path | None, **unknown: Any) -> None:
+        reject_unknown_options(self.name, unknown, "")
+        super().__init__(data_dir)
+
+    def read_subject(self, subject: str) -> list[Trial]:
+        labels = self.labels()
+        expected = (
+            f"SEED Preprocessed_EEG file with <initials>_eeg1..{len(labels)}, "
+            f"each ({N_CHANNELS}, n_samples)"
+        )
+        trials = []
+        for date, path in self.sessions(subject):
+            mat = load_mat(path, expected)
+            eeg_keys: dict[int, str] = {}
+            for k in mat:
+                m = _EEG_KEY_RE.match(k)
+                if m and not k.startswith("__"):
+                    eeg_keys.setdefault(int(m.group(2)), k)
+            missing = [i for i in range(1, len(labels) + 1) if i not in eeg_keys]
+            if missing:
+                found = sorted(k for k in mat if not k.startswith("__"))
+                raise DatasetError(
+                    f"{path.name}: no variable <initials>_eeg{missing[0]} "
+                    f"({len(missing)} film(s) missing; found {found[:4]}"
+                    f"{' ...' if len(found) > 4 else ''}); expected {expected}"
+                )
+            sid = str(int(_FILE_RE.match(path.name).group(1)))  # type: ignore[union-attr]
+            for i, label in enumerate(labels, start=1):
+                arr = np.asarray(mat[eeg_keys[i]])
+                if (
+                    arr.dtype.kind not in "iuf"
+                    or arr.ndim != 2
+                    or arr.shape[0] != N_CHANNELS
+                    or arr.shape[1] == 0
+                ):
+                    raise DatasetError(
+                        f"{path.name}: {eeg_keys[i]} has shape {arr.shape} "
+                        f"({arr.dtype}); expected {expected}"
+                    )
+                eeg = arr.astype(np.float64)
+                check_finite(eeg, f"{path.name}: {eeg_keys[i]}", "finite EEG samples")
+                trials.append(
+                    Trial(
+                        subject=sid,
+                        video=f"film{i:02d}",
+                        eeg=eeg,
+                        sfreq=SFREQ,
+                        ch_names=CH_NAMES,
+                        label=label,
+                        dataset=self.name,
+                        session=date,
+                        meta={"file": str(path), "variable": eeg_keys[i]},
+                    )
+                )
+        return trials
+
+
+class SeedFeaturesReader(_SeedBase):
+    """Read SEED ``ExtractedFeatures`` (precomputed DE/PSD per 1 s window).
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        The ``ExtractedFeatures`` folder, or its parent (the SEED root).
+    features : sequence of str, default all four
+        Which of ``de_LDS``, ``de_movingAve``, ``psd_LDS``, ``psd_movingAve`` to
+        load.
+
+    Notes
+    -----
+    :meth:`read_subject` returns :class:`FeatureTrial` records (not
+    :class:`Trial`): ``features[key]`` is (62, n_windows, 5) with bands
+    delta/theta/alpha/beta/gamma, ``window_s = 1.0``, ``video = "film01"`` ..,
+    ``label`` positive/neutral/negative, ``session`` = the date.
+    """
+
+    name = "seed-features"
+    description = (
+        "SEED ExtractedFeatures: precomputed DE/PSD (62 ch x 5 bands, 1 s windows)"
+    )
+    source = "https://bcmi.sjtu.edu.cn/home/seed/ (apply for access)"
+    expected_layout = (
+        "ExtractedFeatures/<subject>_<date>.mat (de_LDS1..15, de_movingAve1..15, "
+        "psd_LDS1..15, psd_movingAve1..15) + label.mat"
+    )
+    folder = "ExtractedFeatures"
+
+    def __init__(
+        self,
+        data_dir: str | Path | None,
+        *,
+        features: Sequence[str] = FEATURE_KEYS,
+        **unknown: Any,
+    ) -> None:
+        reject_unknown_options(self.name, unknown, "features")
+        feats = (features,) if isinstance(features, str) else tuple(features)
+        bad = [f for f in feats if f not in FEATURE_KEYS]
+        if bad or not feats:
+            raise DatasetError(
+                f"seed-features: unknown feature(s) {bad or '(none given)'}; "
+                f"choose among {', '.join(FEATURE_KEYS)}"
+            )
+        super().__init__(data_dir, features=list(feats))
+        self.features = feats
+
+    def read_subject(self, subject: str) -> list[FeatureTrial]:  # type: ignore[override]
+        labels = self.labels()
+        n = len(labels)
+        expected = (
+            f"SEED ExtractedFeatures file with {'/'.join(self.features)}1..{n}, each "
+            f"({N_CHANNELS}, n_windows, {len(BANDS)})"
+        )
+        names = [f"{f}{i}" for i in range(1, n + 1) for f in self.features]
+        out = []
+        for date, path in self.sessions(subject):
+            mat = load_mat(path, expected, names)
+            missing = [k for k in names if k not in mat]
+            if missing:
+                raise DatasetError(
+                    f"{path.name}: missing variable(s) {', '.join(missing[:4])}"
+                    f"{' ...' if len(missing) > 4 else ''}; expected {expected}"
+                )
+            sid = str(int(_FILE_RE.match(path.name).group(1)))  # type: ignore[union-attr]
+            for i, label in enumerate(labels, start=1):
+                feats: dict[str, np.ndarray] = {}
+                for f in self.features:
+                    key = f"{f}{i}"
+                    arr = np.asarray(mat[key])
+                    if (
+                        arr.dtype.kind not in "iuf"
+                        or arr.ndim != 3
+                        or arr.shape[0] != N_CHANNELS
+                        or arr.shape[2] != len(BANDS)
+                        or arr.shape[1] == 0
+                    ):
+                        raise DatasetError(
+                            f"{path.name}: {key} has shape {arr.shape} ({arr.dtype}); "
+                            f"expected {expected}"
+                        )
+                    arr = arr.astype(np.float64)
+                    check_finite(arr, f"{path.name}: {key}", "finite features")
+                    feats[f] = arr
+                n_win = {a.shape[1] for a in feats.values()}
+                if len(n_win) > 1:
+                    raise DatasetError(
+                        f"{path.name}: film {i} features have different window "
+                        f"counts {sorted(n_win)}; expected {expected}"
+                    )
+                out.append(
+                    FeatureTrial(
+                        subject=sid,
+                        video=f"film{i:02d}",
+                        features=feats,
+                        ch_names=CH_NAMES,
+                        bands=BANDS,
+                        window_s=1.0,
+                        label=label,
+                        dataset=self.name,
+                        session=date,
+                    )
+                )
+        return out
+
+
+def _listdir(path: Path) -> list[Path]:
+    try:
+        return sorted(path.iterdir()) if path.is_dir() else []
+    except OSError:
+        return []

@@ -1,0 +1,220 @@
+"""MNEReader on FIF files written by MNE, a hand-written EDF+ file, BrainVision."""
+
+from __future__ import annotations
+
+import datetime
+
+import mne
+import numpy as np
+import pytest
+
+from emomon.datasets import get_reader
+from emomon.datasets.mne_reader import MNEReader, parse_description
+from emomon.errors import ConfigError, DatasetError
+
+from .writers import write_edf
+
+SFREQ = 100.0
+CH = ["FP1", "EEG Cz-REF", "Oz", "O2", "EOG1", "STI 014"]
+TYPES = ["eeg", "eeg", "eeg", "eeg", "eog", "stim"]
+
+
+def _err(excinfo, *needles):
+    msg = str(excinfo.value)
+    assert "\n" not in msg
+    for n in needles:
+        assert n in msg, msg
+
+
+def _raw(n_times=2000, first_samp=0, seed=0):
+    rng = np.random.default_rng(seed)
+    data = rng.normal(0.0, 20e-6, (len(CH), n_times))  # volts, as MNE stores them
+    info = mne.create_info(CH, SFREQ, TYPES)
+    raw = mne.io.RawArray(data, info, first_samp=first_samp, verbose="error")
+    raw.set_meas_date(datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc))
+    return raw
+
+
+def _save(raw, path):
+    raw.save(path, overwrite=True, verbose="error")
+    # what is on disk (FIF stores float32): the reference for value checks
+    return mne.io.read_raw_fif(path, preload=True, verbose="error").get_data()
+
+
+def test_parse_description():
+    assert parse_description("video=v03; valence=7;Arousal=3") == (
+        "",
+        {"video": "v03", "valence": "7", "arousal": "3"},
+    )
+    assert parse_description("film 2") == ("film 2", {})
+    assert parse_description("stim/a;label=happy") == ("stim/a", {"label": "happy"})
+
+
+def test_annotations_with_durations_become_trials_in_microvolts(tmp_path):
+    raw = _raw(first_samp=300)
+    raw.set_annotations(
+        mne.Annotations(
+            onset=[2.0, 5.0, 9.0, 12.0],
+            duration=[3.0, 1.0, 4.0, 0.0],
+            description=[
+                "video=v03;valence=7;arousal=3;intensity=high",
+                "BAD_muscle",
+                "calm film;label=neutral",
+                "button",  # instantaneous: ignored when others have durations
+            ],
+            orig_time=None,  # relative to the first sample
+        )
+    )
+    path = tmp_path / "sub01_eeg.fif"
+    volts = _save(raw, path)
+    reader = get_reader("mne", path)
+    assert isinstance(reader, MNEReader)
+    assert reader.subjects() == ["sub01_eeg"]
+    trials = reader.read_subject("sub01_eeg")
+    assert [t.video for t in trials] == ["v03", "calm film"]
+    t0, t1 = trials
+    assert t0.ch_names == ("Fp1", "Cz", "Oz", "O2")  # EEG only, 10-20 spelling
+    assert t0.sfreq == SFREQ
+    assert t0.eeg.shape == (4, 300)
+    assert t0.eeg.dtype == np.float64
+    # V -> µV, sample-exact onset (2.0 s after the first sample)
+    np.testing.assert_allclose(t0.eeg, volts[:4, 200:500] * 1e6, rtol=1e-12)
+    assert 5.0 < np.std(t0.eeg) < 50.0  # µV-sized numbers
+    assert t0.ratings == {"valence": 7.0, "arousal": 3.0}
+    assert t0.scale == (1.0, 9.0)
+    assert t0.meta["extra"] == {"intensity": "high"}
+    np.testing.assert_allclose(t1.eeg, volts[:4, 900:1300] * 1e6, rtol=1e-12)
+    assert t1.label == "neutral"
+    assert t1.ratings is None and t1.scale is None
+
+
+def test_trial_duration_after_instantaneous_annotations_and_baseline(tmp_path):
+    raw = _raw()
+    raw.set_annotations(
+        mne.Annotations([1.0, 4.0], [0.0, 0.0], ["stim/v01", "stim/v02"])
+    )
+    path = tmp_path / "run1_eeg.fif"
+    volts = _save(raw, path)
+    with pytest.raises(DatasetError) as ei:
+        MNEReader(path).read_subject("run1_eeg")
+    _err(ei, "run1_eeg.fif", "trial_duration")
+    reader = MNEReader(
+        tmp_path,
+        event_prefix="stim/",
+        trial_duration=2.0,
+        baseline_s=0.5,
+        rating_scale=(1, 5),
+    )
+    trials = reader.read_subject("run1_eeg")
+    assert [t.video for t in trials] == ["v01", "v02"]
+    np.testing.assert_allclose(trials[1].eeg, volts[:4, 400:600] * 1e6, rtol=1e-12)
+    np.testing.assert_allclose(trials[1].baseline, volts[:4, 350:400] * 1e6)
+    assert reader.cache_token()["options"]["trial_duration"] == 2.0
+
+
+def test_no_annotations_gives_whole_recording(tmp_path):
+    path = tmp_path / "rest_eeg.fif"
+    volts = _save(_raw(n_times=500), path)
+    (trial,) = MNEReader(tmp_path).read_subject("rest_eeg")
+    assert trial.video == "rec"
+    np.testing.assert_allclose(trial.eeg, volts[:4] * 1e6, rtol=1e-12)
+
+
+def test_annotation_past_the_end_is_clipped(tmp_path):
+    raw = _raw(n_times=1000)
+    raw.set_annotations(mne.Annotations([8.0], [0.0], ["late"]))
+    path = tmp_path / "c_eeg.fif"
+    _save(raw, path)
+    with pytest.warns(UserWarning, match="clipped"):
+        (trial,) = MNEReader(path, trial_duration=5.0).read_subject("c_eeg")
+    assert trial.eeg.shape == (4, 200)
+
+
+def test_brainvision_if_pybv_available(tmp_path):
+    pytest.importorskip("pybv")
+    raw = _raw(n_times=600)
+    raw.set_annotations(mne.Annotations([1.0], [2.0], ["video=v01;valence=2"]))
+    path = tmp_path / "bv.vhdr"
+    mne.export.export_raw(path, raw.copy().pick(["eeg"]), verbose="error")
+    (trial,) = MNEReader(tmp_path).read_subject("bv")
+    np.testing.assert_allclose(
+        trial.eeg, raw.get_data(picks="eeg")[:, 100:300] * 1e6, rtol=1e-4, atol=0.01
+    )
+    assert len(MNEReader(tmp_path).files("bv")) == 3
+
+
+def test_edf_plus_file_with_microvolt_dimension(tmp_path):
+    """A real EDF+ file (written byte by byte): 'uV' samples -> MNE volts -> µV."""
+    rng = np.random.default_rng(3)
+    uv = write_edf(
+        tmp_path / "subj7.edf",
+        rng.normal(0.0, 30.0, (3, 400)),
+        ["EEG Fp1-REF", "EEG O2-REF", "EEG CZ-REF"],
+        100,
+        [(1.0, 2.0, "video=v02;arousal=8"), (0.5, 0.0, "BAD_blink")],
+    )
+    raw = mne.io.read_raw_edf(tmp_path / "subj7.edf", preload=True, verbose="error")
+    np.testing.assert_allclose(raw.get_data(), uv * 1e-6, atol=1e-12)  # MNE: volts
+    (trial,) = MNEReader(tmp_path).read_subject("subj7")
+    assert trial.ch_names == ("Fp1", "O2", "Cz")
+    assert trial.video == "v02"
+    assert trial.ratings == {"arousal": 8.0}
+    np.testing.assert_allclose(trial.eeg, uv[:, 100:300], atol=1e-9)  # µV again
+
+
+# -- errors ----------------------------------------------------------------------
+
+
+def test_corrupt_file(tmp_path):
+    (tmp_path / "broken_eeg.fif").write_bytes(b"\x00\x01not a fif file" * 10)
+    with pytest.raises(DatasetError) as ei:
+        MNEReader(tmp_path).read_subject("broken_eeg")
+    _err(ei, "broken_eeg.fif", "cannot be read by MNE")
+
+
+def test_no_eeg_channels(tmp_path):
+    info = mne.create_info(["EOG1", "ECG"], SFREQ, ["eog", "ecg"])
+    raw = mne.io.RawArray(np.zeros((2, 100)), info, verbose="error")
+    raw.save(tmp_path / "x_eeg.fif", verbose="error")
+    with pytest.raises(DatasetError) as ei:
+        MNEReader(tmp_path).read_subject("x_eeg")
+    _err(ei, "x_eeg.fif", "no EEG channels", "ecg")
+
+
+def test_nan_samples(tmp_path):
+    raw = _raw(n_times=100)
+    raw._data[2, 10] = np.nan
+    raw.save(tmp_path / "n_eeg.fif", verbose="error")
+    with pytest.raises(DatasetError) as ei:
+        MNEReader(tmp_path).read_subject("n_eeg")
+    _err(ei, "n_eeg.fif", "1 NaN/inf")
+
+
+def test_only_bad_annotations_and_bad_ratings(tmp_path):
+    raw = _raw()
+    raw.set_annotations(mne.Annotations([1.0], [1.0], ["BAD_blink"]))
+    _save(raw, tmp_path / "b_eeg.fif")
+    with pytest.raises(DatasetError) as ei:
+        MNEReader(tmp_path).read_subject("b_eeg")
+    _err(ei, "b_eeg.fif", "no usable annotation")
+    raw.set_annotations(mne.Annotations([1.0], [1.0], ["video=v1;valence=high"]))
+    _save(raw, tmp_path / "b_eeg.fif")
+    with pytest.raises(DatasetError) as ei:
+        MNEReader(tmp_path).read_subject("b_eeg")
+    _err(ei, "b_eeg.fif", "valence is not a number")
+
+
+def test_missing_empty_dir_and_bad_options(tmp_path):
+    with pytest.raises(DatasetError) as ei:
+        MNEReader(tmp_path / "nope")
+    _err(ei, "nope", "does not exist")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(DatasetError) as ei:
+        MNEReader(tmp_path).subjects()
+    _err(ei, str(tmp_path), ".edf")
+    with pytest.raises(DatasetError):
+        MNEReader(tmp_path, trial_duration=0)
+    with pytest.raises(DatasetError):
+        MNEReader(tmp_path, rating_scale=(9, 1))
+    with pytest.raises(ConfigError):
+        MNEReader(tmp_path, tmin=0)
