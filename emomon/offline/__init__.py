@@ -1,0 +1,2 @@
+"""Offline half: feature caching, labels, splits/protocols, training, metrics, reports
+and ONNX export."""
