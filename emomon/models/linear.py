@@ -1,0 +1,121 @@
+"""Models on flat feature vectors: logistic regression and a small MLP."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from torch import Tensor, nn
+
+from emomon.models.base import EmotionModel, TaskHeads, check_dropout, check_sizes
+
+
+class LogReg(EmotionModel):
+    """Multinomial logistic regression, one linear layer per task.
+
+    A fast, strong baseline on z-scored band features (DE/PSD); with weight decay
+    in the optimiser it is L2-regularised logistic regression.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(n_features,)``, e.g. ``n_channels * n_bands``.
+    tasks : mapping of str to int
+        Task name -> number of classes.
+    loss_weights : mapping of str to float, optional
+        Per-task loss weights (default 1.0).
+
+    Notes
+    -----
+    ``forward(x)``: ``x`` (batch, n_features) -> dict of logits (batch, n_classes).
+    """
+
+    name = "logreg"
+    input_kind = "flat"
+
+    def __init__(
+        self,
+        *,
+        input_shape: Sequence[int],
+        tasks: Mapping[str, int],
+        loss_weights: Mapping[str, float] | None = None,
+    ) -> None:
+        super().__init__(
+            input_shape=input_shape, tasks=tasks, loss_weights=loss_weights
+        )
+        self.heads = TaskHeads(self.input_shape[0], self.tasks)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """Logits per task.
+
+        Parameters
+        ----------
+        x : Tensor, shape (batch, n_features)
+
+        Returns
+        -------
+        logits : dict of str to Tensor, each shape (batch, n_classes)
+        """
+        return self.heads(x)
+
+
+class MLP(EmotionModel):
+    """Multi-layer perceptron with a shared trunk and one linear head per task.
+
+    ``Linear -> ReLU -> Dropout`` for each hidden size, then the task heads.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(n_features,)``.
+    tasks : mapping of str to int
+        Task name -> number of classes.
+    hidden : sequence of int, optional
+        Hidden layer sizes (default ``(256, 64)``).
+    dropout : float, optional
+        Dropout probability after each hidden layer (default 0.3).
+    loss_weights : mapping of str to float, optional
+        Per-task loss weights (default 1.0).
+
+    Notes
+    -----
+    ``forward(x)``: ``x`` (batch, n_features) -> dict of logits (batch, n_classes).
+    """
+
+    name = "mlp"
+    input_kind = "flat"
+
+    def __init__(
+        self,
+        *,
+        input_shape: Sequence[int],
+        tasks: Mapping[str, int],
+        hidden: Sequence[int] = (256, 64),
+        dropout: float = 0.3,
+        loss_weights: Mapping[str, float] | None = None,
+    ) -> None:
+        super().__init__(
+            input_shape=input_shape, tasks=tasks, loss_weights=loss_weights
+        )
+        hidden = check_sizes(hidden, name="hidden", model=self.name)
+        check_dropout(dropout, model=self.name)
+        self.hparams = {"hidden": list(hidden), "dropout": float(dropout)}
+        layers: list[nn.Module] = []
+        n_in = self.input_shape[0]
+        for h in hidden:
+            layers += [nn.Linear(n_in, h), nn.ReLU(), nn.Dropout(dropout)]
+            n_in = h
+        self.trunk = nn.Sequential(*layers)
+        self.heads = TaskHeads(n_in, self.tasks)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """Logits per task.
+
+        Parameters
+        ----------
+        x : Tensor, shape (batch, n_features)
+
+        Returns
+        -------
+        logits : dict of str to Tensor, each shape (batch, n_classes)
+        """
+        return self.heads(self.trunk(x))
