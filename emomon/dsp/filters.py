@@ -40,7 +40,7 @@ def bandpass_sos(lo: float, hi: float, *, sfreq: float, order: int = 4) -> np.nd
     return signal.butter(order, [lo, hi], btype="bandpass", fs=sfreq, output="sos")
 
 
-def notch_sos(freq: float, *, sfreq: float, q: float = 30.0) -> np.ndarray:
+def notch_sos(freq: float, *, sfreq: float, q: float = 10.0) -> np.ndarray:
     """Second-order IIR notch at ``freq`` Hz with quality factor ``q``.
 
     Returns
@@ -144,7 +144,7 @@ def band_filter_bank(
 
 
 def notch_filter(
-    freq: float, *, sfreq: float, n_channels: int, q: float = 30.0
+    freq: float, *, sfreq: float, n_channels: int, q: float = 10.0
 ) -> SOSFilterBank:
     """Causal notch as a one-branch :class:`SOSFilterBank`."""
     sos = (notch_sos(freq, sfreq=sfreq, q=q),)
