@@ -38,6 +38,18 @@ def _nonneg_float(text: str) -> float:
     return v
 
 
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {text!r}"
+        ) from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
 def _positive_float(text: str) -> float:
     v = _nonneg_float(text)
     if v == 0:
@@ -90,6 +102,183 @@ def cmd_datasets_check(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- train / evaluate / export / info ----------------------------------------------
+_TRAIN_KEYS = {
+    # CLI dest -> TrainConfig field
+    "dataset": "dataset",
+    "data_dir": "data_dir",
+    "protocol": "protocols",
+    "model": "model",
+    "targets": "targets",
+    "labels": "labels",
+    "threshold": "threshold",
+    "train_videos": "train_videos",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "patience": "patience",
+    "permutations": "permutations",
+    "n_boot": "n_boot",
+    "seed": "seed",
+    "device": "device",
+    "jobs": "n_jobs",
+    "cache_dir": "cache_dir",
+}
+_SYNTH_KEYS = {
+    "subjects": "n_subjects",
+    "videos": "n_videos",
+    "emotion_effect": "emotion_effect",
+    "content_effect": "content_effect",
+    "trial_s": "trial_s",
+    "synth_seed": "seed",
+}
+
+
+def _split_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _train_config(args: argparse.Namespace):
+    """Defaults < --config TOML < command-line options."""
+    import dataclasses
+
+    from emomon.config import from_mapping
+    from emomon.offline.train import TrainConfig, load_train_config
+
+    over = {}
+    for dest, key in _TRAIN_KEYS.items():
+        v = getattr(args, dest, None)
+        if v is None:
+            continue
+        if key in ("protocols", "targets"):
+            v = _split_list(v)
+        if key == "data_dir":
+            v = str(v)
+        over[key] = v
+    if getattr(args, "no_cache", False):
+        over["cache_dir"] = None
+    if args.config is not None:
+        cfg = load_train_config(args.config, **over)
+    else:
+        cfg = from_mapping(TrainConfig, over, section="train")
+    synth = dict(cfg.synthetic)
+    for dest, key in _SYNTH_KEYS.items():
+        v = getattr(args, dest, None)
+        if v is not None:
+            synth[key] = v
+    if synth and cfg.dataset != "synthetic":
+        raise EmomonError(
+            "--subjects/--videos/--emotion-effect/--content-effect/--trial-s only "
+            "apply to --dataset synthetic"
+        )
+    return dataclasses.replace(cfg, synthetic=synth)
+
+
+def _out_dir(args: argparse.Namespace, cfg) -> Path:
+    if args.out is not None:
+        return Path(args.out)
+    return Path("runs") / f"{cfg.dataset}-{cfg.protocols[0]}-{cfg.model}"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from emomon.offline.report import format_summary
+    from emomon.offline.train import run_training
+
+    cfg = _train_config(args)
+    out = _out_dir(args, cfg)
+    report = run_training(
+        cfg, out, progress=not args.quiet, export=False if args.no_export else None
+    )
+    print(format_summary(report))
+    print(f"reports in {out}/ (report.json, per_video.csv, per_subject.csv, *.png)")
+    if "export" in report:
+        print(f"inspect the model with: emomon info {out / report['export']['path']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from emomon.offline.report import format_ablation, format_summary
+    from emomon.offline.train import run_ablation, run_training
+
+    cfg = _train_config(args)
+    out = _out_dir(args, cfg)
+    labels = _split_list(args.labels) or []
+    if args.ablate_bands is not None:
+        report = run_ablation(
+            cfg,
+            out,
+            kind="bands",
+            settings=_split_list(args.ablate_bands) or [],
+            progress=not args.quiet,
+        )
+        print(format_ablation(report))
+    elif len(labels) > 1:
+        report = run_ablation(
+            cfg, out, kind="labels", settings=labels, progress=not args.quiet
+        )
+        print(format_ablation(report))
+    else:
+        report = run_training(cfg, out, progress=not args.quiet, export=False)
+        print(format_summary(report))
+    print(f"reports in {out}/")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from emomon.contract import ModelContract
+
+    contract = ModelContract.from_onnx(args.model)
+    if args.json:
+        print(contract.to_json())
+    else:
+        print(contract.describe())
+    return 0
+
+
+def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
+    p.add_argument("--config", type=Path, help="TOML config (configs/*.toml)")
+    p.add_argument("--dataset", help="reader name (default synthetic)")
+    p.add_argument("--data-dir", type=Path, help="dataset directory")
+    p.add_argument(
+        "--protocol",
+        help="lovo, loso, subject-lovo, seed-split, intra; a comma list runs several "
+        "side by side (the first is exported), e.g. lovo,intra (default lovo)",
+    )
+    p.add_argument("--model", help="logreg, mlp, cnn2d, mtcnn, cnn_transformer")
+    p.add_argument("--targets", help="comma list of valence, arousal, class")
+    p.add_argument(
+        "--labels",
+        help="fixed, median, rank or random"
+        + ("; a comma list runs the label-reliability experiment" if evaluate else ""),
+    )
+    p.add_argument("--threshold", type=float, help="fixed threshold (default midpoint)")
+    p.add_argument("--train-videos", choices=["all", "top-bottom"])
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--lr", type=_positive_float)
+    p.add_argument("--patience", type=_positive_int)
+    p.add_argument(
+        "--permutations", type=_nonneg_int, help="permutation-test reruns (default 0)"
+    )
+    p.add_argument("--n-boot", type=_nonneg_int, help="bootstrap resamples (1000)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--jobs", type=_positive_int, help="feature worker processes")
+    p.add_argument("--cache-dir", help="feature cache (default .emomon_cache)")
+    p.add_argument("--no-cache", action="store_true", help="do not cache features")
+    p.add_argument("--out", type=Path, help="run directory (default runs/NAME)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    g = p.add_argument_group("synthetic dataset (--dataset synthetic)")
+    g.add_argument("--subjects", type=_positive_int)
+    g.add_argument("--videos", type=_positive_int)
+    g.add_argument("--emotion-effect", type=_nonneg_float)
+    g.add_argument("--content-effect", type=_nonneg_float)
+    g.add_argument("--trial-s", type=_positive_float)
+    g.add_argument("--synth-seed", type=_nonneg_int)
+
+
 # -- parser --------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -136,6 +325,37 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--data-dir", type=Path, default=None, help="dataset directory")
     chk.add_argument("--quiet", action="store_true", help="no progress bar")
     chk.set_defaults(func=cmd_datasets_check)
+
+    tr = sub.add_parser(
+        "train",
+        help="cross-validate leak-free, write reports, export model.onnx",
+        description="Leak-free cross-validation (with majority baseline, bootstrap "
+        "CIs and an optional permutation test), reports, and an ONNX export of a "
+        "final model trained on all data. Example: emomon train --dataset deap "
+        "--data-dir ~/data/deap --protocol lovo --model cnn2d --out runs/deap",
+    )
+    _add_train_options(tr, evaluate=False)
+    tr.add_argument("--no-export", action="store_true", help="skip model.onnx")
+    tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="cross-validate and report (no export); band and label experiments",
+    )
+    _add_train_options(ev, evaluate=True)
+    ev.add_argument(
+        "--ablate-bands",
+        nargs="?",
+        const="",
+        metavar="BANDS",
+        help="run with each band alone (optionally a comma list of bands)",
+    )
+    ev.set_defaults(func=cmd_evaluate)
+
+    info = sub.add_parser("info", help="print the contract of an emomon ONNX model")
+    info.add_argument("model", type=Path, help="model.onnx")
+    info.add_argument("--json", action="store_true", help="raw contract JSON")
+    info.set_defaults(func=cmd_info)
     return p
 
 

@@ -24,7 +24,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 FEATURE_KINDS = ("de", "psd")
-LAYOUTS = ("flat", "grid")
+#: ``kinds=("raw",)``: band-limited EEG windows for raw-EEG models (layout "eeg").
+RAW_KIND = "raw"
+LAYOUTS = ("flat", "grid", "eeg")
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,9 @@ class FeatureSpec:
     bands : tuple of Band
         Frequency bands, default theta/alpha/beta/gamma.
     kinds : tuple of str
-        Feature kinds in output order, among ``"de"`` and ``"psd"``.
+        Feature kinds in output order, among ``"de"`` and ``"psd"``; or
+        ``("raw",)`` for raw-EEG models: the referenced signal band-passed (causal,
+        from the lowest to the highest band edge) as (n_channels, window) windows.
     window_s, hop_s : float
         Window length and hop in seconds. The hop does not change the features of
         a window, only how many windows there are.
@@ -76,7 +80,8 @@ class FeatureSpec:
     welch_seg_s : float
         Welch segment length in seconds (Hann window, 50% overlap).
     layout : str
-        ``"flat"`` (n_features * n_channels) or ``"grid"`` (n_features, 8, 9).
+        ``"flat"`` (n_features * n_channels), ``"grid"`` (n_features, 8, 9), or
+        ``"eeg"`` (n_channels, n_times) with ``kinds=("raw",)``.
     baseline : bool
         Subtract the mean features of the trial's resting baseline.
     """
@@ -107,11 +112,20 @@ class FeatureSpec:
             raise ConfigError("features.bands: at least one band is required")
         if len({b.name for b in bands}) != len(bands):
             raise ConfigError("features.bands: band names must be unique")
-        bad = [k for k in self.kinds if k not in FEATURE_KINDS]
-        if bad or not self.kinds:
-            raise ConfigError(
-                f"features.kinds: {bad or 'empty'}; choose from {list(FEATURE_KINDS)}"
-            )
+        if self.kinds == (RAW_KIND,):
+            if self.layout != "eeg":
+                raise ConfigError('features.kinds ["raw"] needs features.layout "eeg"')
+        else:
+            bad = [k for k in self.kinds if k not in FEATURE_KINDS]
+            if bad or not self.kinds or len(set(self.kinds)) != len(self.kinds):
+                raise ConfigError(
+                    f"features.kinds: {bad or list(self.kinds)}; choose from "
+                    f"{list(FEATURE_KINDS)} or use ['raw'] alone"
+                )
+            if self.layout == "eeg":
+                raise ConfigError('features.layout "eeg" needs features.kinds ["raw"]')
+        if self.kinds == (RAW_KIND,) and self.baseline:
+            raise ConfigError("features.baseline applies to band features, not raw EEG")
         for name in ("window_s", "hop_s", "welch_seg_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"features.{name} must be > 0")
@@ -138,8 +152,18 @@ class FeatureSpec:
         return tuple(f"{k}_{b.name}" for k in self.kinds for b in self.bands)
 
     @property
+    def is_raw(self) -> bool:
+        return self.kinds == (RAW_KIND,)
+
+    @property
     def n_features(self) -> int:
-        return len(self.kinds) * len(self.bands)
+        """Per-channel features (0 for raw specs: the window length depends on the
+        sampling rate, see ``ExtractorSettings.n_features``)."""
+        return 0 if self.is_raw else len(self.kinds) * len(self.bands)
+
+    def raw_band(self) -> tuple[float, float]:
+        """Pass band of raw windows: lowest to highest band edge (Hz)."""
+        return min(b.lo for b in self.bands), max(b.hi for b in self.bands)
 
     def max_band_hz(self) -> float:
         return max(b.hi for b in self.bands)

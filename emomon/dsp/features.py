@@ -21,7 +21,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
-from emomon.config import FeatureSpec
+from emomon.config import Band, FeatureSpec
 from emomon.dsp.filters import SOSFilterBank, band_filter_bank, notch_filter
 
 # Floors keep features finite on flat channels; quality flags report those.
@@ -145,6 +145,11 @@ class ExtractorSettings:
         return int(round(self.spec.welch_seg_s * self.sfreq))
 
     @cached_property
+    def n_features(self) -> int:
+        """Values per channel and window (window length for raw specs)."""
+        return self.window_n if self.spec.is_raw else self.spec.n_features
+
+    @cached_property
     def block_n(self) -> int:
         # Window sums are built from blocks aligned to the window grid, so every
         # window's variance is computed from the same numbers however the input
@@ -181,8 +186,11 @@ class FeatureExtractor:
     def __post_init__(self) -> None:
         s = self.settings
         spec = s.spec
+        bands = spec.bands
+        if spec.is_raw:
+            bands = (Band("raw", *spec.raw_band()),)
         self._bank = band_filter_bank(
-            spec.bands, sfreq=s.sfreq, n_channels=s.n_channels, order=spec.filter_order
+            bands, sfreq=s.sfreq, n_channels=s.n_channels, order=spec.filter_order
         )
         self._notch = (
             notch_filter(
@@ -202,7 +210,7 @@ class FeatureExtractor:
         self._band_w = (
             band_integration_matrix(freqs, spec.bands) * (scale * one_sided)[:, None]
         )
-        self._needs_bands = "de" in spec.kinds
+        self._needs_bands = "de" in spec.kinds or spec.is_raw
         self._seg_step = s.seg_n - s.seg_n // 2
         self._seg_offsets = np.arange(
             0, s.window_n - s.seg_n + 1, self._seg_step, dtype=np.int64
@@ -219,7 +227,7 @@ class FeatureExtractor:
         self._n_seen = 0
         self._next_end = s.warmup_n + s.window_n
         self._hist_start = s.warmup_n
-        n_b = len(s.spec.bands)
+        n_b = 1 if s.spec.is_raw else len(s.spec.bands)
         self._x_hist = np.empty((s.n_channels, 0))
         self._y_hist = np.empty((n_b, s.n_channels, 0))
 
@@ -287,12 +295,15 @@ class FeatureExtractor:
     def _empty(self) -> WindowFeatures:
         s = self.settings
         return WindowFeatures(
-            np.empty((0, s.n_channels, s.spec.n_features)), np.empty(0, np.int64)
+            np.empty((0, s.n_channels, s.n_features)), np.empty(0, np.int64)
         )
 
     def _features(self, ends: np.ndarray) -> np.ndarray:
         s = self.settings
         starts = ends - s.window_n - self._hist_start  # offsets into history
+        if s.spec.is_raw:
+            view = sliding_window_view(self._y_hist[0], s.window_n, axis=-1)
+            return view[:, starts].transpose(1, 0, 2).copy()  # (W, C, window)
         parts = []
         for kind in s.spec.kinds:
             if kind == "de":

@@ -172,7 +172,8 @@ def _subject_arrays(trials: list[Trial], spec: FeatureSpec) -> dict[str, np.ndar
         dtype=np.float64,
     )
     return {
-        "X": np.concatenate(X) if X else np.empty((0, ref.n_channels, spec.n_features)),
+        # Raw windows are 32x larger than band features: float32 keeps them in memory.
+        "X": np.concatenate(X).astype(np.float32 if spec.is_raw else np.float64),
         "trial": np.repeat(np.arange(len(trials)), n_win),
         "t_end": np.concatenate([f.t_end for f in feats]),
         "subject": np.array([t.subject for t in trials]),

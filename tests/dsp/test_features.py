@@ -33,8 +33,9 @@ def _chunked(ext, x, rng, max_chunk=300):
         FeatureSpec(),
         FeatureSpec(notch=50.0, car=False, hop_s=0.25, warmup_s=0.3),
         FeatureSpec(kinds=("psd",), window_s=1.5, hop_s=0.2, welch_seg_s=0.5),
+        FeatureSpec(kinds=("raw",), layout="eeg", notch=60.0),
     ],
-    ids=["default", "notch-nocar", "psd-odd-hop"],
+    ids=["default", "notch-nocar", "psd-odd-hop", "raw"],
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_chunked_features_equal_one_shot(spec, seed):
@@ -137,3 +138,17 @@ def test_bad_settings_and_chunks_name_the_problem():
             sfreq=SF,
             spec=FeatureSpec(bands=(Band("narrow", 10.0, 10.5),), kinds=("psd",)),
         )
+
+
+def test_raw_windows_are_the_band_passed_referenced_signal():
+    from emomon.dsp.filters import band_filter_bank, common_average
+
+    x = np.random.default_rng(10).standard_normal((4, int(10 * SF))) * 10
+    spec = FeatureSpec(kinds=("raw",), layout="eeg")
+    out = compute_features(x, sfreq=SF, spec=spec)
+    assert out.values.shape[1:] == (4, 256)
+    y = band_filter_bank(
+        (Band("raw", *spec.raw_band()),), sfreq=SF, n_channels=4
+    ).process(common_average(x))[0]
+    end = out.ends[2]
+    np.testing.assert_allclose(out.values[2], y[:, end - 256 : end], atol=1e-12)

@@ -1,0 +1,215 @@
+"""The model contract: everything the online half needs, inside the ONNX file.
+
+``metadata_props["emomon"]`` of every exported model holds this JSON (DESIGN.md
+section 8). Reading it needs only onnxruntime, so streaming never needs torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emomon.config import FeatureSpec
+from emomon.errors import ModelError
+
+#: Version of the contract this emomon writes and the newest it reads.
+SCHEMA_VERSION = 1
+METADATA_KEY = "emomon"
+
+
+@dataclass(frozen=True)
+class ModelContract:
+    """What an emomon ONNX model promises about its input and output.
+
+    Attributes
+    ----------
+    input_name : str
+        ``"features"`` or ``"eeg"``.
+    input_kind : str
+        ``"flat"``, ``"grid"`` or ``"eeg"``.
+    input_shape : tuple of int
+        Shape of one sample without the batch axis.
+    spec : FeatureSpec
+        The feature definition the model was trained on.
+    ch_names : tuple of str
+        Channels in model order; a source must provide all of them (by name).
+    sfreq : float
+        Sampling rate the features are computed at (sources are resampled to it).
+    norm_mean, norm_std : ndarray, shape (n_channels, n_features)
+        z-score statistics of the training set, applied before the layout.
+    tasks : dict of str to list of str
+        Output name -> class names (``{"valence": ["low", "high"], ...}``).
+    model : str
+        Registry name of the architecture.
+    info : dict
+        Dataset, protocol, labels, headline metrics, training config.
+    """
+
+    input_name: str
+    input_kind: str
+    input_shape: tuple[int, ...]
+    spec: FeatureSpec
+    ch_names: tuple[str, ...]
+    sfreq: float
+    norm_mean: np.ndarray
+    norm_std: np.ndarray
+    tasks: dict[str, list[str]]
+    model: str
+    info: dict[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+    emomon_version: str = ""
+
+    def to_json(self) -> str:
+        from emomon import __version__
+
+        return json.dumps(
+            {
+                "schema": self.schema,
+                "emomon_version": self.emomon_version or __version__,
+                "input": {
+                    "name": self.input_name,
+                    "kind": self.input_kind,
+                    "shape": list(self.input_shape),
+                },
+                "feature_spec": self.spec.to_dict(),
+                "ch_names": list(self.ch_names),
+                "sfreq": self.sfreq,
+                "layout": self.input_kind,
+                "normalization": {
+                    "mean": np.asarray(self.norm_mean).tolist(),
+                    "std": np.asarray(self.norm_std).tolist(),
+                },
+                "tasks": self.tasks,
+                "model": self.model,
+                "info": self.info,
+            },
+            sort_keys=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "model") -> ModelContract:
+        """Parse and validate contract JSON; errors name ``source``."""
+        try:
+            d = json.loads(text)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ModelError(
+                f"{source}: emomon contract is not valid JSON ({exc})"
+            ) from None
+        if not isinstance(d, dict):
+            raise ModelError(f"{source}: emomon contract must be a JSON object")
+        schema = d.get("schema")
+        if not isinstance(schema, int):
+            raise ModelError(f"{source}: emomon contract has no schema version")
+        if schema > SCHEMA_VERSION:
+            raise ModelError(
+                f"{source}: contract schema {schema} is newer than this emomon "
+                f"supports ({SCHEMA_VERSION}); upgrade emomon"
+            )
+        try:
+            inp = d["input"]
+            norm = d["normalization"]
+            contract = cls(
+                input_name=str(inp["name"]),
+                input_kind=str(inp["kind"]),
+                input_shape=tuple(int(v) for v in inp["shape"]),
+                spec=FeatureSpec.from_dict(_spec_dict(d["feature_spec"])),
+                ch_names=tuple(str(c) for c in d["ch_names"]),
+                sfreq=float(d["sfreq"]),
+                norm_mean=np.asarray(norm["mean"], dtype=np.float64),
+                norm_std=np.asarray(norm["std"], dtype=np.float64),
+                tasks={str(k): [str(c) for c in v] for k, v in d["tasks"].items()},
+                model=str(d.get("model", "")),
+                info=dict(d.get("info", {})),
+                schema=schema,
+                emomon_version=str(d.get("emomon_version", "")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelError(
+                f"{source}: emomon contract is missing or has a bad field ({exc!r})"
+            ) from None
+        contract.validate(source=source)
+        return contract
+
+    def validate(self, *, source: str = "model") -> None:
+        if self.input_kind not in ("flat", "grid", "eeg"):
+            raise ModelError(f"{source}: unknown input kind {self.input_kind!r}")
+        n_ch = len(self.ch_names)
+        if n_ch == 0 or not self.tasks:
+            raise ModelError(f"{source}: contract lists no channels or no tasks")
+        if (
+            self.norm_mean.shape != self.norm_std.shape
+            or self.norm_mean.shape[0] != n_ch
+        ):
+            raise ModelError(
+                f"{source}: normalisation shape {self.norm_mean.shape} does not match "
+                f"{n_ch} channels"
+            )
+        if not np.all(self.norm_std > 0):
+            raise ModelError(f"{source}: normalisation std must be > 0")
+
+    @classmethod
+    def from_onnx(cls, path: str | Path) -> ModelContract:
+        """Read the contract of an ONNX file (onnxruntime only, no torch)."""
+        import onnxruntime as ort
+
+        p = Path(path)
+        if not p.is_file():
+            raise ModelError(f"model file {p} does not exist")
+        try:
+            sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises many types
+            msg = " ".join(str(exc).split())[:120]
+            raise ModelError(
+                f"{p} is not a readable ONNX model ({msg}); "
+                "export one with emomon train"
+            ) from None
+        meta = sess.get_modelmeta().custom_metadata_map
+        if METADATA_KEY not in meta:
+            raise ModelError(
+                f"{p} is an ONNX model without the emomon contract "
+                f"(metadata_props['{METADATA_KEY}']); export it with emomon train"
+            )
+        return cls.from_json(meta[METADATA_KEY], source=str(p))
+
+    def describe(self) -> str:
+        """Human-readable summary for ``emomon info``."""
+        sp = self.spec
+        lines = [
+            f"model         {self.model} (contract schema {self.schema}, "
+            f"emomon {self.emomon_version})",
+            f"input         {self.input_name} {self.input_kind} "
+            f"(batch, {', '.join(map(str, self.input_shape))}) float32",
+            "outputs       "
+            + "; ".join(f"{t}: {'/'.join(c)}" for t, c in self.tasks.items()),
+            f"channels      {len(self.ch_names)} @ {self.sfreq:g} Hz: "
+            + " ".join(self.ch_names),
+            f"features      {', '.join(self.spec.feature_names)}",
+            f"window        {sp.window_s:g} s, warm-up {sp.warmup_s:g} s, "
+            f"CAR {'on' if sp.car else 'off'}, notch {sp.notch or 'off'}, "
+            f"baseline {'on' if sp.baseline else 'off'}",
+        ]
+        for key in ("dataset", "protocol", "labels"):
+            if key in self.info:
+                lines.append(f"{key:<13} {self.info[key]}")
+        for task, m in self.info.get("metrics", {}).items():
+            parts = [f"{k} {v:.3f}" for k, v in m.items() if isinstance(v, float)]
+            lines.append(f"metrics       {task}: {', '.join(parts)}")
+        return "\n".join(lines)
+
+
+def _spec_dict(d: dict[str, Any]) -> dict[str, Any]:
+    d = dict(d)
+    if "bands" in d:
+        d["bands"] = tuple(tuple(b) if isinstance(b, list) else b for b in d["bands"])
+    return d
+
+
+def model_digest(path: str | Path) -> str:
+    """``sha256-<12 hex>`` of a model file, the ``model`` field of predictions."""
+    h = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return f"sha256-{h[:12]}"
