@@ -1,0 +1,716 @@
+"""The ZeroMQ wire format (DESIGN.md section 10): topics, payload builders, a
+compact encoder and a strict parser.
+
+Every message is two frames, ``[topic, payload]``: the topic as ASCII bytes and the
+payload as compact UTF-8 JSON. Two topics exist, each versioned in its name and in
+the payload's ``"v"`` field:
+
+``emomon.prediction.v1`` (:data:`PREDICTION_TOPIC`), one message per hop::
+
+    {"v": 1, "seq": 41, "stream": "Muse-1234", "t_lsl": 18233.52,
+     "t_pub": 1718000000.25, "window_s": 2.0,
+     "valence": {"p_high": 0.71, "label": "high"},
+     "arousal": {"p_high": 0.35, "label": "low"},
+     "quality": {"ok": true, "bad_channels": [], "dropped": 0},
+     "latency_ms": 1.3, "model": "3f9a2c1d7e4b"}
+
+Every key other than the fixed ones (``v seq stream t_lsl t_pub window_s quality
+latency_ms model``) is a *task*, named as in the model contract. A binary task
+(classes ``low``/``high``) carries ``{"p_high": p, "label": name}`` with ``p`` the
+probability of the second class. A multi-class task, such as SEED's ``class``,
+carries the probability of every class instead::
+
+    "class": {"probs": {"negative": 0.1, "neutral": 0.2, "positive": 0.7},
+              "label": "positive"}
+
+``emomon.status.v1`` (:data:`STATUS_TOPIC`), once a second and re-sent to every
+new subscriber::
+
+    {"v": 1, "seq": 7, "stream": "Muse-1234", "t_pub": 1718000000.0,
+     "state": "connected", "samples": 89600, "dropped": 0,
+     "buffer_lag_s": 0.004, "uptime_s": 700.0, "predictions": 2796,
+     "last_error": null}
+
+Conventions:
+
+- ``seq`` counts the messages of one topic from one stream, starting at 0 and
+  increasing by one per message; a gap tells a subscriber it missed messages, a
+  smaller value that the publisher restarted. A status message re-sent to a late
+  joiner keeps its ``seq``, so the other subscribers see it as a duplicate.
+- ``t_lsl`` is the LSL timestamp of the window's last sample, ``t_pub`` the Unix
+  time of publication, ``latency_ms`` publication time minus arrival time of that
+  sample.
+- Non-finite numbers are never emitted: NaN and infinities become ``null``, and
+  every float field and probability may be ``null`` (not available). A window that
+  was not predicted on (``quality.ok`` false) may carry ``null`` probabilities and
+  labels.
+- Readers of v1 ignore keys they do not know inside ``quality``, task objects and
+  status payloads, so fields can be added without breaking apps; a breaking change
+  bumps the version in both the topic and ``"v"``.
+
+:func:`parse` is strict: any malformed input raises :class:`MessageError` (and
+nothing else) with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from emomon.errors import EmomonError
+
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "MAX_PAYLOAD_BYTES",
+    "PREDICTION_FIELDS",
+    "PREDICTION_TOPIC",
+    "STATES",
+    "STATUS_FIELDS",
+    "STATUS_TOPIC",
+    "TOPICS",
+    "VERSION",
+    "Message",
+    "MessageError",
+    "encode",
+    "parse",
+    "prediction_message",
+    "status_message",
+    "validate",
+]
+
+#: Default endpoint: bound by the publisher, connected to by subscribers.
+DEFAULT_ADDRESS = "tcp://127.0.0.1:5556"
+PREDICTION_TOPIC = "emomon.prediction.v1"
+STATUS_TOPIC = "emomon.status.v1"
+TOPICS: tuple[str, ...] = (PREDICTION_TOPIC, STATUS_TOPIC)
+VERSION = 1
+STATES: tuple[str, ...] = ("starting", "connected", "reconnecting", "stopped")
+#: Fixed keys of a prediction payload; every other key is a task.
+PREDICTION_FIELDS: tuple[str, ...] = (
+    "v",
+    "seq",
+    "stream",
+    "t_lsl",
+    "t_pub",
+    "window_s",
+    "quality",
+    "latency_ms",
+    "model",
+)
+#: Keys of a status payload, in order.
+STATUS_FIELDS: tuple[str, ...] = (
+    "v",
+    "seq",
+    "stream",
+    "t_pub",
+    "state",
+    "samples",
+    "dropped",
+    "buffer_lag_s",
+    "uptime_s",
+    "predictions",
+    "last_error",
+)
+#: Payloads larger than this are rejected before JSON decoding.
+MAX_PAYLOAD_BYTES = 1 << 20
+_MAX_SEQ = 2**63 - 1
+_MAX_NAME = 256
+_MAX_EXTRA_DEPTH = 16  # nesting allowed in fields this version does not know
+_TOPIC_BYTES = {t.encode("ascii"): t for t in TOPICS}
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+class MessageError(EmomonError):
+    """A message is malformed: wrong frames, unknown topic, bad JSON or schema."""
+
+    def __init__(self, reason: str) -> None:
+        one_line = " ".join(str(reason).split())
+        super().__init__(one_line)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One parsed message.
+
+    Attributes
+    ----------
+    topic : str
+        :data:`PREDICTION_TOPIC` or :data:`STATUS_TOPIC`.
+    payload : dict
+        The decoded JSON object, validated against the topic's schema.
+    """
+
+    topic: str
+    payload: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        """``"prediction"`` or ``"status"``."""
+        return "prediction" if self.topic == PREDICTION_TOPIC else "status"
+
+    @property
+    def seq(self) -> int:
+        """The message's sequence number."""
+        return int(self.payload["seq"])
+
+    @property
+    def stream(self) -> str:
+        """Name of the stream the message is about."""
+        return str(self.payload["stream"])
+
+    @property
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        """Task name -> task object of a prediction (empty for a status)."""
+        if self.topic != PREDICTION_TOPIC:
+            return {}
+        return {k: v for k, v in self.payload.items() if k not in PREDICTION_FIELDS}
+
+
+# -- building ------------------------------------------------------------------
+def _as_int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got a bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an integer, got {type(value).__name__}"
+        ) from None
+
+
+def _as_float(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got a bool")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be a number, got {type(value).__name__}"
+        ) from None
+
+
+def _as_label(value: Any, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{name} label must be a str or None, got {type(value).__name__}")
+
+
+def _task_object(name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(
+            f"task {name!r} must be (p_high, label) or (probs, label), got {value!r}"
+        )
+    p, label = value
+    if isinstance(p, Mapping):
+        probs = {
+            str(k): _as_float(v, f"task {name!r} prob {k!r}") for k, v in p.items()
+        }
+        return {"probs": probs, "label": _as_label(label, f"task {name!r}")}
+    return {
+        "p_high": _as_float(p, f"task {name!r} p_high"),
+        "label": _as_label(label, f"task {name!r}"),
+    }
+
+
+def _checked(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        validate(topic, payload)
+    except MessageError as exc:
+        raise ValueError(str(exc)) from None
+    return payload
+
+
+def prediction_message(
+    *,
+    seq: int,
+    stream: str,
+    t_lsl: float | None,
+    t_pub: float | None = None,
+    window_s: float,
+    tasks: Mapping[str, tuple[Any, str | None]],
+    quality: Mapping[str, Any],
+    latency_ms: float | None,
+    model: str,
+) -> dict[str, Any]:
+    """Build a ``emomon.prediction.v1`` payload.
+
+    Parameters
+    ----------
+    seq : int
+        Sequence number of this stream's predictions (0, 1, 2, ...).
+    stream : str
+        Name of the EEG stream.
+    t_lsl : float or None
+        LSL timestamp of the window's last sample.
+    t_pub : float or None
+        Unix time of publication; default: now.
+    window_s : float
+        Window length in seconds.
+    tasks : mapping
+        Task name -> ``(p_high, label)`` for a binary task, where ``p_high`` is
+        the probability of the second ("high") class, or ``(probs, label)`` with
+        ``probs`` a mapping class name -> probability for a multi-class task.
+        Probabilities may be NaN or None (not predicted); labels may be None.
+    quality : mapping
+        ``{"ok": bool, "bad_channels": [names], "dropped": int}``; extra keys are
+        passed through.
+    latency_ms : float or None
+        Publication time minus arrival time of the window's last sample.
+    model : str
+        Model identifier (a sha256 prefix of the model file).
+
+    Returns
+    -------
+    dict
+        The payload, keys in wire order. NaN values stay NaN here;
+        :func:`encode` writes them as ``null``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument has the wrong type or the payload breaks the schema (a
+        task named like a fixed field, a probability outside [0, 1], ...).
+    """
+    if not isinstance(tasks, Mapping) or not tasks:
+        raise ValueError("a prediction needs at least one task")
+    if not isinstance(quality, Mapping):
+        raise TypeError(f"quality must be a mapping, got {type(quality).__name__}")
+    payload: dict[str, Any] = {
+        "v": VERSION,
+        "seq": _as_int(seq, "seq"),
+        "stream": stream,
+        "t_lsl": _as_float(t_lsl, "t_lsl"),
+        "t_pub": time.time() if t_pub is None else _as_float(t_pub, "t_pub"),
+        "window_s": _as_float(window_s, "window_s"),
+    }
+    for name, value in tasks.items():
+        if name in PREDICTION_FIELDS:
+            raise ValueError(f"task name {name!r} clashes with a fixed field")
+        payload[name] = _task_object(name, value)
+    q = dict(quality)
+    if "bad_channels" in q and not isinstance(q["bad_channels"], str):
+        q["bad_channels"] = list(q["bad_channels"])
+    if "dropped" in q:
+        q["dropped"] = _as_int(q["dropped"], "quality dropped")
+    if "ok" in q and not isinstance(q["ok"], bool):
+        q["ok"] = bool(q["ok"])  # numpy.bool_ -> bool
+    payload["quality"] = q
+    payload["latency_ms"] = _as_float(latency_ms, "latency_ms")
+    payload["model"] = model
+    return _checked(PREDICTION_TOPIC, payload)
+
+
+def status_message(
+    *,
+    seq: int,
+    stream: str,
+    state: str,
+    samples: int,
+    dropped: int,
+    buffer_lag_s: float | None,
+    uptime_s: float | None,
+    predictions: int,
+    last_error: str | None = None,
+    t_pub: float | None = None,
+) -> dict[str, Any]:
+    """Build a ``emomon.status.v1`` payload.
+
+    Parameters
+    ----------
+    seq : int
+        Sequence number of this stream's status messages (0, 1, 2, ...).
+    stream : str
+        Name of the EEG stream.
+    state : str
+        Source state, one of :data:`STATES`: ``"starting"``, ``"connected"``,
+        ``"reconnecting"`` or ``"stopped"``.
+    samples : int
+        Samples received since start.
+    dropped : int
+        Samples lost (timestamp gaps) since start.
+    buffer_lag_s : float or None
+        How far processing lags behind the newest received sample, in seconds.
+    uptime_s : float or None
+        Seconds since the pipeline started.
+    predictions : int
+        Prediction messages published since start.
+    last_error : str or None
+        Last error seen by the source (for example why it is reconnecting).
+    t_pub : float or None
+        Unix time of publication; default: now.
+
+    Returns
+    -------
+    dict
+        The payload, keys in :data:`STATUS_FIELDS` order.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument has the wrong type or value.
+    """
+    payload: dict[str, Any] = {
+        "v": VERSION,
+        "seq": _as_int(seq, "seq"),
+        "stream": stream,
+        "t_pub": time.time() if t_pub is None else _as_float(t_pub, "t_pub"),
+        "state": state,
+        "samples": _as_int(samples, "samples"),
+        "dropped": _as_int(dropped, "dropped"),
+        "buffer_lag_s": _as_float(buffer_lag_s, "buffer_lag_s"),
+        "uptime_s": _as_float(uptime_s, "uptime_s"),
+        "predictions": _as_int(predictions, "predictions"),
+        "last_error": last_error,
+    }
+    return _checked(STATUS_TOPIC, payload)
+
+
+# -- encoding ------------------------------------------------------------------
+def _sanitize(obj: Any) -> Any:
+    """Copy of ``obj`` with non-finite floats as None and numpy values as Python."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int)):
+        return obj
+    if isinstance(obj, Mapping):
+        return {k: _sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_sanitize(v) for v in obj]
+    tolist = getattr(obj, "tolist", None)  # numpy scalars and arrays
+    if callable(tolist):
+        return _sanitize(tolist())
+    raise TypeError(f"cannot encode {type(obj).__name__} as JSON")
+
+
+def encode(topic: str, payload: Mapping[str, Any]) -> list[bytes]:
+    """Encode a message as its two frames ``[topic, payload]``.
+
+    Parameters
+    ----------
+    topic : str
+        Message topic.
+    payload : mapping
+        JSON-serialisable payload. NaN and infinities are written as ``null``;
+        numpy scalars and arrays as numbers and lists.
+
+    Returns
+    -------
+    list of bytes
+        ``[topic as ASCII, compact UTF-8 JSON]``.
+
+    Raises
+    ------
+    TypeError
+        If the payload holds a value JSON cannot represent.
+    """
+    try:  # fast path: a clean payload of Python values
+        text = json.dumps(
+            payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        )
+    except (ValueError, TypeError):  # NaN/inf, or numpy values
+        text = json.dumps(
+            _sanitize(payload),
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+    return [topic.encode("ascii"), text.encode("utf-8")]
+
+
+# -- parsing -------------------------------------------------------------------
+def _short(value: Any, limit: int = 60) -> str:
+    if isinstance(value, (list, dict)):
+        text = f"a JSON {'array' if isinstance(value, list) else 'object'}"
+        return text + (f" of {len(value)}" if value else " (empty)")
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a reason must never fail
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _frame_bytes(frame: Any, what: str) -> bytes:
+    if isinstance(frame, bytes):
+        return frame
+    try:
+        if isinstance(frame, (bytearray, memoryview)):
+            return bytes(frame)
+        data = getattr(frame, "bytes", None)  # zmq.Frame
+    except Exception as exc:  # noqa: BLE001 - any odd object is a bad frame
+        raise MessageError(
+            f"{what} frame is unreadable ({type(exc).__name__})"
+        ) from None
+    if isinstance(data, bytes):
+        return data
+    raise MessageError(f"{what} frame must be bytes, got {type(frame).__name__}")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise MessageError(f"payload has duplicate key {_short(key)}")
+            seen.add(key)
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise MessageError(f"payload holds {name}, which JSON does not allow (use null)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise MessageError(f"payload number {_short(text)} is out of range")
+    return value
+
+
+def parse(frames: Any) -> Message:
+    """Parse and validate the frames of one received message.
+
+    Parameters
+    ----------
+    frames : list or tuple
+        Exactly two frames, ``[topic, payload]``, each ``bytes``,
+        ``bytearray``, ``memoryview`` or ``zmq.Frame``.
+
+    Returns
+    -------
+    Message
+        The topic and the validated payload.
+
+    Raises
+    ------
+    MessageError
+        For any malformed input (wrong frame count, unknown topic, payload not
+        UTF-8 or not JSON, missing or ill-typed fields, unsupported version),
+        with a one-line reason. No other exception escapes.
+    """
+    if not isinstance(frames, (list, tuple)):
+        raise MessageError(
+            f"expected a list of 2 frames [topic, payload], got {type(frames).__name__}"
+        )
+    if len(frames) != 2:
+        raise MessageError(
+            f"expected 2 frames [topic, payload], got {len(frames)} frame(s)"
+        )
+    topic_bytes = _frame_bytes(frames[0], "topic")
+    topic = _TOPIC_BYTES.get(topic_bytes)
+    if topic is None:
+        raise MessageError(
+            f"unknown topic {_short(topic_bytes)} (expected one of {', '.join(TOPICS)})"
+        )
+    data = _frame_bytes(frames[1], "payload")
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise MessageError(
+            f"payload of {len(data)} bytes exceeds {MAX_PAYLOAD_BYTES} bytes"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MessageError(
+            f"payload is not UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
+    try:
+        obj = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+        )
+    except MessageError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MessageError(
+            f"payload is not valid JSON ({_short(reason, 120)})"
+        ) from None
+    if not isinstance(obj, dict):
+        raise MessageError(f"payload must be a JSON object, got {type(obj).__name__}")
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise MessageError("payload holds a lone UTF-16 surrogate escape") from None
+    validate(topic, obj)
+    return Message(topic=topic, payload=obj)
+
+
+# -- schema --------------------------------------------------------------------
+def _where(topic: str) -> str:
+    return "prediction" if topic == PREDICTION_TOPIC else "status"
+
+
+def _require(obj: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in obj:
+        raise MessageError(f"{where} lacks field {key!r}")
+    return obj[key]
+
+
+def _check_int(value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MessageError(f"{where} must be an integer, got {_short(value)}")
+    if not 0 <= value <= _MAX_SEQ:
+        raise MessageError(f"{where} must be in [0, 2**63), got {_short(value)}")
+
+
+def _check_number(value: Any, where: str, *, unit: bool = False) -> None:
+    """A number or null; NaN/inf are tolerated (a built payload, written as null)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MessageError(f"{where} must be a number or null, got {_short(value)}")
+    if unit and math.isfinite(value) and not 0.0 <= value <= 1.0:
+        raise MessageError(f"{where} must be a probability in [0, 1], got {value!r}")
+
+
+def _check_str(value: Any, where: str, *, nullable: bool = False) -> None:
+    if value is None and nullable:
+        return
+    if not isinstance(value, str):
+        kind = "a string or null" if nullable else "a string"
+        raise MessageError(f"{where} must be {kind}, got {_short(value)}")
+
+
+def _check_name(value: Any, where: str) -> None:
+    _check_str(value, where)
+    if not 0 < len(value) <= _MAX_NAME:
+        raise MessageError(f"{where} must have 1 to {_MAX_NAME} characters")
+
+
+def _check_extras(obj: Mapping[str, Any], known: Any, where: str) -> None:
+    """Fields a v1 reader does not know are allowed, but not deeply nested."""
+    for key, value in obj.items():
+        if key in known or not isinstance(value, (list, dict)):
+            continue
+        stack = [(value, 1)]
+        while stack:
+            item, depth = stack.pop()
+            if depth > _MAX_EXTRA_DEPTH:
+                raise MessageError(
+                    f"{where} field {_short(key)} is nested deeper than "
+                    f"{_MAX_EXTRA_DEPTH} levels"
+                )
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend(
+                (c, depth + 1) for c in children if isinstance(c, (list, dict))
+            )
+
+
+def _check_task(name: str, obj: Any) -> None:
+    where = f"prediction task {_short(name)}"
+    if not 0 < len(name) <= _MAX_NAME:
+        raise MessageError(f"{where}: task names have 1 to {_MAX_NAME} characters")
+    if not isinstance(obj, dict):
+        raise MessageError(
+            f"{where} must be an object with p_high or probs and label, "
+            f"got {_short(obj)}"
+        )
+    label = _require(obj, "label", where)
+    _check_extras(obj, ("label", "p_high", "probs"), where)
+    _check_str(label, f"{where} label", nullable=True)
+    has_p, has_probs = "p_high" in obj, "probs" in obj
+    if has_p == has_probs:
+        raise MessageError(f"{where} must have exactly one of 'p_high' and 'probs'")
+    if has_p:
+        _check_number(obj["p_high"], f"{where} p_high", unit=True)
+        return
+    probs = obj["probs"]
+    if not isinstance(probs, dict) or not probs:
+        raise MessageError(
+            f"{where} probs must be a non-empty object class -> probability"
+        )
+    for cls, p in probs.items():
+        _check_number(p, f"{where} probs[{_short(cls)}]", unit=True)
+    if label is not None and label not in probs:
+        raise MessageError(f"{where} label {_short(label)} is not one of its classes")
+
+
+def _check_quality(obj: Any) -> None:
+    where = "prediction quality"
+    if not isinstance(obj, dict):
+        raise MessageError(f"{where} must be an object, got {_short(obj)}")
+    ok = _require(obj, "ok", where)
+    if not isinstance(ok, bool):
+        raise MessageError(f"{where} ok must be true or false, got {_short(ok)}")
+    bad = _require(obj, "bad_channels", where)
+    if not isinstance(bad, list) or not all(isinstance(c, str) for c in bad):
+        raise MessageError(
+            f"{where} bad_channels must be a list of channel names, got {_short(bad)}"
+        )
+    _check_int(_require(obj, "dropped", where), f"{where} dropped")
+    _check_extras(obj, ("ok", "bad_channels", "dropped"), where)
+
+
+def _check_version(obj: Mapping[str, Any], where: str) -> None:
+    v = _require(obj, "v", where)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise MessageError(f"{where} version 'v' must be an integer, got {_short(v)}")
+    if v != VERSION:
+        raise MessageError(
+            f"{where} has unsupported version v={v} (this emomon reads v{VERSION})"
+        )
+
+
+def validate(topic: str, payload: Any) -> None:
+    """Check a payload against its topic's schema.
+
+    Parameters
+    ----------
+    topic : str
+        :data:`PREDICTION_TOPIC` or :data:`STATUS_TOPIC`.
+    payload : dict
+        The payload (decoded JSON, or a freshly built payload that may still hold
+        NaN, which :func:`encode` writes as null).
+
+    Raises
+    ------
+    MessageError
+        Naming the first offending field.
+    """
+    if topic not in TOPICS:
+        raise MessageError(f"unknown topic {_short(topic)}")
+    where = _where(topic)
+    if not isinstance(payload, dict):
+        raise MessageError(f"{where} payload must be an object, got {_short(payload)}")
+    _check_version(payload, where)
+    _check_int(_require(payload, "seq", where), f"{where} seq")
+    _check_name(_require(payload, "stream", where), f"{where} stream")
+    _check_number(_require(payload, "t_pub", where), f"{where} t_pub")
+    if topic == PREDICTION_TOPIC:
+        _check_number(_require(payload, "t_lsl", where), "prediction t_lsl")
+        _check_number(_require(payload, "window_s", where), "prediction window_s")
+        _check_quality(_require(payload, "quality", where))
+        _check_number(_require(payload, "latency_ms", where), "prediction latency_ms")
+        _check_str(_require(payload, "model", where), "prediction model")
+        n_tasks = 0
+        for key, value in payload.items():
+            if key not in PREDICTION_FIELDS:
+                _check_task(key, value)
+                n_tasks += 1
+        if n_tasks == 0:
+            raise MessageError("prediction has no task (valence, arousal, ...)")
+        return
+    state = _require(payload, "state", where)
+    if not isinstance(state, str) or state not in STATES:
+        raise MessageError(
+            f"status state must be one of {', '.join(STATES)}, got {_short(state)}"
+        )
+    for key in ("samples", "dropped", "predictions"):
+        _check_int(_require(payload, key, where), f"status {key}")
+    for key in ("buffer_lag_s", "uptime_s"):
+        _check_number(_require(payload, key, where), f"status {key}")
+    _check_str(
+        _require(payload, "last_error", where), "status last_error", nullable=True
+    )
+    _check_extras(payload, STATUS_FIELDS, where)

@@ -1,0 +1,638 @@
+"""Publish predictions and status over ZeroMQ, and optionally as an LSL stream.
+
+:class:`Publisher` binds a ZeroMQ **XPUB** socket (DESIGN.md section 10). An XPUB
+behaves like PUB for subscribers, with one addition the publisher needs: it sees
+every subscription. That gives two properties:
+
+- *Late joiners see the state at once.* When a subscriber subscribes to the status
+  topic (or a prefix of it, such as everything), the publisher re-sends the latest
+  status message of every stream immediately, instead of leaving the newcomer
+  without a state for up to a heartbeat. ZeroMQ cannot address one subscriber, so
+  the re-send reaches all status subscribers; it keeps its ``seq``, so the others
+  see (and :class:`~emomon.realtime.subscribe.Subscriber` drops) a duplicate.
+- *No slow-joiner guesswork in tests and tools*: a subscription notification
+  means the subscriber's connection is up and messages sent from then on reach it.
+
+The publisher never blocks its caller (the pipeline): every send uses
+``zmq.NOBLOCK``. What happens when a subscriber does not keep up is ZeroMQ's
+per-subscriber high-water mark (``sndhwm`` messages queued per subscriber, plus
+the kernel socket buffers):
+
+- default (``nodrop=False``): messages beyond the HWM are dropped for *that*
+  subscriber only; everyone else keeps receiving everything. The publisher cannot
+  see these drops; the slow subscriber sees them as ``seq`` gaps.
+- ``nodrop=True`` (``ZMQ_XPUB_NODROP``): a send is refused (``zmq.Again``) while
+  *any* matching subscriber's queue is full; the message is then dropped for
+  everyone and counted in :attr:`Publisher.dropped`. One stuck subscriber then
+  stalls all of them, which is why it is not the default.
+
+Binding is to loopback unless stated otherwise: a non-loopback address needs
+``allow_remote=True`` (traffic is unencrypted until CurveZMQ is added; EEG-derived
+data is health data).
+
+The publisher is not thread-safe: create, use and close it in one thread.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import zmq
+
+from emomon.errors import ConfigError, EmomonError
+from emomon.realtime.messages import (
+    DEFAULT_ADDRESS,
+    PREDICTION_TOPIC,
+    STATUS_TOPIC,
+    MessageError,
+    encode,
+    validate,
+)
+
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "LSLPredictionOutlet",
+    "Publisher",
+    "PublisherSettings",
+    "PublisherStats",
+    "StatusTimer",
+    "is_loopback_address",
+]
+
+log = logging.getLogger(__name__)
+
+_STATUS_BYTES = STATUS_TOPIC.encode("ascii")
+_SUBSCRIBE, _UNSUBSCRIBE = 1, 0
+
+
+def _split_tcp(address: str) -> tuple[str, str]:
+    """Host and port of a ``tcp://host:port`` address (brackets removed)."""
+    rest = address.partition("://")[2]
+    host, sep, port = rest.rpartition(":")
+    if not sep:
+        return rest, ""
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
+
+
+def is_loopback_address(address: str) -> bool:
+    """Whether binding ``address`` keeps the socket reachable from this host only.
+
+    Parameters
+    ----------
+    address : str
+        A ZeroMQ endpoint such as ``tcp://127.0.0.1:5556``.
+
+    Returns
+    -------
+    bool
+        True for ``tcp://`` on a loopback IP or ``localhost``, and for the
+        host-local transports ``ipc://`` and ``inproc://``. False for wildcards
+        (``*``, ``0.0.0.0``), interface names, other hosts and other transports.
+    """
+    transport, sep, _ = address.partition("://")
+    if not sep:
+        return False
+    if transport in ("ipc", "inproc"):
+        return True
+    if transport != "tcp":
+        return False
+    host, _ = _split_tcp(address)
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class PublisherSettings:
+    """How the prediction publisher binds and queues.
+
+    Attributes
+    ----------
+    address : str
+        ZeroMQ endpoint to bind. A port of ``*`` picks a free one (read it back
+        from :attr:`Publisher.endpoint`). Default ``tcp://127.0.0.1:5556``.
+    allow_remote : bool
+        Permit a non-loopback address (``tcp://*:5556``, an interface or a LAN
+        IP). Default False.
+    sndhwm : int
+        Messages queued per subscriber before ZeroMQ drops (or, with ``nodrop``,
+        refuses) more; 0 means unlimited (not recommended). Default 1000: at four
+        predictions and one status a second, a subscriber may stall for about
+        three minutes per stream before it loses messages.
+    sndbuf : int
+        Kernel send buffer per connection in bytes; 0 keeps the OS default.
+    nodrop : bool
+        Use ``ZMQ_XPUB_NODROP``: refuse a message for everyone while any
+        subscriber's queue is full, and count it in :attr:`Publisher.dropped`.
+        Default False (drop only for the slow subscriber).
+    heartbeat_s : float
+        Interval of :meth:`Publisher.maybe_heartbeat` status messages.
+    validate : bool
+        Check every payload against the wire schema before sending (a few
+        microseconds). Default True.
+    """
+
+    address: str = DEFAULT_ADDRESS
+    allow_remote: bool = False
+    sndhwm: int = 1000
+    sndbuf: int = 0
+    nodrop: bool = False
+    heartbeat_s: float = 1.0
+    validate: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.address, str) or "://" not in self.address:
+            raise ConfigError(
+                f"publisher address {self.address!r} is not a ZeroMQ endpoint; "
+                f"use e.g. {DEFAULT_ADDRESS}"
+            )
+        for name in ("sndhwm", "sndbuf"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"publisher {name} must be an integer >= 0")
+        if not (isinstance(self.heartbeat_s, (int, float)) and self.heartbeat_s > 0):
+            raise ConfigError("publisher heartbeat_s must be > 0")
+        if not self.allow_remote and not is_loopback_address(self.address):
+            raise ConfigError(
+                f"refusing to publish on non-loopback address {self.address}: "
+                "predictions are health data and are sent unencrypted; bind "
+                f"{DEFAULT_ADDRESS} (or another 127.0.0.1 port), or allow remote "
+                "subscribers explicitly (allow_remote=True)"
+            )
+
+
+@dataclass(frozen=True)
+class PublisherStats:
+    """Counters of a :class:`Publisher` (a snapshot).
+
+    Attributes
+    ----------
+    sent : int
+        Messages handed to ZeroMQ (including status re-sends).
+    dropped : int
+        Messages refused with ``zmq.Again`` (only with ``nodrop=True``).
+    resent_status : int
+        Status messages re-sent because a subscriber joined.
+    subscribe_events, unsubscribe_events : int
+        Subscription notifications seen (one per subscriber and topic prefix;
+        a disconnect unsubscribes).
+    active_subscriptions : int
+        Subscriptions currently held by connected subscribers.
+    """
+
+    sent: int
+    dropped: int
+    resent_status: int
+    subscribe_events: int
+    unsubscribe_events: int
+    active_subscriptions: int
+
+
+class StatusTimer:
+    """Absolute-schedule timer for status heartbeats.
+
+    :meth:`due` is True on its first call and then once per ``interval_s`` on a
+    fixed schedule (no drift). After a stall longer than one interval it fires
+    once and restarts the schedule from then: missed beats are not replayed.
+
+    Parameters
+    ----------
+    interval_s : float
+        Heartbeat interval in seconds (default 1.0).
+    clock : callable
+        Monotonic clock in seconds (default :func:`time.monotonic`).
+    """
+
+    def __init__(
+        self, interval_s: float = 1.0, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if not interval_s > 0:
+            raise ValueError(f"interval_s must be > 0, got {interval_s}")
+        self.interval_s = float(interval_s)
+        self._clock = clock
+        self._next: float | None = None
+
+    def due(self, now: float | None = None) -> bool:
+        """Whether a heartbeat is due at ``now`` (default: the clock); advances."""
+        t = self._clock() if now is None else now
+        if self._next is None:
+            self._next = t + self.interval_s
+            return True
+        if t < self._next:
+            return False
+        self._next += self.interval_s
+        if self._next <= t:
+            self._next = t + self.interval_s
+        return True
+
+    def reset(self) -> None:
+        """Forget the schedule: the next :meth:`due` fires."""
+        self._next = None
+
+
+class Publisher:
+    """ZeroMQ XPUB publisher of prediction and status messages.
+
+    Parameters
+    ----------
+    settings : PublisherSettings, optional
+        Address and queueing; default loopback ``tcp://127.0.0.1:5556``.
+    context : zmq.Context, optional
+        Context to create the socket in; default the process-wide instance
+        (never terminated by the publisher).
+
+    Raises
+    ------
+    EmomonError
+        If the address cannot be bound (in use, malformed, unknown interface).
+
+    Notes
+    -----
+    Call :meth:`publish_prediction` per hop and :meth:`maybe_heartbeat` every
+    loop iteration (it also serves late joiners, via :meth:`poll_subscriptions`).
+    Both return at once whatever the subscribers do.
+
+    Examples
+    --------
+    >>> from emomon.realtime.publish import Publisher, PublisherSettings
+    >>> with Publisher(PublisherSettings(address="tcp://127.0.0.1:*")) as pub:
+    ...     pub.endpoint.startswith("tcp://127.0.0.1:")
+    True
+    """
+
+    def __init__(
+        self,
+        settings: PublisherSettings | None = None,
+        *,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else PublisherSettings()
+        s = self.settings
+        ctx = context if context is not None else zmq.Context.instance()
+        sock = ctx.socket(zmq.XPUB)
+        try:
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDHWM, s.sndhwm)
+            if s.sndbuf > 0:
+                sock.setsockopt(zmq.SNDBUF, s.sndbuf)
+            # Every subscribe and unsubscribe (also duplicates, and on disconnect)
+            # is passed up, so each new subscriber is seen.
+            sock.setsockopt(getattr(zmq, "XPUB_VERBOSER", zmq.XPUB_VERBOSE), 1)
+            if s.nodrop:
+                sock.setsockopt(zmq.XPUB_NODROP, 1)
+            if s.address.startswith("tcp://["):
+                sock.setsockopt(zmq.IPV6, 1)
+            sock.bind(s.address)
+            endpoint = sock.getsockopt(zmq.LAST_ENDPOINT)
+        except zmq.ZMQError as exc:
+            sock.close(linger=0)
+            raise EmomonError(
+                f"cannot bind the prediction publisher to {s.address}: "
+                f"{exc.strerror}; choose another address or port (--address), or "
+                "stop the process that uses it"
+            ) from None
+        if not is_loopback_address(s.address):
+            log.warning(
+                "publishing unencrypted predictions on non-loopback %s", s.address
+            )
+        self._sock: zmq.Socket | None = sock
+        self._endpoint = endpoint.decode("utf-8", "replace")
+        self._timer = StatusTimer(s.heartbeat_s)
+        self._latest_status: dict[str, list[bytes]] = {}
+        self._subscriptions: Counter[bytes] = Counter()
+        self._in_multipart = False
+        self._sent = 0
+        self._dropped = 0
+        self._resent = 0
+        self._sub_events = 0
+        self._unsub_events = 0
+
+    # -- state -------------------------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        """The bound endpoint, with the actual port (``tcp://127.0.0.1:40123``)."""
+        return self._endpoint
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._sock is None
+
+    @property
+    def dropped(self) -> int:
+        """Messages refused because a subscriber queue was full (``nodrop``)."""
+        return self._dropped
+
+    @property
+    def stats(self) -> PublisherStats:
+        """A snapshot of the publisher's counters."""
+        return PublisherStats(
+            sent=self._sent,
+            dropped=self._dropped,
+            resent_status=self._resent,
+            subscribe_events=self._sub_events,
+            unsubscribe_events=self._unsub_events,
+            active_subscriptions=sum(self._subscriptions.values()),
+        )
+
+    def has_subscribers(self, topic: str = PREDICTION_TOPIC) -> bool:
+        """Whether a connected subscriber currently receives ``topic``.
+
+        Only as fresh as the last :meth:`poll_subscriptions` (or publish) call.
+        """
+        t = topic.encode("ascii")
+        return any(n > 0 and t.startswith(p) for p, n in self._subscriptions.items())
+
+    def _socket(self) -> zmq.Socket:
+        if self._sock is None:
+            raise RuntimeError("the publisher is closed")
+        return self._sock
+
+    # -- subscriptions -------------------------------------------------------------
+    def poll_subscriptions(self, timeout_s: float = 0.0) -> int:
+        """Handle pending subscription notifications; never blocks by default.
+
+        A new subscription to the status topic (or to a prefix of it) re-sends
+        the latest status message of every stream.
+
+        Parameters
+        ----------
+        timeout_s : float
+            Wait up to this long for a first notification (0: do not wait).
+
+        Returns
+        -------
+        int
+            Number of subscribe/unsubscribe notifications handled.
+        """
+        return self._drain(timeout_s, resend=True)
+
+    def _drain(self, timeout_s: float, *, resend: bool) -> int:
+        sock = self._socket()
+        if timeout_s > 0:
+            if not sock.poll(max(1, math.ceil(timeout_s * 1000))):
+                return 0
+        elif not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            return 0  # the common case, without raising zmq.Again
+        handled = 0
+        status_wanted = False
+        while True:
+            try:
+                frame = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            more = bool(sock.getsockopt(zmq.RCVMORE))
+            part_of_message, self._in_multipart = self._in_multipart, more
+            if part_of_message or more or not frame:
+                continue  # not a subscription (an XSUB peer's own message)
+            kind, prefix = frame[0], frame[1:]
+            if kind == _SUBSCRIBE:
+                self._subscriptions[prefix] += 1
+                self._sub_events += 1
+                handled += 1
+                status_wanted |= _STATUS_BYTES.startswith(prefix)
+            elif kind == _UNSUBSCRIBE:
+                if self._subscriptions[prefix] > 1:
+                    self._subscriptions[prefix] -= 1
+                else:
+                    self._subscriptions.pop(prefix, None)
+                self._unsub_events += 1
+                handled += 1
+        if resend and status_wanted:
+            for frames in self._latest_status.values():
+                if self._send(frames):
+                    self._resent += 1
+        return handled
+
+    # -- publishing ---------------------------------------------------------------
+    def _send(self, frames: Sequence[bytes]) -> bool:
+        try:
+            self._socket().send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            self._dropped += 1
+            return False
+        self._sent += 1
+        return True
+
+    def _encode(self, topic: str, payload: Mapping[str, Any]) -> list[bytes]:
+        if self.settings.validate:
+            try:
+                validate(topic, payload)
+            except MessageError as exc:
+                raise ValueError(f"invalid {topic} payload: {exc}") from None
+        return encode(topic, payload)
+
+    def publish_prediction(self, payload: Mapping[str, Any]) -> bool:
+        """Send one prediction message without blocking.
+
+        Parameters
+        ----------
+        payload : mapping
+            Built by :func:`~emomon.realtime.messages.prediction_message`.
+
+        Returns
+        -------
+        bool
+            True if ZeroMQ queued it, False if it was refused (counted in
+            :attr:`dropped`; only possible with ``nodrop=True``).
+
+        Raises
+        ------
+        ValueError
+            If ``validate`` is on and the payload breaks the wire schema.
+        """
+        frames = self._encode(PREDICTION_TOPIC, payload)
+        self._drain(0.0, resend=True)
+        return self._send(frames)
+
+    def publish_status(self, payload: Mapping[str, Any]) -> bool:
+        """Send a status message without blocking and keep it for late joiners.
+
+        Parameters
+        ----------
+        payload : mapping
+            Built by :func:`~emomon.realtime.messages.status_message`.
+
+        Returns
+        -------
+        bool
+            True if ZeroMQ queued it.
+        """
+        frames = self._encode(STATUS_TOPIC, payload)
+        # Newcomers get this fresh status below; no need to re-send the old one.
+        self._drain(0.0, resend=False)
+        self._latest_status[str(payload["stream"])] = frames
+        return self._send(frames)
+
+    def maybe_heartbeat(
+        self,
+        build_status: Callable[[], Mapping[str, Any]],
+        *,
+        now: float | None = None,
+    ) -> bool:
+        """Serve new subscribers and publish a status when the heartbeat is due.
+
+        Call it on every pipeline loop iteration; it returns at once.
+
+        Parameters
+        ----------
+        build_status : callable
+            Returns a fresh status payload; called only when a heartbeat is due.
+        now : float, optional
+            Monotonic time in seconds (default :func:`time.monotonic`).
+
+        Returns
+        -------
+        bool
+            Whether a status message was published.
+        """
+        if self._timer.due(now):
+            self.publish_status(build_status())
+            return True
+        self._drain(0.0, resend=True)
+        return False
+
+    # -- lifecycle ----------------------------------------------------------------
+    def close(self) -> None:
+        """Close the socket at once (``linger=0``: queued messages are discarded).
+
+        Idempotent.
+        """
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else self._endpoint
+        return f"Publisher({state}, sent={self._sent}, dropped={self._dropped})"
+
+
+class LSLPredictionOutlet:
+    """Predictions as an LSL stream, so LabRecorder records them beside the EEG.
+
+    The outlet is named ``<stream>-emotion``, of type ``Emotion``, float32 at an
+    irregular rate. A binary task gives one channel ``<task>.p_high``; a
+    multi-class task one channel per class, ``<task>.p_<class>``. Each sample is
+    stamped with the prediction's ``t_lsl`` (the LSL time of the window's last
+    EEG sample), so predictions line up with the EEG in the recording; a null
+    probability is written as NaN.
+
+    Parameters
+    ----------
+    stream : str
+        Name of the EEG stream.
+    tasks : mapping
+        Task name -> class names, as in the model contract
+        (``{"valence": ["low", "high"], "arousal": ["low", "high"]}``).
+    source_id : str, optional
+        LSL source id; default ``emomon-<stream>-emotion``.
+    model : str, optional
+        Model identifier, written to the stream description.
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        tasks: Mapping[str, Sequence[str]],
+        *,
+        source_id: str | None = None,
+        model: str = "",
+    ) -> None:
+        import pylsl  # lazily: only this class needs liblsl
+
+        if not tasks:
+            raise ValueError("an LSL prediction outlet needs at least one task")
+        self._channels: list[tuple[str, str | None]] = []
+        for task, classes in tasks.items():
+            if len(classes) == 2:
+                self._channels.append((task, None))
+            else:
+                self._channels.extend((task, str(c)) for c in classes)
+        self.name = f"{stream}-emotion"
+        info = pylsl.StreamInfo(
+            name=self.name,
+            type="Emotion",
+            channel_count=len(self._channels),
+            nominal_srate=pylsl.IRREGULAR_RATE,
+            channel_format=pylsl.cf_float32,
+            source_id=source_id or f"emomon-{stream}-emotion",
+        )
+        desc = info.desc()
+        desc.append_child_value("eeg_stream", stream)
+        desc.append_child_value("model", model)
+        channels = desc.append_child("channels")
+        for label in self.channel_names:
+            ch = channels.append_child("channel")
+            ch.append_child_value("label", label)
+            ch.append_child_value("unit", "probability")
+            ch.append_child_value("type", "Emotion")
+        self._outlet: Any = pylsl.StreamOutlet(info, chunk_size=1)
+
+    @property
+    def channel_names(self) -> list[str]:
+        """Channel labels in sample order."""
+        return [
+            f"{task}.p_high" if cls is None else f"{task}.p_{cls}"
+            for task, cls in self._channels
+        ]
+
+    def sample(self, payload: Mapping[str, Any]) -> list[float]:
+        """The channel values of a prediction payload (NaN where unavailable)."""
+        out: list[float] = []
+        for task, cls in self._channels:
+            obj = payload.get(task)
+            value = None
+            if isinstance(obj, Mapping):
+                if cls is None:
+                    value = obj.get("p_high")
+                elif isinstance(obj.get("probs"), Mapping):
+                    value = obj["probs"].get(cls)
+            out.append(math.nan if value is None else float(value))
+        return out
+
+    def push(self, payload: Mapping[str, Any]) -> None:
+        """Push one prediction, stamped with its ``t_lsl`` (now if null)."""
+        if self._outlet is None:
+            raise RuntimeError("the LSL prediction outlet is closed")
+        t = payload.get("t_lsl")
+        stamp = float(t) if isinstance(t, (int, float)) and math.isfinite(t) else 0.0
+        self._outlet.push_sample(self.sample(payload), stamp)
+
+    def close(self) -> None:
+        """Destroy the outlet (it disappears from the network). Idempotent."""
+        self._outlet = None
+
+    def __enter__(self) -> LSLPredictionOutlet:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
