@@ -1,0 +1,924 @@
+"""Serve a recorded session as a real LSL stream: simulated hardware for ``stream``.
+
+``emomon replay`` reads one subject with any dataset reader (or one OpenBCI GUI /
+MNE-readable file), lays the subject's trials back to back as the session was
+recorded (each trial's pre-trial baseline, then the trial), and pushes it through
+a :class:`pylsl.StreamOutlet` of type ``EEG`` in chunks, paced in real time, plus
+an optional second outlet of type ``Markers`` with one JSON string per event.
+
+Schedule
+    Sample ``k`` (counted from the start of :meth:`Replay.run`, across loops) is
+    due at ``t0 + k / (sfreq * speed)`` on :func:`pylsl.local_clock` (a monotonic
+    clock); a chunk is pushed when its last sample is due. Every due time is
+    computed from ``t0``, never by adding up sleeps, so waking late for one chunk
+    does not delay the next ones (no drift); if the process falls behind (a pause,
+    a busy CPU), the overdue chunks are pushed at once to catch up.
+
+Timestamps
+    Each sample is pushed with an explicit timestamp equal to its due time,
+    ``t0 + k / (sfreq * speed)``: LSL timestamps are capture times on the
+    sender's ``local_clock`` (pylsl ``push_sample``: "the capture time of the
+    sample, in agreement with local_clock()"), and a replay "captures" a sample
+    when it emits it. So timestamps stay on the real LSL clock at every speed:
+    markers, predictions' ``t_lsl``, latency measurements and LabRecorder files
+    line up with everything else on the network, and the spacing of
+    timestamps is ``1 / (sfreq * speed)``. The stream's ``nominal_srate`` stays
+    the recording's ``sfreq``, because that is the rate of the *content*
+    (filters and features must treat it as ``sfreq`` data); a consumer checking
+    timestamp gaps reads the factor from ``desc/replay/speed``. At speed 1 the
+    two coincide. (Stamping ``t0 + k / sfreq`` instead would put timestamps in
+    the future at speed > 1 and break every latency figure.) Timestamps are
+    jitter-free: they come from the schedule, not from when the push happened.
+
+Markers
+    ``{"event": "trial_start", "subject": ..., "video": ..., "valence": ...,
+    "arousal": ..., "label": ..., ...}`` at a trial's first sample and
+    ``"trial_end"`` at its last sample (and ``"baseline_start"`` at the first
+    sample of a pre-trial baseline), each timestamped with the LSL time of that
+    sample and pushed together with the chunk holding it. Missing ratings are
+    ``null``.
+
+Stream description (``desc``)
+    ``channels/channel/{label, unit="microvolts", type="EEG"}``,
+    ``acquisition/{manufacturer="emomon replay", model=<dataset>}`` and
+    ``replay/{dataset, subject, file, speed, loop, n_trials, n_samples,
+    markers_stream, emomon_version}``.
+
+Readers that cut trials out of one continuous file (MNE annotations) give only
+the annotated segments, so the replay serves those segments back to back, not
+the gaps between them.
+
+The ``source_id`` defaults to a stable id derived from the dataset and subject
+(or the file path), so a restarted replay is recognised by consumers as the same
+source and they reconnect to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import numpy as np
+import pylsl
+
+from emomon import __version__
+from emomon.datasets import Reader, Trial, get_reader
+from emomon.errors import ConfigError, DatasetError
+
+__all__ = [
+    "MarkerEvent",
+    "Replay",
+    "ReplayResult",
+    "ReplaySession",
+    "ReplaySettings",
+    "add_replay_parser",
+    "cmd_replay",
+    "default_source_id",
+    "load_trials",
+    "reader_for_file",
+    "run_replay",
+]
+
+_FORMATS = {
+    "float32": (pylsl.cf_float32, np.float32),
+    "double64": (pylsl.cf_double64, np.float64),
+}
+_MAX_WAIT_SLICE_S = 0.1  # stop requests are noticed at least this often
+
+
+# -- settings -------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class ReplaySettings:
+    """How a recording is served over LSL.
+
+    Parameters
+    ----------
+    name : str, default "emomon-replay"
+        LSL stream name of the EEG outlet.
+    source_id : str, default ""
+        LSL source id; empty means a stable id derived from the dataset and
+        subject (or file) by :func:`default_source_id`.
+    stream_type : str, default "EEG"
+        LSL content type of the EEG outlet.
+    chunk : int or None, default None
+        Samples per push; None means about 1/32 s (``round(sfreq / 32)``, at
+        least 1), like a typical amplifier's packets.
+    speed : float, default 1.0
+        Playback speed (1.0 = real time, 4.0 = four times faster).
+    loop : bool, default False
+        Start again from the first trial after the last one, continuing the
+        schedule and timestamps without a gap.
+    markers : bool, default True
+        Also serve the ``Markers`` outlet with trial start/end events.
+    marker_name : str or None, default None
+        Name of the marker outlet; None means ``"<name>-markers"``.
+    channel_format : {"float32", "double64"}, default "float32"
+        LSL sample type of the EEG outlet (float32 holds 24-bit amplifier data
+        exactly).
+    wait_for_consumers_s : float, default 0.0
+        Before starting the schedule, wait up to this long for a consumer of the
+        EEG outlet (so that it receives the first sample); 0 starts at once, as
+        hardware does.
+    """
+
+    name: str = "emomon-replay"
+    source_id: str = ""
+    stream_type: str = "EEG"
+    chunk: int | None = None
+    speed: float = 1.0
+    loop: bool = False
+    markers: bool = True
+    marker_name: str | None = None
+    channel_format: Literal["float32", "double64"] = "float32"
+    wait_for_consumers_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ConfigError("replay: name must not be empty")
+        if not (self.speed > 0 and math.isfinite(self.speed)):
+            raise ConfigError(f"replay: speed must be a number > 0, got {self.speed}")
+        if self.chunk is not None and self.chunk < 1:
+            raise ConfigError(f"replay: chunk must be >= 1 sample, got {self.chunk}")
+        if self.channel_format not in _FORMATS:
+            raise ConfigError(
+                f"replay: channel_format must be one of {', '.join(_FORMATS)}, "
+                f"got {self.channel_format!r}"
+            )
+        if not self.wait_for_consumers_s >= 0:
+            raise ConfigError(
+                "replay: wait_for_consumers_s must be >= 0, got "
+                f"{self.wait_for_consumers_s}"
+            )
+
+    @property
+    def marker_stream_name(self) -> str:
+        """Name of the marker outlet."""
+        return self.marker_name or f"{self.name}-markers"
+
+
+# -- the session: trials back to back -------------------------------------------
+@dataclass(frozen=True)
+class MarkerEvent:
+    """One marker: the sample it belongs to (index in the session) and payload."""
+
+    sample: int
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, eq=False)
+class ReplaySession:
+    """A subject's trials laid back to back (baseline, trial, baseline, ...).
+
+    Attributes
+    ----------
+    eeg : ndarray, shape (n_channels, n_times)
+        The whole session in µV, float64.
+    sfreq : float
+        Sampling rate in Hz.
+    ch_names : tuple of str
+        Channel names.
+    events : tuple of MarkerEvent
+        Markers in sample order.
+    subject, dataset : str
+        Where the trials came from.
+    n_trials : int
+        Number of trials.
+    """
+
+    eeg: np.ndarray
+    sfreq: float
+    ch_names: tuple[str, ...]
+    events: tuple[MarkerEvent, ...]
+    subject: str
+    dataset: str
+    n_trials: int
+
+    @property
+    def n_times(self) -> int:
+        return int(self.eeg.shape[1])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_times / self.sfreq
+
+    @classmethod
+    def from_trials(cls, trials: Sequence[Trial]) -> ReplaySession:
+        """Concatenate ``trials`` (baseline then trial each) and build markers.
+
+        Raises
+        ------
+        DatasetError
+            If there are no trials, or they differ in channels or sampling rate.
+        """
+        if not trials:
+            raise DatasetError("replay: no trials to serve")
+        first = trials[0]
+        parts: list[np.ndarray] = []
+        events: list[MarkerEvent] = []
+        pos = 0
+        for i, tr in enumerate(trials):
+            if tr.ch_names != first.ch_names or tr.sfreq != first.sfreq:
+                raise DatasetError(
+                    f"replay: trial {tr.subject}/{tr.video} has "
+                    f"{len(tr.ch_names)} channels at {tr.sfreq:g} Hz but the first "
+                    f"trial has {len(first.ch_names)} at {first.sfreq:g} Hz; a "
+                    "session must keep one layout"
+                )
+            base = _payload(tr, i)
+            if tr.baseline is not None and tr.baseline.shape[1] > 0:
+                events.append(MarkerEvent(pos, {"event": "baseline_start", **base}))
+                parts.append(tr.baseline)
+                pos += tr.baseline.shape[1]
+            n = tr.eeg.shape[1]
+            if n == 0:
+                continue
+            events.append(MarkerEvent(pos, {"event": "trial_start", **base}))
+            events.append(MarkerEvent(pos + n - 1, {"event": "trial_end", **base}))
+            parts.append(tr.eeg)
+            pos += n
+        if pos == 0:
+            raise DatasetError(
+                f"replay: subject {first.subject}'s trials hold no samples"
+            )
+        eeg = np.concatenate(parts, axis=1)
+        if not np.isfinite(eeg).all():
+            raise DatasetError(
+                f"replay: subject {first.subject} has NaN/inf samples; expected "
+                "finite EEG"
+            )
+        return cls(
+            eeg=eeg,
+            sfreq=first.sfreq,
+            ch_names=first.ch_names,
+            events=tuple(events),
+            subject=first.subject,
+            dataset=first.dataset,
+            n_trials=len(trials),
+        )
+
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def _payload(trial: Trial, index: int) -> dict[str, Any]:
+    ratings = trial.ratings or {}
+    return {
+        "subject": trial.subject,
+        "video": trial.video,
+        "valence": _finite_or_none(ratings.get("valence")),
+        "arousal": _finite_or_none(ratings.get("arousal")),
+        "label": trial.label,
+        "dataset": trial.dataset,
+        "trial": index,
+        "scale": list(trial.scale) if trial.scale is not None else None,
+    }
+
+
+def default_source_id(
+    *, dataset: str = "", subject: str = "", file: str | Path | None = None
+) -> str:
+    """A source id that stays the same when the same recording is served again.
+
+    ``"emomon-replay:deap:s01"`` for a dataset subject;
+    ``"emomon-replay:file:<stem>:<8 hex of the absolute path's SHA-1>"`` for a file.
+    """
+    if file is not None:
+        path = Path(file).expanduser().resolve()
+        digest = hashlib.sha1(str(path).encode("utf-8")).hexdigest()[:8]
+        return f"emomon-replay:file:{path.stem}:{digest}"
+    return f"emomon-replay:{dataset or 'unknown'}:{subject or 'unknown'}"
+
+
+# -- the replay -------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReplayResult:
+    """What :meth:`Replay.run` did.
+
+    Attributes
+    ----------
+    reason : {"end", "duration", "stopped"}
+        Why it returned: the recording ended (no loop), ``duration_s`` elapsed,
+        or a stop was requested.
+    samples_pushed : int
+        Samples pushed by this run.
+    markers_pushed : int
+        Marker strings pushed by this run.
+    loops : int
+        Completed passes over the recording.
+    elapsed_s : float
+        Wall seconds from the first due time (``t0``) to the return.
+    t0 : float
+        LSL time of the first sample (nan if nothing was pushed).
+    """
+
+    reason: Literal["end", "duration", "stopped"]
+    samples_pushed: int
+    markers_pushed: int
+    loops: int
+    elapsed_s: float
+    t0: float
+
+
+@dataclass
+class _Outlets:
+    eeg: pylsl.StreamOutlet
+    markers: pylsl.StreamOutlet | None
+    infos: list[pylsl.StreamInfo] = field(default_factory=list)
+
+
+class Replay:
+    """Push a :class:`ReplaySession` through real LSL outlets on a fixed schedule.
+
+    Parameters
+    ----------
+    trials : sequence of Trial or ReplaySession
+        One subject's trials, in the order they were recorded.
+    settings : ReplaySettings, optional
+        Stream name, speed, chunking, loop, markers.
+    file : str or Path, optional
+        The file the trials came from (recorded in ``desc``, used for the
+        default source id).
+
+    Notes
+    -----
+    :meth:`open` creates the outlets (the stream becomes discoverable),
+    :meth:`run` pushes until the end, ``duration_s``, or a stop request
+    (:meth:`stop` or ``stop_event``, noticed within 0.1 s), :meth:`close`
+    destroys the outlets. ``run`` may be called from a worker thread while
+    another thread calls :meth:`stop`; each call of ``run`` starts again at the
+    first sample with a new ``t0``. A stop is sticky: after :meth:`stop` (even
+    one that came before ``run`` started) ``run`` returns at once until the
+    replay is closed and opened again.
+    """
+
+    def __init__(
+        self,
+        trials: Sequence[Trial] | ReplaySession,
+        *,
+        settings: ReplaySettings | None = None,
+        file: str | Path | None = None,
+    ) -> None:
+        self.session = (
+            trials
+            if isinstance(trials, ReplaySession)
+            else ReplaySession.from_trials(trials)
+        )
+        self.settings = settings or ReplaySettings()
+        self.file = None if file is None else Path(file)
+        self.source_id = self.settings.source_id or default_source_id(
+            dataset=self.session.dataset, subject=self.session.subject, file=file
+        )
+        s = self.session
+        self.chunk = self.settings.chunk or max(1, round(s.sfreq / 32))
+        fmt, dtype = _FORMATS[self.settings.channel_format]
+        self._lsl_format = fmt
+        # (n_times, n_channels) in the outlet's type, converted once
+        self._samples = np.ascontiguousarray(s.eeg.T, dtype=dtype)
+        self._offsets = np.arange(self.chunk, dtype=np.float64)
+        self._outlets: _Outlets | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.samples_pushed = 0
+        self.markers_pushed = 0
+        self.t0 = math.nan
+
+    # -- properties -------------------------------------------------------------
+    @property
+    def sfreq(self) -> float:
+        return self.session.sfreq
+
+    @property
+    def ch_names(self) -> tuple[str, ...]:
+        return self.session.ch_names
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.session.ch_names)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the outlets exist."""
+        return self._outlets is not None
+
+    def expected_timestamps(self, t0: float, n: int | None = None) -> np.ndarray:
+        """LSL timestamps of the first ``n`` samples of a run that started at
+        ``t0``: ``t0 + k / (sfreq * speed)``, shape (n,)."""
+        n = self.session.n_times if n is None else n
+        return t0 + np.arange(n, dtype=np.float64) / (self.sfreq * self.settings.speed)
+
+    # -- outlets ------------------------------------------------------------------
+    def open(self) -> None:
+        """Create the EEG (and marker) outlets; idempotent."""
+        with self._lock:
+            if self._outlets is not None:
+                return
+            st = self.settings
+            s = self.session
+            info = pylsl.StreamInfo(
+                st.name,
+                st.stream_type,
+                self.n_channels,
+                s.sfreq,
+                self._lsl_format,
+                self.source_id,
+            )
+            desc = info.desc()
+            channels = desc.append_child("channels")
+            for label in s.ch_names:
+                ch = channels.append_child("channel")
+                ch.append_child_value("label", label)
+                ch.append_child_value("unit", "microvolts")
+                ch.append_child_value("type", "EEG")
+            acq = desc.append_child("acquisition")
+            acq.append_child_value("manufacturer", "emomon replay")
+            acq.append_child_value("model", s.dataset or "recording")
+            rep = desc.append_child("replay")
+            for key, value in (
+                ("dataset", s.dataset),
+                ("subject", s.subject),
+                ("file", "" if self.file is None else str(self.file)),
+                ("speed", repr(float(st.speed))),
+                ("loop", "true" if st.loop else "false"),
+                ("n_trials", str(s.n_trials)),
+                ("n_samples", str(s.n_times)),
+                ("markers_stream", st.marker_stream_name if st.markers else ""),
+                ("emomon_version", __version__),
+            ):
+                rep.append_child_value(key, value)
+            eeg = pylsl.StreamOutlet(info, chunk_size=0)
+            markers = None
+            infos = [info]
+            if st.markers:
+                minfo = pylsl.StreamInfo(
+                    st.marker_stream_name,
+                    "Markers",
+                    1,
+                    pylsl.IRREGULAR_RATE,
+                    pylsl.cf_string,
+                    f"{self.source_id}:markers",
+                )
+                minfo.desc().append_child("replay").append_child_value(
+                    "eeg_stream", st.name
+                )
+                markers = pylsl.StreamOutlet(minfo)
+                infos.append(minfo)
+            self._outlets = _Outlets(eeg=eeg, markers=markers, infos=infos)
+            self._stop.clear()
+
+    def close(self) -> None:
+        """Stop a running :meth:`run` and destroy the outlets (idempotent)."""
+        self._stop.set()
+        with self._lock:
+            # pylsl destroys an outlet when its last reference goes (its
+            # __del__ calls lsl_destroy_outlet): consumers then see it vanish.
+            self._outlets = None
+
+    def stop(self) -> None:
+        """Ask a running (or the next) :meth:`run` to return (thread-safe)."""
+        self._stop.set()
+
+    def __enter__(self) -> Replay:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- pushing ------------------------------------------------------------------
+    def run(
+        self,
+        duration_s: float | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> ReplayResult:
+        """Push the session on the absolute schedule until done or stopped.
+
+        Parameters
+        ----------
+        duration_s : float, optional
+            Return after this many wall seconds from the first due time (the
+            samples due by then are pushed); None runs to the end (forever with
+            ``loop``).
+        stop_event : threading.Event, optional
+            Return soon (within 0.1 s) after it is set; :meth:`stop` works too.
+
+        Returns
+        -------
+        ReplayResult
+        """
+        if duration_s is not None and not duration_s >= 0:
+            raise ConfigError(f"replay: duration must be >= 0 s, got {duration_s}")
+        self.open()
+        outlets = self._outlets
+        if outlets is None:  # closed from another thread meanwhile
+            return ReplayResult("stopped", 0, 0, 0, 0.0, math.nan)
+        ext = stop_event
+
+        def stopped() -> bool:
+            return self._stop.is_set() or (ext is not None and ext.is_set())
+
+        def sleep_until(t: float) -> bool:
+            """Wait until local_clock() >= t; False if a stop came first."""
+            waiter = ext if ext is not None else self._stop
+            while True:
+                if stopped():
+                    return False
+                dt = t - pylsl.local_clock()
+                if dt <= 0:
+                    return True
+                waiter.wait(min(dt, _MAX_WAIT_SLICE_S))
+
+        st = self.settings
+        if st.wait_for_consumers_s > 0:
+            deadline = pylsl.local_clock() + st.wait_for_consumers_s
+            while not outlets.eeg.have_consumers() and not stopped():
+                left = deadline - pylsl.local_clock()
+                if left <= 0:
+                    break
+                outlets.eeg.wait_for_consumers(min(left, _MAX_WAIT_SLICE_S))
+
+        s = self.session
+        n_total = s.n_times
+        rate = s.sfreq * st.speed
+        events = s.events
+        data = self._samples
+        offsets = self._offsets
+        t0 = pylsl.local_clock()
+        self.t0 = t0
+        end = math.inf if duration_s is None else t0 + duration_s
+        k = 0  # samples pushed in this run (drives the schedule)
+        i = 0  # position in the session
+        loops = 0
+        next_event = 0
+        pushed_markers = 0
+        self.samples_pushed = 0
+        self.markers_pushed = 0
+        reason: Literal["end", "duration", "stopped"] = "end"
+        while True:
+            if stopped():
+                reason = "stopped"
+                break
+            n = min(self.chunk, n_total - i)
+            if t0 + (k + n - 1) / rate > end:  # only part of the chunk is due
+                n = min(n, math.floor((end - t0) * rate) - k + 1)
+                if n <= 0:
+                    reason = "duration"
+                    break
+            if not sleep_until(t0 + (k + n - 1) / rate):
+                reason = "stopped"
+                break
+            stamps = t0 + (k + offsets[:n]) / rate
+            outlets.eeg.push_chunk(data[i : i + n], stamps.tolist())
+            if outlets.markers is not None:
+                while next_event < len(events) and events[next_event].sample < i + n:
+                    ev = events[next_event]
+                    ts = t0 + (k + ev.sample - i) / rate
+                    text = json.dumps(
+                        {**ev.payload, "sample": ev.sample, "loop": loops},
+                        separators=(",", ":"),
+                    )
+                    outlets.markers.push_sample([text], ts)
+                    pushed_markers += 1
+                    next_event += 1
+                self.markers_pushed = pushed_markers
+            k += n
+            i += n
+            self.samples_pushed = k
+            if i >= n_total:
+                loops += 1
+                if not st.loop:
+                    reason = "end"
+                    break
+                i = 0
+                next_event = 0
+            if k > 0 and t0 + k / rate > end:
+                reason = "duration"
+                break
+        return ReplayResult(
+            reason=reason,
+            samples_pushed=k,
+            markers_pushed=pushed_markers,
+            loops=loops,
+            elapsed_s=pylsl.local_clock() - t0,
+            t0=t0 if k else math.nan,
+        )
+
+
+# -- loading --------------------------------------------------------------------
+def reader_for_file(path: str | Path) -> Reader:
+    """The reader for one recording: OpenBCI GUI text or any MNE-readable file.
+
+    An OpenBCI GUI file is recognised by its ``%`` header line (or a ``.txt`` /
+    ``.csv`` name); EDF/BDF/GDF/FIF/BrainVision/EEGLAB by their endings.
+
+    Raises
+    ------
+    DatasetError
+        If the file does not exist or its format cannot be told.
+    """
+    from emomon.datasets.mne_reader import SUFFIXES as MNE_SUFFIXES
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DatasetError(
+            f"{p}: file not found; expected an OpenBCI GUI .txt or an MNE-readable "
+            "recording"
+        )
+    try:
+        with p.open("rb") as f:
+            head = f.read(64)
+    except OSError as exc:
+        raise DatasetError(f"{p}: cannot read ({exc})") from exc
+    lower = p.name.lower()
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"%"):
+        return get_reader("openbci", p)
+    if lower.endswith(MNE_SUFFIXES):
+        return get_reader("mne", p)
+    if lower.endswith((".txt", ".csv")):
+        return get_reader("openbci", p)
+    raise DatasetError(
+        f"{p.name}: cannot tell the recording format; expected an OpenBCI GUI "
+        f"text file ('%' header) or one of {', '.join(MNE_SUFFIXES)}"
+    )
+
+
+def _pick_subject(reader: Reader, subject: str | None) -> str:
+    subjects = reader.subjects()
+    if subject is None:
+        return subjects[0]
+    if subject in subjects:
+        return subject
+    digits = subject.strip().lower().lstrip("s")
+    if digits.isdigit():
+        for s in subjects:
+            tail = "".join(ch for ch in s if ch.isdigit())
+            if tail and int(tail) == int(digits):
+                return s
+    shown = ", ".join(subjects[:8]) + (" ..." if len(subjects) > 8 else "")
+    raise DatasetError(
+        f"subject '{subject}' not found in dataset '{reader.name}' (found: {shown})"
+    )
+
+
+def load_trials(
+    *,
+    dataset: str | None = None,
+    data_dir: str | Path | None = None,
+    subject: str | None = None,
+    file: str | Path | None = None,
+    reader_options: dict[str, Any] | None = None,
+) -> list[Trial]:
+    """One subject's trials from a dataset (``dataset``/``data_dir``/``subject``)
+    or from one recording (``file``).
+
+    Raises
+    ------
+    DatasetError
+        For a missing dataset, subject or file, or unreadable data.
+    ConfigError
+        If both or neither of ``dataset`` and ``file`` are given.
+    """
+    if (dataset is None) == (file is None):
+        raise ConfigError("replay: give either --dataset (with --subject) or --file")
+    if file is not None:
+        reader = reader_for_file(file)
+    else:
+        assert dataset is not None
+        reader = get_reader(dataset, data_dir, **(reader_options or {}))
+    return reader.read_subject(_pick_subject(reader, subject))
+
+
+def run_replay(
+    trials: Sequence[Trial] | None = None,
+    *,
+    dataset: str | None = None,
+    data_dir: str | Path | None = None,
+    subject: str | None = None,
+    file: str | Path | None = None,
+    reader_options: dict[str, Any] | None = None,
+    settings: ReplaySettings | None = None,
+    duration_s: float | None = None,
+    stop_event: threading.Event | None = None,
+    on_start: Callable[[Replay], None] | None = None,
+    linger_s: float = 0.5,
+) -> ReplayResult:
+    """Load a recording, serve it until the end, ``duration_s`` or a stop.
+
+    Parameters
+    ----------
+    trials : sequence of Trial, optional
+        Trials to serve; otherwise loaded with :func:`load_trials` from
+        ``dataset``/``data_dir``/``subject``/``reader_options`` or ``file``.
+    settings : ReplaySettings, optional
+        Stream settings.
+    duration_s : float, optional
+        Wall seconds to serve for.
+    stop_event : threading.Event, optional
+        Set it to stop (e.g. from a signal handler).
+    on_start : callable, optional
+        Called with the open :class:`Replay` before pushing starts.
+    linger_s : float, default 0.5
+        After a natural end, keep the outlets this long (interruptible) so
+        consumers receive the last chunk before the stream vanishes.
+    """
+    if trials is None:
+        trials = load_trials(
+            dataset=dataset,
+            data_dir=data_dir,
+            subject=subject,
+            file=file,
+            reader_options=reader_options,
+        )
+    with Replay(trials, settings=settings, file=file) as replay:
+        if on_start is not None:
+            on_start(replay)
+        result = replay.run(duration_s=duration_s, stop_event=stop_event)
+        if result.reason != "stopped" and linger_s > 0:
+            (stop_event or threading.Event()).wait(linger_s)
+    return result
+
+
+# -- command line -----------------------------------------------------------------
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number, got {text!r}"
+        ) from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    v: Any = value.strip()
+    for conv in (int, float):
+        try:
+            v = conv(value)
+            break
+        except ValueError:
+            continue
+    else:
+        if value.strip().lower() in ("true", "false"):
+            v = value.strip().lower() == "true"
+    return key.strip(), v
+
+
+def add_replay_parser(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+) -> argparse.ArgumentParser:
+    """Register the ``replay`` verb on ``subparsers``; returns its parser.
+
+    The parser's default ``func`` is :func:`cmd_replay` (``func(args) -> int``).
+    """
+    p = subparsers.add_parser(
+        "replay",
+        help="serve a recorded session as an LSL stream (simulated headset)",
+        description=(
+            "Serve one subject of a dataset (trials back to back, baseline then "
+            "trial) or one recording file as a real LSL EEG outlet, paced in real "
+            "time, with a Markers outlet of JSON trial events."
+        ),
+    )
+    src = p.add_argument_group("what to serve (--dataset or --file)")
+    src.add_argument("--dataset", help="reader name, e.g. deap, synthetic")
+    src.add_argument("--data-dir", type=Path, default=None, help="dataset directory")
+    src.add_argument("--subject", default=None, help="subject id (default: first)")
+    src.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="one OpenBCI GUI .txt or MNE-readable recording (EDF/BDF/FIF/...)",
+    )
+    src.add_argument(
+        "--option",
+        "-o",
+        dest="reader_options",
+        action="append",
+        type=_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="reader option, repeatable (e.g. -o n_videos=4 for synthetic)",
+    )
+    out = p.add_argument_group("stream")
+    out.add_argument("--name", default="emomon-replay", help="LSL stream name")
+    out.add_argument(
+        "--source-id",
+        default="",
+        help="LSL source id (default: stable, from dataset/subject or file)",
+    )
+    out.add_argument(
+        "--speed", type=_positive_float, default=1.0, help="1 = real time (default)"
+    )
+    out.add_argument("--loop", action="store_true", help="restart at the end")
+    out.add_argument(
+        "--chunk",
+        type=_positive_int,
+        default=None,
+        help="samples per push (default: about 1/32 s)",
+    )
+    out.add_argument("--no-markers", action="store_true", help="no Markers outlet")
+    out.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=None,
+        help="stop after this many seconds (default: end of recording)",
+    )
+    p.set_defaults(func=cmd_replay)
+    return p
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Run ``emomon replay``: returns 0 at the end, after ``--duration`` or on
+    SIGINT/SIGTERM; input problems raise :class:`~emomon.errors.EmomonError`."""
+    if (args.dataset is None) == (args.file is None):
+        raise ConfigError("replay: give either --dataset (with --subject) or --file")
+    settings = ReplaySettings(
+        name=args.name,
+        source_id=args.source_id,
+        chunk=args.chunk,
+        speed=args.speed,
+        loop=args.loop,
+        markers=not args.no_markers,
+    )
+    trials = load_trials(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        subject=args.subject,
+        file=args.file,
+        reader_options=dict(args.reader_options),
+    )
+    stop = threading.Event()
+
+    def on_start(replay: Replay) -> None:
+        s = replay.session
+        st = replay.settings
+        mins, secs = divmod(round(s.duration_s), 60)
+        markers = f", markers '{st.marker_stream_name}'" if st.markers else ""
+        print(
+            f"replay: '{st.name}' ({st.stream_type}, {replay.n_channels} ch, "
+            f"{s.sfreq:g} Hz, source_id {replay.source_id}) <- "
+            f"{s.dataset or 'file'} {s.subject}: {s.n_trials} trial(s), "
+            f"{mins}:{secs:02d} min at {st.speed:g}x"
+            f"{' looping' if st.loop else ''}{markers}; Ctrl-C stops",
+            flush=True,
+        )
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        result = run_replay(
+            trials,
+            file=args.file,
+            settings=settings,
+            duration_s=args.duration,
+            stop_event=stop,
+            on_start=on_start,
+        )
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    what = {"end": "end of recording", "duration": "duration reached"}.get(
+        result.reason, "stopped"
+    )
+    print(
+        f"replay: {what} after {result.elapsed_s:.1f} s "
+        f"({result.samples_pushed} samples, {result.markers_pushed} markers)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return 0

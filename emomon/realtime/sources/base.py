@@ -1,0 +1,193 @@
+"""The :class:`Source` interface shared by every live EEG input, and :class:`Chunk`.
+
+A source hides how samples arrive (an LSL inlet, a BrainFlow board) and hands the
+pipeline chunks in one convention: ``(n_channels, n_times)`` float64 microvolts
+with one timestamp per sample on the **LSL clock** (:func:`pylsl.local_clock` of
+this machine), so that every prediction's ``t_lsl`` lines up with any other LSL
+stream (markers, other devices) recorded beside it. Units and clocks are converted
+once, inside the source.
+
+Every wait is bounded: :meth:`Source.open` takes a timeout and :meth:`Source.read`
+never blocks longer than its ``timeout_s`` (default 0: return what is there).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal
+
+import numpy as np
+
+from emomon.errors import EmomonError
+
+__all__ = ["Chunk", "Source", "SourceError", "SourceState"]
+
+#: Life cycle of a source: ``"stopped"`` before :meth:`Source.open` and after
+#: :meth:`Source.close`; ``"connecting"`` inside ``open``; ``"connected"`` while
+#: data can flow; ``"reconnecting"`` while the input is lost (or silent) and the
+#: source waits for it to come back.
+SourceState = Literal["connecting", "connected", "reconnecting", "stopped"]
+
+
+class SourceError(EmomonError):
+    """A live source cannot be opened or read (nothing found, bad stream, I/O).
+
+    The message is one line naming what was searched for or what failed.
+    """
+
+
+@dataclass(frozen=True, eq=False)
+class Chunk:
+    """Samples read from a source in one :meth:`Source.read` call.
+
+    Attributes
+    ----------
+    data : ndarray, shape (n_channels, n_times)
+        EEG in microvolts, float64, C-contiguous. The chunk owns its arrays (they
+        are never reused by the source), so a consumer may keep them.
+    timestamps : ndarray, shape (n_times,)
+        Acquisition time of each sample in seconds on this machine's LSL clock
+        (:func:`pylsl.local_clock`), float64, non-decreasing.
+    """
+
+    data: np.ndarray
+    timestamps: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.data.ndim != 2 or self.timestamps.ndim != 1:
+            raise ValueError(
+                f"chunk data must be 2-D and timestamps 1-D, got {self.data.shape} "
+                f"and {self.timestamps.shape}"
+            )
+        if self.data.shape[1] != self.timestamps.shape[0]:
+            raise ValueError(
+                f"chunk has {self.data.shape[1]} samples but "
+                f"{self.timestamps.shape[0]} timestamps"
+            )
+
+    @classmethod
+    def empty(cls, n_channels: int) -> Chunk:
+        """A chunk with no samples: data ``(n_channels, 0)``, timestamps ``(0,)``."""
+        return cls(
+            np.empty((n_channels, 0), dtype=np.float64), np.empty(0, dtype=np.float64)
+        )
+
+    @property
+    def n_times(self) -> int:
+        """Number of samples in the chunk."""
+        return int(self.timestamps.shape[0])
+
+    def __len__(self) -> int:
+        return self.n_times
+
+
+class Source(ABC):
+    """A live EEG input: open it, call :meth:`read` in a loop, close it.
+
+    Attributes
+    ----------
+    name : str
+        Human-readable name (the LSL stream name, the BrainFlow board name).
+    ch_names : tuple of str
+        Channel names in row order of :attr:`Chunk.data` (valid after ``open``).
+    sfreq : float
+        Nominal sampling rate in Hz (valid after ``open``; ``nan`` before).
+    samples_received : int
+        Samples delivered by :meth:`read` since ``open``.
+    reconnects : int
+        Times the input was lost and came back.
+    last_error : str or None
+        The latest problem seen (lost stream, refused replacement), one line.
+
+    Notes
+    -----
+    Subclasses implement :meth:`open`, :meth:`read` and :meth:`close` and keep
+    :attr:`state` up to date through :meth:`_set_state`. ``state``, the counters
+    and ``last_error`` may be read from any thread (for status messages);
+    ``open``/``read``/``close`` are meant for one consumer thread, though
+    ``close`` may be called from another thread to stop the source.
+    """
+
+    name: str
+    ch_names: tuple[str, ...]
+    sfreq: float
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.ch_names = ()
+        self.sfreq = float("nan")
+        self.samples_received = 0
+        self.reconnects = 0
+        self.last_error: str | None = None
+        self._state: SourceState = "stopped"
+        self._state_lock = threading.Lock()
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels (``len(ch_names)``)."""
+        return len(self.ch_names)
+
+    @property
+    def state(self) -> SourceState:
+        """One of ``"connecting"``, ``"connected"``, ``"reconnecting"``,
+        ``"stopped"``."""
+        with self._state_lock:
+            return self._state
+
+    def _set_state(self, state: SourceState) -> None:
+        with self._state_lock:
+            self._state = state
+
+    def counters(self) -> dict[str, int | str | None]:
+        """Snapshot for status messages: state, samples, reconnects, last error."""
+        return {
+            "state": self.state,
+            "samples_received": self.samples_received,
+            "reconnects": self.reconnects,
+            "last_error": self.last_error,
+        }
+
+    @abstractmethod
+    def open(self, timeout_s: float | None = None) -> None:
+        """Find and connect the input, waiting at most ``timeout_s`` seconds.
+
+        Raises
+        ------
+        SourceError
+            If nothing matching was found in time or the input cannot be used;
+            the message names what was searched for.
+        """
+
+    @abstractmethod
+    def read(self, timeout_s: float = 0.0) -> Chunk:
+        """Return the samples that arrived since the last call (maybe none).
+
+        Waits at most ``timeout_s`` seconds for the first sample; never blocks
+        for long, also while the input is being reconnected.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the input (idempotent); :attr:`state` becomes ``"stopped"``."""
+
+    def __enter__(self) -> Source:
+        if self.state == "stopped":
+            self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, state={self.state!r}, "
+            f"n_channels={self.n_channels}, sfreq={self.sfreq})"
+        )

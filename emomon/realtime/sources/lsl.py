@@ -1,0 +1,716 @@
+"""Read EEG from a Lab Streaming Layer (LSL) stream, surviving stream loss.
+
+Resolution
+    The stream is looked for with a :class:`pylsl.ContinuousResolver` on an XPath
+    predicate built from ``name``, ``type`` and ``source_id`` (``"name='X' and
+    type='EEG'"``), whose results are polled until ``timeout_s``. (The one-shot
+    :func:`pylsl.resolve_bypred` is not used: with liblsl 1.18 and a machine-only
+    or IPv4-only configuration, a resolve that finds nothing returns only after
+    its timeout *plus* ``UnicastMaxRTT``, 5 s by default, so it cannot bound a
+    wait; the continuous resolver works in liblsl's background thread and polling
+    its results never blocks.) Channel labels come from the full stream description
+    (``desc/channels/channel/label``; a resolver result has an empty ``desc``, so
+    the full info is fetched from the inlet, as pylsl's ``StreamInfo`` docstring
+    says), falling back to ``ch1 .. chN``. Units (``desc/channels/channel/unit``)
+    are converted to microvolts: volts x 1e6, millivolts x 1e3, microvolts as is;
+    a missing unit is taken as microvolts, the unit the XDF meta-data
+    recommendations give for EEG.
+
+Pulling
+    :meth:`LSLSource.read` pulls with ``pull_chunk(timeout=0, max_samples=...,
+    dest_obj=buffer)`` into one buffer allocated per connection, in the stream's
+    own sample type, and drains until the inlet is empty (bounded number of
+    pulls). liblsl's fixed-buffer pull waits for ``max_samples`` *or* the timeout
+    (pylsl docstring), so a positive ``read(timeout_s)`` waits for one sample
+    only, then drains without waiting.
+
+Clock
+    The inlet does no post-processing (``processing_flags=0``). Timestamps are
+    mapped to this machine's LSL clock by adding the inlet's
+    :meth:`pylsl.StreamInlet.time_correction` estimate ("the number that needs to
+    be added to a time stamp that was remotely generated via local_clock() to map
+    it into the local clock domain", pylsl docstring). The first estimate is
+    awaited (bounded) when connecting, so no sample is ever delivered with an
+    unmapped timestamp; afterwards the estimate is refreshed every
+    ``clock_update_s`` with a non-blocking call (liblsl keeps it updated in the
+    background) and the same offset is applied to every sample until the next
+    refresh. So delivered timestamps are exactly the pushed ones plus the current
+    offset (on one machine the offset is the estimate of 0: a few microseconds).
+    This keeps sample spacing exact between refreshes, unlike ``proc_clocksync``,
+    which applies each new estimate as it arrives, and unlike ``proc_dejitter``,
+    which rewrites the sender's timestamps. A guard keeps timestamps
+    non-decreasing should an offset refresh step back by more than one sample.
+
+Stream loss and return
+    The inlet is created with ``recover=False``: liblsl's own silent recovery
+    would hide the loss from us and could reconnect to a stream with another
+    layout. A lost stream shows up as :class:`pylsl.util.LostError` from the
+    pull (raised as soon as the connection breaks). Because liblsl's watchdog
+    does nothing when recovery is off, a stream that stops delivering data
+    without closing the connection (a crashed host, a pulled cable) is treated
+    as lost after ``stall_timeout_s`` without samples. On loss the state becomes
+    ``"reconnecting"`` and a background thread watches a continuous resolver,
+    every ``retry_interval_s``, for the *same source*: the original query
+    narrowed to the lost stream's name and source_id. The resolver keeps
+    reporting a vanished stream for about a second (its ``forget_after``), so
+    the lost stream's uid is skipped for that long and a stream that fails to
+    connect is retried only after a back-off. A stream that answers is
+    connected in the background (bounded waits) and checked
+    against the lost one: the same channel count, labels and sampling rate. A
+    stream that differs is refused (``last_error`` says why, the state stays
+    ``"reconnecting"``, the thread keeps waiting); a matching one is handed to
+    the next :meth:`read`, which resumes. ``read`` itself never blocks on the
+    network beyond its ``timeout_s``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pylsl
+
+from emomon.realtime.sources.base import Chunk, Source, SourceError
+
+try:  # pylsl >= 1.17 moved the exception classes out of the package namespace
+    from pylsl.util import LostError as _LostError
+    from pylsl.util import TimeoutError as _LSLTimeoutError
+except ImportError:  # pragma: no cover - pylsl 1.16
+    from pylsl.pylsl import LostError as _LostError  # type: ignore[no-redef]
+    from pylsl.pylsl import (  # type: ignore[no-redef]
+        TimeoutError as _LSLTimeoutError,
+    )
+
+__all__ = ["LSLSource", "build_predicate", "unit_scale_to_uv"]
+
+# pylsl >= 1.18 can return numpy timestamps instead of a Python list.
+_PULL_KW: dict[str, Any] = (
+    {"as_numpy": True}
+    if "as_numpy" in inspect.signature(pylsl.StreamInlet.pull_chunk).parameters
+    else {}
+)
+
+# liblsl channel formats (lsl_channel_format_t) -> numpy sample type.
+_NUMERIC_DTYPES: dict[int, type[np.generic]] = {
+    pylsl.cf_float32: np.float32,
+    pylsl.cf_double64: np.float64,
+    pylsl.cf_int8: np.int8,
+    pylsl.cf_int16: np.int16,
+    pylsl.cf_int32: np.int32,
+    pylsl.cf_int64: np.int64,
+}
+
+_UNIT_TO_UV: dict[str, float] = {
+    "": 1.0,
+    "microvolts": 1.0,
+    "microvolt": 1.0,
+    "uv": 1.0,
+    "µv": 1.0,  # micro sign
+    "μv": 1.0,  # Greek mu
+    "millivolts": 1e3,
+    "millivolt": 1e3,
+    "mv": 1e3,
+    "volts": 1e6,
+    "volt": 1e6,
+    "v": 1e6,
+    "nanovolts": 1e-3,
+    "nanovolt": 1e-3,
+    "nv": 1e-3,
+}
+
+_MAX_PULLS_PER_READ = 16
+_POLL_S = 0.01  # polling step of the resolver's results in open()
+_FORGET_AFTER_S = 1.0  # continuous resolver: drop streams unseen this long
+_RETRY_BACKOFF_S = 1.0  # a stream that failed to connect is retried after this
+
+
+def unit_scale_to_uv(unit: str) -> float | None:
+    """Factor that converts values in ``unit`` to microvolts, or None if unknown.
+
+    Accepts the usual spellings (``"microvolts"``, ``"uV"``, ``"µV"``,
+    ``"millivolts"``, ``"mV"``, ``"volts"``, ``"V"``; case-insensitive; empty means
+    microvolts) and a power-of-ten exponent of volts as written by MNE-LSL's
+    ``set_channel_units`` (``"-6"`` = microvolts, ``"0"`` = volts).
+    """
+    key = unit.strip().lower()
+    if key in _UNIT_TO_UV:
+        return _UNIT_TO_UV[key]
+    try:
+        exponent = int(key)
+    except ValueError:
+        return None
+    return float(10.0 ** (exponent + 6))
+
+
+def _xpath_literal(value: str) -> str:
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise SourceError(
+        f"LSL query value {value!r} contains both quote characters; XPath 1.0 "
+        "cannot express it (rename the stream or query by another property)"
+    )
+
+
+def build_predicate(
+    *,
+    name: str | None = None,
+    stream_type: str | None = None,
+    source_id: str | None = None,
+) -> str:
+    """XPath 1.0 predicate for LSL resolvers (empty parts skipped).
+
+    >>> build_predicate(name="Cyton", stream_type="EEG")
+    "name='Cyton' and type='EEG'"
+    """
+    parts = [
+        f"{key}={_xpath_literal(value)}"
+        for key, value in (
+            ("name", name),
+            ("type", stream_type),
+            ("source_id", source_id),
+        )
+        if value
+    ]
+    return " and ".join(parts)
+
+
+class _Refused(SourceError):
+    """A stream answered the query but does not match the lost one."""
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One open inlet with everything needed to read and convert it."""
+
+    inlet: pylsl.StreamInlet
+    name: str
+    source_id: str
+    uid: str
+    hostname: str
+    sfreq: float
+    ch_names: tuple[str, ...]
+    labels_from_stream: bool
+    scale: np.ndarray | None  # (n_channels,) to µV, None when all 1
+    buffer: np.ndarray  # (max_chunk, n_channels) in the stream's sample type
+    offset: float  # time_correction estimate (s)
+    desc: dict[str, str]
+    connected_at: float  # local_clock() when connected
+    last_data_at: float  # local_clock() of the latest sample arrival
+    next_clock_update: float
+
+
+def _channel_fields(info: pylsl.StreamInfo, n: int, field: str) -> list[str]:
+    """``desc/channels/channel/<field>`` of up to ``n`` channels ("" if absent)."""
+    out: list[str] = []
+    ch = info.desc().child("channels").child("channel")
+    while not ch.empty() and len(out) < n:
+        out.append(ch.child_value(field).strip())
+        ch = ch.next_sibling("channel")
+    return out + [""] * (n - len(out))
+
+
+def _flatten_desc(info: pylsl.StreamInfo, depth: int = 2) -> dict[str, str]:
+    """Text values of ``desc`` outside ``channels``, keyed ``"node/child"``."""
+    out: dict[str, str] = {}
+
+    def walk(element: Any, prefix: str, levels: int) -> None:
+        child = element.first_child()
+        while not child.empty():
+            name = child.name()
+            if name and not (not prefix and name == "channels"):
+                first = child.first_child()
+                if not first.empty() and first.is_text():
+                    out[prefix + name] = first.value()
+                elif levels > 0:
+                    walk(child, f"{prefix}{name}/", levels - 1)
+            child = child.next_sibling()
+
+    walk(info.desc(), "", depth)
+    return out
+
+
+class LSLSource(Source):
+    """EEG from an LSL stream found by name, type and/or source_id.
+
+    Parameters
+    ----------
+    name : str, optional
+        Stream name to match exactly (``StreamInfo.name``).
+    type : str, default "EEG"
+        Stream content type to match; ``None`` or ``""`` matches any type.
+    source_id : str, optional
+        Source id to match (the most specific choice: it survives restarts of
+        the sending app).
+    timeout_s : float, default 5.0
+        Default bound of the search in :meth:`open`.
+    max_chunk : int, default 1024
+        Samples per pull, the size of the preallocated pull buffer.
+    max_buflen_s : float, default 30.0
+        Seconds of data liblsl buffers for this inlet when :meth:`read` is not
+        called often enough (older samples are dropped beyond that).
+    stall_timeout_s : float or None, default 5.0
+        Treat the stream as lost after this long without a sample (regular-rate
+        streams only); ``None`` disables it.
+    connect_timeout_s : float, default 2.0
+        Bound of connecting to a found stream, in :meth:`open` and in each
+        reconnection attempt (description, subscription, first clock estimate;
+        the first estimate alone takes about 0.6 s with liblsl's default
+        probing).
+    retry_interval_s : float, default 0.1
+        How often the reconnect thread checks the resolver's results.
+    clock_update_s : float, default 5.0
+        How often the clock offset estimate is refreshed.
+
+    Attributes
+    ----------
+    clock_offset : float
+        The offset (s) currently added to the stream's timestamps.
+    stream_source_id, stream_uid, stream_hostname : str
+        Identity of the connected stream.
+    desc : dict of str to str
+        The stream description outside ``channels``, flattened
+        (``{"acquisition/manufacturer": "...", ...}``).
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        type: str | None = "EEG",  # noqa: A002 - LSL's own property name
+        source_id: str | None = None,
+        timeout_s: float = 5.0,
+        max_chunk: int = 1024,
+        max_buflen_s: float = 30.0,
+        stall_timeout_s: float | None = 5.0,
+        connect_timeout_s: float = 2.0,
+        retry_interval_s: float = 0.1,
+        clock_update_s: float = 5.0,
+    ) -> None:
+        super().__init__()
+        if not (name or type or source_id):
+            raise ValueError("LSLSource needs a name, a type or a source_id to match")
+        if max_chunk < 1:
+            raise ValueError(f"max_chunk must be >= 1, got {max_chunk}")
+        for label, value in (
+            ("timeout_s", timeout_s),
+            ("max_buflen_s", max_buflen_s),
+            ("connect_timeout_s", connect_timeout_s),
+            ("retry_interval_s", retry_interval_s),
+            ("clock_update_s", clock_update_s),
+        ):
+            if not value > 0:
+                raise ValueError(f"{label} must be > 0, got {value}")
+        self.query_name = name or None
+        self.query_type = type or None
+        self.query_source_id = source_id or None
+        self.predicate = build_predicate(
+            name=self.query_name, stream_type=self.query_type, source_id=source_id
+        )
+        self.name = name or ""
+        self.timeout_s = float(timeout_s)
+        self.max_chunk = int(max_chunk)
+        self.max_buflen_s = float(max_buflen_s)
+        self.stall_timeout_s = (
+            None if stall_timeout_s is None else float(stall_timeout_s)
+        )
+        self.connect_timeout_s = float(connect_timeout_s)
+        self.retry_interval_s = float(retry_interval_s)
+        self.clock_update_s = float(clock_update_s)
+        self.clock_offset = 0.0
+        self.stream_source_id = ""
+        self.stream_uid = ""
+        self.stream_hostname = ""
+        self.desc: dict[str, str] = {}
+        self._conn: _Connection | None = None
+        self._pending: _Connection | None = None
+        self._lock = threading.Lock()
+        self._reconnect_stop = threading.Event()
+        self._reconnect_thread: threading.Thread | None = None
+        self._last_ts = -math.inf
+        self._closing = False
+
+    # -- description of the query ---------------------------------------------
+    def describe_query(self) -> str:
+        """The query in words, for messages (``"name='X' and type='EEG'"``)."""
+        return self.predicate
+
+    # -- open / close -----------------------------------------------------------
+    def open(self, timeout_s: float | None = None) -> None:
+        """Resolve the stream, subscribe and get the first clock estimate.
+
+        Waits at most ``timeout_s`` (default: the constructor's) for a matching
+        stream, then at most ``connect_timeout_s`` to connect to it.
+
+        Raises
+        ------
+        SourceError
+            If no stream matches within ``timeout_s`` (the message names the
+            query), or the stream is not numeric, has no regular sampling rate,
+            has channels in an unknown unit, or stops answering while connecting.
+        """
+        if self.state != "stopped":
+            return
+        self._closing = False
+        timeout = self.timeout_s if timeout_s is None else float(timeout_s)
+        self._set_state("connecting")
+        try:
+            deadline = time.monotonic() + timeout
+            infos = _poll_resolver(self.predicate, deadline)
+            if not infos:
+                raise SourceError(
+                    f"no LSL stream matching {self.predicate} found within "
+                    f"{timeout:g} s; start the stream (e.g. 'emomon replay') or "
+                    "check its name/type/source_id"
+                )
+            if len(infos) > 1:
+                infos.sort(key=lambda i: i.created_at(), reverse=True)
+                warnings.warn(
+                    f"{len(infos)} LSL streams match {self.predicate}; using the "
+                    f"newest, '{infos[0].name()}' on {infos[0].hostname()} "
+                    f"(source_id {infos[0].source_id()!r}); pass a source_id to "
+                    "choose",
+                    stacklevel=2,
+                )
+            conn = self._connect(infos[0], self.connect_timeout_s, expect=None)
+        except BaseException:
+            self._set_state("stopped")
+            raise
+        self._adopt(conn)
+        self.samples_received = 0
+        self.reconnects = 0
+        self.last_error = None
+        self._last_ts = -math.inf
+
+    def close(self) -> None:
+        """Stop reconnecting, destroy the inlet; state becomes ``"stopped"``."""
+        with self._lock:
+            self._closing = True
+            self._reconnect_stop.set()
+            thread, self._reconnect_thread = self._reconnect_thread, None
+            self._conn = None  # the inlet is destroyed with its last reference
+            self._pending = None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.connect_timeout_s + self.retry_interval_s + 1.0)
+        with self._lock:
+            self._pending = None
+        self._set_state("stopped")
+
+    # -- reading ----------------------------------------------------------------
+    def read(self, timeout_s: float = 0.0) -> Chunk:
+        """Samples that arrived since the last call, in µV on the LSL clock.
+
+        Parameters
+        ----------
+        timeout_s : float, default 0.0
+            Wait at most this long for the first sample when none is buffered.
+
+        Returns
+        -------
+        Chunk
+            ``data`` (n_channels, n_times) float64 µV and ``timestamps``
+            (n_times,); empty while reconnecting or stopped.
+        """
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None and not self._closing:
+            self._adopt(pending)
+            self.reconnects += 1
+        conn = self._conn
+        if conn is None:
+            if timeout_s > 0 and self.state == "reconnecting":
+                self._reconnect_stop.wait(min(timeout_s, self.retry_interval_s))
+            return Chunk.empty(self.n_channels)
+
+        data_parts: list[np.ndarray] = []
+        ts_parts: list[np.ndarray] = []
+        try:
+            self._pull_into(conn, 0.0, self.max_chunk, data_parts, ts_parts)
+            if not ts_parts and timeout_s > 0:
+                self._pull_into(conn, timeout_s, 1, data_parts, ts_parts)
+                if ts_parts:
+                    self._pull_into(conn, 0.0, self.max_chunk, data_parts, ts_parts)
+            now = pylsl.local_clock()
+            if now >= conn.next_clock_update:
+                self._refresh_clock(conn, now)
+        except _LostError:
+            self._lost(
+                conn, "the connection broke off (sender closed or crashed)", gone=True
+            )
+        else:
+            if ts_parts:
+                conn.last_data_at = pylsl.local_clock()
+            elif (
+                self.stall_timeout_s is not None
+                and pylsl.local_clock() - conn.last_data_at > self.stall_timeout_s
+            ):
+                self._lost(conn, f"no data for {self.stall_timeout_s:g} s", gone=False)
+        if not ts_parts:
+            return Chunk.empty(self.n_channels)
+        data = data_parts[0] if len(data_parts) == 1 else np.hstack(data_parts)
+        ts = ts_parts[0] if len(ts_parts) == 1 else np.concatenate(ts_parts)
+        ts += conn.offset
+        np.maximum(ts, self._last_ts, out=ts)
+        np.maximum.accumulate(ts, out=ts)
+        self._last_ts = float(ts[-1])
+        if conn.scale is not None:
+            data *= conn.scale[:, None]
+        self.samples_received += ts.shape[0]
+        return Chunk(data, ts)
+
+    def _pull_into(
+        self,
+        conn: _Connection,
+        timeout: float,
+        max_samples: int,
+        data_parts: list[np.ndarray],
+        ts_parts: list[np.ndarray],
+    ) -> None:
+        """Pull (and drain while full) into the preallocated buffer; copy out."""
+        buf = conn.buffer
+        for _ in range(_MAX_PULLS_PER_READ):
+            _, stamps = conn.inlet.pull_chunk(
+                timeout=timeout, max_samples=max_samples, dest_obj=buf, **_PULL_KW
+            )
+            n = len(stamps)
+            if n == 0:
+                return
+            # (n, n_ch) in the stream's type -> a new (n_ch, n) float64 array
+            data_parts.append(np.array(buf[:n].T, dtype=np.float64, order="C"))
+            ts_parts.append(np.array(stamps, dtype=np.float64))
+            if n < max_samples or max_samples == 1:
+                return
+            timeout = 0.0
+
+    def _refresh_clock(self, conn: _Connection, now: float) -> None:
+        conn.next_clock_update = now + self.clock_update_s
+        try:
+            conn.offset = float(conn.inlet.time_correction(timeout=0.0))
+        except _LSLTimeoutError:  # no new estimate yet: keep the current one
+            return
+        self.clock_offset = conn.offset
+
+    # -- connection management --------------------------------------------------
+    def _connect(
+        self, info: pylsl.StreamInfo, timeout_s: float, *, expect: _Connection | None
+    ) -> _Connection:
+        """Open an inlet on ``info`` with bounded waits; check it against
+        ``expect`` (the lost stream) when given."""
+        deadline = time.monotonic() + timeout_s
+        where = f"LSL stream '{info.name()}' on {info.hostname()}"
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0.0)
+
+        inlet = pylsl.StreamInlet(
+            info,
+            max_buflen=max(1, math.ceil(self.max_buflen_s)),
+            max_chunklen=0,
+            recover=False,
+        )
+        try:
+            full = inlet.info(timeout=left())
+            n_ch = full.channel_count()
+            sfreq = float(full.nominal_srate())
+            fmt = full.channel_format()
+            source_id = full.source_id()
+            if fmt not in _NUMERIC_DTYPES:
+                raise SourceError(
+                    f"{where} carries non-numeric samples (channel format {fmt}); "
+                    "expected EEG in a numeric format (float32 is usual)"
+                )
+            if not sfreq > 0:
+                raise SourceError(
+                    f"{where} has no regular sampling rate (nominal_srate "
+                    f"{sfreq:g}); expected an EEG stream with a nominal rate"
+                )
+            labels = _channel_fields(full, n_ch, "label")
+            from_stream = all(labels)
+            ch_names = tuple(lab or f"ch{i + 1}" for i, lab in enumerate(labels))
+            units = _channel_fields(full, n_ch, "unit")
+            scales = []
+            for ch, unit in zip(ch_names, units, strict=True):
+                factor = unit_scale_to_uv(unit)
+                if factor is None:
+                    raise SourceError(
+                        f"{where}: channel {ch!r} has unit {unit!r}; expected "
+                        "microvolts, millivolts or volts"
+                    )
+                scales.append(factor)
+            scale = None if all(s == 1.0 for s in scales) else np.asarray(scales)
+            if expect is not None:
+                self._check_same_layout(where, source_id, n_ch, ch_names, sfreq, expect)
+            inlet.open_stream(timeout=left())
+            offset = float(inlet.time_correction(timeout=left()))
+        except _LSLTimeoutError:
+            raise SourceError(
+                f"{where} found but did not answer within {timeout_s:g} s "
+                "(description, subscription or clock synchronisation)"
+            ) from None
+        except _LostError:
+            raise SourceError(f"{where} vanished while connecting") from None
+        now = pylsl.local_clock()
+        return _Connection(
+            inlet=inlet,
+            name=full.name(),
+            source_id=source_id,
+            uid=full.uid(),
+            hostname=full.hostname(),
+            sfreq=sfreq,
+            ch_names=ch_names,
+            labels_from_stream=from_stream,
+            scale=scale,
+            buffer=np.empty((self.max_chunk, n_ch), dtype=_NUMERIC_DTYPES[fmt]),
+            offset=offset,
+            desc=_flatten_desc(full),
+            connected_at=now,
+            last_data_at=now,
+            next_clock_update=now + self.clock_update_s,
+        )
+
+    @staticmethod
+    def _check_same_layout(
+        where: str,
+        source_id: str,
+        n_ch: int,
+        ch_names: tuple[str, ...],
+        sfreq: float,
+        expect: _Connection,
+    ) -> None:
+        what = f"{where} (source_id {source_id!r}) came back"
+        tail = "; refusing it and waiting for a matching stream"
+        if n_ch != len(expect.ch_names):
+            raise _Refused(
+                f"{what} with {n_ch} channels, expected {len(expect.ch_names)} "
+                f"(channel count changed){tail}"
+            )
+        if expect.labels_from_stream and ch_names != expect.ch_names:
+            i = next(
+                k
+                for k, (a, b) in enumerate(zip(ch_names, expect.ch_names, strict=True))
+                if a != b
+            )
+            raise _Refused(
+                f"{what} with different channel labels (channel {i + 1} is "
+                f"{ch_names[i]!r}, expected {expect.ch_names[i]!r}){tail}"
+            )
+        if sfreq != expect.sfreq:
+            raise _Refused(
+                f"{what} at {sfreq:g} Hz, expected {expect.sfreq:g} Hz "
+                f"(sampling rate changed){tail}"
+            )
+
+    def _adopt(self, conn: _Connection) -> None:
+        self._conn = conn
+        self.name = conn.name
+        self.ch_names = conn.ch_names
+        self.sfreq = conn.sfreq
+        self.clock_offset = conn.offset
+        self.stream_source_id = conn.source_id
+        self.stream_uid = conn.uid
+        self.stream_hostname = conn.hostname
+        self.desc = conn.desc
+        self._set_state("connected")
+
+    def _lost(self, conn: _Connection, reason: str, *, gone: bool) -> None:
+        """Drop ``conn`` and start re-resolving the same source in the background.
+
+        ``gone``: the connection broke (the outlet is destroyed), as opposed to a
+        silent stream that may still exist.
+        """
+        self.last_error = (
+            f"LSL stream '{conn.name}' (source_id {conn.source_id!r}) lost: {reason}; "
+            "reconnecting"
+        )
+        # the same source: the lost stream's name and source_id (it matched the
+        # query, so this only narrows it)
+        try:
+            predicate = build_predicate(
+                name=conn.name,
+                stream_type=self.query_type,
+                source_id=conn.source_id or self.query_source_id,
+            )
+        except SourceError:  # a name XPath cannot quote: fall back to the query
+            predicate = self.predicate
+        with self._lock:
+            if self._closing:
+                return
+            if self._conn is conn:
+                self._conn = None
+            self._set_state("reconnecting")
+            self._reconnect_stop = stop = threading.Event()
+            self._reconnect_thread = threading.Thread(
+                target=self._reconnect_loop,
+                args=(predicate, conn, gone, stop),
+                name=f"emomon-lsl-reconnect-{conn.name}",
+                daemon=True,
+            )
+            self._reconnect_thread.start()
+
+    def _reconnect_loop(
+        self, predicate: str, lost: _Connection, gone: bool, stop: threading.Event
+    ) -> None:
+        """Background: watch the resolver until a matching stream is connected."""
+        refused: set[str] = set()
+        now = time.monotonic()
+        # a vanished stream stays in the resolver's results for forget_after
+        skip_until: dict[str, float] = {}
+        if gone:
+            skip_until[lost.uid] = now + _FORGET_AFTER_S + 0.5
+        resolver = pylsl.ContinuousResolver(
+            pred=predicate, forget_after=_FORGET_AFTER_S
+        )
+        try:
+            while not stop.is_set():
+                for info in resolver.results():
+                    if stop.is_set():
+                        return
+                    uid = info.uid()
+                    if uid in refused or skip_until.get(uid, 0.0) > time.monotonic():
+                        continue
+                    try:
+                        conn = self._connect(info, self.connect_timeout_s, expect=lost)
+                    except _Refused as exc:
+                        refused.add(uid)
+                        self.last_error = str(exc)
+                        continue
+                    except SourceError as exc:
+                        skip_until[uid] = time.monotonic() + _RETRY_BACKOFF_S
+                        self.last_error = f"{exc}; still reconnecting"
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - keep the thread alive
+                        skip_until[uid] = time.monotonic() + _RETRY_BACKOFF_S
+                        self.last_error = (
+                            f"connecting to LSL stream '{info.name()}' failed "
+                            f"({type(exc).__name__}: {exc}); still reconnecting"
+                        )
+                        continue
+                    with self._lock:
+                        if not stop.is_set():
+                            self._pending = conn
+                    return
+                stop.wait(self.retry_interval_s)
+        finally:
+            del resolver
+
+
+def _poll_resolver(predicate: str, deadline: float) -> list[pylsl.StreamInfo]:
+    """Streams matching ``predicate`` seen before ``deadline`` (monotonic s);
+    returns as soon as one answers."""
+    resolver = pylsl.ContinuousResolver(pred=predicate, forget_after=_FORGET_AFTER_S)
+    try:
+        while True:
+            infos = resolver.results()
+            left = deadline - time.monotonic()
+            if infos or left <= 0:
+                return infos
+            time.sleep(min(_POLL_S, left))
+    finally:
+        del resolver

@@ -1,0 +1,189 @@
+"""LSLSource against real liblsl outlets: resolve, units, loss and return."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pylsl
+import pytest
+
+from emomon.realtime.sources import LSLSource, SourceError
+from emomon.realtime.sources.lsl import build_predicate, unit_scale_to_uv
+
+from .lsl_helpers import collect, make_outlet, unique, wait_until
+
+LABELS = ("C3", "Cz", "C4", "Pz")
+
+
+def test_predicate_and_units():
+    assert build_predicate(name="a", stream_type="EEG") == "name='a' and type='EEG'"
+    assert build_predicate(source_id="it's") == 'source_id="it\'s"'
+    with pytest.raises(SourceError, match="quote"):
+        build_predicate(name="'\"")
+    for unit, factor in [("microvolts", 1.0), ("uV", 1.0), ("µV", 1.0), ("", 1.0),
+                         ("millivolts", 1e3), ("mV", 1e3), ("volts", 1e6),
+                         ("V", 1e6), ("-6", 1.0), ("0", 1e6)]:  # fmt: skip
+        assert unit_scale_to_uv(unit) == pytest.approx(factor), unit
+    assert unit_scale_to_uv("counts") is None
+    with pytest.raises(ValueError, match="name, a type or a source_id"):
+        LSLSource(None, type=None)
+
+
+@pytest.mark.integration
+def test_open_without_stream_fails_within_timeout_naming_the_query():
+    name = unique()
+    src = LSLSource(name, timeout_s=0.5)
+    t = time.monotonic()
+    with pytest.raises(SourceError) as info:
+        src.open()
+    assert time.monotonic() - t < 1.5
+    msg = str(info.value)
+    assert f"name='{name}'" in msg and "type='EEG'" in msg and "0.5 s" in msg
+    assert "\n" not in msg
+    assert src.state == "stopped"
+
+
+def _push(outlet: pylsl.StreamOutlet, value: float, n: int = 5) -> None:
+    outlet.push_chunk(np.full((n, outlet.channel_count), value, dtype=np.float32))
+
+
+def _received_value(
+    src: LSLSource,
+    value: float,
+    timeout_s: float,
+    outlet: pylsl.StreamOutlet,
+    *,
+    pushed: float | None = None,
+) -> bool:
+    """Push ``pushed`` (default ``value``) repeatedly until the source delivers
+    ``value`` (bounded)."""
+    seen = {"ok": False}
+
+    def tick() -> None:
+        _push(outlet, value if pushed is None else pushed)
+        chunk = src.read(timeout_s=0.02)
+        if chunk.n_times and np.all(chunk.data[:, -1] == value):
+            seen["ok"] = True
+
+    return wait_until(lambda: seen["ok"], timeout_s=timeout_s, tick=tick)
+
+
+@pytest.mark.integration
+def test_labels_fallback_names_and_unknown_units():
+    name = unique()
+    out = make_outlet(name, name, LABELS)
+    with LSLSource(name, timeout_s=5.0) as src:
+        assert src.ch_names == LABELS and src.sfreq == 100.0
+        assert src.stream_source_id == name
+    del out
+    name2 = unique()
+    out = make_outlet(name2, name2, ("", "", ""), unit=None)  # no labels, no unit
+    with LSLSource(name2, timeout_s=5.0) as src:
+        assert src.ch_names == ("ch1", "ch2", "ch3")
+        assert _received_value(src, 7.5, 5.0, out)  # unit missing: taken as µV
+        chunk = src.read()
+        assert chunk.data.shape == (3, 0) and chunk.timestamps.shape == (0,)
+    name3 = unique()
+    keep = make_outlet(name3, name3, LABELS, unit="counts")
+    src = LSLSource(name3, timeout_s=5.0)
+    with pytest.raises(SourceError, match="unit 'counts'"):
+        src.open()
+    assert src.state == "stopped"
+    del keep
+
+
+@pytest.mark.integration
+def test_millivolt_stream_is_scaled_to_microvolts():
+    name = unique()
+    out = make_outlet(name, name, LABELS, unit="mV")
+    with LSLSource(name, timeout_s=5.0) as src:
+        assert _received_value(src, 500.0, 5.0, out, pushed=0.5)
+
+
+@pytest.mark.integration
+def test_stream_vanishes_and_returns():
+    name = unique()
+    sid = f"{name}-sid"
+    out = make_outlet(name, sid, LABELS)
+    src = LSLSource(name, source_id=sid, timeout_s=5.0, stall_timeout_s=None)
+    src.open()
+    try:
+        assert src.state == "connected"
+        assert _received_value(src, 1.0, 5.0, out)
+        del out  # destroys the outlet: the stream vanishes
+        assert wait_until(
+            lambda: src.state == "reconnecting",
+            timeout_s=5.0,
+            tick=lambda: src.read(timeout_s=0.02),
+        )
+        assert "lost" in src.last_error and name in src.last_error
+        assert src.read().n_times == 0  # non-blocking while reconnecting
+        out2 = make_outlet(name, sid, LABELS)  # same source comes back
+        assert _received_value(src, 2.0, 8.0, out2)
+        assert src.state == "connected" and src.reconnects == 1
+        # timestamps stay on the local clock and non-decreasing after the return
+        got = collect(src, 1, timeout_s=1.0)
+        _push(out2, 2.0)
+        got = collect(src, 5, timeout_s=5.0, into=got)
+        ts = got.timestamps()
+        assert np.all(np.diff(ts) >= 0)
+        assert abs(ts[-1] - pylsl.local_clock()) < 1.0
+    finally:
+        src.close()
+    assert src.state == "stopped"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("labels", "why"),
+    [(("C3", "Cz", "C4"), "channel count"), (("C3", "Cz", "C4", "Oz"), "labels")],
+)
+def test_a_returned_stream_with_another_layout_is_refused(labels, why):
+    name = unique()
+    sid = f"{name}-sid"
+    out = make_outlet(name, sid, LABELS)
+    src = LSLSource(name, source_id=sid, timeout_s=5.0, stall_timeout_s=None)
+    src.open()
+    try:
+        assert _received_value(src, 1.0, 5.0, out)
+        del out
+        assert wait_until(
+            lambda: src.state == "reconnecting",
+            timeout_s=5.0,
+            tick=lambda: src.read(timeout_s=0.02),
+        )
+        wrong = make_outlet(name, sid, labels)
+        assert wait_until(
+            lambda: why in (src.last_error or ""),
+            timeout_s=8.0,
+            tick=lambda: (_push(wrong, 9.0), src.read(timeout_s=0.02)),
+        ), src.last_error
+        assert "refusing" in src.last_error
+        # it stays refused: no data, still reconnecting, while the wrong one pushes
+        for _ in range(20):
+            _push(wrong, 9.0)
+            assert src.read(timeout_s=0.02).n_times == 0
+            assert src.state == "reconnecting"
+        right = make_outlet(name, sid, LABELS)
+        assert _received_value(src, 3.0, 8.0, right)
+        assert src.state == "connected" and src.ch_names == LABELS
+    finally:
+        src.close()
+
+
+@pytest.mark.integration
+def test_a_silent_stream_counts_as_lost_and_resumes():
+    name = unique()
+    out = make_outlet(name, name, LABELS)
+    with LSLSource(name, timeout_s=5.0, stall_timeout_s=0.3) as src:
+        assert _received_value(src, 1.0, 5.0, out)
+        # the outlet stays but sends nothing: after 0.3 s the source reconnects
+        assert wait_until(
+            lambda: src.state == "reconnecting",
+            timeout_s=5.0,
+            tick=lambda: src.read(timeout_s=0.02),
+        )
+        assert "no data" in src.last_error
+        assert _received_value(src, 2.0, 8.0, out)
+        assert src.reconnects == 1
