@@ -168,12 +168,23 @@ def _train_config(args: argparse.Namespace):
         v = getattr(args, dest, None)
         if v is not None:
             synth[key] = v
+    hp = dict(cfg.hparams)
+    if getattr(args, "hparams", None):
+        import json
+
+        try:
+            extra = json.loads(args.hparams)
+        except json.JSONDecodeError as exc:
+            raise EmomonError(f"--hparams: not valid JSON ({exc})") from None
+        if not isinstance(extra, dict):
+            raise EmomonError("--hparams: expected a JSON object")
+        hp.update(extra)
     if synth and cfg.dataset != "synthetic":
         raise EmomonError(
             "--subjects/--videos/--emotion-effect/--content-effect/--trial-s only "
             "apply to --dataset synthetic"
         )
-    return dataclasses.replace(cfg, synthetic=synth)
+    return dataclasses.replace(cfg, synthetic=synth, hparams=hp)
 
 
 def _out_dir(args: argparse.Namespace, cfg) -> Path:
@@ -202,9 +213,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from emomon.offline.report import format_ablation, format_summary
     from emomon.offline.train import run_ablation, run_training
 
+    labels = _split_list(args.labels) or []
+    if labels:
+        args.labels = labels[0]  # the config takes one method; the list drives runs
     cfg = _train_config(args)
     out = _out_dir(args, cfg)
-    labels = _split_list(args.labels) or []
     if args.ablate_bands is not None:
         report = run_ablation(
             cfg,
@@ -247,6 +260,11 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         "side by side (the first is exported), e.g. lovo,intra (default lovo)",
     )
     p.add_argument("--model", help="logreg, mlp, cnn2d, mtcnn, cnn_transformer")
+    p.add_argument(
+        "--hparams",
+        metavar="JSON",
+        help="model hyper-parameters as a JSON object, e.g. '{\"dropout\": 0.3}'",
+    )
     p.add_argument("--targets", help="comma list of valence, arousal, class")
     p.add_argument(
         "--labels",
@@ -356,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", type=Path, help="model.onnx")
     info.add_argument("--json", action="store_true", help="raw contract JSON")
     info.set_defaults(func=cmd_info)
+
+    from emomon.realtime.replay import add_replay_parser
+    from emomon.realtime.subscribe import add_listen_parser
+
+    add_replay_parser(sub)
+    add_listen_parser(sub)
     return p
 
 

@@ -15,9 +15,20 @@ from emomon.cli import main
 
 def _synth(out: Path, *extra: str) -> int:
     return main(
-        ["datasets", "synth", "--out", str(out), "--subjects", "2", "--videos", "4",
-         "--trial-s", "10", *extra]
-    )  # fmt: skip
+        [
+            "datasets",
+            "synth",
+            "--out",
+            str(out),
+            "--subjects",
+            "2",
+            "--videos",
+            "4",
+            "--trial-s",
+            "10",
+            *extra,
+        ]
+    )
 
 
 def test_datasets_list_names_every_reader_and_source(capsys):
@@ -30,8 +41,9 @@ def test_datasets_list_names_every_reader_and_source(capsys):
 
 def test_synth_writes_real_deap_files(tmp_path, capsys):
     out = tmp_path / "D"
-    rc = main(["datasets", "synth", "--out", str(out), "--subjects", "2",
-               "--videos", "4"])  # fmt: skip
+    rc = main(
+        ["datasets", "synth", "--out", str(out), "--subjects", "2", "--videos", "4"]
+    )
     assert rc == 0
     assert sorted(p.name for p in out.iterdir()) == ["s01.dat", "s02.dat"]
     for name in ("s01.dat", "s02.dat"):
@@ -42,8 +54,20 @@ def test_synth_writes_real_deap_files(tmp_path, capsys):
         assert np.isfinite(d["data"]).all()
         assert ((d["labels"] >= 1) & (d["labels"] <= 9)).all()
     capsys.readouterr()
-    assert main(["datasets", "check", "--dataset", "deap", "--data-dir", str(out),
-                 "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "datasets",
+                "check",
+                "--dataset",
+                "deap",
+                "--data-dir",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     summary = capsys.readouterr().out
     assert "subjects" in summary and "2 (s01 .. s02)" in summary
     assert "trials" in summary and " 8" in summary
@@ -56,8 +80,9 @@ def test_truncated_dat_exits_2_naming_the_file(tmp_path, capsys):
     blob = (out / "s02.dat").read_bytes()
     (out / "s02.dat").write_bytes(blob[: len(blob) // 3])
     capsys.readouterr()
-    rc = main(["datasets", "check", "--dataset", "deap", "--data-dir", str(out),
-               "--quiet"])  # fmt: skip
+    rc = main(
+        ["datasets", "check", "--dataset", "deap", "--data-dir", str(out), "--quiet"]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1
@@ -65,8 +90,9 @@ def test_truncated_dat_exits_2_naming_the_file(tmp_path, capsys):
 
 
 def test_missing_data_dir_exits_2_and_says_where_to_get_it(tmp_path, capsys):
-    rc = main(["datasets", "check", "--dataset", "deap", "--data-dir",
-               str(tmp_path / "nope")])  # fmt: skip
+    rc = main(
+        ["datasets", "check", "--dataset", "deap", "--data-dir", str(tmp_path / "nope")]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1
@@ -103,9 +129,18 @@ def test_console_entry_point_runs(tmp_path):
     exe = Path(sys.executable).with_name("emomon")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "emomon.cli"]
     res = subprocess.run(
-        [*cmd, "datasets", "check", "--dataset", "deap", "--data-dir",
-         str(tmp_path / "missing")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            *cmd,
+            "datasets",
+            "check",
+            "--dataset",
+            "deap",
+            "--data-dir",
+            str(tmp_path / "missing"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2
     assert res.stderr.startswith("emomon: error:")

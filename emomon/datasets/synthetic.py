@@ -8,8 +8,9 @@ average-referenced. It has two effects whose strengths are parameters:
 * an **emotion effect** driven by each subject's *felt* valence and arousal
   (the self-report plus noise, so labels are noisy): higher arousal gives more
   beta/gamma and less alpha; higher valence gives a frontal alpha asymmetry
-  (less alpha over right-frontal than over left-frontal sites, the direction
-  DESIGN.md fixes; see the note at ``_ASYMMETRY_SIGN``);
+  (less alpha over LEFT-frontal than over right-frontal sites, Davidson's
+  direction, which is the reverse of DESIGN.md's wording; see the note at
+  ``_ASYMMETRY_SIGN``);
 * a **video content fingerprint**, identical for every subject who watched a
   video and unrelated to its ratings: a narrow-band posterior rhythm at a
   video-specific frequency and a video-specific per-electrode pattern of band
@@ -142,15 +143,14 @@ _CROSSFADE_HZ = 1.0
 _AROUSAL_ALPHA = -0.24
 _AROUSAL_BETA = +0.24
 _AROUSAL_GAMMA = +0.28
-# Valence: frontal alpha asymmetry. NOTE on direction: DESIGN.md asks for LESS
-# alpha over right-frontal than left-frontal sites with higher valence, i.e.
-# ln(alpha F4) - ln(alpha F3) falls with valence. Davidson's approach/withdrawal
-# model (Davidson 1992, Brain Cogn 20:125-151; review Coan & Allen 2004, Biol
-# Psychol 67:7-50) predicts the opposite sign (positive affect -> relatively
-# greater LEFT-frontal activation -> less LEFT alpha, since alpha is inversely
-# related to cortical activity). The sign is isolated here: flip it to -1 for
-# Davidson's direction. Classification results do not depend on it.
-_ASYMMETRY_SIGN = +1.0
+# Valence: frontal alpha asymmetry in Davidson's direction. Positive affect goes
+# with relatively greater LEFT-frontal activation, and alpha is inversely related
+# to cortical activity, so higher valence -> less left-frontal alpha ->
+# ln(alpha F4) - ln(alpha F3) RISES with valence (Davidson 1992, Brain Cogn
+# 20:125-151; review Coan & Allen 2004, Biol Psychol 67:7-50). DESIGN.md and
+# issue 2 state the reverse sign; we follow the literature (see the closing note
+# of issue 2). +1 would give DESIGN.md's wording. Classifiers do not depend on it.
+_ASYMMETRY_SIGN = -1.0
 _VALENCE_ALPHA_ASYMMETRY = 0.6  # log-amplitude, each hemisphere, opposite signs
 # Positive emotions raise lateral-temporal beta/gamma (Zheng & Lu 2015, IEEE TAMD
 # 7:162-175, on SEED).

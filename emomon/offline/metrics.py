@@ -698,3 +698,50 @@ def permute_trial_labels(
     out = lab.copy()
     out[slots] = lab[donors]
     return out
+
+
+def permute_videos(
+    trial_subjects: np.ndarray | Sequence[str],
+    trial_videos: np.ndarray | Sequence[str],
+    *,
+    rng: np.random.Generator | int | None = None,
+) -> np.ndarray:
+    """A trial permutation that relabels whole videos: (s, v) takes (s, pi(v)).
+
+    Under the null hypothesis (the EEG carries no emotion information beyond the
+    video it shows), the exchangeable units of a cross-video design are the
+    videos, not the trials: every subject's windows of one video share that
+    video's content. Shuffling single trials breaks that dependence and gives a
+    null distribution far narrower than the real chance spread of leave-one-
+    video-out, so chance highs look significant. One permutation ``pi`` of the
+    video ids is drawn and applied to every subject, keeping each subject's own
+    label set and the within-video structure. A subject missing a trial of
+    ``pi(v)`` falls back to a shuffle of its own trials.
+
+    Parameters
+    ----------
+    trial_subjects, trial_videos : array of str, shape (n_trials,)
+    rng : numpy Generator or int seed, optional
+
+    Returns
+    -------
+    ndarray of int, shape (n_trials,)
+        ``perm`` such that ``labels[perm]`` are the permuted trial labels.
+    """
+    subj = np.asarray(trial_subjects).astype(str)
+    vid = np.asarray(trial_videos).astype(str)
+    if subj.shape != vid.shape or subj.ndim != 1:
+        raise ValueError("trial_subjects and trial_videos must be 1-D, same length")
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    videos = np.unique(vid)
+    pi = dict(zip(videos, gen.permutation(videos), strict=True))
+    where = {(s, v): i for i, (s, v) in enumerate(zip(subj, vid, strict=True))}
+    perm = np.arange(subj.size)
+    for s in np.unique(subj):
+        rows = np.flatnonzero(subj == s)
+        donors = [where.get((s, pi[vid[i]])) for i in rows]
+        if any(d is None for d in donors):
+            perm[rows] = gen.permutation(rows)
+        else:
+            perm[rows] = donors
+    return perm

@@ -41,7 +41,7 @@ from emomon.offline.metrics import (
     group_table,
     majority_baseline,
     permutation_p_value,
-    permute_trial_labels,
+    permute_videos,
     summarize,
 )
 from emomon.offline.protocols import LEAKY_PROTOCOLS, PROTOCOLS, Split, make_splits
@@ -375,9 +375,15 @@ def predict_proba(
     return {t: np.concatenate(v) for t, v in outs.items()}
 
 
+#: Models whose task heads are trained in one network. ``mtcnn`` shares its trunk
+#: on purpose; ``logreg``'s heads share no parameter, so one joint fit equals
+#: separate fits (up to the common early-stopping epoch) at half the cost.
+JOINT_MODELS = frozenset({"mtcnn", "logreg"})
+
+
 def task_groups(model: str, tasks: Sequence[str]) -> list[tuple[str, ...]]:
-    """Which tasks share one network: all for ``mtcnn``, else one network each."""
-    return [tuple(tasks)] if model == "mtcnn" else [(t,) for t in tasks]
+    """Which tasks share one fit: all for :data:`JOINT_MODELS`, else one each."""
+    return [tuple(tasks)] if model in JOINT_MODELS else [(t,) for t in tasks]
 
 
 # -- cross-validation -----------------------------------------------------------------
@@ -390,9 +396,13 @@ class CVResult:
     fold_of: np.ndarray  # int (n_windows,): fold that tested the window, -1 never
     majority: dict[str, np.ndarray]  # task -> majority-baseline prediction
     folds: list[dict[str, Any]]
+    notes: list[str]
 
 
-def _splits(ds: Dataset, cfg: TrainConfig, protocol: str, win_labels: np.ndarray):
+def _splits(
+    ds: Dataset, cfg: TrainConfig, protocol: str, win_labels: np.ndarray
+) -> tuple[list[Split], list[str]]:
+    """Splits of ``protocol`` and the protocol's notes (e.g. one-class folds)."""
     t = ds.table
     video_ratings = None
     if cfg.train_videos == "top-bottom":
@@ -404,17 +414,110 @@ def _splits(ds: Dataset, cfg: TrainConfig, protocol: str, win_labels: np.ndarray
             v: float(np.nanmean(r[t.trial_video == v]))
             for v in np.unique(t.trial_video)
         }
-    return make_splits(
-        protocol,
-        subjects=t.subject,
-        videos=t.video,
-        trials=t.trial,
-        labels=win_labels,
-        video_ratings=video_ratings,
-        train_videos=cfg.train_videos if protocol == "lovo" else "all",
-        n_folds=cfg.n_folds,
-        val_fraction=cfg.val_fraction,
-        seed=cfg.seed,
+    import warnings
+
+    from emomon.offline.protocols import SplitWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SplitWarning)
+        splits = make_splits(
+            protocol,
+            subjects=t.subject,
+            videos=t.video,
+            trials=t.trial,
+            labels=win_labels,
+            video_ratings=video_ratings,
+            train_videos=cfg.train_videos if protocol == "lovo" else "all",
+            n_folds=cfg.n_folds,
+            val_fraction=cfg.val_fraction,
+            seed=cfg.seed,
+        )
+    # One-class training folds are legitimate (video-level labels); the model then
+    # predicts that class and the pooled metrics show it. Report, don't spam.
+    return splits, sorted({str(w.message) for w in caught})
+
+
+def _run_fold(
+    ds: Dataset,
+    cfg: TrainConfig,
+    k: int,
+    split: Split,
+    win: Mapping[str, np.ndarray],
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Normalise with training statistics, fit, predict one fold's test windows."""
+    t = ds.table
+    mean, std = fit_zscore(t.X[split.train], layout=ds.layout)
+
+    def prep(idx: np.ndarray) -> np.ndarray:
+        return model_input(
+            t.X[idx], mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names
+        )
+
+    x_tr, x_va, x_te = prep(split.train), prep(split.val), prep(split.test)
+    info: dict[str, Any] = {
+        "fold": split.name,
+        "n_train": int(split.train.size),
+        "n_val": int(split.val.size),
+        "n_test": int(split.test.size),
+    }
+    proba: dict[str, np.ndarray] = {}
+    for group in task_groups(cfg.model, list(ds.tasks)):
+        res = fit_model(
+            cfg,
+            tasks={g: len(ds.tasks[g]) for g in group},
+            x_train=x_tr,
+            y_train={g: win[g][split.train] for g in group},
+            x_val=x_va,
+            y_val={g: win[g][split.val] for g in group},
+            seed=cfg.seed + k,
+            on_epoch=on_epoch,
+        )
+        proba.update(predict_proba(res.model, x_te))
+        for g in group:
+            info[f"best_epoch_{g}"] = res.best_epoch
+    return proba, info
+
+
+# Worker processes receive the dataset once (initializer), then only fold indices.
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(ds: Dataset, cfg: TrainConfig) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # parallelism comes from the processes
+    _WORKER["ds"], _WORKER["cfg"] = ds, cfg
+
+
+def _worker_fold(k: int, split: Split, win: dict[str, np.ndarray]):
+    return _run_fold(_WORKER["ds"], _WORKER["cfg"], k, split, win)
+
+
+def _worker_permutation(protocol: str, labels: dict[str, np.ndarray]):
+    ds, cfg = _WORKER["ds"], _WORKER["cfg"]
+    cv = cross_validate(ds, cfg, protocol, trial_labels=labels)
+    return _pooled_balanced_accuracy(ds, cv, labels)
+
+
+def _make_pool(ds: Dataset, cfg: TrainConfig, n_tasks: int):
+    """A spawn-based process pool holding ``ds``, or None when serial is better.
+
+    Starting workers costs a few seconds (each imports torch), so small jobs stay
+    in this process.
+    """
+    work = ds.table.X.shape[0] * n_tasks
+    if cfg.n_jobs < 2 or n_tasks < 2 or work < 50_000:
+        return None
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: forking a process that already runs torch threads can deadlock.
+    return ProcessPoolExecutor(
+        max_workers=min(cfg.n_jobs, n_tasks),
+        mp_context=mp.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(ds, cfg),
     )
 
 
@@ -425,61 +528,61 @@ def cross_validate(
     *,
     trial_labels: Mapping[str, np.ndarray] | None = None,
     progress: Any = None,
+    pool: Any = None,
 ) -> CVResult:
-    """Run one protocol: per fold normalise, train, predict the held-out windows."""
+    """Run one protocol: per fold normalise, train, predict the held-out windows.
+
+    Parameters
+    ----------
+    trial_labels : mapping, optional
+        Labels per task (n_trials,), default the dataset's (permutations pass
+        shuffled ones).
+    progress : tqdm bar, optional
+        Updated once per fold.
+    pool : ProcessPoolExecutor, optional
+        From :func:`_make_pool`; folds then run in parallel.
+    """
     t = ds.table
     labels_t = trial_labels or ds.trial_labels
     win = {task: np.asarray(labels_t[task])[t.trial] for task in ds.tasks}
     first = next(iter(ds.tasks))
-    splits: list[Split] = _splits(ds, cfg, protocol, win[first])
+    splits, notes = _splits(ds, cfg, protocol, win[first])
     n = t.X.shape[0]
     proba = {task: np.full((n, len(c)), np.nan) for task, c in ds.tasks.items()}
     majority = {task: np.full(n, -1, dtype=np.int64) for task in ds.tasks}
     fold_of = np.full(n, -1, dtype=np.int64)
-    folds = []
-    for k, split in enumerate(splits):
-        mean, std = fit_zscore(t.X[split.train], layout=ds.layout)
-
-        def prep(idx: np.ndarray, mean=mean, std=std) -> np.ndarray:
-            return model_input(
-                t.X[idx], mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names
-            )
-
-        x_tr, x_va, x_te = prep(split.train), prep(split.val), prep(split.test)
-        fold_info: dict[str, Any] = {
-            "fold": split.name,
-            "n_train": int(split.train.size),
-            "n_val": int(split.val.size),
-            "n_test": int(split.test.size),
-        }
-        for group in task_groups(cfg.model, list(ds.tasks)):
-            res = fit_model(
-                cfg,
-                tasks={g: len(ds.tasks[g]) for g in group},
-                x_train=x_tr,
-                y_train={g: win[g][split.train] for g in group},
-                x_val=x_va,
-                y_val={g: win[g][split.val] for g in group},
-                seed=cfg.seed + k,
-                on_epoch=(
-                    (lambda row, s=split.name: progress.set_postfix(fold=s, **row))
-                    if progress is not None
-                    else None
-                ),
-            )
-            out = predict_proba(res.model, x_te)
-            for g in group:
-                proba[g][split.test] = out[g]
-            fold_info[f"best_epoch_{'+'.join(group)}"] = res.best_epoch
+    if pool is not None:
+        futures = [pool.submit(_worker_fold, k, sp, win) for k, sp in enumerate(splits)]
+        results = []
+        for f in futures:
+            results.append(f.result())
             if progress is not None:
                 progress.update()
+    else:
+        results = []
+        for k, split in enumerate(splits):
+
+            def on_epoch(row: dict[str, float], name: str = split.name) -> None:
+                progress.set_postfix(fold=name, **row)
+
+            results.append(
+                _run_fold(
+                    ds, cfg, k, split, win, on_epoch if progress is not None else None
+                )
+            )
+            if progress is not None:
+                progress.update()
+    folds = []
+    for k, (split, (fold_proba, info)) in enumerate(zip(splits, results, strict=True)):
+        for task, p in fold_proba.items():
+            proba[task][split.test] = p
         for task in ds.tasks:
             majority[task][split.test] = majority_baseline(
                 win[task][split.train], win[task][split.test]
             )
         fold_of[split.test] = k
-        folds.append(fold_info)
-    return CVResult(proba, fold_of >= 0, fold_of, majority, folds)
+        folds.append(info)
+    return CVResult(proba, fold_of >= 0, fold_of, majority, folds, notes)
 
 
 def _pooled_balanced_accuracy(
@@ -489,6 +592,46 @@ def _pooled_balanced_accuracy(
     for task in ds.tasks:
         y = np.asarray(trial_labels[task])[ds.table.trial][cv.tested]
         out[task] = summarize(y, cv.proba[task][cv.tested])["balanced_accuracy"]
+    return out
+
+
+def _permutation_null(
+    ds: Dataset, cfg: TrainConfig, protocol: str, *, progress: bool, pool: Any
+) -> list[dict[str, float]]:
+    """Rerun the whole cross-validation with labels permuted by video, n times.
+
+    See :func:`~emomon.offline.metrics.permute_videos`: videos, not trials, are
+    the exchangeable units under the null. One permutation is applied to every
+    task, keeping their joint structure; all windows of a trial keep one label.
+    """
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(cfg.seed + 7919)
+    jobs = []
+    t = ds.table
+    for _ in range(cfg.permutations):
+        perm = permute_videos(t.trial_subject, t.trial_video, rng=rng)
+        jobs.append({task: lab[perm] for task, lab in ds.trial_labels.items()})
+    bar = tqdm(
+        total=len(jobs),
+        desc=f"{protocol} permutations",
+        unit="perm",
+        disable=not progress,
+    )
+    out = []
+    try:
+        if pool is not None:
+            futures = [pool.submit(_worker_permutation, protocol, j) for j in jobs]
+            for f in futures:
+                out.append(f.result())
+                bar.update()
+        else:
+            for j in jobs:
+                cv = cross_validate(ds, cfg, protocol, trial_labels=j)
+                out.append(_pooled_balanced_accuracy(ds, cv, j))
+                bar.update()
+    finally:
+        bar.close()
     return out
 
 
@@ -508,39 +651,33 @@ def evaluate_protocol(
     """
     from tqdm.auto import tqdm
 
-    n_groups = len(task_groups(cfg.model, list(ds.tasks)))
     t0 = time.perf_counter()
-    first_splits = _splits(
+    first_splits, _ = _splits(
         ds, cfg, protocol, ds.trial_labels[next(iter(ds.tasks))][ds.table.trial]
     )
     bar = tqdm(
-        total=len(first_splits) * n_groups,
+        total=len(first_splits),
         desc=f"{protocol} {cfg.model}",
         unit="fold",
         disable=not progress,
     )
+    pool = _make_pool(ds, cfg, max(len(first_splits), cfg.permutations))
     try:
-        cv = cross_validate(ds, cfg, protocol, progress=bar)
+        try:
+            cv = cross_validate(ds, cfg, protocol, progress=bar, pool=pool)
+        finally:
+            bar.close()
+        t_cv = time.perf_counter() - t0
+        null: dict[str, list[float]] = {task: [] for task in ds.tasks}
+        if cfg.permutations:
+            for scores in _permutation_null(
+                ds, cfg, protocol, progress=progress, pool=pool
+            ):
+                for task, ba in scores.items():
+                    null[task].append(ba)
     finally:
-        bar.close()
-    t_cv = time.perf_counter() - t0
-
-    null: dict[str, list[float]] = {task: [] for task in ds.tasks}
-    if cfg.permutations:
-        rng = np.random.default_rng(cfg.seed + 7919)
-        n_trials = ds.table.n_trials
-        for _ in tqdm(
-            range(cfg.permutations),
-            desc=f"{protocol} permutations",
-            unit="perm",
-            disable=not progress,
-        ):
-            # One permutation of trials for all tasks keeps their joint structure.
-            perm = permute_trial_labels(np.arange(n_trials), rng=rng)
-            perm_labels = {task: lab[perm] for task, lab in ds.trial_labels.items()}
-            pcv = cross_validate(ds, cfg, protocol, trial_labels=perm_labels)
-            for task, ba in _pooled_balanced_accuracy(ds, pcv, perm_labels).items():
-                null[task].append(ba)
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
     t = ds.table
     tested = cv.tested
@@ -571,9 +708,7 @@ def evaluate_protocol(
         per_fold = []
         for f in cv.folds:
             per_fold.append({k: v for k, v in f.items() if not k.startswith("best")})
-            per_fold[-1]["best_epoch"] = next(
-                (v for k, v in f.items() if k.startswith("best") and task in k), None
-            )
+            per_fold[-1]["best_epoch"] = f.get(f"best_epoch_{task}")
         tasks_out[task] = {
             "classes": classes,
             "metrics": metrics,
@@ -595,6 +730,7 @@ def evaluate_protocol(
         "model": cfg.model,
         "labels": cfg.labels,
         "seconds": round(t_cv, 2),
+        "notes": cv.notes,
         "tasks": tasks_out,
     }
 

@@ -240,3 +240,29 @@ def test_group_table() -> None:
     assert one["accuracy"] == 0.5
     multi = group_table(np.array([0, 2]), np.eye(3)[[0, 1]], np.array(["a", "a"]))[0]
     assert set(multi) >= {"mean_p_0", "mean_p_1", "mean_p_2"}
+
+
+def test_permute_videos_relabels_whole_videos_for_every_subject():
+    from emomon.offline.metrics import permute_videos
+
+    subj = np.repeat(["s01", "s02", "s03"], 5)
+    vid = np.tile([f"v{i}" for i in range(5)], 3)
+    labels = np.arange(15)
+    perm = permute_videos(subj, vid, rng=3)
+    assert sorted(perm) == list(range(15))
+    # Every subject keeps its own trials, and one video map serves all subjects.
+    assert (subj[perm] == subj).all()
+    maps = {(vid[i], vid[perm[i]]) for i in range(15)}
+    assert len(maps) == 5
+    assert not np.array_equal(labels[perm], labels)
+
+
+def test_permute_videos_falls_back_within_subject_when_a_trial_is_missing():
+    from emomon.offline.metrics import permute_videos
+
+    subj = np.array(["s01"] * 3 + ["s02"] * 2)
+    vid = np.array(["a", "b", "c", "a", "b"])
+    for seed in range(10):
+        perm = permute_videos(subj, vid, rng=seed)
+        assert sorted(perm) == list(range(5))
+        assert (subj[perm] == subj).all()

@@ -1,0 +1,224 @@
+"""``emomon train`` / ``evaluate`` / ``info`` on real DEAP-format files."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from emomon.cli import main
+from emomon.contract import ModelContract
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def deap_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("deap")
+    rc = main(
+        [
+            "datasets",
+            "synth",
+            "--out",
+            str(d),
+            "--subjects",
+            "3",
+            "--videos",
+            "4",
+            "--trial-s",
+            "12",
+        ]
+    )
+    assert rc == 0
+    return d
+
+
+def test_train_on_deap_dir_with_defaults_writes_reports_and_model(
+    deap_dir, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # default cache and run dirs land here
+    rc = main(["train", "--dataset", "deap", "--data-dir", str(deap_dir), "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    run = tmp_path / "runs" / "deap-lovo-logreg"
+    for name in ("report.json", "per_video.csv", "per_subject.csv", "model.onnx"):
+        assert (run / name).is_file(), name
+    assert len(list(run.glob("*.png"))) >= 2
+    report = json.loads((run / "report.json").read_text())
+    assert report["dataset"]["n_subjects"] == 3 and report["dataset"]["n_videos"] == 4
+    with open(run / "per_video.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["group"] for r in rows} == {"v01", "v02", "v03", "v04"}
+    assert "lovo" in out and "valence" in out and "arousal" in out
+
+    contract = ModelContract.from_onnx(run / "model.onnx")
+    assert contract.model == "logreg" and contract.info["protocol"] == "lovo"
+    assert len(contract.ch_names) == 32 and contract.sfreq == 128.0
+    assert list(contract.tasks) == ["valence", "arousal"]
+    sess = ort.InferenceSession(str(run / "model.onnx"))
+    x = np.zeros((3, *contract.input_shape), np.float32)
+    probs = sess.run(None, {contract.input_name: x})
+    assert [o.name for o in sess.get_outputs()] == ["valence", "arousal"]
+    np.testing.assert_allclose(probs[0].sum(axis=1), 1.0, atol=1e-6)
+
+    assert main(["info", str(run / "model.onnx")]) == 0
+    info = capsys.readouterr().out
+    assert "logreg" in info and "Fp1" in info and "valence: low/high" in info
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["cnn2d", "mtcnn", "cnn_transformer", "mlp"])
+def test_every_model_trains_and_exports_through_the_cli(deap_dir, tmp_path, model):
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "deap",
+            "--data-dir",
+            str(deap_dir),
+            "--model",
+            model,
+            "--epochs",
+            "1",
+            "--n-boot",
+            "20",
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--out",
+            str(tmp_path / "r"),
+            "--hparams",
+            '{"channels": [8, 8, 8]}' if model in ("cnn2d", "mtcnn") else "{}",
+        ]
+    )
+    assert rc == 0
+    contract = ModelContract.from_onnx(tmp_path / "r" / "model.onnx")
+    assert contract.model == model
+    expected = {
+        "cnn2d": "grid",
+        "mtcnn": "grid",
+        "cnn_transformer": "eeg",
+        "mlp": "flat",
+    }
+    assert contract.input_kind == expected[model]
+
+
+def test_evaluate_band_ablation_and_label_reliability(deap_dir, tmp_path, capsys):
+    common = [
+        "--dataset",
+        "deap",
+        "--data-dir",
+        str(deap_dir),
+        "--epochs",
+        "3",
+        "--n-boot",
+        "20",
+        "--quiet",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
+    rc = main(["evaluate", *common, "--ablate-bands", "--out", str(tmp_path / "b")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    for band in ("all", "theta", "alpha", "beta", "gamma"):
+        assert band in out
+    assert (tmp_path / "b" / "ablation.csv").is_file()
+    assert (tmp_path / "b" / "ablation.png").is_file()
+    rc = main(
+        [
+            "evaluate",
+            *common,
+            "--labels",
+            "fixed,rank,random",
+            "--out",
+            str(tmp_path / "l"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0
+    for method in ("fixed", "rank", "random"):
+        assert method in out
+    with open(tmp_path / "l" / "ablation.csv") as f:
+        assert len(list(csv.DictReader(f))) == 6  # 3 methods x 2 tasks
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--dataset", "deep"], "unknown dataset 'deep'"),
+        (["--protocol", "lovoo"], "unknown protocol 'lovoo'"),
+        (["--model", "cnn3d"], "unknown model 'cnn3d'"),
+        (["--labels", "median-ish"], "unknown labels"),
+    ],
+)
+def test_bad_names_exit_2_with_one_line(deap_dir, tmp_path, capsys, args, needle):
+    argv = [
+        "train",
+        "--dataset",
+        "deap",
+        "--data-dir",
+        str(deap_dir),
+        "--quiet",
+        "--out",
+        str(tmp_path / "r"),
+        *args,
+    ]
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and needle in err
+
+
+def test_empty_data_dir_exits_2(tmp_path, capsys):
+    rc = main(["train", "--dataset", "deap", "--data-dir", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and str(tmp_path) in err
+
+
+def test_protocol_that_cannot_split_exits_2(tmp_path, capsys):
+    d = tmp_path / "one"
+    assert (
+        main(
+            [
+                "datasets",
+                "synth",
+                "--out",
+                str(d),
+                "--subjects",
+                "2",
+                "--videos",
+                "1",
+                "--trial-s",
+                "6",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    rc = main(
+        [
+            "train",
+            "--dataset",
+            "deap",
+            "--data-dir",
+            str(d),
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "lovo" in err and "video" in err
+
+
+def test_info_on_a_file_that_is_not_an_emomon_model(tmp_path, capsys):
+    bad = tmp_path / "x.onnx"
+    bad.write_bytes(b"not onnx at all")
+    assert main(["info", str(bad)]) == 2
+    assert "x.onnx" in capsys.readouterr().err

@@ -1,0 +1,76 @@
+"""Acceptance of the offline half on synthetic data (small sizes, logreg)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from emomon.offline.train import load_train_config, run_training
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_intra_is_high_while_lovo_is_at_chance_without_emotion_effect(tmp_path):
+    cfg = load_train_config(CONFIGS / "synthetic_null.toml", cache_dir=str(tmp_path))
+    assert (
+        cfg.synthetic["emotion_effect"] == 0.0 and cfg.synthetic["content_effect"] > 0
+    )
+    assert (cfg.synthetic["n_subjects"], cfg.synthetic["n_videos"]) == (8, 20)
+    # The leaky reference needs no permutation test here; LOVO gets 20.
+    lovo = run_training(
+        dataclasses.replace(cfg, protocols=("lovo",)),
+        tmp_path / "lovo",
+        progress=False,
+        export=False,
+    )
+    intra = run_training(
+        dataclasses.replace(cfg, protocols=("intra",), permutations=0),
+        tmp_path / "intra",
+        progress=False,
+        export=False,
+    )
+    for task in ("valence", "arousal"):
+        r_lovo = lovo["results"]["lovo"]["tasks"][task]
+        r_intra = intra["results"]["intra"]["tasks"][task]
+        assert r_intra["metrics"]["balanced_accuracy"] >= 0.85, task
+        assert intra["results"]["intra"]["leaky"] is True
+        assert 0.40 <= r_lovo["metrics"]["balanced_accuracy"] <= 0.60, task
+        assert r_lovo["permutation"]["n"] == 20
+        assert r_lovo["permutation"]["p_value"] >= 0.05, task
+        assert r_lovo["above_chance"] is False
+        # The majority-class null with video-level labels scores far below 50%.
+        assert r_lovo["majority_baseline"]["accuracy"] < 0.45
+
+
+def test_both_protocols_side_by_side_in_one_report(tmp_path):
+    cfg = load_train_config(CONFIGS / "synthetic_null.toml", cache_dir=str(tmp_path))
+    small = dataclasses.replace(
+        cfg,
+        permutations=0,
+        n_boot=50,
+        synthetic={**cfg.synthetic, "n_subjects": 3, "n_videos": 6},
+    )
+    report = run_training(small, tmp_path / "run", progress=False, export=False)
+    assert list(report["results"]) == ["lovo", "intra"]
+    saved = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert saved["results"]["intra"]["leaky"] is True
+    assert saved["results"]["lovo"]["leaky"] is False
+    assert (tmp_path / "run" / "protocols.png").stat().st_size > 10_000
+
+
+def test_lovo_is_above_chance_with_a_clear_emotion_effect(tmp_path):
+    cfg = load_train_config(CONFIGS / "synthetic_effect.toml", cache_dir=str(tmp_path))
+    assert cfg.synthetic["emotion_effect"] > 0
+    report = run_training(cfg, tmp_path / "run", progress=False, export=False)
+    for task in ("valence", "arousal"):
+        r = report["results"]["lovo"]["tasks"][task]
+        assert r["metrics"]["balanced_accuracy"] >= 0.60, task
+        assert r["permutation"]["p_value"] < 0.05, task
+        assert r["above_chance"] is True
+        lo, hi = r["ci95"]["balanced_accuracy"]
+        assert lo <= r["metrics"]["balanced_accuracy"] <= hi
