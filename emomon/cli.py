@@ -376,9 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_info)
 
     from emomon.realtime.replay import add_replay_parser
+    from emomon.realtime.stream import add_stream_parser
     from emomon.realtime.subscribe import add_listen_parser
 
     add_replay_parser(sub)
+    add_stream_parser(sub)
     add_listen_parser(sub)
     return p
 

@@ -1,0 +1,401 @@
+"""The online pipeline: chunks in, predictions out (DESIGN.md section 9).
+
+source chunk -> channel map (by name, from the model contract) -> NaN hold ->
+optional polyphase resampling -> the same causal :class:`FeatureExtractor` as
+training (state carried) -> every hop: z-score + layout -> onnxruntime ->
+optional EMA smoothing -> :class:`Prediction`.
+
+:class:`Pipeline` does no I/O besides onnxruntime; :mod:`emomon.realtime.stream`
+connects it to a source and a publisher. It never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emomon.contract import ModelContract, model_digest
+from emomon.dsp.features import ExtractorSettings, FeatureExtractor
+from emomon.dsp.layout import canonical_name
+from emomon.dsp.normalize import model_input
+from emomon.errors import EmomonError
+
+
+class ChannelError(EmomonError):
+    """The source lacks channels the model needs."""
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Frozen settings of a :class:`Pipeline`.
+
+    Attributes
+    ----------
+    hop_s : float
+        Seconds between predictions (default 0.25).
+    smoothing : float
+        EMA weight of the previous smoothed probability, in [0, 1); 0 disables.
+    flat_uv : float
+        A channel whose standard deviation over a window is below this (µV) is
+        flagged flat.
+    railed_uv : float
+        A channel reaching this absolute value (µV) in a window is flagged
+        railed (amplifier saturation).
+    gap_tolerance : float
+        A timestamp step longer than ``(1 + gap_tolerance)`` sample periods counts
+        the missing samples as dropped.
+    time_scale : float
+        Replay speed of the source (timestamps advance ``1 / (sfreq * speed)`` per
+        sample); 1 for live hardware.
+    """
+
+    hop_s: float = 0.25
+    smoothing: float = 0.0
+    flat_uv: float = 0.05
+    railed_uv: float = 1.0e5
+    gap_tolerance: float = 0.5
+    time_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.hop_s > 0:
+            raise EmomonError(f"--hop must be > 0, got {self.hop_s}")
+        if not 0 <= self.smoothing < 1:
+            raise EmomonError(f"--smoothing must be in [0, 1), got {self.smoothing}")
+        if not self.time_scale > 0:
+            raise EmomonError(f"time_scale must be > 0, got {self.time_scale}")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One hop's output.
+
+    Attributes
+    ----------
+    t_lsl : float
+        LSL timestamp of the window's last sample.
+    arrival : float
+        Local LSL-clock time the chunk completing the window was read.
+    probs : dict of str to ndarray
+        Task -> class probabilities (smoothed), or None for a bad window.
+    quality : dict
+        ``ok``, ``bad_channels``, ``dropped``, ``nonfinite``.
+    features : ndarray, shape (n_channels, n_features)
+        The window's raw features (before normalisation), for checks and logs.
+    compute_s : float
+        Seconds spent on this window's features and inference.
+    """
+
+    t_lsl: float
+    arrival: float
+    probs: dict[str, np.ndarray] | None
+    quality: dict[str, Any]
+    features: np.ndarray
+    compute_s: float = 0.0
+
+
+def map_channels(model_ch: Sequence[str], source_ch: Sequence[str]) -> np.ndarray:
+    """Row of each model channel in the source, matched by 10-20 name.
+
+    Raises
+    ------
+    ChannelError
+        Naming every model channel the source does not provide.
+    """
+    index = {canonical_name(c).upper(): i for i, c in enumerate(source_ch)}
+    rows, missing = [], []
+    for c in model_ch:
+        i = index.get(canonical_name(c).upper())
+        if i is None:
+            missing.append(c)
+        else:
+            rows.append(i)
+    if missing:
+        raise ChannelError(
+            f"the stream lacks model channel(s) {', '.join(missing)}; it has "
+            f"{', '.join(source_ch) or 'no named channels'} — use a stream with "
+            "these channels or a model trained on this montage"
+        )
+    return np.asarray(rows, dtype=np.int64)
+
+
+class _RawRing:
+    """The last ``capacity`` source samples with timestamps and quality marks."""
+
+    def __init__(self, n_channels: int, capacity: int) -> None:
+        self.x = np.zeros((n_channels, capacity))
+        self.t = np.full(capacity, -np.inf)
+        self.bad = np.zeros((n_channels, capacity), dtype=bool)
+        self.gap = np.zeros(capacity, dtype=np.int64)
+        self.cap = capacity
+        self.n = 0  # samples written in total
+
+    def push(self, x: np.ndarray, t: np.ndarray, bad: np.ndarray, gap: np.ndarray):
+        n = x.shape[1]
+        if n >= self.cap:
+            x, t, bad, gap = (
+                x[:, -self.cap :],
+                t[-self.cap :],
+                bad[:, -self.cap :],
+                gap[-self.cap :],
+            )
+            self.n += n - self.cap
+            n = self.cap
+        idx = (self.n + np.arange(n)) % self.cap
+        self.x[:, idx] = x
+        self.t[idx] = t
+        self.bad[:, idx] = bad
+        self.gap[idx] = gap
+        self.n += n
+
+    def span(self, t0: float, t1: float) -> np.ndarray:
+        """Ring positions of samples with t0 < t <= t1."""
+        return np.flatnonzero((self.t > t0) & (self.t <= t1))
+
+
+class Pipeline:
+    """Chunks of source EEG in, per-hop predictions out.
+
+    Parameters
+    ----------
+    contract : ModelContract
+        From the model file.
+    model_path : path
+        The ONNX file (one onnxruntime session, ``intra_op_num_threads=1``).
+    source_ch_names : sequence of str
+        Channel names of the source, in its row order.
+    source_sfreq : float
+        Sampling rate of the source (Hz); resampled to ``contract.sfreq``.
+    settings : PipelineSettings
+    """
+
+    def __init__(
+        self,
+        contract: ModelContract,
+        *,
+        model_path: str | Path,
+        source_ch_names: Sequence[str],
+        source_sfreq: float,
+        settings: PipelineSettings | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.contract = contract
+        self.settings = settings or PipelineSettings()
+        self.rows = map_channels(contract.ch_names, source_ch_names)
+        self.source_sfreq = float(source_sfreq)
+        n_ch = len(contract.ch_names)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(model_path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        self.model_id = model_digest(model_path)
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.resampler = None
+        if abs(self.source_sfreq - contract.sfreq) > 1e-9:
+            from emomon.dsp.resample import ResamplerSettings, StreamResampler
+
+            self.resampler = StreamResampler(
+                ResamplerSettings(self.source_sfreq, contract.sfreq, n_ch)
+            )
+        self.extractor = FeatureExtractor(
+            ExtractorSettings(contract.spec, contract.sfreq, n_ch, self.settings.hop_s)
+        )
+        ring_s = contract.spec.window_s + 2.0
+        self.ring = _RawRing(n_ch, int(np.ceil(ring_s * self.source_sfreq)) + 1)
+        self.reset()
+
+    @property
+    def window_s(self) -> float:
+        return self.contract.spec.window_s
+
+    def reset(self) -> None:
+        """Forget all state (filters, warm-up, smoothing); e.g. after a reconnect."""
+        self.extractor.reset()
+        if self.resampler is not None:
+            self.resampler.reset()
+        n_ch = len(self.contract.ch_names)
+        self._last_good = None
+        self._last_t: float | None = None
+        self._t_ext = np.empty(0)  # timestamps of extractor samples not yet ended
+        self._t_ext_start = 0  # extractor index of _t_ext[0]
+        self._ema: dict[str, np.ndarray] = {}
+        self.dropped = 0
+        self.samples = 0
+        self.ring = _RawRing(n_ch, self.ring.cap)
+
+    # -- helpers ------------------------------------------------------------------
+    def _hold_nonfinite(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Replace NaN/inf by the channel's last finite value (filters stay sane)."""
+        bad = ~np.isfinite(x)
+        if not bad.any():
+            self._last_good = x[:, -1].copy()
+            return x, bad
+        x = x.copy()
+        n_ch, n = x.shape
+        prev = self._last_good if self._last_good is not None else np.zeros(n_ch)
+        # Forward fill: index of the latest finite sample at or before each sample.
+        pos = np.where(~bad, np.arange(n)[None, :], -1)
+        np.maximum.accumulate(pos, axis=1, out=pos)
+        filled = np.take_along_axis(x, np.maximum(pos, 0), axis=1)
+        x = np.where(pos >= 0, filled, prev[:, None])
+        self._last_good = x[:, -1].copy()
+        return x, bad
+
+    def _gaps(self, t: np.ndarray) -> np.ndarray:
+        """Samples missing before each sample, from timestamp steps."""
+        dt = 1.0 / (self.source_sfreq * self.settings.time_scale)
+        prev = self._last_t if self._last_t is not None else t[0] - dt
+        steps = np.diff(np.concatenate(([prev], t)))
+        missing = np.where(
+            steps > (1.0 + self.settings.gap_tolerance) * dt,
+            np.rint(steps / dt).astype(np.int64) - 1,
+            0,
+        )
+        return np.maximum(missing, 0)
+
+    def _quality(self, t_end: float) -> dict[str, Any]:
+        s = self.settings
+        span_s = self.window_s / s.time_scale
+        pos = self.ring.span(t_end - span_s, t_end)
+        names = self.contract.ch_names
+        if pos.size < 2:
+            return {
+                "ok": False,
+                "bad_channels": list(names),
+                "dropped": 0,
+                "nonfinite": False,
+            }
+        x = self.ring.x[:, pos]
+        nonfinite = self.ring.bad[:, pos].any(axis=1)
+        flat = x.std(axis=1) < s.flat_uv
+        railed = np.abs(x).max(axis=1) >= s.railed_uv
+        bad = nonfinite | flat | railed
+        dropped = int(self.ring.gap[pos].sum())
+        return {
+            "ok": bool(not bad.any() and dropped == 0),
+            "bad_channels": [names[i] for i in np.flatnonzero(bad)],
+            "dropped": dropped,
+            "nonfinite": bool(nonfinite.any()),
+        }
+
+    def infer(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """Class probabilities of one window's features (n_channels, n_features)."""
+        c = self.contract
+        x = model_input(
+            features[None],
+            mean=c.norm_mean,
+            std=c.norm_std,
+            layout=c.input_kind,
+            ch_names=c.ch_names,
+        )
+        outs = self.session.run(None, {c.input_name: x})
+        return {
+            name: np.asarray(o[0], dtype=np.float64)
+            for name, o in zip(self.output_names, outs, strict=True)
+        }
+
+    # -- processing -----------------------------------------------------------------
+    def process(
+        self, data: np.ndarray, timestamps: np.ndarray, *, arrival: float
+    ) -> list[Prediction]:
+        """Feed one source chunk; return the predictions of the hops it completes.
+
+        Parameters
+        ----------
+        data : ndarray, shape (n_source_channels, n_times)
+            µV, in the source's channel order. May contain NaN/inf.
+        timestamps : ndarray, shape (n_times,)
+            LSL clock.
+        arrival : float
+            LSL-clock time the chunk was read (for latency).
+        """
+        import time
+
+        n = timestamps.shape[0]
+        if n == 0:
+            return []
+        # The quality ring holds a window plus ~2 s; feed longer chunks in pieces.
+        piece = self.ring.cap - int(np.ceil(self.window_s * self.source_sfreq)) - 1
+        if n > piece:
+            out: list[Prediction] = []
+            for i in range(0, n, piece):
+                out += self.process(
+                    data[:, i : i + piece], timestamps[i : i + piece], arrival=arrival
+                )
+            return out
+        x = np.asarray(data, dtype=np.float64)[self.rows]
+        x, bad = self._hold_nonfinite(x)
+        gap = self._gaps(timestamps)
+        self.dropped += int(gap.sum())
+        self._last_t = float(timestamps[-1])
+        self.samples += n
+        self.ring.push(x, timestamps, bad, gap)
+
+        if self.resampler is not None:
+            start = self.resampler.n_out
+            x = self.resampler.process(x)
+            in_pos = self.resampler.input_positions(start, x.shape[1])
+            t_new = self._interp_times(in_pos, timestamps, n)
+        else:
+            t_new = timestamps
+        self._t_ext = np.concatenate([self._t_ext, t_new])
+        t0 = time.perf_counter()
+        wf = self.extractor.process(x)
+        out = []
+        for i in range(len(wf)):
+            t_end = float(self._t_ext[wf.ends[i] - 1 - self._t_ext_start])
+            q = self._quality(t_end)
+            probs = None
+            if q["ok"]:
+                probs = self.infer(wf.values[i])
+                if self.settings.smoothing:
+                    a = self.settings.smoothing
+                    for task, p in probs.items():
+                        prev = self._ema.get(task)
+                        probs[task] = p if prev is None else a * prev + (1 - a) * p
+                        self._ema[task] = probs[task]
+            t1 = time.perf_counter()
+            out.append(Prediction(t_end, arrival, probs, q, wf.values[i], t1 - t0))
+            t0 = t1
+        # Keep timestamps from the start of the next window on.
+        keep_from = self.extractor.n_seen - self.extractor.settings.window_n
+        drop = max(0, keep_from - self._t_ext_start)
+        if drop:
+            self._t_ext = self._t_ext[drop:]
+            self._t_ext_start += drop
+        return out
+
+    def _interp_times(
+        self, in_pos: np.ndarray, timestamps: np.ndarray, n_chunk: int
+    ) -> np.ndarray:
+        """LSL times of resampled samples at fractional input positions."""
+        # Positions are global input indices; the ring holds recent input times.
+        total = self.samples
+        first = total - min(total, self.ring.cap)
+        idx = (np.arange(first, total)) % self.ring.cap
+        t = self.ring.t[idx]
+        return np.interp(in_pos, np.arange(first, total, dtype=np.float64), t)
+
+
+def load_pipeline(
+    model_path: str | Path,
+    *,
+    source_ch_names: Sequence[str],
+    source_sfreq: float,
+    settings: PipelineSettings | None = None,
+) -> Pipeline:
+    """Read the model contract and build a :class:`Pipeline` for a source."""
+    contract = ModelContract.from_onnx(model_path)
+    return Pipeline(
+        contract,
+        model_path=model_path,
+        source_ch_names=source_ch_names,
+        source_sfreq=source_sfreq,
+        settings=settings,
+    )

@@ -1,0 +1,353 @@
+"""``emomon stream``: a live source, the pipeline and the ZeroMQ publisher in a loop.
+
+The loop reads whatever the source has (waking as soon as a sample arrives),
+feeds the pipeline, publishes each prediction without blocking, sends a status
+heartbeat every second and prints one compact status line. It survives bad
+chunks (NaN bursts are flagged, not fatal), a vanished stream (status
+``reconnecting``; the pipeline restarts its warm-up when data returns) and slow
+subscribers (the publisher never blocks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emomon.contract import ModelContract
+from emomon.errors import EmomonError
+from emomon.realtime.messages import prediction_message, status_message
+from emomon.realtime.pipeline import Pipeline, PipelineSettings, Prediction
+from emomon.realtime.sources.base import Source
+
+
+@dataclass
+class StreamStats:
+    """Counters of a stream run (printed, published in status, returned)."""
+
+    samples: int = 0
+    dropped: int = 0
+    predictions: int = 0
+    flagged: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    compute_ms: list[float] = field(default_factory=list)
+    reconnects: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def summary(self) -> dict[str, Any]:
+        lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
+        comp = np.asarray(self.compute_ms) if self.compute_ms else np.array([np.nan])
+        return {
+            "samples": self.samples,
+            "dropped": self.dropped,
+            "predictions": self.predictions,
+            "flagged": self.flagged,
+            "reconnects": self.reconnects,
+            "latency_ms_p50": float(np.nanpercentile(lat, 50)),
+            "latency_ms_p99": float(np.nanpercentile(lat, 99)),
+            "compute_ms_p50": float(np.nanpercentile(comp, 50)),
+            "compute_ms_p99": float(np.nanpercentile(comp, 99)),
+            "uptime_s": time.monotonic() - self.started,
+        }
+
+
+def _task_payload(contract: ModelContract, probs: dict[str, np.ndarray] | None):
+    tasks = {}
+    for task, classes in contract.tasks.items():
+        if probs is None:
+            tasks[task] = (None, None) if len(classes) == 2 else ({}, None)
+            continue
+        p = probs[task]
+        label = classes[int(np.argmax(p))]
+        if len(classes) == 2:
+            tasks[task] = (float(p[1]), label)
+        else:
+            tasks[task] = (
+                {c: float(v) for c, v in zip(classes, p, strict=True)},
+                label,
+            )
+    return tasks
+
+
+def run_stream(
+    source: Source,
+    *,
+    model_path: str | Path,
+    publisher: Any,
+    settings: PipelineSettings | None = None,
+    stream_name: str | None = None,
+    duration_s: float | None = None,
+    max_predictions: int | None = None,
+    stop_event: threading.Event | None = None,
+    lsl_outlet: bool = False,
+    status_line: Callable[[str], None] | None = None,
+    on_prediction: Callable[[Prediction, dict[str, Any]], None] | None = None,
+    on_chunk: Callable[[np.ndarray, np.ndarray], None] | None = None,
+    read_timeout_s: float = 0.05,
+) -> StreamStats:
+    """Run the live loop until ``duration_s``, ``max_predictions`` or a stop.
+
+    Parameters
+    ----------
+    source : Source
+        An opened source (its channel names and rate are read once).
+    model_path : path
+        The emomon ONNX model.
+    publisher : Publisher
+        Where predictions and status go (never blocks).
+    settings : PipelineSettings, optional
+    stream_name : str, optional
+        ``stream`` field of messages; default the source name.
+    duration_s, max_predictions : optional
+        Bounds of the run.
+    stop_event : threading.Event, optional
+        Set it (or send SIGINT/SIGTERM in the CLI) to stop cleanly.
+    lsl_outlet : bool
+        Also push predictions to an LSL outlet of type ``Emotion``.
+    status_line : callable, optional
+        Receives a compact status line about once a second.
+    on_prediction : callable, optional
+        Called with each :class:`Prediction` and its published payload.
+    on_chunk : callable, optional
+        Called with each raw chunk (data, timestamps) as read.
+    """
+    import pylsl
+
+    contract = ModelContract.from_onnx(model_path)
+    pipe = Pipeline(
+        contract,
+        model_path=model_path,
+        source_ch_names=source.ch_names,
+        source_sfreq=source.sfreq,
+        settings=settings,
+    )
+    name = stream_name or source.name or "eeg"
+    stats = StreamStats()
+    outlet = None
+    if lsl_outlet:
+        from emomon.realtime.publish import LSLPredictionOutlet
+
+        outlet = LSLPredictionOutlet(name, contract.tasks, model=pipe.model_id)
+    seq = 0
+    status_seq = 0
+    last_state = source.state
+    last_ts: float | None = None
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+
+    def build_status() -> dict[str, Any]:
+        nonlocal status_seq
+        lag = None if last_ts is None else max(0.0, pylsl.local_clock() - last_ts)
+        msg = status_message(
+            seq=status_seq,
+            stream=name,
+            state=source.state,
+            samples=stats.samples,
+            dropped=stats.dropped,
+            buffer_lag_s=lag,
+            uptime_s=time.monotonic() - stats.started,
+            predictions=stats.predictions,
+            last_error=source.last_error,
+        )
+        status_seq += 1
+        return msg
+
+    next_line = time.monotonic() + 1.0
+    publisher.publish_status(build_status())
+    try:
+        while True:
+            if stop_event is not None and stop_event.is_set():
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if max_predictions is not None and stats.predictions >= max_predictions:
+                break
+            try:
+                chunk = source.read(timeout_s=read_timeout_s)
+            except EmomonError as exc:  # a broken read is reported, not fatal
+                source.last_error = str(exc)
+                chunk = None
+            state = source.state
+            if state != last_state:
+                if state == "connected" and last_state == "reconnecting":
+                    pipe.reset()  # stale filter state: warm up again
+                    stats.reconnects += 1
+                last_state = state
+                publisher.publish_status(build_status())
+            if chunk is not None and chunk.n_times:
+                arrival = pylsl.local_clock()
+                if last_ts is not None and chunk.timestamps[0] < last_ts - 1.0:
+                    pipe.reset()  # the stream restarted its clock
+                last_ts = float(chunk.timestamps[-1])
+                if on_chunk is not None:
+                    on_chunk(chunk.data, chunk.timestamps)
+                dropped_before = pipe.dropped
+                preds = pipe.process(chunk.data, chunk.timestamps, arrival=arrival)
+                stats.samples += chunk.n_times
+                stats.dropped += pipe.dropped - dropped_before
+                for p in preds:
+                    now = pylsl.local_clock()
+                    latency_ms = (now - p.arrival) * 1e3
+                    payload = prediction_message(
+                        seq=seq,
+                        stream=name,
+                        t_lsl=p.t_lsl,
+                        window_s=contract.spec.window_s,
+                        tasks=_task_payload(contract, p.probs),
+                        quality={
+                            "ok": p.quality["ok"],
+                            "bad_channels": p.quality["bad_channels"],
+                            "dropped": p.quality["dropped"],
+                        },
+                        latency_ms=latency_ms,
+                        model=pipe.model_id,
+                    )
+                    publisher.publish_prediction(payload)
+                    if outlet is not None:
+                        outlet.push(payload)
+                    seq += 1
+                    stats.predictions += 1
+                    stats.flagged += 0 if p.quality["ok"] else 1
+                    stats.latencies_ms.append(latency_ms)
+                    stats.compute_ms.append(p.compute_s * 1e3)
+                    if on_prediction is not None:
+                        on_prediction(p, payload)
+            publisher.maybe_heartbeat(build_status)
+            if status_line is not None and time.monotonic() >= next_line:
+                next_line += 1.0
+                status_line(_format_status(name, source.state, stats))
+    finally:
+        if outlet is not None:
+            outlet.close()
+    publisher.publish_status({**build_status(), "state": "stopped"})
+    return stats
+
+
+def _format_status(name: str, state: str, stats: StreamStats) -> str:
+    lat = stats.latencies_ms[-50:]
+    p50 = f"{np.median(lat):5.1f}" if lat else "  -  "
+    return (
+        f"{name} {state:<12} in {stats.samples:>9} samples  dropped {stats.dropped:>5}"
+        f"  out {stats.predictions:>6} (flagged {stats.flagged})  latency {p50} ms"
+    )
+
+
+# -- CLI --------------------------------------------------------------------------
+def _open_source(args: argparse.Namespace) -> Source:
+    if args.source == "lsl":
+        from emomon.realtime.sources.lsl import LSLSource
+
+        src = LSLSource(
+            args.name, type=args.type, source_id=args.source_id, timeout_s=args.timeout
+        )
+    else:
+        from emomon.realtime.sources.brainflow import BrainFlowSource, board_id_from
+
+        src = BrainFlowSource(
+            board_id_from(args.board_id),
+            serial_port=args.serial_port,
+            file=args.file,
+            master_board=(
+                board_id_from(args.master_board) if args.master_board else None
+            ),
+        )
+    src.open(timeout_s=args.timeout)
+    return src
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from emomon.realtime.publish import Publisher, PublisherSettings
+
+    contract = ModelContract.from_onnx(args.model)  # validate before connecting
+    settings = PipelineSettings(hop_s=args.hop, smoothing=args.smoothing)
+    source = _open_source(args)
+    stop = threading.Event()
+
+    def handle(signum: int, frame: Any) -> None:
+        stop.set()
+
+    old = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        speed = 1.0
+        desc = getattr(source, "desc", None) or {}
+        try:
+            speed = float(desc.get("replay/speed", 1.0))
+        except (TypeError, ValueError):
+            speed = 1.0
+        settings = PipelineSettings(
+            hop_s=args.hop, smoothing=args.smoothing, time_scale=speed
+        )
+        with Publisher(PublisherSettings(address=args.address)) as pub:
+            print(
+                f"emomon stream: {source.name} ({source.n_channels} ch @ "
+                f"{source.sfreq:g} Hz) -> {contract.model} -> {pub.endpoint} "
+                f"(hop {args.hop:g} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+            def line(text: str) -> None:
+                if not args.quiet:
+                    print("\r" + text, end="", file=sys.stderr, flush=True)
+
+            stats = run_stream(
+                source,
+                model_path=args.model,
+                publisher=pub,
+                settings=settings,
+                duration_s=args.duration,
+                stop_event=stop,
+                lsl_outlet=args.lsl_outlet,
+                status_line=line,
+            )
+        s = stats.summary()
+        print(
+            f"\nstopped: {s['samples']} samples, {s['dropped']} dropped, "
+            f"{s['predictions']} predictions ({s['flagged']} flagged), latency p50 "
+            f"{s['latency_ms_p50']:.1f} ms p99 {s['latency_ms_p99']:.1f} ms",
+            file=sys.stderr,
+        )
+    finally:
+        source.close()
+        for sig, h in old.items():
+            signal.signal(sig, h)
+    return 0
+
+
+def add_stream_parser(sub: Any) -> None:
+    """Register the ``stream`` verb."""
+    p = sub.add_parser(
+        "stream",
+        help="live EEG (LSL/BrainFlow) -> features -> ONNX -> ZeroMQ predictions",
+        description="Read live EEG, compute the model's features causally every hop, "
+        "run the ONNX model and publish valence/arousal on ZeroMQ. Example: "
+        "emomon stream --source lsl --model runs/deap-lovo-logreg/model.onnx",
+    )
+    p.add_argument("--source", choices=["lsl", "brainflow"], default="lsl")
+    p.add_argument("--model", type=Path, required=True, help="emomon model.onnx")
+    g = p.add_argument_group("LSL source")
+    g.add_argument("--name", help="stream name to resolve")
+    g.add_argument("--type", default="EEG", help="stream type (default EEG)")
+    g.add_argument("--source-id", help="stream source_id to resolve")
+    g = p.add_argument_group("BrainFlow source")
+    g.add_argument("--board-id", default="synthetic", help="id or name (synthetic)")
+    g.add_argument("--serial-port", help="e.g. /dev/ttyUSB0 for a Cyton")
+    g.add_argument("--file", help="PLAYBACK_FILE_BOARD: a file written by BrainFlow")
+    g.add_argument("--master-board", help="board that recorded --file")
+    p.add_argument("--timeout", type=float, default=10.0, help="connect timeout (s)")
+    p.add_argument(
+        "--address", default="tcp://127.0.0.1:5556", help="ZeroMQ PUB address"
+    )
+    p.add_argument("--hop", type=float, default=0.25, help="seconds between outputs")
+    p.add_argument("--smoothing", type=float, default=0.0, help="EMA weight in [0,1)")
+    p.add_argument("--lsl-outlet", action="store_true", help="also publish on LSL")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--quiet", action="store_true", help="no status line")
+    p.set_defaults(func=cmd_stream)

@@ -1,0 +1,75 @@
+"""Real emomon ONNX models for pipeline tests (torch is a test dependency only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from emomon.config import FeatureSpec
+from emomon.contract import ModelContract
+from emomon.dsp.features import compute_features
+from emomon.dsp.normalize import fit_zscore, input_shape, model_input
+
+
+def make_model(
+    path: Path,
+    *,
+    ch_names,
+    sfreq: float,
+    model: str = "logreg",
+    eeg: np.ndarray | None = None,
+    spec: FeatureSpec | None = None,
+    seed: int = 0,
+) -> Path:
+    """Train a small model on ``eeg`` (or noise) and export it with its contract.
+
+    Labels are a real signal property (window alpha power above its median), so
+    the model is trained, not random, and its outputs vary with the input.
+    """
+    import torch
+
+    from emomon.offline.export import export_onnx
+    from emomon.offline.train import TrainConfig, fit_model
+
+    torch.manual_seed(seed)
+    layout = {"logreg": "flat", "mlp": "flat", "cnn2d": "grid"}[model]
+    spec = spec or FeatureSpec(layout=layout)
+    rng = np.random.default_rng(seed)
+    if eeg is None:
+        eeg = rng.standard_normal((len(ch_names), int(60 * sfreq))) * 10
+    feats = compute_features(eeg, sfreq=sfreq, spec=spec).values
+    mean, std = fit_zscore(feats, layout=layout)
+    x = model_input(feats, mean=mean, std=std, layout=layout, ch_names=ch_names)
+    alpha = feats[:, :, spec.feature_names.index("de_alpha")].mean(axis=1)
+    y = (alpha > np.median(alpha)).astype(np.int64)
+    tasks = {"valence": 2, "arousal": 2}
+    cfg = TrainConfig(model=model, epochs=3, hparams={})
+    res = fit_model(
+        cfg, tasks=tasks, x_train=x, y_train={"valence": y, "arousal": 1 - y}
+    )
+    shape = input_shape(
+        layout=layout, n_channels=len(ch_names), n_features=feats.shape[2]
+    )
+    contract = ModelContract(
+        input_name="features",
+        input_kind=layout,
+        input_shape=shape,
+        spec=spec,
+        ch_names=tuple(ch_names),
+        sfreq=float(sfreq),
+        norm_mean=mean,
+        norm_std=std,
+        tasks={"valence": ["low", "high"], "arousal": ["low", "high"]},
+        model=model,
+        info={"dataset": "test"},
+    )
+    export_onnx(
+        res.model,
+        input_shape=shape,
+        input_name="features",
+        path=path,
+        metadata={"emomon": contract.to_json()},
+        exporter="torchscript",
+    )
+    return path

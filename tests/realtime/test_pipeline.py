@@ -1,0 +1,183 @@
+"""The online pipeline without sockets: parity, quality flags, channel mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emomon.config import FeatureSpec
+from emomon.contract import ModelContract
+from emomon.datasets import get_reader
+from emomon.dsp.features import compute_features
+from emomon.dsp.layout import DEAP_CHANNELS
+from emomon.dsp.normalize import model_input
+from emomon.realtime.pipeline import ChannelError, Pipeline, PipelineSettings
+
+from .models import make_model
+
+SF = 128.0
+
+
+@pytest.fixture(scope="module")
+def session_eeg():
+    trials = get_reader(
+        "synthetic", None, n_subjects=1, n_videos=2, trial_s=10
+    ).read_subject("s01")
+    return np.hstack([np.hstack([t.baseline, t.eeg]) for t in trials])
+
+
+@pytest.fixture(scope="module")
+def deap_model(tmp_path_factory, session_eeg):
+    path = tmp_path_factory.mktemp("m") / "model.onnx"
+    return make_model(path, ch_names=DEAP_CHANNELS, sfreq=SF, eeg=session_eeg)
+
+
+def _feed(pipe, eeg, ts, rng, max_chunk=40):
+    preds, i = [], 0
+    while i < eeg.shape[1]:
+        n = int(rng.integers(0, max_chunk))
+        preds += pipe.process(
+            eeg[:, i : i + n], ts[i : i + n], arrival=float(ts[min(i + n, len(ts)) - 1])
+        )
+        i += n
+    return preds
+
+
+def test_chunked_pipeline_matches_offline_features_and_probabilities(
+    deap_model, session_eeg
+):
+    contract = ModelContract.from_onnx(deap_model)
+    # The source lists channels in another order and has an extra one.
+    order = list(reversed(DEAP_CHANNELS)) + ["EXG9"]
+    src = np.vstack([session_eeg[::-1], np.zeros((1, session_eeg.shape[1]))])
+    ts = 1000.0 + np.arange(src.shape[1]) / SF
+    pipe = Pipeline(
+        contract, model_path=deap_model, source_ch_names=order, source_sfreq=SF
+    )
+    preds = _feed(pipe, src, ts, np.random.default_rng(0))
+    off = compute_features(session_eeg, sfreq=SF, spec=contract.spec, hop_s=0.25)
+    assert len(preds) == len(off) > 40
+    t_off = ts[off.ends - 1]
+    np.testing.assert_allclose([p.t_lsl for p in preds], t_off, atol=1e-12)
+    assert np.allclose(np.diff([p.t_lsl for p in preds]), 0.25)
+    feats = np.stack([p.features for p in preds])
+    assert np.abs(feats - off.values).max() < 1e-6
+    import onnxruntime as ort
+
+    x = model_input(
+        off.values,
+        mean=contract.norm_mean,
+        std=contract.norm_std,
+        layout=contract.input_kind,
+        ch_names=contract.ch_names,
+    )
+    ref = ort.InferenceSession(str(deap_model)).run(None, {"features": x})
+    got = np.stack([p.probs["valence"] for p in preds])
+    assert np.abs(got - ref[0]).max() < 1e-5
+    assert all(p.quality["ok"] for p in preds)
+
+
+def test_missing_channel_is_named(deap_model):
+    contract = ModelContract.from_onnx(deap_model)
+    names = [c for c in DEAP_CHANNELS if c not in ("Fp1", "Oz")]
+    with pytest.raises(ChannelError, match="Fp1, Oz"):
+        Pipeline(
+            contract, model_path=deap_model, source_ch_names=names, source_sfreq=SF
+        )
+
+
+def test_nan_burst_is_flagged_and_the_pipeline_recovers(deap_model, session_eeg):
+    contract = ModelContract.from_onnx(deap_model)
+    eeg = session_eeg.copy()
+    eeg[3, 1000:1010] = np.nan
+    eeg[5, 1005] = np.inf
+    ts = np.arange(eeg.shape[1]) / SF
+    pipe = Pipeline(
+        contract, model_path=deap_model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF
+    )
+    preds = _feed(pipe, eeg, ts, np.random.default_rng(1))
+    bad = [p for p in preds if not p.quality["ok"]]
+    assert bad, "windows covering the NaN burst must be flagged"
+    for p in bad:
+        assert p.probs is None and p.quality["nonfinite"]
+        assert ts[1000] <= p.t_lsl < ts[1010] + contract.spec.window_s + 1e-9
+        assert DEAP_CHANNELS[3] in p.quality["bad_channels"]
+    assert all(np.isfinite(p.features).all() for p in preds)
+    later = [p for p in preds if p.t_lsl > ts[1010] + 2 * contract.spec.window_s]
+    assert later and all(p.quality["ok"] for p in later)
+
+
+def test_timestamp_gap_counts_dropped_samples_and_flags_windows(
+    deap_model, session_eeg
+):
+    contract = ModelContract.from_onnx(deap_model)
+    ts = np.arange(session_eeg.shape[1]) / SF
+    ts[2000:] += 10 / SF  # ten samples never arrived
+    pipe = Pipeline(
+        contract, model_path=deap_model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF
+    )
+    preds = _feed(pipe, session_eeg, ts, np.random.default_rng(2))
+    assert pipe.dropped == 10
+    flagged = [p for p in preds if p.quality["dropped"]]
+    assert flagged and all(not p.quality["ok"] and p.probs is None for p in flagged)
+    assert all(p.t_lsl >= ts[2000] for p in flagged)
+
+
+def test_flat_channel_is_flagged(deap_model, session_eeg):
+    contract = ModelContract.from_onnx(deap_model)
+    eeg = session_eeg.copy()
+    eeg[7] = 12.0
+    ts = np.arange(eeg.shape[1]) / SF
+    pipe = Pipeline(
+        contract, model_path=deap_model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF
+    )
+    preds = pipe.process(eeg, ts, arrival=ts[-1])
+    assert preds and all(DEAP_CHANNELS[7] in p.quality["bad_channels"] for p in preds)
+
+
+def test_smoothing_is_an_ema(deap_model, session_eeg):
+    contract = ModelContract.from_onnx(deap_model)
+    ts = np.arange(session_eeg.shape[1]) / SF
+    raw = Pipeline(
+        contract, model_path=deap_model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF
+    )
+    ema = Pipeline(
+        contract,
+        model_path=deap_model,
+        source_ch_names=DEAP_CHANNELS,
+        source_sfreq=SF,
+        settings=PipelineSettings(smoothing=0.5),
+    )
+    a = [p.probs["valence"] for p in raw.process(session_eeg, ts, arrival=0.0)]
+    b = [p.probs["valence"] for p in ema.process(session_eeg, ts, arrival=0.0)]
+    np.testing.assert_allclose(b[0], a[0])
+    np.testing.assert_allclose(b[1], 0.5 * a[0] + 0.5 * a[1])
+
+
+def test_resampled_source(tmp_path, session_eeg):
+    names = ["Fz", "C3", "Cz", "C4", "Pz", "Oz", "F3", "F4"]
+    model = make_model(tmp_path / "m.onnx", ch_names=names, sfreq=SF)
+    contract = ModelContract.from_onnx(model)
+    sf_in = 250.0
+    rng = np.random.default_rng(3)
+    eeg = rng.standard_normal((len(names), int(20 * sf_in))) * 10
+    ts = 50.0 + np.arange(eeg.shape[1]) / sf_in
+    pipe = Pipeline(
+        contract, model_path=model, source_ch_names=names, source_sfreq=sf_in
+    )
+    preds = _feed(pipe, eeg, ts, rng)
+    assert len(preds) > 40
+    t = np.array([p.t_lsl for p in preds])
+    assert np.allclose(np.diff(t), 0.25, atol=1.5 / SF)
+    assert ts[0] < t[0] and t[-1] <= ts[-1] + 1e-9
+    assert all(p.quality["ok"] for p in preds)
+
+
+def test_settings_validation():
+    from emomon.errors import EmomonError
+
+    with pytest.raises(EmomonError, match="hop"):
+        PipelineSettings(hop_s=0)
+    with pytest.raises(EmomonError, match="smoothing"):
+        PipelineSettings(smoothing=1.0)
+    assert FeatureSpec().window_s == 2.0
