@@ -1,14 +1,24 @@
-"""``make demo``: the emomon chain on the embedded synthetic dataset.
+"""``make demo``: the whole emomon chain on the embedded synthetic dataset.
 
-Steps: write the synthetic dataset as real DEAP ``.dat`` files, read it back with
-the DEAP reader and print its summary, then print the features of one trial.
+1. write the synthetic dataset as real DEAP ``.dat`` files and check it;
+2. train a fast model (logreg) leak-free on all subjects but one (LOVO, with the
+   leaky intra-video split beside it) and export ``model.onnx``;
+3. replay the held-out subject as a real LSL stream (with a marker stream),
+4. run ``emomon stream`` on it (LSL -> features -> ONNX -> ZeroMQ),
+5. subscribe to the predictions and score them live against the replay's
+   marker labels; ends by itself with a summary.
+
+Everything runs on this machine over loopback.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +27,6 @@ from emomon.config import FeatureSpec
 from emomon.datasets import get_reader
 from emomon.datasets.summary import summarize
 from emomon.datasets.synthetic import SynthParams, write_deap
-from emomon.dsp.layout import to_grid
 from emomon.offline.features import trial_features
 
 
@@ -37,37 +46,243 @@ def format_trial_features(values: np.ndarray, ch_names, spec: FeatureSpec) -> st
     return "\n".join(lines)
 
 
+class _Truth:
+    """Ground-truth labels per trial from the replay's marker stream."""
+
+    def __init__(self, marker_name: str) -> None:
+        import pylsl
+
+        self._inlet = None
+        self._name = marker_name
+        self._pylsl = pylsl
+        self.trials: list[tuple[float, float, dict]] = []  # (start, end, labels)
+        self._open: tuple[float, dict] | None = None
+
+    def connect(self, timeout_s: float) -> bool:
+        found = self._pylsl.resolve_byprop("name", self._name, 1, timeout_s)
+        if found:
+            self._inlet = self._pylsl.StreamInlet(found[0])
+            self._inlet.open_stream(timeout=timeout_s)
+        return self._inlet is not None
+
+    def poll(self) -> None:
+        if self._inlet is None:
+            return
+        for _ in range(1000):  # bounded drain
+            sample, ts = self._inlet.pull_sample(timeout=0.0)
+            if sample is None:
+                break
+            ts += self._inlet.time_correction(timeout=1.0)
+            ev = json.loads(sample[0])
+            if ev.get("event") == "trial_start":
+                self._open = (ts, ev)
+            elif ev.get("event") == "trial_end" and self._open is not None:
+                self.trials.append((self._open[0], ts, self._open[1]))
+                self._open = None
+
+    def label(self, t: float, task: str) -> str | None:
+        for start, end, ev in self.trials + (
+            [(self._open[0], np.inf, self._open[1])] if self._open else []
+        ):
+            if start + 2.0 <= t <= end and ev.get(task) is not None:
+                return "high" if float(ev[task]) > 5.0 else "low"
+        return None
+
+
+def run_live(
+    model: Path,
+    data_dir: Path,
+    subject: str,
+    *,
+    n_trials: int,
+    speed: float,
+    address: str = "tcp://127.0.0.1:*",
+) -> dict:
+    """Replay ``subject`` over LSL, stream it, subscribe, score live accuracy."""
+    from emomon.realtime.pipeline import PipelineSettings
+    from emomon.realtime.publish import Publisher, PublisherSettings
+    from emomon.realtime.replay import Replay, ReplaySettings
+    from emomon.realtime.sources.lsl import LSLSource
+    from emomon.realtime.stream import run_stream
+    from emomon.realtime.subscribe import Subscriber
+
+    trials = get_reader("deap", data_dir).read_subject(subject)[:n_trials]
+    name = f"emomon-demo-{uuid.uuid4().hex[:6]}"
+    replay = Replay(trials, settings=ReplaySettings(name=name, speed=speed))
+    stop = threading.Event()
+    replay.open()
+    truth = _Truth(f"{name}-markers")
+    truth.connect(timeout_s=10.0)
+    source = LSLSource(name, timeout_s=10.0)
+    source.open(timeout_s=10.0)
+    results: dict = {"stats": None}
+    with Publisher(PublisherSettings(address=address)) as pub:
+        sub = Subscriber(pub.endpoint)
+
+        def stream() -> None:
+            results["stats"] = run_stream(
+                source,
+                model_path=model,
+                publisher=pub,
+                settings=PipelineSettings(hop_s=0.25, time_scale=speed),
+                stop_event=stop,
+            )
+
+        def play() -> None:
+            replay.run(stop_event=stop)
+
+        t_stream = threading.Thread(target=stream, daemon=True)
+        t_play = threading.Thread(target=play, daemon=True)
+        t_stream.start()
+        t_play.start()
+        correct = {"valence": 0, "arousal": 0}
+        scored = 0
+        shown = 0
+        total_s = sum(t.eeg.shape[1] + t.baseline.shape[1] for t in trials) / 128.0
+        deadline = time.monotonic() + total_s / speed + 30.0
+        print(f"{'seq':>5} {'t_lsl':>12}  valence       arousal       quality  latency")
+        while time.monotonic() < deadline:
+            msg = sub.recv(timeout_s=0.2)
+            truth.poll()
+            if msg is None:
+                if not t_play.is_alive():
+                    break
+                continue
+            if msg.kind != "prediction":
+                continue
+            p = msg.payload
+            v, a = p["valence"], p["arousal"]
+            if shown < 12 or p["seq"] % 40 == 0:
+                print(
+                    f"{p['seq']:>5} {p['t_lsl']:>12.3f}  "
+                    f"{_fmt(v):<13} {_fmt(a):<13} "
+                    f"{'ok' if p['quality']['ok'] else 'flagged':<8} "
+                    f"{p['latency_ms']:.1f} ms",
+                    flush=True,
+                )
+                shown += 1
+            tv, ta = (
+                truth.label(p["t_lsl"], "valence"),
+                truth.label(p["t_lsl"], "arousal"),
+            )
+            if tv and ta and p["quality"]["ok"]:
+                scored += 1
+                correct["valence"] += v["label"] == tv
+                correct["arousal"] += a["label"] == ta
+        stop.set()
+        t_play.join(timeout=10)
+        t_stream.join(timeout=10)
+        sub.close()
+    source.close()
+    replay.close()
+    stats = results["stats"].summary() if results["stats"] else {}
+    return {
+        "scored": scored,
+        "accuracy": {
+            k: (c / scored if scored else float("nan")) for k, c in correct.items()
+        },
+        "missed": dict(sub.missed),
+        "stats": stats,
+    }
+
+
+def _fmt(task: dict) -> str:
+    if task.get("p_high") is None:
+        return "-"
+    return f"{task['p_high']:.2f} {task['label']}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m emomon.demo", description=__doc__)
     ap.add_argument("--out", type=Path, default=Path("demo_out"))
     ap.add_argument("--subjects", type=int, default=8)
     ap.add_argument("--videos", type=int, default=20)
+    ap.add_argument("--trial-s", type=float, default=30.0)
+    ap.add_argument("--replay-trials", type=int, default=8)
+    ap.add_argument("--speed", type=float, default=10.0)
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
 
     data_dir = args.out / "synthetic-deap"
-    params = SynthParams(n_subjects=args.subjects, n_videos=args.videos, seed=0)
-    _step(1, f"synthetic dataset -> {data_dir} (DEAP .dat format)")
+    params = SynthParams(
+        n_subjects=args.subjects, n_videos=args.videos, trial_s=args.trial_s, seed=1
+    )
+    _step(1, f"synthetic dataset -> {data_dir} (real DEAP .dat format)")
     paths = write_deap(params, data_dir)
     print(f"wrote {len(paths)} files: {paths[0].name} .. {paths[-1].name}")
-
-    _step(2, "read back with the DEAP reader: summary")
     reader = get_reader("deap", data_dir)
     print(summarize(reader, progress=False).format())
-
-    _step(3, "features of one trial (DE and log10 PSD, 2 s windows, 0.5 s hop)")
     spec = FeatureSpec()
     trial = reader.read_subject(reader.subjects()[0])[0]
     tf = trial_features(trial, spec)
     print(
-        f"subject {trial.subject} video {trial.video}: {tf.values.shape[0]} windows x "
-        f"{tf.values.shape[1]} channels x {tf.values.shape[2]} features; "
-        f"ratings {trial.ratings}"
+        f"\nfeatures of {trial.subject}/{trial.video}: "
+        f"{tf.values.shape} (windows, channels, features)"
     )
     print(format_trial_features(tf.values, trial.ch_names, spec))
-    grid = to_grid(tf.values, trial.ch_names)
-    print(f"brain-map layout: {grid.shape} (windows, features, 8, 9)")
 
+    held_out = reader.subjects()[-1]
+    train_subjects = tuple(reader.subjects()[:-1])
+    _step(
+        2,
+        f"train logreg leak-free on {len(train_subjects)} subjects "
+        f"(held out: {held_out}), LOVO beside the leaky intra split",
+    )
+    from emomon.offline.report import format_summary
+    from emomon.offline.train import TrainConfig, run_training
+
+    cfg = TrainConfig(
+        dataset="deap",
+        data_dir=str(data_dir),
+        subjects=train_subjects,
+        protocols=("lovo", "intra"),
+        model="logreg",
+        batch_size=256,
+        epochs=15,
+        patience=3,
+        permutations=0,
+        n_boot=200,
+        cache_dir=str(args.out / "cache"),
+    )
+    run_dir = args.out / "run"
+    report = run_training(cfg, run_dir, progress=True)
+    print(format_summary(report))
+    model = run_dir / report["export"]["path"]
+    print(f"reports and model in {run_dir}/")
+
+    _step(
+        3,
+        f"replay {held_out} over LSL at {args.speed:g}x -> emomon stream -> "
+        "ZeroMQ -> subscriber",
+    )
+    live = run_live(
+        model, data_dir, held_out, n_trials=args.replay_trials, speed=args.speed
+    )
+    s = live["stats"]
+    _step(4, "summary")
+    print(
+        f"live predictions: {s.get('predictions', 0)} "
+        f"({s.get('flagged', 0)} flagged), samples {s.get('samples', 0)}, "
+        f"dropped {s.get('dropped', 0)}, missed by subscriber {live['missed']}"
+    )
+    print(
+        f"latency p50 {s.get('latency_ms_p50', float('nan')):.1f} ms, "
+        f"p99 {s.get('latency_ms_p99', float('nan')):.1f} ms; per-hop compute p50 "
+        f"{s.get('compute_ms_p50', float('nan')):.2f} ms"
+    )
+    acc = live["accuracy"]
+    print(
+        f"live accuracy on held-out {held_out} vs marker labels "
+        f"({live['scored']} windows): valence {acc['valence']:.2f}, "
+        f"arousal {acc['arousal']:.2f}"
+    )
+    main_res = report["results"]["lovo"]["tasks"]
+    print(
+        "offline LOVO balanced accuracy: "
+        + ", ".join(
+            f"{t} {r['metrics']['balanced_accuracy']:.2f}" for t, r in main_res.items()
+        )
+    )
     print(f"\ndemo finished in {time.perf_counter() - t_start:.1f} s")
     return 0
 

@@ -60,6 +60,7 @@ class TrainConfig:
 
     dataset: str = "synthetic"
     data_dir: str | None = None
+    subjects: tuple[str, ...] = ()  # empty: every subject of the dataset
     protocols: tuple[str, ...] = ("lovo",)
     model: str = "logreg"
     targets: tuple[str, ...] = ("valence", "arousal")
@@ -87,6 +88,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "protocols", tuple(self.protocols))
         object.__setattr__(self, "targets", tuple(self.targets))
+        object.__setattr__(self, "subjects", tuple(self.subjects))
         bad = [p for p in self.protocols if p not in PROTOCOLS]
         if bad or not self.protocols:
             raise ConfigError(
@@ -178,6 +180,7 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
     table = load_features(
         reader,
         spec=spec,
+        subjects=list(cfg.subjects) or None,
         cache_dir=cfg.cache_dir,
         n_jobs=cfg.n_jobs,
         progress=progress,
@@ -884,6 +887,7 @@ def config_dict(cfg: TrainConfig) -> dict[str, Any]:
     d["features"] = cfg.features.to_dict()
     d["protocols"] = list(cfg.protocols)
     d["targets"] = list(cfg.targets)
+    d["subjects"] = list(cfg.subjects)
     return d
 
 

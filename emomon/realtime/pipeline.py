@@ -340,8 +340,8 @@ class Pipeline:
         if self.resampler is not None:
             start = self.resampler.n_out
             x = self.resampler.process(x)
-            in_pos = self.resampler.input_positions(start, x.shape[1])
-            t_new = self._interp_times(in_pos, timestamps, n)
+            in_pos = self.resampler.settings.output_positions(start, x.shape[1])
+            t_new = self._interp_times(in_pos)
         else:
             t_new = timestamps
         self._t_ext = np.concatenate([self._t_ext, t_new])
@@ -371,16 +371,24 @@ class Pipeline:
             self._t_ext_start += drop
         return out
 
-    def _interp_times(
-        self, in_pos: np.ndarray, timestamps: np.ndarray, n_chunk: int
-    ) -> np.ndarray:
-        """LSL times of resampled samples at fractional input positions."""
-        # Positions are global input indices; the ring holds recent input times.
+    def _interp_times(self, in_pos: np.ndarray) -> np.ndarray:
+        """LSL times of resampled samples at fractional input positions.
+
+        Positions count input samples since the start (the resampler's group
+        delay is already in them); the ring holds the recent input timestamps.
+        Positions before the oldest kept sample (only the first outputs, which
+        lie before the first input) are extrapolated with the nominal period.
+        """
         total = self.samples
         first = total - min(total, self.ring.cap)
-        idx = (np.arange(first, total)) % self.ring.cap
-        t = self.ring.t[idx]
-        return np.interp(in_pos, np.arange(first, total, dtype=np.float64), t)
+        idx = np.arange(first, total)
+        t = self.ring.t[idx % self.ring.cap]
+        out = np.interp(in_pos, idx.astype(np.float64), t)
+        early = in_pos < first
+        if early.any():
+            dt = 1.0 / (self.source_sfreq * self.settings.time_scale)
+            out[early] = t[0] + (in_pos[early] - first) * dt
+        return out
 
 
 def load_pipeline(
