@@ -33,6 +33,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_features.py
+	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_stream.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -69,3 +69,15 @@ def test_common_average_removes_common_signal():
     y = common_average(x)
     np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-12)
     np.testing.assert_allclose(y, x - x.mean(axis=0), atol=1e-12)
+
+
+def test_kernel_fast_path_equals_public_sosfilt(monkeypatch):
+    from emomon.dsp import filters
+
+    x = np.random.default_rng(5).standard_normal((3, 300)) + 40.0
+    fast = band_filter_bank(DEFAULT_BANDS, sfreq=128.0, n_channels=3)
+    a = np.concatenate([fast.process(x[:, :7]), fast.process(x[:, 7:])], axis=-1)
+    monkeypatch.setattr(filters, "_sosfilt_kernel", None)
+    slow = band_filter_bank(DEFAULT_BANDS, sfreq=128.0, n_channels=3)
+    b = np.concatenate([slow.process(x[:, :7]), slow.process(x[:, 7:])], axis=-1)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)

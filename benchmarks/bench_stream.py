@@ -1,0 +1,321 @@
+"""Online pipeline performance: 32 channels at 128 Hz, cnn2d model.
+
+1. per-hop compute (filtering + features + ONNX of everything between two
+   predictions) in process, p50/p99;
+2. end to end: a real LSL replay -> ``emomon stream`` (subprocess) -> ZeroMQ ->
+   a subscriber here; latency = receive time - LSL time of the window's last
+   sample (the replay pushes each sample when it is due, stamped with that time),
+   p50/p99, and the stream process's CPU use (share of one core);
+3. concurrency: N replay+stream pairs at once for ``--hold`` seconds (default
+   60); a level passes when every stream drops no sample, keeps up (buffer lag
+   < 0.5 s) and publishes the expected number of predictions. N grows until a
+   level fails or ``--max-streams``.
+
+Usage: python benchmarks/bench_stream.py [--hold 60] [--max-streams 32]
+Results: benchmarks/results/stream.json and the README table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from _common import ROOT, update_readme_table, write_result
+
+from emomon.contract import ModelContract
+from emomon.datasets import get_reader
+from emomon.realtime.pipeline import Pipeline
+
+SF = 128.0
+HOP = 0.25
+
+
+def build_model(out: Path) -> Path:
+    """A cnn2d trained briefly on synthetic DEAP-like data (32 channels)."""
+    from emomon.offline.train import TrainConfig, run_training
+
+    cfg = TrainConfig(
+        dataset="synthetic",
+        synthetic={"n_subjects": 2, "n_videos": 4, "trial_s": 20.0},
+        model="cnn2d",
+        epochs=2,
+        n_boot=20,
+        n_jobs=1,
+        cache_dir=None,
+    )
+    report = run_training(cfg, out, progress=False)
+    return out / report["export"]["path"]
+
+
+def session(seconds: float) -> np.ndarray:
+    trials = get_reader(
+        "synthetic", None, n_subjects=1, n_videos=max(1, int(seconds // 63) + 1)
+    ).read_subject("s01")
+    eeg = np.hstack([np.hstack([t.baseline, t.eeg]) for t in trials])
+    return eeg[:, : int(seconds * SF)]
+
+
+def per_hop_compute(model: Path, seconds: float = 120.0) -> dict:
+    contract = ModelContract.from_onnx(model)
+    eeg = session(seconds)
+    ts = np.arange(eeg.shape[1]) / SF
+    pipe = Pipeline(
+        contract, model_path=model, source_ch_names=contract.ch_names, source_sfreq=SF
+    )
+    per_hop, acc = [], 0.0
+    for i in range(0, eeg.shape[1], 4):  # LSL-like chunks of 4 samples (1/32 s)
+        t0 = time.perf_counter()
+        preds = pipe.process(eeg[:, i : i + 4], ts[i : i + 4], arrival=ts[i])
+        acc += time.perf_counter() - t0
+        if preds:
+            per_hop.append(acc * 1e3)
+            acc = 0.0
+    x = np.asarray(per_hop[8:])  # skip the first, cold hops
+    return {
+        "hops": int(x.size),
+        "p50_ms": round(float(np.percentile(x, 50)), 3),
+        "p99_ms": round(float(np.percentile(x, 99)), 3),
+        "max_ms": round(float(x.max()), 3),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+REPLAYER = textwrap.dedent(
+    """
+    import sys, threading, numpy as np
+    from emomon.datasets import get_reader
+    from emomon.realtime.replay import Replay, ReplaySettings
+    names = sys.argv[1].split(",")
+    chunk = int(sys.argv[2])
+    trials = get_reader("synthetic", None, n_subjects=1, n_videos=2,
+                        trial_s=60.0).read_subject("s01")
+    stop = threading.Event()
+    reps = [Replay(trials, settings=ReplaySettings(name=n, loop=True, chunk=chunk,
+                                                   markers=False)) for n in names]
+    for r in reps:
+        r.open()
+    threads = [threading.Thread(target=r.run, kwargs={"stop_event": stop},
+                                daemon=True) for r in reps]
+    for t in threads:
+        t.start()
+    print("ready", flush=True)
+    sys.stdin.read()  # until the benchmark closes our stdin
+    stop.set()
+    for t in threads:
+        t.join(timeout=5)
+    """
+)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_pairs(model: Path, n: int, hold_s: float, chunk: int) -> dict:
+    """N replay+stream pairs; returns per-stream outcomes and latencies."""
+    import pylsl
+
+    from emomon.realtime.subscribe import Subscriber
+
+    tag = uuid.uuid4().hex[:6]
+    names = [f"bench-{tag}-{i}" for i in range(n)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    rep = subprocess.Popen(
+        [sys.executable, "-c", REPLAYER, ",".join(names), str(chunk)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert rep.stdout.readline().strip() == "ready"
+    ports = [free_port() for _ in range(n)]
+    streams = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "emomon.cli",
+                "stream",
+                "--source",
+                "lsl",
+                "--name",
+                name,
+                "--model",
+                str(model),
+                "--address",
+                f"tcp://127.0.0.1:{port}",
+                "--quiet",
+                "--timeout",
+                "60",
+            ],
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=ROOT,
+        )  # fmt: skip
+        for name, port in zip(names, ports, strict=True)
+    ]
+    subs = [Subscriber(f"tcp://127.0.0.1:{p}") for p in ports]
+    status: list[dict] = [{} for _ in range(n)]
+    first_pred: list[int | None] = [None] * n
+    last_pred: list[int | None] = [None] * n
+    e2e: list[float] = []
+    t_start = None
+    deadline = time.monotonic() + 90 + 3 * n  # start-up allowance
+    cpu0: dict[int, float] = {}
+    try:
+        while True:
+            now = time.monotonic()
+            if t_start is None and all(first_pred[i] is not None for i in range(n)):
+                t_start = now
+                cpu0 = {s.pid: cpu_seconds(s.pid) for s in streams}
+                for i in range(n):
+                    first_pred[i] = last_pred[i]
+            if t_start is not None and now - t_start >= hold_s:
+                break
+            if t_start is None and now > deadline:
+                raise RuntimeError(f"{n} streams did not all start in time")
+            # One stream: block in recv, so receive times are exact.
+            wait = 0.02 if n == 1 else 0.0
+            for i, sub in enumerate(subs):
+                for _ in range(50):
+                    msg = sub.recv(timeout_s=wait)
+                    if msg is None:
+                        break
+                    if msg.kind == "status":
+                        status[i] = msg.payload
+                    elif msg.kind == "prediction":
+                        last_pred[i] = msg.payload["seq"]
+                        if first_pred[i] is None:
+                            first_pred[i] = msg.payload["seq"]
+                        if t_start is not None:
+                            e2e.append(
+                                (pylsl.local_clock() - msg.payload["t_lsl"]) * 1e3
+                            )
+            if n > 1:
+                time.sleep(0.001)  # poll pacing across many sockets
+        wall = time.monotonic() - t_start
+        cpu = [(cpu_seconds(s.pid) - cpu0[s.pid]) / wall for s in streams]
+    finally:
+        for s in streams:
+            s.send_signal(signal.SIGTERM)
+        for s in streams:
+            try:
+                s.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                s.kill()
+        rep.stdin.close()
+        rep.wait(timeout=20)
+        for sub in subs:
+            sub.close()
+    expected = hold_s / HOP
+    made = [(last_pred[i] or 0) - (first_pred[i] or 0) for i in range(n)]
+    dropped = [int(st.get("dropped", -1)) for st in status]
+    lag = [float(st.get("buffer_lag_s") or 0.0) for st in status]
+    missed = [sum(s.missed.values()) for s in subs]
+    ok = (
+        all(d == 0 for d in dropped)
+        and all(m >= 0.95 * expected for m in made)
+        and all(x < 0.5 for x in lag)
+    )
+    return {
+        "streams": n,
+        "ok": bool(ok),
+        "dropped": dropped,
+        "predictions_in_hold": made,
+        "expected_predictions": expected,
+        "buffer_lag_s": lag,
+        "missed_by_subscriber": missed,
+        "cpu_core_share": [round(c, 4) for c in cpu],
+        "e2e_ms": e2e,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--hold", type=float, default=60.0)
+    ap.add_argument("--levels", default="1,8,16,24,32")
+    ap.add_argument("--no-readme", action="store_true")
+    args = ap.parse_args()
+    levels = [int(v) for v in args.levels.split(",")]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = build_model(Path(tmp) / "run")
+        compute = per_hop_compute(model)
+        print(f"per-hop compute: {compute}", flush=True)
+        single = run_pairs(model, 1, min(args.hold, 30.0), chunk=1)
+        e2e = np.asarray(single.pop("e2e_ms"))
+        latency = {
+            "p50_ms": round(float(np.percentile(e2e, 50)), 2),
+            "p99_ms": round(float(np.percentile(e2e, 99)), 2),
+            "n": int(e2e.size),
+            "cpu_core_share": single["cpu_core_share"][0],
+        }
+        print(f"end to end: {latency}", flush=True)
+        conc = []
+        best = 0
+        for n in levels:
+            r = run_pairs(model, n, args.hold, chunk=4)
+            r.pop("e2e_ms")
+            conc.append(r)
+            print(
+                f"{n} streams: ok={r['ok']} dropped={sum(r['dropped'])} "
+                f"cpu/stream={np.mean(r['cpu_core_share']):.3f}",
+                flush=True,
+            )
+            if not r["ok"]:
+                break
+            best = n
+    result = {
+        "config": {"channels": 32, "sfreq": SF, "hop_s": HOP, "model": "cnn2d",
+                   "hold_s": args.hold},
+        "per_hop_compute": compute,
+        "end_to_end": latency,
+        "concurrency": conc,
+        "max_concurrent_streams_ok": best,
+        "targets": {"compute_p99_ms": 2.0, "e2e_p50_ms": 5.0, "e2e_p99_ms": 15.0,
+                    "cpu_core_share": 0.03, "concurrent_streams": 16},
+    }  # fmt: skip
+    result["meets_targets"] = bool(
+        compute["p99_ms"] < 2.0
+        and latency["p50_ms"] < 5.0
+        and latency["p99_ms"] < 15.0
+        and latency["cpu_core_share"] < 0.03
+        and best >= 16
+    )
+    path = write_result("stream", result)
+    print(f"wrote {path}")
+    print(json.dumps({k: result[k] for k in ("per_hop_compute", "end_to_end")}))
+    if not args.no_readme:
+        cpu_many = np.mean(conc[-1]["cpu_core_share"]) if conc else float("nan")
+        update_readme_table(
+            "stream",
+            "| online (32 ch @ 128 Hz, cnn2d, hop 0.25 s) | value | target |\n"
+            "|---|---|---|\n"
+            f"| per-hop compute p50 / p99 | {compute['p50_ms']:.2f} / "
+            f"{compute['p99_ms']:.2f} ms | p99 < 2 ms |\n"
+            f"| end-to-end latency p50 / p99 | {latency['p50_ms']:.2f} / "
+            f"{latency['p99_ms']:.2f} ms | < 5 / < 15 ms |\n"
+            f"| CPU per stream (1 stream; at {conc[-1]['streams'] if conc else 0} "
+            f"streams) | {100 * latency['cpu_core_share']:.1f}% / "
+            f"{100 * cpu_many:.1f}% of a core | < 3% |\n"
+            f"| concurrent replay+stream pairs, {args.hold:.0f} s, 0 dropped | "
+            f"{best} | >= 16 |",
+        )
+
+
+if __name__ == "__main__":
+    main()

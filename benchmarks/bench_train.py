@@ -1,0 +1,137 @@
+"""LOVO wall time for logreg and cnn2d on the 8-subject synthetic set.
+
+The default synthetic set (8 subjects x 20 videos x 60 s) is read in memory,
+features are computed once (timed separately), then leave-one-video-out is run
+with the default training settings (Adam, batch 64, lr 1e-3, up to 30 epochs,
+early stopping) for:
+
+- logreg: all 20 folds, wall time with 2 worker processes (the target: < 60 s on 2
+  cores), plus each fold's time from a serial run;
+- cnn2d: the first ``--cnn2d-folds`` folds, timed one by one (the full run is
+  ~20x that); on a CUDA machine pass ``--device cuda``.
+
+Usage: python benchmarks/bench_train.py [--cnn2d-folds 2] [--device cpu]
+Results: benchmarks/results/train.json and the README table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import time
+
+import numpy as np
+from _common import update_readme_table, write_result
+
+from emomon.offline.train import (
+    TrainConfig,
+    _run_fold,
+    _splits,
+    evaluate_protocol,
+    load_dataset,
+)
+
+
+def per_fold_times(ds, cfg, n_folds: int | None) -> list[dict]:
+    """Run folds serially in this process and time each."""
+    import torch
+
+    torch.set_num_threads(2 if cfg.device == "cpu" else 1)
+    first = next(iter(ds.tasks))
+    win = {t: ds.trial_labels[t][ds.table.trial] for t in ds.tasks}
+    splits, _ = _splits(ds, cfg, "lovo", win[first])
+    rows = []
+    for k, split in enumerate(splits[:n_folds]):
+        t0 = time.perf_counter()
+        _, info = _run_fold(ds, cfg, k, split, win)
+        rows.append(
+            {
+                "fold": split.name,
+                "seconds": round(time.perf_counter() - t0, 2),
+                "n_train": info["n_train"],
+                "best_epochs": {t: info.get(f"best_epoch_{t}") for t in ds.tasks},
+            }
+        )
+        print(f"  {cfg.model} fold {split.name}: {rows[-1]['seconds']} s", flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cnn2d-folds", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--no-readme", action="store_true")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as cache:
+        base = TrainConfig(
+            dataset="synthetic",
+            synthetic={"n_subjects": 8, "n_videos": 20, "seed": 1},
+            protocols=("lovo",),
+            n_boot=200,
+            cache_dir=cache,
+            device=args.device,
+        )
+        t0 = time.perf_counter()
+        logreg = dataclasses.replace(base, model="logreg", n_jobs=2)
+        ds_flat = load_dataset(logreg, progress=False)
+        t_feat = time.perf_counter() - t0
+        print(f"features (flat): {t_feat:.1f} s, {ds_flat.table.X.shape[0]} windows")
+
+        t0 = time.perf_counter()
+        res = evaluate_protocol(ds_flat, logreg, "lovo", progress=False)
+        t_logreg = time.perf_counter() - t0
+        print(f"logreg LOVO 20 folds, 2 jobs: {t_logreg:.1f} s")
+        serial = dataclasses.replace(logreg, n_jobs=1)
+        logreg_folds = per_fold_times(ds_flat, serial, None)
+
+        cnn = dataclasses.replace(base, model="cnn2d", n_jobs=1)
+        ds_grid = load_dataset(cnn, progress=False)
+        cnn_folds = per_fold_times(ds_grid, cnn, args.cnn2d_folds)
+
+    cnn_mean = float(np.mean([r["seconds"] for r in cnn_folds]))
+    result = {
+        "config": {
+            "dataset": "synthetic 8 subjects x 20 videos x 60 s (seed 1)",
+            "windows": int(ds_flat.table.X.shape[0]),
+            "batch_size": base.batch_size,
+            "epochs_max": base.epochs,
+            "patience": base.patience,
+            "device": args.device,
+        },
+        "features_s": round(t_feat, 2),
+        "logreg": {
+            "lovo_wall_s_2_jobs": round(t_logreg, 2),
+            "folds": logreg_folds,
+            "balanced_accuracy": {
+                t: r["metrics"]["balanced_accuracy"] for t, r in res["tasks"].items()
+            },
+        },
+        "cnn2d": {
+            "folds_timed": len(cnn_folds),
+            "folds": cnn_folds,
+            "mean_fold_s": round(cnn_mean, 1),
+            "lovo_20_folds_estimate_s": round(20 * cnn_mean, 0),
+        },
+        "targets": {"logreg_lovo_wall_s_max": 60.0},
+        "meets_targets": bool(t_logreg < 60.0),
+    }
+    path = write_result("train", result)
+    print(f"wrote {path}")
+    if not args.no_readme:
+        lf = [r["seconds"] for r in logreg_folds]
+        update_readme_table(
+            "train",
+            "| LOVO training (8 subj x 20 videos x 60 s, batch 64) | value |\n"
+            "|---|---|\n"
+            f"| logreg, 20 folds, 2 jobs, wall | {t_logreg:.1f} s (target < 60 s) |\n"
+            f"| logreg per fold (serial) | median {np.median(lf):.2f} s, "
+            f"max {np.max(lf):.2f} s |\n"
+            f"| cnn2d per fold ({args.device}, {len(cnn_folds)} folds timed) | "
+            f"{cnn_mean:.0f} s (20 folds ~ {20 * cnn_mean / 60:.0f} min) |",
+        )
+
+
+if __name__ == "__main__":
+    main()
