@@ -13,48 +13,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from emomon import __version__
+from emomon.argtypes import nonneg_float as _nonneg_float
+from emomon.argtypes import nonneg_int as _nonneg_int
+from emomon.argtypes import positive_float as _positive_float
+from emomon.argtypes import positive_int as _positive_int
 from emomon.errors import EmomonError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number, got {text!r}"
-        ) from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number, got {text!r}"
-        ) from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    v = _nonneg_float(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return v
 
 
 # -- datasets ------------------------------------------------------------------

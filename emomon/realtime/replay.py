@@ -72,6 +72,8 @@ import numpy as np
 import pylsl
 
 from emomon import __version__
+from emomon.argtypes import positive_float as _positive_float
+from emomon.argtypes import positive_int as _positive_int
 from emomon.datasets import Reader, Trial, get_reader
 from emomon.errors import ConfigError, DatasetError
 
@@ -757,28 +759,6 @@ def run_replay(
 
 
 # -- command line -----------------------------------------------------------------
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return v
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number, got {text!r}"
-        ) from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
 def _option(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():

@@ -19,6 +19,8 @@ from typing import Any, TextIO
 
 import zmq
 
+from emomon.argtypes import positive_float as _positive_float
+from emomon.argtypes import positive_int as _positive_int
 from emomon.errors import EmomonError
 from emomon.realtime.messages import (
     DEFAULT_ADDRESS,
@@ -327,28 +329,6 @@ def _topic(text: str) -> str:
             f"{', '.join(TOPICS)}"
         )
     return topic
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number, got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def _add_listen_arguments(p: argparse.ArgumentParser) -> None:
