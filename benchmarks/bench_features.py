@@ -127,9 +127,7 @@ def main() -> None:
         "speedup_vs_naive_single_core": round(t_naive / t_ours_subset, 1),
         "targets": {"wall_s_max": 60.0, "speedup_min": 20.0},
     }
-    result["meets_targets"] = bool(
-        t_ours < 60.0 and result["speedup_vs_naive"] >= 20.0
-    )
+    result["meets_targets"] = bool(t_ours < 60.0 and result["speedup_vs_naive"] >= 20.0)
     path = write_result("features", result)
     print(f"wrote {path}")
     print(

@@ -11,18 +11,23 @@ connects it to a source and a publisher. It never imports torch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from emomon.contract import ModelContract, model_digest
 from emomon.dsp.features import ExtractorSettings, FeatureExtractor
 from emomon.dsp.layout import canonical_name
 from emomon.dsp.normalize import model_input
 from emomon.errors import EmomonError
+
+#: Lateness of timestamps must persist this long to count as lost samples.
+_GAP_HORIZON_S = 0.1
 
 
 class ChannelError(EmomonError):
@@ -46,8 +51,9 @@ class PipelineSettings:
         A channel reaching this absolute value (µV) in a window is flagged
         railed (amplifier saturation).
     gap_tolerance : float
-        A timestamp step longer than ``(1 + gap_tolerance)`` sample periods counts
-        the missing samples as dropped.
+        Timestamps later than their schedule by more than ``gap_tolerance``
+        sample periods for 0.1 s count the missing samples as dropped (a
+        single late, jittered stamp does not).
     time_scale : float
         Replay speed of the source (timestamps advance ``1 / (sfreq * speed)`` per
         sample); 1 for live hardware.
@@ -221,7 +227,12 @@ class Pipeline:
             self.resampler.reset()
         n_ch = len(self.contract.ch_names)
         self._last_good = None
-        self._last_t: float | None = None
+        # Gap detection: u = stamp - grid position of the last samples.
+        self._gap_horizon = max(
+            2, math.ceil(_GAP_HORIZON_S * self.source_sfreq * self.settings.time_scale)
+        )
+        self._u_hist = np.empty(0)
+        self._u_base: float | None = None
         self._t_ext = np.empty(0)  # timestamps of extractor samples not yet ended
         self._t_ext_start = 0  # extractor index of _t_ext[0]
         self._ema: dict[str, np.ndarray] = {}
@@ -248,16 +259,38 @@ class Pipeline:
         return x, bad
 
     def _gaps(self, t: np.ndarray) -> np.ndarray:
-        """Samples missing before each sample, from timestamp steps."""
+        """Samples missing before each sample, from the timestamps.
+
+        Tolerates jitter: many senders stamp samples when the computer receives
+        them (BrainFlow, most LSL apps), so stamps come a period or two late, or
+        late in a burst after a stall, and timestamp steps alone would count
+        losses that never happened. With ``u = t - k * dt`` (stamp minus its
+        place on a ``dt`` grid), a loss of ``m`` samples raises ``u`` by ``m * dt``
+        for good, while jitter only raises single stamps. The baseline is the
+        lowest ``u`` of the last ``_GAP_HORIZON_S`` seconds of samples; a rise of
+        the baseline by more than ``gap_tolerance`` periods counts as lost
+        samples, marked at the first sample after the loss (or at the chunk's
+        first sample when that one came in an earlier chunk). Falls (early
+        stamps) and slow drift count nothing.
+        """
         dt = 1.0 / (self.source_sfreq * self.settings.time_scale)
-        prev = self._last_t if self._last_t is not None else t[0] - dt
-        steps = np.diff(np.concatenate(([prev], t)))
-        missing = np.where(
-            steps > (1.0 + self.settings.gap_tolerance) * dt,
-            np.rint(steps / dt).astype(np.int64) - 1,
-            0,
-        )
-        return np.maximum(missing, 0)
+        h = self._gap_horizon
+        n = t.shape[0]
+        u = t - (self.samples + np.arange(n)) * dt
+        hist = np.concatenate([self._u_hist, u])
+        pad = h - 1 - self._u_hist.size  # fewer than h samples since the start
+        if pad > 0:
+            hist = np.concatenate([np.full(pad, np.inf), hist])
+        base = sliding_window_view(hist, h).min(axis=1)[-n:]
+        prev = self._u_base if self._u_base is not None else base[0]
+        rise = np.diff(np.concatenate(([prev], base)))
+        self._u_base = float(base[-1])
+        self._u_hist = hist[-(h - 1) :] if h > 1 else hist[:0]
+        self._u_hist = self._u_hist[np.isfinite(self._u_hist)]
+        out = np.zeros(n, dtype=np.int64)
+        for i in np.flatnonzero(rise > self.settings.gap_tolerance * dt):
+            out[max(i - h + 1, 0)] += int(round(rise[i] / dt))
+        return out
 
     def _quality(self, t_end: float) -> dict[str, Any]:
         s = self.settings
@@ -333,7 +366,6 @@ class Pipeline:
         x, bad = self._hold_nonfinite(x)
         gap = self._gaps(timestamps)
         self.dropped += int(gap.sum())
-        self._last_t = float(timestamps[-1])
         self.samples += n
         self.ring.push(x, timestamps, bad, gap)
 

@@ -25,7 +25,12 @@ import numpy as np
 from emomon.contract import ModelContract
 from emomon.errors import EmomonError
 from emomon.realtime.messages import prediction_message, status_message
-from emomon.realtime.pipeline import Pipeline, PipelineSettings, Prediction
+from emomon.realtime.pipeline import (
+    Pipeline,
+    PipelineSettings,
+    Prediction,
+    map_channels,
+)
 from emomon.realtime.sources.base import Source
 
 
@@ -275,6 +280,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
     old = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        # Refuse a stream without the model's channels before binding the port
+        # or announcing the stream: the error is then the only output.
+        map_channels(contract.ch_names, source.ch_names)
         speed = 1.0
         desc = getattr(source, "desc", None) or {}
         try:
