@@ -236,6 +236,16 @@ class FeatureExtractor:
         """Samples processed since the start or the last reset."""
         return self._n_seen
 
+    @property
+    def samples_to_next_window(self) -> int:
+        """Input samples still missing before the next window completes.
+
+        A caller receiving small chunks can hold them until this many have come
+        and process them at once: the filter state is carried either way, so the
+        features are the same and the per-call overhead is paid once per hop.
+        """
+        return max(0, self._next_end - self._n_seen)
+
     # -- processing ------------------------------------------------------------
     def preprocess(self, chunk: np.ndarray) -> np.ndarray:
         """Notch and common average reference of one chunk (updates notch state)."""

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from emomon.contract import ModelContract, model_digest
 from emomon.dsp.features import ExtractorSettings, FeatureExtractor
@@ -233,6 +232,8 @@ class Pipeline:
         )
         self._u_hist = np.empty(0)
         self._u_base: float | None = None
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_n = 0
         self._t_ext = np.empty(0)  # timestamps of extractor samples not yet ended
         self._t_ext_start = 0  # extractor index of _t_ext[0]
         self._ema: dict[str, np.ndarray] = {}
@@ -281,14 +282,26 @@ class Pipeline:
         pad = h - 1 - self._u_hist.size  # fewer than h samples since the start
         if pad > 0:
             hist = np.concatenate([np.full(pad, np.inf), hist])
-        base = sliding_window_view(hist, h).min(axis=1)[-n:]
+        out = np.zeros(n, dtype=np.int64)
+        tol = self.settings.gap_tolerance * dt
+        if self._u_base is not None and u.max() - hist[np.isfinite(hist)].min() <= tol:
+            # Every stamp within tolerance of the lowest in view: no baseline rise
+            # can exceed the tolerance, so only the state needs updating.
+            self._u_base = float(hist[-h:].min())
+            self._u_hist = hist[-(h - 1) :] if h > 1 else hist[:0]
+            self._u_hist = self._u_hist[np.isfinite(self._u_hist)]
+            return out
+        # Rolling minimum over h samples: h cheap vector ops beat a strided view
+        # for the small chunks live sources deliver.
+        base = hist[h - 1 :].copy()
+        for k in range(1, h):
+            np.minimum(base, hist[h - 1 - k : hist.size - k], out=base)
         prev = self._u_base if self._u_base is not None else base[0]
         rise = np.diff(np.concatenate(([prev], base)))
         self._u_base = float(base[-1])
         self._u_hist = hist[-(h - 1) :] if h > 1 else hist[:0]
         self._u_hist = self._u_hist[np.isfinite(self._u_hist)]
-        out = np.zeros(n, dtype=np.int64)
-        for i in np.flatnonzero(rise > self.settings.gap_tolerance * dt):
+        for i in np.flatnonzero(rise > tol):
             out[max(i - h + 1, 0)] += int(round(rise[i] / dt))
         return out
 
@@ -376,6 +389,17 @@ class Pipeline:
             t_new = self._interp_times(in_pos)
         else:
             t_new = timestamps
+        # Hold samples until a window can complete: one extractor call per hop
+        # instead of one per (often tiny) chunk; same features, less overhead.
+        self._pending.append((x, t_new))
+        self._pending_n += x.shape[1]
+        if self._pending_n < self.extractor.samples_to_next_window:
+            return []
+        if len(self._pending) > 1:
+            x = np.concatenate([p[0] for p in self._pending], axis=1)
+            t_new = np.concatenate([p[1] for p in self._pending])
+        self._pending.clear()
+        self._pending_n = 0
         self._t_ext = np.concatenate([self._t_ext, t_new])
         t0 = time.perf_counter()
         wf = self.extractor.process(x)
