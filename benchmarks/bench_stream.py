@@ -320,8 +320,9 @@ def main() -> None:
             f"{compute_1['p50_ms']:.2f} / {compute_1['p99_ms']:.2f} ms | p99 < 2 ms |\n"
             f"| end-to-end latency p50 / p99 | {latency['p50_ms']:.2f} / "
             f"{latency['p99_ms']:.2f} ms | < 5 / < 15 ms |\n"
-            f"| CPU per stream (1 stream; at {conc[-1]['streams'] if conc else 0} "
-            f"streams) | {100 * latency['cpu_core_share']:.1f}% / "
+            f"| CPU per stream (1 stream, 1-sample LSL chunks; "
+            f"{conc[-1]['streams'] if conc else 0} streams, 4-sample chunks) | "
+            f"{100 * latency['cpu_core_share']:.1f}% / "
             f"{100 * cpu_many:.1f}% of a core | < 3% |\n"
             f"| concurrent replay+stream pairs, {args.hold:.0f} s, 0 dropped | "
             f"{best} | >= 16 |",
