@@ -338,13 +338,17 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="raw contract JSON")
     info.set_defaults(func=cmd_info)
 
+    from emomon.realtime.broker import add_broker_parser
     from emomon.realtime.replay import add_replay_parser
+    from emomon.realtime.security import add_keys_parser
     from emomon.realtime.stream import add_stream_parser
     from emomon.realtime.subscribe import add_listen_parser
 
     add_replay_parser(sub)
     add_stream_parser(sub)
     add_listen_parser(sub)
+    add_keys_parser(sub)
+    add_broker_parser(sub)
     return p
 
 

@@ -26,9 +26,12 @@ the kernel socket buffers):
   everyone and counted in :attr:`Publisher.dropped`. One stuck subscriber then
   stalls all of them, which is why it is not the default.
 
-Binding is to loopback unless stated otherwise: a non-loopback address needs
-``allow_remote=True`` (traffic is unencrypted until CurveZMQ is added; EEG-derived
-data is health data).
+Binding is to loopback unless stated otherwise: EEG-derived data is health data,
+so a non-loopback address needs CurveZMQ (``curve_secret_key`` and
+``curve_allowed_dir``, see :mod:`emomon.realtime.security`) or an explicit
+``insecure=True`` (``allow_remote=True`` is the older spelling of it). Curve may
+be used on loopback too. With ``connect=True`` the publisher connects to an
+``emomon broker`` frontend instead of binding.
 
 The publisher is not thread-safe: create, use and close it in one thread.
 """
@@ -38,6 +41,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +60,11 @@ from emomon.realtime.messages import (
     encode,
     validate,
 )
+from emomon.realtime.security import (
+    CurveServer,
+    apply_client_keys,
+    apply_server_keys,
+)
 
 __all__ = [
     "DEFAULT_ADDRESS",
@@ -64,6 +73,7 @@ __all__ = [
     "PublisherSettings",
     "PublisherStats",
     "StatusTimer",
+    "check_curve_settings",
     "is_loopback_address",
 ]
 
@@ -125,8 +135,20 @@ class PublisherSettings:
         ZeroMQ endpoint to bind. A port of ``*`` picks a free one (read it back
         from :attr:`Publisher.endpoint`). Default ``tcp://127.0.0.1:5556``.
     allow_remote : bool
-        Permit a non-loopback address (``tcp://*:5556``, an interface or a LAN
-        IP). Default False.
+        Older spelling of ``insecure``. Default False.
+    curve_secret_key : str, optional
+        Secret key file of this server (``server.key_secret``, from
+        ``emomon keys``); with ``connect=True`` the client's secret key file.
+    curve_allowed_dir : str, optional
+        Directory of the allowed subscribers' public ``*.key`` files (bind only).
+    curve_server_key : str, optional
+        The broker's public key file (``connect=True`` with Curve only).
+    insecure : bool
+        Permit a non-loopback address without Curve (unencrypted; warns once on
+        stderr). Default False.
+    connect : bool
+        Connect to ``address`` (an ``emomon broker`` frontend) instead of binding
+        it. Default False.
     sndhwm : int
         Messages queued per subscriber before ZeroMQ drops (or, with ``nodrop``,
         refuses) more; 0 means unlimited (not recommended). Default 1000: at four
@@ -152,6 +174,16 @@ class PublisherSettings:
     nodrop: bool = False
     heartbeat_s: float = 1.0
     validate: bool = True
+    curve_secret_key: str | None = None
+    curve_allowed_dir: str | None = None
+    curve_server_key: str | None = None
+    insecure: bool = False
+    connect: bool = False
+
+    @property
+    def curve(self) -> bool:
+        """Whether CurveZMQ is configured."""
+        return self.curve_secret_key is not None
 
     def __post_init__(self) -> None:
         if not isinstance(self.address, str) or "://" not in self.address:
@@ -165,13 +197,79 @@ class PublisherSettings:
                 raise ConfigError(f"publisher {name} must be an integer >= 0")
         if not (isinstance(self.heartbeat_s, (int, float)) and self.heartbeat_s > 0):
             raise ConfigError("publisher heartbeat_s must be > 0")
-        if not self.allow_remote and not is_loopback_address(self.address):
+        check_curve_settings(
+            self.address,
+            secret=self.curve_secret_key,
+            allowed=self.curve_allowed_dir,
+            server=self.curve_server_key,
+            insecure=self.insecure or self.allow_remote,
+            connect=self.connect,
+        )
+
+
+def check_curve_settings(
+    address: str,
+    *,
+    secret: object,
+    allowed: object,
+    server: object = None,
+    insecure: bool = False,
+    connect: bool = False,
+) -> None:
+    """Enforce the security rules of a bound (or connected) data socket.
+
+    Loopback needs nothing; any other address needs Curve (bind: ``secret`` and
+    ``allowed``; connect: ``secret`` and ``server``) unless ``insecure``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the missing options.
+    """
+    if connect:
+        if allowed is not None:
             raise ConfigError(
-                f"refusing to publish on non-loopback address {self.address}: "
-                "predictions are health data and are sent unencrypted; bind "
-                f"{DEFAULT_ADDRESS} (or another 127.0.0.1 port), or allow remote "
-                "subscribers explicitly (allow_remote=True)"
+                "--curve-allowed applies to a bound socket; a connecting publisher "
+                "needs --curve-secret (its own) and the broker's public key"
             )
+        if (secret is None) != (server is None):
+            raise ConfigError(
+                "a connecting publisher with Curve needs both its secret key file "
+                "and the broker's public key file (curve_server_key)"
+            )
+        opts = "a client secret key and curve_server_key"
+    else:
+        if server is not None:
+            raise ConfigError("curve_server_key applies only with connect=True")
+        if (secret is None) != (allowed is None):
+            missing = "--curve-allowed" if allowed is None else "--curve-secret"
+            raise ConfigError(
+                f"Curve on {address} needs both --curve-secret and --curve-allowed; "
+                f"{missing} is missing"
+            )
+        opts = "--curve-secret and --curve-allowed (generate with `emomon keys`)"
+    if secret is None and not insecure and not is_loopback_address(address):
+        verb = "connecting to" if connect else "binding to"
+        raise ConfigError(
+            f"{verb} {address} needs {opts} or --insecure (insecure=True, or "
+            "allow_remote=True): predictions are health data; loopback "
+            f"({DEFAULT_ADDRESS}) needs neither"
+        )
+
+
+_warned_insecure = False
+
+
+def warn_insecure(address: str) -> None:
+    """Warn once per process on stderr that ``address`` carries plain text."""
+    global _warned_insecure
+    if not _warned_insecure:
+        _warned_insecure = True
+        print(
+            f"emomon: warning: {address} is not loopback and not encrypted "
+            "(--insecure): anyone on the network can read the predictions",
+            file=sys.stderr,
+        )
 
 
 @dataclass(frozen=True)
@@ -281,9 +379,27 @@ class Publisher:
     ) -> None:
         self.settings = settings if settings is not None else PublisherSettings()
         s = self.settings
+        self._own_ctx: zmq.Context | None = None
+        self._auth: CurveServer | None = None
+        if s.curve and not s.connect and context is None:
+            # one ZAP authenticator per context: give this publisher its own
+            context = self._own_ctx = zmq.Context()
         ctx = context if context is not None else zmq.Context.instance()
-        sock = ctx.socket(zmq.XPUB)
         try:
+            if s.curve and not s.connect:
+                assert s.curve_allowed_dir is not None
+                self._auth = CurveServer(ctx, s.curve_allowed_dir)
+            sock = ctx.socket(zmq.XPUB)
+        except BaseException:
+            self._close_security()
+            raise
+        try:
+            if s.curve_secret_key is not None:
+                if s.connect:
+                    assert s.curve_server_key is not None
+                    apply_client_keys(sock, s.curve_secret_key, s.curve_server_key)
+                else:
+                    apply_server_keys(sock, s.curve_secret_key)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.SNDHWM, s.sndhwm)
             if s.sndbuf > 0:
@@ -295,19 +411,27 @@ class Publisher:
                 sock.setsockopt(zmq.XPUB_NODROP, 1)
             if s.address.startswith("tcp://["):
                 sock.setsockopt(zmq.IPV6, 1)
-            sock.bind(s.address)
-            endpoint = sock.getsockopt(zmq.LAST_ENDPOINT)
+            if s.connect:
+                sock.connect(s.address)
+                endpoint = s.address.encode()
+            else:
+                sock.bind(s.address)
+                endpoint = sock.getsockopt(zmq.LAST_ENDPOINT)
         except zmq.ZMQError as exc:
             sock.close(linger=0)
+            self._close_security()
+            verb = "connect" if s.connect else "bind"
             raise EmomonError(
-                f"cannot bind the prediction publisher to {s.address}: "
+                f"cannot {verb} the prediction publisher to {s.address}: "
                 f"{exc.strerror}; choose another address or port (--address), or "
                 "stop the process that uses it"
             ) from None
-        if not is_loopback_address(s.address):
-            log.warning(
-                "publishing unencrypted predictions on non-loopback %s", s.address
-            )
+        except BaseException:
+            sock.close(linger=0)
+            self._close_security()
+            raise
+        if not s.curve and not is_loopback_address(s.address):
+            warn_insecure(s.address)
         self._sock: zmq.Socket | None = sock
         self._endpoint = endpoint.decode("utf-8", "replace")
         self._timer = StatusTimer(s.heartbeat_s)
@@ -514,6 +638,15 @@ class Publisher:
         if self._sock is not None:
             self._sock.close(linger=0)
             self._sock = None
+        self._close_security()
+
+    def _close_security(self) -> None:
+        if self._auth is not None:
+            self._auth.close()
+            self._auth = None
+        if self._own_ctx is not None:
+            self._own_ctx.term()
+            self._own_ctx = None
 
     def __enter__(self) -> Publisher:
         return self

@@ -31,6 +31,7 @@ from emomon.realtime.pipeline import (
     Prediction,
     map_channels,
 )
+from emomon.realtime.security import add_curve_server_arguments
 from emomon.realtime.sources.base import Source
 
 
@@ -267,6 +268,10 @@ def _open_source(args: argparse.Namespace) -> Source:
     return src
 
 
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
     from emomon.realtime.publish import Publisher, PublisherSettings
 
@@ -292,7 +297,15 @@ def cmd_stream(args: argparse.Namespace) -> int:
         settings = PipelineSettings(
             hop_s=args.hop, smoothing=args.smoothing, time_scale=speed
         )
-        with Publisher(PublisherSettings(address=args.address)) as pub:
+        pub_settings = PublisherSettings(
+            address=args.address,
+            curve_secret_key=_str_or_none(getattr(args, "curve_secret", None)),
+            curve_allowed_dir=_str_or_none(getattr(args, "curve_allowed", None)),
+            curve_server_key=_str_or_none(getattr(args, "curve_server", None)),
+            insecure=bool(getattr(args, "insecure", False)),
+            connect=bool(getattr(args, "connect", False)),
+        )
+        with Publisher(pub_settings) as pub:
             print(
                 f"emomon stream: {source.name} ({source.n_channels} ch @ "
                 f"{source.sfreq:g} Hz) -> {contract.model} -> {pub.endpoint} "
@@ -358,4 +371,15 @@ def add_stream_parser(sub: Any) -> None:
     p.add_argument("--lsl-outlet", action="store_true", help="also publish on LSL")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--quiet", action="store_true", help="no status line")
+    p.add_argument(
+        "--connect",
+        action="store_true",
+        help="connect to --address (an `emomon broker` frontend) instead of binding",
+    )
+    g = add_curve_server_arguments(p)
+    g.add_argument(
+        "--curve-server",
+        type=Path,
+        help="with --connect: the broker's public key file (server.key)",
+    )
     p.set_defaults(func=cmd_stream)

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TextIO
 
@@ -33,6 +34,7 @@ from emomon.realtime.messages import (
     encode,
     parse,
 )
+from emomon.realtime.security import apply_client_keys
 
 __all__ = [
     "DEFAULT_ADDRESS",
@@ -68,11 +70,17 @@ class Subscriber:
         Messages queued locally before ZeroMQ drops more (default 1000).
     context : zmq.Context, optional
         Default: the process-wide instance.
+    curve_secret_key : str or Path, optional
+        This client's secret key file (``client-NAME.key_secret``) for a
+        CurveZMQ publisher; needs ``curve_server_key``.
+    curve_server_key : str or Path, optional
+        The publisher's (or broker's) public key file (``server.key``).
 
     Raises
     ------
     EmomonError
-        If a topic is unknown or the address is malformed.
+        If a topic is unknown, the address is malformed, only one Curve key file
+        is given, or a key file is missing or corrupt.
 
     Examples
     --------
@@ -102,7 +110,14 @@ class Subscriber:
         topics: Sequence[str] = (PREDICTION_TOPIC, STATUS_TOPIC),
         rcvhwm: int = 1000,
         context: zmq.Context | None = None,
+        curve_secret_key: str | Path | None = None,
+        curve_server_key: str | Path | None = None,
     ) -> None:
+        if (curve_secret_key is None) != (curve_server_key is None):
+            raise EmomonError(
+                "Curve needs both --curve-secret (this client's .key_secret) and "
+                "--curve-server (the publisher's public .key)"
+            )
         if isinstance(topics, str):
             topics = (topics,)
         unknown = [t for t in topics if t not in TOPICS]
@@ -115,6 +130,12 @@ class Subscriber:
         self.topics: tuple[str, ...] = tuple(dict.fromkeys(topics))
         ctx = context if context is not None else zmq.Context.instance()
         sock = ctx.socket(zmq.SUB)
+        try:
+            if curve_secret_key is not None and curve_server_key is not None:
+                apply_client_keys(sock, curve_secret_key, curve_server_key)
+        except BaseException:
+            sock.close(linger=0)
+            raise
         try:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.RCVHWM, rcvhwm)
@@ -364,6 +385,17 @@ def _add_listen_arguments(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="stop after S seconds",
     )
+    g = p.add_argument_group("security (a Curve publisher or broker)")
+    g.add_argument(
+        "--curve-secret",
+        type=Path,
+        help="this client's secret key file (client-NAME.key_secret)",
+    )
+    g.add_argument(
+        "--curve-server",
+        type=Path,
+        help="the publisher's or broker's public key file (server.key)",
+    )
     p.set_defaults(func=cmd_listen)
 
 
@@ -425,7 +457,15 @@ def cmd_listen(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         f"emomon listen: {args.address} ({', '.join(topics)}); Ctrl-C to stop",
         file=sys.stderr,
     )
-    with _Stop() as stop, Subscriber(args.address, topics=topics) as sub:
+    with (
+        _Stop() as stop,
+        Subscriber(
+            args.address,
+            topics=topics,
+            curve_secret_key=getattr(args, "curve_secret", None),
+            curve_server_key=getattr(args, "curve_server", None),
+        ) as sub,
+    ):
         while not stop.requested and (count is None or n < count):
             wait = 0.2
             if deadline is not None:

@@ -1,0 +1,105 @@
+"""`emomon broker`: 3 publishers and 3 subscribers meet through it on 127.0.0.1.
+
+Publishers connect (``PublisherSettings(connect=True)``), so a publisher cannot
+tell when its connection is up; each keeps publishing consecutive ``seq`` until
+every subscriber has heard from every stream, then a fixed number more. Every
+subscriber must then hold, per stream, a gap-free run of ``seq`` ending at the
+last one sent. All waits are bounded polls, no sleeps.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from emomon.errors import EmomonError
+from emomon.realtime.broker import Broker
+from emomon.realtime.messages import PREDICTION_TOPIC, prediction_message
+from emomon.realtime.publish import Publisher, PublisherSettings
+from emomon.realtime.subscribe import Subscriber
+
+pytestmark = pytest.mark.integration
+
+ANY_PORT = "tcp://127.0.0.1:*"
+
+
+def prediction(seq: int, stream: str) -> dict:
+    return prediction_message(
+        seq=seq,
+        stream=stream,
+        t_lsl=1000.0 + seq * 0.25,
+        window_s=2.0,
+        tasks={"valence": (0.71, "high"), "arousal": (0.35, "low")},
+        quality={"ok": True, "bad_channels": [], "dropped": 0},
+        latency_ms=1.3,
+        model="3f9a2c1d7e4b",
+    )
+
+
+def drain(sub: Subscriber, got: dict[str, list[int]], wait_s: float) -> None:
+    msg = sub.recv(timeout_s=wait_s)
+    while msg is not None:
+        got.setdefault(msg.stream, []).append(msg.seq)
+        msg = sub.recv(timeout_s=0)
+
+
+def test_three_publishers_three_subscribers():
+    streams = ["s0", "s1", "s2"]
+    with Broker(ANY_PORT, ANY_PORT) as broker:
+        assert broker.running
+        subs = [
+            Subscriber(broker.backend_endpoint, topics=(PREDICTION_TOPIC,))
+            for _ in range(3)
+        ]
+        pubs = [
+            Publisher(PublisherSettings(address=broker.frontend_endpoint, connect=True))
+            for _ in streams
+        ]
+        got: list[dict[str, list[int]]] = [{} for _ in subs]
+        seq = 0
+        try:
+            # warm-up: publish until everyone hears from every stream
+            deadline = time.monotonic() + 10.0
+            for _ in range(10_000):
+                if all(set(g) == set(streams) for g in got):
+                    break
+                assert time.monotonic() < deadline, "broker did not connect"
+                for pub, name in zip(pubs, streams, strict=True):
+                    pub.publish_prediction(prediction(seq, name))
+                seq += 1
+                for sub, g in zip(subs, got, strict=True):
+                    drain(sub, g, 0.01)
+            extra = 50
+            for _ in range(extra):
+                for pub, name in zip(pubs, streams, strict=True):
+                    assert pub.publish_prediction(prediction(seq, name))
+                seq += 1
+            last = seq - 1
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline and not all(
+                g[s][-1] == last for g in got for s in streams
+            ):
+                for sub, g in zip(subs, got, strict=True):
+                    drain(sub, g, 0.05)
+            for g in got:
+                for s in streams:
+                    seqs = g[s]
+                    assert seqs[-1] == last
+                    assert seqs == list(range(seqs[0], last + 1)), s
+                    assert len(seqs) >= extra
+            for sub in subs:
+                assert sub.missed[PREDICTION_TOPIC] == 0
+        finally:
+            for x in [*subs, *pubs]:
+                x.close()
+    assert not broker.running
+
+
+def test_broker_stop_is_idempotent_and_checks_security():
+    broker = Broker(ANY_PORT, ANY_PORT).start()
+    broker.stop()
+    broker.stop()
+    assert not broker.running
+    with pytest.raises(EmomonError, match="--insecure"):
+        Broker("tcp://0.0.0.0:*", ANY_PORT)
