@@ -138,14 +138,14 @@ class SOSFilterBank:
         n_br = len(self._sos)
         if x.shape[-1] == 0:  # sosfilt raises on empty input
             return np.empty((n_br, *x.shape))
-        if _sosfilt_kernel is None:  # pragma: no cover
-            return self._process_public(x)
         if self._zi is None:
             # Kernel layout (n_channels, n_sections, 2), C-contiguous.
             self._zi = [
                 np.ascontiguousarray(z[None, :, :] * x[:, :1, None])
                 for z in self.settings.zi
             ]
+        if _sosfilt_kernel is None:  # pragma: no cover
+            return self._process_public(x)
         # The kernel filters each row in place and updates zi in place: the very
         # computation scipy.signal.sosfilt(sos, x, axis=-1, zi=zi) runs.
         out = np.empty((n_br, *x.shape))
@@ -155,11 +155,7 @@ class SOSFilterBank:
         return out
 
     def _process_public(self, x: np.ndarray) -> np.ndarray:
-        if self._zi is None:
-            self._zi = [
-                np.ascontiguousarray(z[None, :, :] * x[:, :1, None])
-                for z in self.settings.zi
-            ]
+        assert self._zi is not None  # initialised by process()
         out = np.empty((len(self._sos), *x.shape))
         for i, s in enumerate(self._sos):
             zi = self._zi[i].transpose(1, 0, 2)  # (n_sections, n_channels, 2)
