@@ -284,23 +284,21 @@ class Pipeline:
             hist = np.concatenate([np.full(pad, np.inf), hist])
         out = np.zeros(n, dtype=np.int64)
         tol = self.settings.gap_tolerance * dt
-        if self._u_base is not None and u.max() - hist[np.isfinite(hist)].min() <= tol:
+        prev = self._u_base
+        # State for the next chunk: the baseline now and the last h-1 values.
+        self._u_base = float(hist[-h:].min())
+        self._u_hist = hist[-(h - 1) :] if h > 1 else hist[:0]
+        self._u_hist = self._u_hist[np.isfinite(self._u_hist)]
+        if prev is not None and u.max() - hist[np.isfinite(hist)].min() <= tol:
             # Every stamp within tolerance of the lowest in view: no baseline rise
-            # can exceed the tolerance, so only the state needs updating.
-            self._u_base = float(hist[-h:].min())
-            self._u_hist = hist[-(h - 1) :] if h > 1 else hist[:0]
-            self._u_hist = self._u_hist[np.isfinite(self._u_hist)]
+            # can exceed the tolerance.
             return out
         # Rolling minimum over h samples: h cheap vector ops beat a strided view
         # for the small chunks live sources deliver.
         base = hist[h - 1 :].copy()
         for k in range(1, h):
             np.minimum(base, hist[h - 1 - k : hist.size - k], out=base)
-        prev = self._u_base if self._u_base is not None else base[0]
-        rise = np.diff(np.concatenate(([prev], base)))
-        self._u_base = float(base[-1])
-        self._u_hist = hist[-(h - 1) :] if h > 1 else hist[:0]
-        self._u_hist = self._u_hist[np.isfinite(self._u_hist)]
+        rise = np.diff(np.concatenate(([base[0] if prev is None else prev], base)))
         for i in np.flatnonzero(rise > tol):
             out[max(i - h + 1, 0)] += int(round(rise[i] / dt))
         return out
