@@ -11,6 +11,7 @@ subscribers (the publisher never blocks).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
@@ -294,9 +295,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
             speed = float(desc.get("replay/speed", 1.0))
         except (TypeError, ValueError):
             speed = 1.0
-        settings = PipelineSettings(
-            hop_s=args.hop, smoothing=args.smoothing, time_scale=speed
-        )
+        settings = dataclasses.replace(settings, time_scale=speed)
         pub_settings = PublisherSettings(
             address=args.address,
             curve_secret_key=_str_or_none(getattr(args, "curve_secret", None)),
