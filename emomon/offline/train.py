@@ -497,10 +497,16 @@ def _worker_fold(k: int, split: Split, win: dict[str, np.ndarray]):
     return _run_fold(_WORKER["ds"], _WORKER["cfg"], k, split, win)
 
 
-def _worker_permutation(protocol: str, labels: dict[str, np.ndarray]):
-    ds, cfg = _WORKER["ds"], _WORKER["cfg"]
+def _permuted_score(
+    ds: Dataset, cfg: TrainConfig, protocol: str, labels: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """Pooled balanced accuracy per task of one CV run with permuted labels."""
     cv = cross_validate(ds, cfg, protocol, trial_labels=labels)
     return _pooled_balanced_accuracy(ds, cv, labels)
+
+
+def _worker_permutation(protocol: str, labels: dict[str, np.ndarray]):
+    return _permuted_score(_WORKER["ds"], _WORKER["cfg"], protocol, labels)
 
 
 def _make_pool(ds: Dataset, cfg: TrainConfig, n_tasks: int):
@@ -532,6 +538,7 @@ def cross_validate(
     trial_labels: Mapping[str, np.ndarray] | None = None,
     progress: Any = None,
     pool: Any = None,
+    splits: tuple[list[Split], list[str]] | None = None,
 ) -> CVResult:
     """Run one protocol: per fold normalise, train, predict the held-out windows.
 
@@ -544,12 +551,14 @@ def cross_validate(
         Updated once per fold.
     pool : ProcessPoolExecutor, optional
         From :func:`_make_pool`; folds then run in parallel.
+    splits : (splits, notes), optional
+        From :func:`_splits` for these labels, when the caller already has them.
     """
     t = ds.table
     labels_t = trial_labels or ds.trial_labels
     win = {task: np.asarray(labels_t[task])[t.trial] for task in ds.tasks}
     first = next(iter(ds.tasks))
-    splits, notes = _splits(ds, cfg, protocol, win[first])
+    splits, notes = splits or _splits(ds, cfg, protocol, win[first])
     n = t.X.shape[0]
     proba = {task: np.full((n, len(c)), np.nan) for task, c in ds.tasks.items()}
     majority = {task: np.full(n, -1, dtype=np.int64) for task in ds.tasks}
@@ -630,8 +639,7 @@ def _permutation_null(
                 bar.update()
         else:
             for j in jobs:
-                cv = cross_validate(ds, cfg, protocol, trial_labels=j)
-                out.append(_pooled_balanced_accuracy(ds, cv, j))
+                out.append(_permuted_score(ds, cfg, protocol, j))
                 bar.update()
     finally:
         bar.close()
@@ -655,19 +663,21 @@ def evaluate_protocol(
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    first_splits, _ = _splits(
-        ds, cfg, protocol, ds.trial_labels[next(iter(ds.tasks))][ds.table.trial]
-    )
+    first = next(iter(ds.tasks))
+    split_info = _splits(ds, cfg, protocol, ds.trial_labels[first][ds.table.trial])
+    n_folds = len(split_info[0])
     bar = tqdm(
-        total=len(first_splits),
+        total=n_folds,
         desc=f"{protocol} {cfg.model}",
         unit="fold",
         disable=not progress,
     )
-    pool = _make_pool(ds, cfg, max(len(first_splits), cfg.permutations))
+    pool = _make_pool(ds, cfg, max(n_folds, cfg.permutations))
     try:
         try:
-            cv = cross_validate(ds, cfg, protocol, progress=bar, pool=pool)
+            cv = cross_validate(
+                ds, cfg, protocol, progress=bar, pool=pool, splits=split_info
+            )
         finally:
             bar.close()
         t_cv = time.perf_counter() - t0
