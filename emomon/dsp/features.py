@@ -180,8 +180,8 @@ class FeatureExtractor:
     _n_seen: int = field(default=0, init=False)
     _next_end: int = field(default=0, init=False)
     _hist_start: int = field(default=0, init=False)
-    _x_hist: np.ndarray = field(init=False, repr=False)
-    _y_hist: np.ndarray = field(init=False, repr=False)
+    _x_hist: _History = field(init=False, repr=False)
+    _y_hist: _History = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -210,6 +210,11 @@ class FeatureExtractor:
         self._band_w = (
             band_integration_matrix(freqs, spec.bands) * (scale * one_sided)[:, None]
         )
+        # The constant detrend only moves bins where the window's own spectrum
+        # is nonzero (DC and the first bin for a periodic Hann); skip it when no
+        # band uses those bins.
+        touched = np.abs(self._win_fft) > 1e-9 * np.abs(self._win_fft).max()
+        self._detrend = bool(np.any(self._band_w[touched] != 0))
         self._needs_bands = "de" in spec.kinds or spec.is_raw
         self._seg_step = s.seg_n - s.seg_n // 2
         self._seg_offsets = np.arange(
@@ -228,8 +233,15 @@ class FeatureExtractor:
         self._next_end = s.warmup_n + s.window_n
         self._hist_start = s.warmup_n
         n_b = 1 if s.spec.is_raw else len(s.spec.bands)
-        self._x_hist = np.empty((s.n_channels, 0))
-        self._y_hist = np.empty((n_b, s.n_channels, 0))
+        # Room for a window, a hop and a typical chunk before compaction.
+        cap = 2 * (s.window_n + s.hop_n)
+        self._x_hist = _History((s.n_channels,), cap)
+        self._y_hist = _History((n_b, s.n_channels), cap if self._needs_bands else 0)
+        # Online, consecutive windows share most of their DE blocks and Welch
+        # segments: keep their sums/powers by absolute sample index.
+        self._blk = _History((2, n_b, s.n_channels), 2 * s.window_n // s.block_n + 4)
+        self._blk_first = self._blk_next = 0
+        self._seg_power: dict[int, np.ndarray] = {}
 
     @property
     def n_seen(self) -> int:
@@ -285,9 +297,9 @@ class FeatureExtractor:
         self._n_seen += n
         keep_from = max(self._hist_start - t0, 0)  # drop warm-up samples
         if keep_from < n:
-            self._x_hist = _append(self._x_hist, x[:, keep_from:])
+            self._x_hist.append(x[:, keep_from:])
             if self._needs_bands:
-                self._y_hist = _append(self._y_hist, y[:, :, keep_from:])
+                self._y_hist.append(y[:, :, keep_from:])
         if self._next_end > self._n_seen:
             return self._empty()
         n_win = (self._n_seen - self._next_end) // s.hop_n + 1
@@ -296,9 +308,9 @@ class FeatureExtractor:
         # Keep history from the start of the next window on.
         self._next_end = int(ends[-1]) + s.hop_n
         drop = self._next_end - s.window_n - self._hist_start
-        self._x_hist = self._x_hist[:, drop:]
+        self._x_hist.drop(drop)
         if self._needs_bands:
-            self._y_hist = self._y_hist[:, :, drop:]
+            self._y_hist.drop(drop)
         self._hist_start += drop
         return WindowFeatures(values, ends)
 
@@ -312,7 +324,7 @@ class FeatureExtractor:
         s = self.settings
         starts = ends - s.window_n - self._hist_start  # offsets into history
         if s.spec.is_raw:
-            view = sliding_window_view(self._y_hist[0], s.window_n, axis=-1)
+            view = sliding_window_view(self._y_hist.view()[0], s.window_n, axis=-1)
             return view[:, starts].transpose(1, 0, 2).copy()  # (W, C, window)
         parts = []
         for kind in s.spec.kinds:
@@ -325,42 +337,134 @@ class FeatureExtractor:
     def _de(self, starts: np.ndarray) -> np.ndarray:
         """DE per window: (n_windows, n_channels, n_bands)."""
         s = self.settings
-        b = s.block_n
-        m = s.window_n // b
-        span = int(starts[-1]) + s.window_n
-        y = self._y_hist[:, :, :span]
-        n_bands, n_ch = y.shape[:2]
-        blocks = y.reshape(n_bands, n_ch, span // b, b)
-        s1 = blocks.sum(axis=-1)
-        s2 = np.square(blocks).sum(axis=-1)
-        first = starts // b
-        sel = sliding_window_view(s1, m, axis=-1)[:, :, first]  # (B, C, W, m)
-        w1 = sel.sum(axis=-1)
-        w2 = sliding_window_view(s2, m, axis=-1)[:, :, first].sum(axis=-1)
         n = s.window_n
-        var = (w2 - w1 * w1 / n) / (n - 1)
+        b = s.block_n
+        if starts.size == 1:  # the online case: one window per call
+            w1, w2 = self._window_block_sums(int(starts[0]))
+        else:
+            m = n // b
+            span = int(starts[-1]) + n
+            y = self._y_hist.view()[:, :, :span]
+            n_bands, n_ch = y.shape[:2]
+            blocks = y.reshape(n_bands, n_ch, span // b, b)
+            s1 = blocks.sum(axis=-1)
+            s2 = np.square(blocks).sum(axis=-1)
+            first = starts // b
+            w1 = sliding_window_view(s1, m, axis=-1)[:, :, first].sum(axis=-1)
+            w2 = sliding_window_view(s2, m, axis=-1)[:, :, first].sum(axis=-1)
+        var = (w2 - w1 * w1 / n) / (n - 1)  # (B, C, W)
         return differential_entropy(var).transpose(2, 1, 0)
+
+    def _window_block_sums(self, start: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sum and sum of squares of one window from cached block sums.
+
+        Same block sums as the many-window path, each block computed once.
+        Returns two (n_bands, n_channels, 1) arrays.
+        """
+        s = self.settings
+        b = s.block_n
+        a = self._hist_start + start  # absolute start of the window
+        end = a + s.window_n
+        if not self._blk_first <= a <= self._blk_next:
+            self._blk.drop(len(self._blk))
+            self._blk_first = self._blk_next = a
+        k = (end - self._blk_next) // b
+        if k > 0:
+            off = self._blk_next - self._hist_start
+            y = self._y_hist.view()[:, :, off : off + k * b]
+            blocks = y.reshape(*y.shape[:2], k, b)
+            self._blk.append(np.stack([blocks.sum(axis=-1), np.square(blocks).sum(-1)]))
+            self._blk_next += k * b
+        self._blk.drop((a - self._blk_first) // b)
+        self._blk_first = a
+        w = self._blk.view().sum(axis=-1, keepdims=True)
+        return w[0], w[1]
 
     def _log_band_power(self, starts: np.ndarray) -> np.ndarray:
         """log10 Welch band power per window: (n_windows, n_channels, n_bands)."""
-        seg_starts = (starts[:, None] + self._seg_offsets[None, :]).ravel()
-        uniq, inv = np.unique(seg_starts, return_inverse=True)
-        segs = sliding_window_view(self._x_hist, self.settings.seg_n, axis=-1)[:, uniq]
-        # Constant detrend folded into the spectrum: rfft(w*(x-m)) = rfft(w*x) - m*W.
-        spec = np.fft.rfft(segs * self._win, axis=-1)
-        spec -= segs.mean(axis=-1, keepdims=True) * self._win_fft
-        pxx = spec.real**2 + spec.imag**2
-        # Band integration is linear, so it commutes with the mean over segments.
-        seg_power = pxx @ self._band_w  # (C, S, B)
-        n_off = self._seg_offsets.size
-        power = seg_power[:, inv.reshape(starts.size, n_off)].mean(axis=2)  # (C, W, B)
+        x = self._x_hist.view()
+        if starts.size == 1:  # the online case: reuse segments of earlier hops
+            power = self._window_segment_power(int(starts[0]))[:, None, :]
+        else:  # windows overlap: transform each distinct segment once
+            seg_starts = (starts[:, None] + self._seg_offsets[None, :]).ravel()
+            uniq, inv = np.unique(seg_starts, return_inverse=True)
+            segs = sliding_window_view(x, self.settings.seg_n, axis=-1)[:, uniq]
+            seg_power = self._segment_power(segs)  # (C, S, B)
+            inv = inv.reshape(starts.size, self._seg_offsets.size)
+            power = seg_power[:, inv].mean(axis=2)  # (C, W, B)
         return np.log10(np.maximum(power, _POWER_FLOOR)).transpose(1, 0, 2)
 
+    def _segment_power(self, segs: np.ndarray) -> np.ndarray:
+        """Band power of Welch segments (C, S, seg_n) -> (C, S, B), µV²."""
+        # Constant detrend folded into the spectrum: rfft(w*(x-m)) = rfft(w*x) - m*W.
+        spec = np.fft.rfft(segs * self._win, axis=-1)
+        if self._detrend:
+            spec -= segs.mean(axis=-1, keepdims=True) * self._win_fft
+        pxx = spec.real**2 + spec.imag**2
+        # Band integration is linear, so it commutes with the mean over segments.
+        # One 2-D product: a stacked (C, S, F) @ (F, B) runs C tiny products.
+        return (pxx.reshape(-1, pxx.shape[-1]) @ self._band_w).reshape(
+            *pxx.shape[:-1], -1
+        )
 
-def _append(hist: np.ndarray, new: np.ndarray) -> np.ndarray:
-    if hist.shape[-1] == 0:
-        return new  # new is the extractor's own array, never the caller's
-    return np.concatenate([hist, new], axis=-1)
+    def _window_segment_power(self, start: int) -> np.ndarray:
+        """Mean segment band power of one window (C, B), segments cached."""
+        a = self._hist_start + start
+        keys = (a + self._seg_offsets).tolist()
+        cache = self._seg_power
+        missing = [k for k in keys if k not in cache]
+        if missing:
+            idx = (np.asarray(missing) - self._hist_start)[:, None] + np.arange(
+                self.settings.seg_n
+            )
+            new = self._segment_power(self._x_hist.view()[:, idx])
+            for j, k in enumerate(missing):
+                cache[k] = new[:, j]
+            for k in [k for k in cache if k < a]:
+                del cache[k]
+        acc = cache[keys[0]].copy()
+        for k in keys[1:]:
+            acc += cache[k]
+        return acc / len(keys)
+
+
+class _History:
+    """Recent samples along the last axis, appended in place.
+
+    A preallocated buffer replaces a concatenation per chunk: appends write into
+    free room, and the kept samples move to the front only when it runs out
+    (amortised O(1) per sample). Grows for chunks longer than the room.
+    """
+
+    def __init__(self, lead: tuple[int, ...], capacity: int) -> None:
+        self._buf = np.empty((*lead, max(capacity, 0)))
+        self._start = 0
+        self._stop = 0
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def view(self) -> np.ndarray:
+        """The kept samples, oldest first (a view; valid until the next append)."""
+        return self._buf[..., self._start : self._stop]
+
+    def append(self, new: np.ndarray) -> None:
+        n = new.shape[-1]
+        if self._stop + n > self._buf.shape[-1]:
+            kept = len(self)
+            if kept + n > self._buf.shape[-1]:
+                grown = np.empty((*self._buf.shape[:-1], 2 * (kept + n)))
+                grown[..., :kept] = self.view()
+                self._buf = grown
+            else:
+                self._buf[..., :kept] = self.view()
+            self._start, self._stop = 0, kept
+        self._buf[..., self._stop : self._stop + n] = new
+        self._stop += n
+
+    def drop(self, n: int) -> None:
+        """Forget the oldest ``n`` samples."""
+        self._start = min(self._start + max(n, 0), self._stop)
 
 
 def compute_features(

@@ -82,6 +82,73 @@ def model_input(
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
+class InputBuilder:
+    """:func:`model_input` for one layout and montage, set up once.
+
+    The live pipeline builds one model input per hop; this keeps the grid
+    scatter indices and an output buffer instead of recomputing them each time.
+    Same values as :func:`model_input`.
+
+    Parameters
+    ----------
+    mean, std : ndarray
+        As for :func:`model_input`.
+    layout : {"flat", "grid", "eeg"}
+    ch_names : sequence of str
+    n_features : int
+        Features (or samples, for ``eeg``) per channel.
+    """
+
+    def __init__(
+        self,
+        *,
+        mean: np.ndarray,
+        std: np.ndarray,
+        layout: str,
+        ch_names: Sequence[str],
+        n_features: int,
+    ) -> None:
+        if layout not in ("flat", "grid", "eeg"):
+            raise ValueError(f"unknown layout {layout!r}")
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.std = np.asarray(std, dtype=np.float64)
+        self.layout = layout
+        self.ch_names = list(ch_names)
+        self._one = np.zeros(
+            (1, *input_shape(layout=layout, n_channels=len(ch_names),
+                             n_features=n_features)),
+            dtype=np.float32,
+        )  # fmt: skip
+        pos = grid_positions(ch_names)
+        self._on_map = np.flatnonzero(pos[:, 0] >= 0)
+        self._rows = pos[self._on_map, 0]
+        self._cols = pos[self._on_map, 1]
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        """Model input of ``values`` (n_windows, n_channels, n_features), float32.
+
+        For one window the returned array is a reused buffer: use it (e.g. run
+        the model) before the next call.
+        """
+        if values.shape[0] != 1:
+            return model_input(
+                values,
+                mean=self.mean,
+                std=self.std,
+                layout=self.layout,
+                ch_names=self.ch_names,
+            )
+        z = (values[0] - self.mean) / self.std  # (C, F)
+        out = self._one
+        if self.layout == "grid":
+            out[0][:, self._rows, self._cols] = z[self._on_map].T
+        elif self.layout == "flat":
+            out[0] = z.T.ravel()
+        else:
+            out[0] = z
+        return out
+
+
 def input_shape(*, layout: str, n_channels: int, n_features: int) -> tuple[int, ...]:
     """Shape of one model input sample for a layout (without the batch axis)."""
     if layout == "flat":
