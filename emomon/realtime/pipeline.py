@@ -12,6 +12,7 @@ connects it to a source and a publisher. It never imports torch.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import numpy as np
 from emomon.contract import ModelContract, model_digest
 from emomon.dsp.features import ExtractorSettings, FeatureExtractor
 from emomon.dsp.layout import canonical_name
-from emomon.dsp.normalize import model_input
+from emomon.dsp.normalize import InputBuilder
 from emomon.errors import EmomonError
 
 #: Lateness of timestamps must persist this long to count as lost samples.
@@ -128,37 +129,58 @@ def map_channels(model_ch: Sequence[str], source_ch: Sequence[str]) -> np.ndarra
 
 
 class _RawRing:
-    """The last ``capacity`` source samples with timestamps and quality marks."""
+    """The last ``capacity`` source samples with timestamps and quality marks.
+
+    Every sample is stored twice, at ``k % cap`` and ``k % cap + cap``, so the
+    newest ``L <= cap`` samples are always one contiguous slice (views, no
+    gathering per window).
+    """
 
     def __init__(self, n_channels: int, capacity: int) -> None:
-        self.x = np.zeros((n_channels, capacity))
-        self.t = np.full(capacity, -np.inf)
-        self.bad = np.zeros((n_channels, capacity), dtype=bool)
-        self.gap = np.zeros(capacity, dtype=np.int64)
+        self.x = np.zeros((n_channels, 2 * capacity))
+        self.t = np.full(2 * capacity, -np.inf)
+        self.bad = np.zeros((n_channels, 2 * capacity), dtype=bool)
+        self.gap = np.zeros(2 * capacity, dtype=np.int64)
         self.cap = capacity
         self.n = 0  # samples written in total
 
     def push(self, x: np.ndarray, t: np.ndarray, bad: np.ndarray, gap: np.ndarray):
+        """Append ``n <= cap`` samples.
+
+        Timestamps are stored made non-decreasing (a stamp earlier than its
+        predecessor takes the predecessor's) so that time spans are found by
+        binary search.
+        """
         n = x.shape[1]
-        if n >= self.cap:
-            x, t, bad, gap = (
-                x[:, -self.cap :],
-                t[-self.cap :],
-                bad[:, -self.cap :],
-                gap[-self.cap :],
-            )
-            self.n += n - self.cap
-            n = self.cap
-        idx = (self.n + np.arange(n)) % self.cap
-        self.x[:, idx] = x
-        self.t[idx] = t
-        self.bad[:, idx] = bad
-        self.gap[idx] = gap
+        if self.n:
+            t = np.maximum(t, self.t[(self.n - 1) % self.cap])
+        t = np.maximum.accumulate(t)
+        cap = self.cap
+        a = self.n % cap
+        b = a + n  # <= 2 * cap
+        lo_end = min(b, cap)  # [a, lo_end) lies in the first copy ...
+        wrap = b - cap  # ... and [cap, b) in the second, when b > cap
+        for arr, v in ((self.x, x), (self.bad, bad)):
+            arr[:, a:b] = v
+            arr[:, a + cap : lo_end + cap] = arr[:, a:lo_end]
+            if wrap > 0:
+                arr[:, :wrap] = arr[:, cap:b]
+        for arr, v in ((self.t, t), (self.gap, gap)):
+            arr[a:b] = v
+            arr[a + cap : lo_end + cap] = arr[a:lo_end]
+            if wrap > 0:
+                arr[:wrap] = arr[cap:b]
         self.n += n
 
-    def span(self, t0: float, t1: float) -> np.ndarray:
-        """Ring positions of samples with t0 < t <= t1."""
-        return np.flatnonzero((self.t > t0) & (self.t <= t1))
+    def last(self, length: int) -> slice:
+        """Slice of the newest ``min(length, n, cap)`` samples, oldest first."""
+        length = min(length, self.n, self.cap)
+        end = self.n % self.cap + self.cap
+        return slice(end - length, end)
+
+    def t_at(self, k: int) -> float:
+        """Timestamp of sample ``k`` (counted from the start; among the newest)."""
+        return float(self.t[k % self.cap])
 
 
 class Pipeline:
@@ -201,6 +223,16 @@ class Pipeline:
         )
         self.model_id = model_digest(model_path)
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self._input_name = contract.input_name
+        self._inputs = InputBuilder(
+            mean=contract.norm_mean,
+            std=contract.norm_std,
+            layout=contract.input_kind,
+            ch_names=contract.ch_names,
+            n_features=contract.spec.n_features
+            if not contract.spec.is_raw
+            else int(round(contract.spec.window_s * contract.sfreq)),
+        )
         self.resampler = None
         if abs(self.source_sfreq - contract.sfreq) > 1e-9:
             from emomon.dsp.resample import ResamplerSettings, StreamResampler
@@ -233,13 +265,14 @@ class Pipeline:
         self._u_hist = np.empty(0)
         self._u_base: float | None = None
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
-        self._pending_n = 0
+        self._pending_n = 0  # source samples held until a window can complete
         self._t_ext = np.empty(0)  # timestamps of extractor samples not yet ended
         self._t_ext_start = 0  # extractor index of _t_ext[0]
         self._ema: dict[str, np.ndarray] = {}
         self.dropped = 0
         self.samples = 0
         self.ring = _RawRing(n_ch, self.ring.cap)
+        self._need = self.samples_to_next_window()
 
     # -- helpers ------------------------------------------------------------------
     def _hold_nonfinite(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -305,40 +338,43 @@ class Pipeline:
 
     def _quality(self, t_end: float) -> dict[str, Any]:
         s = self.settings
+        ring = self.ring
         span_s = self.window_s / s.time_scale
-        pos = self.ring.span(t_end - span_s, t_end)
+        recent = ring.last(ring.cap)
+        tv = ring.t[recent]  # non-decreasing (see _RawRing.push)
+        a = int(np.searchsorted(tv, t_end - span_s, side="right"))
+        b = int(np.searchsorted(tv, t_end, side="right"))
         names = self.contract.ch_names
-        if pos.size < 2:
+        if b - a < 2:
             return {
                 "ok": False,
                 "bad_channels": list(names),
                 "dropped": 0,
                 "nonfinite": False,
             }
-        x = self.ring.x[:, pos]
-        nonfinite = self.ring.bad[:, pos].any(axis=1)
-        flat = x.std(axis=1) < s.flat_uv
-        railed = np.abs(x).max(axis=1) >= s.railed_uv
+        sel = slice(recent.start + a, recent.start + b)
+        x = ring.x[:, sel]
+        nonfinite = ring.bad[:, sel].any(axis=1)
+        n = x.shape[1]
+        mean = x.sum(axis=1) / n
+        var = np.einsum("ct,ct->c", x, x) / n - mean * mean
+        flat = var < s.flat_uv * s.flat_uv
+        railed = np.maximum(x.max(axis=1), -x.min(axis=1)) >= s.railed_uv
         bad = nonfinite | flat | railed
-        dropped = int(self.ring.gap[pos].sum())
+        dropped = int(ring.gap[sel].sum())
+        ok = not bad.any() and dropped == 0
         return {
-            "ok": bool(not bad.any() and dropped == 0),
-            "bad_channels": [names[i] for i in np.flatnonzero(bad)],
+            "ok": bool(ok),
+            "bad_channels": [] if ok else [names[i] for i in np.flatnonzero(bad)],
             "dropped": dropped,
             "nonfinite": bool(nonfinite.any()),
         }
 
     def infer(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Class probabilities of one window's features (n_channels, n_features)."""
-        c = self.contract
-        x = model_input(
-            features[None],
-            mean=c.norm_mean,
-            std=c.norm_std,
-            layout=c.input_kind,
-            ch_names=c.ch_names,
+        outs = self.session.run(
+            self.output_names, {self._input_name: self._inputs(features[None])}
         )
-        outs = self.session.run(None, {c.input_name: x})
         return {
             name: np.asarray(o[0], dtype=np.float64)
             for name, o in zip(self.output_names, outs, strict=True)
@@ -350,6 +386,11 @@ class Pipeline:
     ) -> list[Prediction]:
         """Feed one source chunk; return the predictions of the hops it completes.
 
+        Chunks are held (in model channel order) until a window can complete and
+        then processed at once: the filter state is carried either way, so the
+        features are the same, and the per-call cost is paid once per hop
+        instead of once per (often one-sample) chunk.
+
         Parameters
         ----------
         data : ndarray, shape (n_source_channels, n_times)
@@ -359,27 +400,56 @@ class Pipeline:
         arrival : float
             LSL-clock time the chunk was read (for latency).
         """
-        import time
-
         n = timestamps.shape[0]
         if n == 0:
             return []
-        # The quality ring holds a window plus ~2 s; feed longer chunks in pieces.
+        x = np.asarray(data, dtype=np.float64)[self.rows]  # a copy we own
+        self._pending.append((x, np.array(timestamps, dtype=np.float64)))
+        self._pending_n += n
+        if self._pending_n < self._need:
+            return []
+        if len(self._pending) == 1:
+            x, t = self._pending[0]
+        else:
+            x = np.concatenate([p[0] for p in self._pending], axis=1)
+            t = np.concatenate([p[1] for p in self._pending])
+        self._pending.clear()
+        self._pending_n = 0
+        # The quality ring holds a window plus ~2 s; feed longer blocks in pieces.
         piece = self.ring.cap - int(np.ceil(self.window_s * self.source_sfreq)) - 1
-        if n > piece:
-            out: list[Prediction] = []
-            for i in range(0, n, piece):
-                out += self.process(
-                    data[:, i : i + piece], timestamps[i : i + piece], arrival=arrival
-                )
-            return out
-        x = np.asarray(data, dtype=np.float64)[self.rows]
+        if t.shape[0] <= piece:
+            out = self._run(x, t, arrival)
+        else:
+            out = []
+            for i in range(0, t.shape[0], piece):
+                out += self._run(x[:, i : i + piece], t[i : i + piece], arrival)
+        self._need = self.samples_to_next_window()
+        return out
+
+    def samples_to_next_window(self) -> int:
+        """Source samples still missing before the next prediction is due.
+
+        A live loop can sleep until about this many samples have had time to
+        arrive instead of waking for every sample.
+        """
+        need = self.extractor.samples_to_next_window
+        if self.resampler is not None:
+            # Smallest input total N with ceil(N * up / down) >= target outputs.
+            rs = self.resampler.settings
+            target = self.resampler.n_out + need
+            total = ((target - 1) * rs.down) // rs.up + 1 if target > 0 else 0
+            need = total - self.resampler.n_in
+        return max(1, need - self._pending_n)
+
+    def _run(self, x: np.ndarray, timestamps: np.ndarray, arrival: float):
+        """Quality marks, resampling, features and inference of one block."""
+        t0 = time.perf_counter()
+        n = timestamps.shape[0]
         x, bad = self._hold_nonfinite(x)
         gap = self._gaps(timestamps)
         self.dropped += int(gap.sum())
         self.samples += n
         self.ring.push(x, timestamps, bad, gap)
-
         if self.resampler is not None:
             start = self.resampler.n_out
             x = self.resampler.process(x)
@@ -387,19 +457,7 @@ class Pipeline:
             t_new = self._interp_times(in_pos)
         else:
             t_new = timestamps
-        # Hold samples until a window can complete: one extractor call per hop
-        # instead of one per (often tiny) chunk; same features, less overhead.
-        self._pending.append((x, t_new))
-        self._pending_n += x.shape[1]
-        if self._pending_n < self.extractor.samples_to_next_window:
-            return []
-        if len(self._pending) > 1:
-            x = np.concatenate([p[0] for p in self._pending], axis=1)
-            t_new = np.concatenate([p[1] for p in self._pending])
-        self._pending.clear()
-        self._pending_n = 0
         self._t_ext = np.concatenate([self._t_ext, t_new])
-        t0 = time.perf_counter()
         wf = self.extractor.process(x)
         out = []
         for i in range(len(wf)):
@@ -436,7 +494,7 @@ class Pipeline:
         total = self.samples
         first = total - min(total, self.ring.cap)
         idx = np.arange(first, total)
-        t = self.ring.t[idx % self.ring.cap]
+        t = self.ring.t[self.ring.last(total - first)]
         out = np.interp(in_pos, idx.astype(np.float64), t)
         early = in_pos < first
         if early.any():

@@ -181,3 +181,59 @@ def test_settings_validation():
     with pytest.raises(EmomonError, match="smoothing"):
         PipelineSettings(smoothing=1.0)
     assert FeatureSpec().window_s == 2.0
+
+
+def test_raw_ring_newest_samples_are_one_ordered_slice():
+    from emomon.realtime.pipeline import _RawRing
+
+    rng = np.random.default_rng(3)
+    ring = _RawRing(3, 50)
+    ref_x = np.empty((3, 0))
+    ref_t = np.empty(0)
+    for _ in range(200):
+        n = int(rng.integers(0, 51))
+        x = rng.normal(size=(3, n))
+        t = ref_t[-1] + 1 + np.arange(n) if ref_t.size else np.arange(n, dtype=float)
+        ring.push(x, t, np.isnan(x), np.zeros(n, dtype=np.int64))
+        ref_x = np.hstack([ref_x, x])[:, -50:]
+        ref_t = np.concatenate([ref_t, t])[-50:]
+        length = int(rng.integers(0, 60))
+        sl = ring.last(length)
+        k = min(length, ref_t.size)
+        np.testing.assert_array_equal(ring.x[:, sl], ref_x[:, ref_x.shape[1] - k :])
+        np.testing.assert_array_equal(ring.t[sl], ref_t[ref_t.size - k :])
+
+
+def test_raw_ring_makes_stamps_non_decreasing():
+    from emomon.realtime.pipeline import _RawRing
+
+    ring = _RawRing(1, 8)
+    ring.push(np.zeros((1, 3)), np.array([1.0, 3.0, 2.0]), np.zeros((1, 3), bool),
+              np.zeros(3, np.int64))  # fmt: skip
+    ring.push(np.zeros((1, 2)), np.array([2.5, 4.0]), np.zeros((1, 2), bool),
+              np.zeros(2, np.int64))  # fmt: skip
+    np.testing.assert_array_equal(ring.t[ring.last(5)], [1, 3, 3, 3, 4])
+
+
+def test_samples_to_next_window_counts_source_samples(deap_model):
+    """Feeding exactly the announced count completes the next window."""
+    path = deap_model
+    contract = ModelContract.from_onnx(path)
+    for sfreq in (128.0, 250.0):
+        pipe = Pipeline(contract, model_path=path, source_ch_names=DEAP_CHANNELS,
+                        source_sfreq=sfreq)  # fmt: skip
+        rng = np.random.default_rng(0)
+        t = 0.0
+        for hop in range(4):
+            need = pipe.samples_to_next_window()
+            assert need >= 1
+            if need > 1:
+                x = rng.normal(size=(32, need - 1)) * 10
+                ts = t + np.arange(need - 1) / sfreq
+                t = ts[-1] + 1 / sfreq
+                assert pipe.process(x, ts, arrival=0.0) == []
+                assert pipe.samples_to_next_window() == 1
+            preds = pipe.process(rng.normal(size=(32, 1)) * 10, np.array([t]),
+                                 arrival=0.0)  # fmt: skip
+            t += 1 / sfreq
+            assert len(preds) == 1, (sfreq, hop)
