@@ -36,5 +36,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_stream.py
 
+soak: $(STAMP)
+	$(PY) benchmarks/soak.py
+
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
