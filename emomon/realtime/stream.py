@@ -1,8 +1,11 @@
 """``emomon stream``: a live source, the pipeline and the ZeroMQ publisher in a loop.
 
-The loop reads whatever the source has (waking as soon as a sample arrives),
-feeds the pipeline, publishes each prediction without blocking, sends a status
-heartbeat every second and prints one compact status line. It survives bad
+The loop reads whatever the source has, feeds the pipeline, publishes each
+prediction without blocking, sends a status heartbeat every second and prints
+one compact status line. It does not wake for every sample: between windows it
+sleeps until shortly before the sample that completes the next window is due
+(:class:`_Pacer`), then waits on the source so that sample is processed as soon
+as it arrives. It survives bad
 chunks (NaN bursts are flagged, not fatal), a vanished stream (status
 ``reconnecting``; the pipeline restarts its warm-up when data returns) and slow
 subscribers (the publisher never blocks).
@@ -66,6 +69,57 @@ class StreamStats:
         }
 
 
+class _Pacer:
+    """How long the live loop may sleep before the next window can complete.
+
+    Sleeping until ``need - 1`` sample periods minus a margin have passed, then
+    blocking on the source, wakes a few times per hop instead of once per sample
+    (LSL senders often push one sample at a time), without delaying the sample
+    that completes the window. The rate used is the faster of the nominal one and
+    the one observed in the timestamps, so a source faster than it declares (a
+    replay whose speed the stream was not told) costs wake-ups, not latency.
+
+    Parameters
+    ----------
+    rate_hz : float
+        Nominal arrival rate (source rate times replay speed), samples/s.
+    margin_s : float
+        Wake this much before the completing sample is due.
+    max_sleep_s : float
+        Longest sleep, so heartbeats, stops and state changes are handled.
+    """
+
+    def __init__(
+        self, rate_hz: float, *, margin_s: float = 0.002, max_sleep_s: float = 0.1
+    ) -> None:
+        self.nominal = float(rate_hz)
+        self.rate = self.nominal
+        self.margin_s = margin_s
+        self.max_sleep_s = max_sleep_s
+        self._t0: float | None = None
+        self._n = 0
+
+    def observe(self, timestamps: np.ndarray) -> None:
+        """Update the observed rate from a chunk's timestamps (every ~2 s)."""
+        if self._t0 is None:
+            self._t0, self._n = float(timestamps[0]), 0
+        self._n += timestamps.shape[0]
+        span = float(timestamps[-1]) - self._t0
+        if span >= 2.0:
+            self.rate = max(self.nominal, (self._n - 1) / span)
+            self._t0, self._n = float(timestamps[-1]), 1
+
+    def reset(self) -> None:
+        """Forget the observed rate (the stream restarted)."""
+        self.rate = self.nominal
+        self._t0 = None
+
+    def sleep_s(self, need: int) -> float:
+        """Seconds to sleep while ``need`` more samples are missing."""
+        wait = (need - 1) / self.rate - self.margin_s
+        return min(self.max_sleep_s, wait) if wait > 0 else 0.0
+
+
 def _task_payload(contract: ModelContract, probs: dict[str, np.ndarray] | None):
     tasks = {}
     for task, classes in contract.tasks.items():
@@ -99,6 +153,7 @@ def run_stream(
     on_prediction: Callable[[Prediction, dict[str, Any]], None] | None = None,
     on_chunk: Callable[[np.ndarray, np.ndarray], None] | None = None,
     read_timeout_s: float = 0.05,
+    pace: bool = True,
 ) -> StreamStats:
     """Run the live loop until ``duration_s``, ``max_predictions`` or a stop.
 
@@ -125,6 +180,11 @@ def run_stream(
         Called with each :class:`Prediction` and its published payload.
     on_chunk : callable, optional
         Called with each raw chunk (data, timestamps) as read.
+    read_timeout_s : float
+        Longest wait for a sample in one read.
+    pace : bool
+        Sleep between windows instead of waking for every sample (same
+        predictions, a fraction of the CPU; see :class:`_Pacer`).
     """
     import pylsl
 
@@ -166,10 +226,18 @@ def run_stream(
         status_seq += 1
         return msg
 
+    pacer = _Pacer(source.sfreq * pipe.settings.time_scale) if pace else None
     next_line = time.monotonic() + 1.0
     publisher.publish_status(build_status())
     try:
         while True:
+            if pacer is not None and source.state == "connected":
+                wait = pacer.sleep_s(pipe.samples_to_next_window())
+                if wait > 0:
+                    if stop_event is not None:
+                        stop_event.wait(wait)
+                    else:
+                        time.sleep(wait)
             if stop_event is not None and stop_event.is_set():
                 break
             if deadline is not None and time.monotonic() >= deadline:
@@ -185,6 +253,8 @@ def run_stream(
             if state != last_state:
                 if state == "connected" and last_state == "reconnecting":
                     pipe.reset()  # stale filter state: warm up again
+                    if pacer is not None:
+                        pacer.reset()
                     stats.reconnects += 1
                 last_state = state
                 publisher.publish_status(build_status())
@@ -192,6 +262,10 @@ def run_stream(
                 arrival = pylsl.local_clock()
                 if last_ts is not None and chunk.timestamps[0] < last_ts - 1.0:
                     pipe.reset()  # the stream restarted its clock
+                    if pacer is not None:
+                        pacer.reset()
+                if pacer is not None:
+                    pacer.observe(chunk.timestamps)
                 last_ts = float(chunk.timestamps[-1])
                 if on_chunk is not None:
                     on_chunk(chunk.data, chunk.timestamps)
