@@ -339,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_info)
 
     from emomon.realtime.broker import add_broker_parser
+    from emomon.realtime.record import add_recover_parser
     from emomon.realtime.replay import add_replay_parser
     from emomon.realtime.security import add_keys_parser
     from emomon.realtime.stream import add_stream_parser
@@ -346,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_replay_parser(sub)
     add_stream_parser(sub)
+    add_recover_parser(sub)
     add_listen_parser(sub)
     add_keys_parser(sub)
     add_broker_parser(sub)

@@ -7,6 +7,9 @@ microvolts (x 1e6) and named in 10-20 spelling (an ``EEG `` prefix and a
 
 Trials come from the annotations:
 
+0. Annotations written by ``emomon stream --record`` (descriptions starting with
+   ``emomon/``, one per prediction) are not trials: a recording without other
+   annotations is served whole.
 1. Annotations whose description starts with ``BAD`` or ``EDGE`` are ignored;
    with ``event_prefix`` only descriptions starting with it are used.
 2. If any remaining annotation has a duration > 0, each such annotation is one
@@ -47,6 +50,8 @@ SUFFIXES = (
 )  # fmt: skip
 RATING_KEYS = ("valence", "arousal", "dominance", "liking", "familiarity")
 _IGNORED_PREFIXES = ("bad", "edge")
+#: Prefix of the prediction annotations of emomon recordings (not trials).
+_EMOMON_PREFIX = "emomon/"
 _EDF_NAME_RE = re.compile(r"^(?:EEG\s+)?(.+?)(?:-(?:REF|LE|AVG|AR))?$", re.IGNORECASE)
 _EXPECTED = (
     "an MNE-readable EEG recording (EDF/BDF/GDF/FIF/BrainVision .vhdr/EEGLAB .set)"
@@ -276,14 +281,16 @@ class MNEReader(Reader):
     ) -> list[tuple[int, int, str]] | None:
         """``(start, stop, description)`` sample spans, or None for whole file."""
         ann = raw.annotations
-        if len(ann) == 0:
-            return None
         all_desc = [str(d) for d in ann.description]
+        own = [d.startswith(_EMOMON_PREFIX) for d in all_desc]
+        if all(own):  # no annotations, or only a recording's predictions
+            return None
         keep = np.array(
             [
-                not d.lower().startswith(_IGNORED_PREFIXES)
+                not o
+                and not d.lower().startswith(_IGNORED_PREFIXES)
                 and d.startswith(self.event_prefix)
-                for d in all_desc
+                for d, o in zip(all_desc, own, strict=True)
             ],
             dtype=bool,
         )

@@ -347,18 +347,73 @@ def _str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _open_recorder(
+    args: argparse.Namespace,
+    source: Source,
+    contract: ModelContract,
+    settings: PipelineSettings,
+) -> Any:
+    """The :class:`~emomon.realtime.record.SessionRecorder` of ``--record``."""
+    from emomon.contract import model_digest
+    from emomon.realtime.record import RecorderSettings, SessionRecorder
+
+    desc = getattr(source, "desc", None)
+    return SessionRecorder(
+        args.record,
+        ch_names=source.ch_names,
+        sfreq=source.sfreq,
+        stream_name=source.name,
+        source_id=str(getattr(source, "stream_source_id", "") or ""),
+        model=model_digest(args.model),
+        metadata={
+            "source": args.source,
+            "model_name": contract.model,
+            "model_file": str(args.model),
+            "hop_s": settings.hop_s,
+            "smoothing": settings.smoothing,
+            "time_scale": settings.time_scale,
+            "source_desc": dict(desc) if isinstance(desc, dict) else {},
+        },
+        settings=RecorderSettings(overwrite=bool(args.overwrite)),
+    )
+
+
+def _finish_recording(recorder: Any, *, failing: bool) -> None:
+    """Close ``recorder`` and print what was written; while another error is
+    on its way out, a recording error is printed instead of replacing it."""
+    if recorder is None:
+        return
+    try:
+        files = recorder.close()
+    except EmomonError as exc:
+        if not failing:
+            raise
+        print(f"emomon: error: {exc}", file=sys.stderr, flush=True)
+        return
+    print(files.describe(), file=sys.stderr, flush=True)
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
     from emomon.realtime.publish import Publisher, PublisherSettings
 
     contract = ModelContract.from_onnx(args.model)  # validate before connecting
     settings = PipelineSettings(hop_s=args.hop, smoothing=args.smoothing)
+    record = getattr(args, "record", None)
+    if record is not None:  # a bad --record path fails before connecting
+        from emomon.realtime.record import check_record_path
+
+        check_record_path(record, overwrite=bool(args.overwrite))
     source = _open_source(args)
     stop = threading.Event()
+    recorder = None
 
     def handle(signum: int, frame: Any) -> None:
         stop.set()
 
+    # The handlers stay until the recording is finished: a second Ctrl-C or
+    # SIGTERM cannot interrupt writing the FIF.
     old = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    failing = True
     try:
         # Refuse a stream without the model's channels before binding the port
         # or announcing the stream: the error is then the only output.
@@ -391,6 +446,20 @@ def cmd_stream(args: argparse.Namespace) -> int:
                 if not args.quiet:
                     print("\r" + text, end="", file=sys.stderr, flush=True)
 
+            on_chunk = on_prediction = None
+            if record is not None:
+                recorder = _open_recorder(args, source, contract, settings)
+                print(
+                    f"recording to {recorder.path} (spool {recorder.paths.spool})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                # every chunk as read, before the pipeline; every payload published
+                on_chunk = recorder.write_chunk
+
+                def on_prediction(p: Prediction, payload: dict[str, Any]) -> None:
+                    recorder.write_prediction(payload)
+
             stats = run_stream(
                 source,
                 model_path=args.model,
@@ -400,6 +469,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
                 stop_event=stop,
                 lsl_outlet=args.lsl_outlet,
                 status_line=line,
+                on_chunk=on_chunk,
+                on_prediction=on_prediction,
             )
         s = stats.summary()
         print(
@@ -408,10 +479,14 @@ def cmd_stream(args: argparse.Namespace) -> int:
             f"{s['latency_ms_p50']:.1f} ms p99 {s['latency_ms_p99']:.1f} ms",
             file=sys.stderr,
         )
+        failing = False
     finally:
-        source.close()
-        for sig, h in old.items():
-            signal.signal(sig, h)
+        try:
+            _finish_recording(recorder, failing=failing)
+        finally:
+            source.close()
+            for sig, h in old.items():
+                signal.signal(sig, h)
     return 0
 
 
@@ -444,6 +519,17 @@ def add_stream_parser(sub: Any) -> None:
     p.add_argument("--lsl-outlet", action="store_true", help="also publish on LSL")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--quiet", action="store_true", help="no status line")
+    p.add_argument(
+        "--record",
+        type=Path,
+        metavar="PATH.fif",
+        help="save the raw EEG received and the predictions: PATH.fif (MNE FIF, "
+        "replay it with `emomon replay --file PATH.fif`), "
+        "PATH.predictions.jsonl, PATH.timestamps.npy",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="with --record: replace the files"
+    )
     p.add_argument(
         "--connect",
         action="store_true",

@@ -120,6 +120,25 @@ def test_no_annotations_gives_whole_recording(tmp_path):
     np.testing.assert_allclose(trial.eeg, volts[:4] * 1e6, rtol=1e-12)
 
 
+def test_emomon_prediction_annotations_are_not_trials(tmp_path):
+    """A session recorded by ``emomon stream --record`` is served whole; its
+    ``emomon/`` prediction annotations never become (or break) trials."""
+    preds = ["emomon/prediction;seq=0;valence=0.7;ok=1", "emomon/prediction;seq=1"]
+    raw = _raw(n_times=600)
+    raw.set_annotations(mne.Annotations([3.0, 3.25], [0.0, 0.0], preds))
+    volts = _save(raw, tmp_path / "session.fif")
+    (trial,) = MNEReader(tmp_path / "session.fif").read_subject("session")
+    assert trial.video == "rec" and trial.eeg.shape == (4, 600)
+    np.testing.assert_allclose(trial.eeg, volts[:4] * 1e6, rtol=1e-12)
+    # beside stimulus annotations they are ignored
+    raw.set_annotations(
+        mne.Annotations([1.0, 3.0, 3.25], [2.0, 0.0, 0.0], ["video=v1", *preds])
+    )
+    _save(raw, tmp_path / "session.fif")
+    (trial,) = MNEReader(tmp_path / "session.fif").read_subject("session")
+    assert trial.video == "v1" and trial.eeg.shape == (4, 200)
+
+
 def test_annotation_past_the_end_is_clipped(tmp_path):
     raw = _raw(n_times=1000)
     raw.set_annotations(mne.Annotations([8.0], [0.0], ["late"]))
