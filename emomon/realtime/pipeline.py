@@ -53,7 +53,8 @@ class PipelineSettings:
     gap_tolerance : float
         Timestamps later than their schedule by more than ``gap_tolerance``
         sample periods for 0.1 s count the missing samples as dropped (a
-        single late, jittered stamp does not).
+        single late, jittered stamp does not); a jump forward longer than
+        those 0.1 s counts at once.
     time_scale : float
         Replay speed of the source (timestamps advance ``1 / (sfreq * speed)`` per
         sample); 1 for live hardware.
@@ -264,6 +265,7 @@ class Pipeline:
         )
         self._u_hist = np.empty(0)
         self._u_base: float | None = None
+        self._grid_skip = 0  # lost samples counted at once (see _gaps)
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_n = 0  # source samples held until a window can complete
         self._t_ext = np.empty(0)  # timestamps of extractor samples not yet ended
@@ -306,17 +308,34 @@ class Pipeline:
         samples, marked at the first sample after the loss (or at the chunk's
         first sample when that one came in an earlier chunk). Falls (early
         stamps) and slow drift count nothing.
+
+        A step of ``u`` from one sample to the next larger than the horizon can
+        undo (``gap_tolerance`` plus ``h - 1`` periods: stamps never decrease,
+        so ``u`` falls by at most a period per sample) is a certain loss. It is
+        counted at once, at the sample after it, so that a window ending within
+        the horizon after a loss is flagged, not predicted on before the loss is
+        confirmed; the grid then moves past the lost samples so that the
+        baseline does not count them again.
         """
         dt = 1.0 / (self.source_sfreq * self.settings.time_scale)
         h = self._gap_horizon
         n = t.shape[0]
-        u = t - (self.samples + np.arange(n)) * dt
+        tol = self.settings.gap_tolerance * dt
+        u = t - (self.samples + self._grid_skip + np.arange(n)) * dt
+        out = np.zeros(n, dtype=np.int64)
+        steps = np.diff(u, prepend=self._u_hist[-1] if self._u_hist.size else u[0])
+        certain = np.flatnonzero(steps > tol + (h - 1) * dt)
+        if certain.size:
+            lost = np.rint(steps[certain] / dt).astype(np.int64)
+            out[certain] = lost
+            skip = np.zeros(n)
+            skip[certain] = lost * dt
+            u -= np.cumsum(skip)
+            self._grid_skip += int(lost.sum())
         hist = np.concatenate([self._u_hist, u])
         pad = h - 1 - self._u_hist.size  # fewer than h samples since the start
         if pad > 0:
             hist = np.concatenate([np.full(pad, np.inf), hist])
-        out = np.zeros(n, dtype=np.int64)
-        tol = self.settings.gap_tolerance * dt
         prev = self._u_base
         # State for the next chunk: the baseline now and the last h-1 values.
         self._u_base = float(hist[-h:].min())

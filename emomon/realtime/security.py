@@ -280,7 +280,8 @@ def add_curve_server_arguments(p: argparse.ArgumentParser) -> Any:
     g.add_argument(
         "--curve-secret",
         type=Path,
-        help="server secret key file (server.key_secret, from `emomon keys`)",
+        help="server secret key file (server.key_secret, from `emomon keys`); "
+        "with `stream --connect`: the publisher's own client key file",
     )
     g.add_argument(
         "--curve-allowed",

@@ -36,7 +36,7 @@ from emomon.realtime.pipeline import (
     map_channels,
 )
 from emomon.realtime.security import add_curve_server_arguments
-from emomon.realtime.sources.base import Source
+from emomon.realtime.sources.base import CLOCK_RESTART_S, Source
 
 
 @dataclass
@@ -260,7 +260,10 @@ def run_stream(
                 publisher.publish_status(build_status())
             if chunk is not None and chunk.n_times:
                 arrival = pylsl.local_clock()
-                if last_ts is not None and chunk.timestamps[0] < last_ts - 1.0:
+                if (
+                    last_ts is not None
+                    and chunk.timestamps[0] < last_ts - CLOCK_RESTART_S
+                ):
                     pipe.reset()  # the stream restarted its clock
                     if pacer is not None:
                         pacer.reset()

@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pylsl
 
+try:  # pylsl >= 1.17
+    from pylsl.util import LostError
+except ImportError:  # pragma: no cover - pylsl 1.16
+    from pylsl.pylsl import LostError  # type: ignore[no-redef]
+
 from emomon.realtime.sources.base import Source
 
 MAX_ITERATIONS = 20_000
@@ -117,6 +122,20 @@ def open_inlet(predicate: str, *, timeout_s: float = 5.0) -> pylsl.StreamInlet:
     inlet = pylsl.StreamInlet(infos[0], recover=False)
     inlet.open_stream(timeout=timeout_s)
     return inlet
+
+
+def inlet_lost(inlet: pylsl.StreamInlet, *, timeout_s: float) -> bool:
+    """Whether pulling from ``inlet`` (opened with ``recover=False``) reports
+    its outlet lost within ``timeout_s``; buffered samples are drained first."""
+    deadline = time.monotonic() + timeout_s
+    for _ in range(MAX_ITERATIONS):
+        if time.monotonic() > deadline:
+            return False
+        try:
+            inlet.pull_chunk(timeout=0.05)
+        except LostError:
+            return True
+    return False
 
 
 def pull_markers(

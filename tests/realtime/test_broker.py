@@ -1,4 +1,5 @@
-"""`emomon broker`: 3 publishers and 3 subscribers meet through it on 127.0.0.1.
+"""`emomon broker`: 3 publishers and 3 subscribers meet through it on 127.0.0.1,
+and the ``emomon broker`` command line stops cleanly on SIGTERM and SIGINT.
 
 Publishers connect (``PublisherSettings(connect=True)``), so a publisher cannot
 tell when its connection is up; each keeps publishing consecutive ``seq`` until
@@ -9,6 +10,7 @@ last one sent. All waits are bounded polls, no sleeps.
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -18,6 +20,8 @@ from emomon.realtime.broker import Broker
 from emomon.realtime.messages import PREDICTION_TOPIC, prediction_message
 from emomon.realtime.publish import Publisher, PublisherSettings
 from emomon.realtime.subscribe import Subscriber
+
+from .test_stream import _cli, _finish, assert_can_bind, free_tcp_port
 
 pytestmark = pytest.mark.integration
 
@@ -103,3 +107,40 @@ def test_broker_stop_is_idempotent_and_checks_security():
     assert not broker.running
     with pytest.raises(EmomonError, match="--insecure"):
         Broker("tcp://0.0.0.0:*", ANY_PORT)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_cli_broker_stops_on_signal_and_frees_its_ports(sig):
+    """``emomon broker`` forwarding between a connected publisher and a
+    subscriber stops on SIGTERM or SIGINT: exit 0 within 3 s, a last line,
+    both ports free again."""
+    front = f"tcp://127.0.0.1:{free_tcp_port()}"
+    back = f"tcp://127.0.0.1:{free_tcp_port()}"
+    proc = _cli("broker", "--frontend", front, "--backend", back)
+    try:
+        with (
+            Subscriber(back, topics=(PREDICTION_TOPIC,)) as sub,
+            Publisher(PublisherSettings(address=front, connect=True)) as pub,
+        ):
+            # publish until one message made it through (the broker is up)
+            got = None
+            deadline = time.monotonic() + 20.0
+            for seq in range(10_000):
+                if got is not None or time.monotonic() > deadline:
+                    break
+                pub.publish_prediction(prediction(seq, "through"))
+                got = sub.recv(timeout_s=0.05)
+            assert got is not None and got.stream == "through", proc.poll()
+            t_signal = time.monotonic()
+            proc.send_signal(getattr(signal, sig))
+            _, err = _finish(proc, 10.0)
+            took = time.monotonic() - t_signal
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert took < 3.0, took
+    assert err.rstrip().endswith("emomon broker: stopped") and "Traceback" not in err
+    for address in (front, back):
+        assert_can_bind(address)

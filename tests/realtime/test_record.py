@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,12 @@ from emomon.realtime.sources import LSLSource
 from emomon.realtime.stream import run_stream
 from emomon.realtime.subscribe import Subscriber
 
-from .lsl_helpers import unique
+from .lsl_helpers import inlet_lost, open_inlet, unique
 from .models import make_model
 from .test_stream import (
     _cli,
     _finish,
+    assert_can_bind,
     free_tcp_port,
     predictions,
     receive_until,
@@ -472,20 +474,29 @@ def _summary(err: str) -> tuple[int, int]:
 @pytest.mark.integration
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGKILL"])
 def test_cli_record_survives_signals(tmp_path, synthetic_trials, model, sig):
+    """``emomon stream --record --lsl-outlet`` ended by a signal: SIGTERM and
+    SIGINT exit 0 within 5 s with a final ``stopped`` status and the files
+    closed; after any of the three the ZeroMQ port is free and the LSL
+    prediction outlet is gone."""
     name = unique("emomon-cli-rec")
     address = f"tcp://127.0.0.1:{free_tcp_port()}"
     path = tmp_path / "live.fif"
     rep, th = _looping_replay(synthetic_trials, name)
+    inlet = None
     try:
         with Subscriber(address) as sub:
             stream = _cli("stream", "--source", "lsl", "--name", name, "--model",
                           str(model), "--address", address, "--quiet", "--timeout",
-                          "10", "--record", str(path))  # fmt: skip
+                          "10", "--record", str(path), "--lsl-outlet")  # fmt: skip
             try:
                 msgs = receive_until(
                     sub, lambda m: len(predictions(m)) >= 3, timeout_s=25.0
                 )
                 assert len(predictions(msgs)) >= 3, stream.poll()
+                inlet = open_inlet(f"name='{name}-emotion' and type='Emotion'")
+                sample, _ = inlet.pull_sample(timeout=5.0)
+                assert sample is not None and len(sample) == 2  # p_high per task
+                t_signal = time.monotonic()
                 stream.send_signal(getattr(signal, sig))
                 if sig != "SIGKILL":
                     receive_until(
@@ -495,13 +506,18 @@ def test_cli_record_survives_signals(tmp_path, synthetic_trials, model, sig):
                         into=msgs,
                     )
                 _, err = _finish(stream, 20.0)
+                took = time.monotonic() - t_signal
             finally:
                 if stream.poll() is None:
                     stream.kill()
                     stream.communicate()
+        # the process released the port and destroyed its outlet
+        assert_can_bind(address)
+        assert inlet is not None and inlet_lost(inlet, timeout_s=2.0)
     finally:
         rep.close()
         th.join(5.0)
+        inlet = None  # destroyed with its last reference
     paths = recording_paths(path)
     received = {p["seq"]: p for p in predictions(msgs)}
     if sig == "SIGKILL":
@@ -511,6 +527,7 @@ def test_cli_record_survives_signals(tmp_path, synthetic_trials, model, sig):
         n_samples = n_preds = None
     else:
         assert stream.returncode == 0, err
+        assert took < 5.0, f"{sig}: {took:.1f} s to exit"
         assert "Traceback" not in err
         n_samples, n_preds = _summary(err)
         assert f"recorded {path}: {n_samples} samples, {n_preds} predictions" in err

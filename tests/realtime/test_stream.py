@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pylsl
 import pytest
+import zmq
 
 from emomon.config import FeatureSpec
 from emomon.contract import ModelContract, model_digest
@@ -165,6 +166,16 @@ def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def assert_can_bind(address: str) -> None:
+    """Binding ``address`` with ZeroMQ succeeds: no process holds it any more
+    (what a restarted ``emomon stream`` or ``broker`` needs)."""
+    sock = zmq.Context.instance().socket(zmq.PUB)
+    try:
+        sock.bind(address)
+    finally:
+        sock.close(linger=0)
 
 
 def session_eeg(trials: list[Trial]) -> np.ndarray:

@@ -1,7 +1,10 @@
 """``emomon stream`` under faults (DESIGN.md section 12), with real sockets.
 
-A vanished and returning LSL stream, a stream without a model channel, NaN
-bursts in the EEG, jittered timestamps, and a subscriber that never reads. Same
+A vanished and returning LSL stream (once for 3 s, and three times in one
+run), a stream that returns with another channel count, a stream without a
+model channel, NaN bursts in the EEG, jittered timestamps, samples lost in
+transit and a sender's clock restart, a subscriber that never reads, a late
+subscriber, and ``emomon stream --connect`` through a Curve broker. Same
 rules as ``test_stream.py``: real liblsl/ZeroMQ/onnxruntime, unique stream
 names, OS-chosen ports on 127.0.0.1, no sleeps as synchronisation, every loop
 bounded in iterations and time.
@@ -9,8 +12,13 @@ bounded in iterations and time.
 
 from __future__ import annotations
 
+import math
+import shutil
+import signal
 import socket
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +29,17 @@ import zmq
 from emomon.contract import ModelContract
 from emomon.datasets import Trial, get_reader
 from emomon.dsp.layout import DEAP_CHANNELS
-from emomon.realtime.messages import PREDICTION_TOPIC, parse
+from emomon.realtime.broker import Broker
+from emomon.realtime.messages import PREDICTION_TOPIC, parse, prediction_message
 from emomon.realtime.pipeline import Pipeline, PipelineSettings
 from emomon.realtime.publish import Publisher, PublisherSettings
 from emomon.realtime.replay import Replay, ReplaySession, ReplaySettings
+from emomon.realtime.security import generate_keypair
 from emomon.realtime.sources import LSLSource
+from emomon.realtime.stream import StreamStats
 from emomon.realtime.subscribe import Subscriber
 
-from .lsl_helpers import MAX_ITERATIONS, unique
+from .lsl_helpers import MAX_ITERATIONS, make_outlet, unique
 from .models import make_model
 from .test_stream import (
     LOOPBACK,
@@ -426,3 +437,592 @@ def test_a_subscriber_that_never_reads_does_not_slow_the_pipeline(
     )
     assert p99["slow"] < max(3 * p99["base"], p99["base"] + 20.0)
     assert p50["slow"] < max(3 * p50["base"], p50["base"] + 10.0)
+
+
+# -- shared helpers of the tests below ---------------------------------------------
+#: Replay speed of the behaviour tests below (timing is not under test there).
+FAST = 8.0
+
+
+def _serve(
+    trials: list[Trial] | ReplaySession, settings: ReplaySettings
+) -> tuple[Replay, threading.Thread]:
+    """Open a replay's outlet and push it from a thread (a sender that starts)."""
+    rep = Replay(trials, settings=settings)
+    rep.open()
+    th, _ = start_replay(rep)
+    return rep, th
+
+
+def _vanish(rep: Replay, th: threading.Thread) -> None:
+    """Destroy a replay's outlet (the sender quits) and wait for its thread."""
+    rep.close()
+    th.join(5.0)
+    assert not th.is_alive(), "the replay thread did not stop"
+
+
+def _without_oz(trials: list[Trial]) -> ReplaySession:
+    """The session of ``trials`` with 31 channels (Oz removed)."""
+    keep = [i for i, c in enumerate(DEAP_CHANNELS) if c != "Oz"]
+    return ReplaySession(
+        eeg=session_eeg(trials)[keep],
+        sfreq=SF,
+        ch_names=tuple(DEAP_CHANNELS[i] for i in keep),
+        events=(),
+        subject="s01",
+        dataset="synthetic",
+        n_trials=len(trials),
+    )
+
+
+def _resumed_after(t_back: float, n_connected: int) -> Callable[[list], bool]:
+    """Condition: the ``n_connected``-th ``connected`` state was published and
+    3 predictions over data stamped after ``t_back`` arrived."""
+
+    def done(msgs: list) -> bool:
+        new = [p for p in predictions(msgs) if p["t_lsl"] > t_back]
+        return _states(msgs).count("connected") >= n_connected and len(new) >= 3
+
+    return done
+
+
+def _first_window_ends(run: StreamThread, t_back: float) -> tuple[float, float]:
+    """(first stamp received after ``t_back``, the t_lsl of the first window
+    a restarted pipeline can complete from there: warm-up 1 s + window 2 s)."""
+    first = min(float(ts[0]) for _, ts in run.chunks if ts[0] > t_back)
+    return first, first + (3 * SF - 1) / (SF * FAST)
+
+
+# -- 5. the stream vanishes and returns again and again --------------------------
+@pytest.mark.integration
+def test_stream_vanishing_and_returning_three_times(synthetic_trials, deap_model):
+    """Three outages in one run: each is reported (``reconnecting``), each
+    return resumes predictions after a fresh warm-up, and one ``seq`` numbers
+    every prediction of the run (the publisher never restarts)."""
+    name = unique("emomon-flaky")
+    sid = f"{name}-sid"
+    settings = ReplaySettings(
+        name=name, source_id=sid, speed=FAST, loop=True, markers=False
+    )
+    rep, th = _serve(synthetic_trials, settings)
+    outages: list[tuple[float, float]] = []  # (gone, back) on the LSL clock
+    with (
+        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
+        Subscriber(pub.endpoint) as sub,
+    ):
+        wait_subscribed(pub, 2)
+        src = LSLSource(name, source_id=sid, timeout_s=5.0)
+        src.open()
+        run = StreamThread(
+            src,
+            model_path=deap_model,
+            publisher=pub,
+            settings=PipelineSettings(time_scale=FAST),
+            duration_s=60.0,
+        ).start()
+        try:
+            msgs = receive_until(sub, lambda m: len(predictions(m)) >= 3, timeout_s=10)
+            assert len(predictions(msgs)) >= 3
+            for cycle in range(1, 4):
+                _vanish(rep, th)
+                t_gone = pylsl.local_clock()
+                msgs = receive_until(
+                    sub,
+                    lambda m, c=cycle: _states(m).count("reconnecting") >= c,
+                    timeout_s=5.0,
+                    into=msgs,
+                )
+                assert _states(msgs).count("reconnecting") == cycle, _states(msgs)
+                assert run.is_alive()
+                t_back = pylsl.local_clock()
+                outages.append((t_gone, t_back))
+                rep, th = _serve(synthetic_trials, settings)  # same name, source_id
+                done = _resumed_after(t_back, cycle + 1)
+                msgs = receive_until(sub, done, timeout_s=10.0, into=msgs)
+                assert done(msgs), (cycle, _states(msgs), len(predictions(msgs)))
+                assert run.is_alive()
+            run.stop.set()
+            stats = run.join()
+            msgs = receive_until(
+                sub, lambda m: _states(m)[-1:] == ["stopped"], timeout_s=2.0, into=msgs
+            )
+        finally:
+            run.stop.set()
+            run.join()
+            src.close()
+            _vanish(rep, th)
+    assert _states(msgs) == ["connected", "reconnecting"] * 3 + ["connected", "stopped"]
+    assert stats.reconnects == 3 and src.reconnects == 3
+    preds = predictions(msgs)
+    assert sub.missed[PREDICTION_TOPIC] == 0
+    assert (
+        [p["seq"] for p in preds]
+        == list(range(len(preds)))
+        == list(range(stats.predictions))
+    )
+    t = np.array([p["t_lsl"] for p in preds])
+    for gone, back in outages:
+        # nothing predicted over an outage; each return restarts the warm-up
+        assert not np.any((t > gone) & (t < back))
+        first, first_end = _first_window_ends(run, back)
+        after = t[t > back]
+        assert after[0] == pytest.approx(first_end, abs=1e-6), (first, after[0])
+    clean = {"ok": True, "bad_channels": [], "dropped": 0}
+    assert all(p["quality"] == clean for p in preds)
+
+
+# -- 6. the stream returns with another channel count ----------------------------------
+@pytest.mark.integration
+def test_stream_returning_with_other_channels_is_refused_until_the_right_one(
+    synthetic_trials, deap_model
+):
+    """A stream with the lost one's name and source_id but 31 channels is
+    refused and reported (``last_error``; the state stays ``reconnecting``);
+    the right stream, returning next to it, is taken and predictions resume."""
+    name = unique("emomon-recabled")
+    sid = f"{name}-sid"
+    settings = ReplaySettings(
+        name=name, source_id=sid, speed=FAST, loop=True, markers=False
+    )
+    rep, th = _serve(synthetic_trials, settings)
+    wrong: tuple[Replay, threading.Thread] | None = None
+    with (
+        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
+        Subscriber(pub.endpoint) as sub,
+    ):
+        wait_subscribed(pub, 2)
+        src = LSLSource(name, source_id=sid, timeout_s=5.0)
+        src.open()
+        run = StreamThread(
+            src,
+            model_path=deap_model,
+            publisher=pub,
+            settings=PipelineSettings(time_scale=FAST),
+            duration_s=40.0,
+        ).start()
+        try:
+            msgs = receive_until(sub, lambda m: len(predictions(m)) >= 3, timeout_s=10)
+            assert len(predictions(msgs)) >= 3
+            _vanish(rep, th)
+            t_gone = pylsl.local_clock()
+            msgs = receive_until(
+                sub, lambda m: "reconnecting" in _states(m), timeout_s=5.0, into=msgs
+            )
+            assert _states(msgs) == ["connected", "reconnecting"], _states(msgs)
+            wrong = _serve(_without_oz(synthetic_trials), settings)
+
+            def refused(m: list) -> bool:
+                errors = [s["last_error"] or "" for s in statuses(m)]
+                return any("channel count changed" in e for e in errors)
+
+            # the refusal shows in the next status heartbeat (one a second)
+            msgs = receive_until(sub, refused, timeout_s=6.0, into=msgs)
+            assert refused(msgs), [s["last_error"] for s in statuses(msgs)]
+            assert run.is_alive() and src.state == "reconnecting"
+            t_back = pylsl.local_clock()
+            rep, th = _serve(synthetic_trials, settings)  # the refused one stays
+            done = _resumed_after(t_back, 2)
+            msgs = receive_until(sub, done, timeout_s=10.0, into=msgs)
+            assert done(msgs), (_states(msgs), len(predictions(msgs)))
+            run.stop.set()
+            stats = run.join()
+        finally:
+            run.stop.set()
+            run.join()
+            src.close()
+            _vanish(rep, th)
+            if wrong is not None:
+                _vanish(*wrong)
+    report = next(
+        s for s in statuses(msgs) if "count changed" in (s["last_error"] or "")
+    )
+    assert report["state"] == "reconnecting"
+    assert f"LSL stream '{name}'" in report["last_error"]
+    assert (
+        "with 31 channels, expected 32 (channel count changed)" in report["last_error"]
+    )
+    assert _states(msgs)[:3] == ["connected", "reconnecting", "connected"]
+    assert stats.reconnects == 1 and src.n_channels == 32
+    preds = predictions(msgs)
+    assert [p["seq"] for p in preds] == list(range(len(preds)))
+    t = np.array([p["t_lsl"] for p in preds])
+    assert not np.any((t > t_gone) & (t < t_back))  # nothing from the 31 channels
+    assert np.sum(t > t_back) >= 3
+    assert all(p["quality"]["ok"] for p in preds)
+
+
+# -- 7. timestamp jumps: samples lost in transit, a sender clock restart -----------
+class _StampedSender:
+    """An EEG outlet pushing samples with timestamps chosen by the test.
+
+    Chunk after chunk (4 samples), each once ``local_clock()`` reaches
+    ``t0 + due`` of its last sample, stamped ``t0 + stamps``; ``t0`` is taken
+    when the inlet under test is connected (bounded wait), so it gets every
+    sample. Runs in a thread; the pacing waits are bounded event waits.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        samples: np.ndarray,
+        stamps: np.ndarray,
+        due: np.ndarray,
+        *,
+        chunk: int = 4,
+    ) -> None:
+        self.outlet = make_outlet(name, f"{name}-sid", DEAP_CHANNELS, sfreq=SF)
+        self.samples = np.ascontiguousarray(samples.T, dtype=np.float32)
+        self.stamps, self.due, self.chunk = stamps, due, chunk
+        self.t0 = math.nan
+        self._stop = threading.Event()
+        self._th = threading.Thread(target=self._run, name="sender", daemon=True)
+
+    def _run(self) -> None:
+        self.outlet.wait_for_consumers(5.0)
+        t0 = self.t0 = pylsl.local_clock()
+        n = self.stamps.shape[0]
+        for a in range(0, n, self.chunk):
+            b = min(a + self.chunk, n)
+            due = t0 + float(self.due[b - 1])
+            for _ in range(MAX_ITERATIONS):
+                left = due - pylsl.local_clock()
+                if left <= 0 or self._stop.wait(min(left, 0.05)):
+                    break
+            if self._stop.is_set():
+                return
+            self.outlet.push_chunk(self.samples[a:b], (t0 + self.stamps[a:b]).tolist())
+
+    def start(self) -> _StampedSender:
+        self._th.start()
+        return self
+
+    def close(self) -> None:
+        """Stop pushing and destroy the outlet."""
+        self._stop.set()
+        self._th.join(5.0)
+        self.outlet = None
+
+
+def _run_stamped(
+    name: str, sender: _StampedSender, model: Path, n_samples: int
+) -> tuple[StreamThread, StreamStats, list]:
+    """``run_stream`` over ``sender`` (at speed ``SPEED``) until all
+    ``n_samples`` were read; returns the run, its stats and every message."""
+    with (
+        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
+        Subscriber(pub.endpoint) as sub,
+    ):
+        wait_subscribed(pub, 2)
+        src = LSLSource(name, timeout_s=5.0, clock_update_s=60.0)
+        src.open()
+        run = StreamThread(
+            src,
+            model_path=model,
+            publisher=pub,
+            settings=PipelineSettings(time_scale=SPEED),
+            duration_s=30.0,
+        ).start()
+        sender.start()
+        try:
+
+            def read_all(m: list) -> bool:
+                return sum(len(ts) for _, ts in list(run.chunks)) >= n_samples
+
+            # the loop publishes the predictions of a chunk before it checks
+            # the stop request, so every window is out after the stop
+            msgs = receive_until(sub, read_all, timeout_s=20.0)
+            assert read_all(msgs), "the stream did not read every sample"
+            run.stop.set()
+            stats = run.join()
+            msgs = receive_until(
+                sub, lambda m: _states(m)[-1:] == ["stopped"], timeout_s=2.0, into=msgs
+            )
+        finally:
+            run.stop.set()
+            run.join()
+            src.close()
+            sender.close()
+    assert _states(msgs) == ["connected", "stopped"], _states(msgs)
+    preds = predictions(msgs)
+    assert [p["seq"] for p in preds] == list(range(stats.predictions))
+    assert [pl for _, pl in run.preds] == preds  # every prediction was received
+    for p in preds:
+        check_prediction_payload(p, stream=name)
+    return run, stats, msgs
+
+
+def _received(run: StreamThread) -> tuple[np.ndarray, np.ndarray]:
+    """(every received timestamp, each prediction's window end as an index
+    into them); t_lsl is the stamp of a received sample, and stamps are
+    unique here (also across a clock restart)."""
+    ts = np.concatenate([t for _, t in run.chunks])
+    index = {float(t): i for i, t in enumerate(ts)}
+    assert len(index) == ts.size
+    return ts, np.array([index[p.t_lsl] for p, _ in run.preds], dtype=np.int64)
+
+
+@pytest.mark.integration
+def test_samples_lost_in_transit_are_counted_and_flag_every_window_over_them(
+    synthetic_trials, deap_model
+):
+    """An outlet that skips 0.5 s of samples (a forward jump of the stamps):
+    the 64 missing samples are counted (status and per window), every window
+    holding the jump is flagged, none is published as ok; a window length
+    later predictions are ok again.
+
+    Speed 4: a loss is counted as soon as it arrives when it is larger than
+    the 0.1 s (wall time) the pipeline otherwise waits for a late stamp to
+    persist, which 64 samples are at 512 samples/s (and are not at speed 8).
+    """
+    eeg = session_eeg(synthetic_trials)
+    k_gap, lost = 642, 64  # mid-chunk: 5 s of data, then 0.5 s missing
+    n = k_gap + int(5 * SF)
+    kept = np.r_[0:k_gap, k_gap + lost : n + lost]
+    rate = SF * SPEED
+    name = unique("emomon-gap")
+    sender = _StampedSender(name, eeg[:, kept], kept / rate, kept / rate)
+    run, stats, msgs = _run_stamped(name, sender, deap_model, n)
+    ts, ends = _received(run)
+    assert ts.shape == (n,)
+    jump = int(np.flatnonzero(np.diff(ts) > 10 / rate)[0]) + 1  # first after it
+    assert ts[jump] - ts[jump - 1] == pytest.approx((lost + 1) / rate, abs=1e-6)
+    # counted once, in the status and in the stats
+    assert stats.dropped == lost and statuses(msgs)[-1]["dropped"] == lost
+    window = int(2 * SF)
+    over = (ends >= jump) & (ends <= jump + window - 2)  # holds both sides
+    clear = (ends < jump) | (ends >= jump + window)
+    preds = [pl for _, pl in run.preds]
+    assert over.sum() >= 7 and np.sum(clear & (ends > jump)) >= 3
+    for p, is_over, is_clear in zip(preds, over, clear, strict=True):
+        q = p["quality"]
+        if is_over:  # flagged with the count, probabilities withheld
+            assert q == {"ok": False, "bad_channels": [], "dropped": lost}, q
+            assert p["valence"] == {"p_high": None, "label": None}
+        elif is_clear:
+            assert q == {"ok": True, "bad_channels": [], "dropped": 0}, q
+    assert stats.flagged == int(np.sum(~clear))
+
+
+@pytest.mark.integration
+def test_a_sender_clock_restart_restarts_the_pipeline(synthetic_trials, deap_model):
+    """Stamps that jump 20 s back mid-stream (the sender's clock restarted):
+    nothing is counted as lost, the pipeline restarts its warm-up on the new
+    time line, and no window spanning the restart is published."""
+    eeg = session_eeg(synthetic_trials)
+    k_back, back = 642, 20.0
+    n = k_back + int(4 * SF)
+    rate = SF * SPEED
+    due = np.arange(n) / rate
+    stamps = due - np.where(np.arange(n) >= k_back, back, 0.0)
+    name = unique("emomon-restart")
+    sender = _StampedSender(name, eeg[:, :n], stamps, due)
+    run, stats, msgs = _run_stamped(name, sender, deap_model, n)
+    ts, ends = _received(run)
+    assert ts.shape == (n,)
+    steps = np.diff(ts)
+    restart = int(np.flatnonzero(steps < 0)[0]) + 1
+    assert steps[restart - 1] == pytest.approx(1 / rate - back, abs=1e-6)
+    assert np.all(np.delete(steps, restart - 1) > 0)  # delivered as sent
+    # the restart (mid-chunk at the sender) starts a chunk of the source
+    assert restart in np.cumsum([len(t) for _, t in run.chunks])
+    preds = [pl for _, pl in run.preds]
+    before, after = ends[ends < restart], ends[ends >= restart]
+    assert before.size >= 3 and after.size >= 3
+    # the first window after the restart ends warm-up (1 s) + window (2 s) in
+    assert after[0] == restart + 3 * int(SF) - 1
+    clean = {"ok": True, "bad_channels": [], "dropped": 0}
+    assert all(p["quality"] == clean for p in preds)
+    assert stats.dropped == 0 and statuses(msgs)[-1]["dropped"] == 0
+
+
+def test_a_loss_longer_than_the_horizon_flags_the_very_next_window(deap_model):
+    """Without sockets: a loss of more samples than the 0.1 s confirmation
+    horizon holds is counted as it arrives, wherever it falls in a hop, so the
+    window right after it is flagged; a shorter one only after the horizon."""
+    contract = ModelContract.from_onnx(deap_model)
+    rng = np.random.default_rng(3)
+    eeg = rng.standard_normal((32, 1600)) * 10
+    for speed, lost in ((1.0, 16), (4.0, 64)):
+        for k_gap in range(700, 732, 5):  # every place in a 32-sample hop
+            kept = np.delete(np.arange(eeg.shape[1] + lost), np.arange(lost) + k_gap)
+            ts = 100.0 + kept / (SF * speed)
+            pipe = Pipeline(
+                contract,
+                model_path=deap_model,
+                source_ch_names=DEAP_CHANNELS,
+                source_sfreq=SF,
+                settings=PipelineSettings(time_scale=speed),
+            )
+            preds = []
+            for i in range(0, eeg.shape[1], 5):
+                preds += pipe.process(eeg[:, i : i + 5], ts[i : i + 5], arrival=0.0)
+            ends = np.searchsorted(ts, [p.t_lsl for p in preds])
+            over = (ends >= k_gap) & (ends < k_gap + 2 * int(SF))
+            assert over.sum() >= 7 and pipe.dropped == lost
+            for p, is_over in zip(preds, over, strict=True):
+                assert p.quality["ok"] != is_over, (speed, k_gap, p.quality)
+                assert p.quality["dropped"] == (lost if is_over else 0)
+
+
+# -- 8. a late subscriber ------------------------------------------------------------
+@pytest.mark.integration
+def test_a_late_subscriber_gets_the_state_at_once(synthetic_trials, deap_model):
+    """A subscriber connecting to a stream that runs since a while receives the
+    current status within 1 s, from the publisher's late-joiner handling: the
+    heartbeat is set to 30 s here, so no timed status can be what it sees."""
+    name = unique("emomon-late")
+    settings = ReplaySettings(name=name, speed=FAST, loop=True, markers=False)
+    rep, th = _serve(synthetic_trials, settings)
+    with (
+        Publisher(PublisherSettings(address=LOOPBACK, heartbeat_s=30.0)) as pub,
+        Subscriber(pub.endpoint) as early,
+    ):
+        wait_subscribed(pub, 2)
+        src = LSLSource(name, timeout_s=5.0)
+        src.open()
+        run = StreamThread(
+            src,
+            model_path=deap_model,
+            publisher=pub,
+            settings=PipelineSettings(time_scale=FAST),
+            duration_s=30.0,
+        ).start()
+        try:
+            # statuses: seq 0 at the start, seq 1 from the first heartbeat check
+            # (it fires at once), then none for 30 s
+            seen = receive_until(
+                early,
+                lambda m: len(predictions(m)) >= 8 and len(statuses(m)) >= 2,
+                timeout_s=10.0,
+            )
+            assert len(predictions(seen)) >= 8 and len(statuses(seen)) == 2
+            t_connect = time.monotonic()
+            with Subscriber(pub.endpoint) as late:
+                got = receive_until(late, statuses, timeout_s=1.0)
+                waited = time.monotonic() - t_connect
+                assert statuses(got), "no status within 1 s of connecting"
+                got = receive_until(
+                    late, lambda m: len(predictions(m)) >= 4, timeout_s=5.0, into=got
+                )
+            run.stop.set()
+            run.join()
+        finally:
+            run.stop.set()
+            run.join()
+            src.close()
+            _vanish(rep, th)
+    status = statuses(got)[0]
+    assert waited < 1.0
+    assert status["stream"] == name and status["state"] == "connected"
+    # the latest status, re-sent as it was (counters as of then), with its
+    # seq, so that the other subscribers drop the copy
+    assert status["seq"] == statuses(seen)[-1]["seq"]
+    assert pub.stats.resent_status >= 1
+    seqs = [p["seq"] for p in predictions(got)]
+    assert len(seqs) >= 4 and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+# -- 9. Curve through the broker, the publisher connecting ---------------------------
+def _fake_prediction(seq: int, stream: str) -> dict:
+    """A valid prediction payload that no model made."""
+    return prediction_message(
+        seq=seq,
+        stream=stream,
+        t_lsl=1000.0 + seq * 0.25,
+        window_s=2.0,
+        tasks={"valence": (0.9, "high"), "arousal": (0.1, "low")},
+        quality={"ok": True, "bad_channels": [], "dropped": 0},
+        latency_ms=1.0,
+        model="sha256-000000000000",
+    )
+
+
+@pytest.mark.integration
+def test_cli_stream_connects_to_a_curve_broker(tmp_path, synthetic_trials, deap_model):
+    """``emomon stream --connect`` with Curve keys to a broker with Curve on
+    both sides: the broker's frontend is the Curve server of the connecting
+    publisher (its key is in the allowed directory), the backend the server of
+    the subscribers. The authorised subscriber gets consecutive ``seq``; one
+    with a key not allowed, and one without Curve, get nothing."""
+    server_pub, server_sec = generate_keypair(tmp_path / "server", "server")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    secrets = {}
+    for who in ("stream", "alice", "mallory"):
+        public, secrets[who] = generate_keypair(tmp_path / who, f"client-{who}")
+        if who != "mallory":
+            shutil.copy(public, allowed / public.name)
+    name = unique("emomon-curve")
+    rep, th = _serve(
+        synthetic_trials,
+        ReplaySettings(name=name, speed=FAST, loop=True, markers=False),
+    )
+    n_pred = 12
+    try:
+        with (
+            Broker(
+                LOOPBACK, LOOPBACK, curve_secret_key=server_sec,
+                curve_allowed_dir=allowed,
+            ) as broker,
+            Subscriber(
+                broker.backend_endpoint, curve_secret_key=secrets["alice"],
+                curve_server_key=server_pub,
+            ) as alice,
+            Subscriber(
+                broker.backend_endpoint, curve_secret_key=secrets["mallory"],
+                curve_server_key=server_pub,
+            ) as mallory,
+            Subscriber(broker.backend_endpoint) as plain,
+            Publisher(PublisherSettings(
+                address=broker.frontend_endpoint, connect=True,
+                curve_secret_key=str(secrets["mallory"]),
+                curve_server_key=str(server_pub),
+            )) as intruder,
+        ):  # fmt: skip
+            stream = _cli("stream", "--source", "lsl", "--name", name, "--model",
+                          str(deap_model), "--address", broker.frontend_endpoint,
+                          "--connect", "--curve-secret", str(secrets["stream"]),
+                          "--curve-server", str(server_pub), "--quiet",
+                          "--timeout", "10", "--duration", "30")  # fmt: skip
+            try:
+                msgs = receive_until(
+                    alice, lambda m: len(predictions(m)) >= 2, timeout_s=25.0
+                )
+                assert predictions(msgs), stream.poll()
+                # for 2 s of predictions, the others receive nothing, and what
+                # a publisher with a key not allowed sends goes nowhere
+                others: list = []
+                t_end = time.monotonic() + 2.0
+                for i in range(MAX_ITERATIONS):
+                    if time.monotonic() >= t_end:
+                        break
+                    intruder.publish_prediction(_fake_prediction(i, "intruder"))
+                    receive_until(alice, lambda m: False, timeout_s=0.05, into=msgs)
+                    for sub in (mallory, plain):
+                        msg = sub.recv(timeout_s=0)
+                        if msg is not None:
+                            others.append(msg)
+                msgs = receive_until(
+                    alice, lambda m: len(predictions(m)) >= n_pred, timeout_s=5.0,
+                    into=msgs,
+                )  # fmt: skip
+                assert stream.poll() is None
+                stream.send_signal(signal.SIGTERM)
+                _, err = _finish(stream, 15.0)
+            finally:
+                if stream.poll() is None:
+                    stream.kill()
+                    stream.communicate()
+    finally:
+        _vanish(rep, th)
+    assert stream.returncode == 0, err
+    assert f"-> {broker.frontend_endpoint}" in err
+    assert others == [] and mallory.received == plain.received
+    assert sum(mallory.received.values()) == 0
+    assert {m.stream for m in msgs} == {name}  # nothing from the intruder
+    seqs = [p["seq"] for p in predictions(msgs)]
+    assert len(seqs) >= n_pred
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert alice.missed[PREDICTION_TOPIC] == 0
+    for p in predictions(msgs):
+        check_prediction_payload(p, stream=name)

@@ -23,7 +23,12 @@ import numpy as np
 
 from emomon.errors import EmomonError
 
-__all__ = ["Chunk", "Source", "SourceError", "SourceState"]
+__all__ = ["CLOCK_RESTART_S", "Chunk", "Source", "SourceError", "SourceState"]
+
+#: A step back of the timestamps by more than this (seconds) is a restart of the
+#: sender's clock: a source delivers it at the start of a new chunk (instead of
+#: holding the timestamps at the last one) and the stream restarts the pipeline.
+CLOCK_RESTART_S = 1.0
 
 #: Life cycle of a source: ``"stopped"`` before :meth:`Source.open` and after
 #: :meth:`Source.close`; ``"connecting"`` inside ``open``; ``"connected"`` while
@@ -50,7 +55,10 @@ class Chunk:
         are never reused by the source), so a consumer may keep them.
     timestamps : ndarray, shape (n_times,)
         Acquisition time of each sample in seconds on this machine's LSL clock
-        (:func:`pylsl.local_clock`), float64, non-decreasing.
+        (:func:`pylsl.local_clock`), float64, non-decreasing, also from one
+        chunk to the next, except that a chunk may start more than
+        :data:`CLOCK_RESTART_S` before the previous one ended: the sender's
+        clock restarted.
     """
 
     data: np.ndarray

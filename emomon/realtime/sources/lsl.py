@@ -40,6 +40,10 @@ Clock
     which applies each new estimate as it arrives, and unlike ``proc_dejitter``,
     which rewrites the sender's timestamps. A guard keeps timestamps
     non-decreasing should an offset refresh step back by more than one sample.
+    A step back by more than :data:`~emomon.realtime.sources.base.CLOCK_RESTART_S`
+    is not clamped: the sender's clock restarted, and the samples from the
+    restart on start the next chunk (held until the next :meth:`LSLSource.read`),
+    so that the consumer sees the restart and starts again.
 
 Stream loss and return
     The inlet is created with ``recover=False``: liblsl's own silent recovery
@@ -76,7 +80,7 @@ from typing import Any
 import numpy as np
 import pylsl
 
-from emomon.realtime.sources.base import Chunk, Source, SourceError
+from emomon.realtime.sources.base import CLOCK_RESTART_S, Chunk, Source, SourceError
 
 try:  # pylsl >= 1.17 moved the exception classes out of the package namespace
     from pylsl.util import LostError as _LostError
@@ -335,6 +339,7 @@ class LSLSource(Source):
         self._reconnect_stop = threading.Event()
         self._reconnect_thread: threading.Thread | None = None
         self._last_ts = -math.inf
+        self._held: tuple[np.ndarray, np.ndarray] | None = None
         self._closing = False
 
     # -- description of the query ---------------------------------------------
@@ -388,6 +393,7 @@ class LSLSource(Source):
         self.reconnects = 0
         self.last_error = None
         self._last_ts = -math.inf
+        self._held = None
 
     def close(self) -> None:
         """Stop reconnecting, destroy the inlet; state becomes ``"stopped"``."""
@@ -397,6 +403,7 @@ class LSLSource(Source):
             thread, self._reconnect_thread = self._reconnect_thread, None
             self._conn = None  # the inlet is destroyed with its last reference
             self._pending = None
+            self._held = None
         if thread is not None and thread is not threading.current_thread():
             thread.join(self.connect_timeout_s + self.retry_interval_s + 1.0)
         with self._lock:
@@ -416,8 +423,13 @@ class LSLSource(Source):
         -------
         Chunk
             ``data`` (n_channels, n_times) float64 µV and ``timestamps``
-            (n_times,); empty while reconnecting or stopped.
+            (n_times,); empty while reconnecting or stopped. Samples after a
+            restart of the sender's clock come in the next chunk (returned by
+            the next call, at once).
         """
+        if self._held is not None:
+            held, self._held = self._held, None
+            return self._deliver(*held)
         with self._lock:
             pending, self._pending = self._pending, None
         if pending is not None and not self._closing:
@@ -457,11 +469,25 @@ class LSLSource(Source):
         data = data_parts[0] if len(data_parts) == 1 else np.hstack(data_parts)
         ts = ts_parts[0] if len(ts_parts) == 1 else np.concatenate(ts_parts)
         ts += conn.offset
-        np.maximum(ts, self._last_ts, out=ts)
-        np.maximum.accumulate(ts, out=ts)
-        self._last_ts = float(ts[-1])
         if conn.scale is not None:
             data *= conn.scale[:, None]
+        return self._deliver(data, ts)
+
+    def _deliver(self, data: np.ndarray, ts: np.ndarray) -> Chunk:
+        """Make ``ts`` non-decreasing and return the chunk, up to a restart of
+        the sender's clock; the samples from the restart on are held for the
+        next :meth:`read`."""
+        restarts = np.flatnonzero(np.diff(ts, prepend=self._last_ts) < -CLOCK_RESTART_S)
+        floor = self._last_ts
+        if restarts.size and restarts[0] == 0:  # a new time line: no floor
+            floor, restarts = -math.inf, restarts[1:]
+        if restarts.size:
+            cut = int(restarts[0])
+            self._held = (np.ascontiguousarray(data[:, cut:]), ts[cut:].copy())
+            data, ts = np.ascontiguousarray(data[:, :cut]), ts[:cut].copy()
+        np.maximum(ts, floor, out=ts)
+        np.maximum.accumulate(ts, out=ts)
+        self._last_ts = float(ts[-1])
         self.samples_received += ts.shape[0]
         return Chunk(data, ts)
 
