@@ -8,7 +8,7 @@ import math
 
 def positive_int(text: str) -> int:
     """A whole number >= 1."""
-    v = nonneg_int(text)
+    v = _whole(text)
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
     return v
@@ -16,15 +16,19 @@ def positive_int(text: str) -> int:
 
 def nonneg_int(text: str) -> int:
     """A whole number >= 0."""
+    v = _whole(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def _whole(text: str) -> int:
     try:
-        v = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a whole number, got {text!r}"
         ) from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
 
 
 def nonneg_float(text: str) -> float:
@@ -38,9 +42,73 @@ def nonneg_float(text: str) -> float:
     return v
 
 
+def finite_float(text: str) -> float:
+    """A finite number (any sign).
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For text that is not a number, or NaN/inf (argparse names the option).
+    """
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return v
+
+
 def positive_float(text: str) -> float:
     """A finite number > 0."""
-    v = nonneg_float(text)
-    if v == 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return v
+
+
+def endpoint(text: str) -> str:
+    """A ZeroMQ endpoint: ``tcp://HOST:PORT`` (port 1-65535 or ``*``),
+    ``ipc://PATH`` or ``inproc://NAME``.
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    str
+        ``text`` unchanged.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For another transport, a missing host or path, or a port that is not a
+        number in 1-65535 (ZeroMQ itself would wrap 99999 round to 34463).
+    """
+    example = "expected e.g. tcp://127.0.0.1:5556, ipc:///tmp/emomon or inproc://name"
+    transport, sep, rest = text.partition("://")
+    if not sep or transport not in ("tcp", "ipc", "inproc") or not rest:
+        raise argparse.ArgumentTypeError(f"{example}, got {text!r}")
+    if transport == "tcp":
+        host, colon, port = rest.rpartition(":")
+        if not colon or not host or host == "[]":
+            raise argparse.ArgumentTypeError(f"{text!r} has no host:port; {example}")
+        if port != "*" and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise argparse.ArgumentTypeError(
+                f"port {port!r} in {text!r} is not a number in 1-65535 (or *)"
+            )
+    return text

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from emomon import __version__
+from emomon.argtypes import finite_float as _finite_float
 from emomon.argtypes import nonneg_float as _nonneg_float
 from emomon.argtypes import nonneg_int as _nonneg_int
 from emomon.argtypes import positive_float as _positive_float
@@ -234,7 +235,9 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         help="fixed, median, rank or random"
         + ("; a comma list runs the label-reliability experiment" if evaluate else ""),
     )
-    p.add_argument("--threshold", type=float, help="fixed threshold (default midpoint)")
+    p.add_argument(
+        "--threshold", type=_finite_float, help="fixed threshold (default midpoint)"
+    )
     p.add_argument("--train-videos", choices=["all", "top-bottom"])
     p.add_argument("--epochs", type=_positive_int)
     p.add_argument("--batch-size", type=_positive_int)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar, get_args, get_type_hints
 
 from emomon.errors import ConfigError
 
@@ -186,15 +187,32 @@ class FeatureSpec:
 
 def _band_from_any(value: Any) -> Band:
     if isinstance(value, Mapping):
+        unknown = sorted(set(value) - {"name", "lo", "hi"})
+        if unknown:
+            raise ConfigError(
+                f"features.bands: unknown key {unknown[0]!r} in a band table; "
+                "valid keys: name, lo, hi"
+            )
         try:
-            return Band(str(value["name"]), float(value["lo"]), float(value["hi"]))
+            name, lo, hi = value["name"], value["lo"], value["hi"]
         except KeyError as exc:
             raise ConfigError(f"features.bands: band needs key {exc}") from None
-    if isinstance(value, list | tuple) and len(value) == 3:
-        return Band(str(value[0]), float(value[1]), float(value[2]))
-    raise ConfigError(
-        f"features.bands: expected [name, lo, hi] or a table, got {value!r}"
-    )
+    elif isinstance(value, list | tuple) and len(value) == 3:
+        name, lo, hi = value
+    else:
+        raise ConfigError(
+            f"features.bands: expected [name, lo, hi] or a table, got {value!r}"
+        )
+    if not isinstance(name, str) or not all(_is_number(v) for v in (lo, hi)):
+        raise ConfigError(
+            f"features.bands: expected [name, lo, hi] with a string name and "
+            f"numbers in Hz, got {[name, lo, hi]!r}"
+        )
+    return Band(name, float(lo), float(hi))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 T = TypeVar("T")
@@ -244,6 +262,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if hint is float or text.startswith("float"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # TOML allows nan and inf
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if hint is str or text.startswith("str"):
         if not isinstance(value, str):
@@ -252,7 +272,19 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if text.startswith("tuple"):
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
+        args = get_args(hint)
+        if args[:1] == (str,):  # tuple[str, ...]: names, not numbers
+            bad = [v for v in value if not isinstance(v, str)]
+            if bad:
+                raise ConfigError(
+                    f"{where}: expected a list of strings, got {bad[0]!r} in "
+                    f"{list(value)!r} (quote it: {str(bad[0])!r})"
+                )
         return tuple(value)
+    if text.startswith("dict"):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return dict(value)
     return value
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from emomon.config import FeatureSpec
-from emomon.errors import ModelError
+from emomon.errors import ConfigError, ModelError
 
 #: Version of the contract this emomon writes and the newest it reads.
 SCHEMA_VERSION = 1
@@ -98,13 +99,20 @@ class ModelContract:
             d = json.loads(text)
         except (json.JSONDecodeError, TypeError) as exc:
             raise ModelError(
-                f"{source}: emomon contract is not valid JSON ({exc})"
+                f"{source}: emomon contract is not valid JSON ({exc}); re-export "
+                "the model with emomon train"
             ) from None
         if not isinstance(d, dict):
-            raise ModelError(f"{source}: emomon contract must be a JSON object")
+            raise ModelError(
+                f"{source}: emomon contract must be a JSON object; re-export the "
+                "model with emomon train"
+            )
         schema = d.get("schema")
         if not isinstance(schema, int):
-            raise ModelError(f"{source}: emomon contract has no schema version")
+            raise ModelError(
+                f"{source}: emomon contract has no schema version; re-export the "
+                "model with emomon train"
+            )
         if schema > SCHEMA_VERSION:
             raise ModelError(
                 f"{source}: contract schema {schema} is newer than this emomon "
@@ -128,29 +136,76 @@ class ModelContract:
                 schema=schema,
                 emomon_version=str(d.get("emomon_version", "")),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except KeyError as exc:
             raise ModelError(
-                f"{source}: emomon contract is missing or has a bad field ({exc!r})"
+                f"{source}: emomon contract lacks the field {exc.args[0]!r}; "
+                "re-export the model with emomon train"
+            ) from None
+        except ConfigError as exc:  # the feature spec inside the model
+            raise ModelError(
+                f"{source}: emomon contract has a bad feature_spec ({exc}); "
+                "re-export the model with emomon train"
+            ) from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ModelError(
+                f"{source}: emomon contract has a bad field ({exc!r}); "
+                "re-export the model with emomon train"
             ) from None
         contract.validate(source=source)
         return contract
 
     def validate(self, *, source: str = "model") -> None:
+        """Check the contract is usable online.
+
+        Raises
+        ------
+        ModelError
+            Naming ``source`` and the field: an unknown input kind, no channels or
+            tasks, duplicate or empty channel names, a sampling rate that is not
+            positive or too low for the feature bands, or normalisation arrays
+            that do not match the channels.
+        """
         if self.input_kind not in ("flat", "grid", "eeg"):
-            raise ModelError(f"{source}: unknown input kind {self.input_kind!r}")
+            raise ModelError(
+                f"{source}: unknown input kind {self.input_kind!r} (expected flat, "
+                "grid or eeg); re-export the model"
+            )
         n_ch = len(self.ch_names)
         if n_ch == 0 or not self.tasks:
-            raise ModelError(f"{source}: contract lists no channels or no tasks")
+            raise ModelError(
+                f"{source}: contract lists no channels or no tasks; re-export the model"
+            )
+        # Sources are matched to the model by channel name.
+        dups = sorted({c for c in self.ch_names if self.ch_names.count(c) > 1})
+        if dups or not all(c.strip() for c in self.ch_names):
+            what = f"names {', '.join(dups)} twice" if dups else "has an empty name"
+            raise ModelError(
+                f"{source}: contract ch_names {what}; re-export the model with one "
+                "name per channel"
+            )
+        if not (math.isfinite(self.sfreq) and self.sfreq > 0):
+            raise ModelError(
+                f"{source}: contract sfreq is {self.sfreq}; expected the sampling "
+                "rate in Hz (> 0); re-export the model"
+            )
+        if self.spec.max_band_hz() >= self.sfreq / 2:
+            raise ModelError(
+                f"{source}: contract sfreq {self.sfreq:g} Hz is too low for its "
+                f"feature bands (up to {self.spec.max_band_hz():g} Hz); re-export the "
+                "model from data sampled faster"
+            )
         if (
             self.norm_mean.shape != self.norm_std.shape
             or self.norm_mean.shape[0] != n_ch
         ):
             raise ModelError(
                 f"{source}: normalisation shape {self.norm_mean.shape} does not match "
-                f"{n_ch} channels"
+                f"{n_ch} channels; re-export the model"
             )
         if not np.all(self.norm_std > 0):
-            raise ModelError(f"{source}: normalisation std must be > 0")
+            raise ModelError(
+                f"{source}: normalisation std must be > 0; re-export the model"
+            )
 
     @classmethod
     def from_onnx(cls, path: str | Path) -> ModelContract:
@@ -158,8 +213,15 @@ class ModelContract:
         import onnxruntime as ort
 
         p = Path(path)
+        if p.is_dir():
+            raise ModelError(
+                f"model file {p} is a directory; pass the .onnx file inside it "
+                "(e.g. model.onnx)"
+            )
         if not p.is_file():
-            raise ModelError(f"model file {p} does not exist")
+            raise ModelError(
+                f"model file {p} does not exist; export one with emomon train"
+            )
         try:
             sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises many types

@@ -7,6 +7,9 @@ expected, so that readers never leak a raw traceback for bad input.
 
 from __future__ import annotations
 
+import codecs
+import math
+import os
 import pickle
 import re
 from collections.abc import Iterable
@@ -64,22 +67,44 @@ def load_mat(
     Raises
     ------
     DatasetError
-        If the file is missing, truncated, corrupt, or a v7.3 (HDF5) file.
+        If the file is missing, truncated, corrupt (including headers that would
+        make scipy allocate gigabytes or crash, see :mod:`emomon.datasets._mat5`),
+        or a v7.3 (HDF5) file.
     """
     from scipy.io import loadmat
+
+    from emomon.datasets._mat5 import MatUnsafe, check_mat5
 
     if not path.is_file():
         raise DatasetError(f"{path}: file not found; expected {expected}")
     names = list(variable_names) if variable_names is not None else None
     try:
+        # scipy sizes cell/struct arrays from their headers before reading them:
+        # refuse impossible sizes first (a flipped bit would fill gigabytes).
+        check_mat5(path, names)
         return loadmat(str(path), variable_names=names)
+    except MatUnsafe as exc:
+        raise DatasetError(
+            f"{path.name}: corrupt .mat file ({exc}); expected {expected}"
+        ) from None
     except MemoryError:
-        raise
+        # Only a corrupt header asks for more memory than the machine has.
+        raise DatasetError(
+            f"{path.name}: corrupt .mat file (declares arrays larger than memory); "
+            f"expected {expected}"
+        ) from None
     except NotImplementedError as exc:  # scipy's answer to HDF5-based v7.3 files
         raise DatasetError(
             f"{path.name}: MATLAB v7.3 (HDF5) file, which scipy cannot read "
             f"({one_line(exc)}); re-save it in MATLAB with save(..., '-v7'); "
             f"expected {expected}"
+        ) from exc
+    except OSError as exc:
+        # errno set: the filesystem refused (permissions, ...); unset: scipy's
+        # "could not read bytes" for a file that ends too early.
+        what = "cannot read" if exc.errno is not None else "truncated or corrupt"
+        raise DatasetError(
+            f"{path.name}: {what} .mat file ({one_line(exc)}); expected {expected}"
         ) from exc
     except Exception as exc:  # scipy raises a zoo of types for damaged files
         raise DatasetError(
@@ -88,12 +113,42 @@ def load_mat(
         ) from exc
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
+#: A DEAP pickle has a few dozen opcodes; a cap keeps a crafted file from
+#: building containers nested deep enough to overflow the C stack when hashed.
+MAX_PICKLE_OPS = 10_000
+
+
+class _NdarrayToken:
+    """Stands for ``numpy.ndarray`` inside a pickle: usable only as the subtype
+    argument of ``_reconstruct`` (calling the class directly would allocate any
+    shape the file asks for)."""
+
+
+_NDARRAY = _NdarrayToken()
+
+
+def _counted(op: Any) -> Any:
+    def run(self: _NumpyOnlyUnpickler) -> None:
+        self.n_ops += 1
+        if self.n_ops > MAX_PICKLE_OPS:
+            raise pickle.UnpicklingError(
+                f"more than {MAX_PICKLE_OPS} pickle opcodes (not a dict of arrays)"
+            )
+        op(self)
+
+    return run
+
+
+class _NumpyOnlyUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     """Unpickler that only builds numpy arrays, dtypes and plain containers.
 
     DEAP's ``.dat`` files are pickles; unpickling an arbitrary file can run
     arbitrary code, so only the globals a pickled dict of numpy arrays needs are
-    allowed (Python 2 and 3, numpy 1 and 2 module names).
+    allowed (Python 2 and 3, numpy 1 and 2 module names), and the ones that
+    allocate are wrapped to allocate no more elements than the file has bytes.
+
+    This is the pure-Python unpickler: the C one grows its memo table to any
+    index a corrupt file names (gigabytes, zero-filled) and cannot count opcodes.
     """
 
     _ALLOWED = {
@@ -109,22 +164,59 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("__builtin__", "object"),
         ("builtins", "object"),
     }
+    dispatch = {k: _counted(v) for k, v in pickle._Unpickler.dispatch.items()}  # type: ignore[attr-defined]
+
+    def __init__(self, file: Any, *, max_elements: int) -> None:
+        super().__init__(file, encoding="latin1")
+        self.n_ops = 0
+        self.max_elements = max(int(max_elements), 1)
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(
                 f"refusing to load global {module}.{name} (only numpy arrays allowed)"
             )
+        if name == "ndarray":
+            return _NDARRAY
+        if name == "_reconstruct":
+            return self._reconstruct
+        if name == "_reconstructor":
+            return self._reconstructor
+        if name == "encode":
+            return _latin1_encode
         has_core = hasattr(np, "_core")  # numpy >= 2 (or 1.26's forward shim)
         if module.startswith("numpy.core.") and has_core:
             module = "numpy._core." + module[len("numpy.core.") :]
         elif module.startswith("numpy._core.") and not has_core:
             module = "numpy.core." + module[len("numpy._core.") :]
-        elif module == "copy_reg":
-            module = "copyreg"
         elif module == "__builtin__":
             module = "builtins"
         return super().find_class(module, name)
+
+    def _reconstruct(self, subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+        """``numpy.core.multiarray._reconstruct`` for plain ndarrays of a size the
+        file can back (real pickles pass shape ``(0,)``; ``BUILD`` fills them)."""
+        if subtype is not _NDARRAY:
+            raise pickle.UnpicklingError("_reconstruct of something not an ndarray")
+        dims = shape if isinstance(shape, tuple) else (shape,)
+        if not all(isinstance(d, int) and d >= 0 for d in dims):
+            raise pickle.UnpicklingError(f"bad array shape {shape!r}")
+        if math.prod(dims) > self.max_elements:
+            raise pickle.UnpicklingError(f"array shape {dims} is larger than the file")
+        return np.ndarray(dims, dtype=dtype)
+
+    def _reconstructor(self, cls: Any, base: Any, state: Any) -> Any:
+        """``copyreg._reconstructor`` for plain objects only."""
+        if cls is not object or base is not object:
+            raise pickle.UnpicklingError("copyreg._reconstructor of a non-object")
+        return object()
+
+
+def _latin1_encode(obj: Any, encoding: str = "utf-8", errors: str = "strict") -> Any:
+    """``_codecs.encode`` as Python 3 pickles of bytes use it (latin1 only)."""
+    if encoding.replace("-", "").replace("_", "").lower() != "latin1":
+        raise pickle.UnpicklingError(f"refusing codec {encoding!r} in a pickle")
+    return codecs.encode(obj, "latin1", errors)
 
 
 def load_pickle(path: Path, expected: str) -> Any:
@@ -133,23 +225,30 @@ def load_pickle(path: Path, expected: str) -> Any:
     Raises
     ------
     DatasetError
-        If the file is missing, truncated, corrupt or holds anything but numpy
-        arrays in plain containers.
+        If the file is missing, truncated, corrupt, holds anything but numpy
+        arrays in plain containers, declares an array larger than the file, or
+        has more than :data:`MAX_PICKLE_OPS` opcodes.
     """
     if not path.is_file():
         raise DatasetError(f"{path}: file not found; expected {expected}")
     try:
         with path.open("rb") as f:
-            return _NumpyOnlyUnpickler(f, encoding="latin1").load()
-    except MemoryError:
-        raise
+            size = os.fstat(f.fileno()).st_size
+            return _NumpyOnlyUnpickler(f, max_elements=size).load()
     except OSError as exc:
         raise DatasetError(
             f"{path.name}: cannot read ({one_line(exc)}); expected {expected}"
         ) from exc
-    except Exception as exc:  # UnpicklingError, EOFError, ValueError, ...
+    except MemoryError:
         raise DatasetError(
-            f"{path.name}: truncated or corrupt pickle ({type(exc).__name__}); "
+            f"{path.name}: corrupt pickle (asks for more memory than the machine "
+            f"has); expected {expected}"
+        ) from None
+    except Exception as exc:  # UnpicklingError, EOFError, ValueError, ...
+        # Our own refusals say what was refused; other messages are noise.
+        why = one_line(exc) if isinstance(exc, pickle.UnpicklingError) else ""
+        raise DatasetError(
+            f"{path.name}: truncated or corrupt pickle ({why or type(exc).__name__}); "
             f"expected {expected}"
         ) from exc
 

@@ -183,16 +183,18 @@ def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
         expected = _EXPECTED
         obj = load_pickle(path, expected)
     if not isinstance(obj, dict) or "data" not in obj or "labels" not in obj:
-        got = (
-            f"keys {sorted(map(str, obj))}"
-            if isinstance(obj, dict)
-            else type(obj).__name__
-        )
+        got = f"keys {_key_names(obj)}" if isinstance(obj, dict) else type(obj).__name__
         raise DatasetError(
             f"{path.name}: missing 'data'/'labels' (got {got}); expected {expected}"
         )
-    data = np.asarray(obj["data"])
-    labels = np.asarray(obj["labels"])
+    data, labels = obj["data"], obj["labels"]
+    # Arrays only: np.asarray of nested lists from a damaged pickle can be ragged
+    # (ValueError) or self-referencing.
+    if not isinstance(data, np.ndarray) or not isinstance(labels, np.ndarray):
+        raise DatasetError(
+            f"{path.name}: 'data' and 'labels' must be numpy arrays (got "
+            f"{type(data).__name__}, {type(labels).__name__}); expected {expected}"
+        )
     if data.dtype.kind not in "iuf" or labels.dtype.kind not in "iuf":
         raise DatasetError(
             f"{path.name}: 'data' and 'labels' must be numeric arrays (got "
@@ -224,3 +226,10 @@ def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"rating scale; expected {expected}"
         )
     return eeg, labels
+
+
+def _key_names(obj: dict[Any, Any]) -> list[str]:
+    """Up to 8 keys of a loaded dict for an error message (str keys shown as is,
+    others by type: a damaged pickle's keys can be anything)."""
+    names = [k if isinstance(k, str) else f"<{type(k).__name__}>" for k in obj]
+    return sorted(names)[:8]

@@ -205,6 +205,7 @@ class MNEReader(Reader):
                 "channels of type 'eeg'"
             )
         ch_names = tuple(_clean_name(raw.ch_names[i]) for i in picks)
+        _check_unique(ch_names, [raw.ch_names[i] for i in picks], path)
         data = raw.get_data(picks=picks) * 1e6  # V -> µV
         bad = ~np.isfinite(data)
         if bad.any():
@@ -335,6 +336,19 @@ class MNEReader(Reader):
                 )
             out.append((max(a, 0), min(b, n_times), d))
         return out
+
+
+def _check_unique(names: Sequence[str], stored: Sequence[str], path: Path) -> None:
+    """Channels are matched by name online: two EEG channels may not share one."""
+    seen: dict[str, str] = {}
+    for name, orig in zip(names, stored, strict=True):
+        if name in seen:
+            raise DatasetError(
+                f"{path.name}: EEG channels '{seen[name]}' and '{orig}' both read as "
+                f"'{name}'; rename or drop one (e.g. raw.rename_channels in MNE) "
+                "so every channel has its own 10-20 name"
+            )
+        seen[name] = orig
 
 
 def _stem(path: Path) -> str:

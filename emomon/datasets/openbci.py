@@ -14,6 +14,7 @@ passes ``ch_names`` (10-20 names), and no labels.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ import numpy as np
 from emomon.datasets._io import one_line, reject_unknown_options, sorted_naturally
 from emomon.datasets.base import Reader, Trial
 from emomon.dsp.layout import canonical_name
-from emomon.errors import DatasetError
+from emomon.errors import ConfigError, DatasetError
 
 __all__ = ["OpenBCIReader", "read_openbci_txt"]
 
@@ -49,7 +50,8 @@ def read_openbci_txt(
     path : str or Path
         The ``.txt`` (or ``.csv``) file written by the OpenBCI GUI.
     sfreq : float, optional
-        Sampling rate to use when the header has no ``%Sample Rate`` line.
+        Sampling rate to use when the header has no ``%Sample Rate`` line; one
+        that disagrees with the header is an error.
 
     Returns
     -------
@@ -67,8 +69,8 @@ def read_openbci_txt(
     Raises
     ------
     DatasetError
-        If the file is missing or not in the OpenBCI GUI text format, or has
-        non-finite samples.
+        If the file is missing or not in the OpenBCI GUI text format, has
+        non-finite samples, or its header rate disagrees with ``sfreq``.
     """
     eeg, fs, names, ts, _ = _read(Path(path), sfreq)
     return eeg, fs, names, ts
@@ -95,6 +97,14 @@ def _read(
     n_ch_header = int(m.group(1)) if m else None
     m = _SFREQ_RE.search(header)
     fs = float(m.group(1)) if m else sfreq
+    if m and sfreq is not None and not math.isclose(fs, sfreq, rel_tol=1e-6):
+        # The header is what the board ran at; a different rate given by the
+        # user would silently mis-time every feature.
+        raise DatasetError(
+            f"{name}: the header says '%Sample Rate = {fs:g} Hz' but sfreq={sfreq:g} "
+            "was given; drop the sfreq option (it is only for files without that "
+            "header line) or fix the header"
+        )
     if fs is None or not fs > 0:
         raise DatasetError(
             f"{name}: no '%Sample Rate = F Hz' header line (pass sfreq=...); "
@@ -210,11 +220,12 @@ class OpenBCIReader(Reader):
     data_dir : str or Path
         One recording (``.txt``/``.csv``) or a folder of them (files whose first
         line starts with ``%``).
-    ch_names : sequence of str, optional
-        10-20 names of the EXG channels in order (the file has no montage);
-        default ``EXG0`` ...
+    ch_names : sequence of str or str, optional
+        10-20 names of the EXG channels in order (the file has no montage), or
+        one comma-separated string; default ``EXG0`` ... Names must be unique.
     sfreq : float, optional
-        Sampling rate for files whose header lacks ``%Sample Rate``.
+        Sampling rate for files whose header lacks ``%Sample Rate`` (one that
+        disagrees with the header is an error).
 
     Notes
     -----
@@ -238,12 +249,13 @@ class OpenBCIReader(Reader):
         **unknown: Any,
     ) -> None:
         reject_unknown_options(self.name, unknown, "ch_names, sfreq")
-        names = None if ch_names is None else [str(c) for c in ch_names]
-        super().__init__(data_dir, ch_names=names, sfreq=sfreq)
+        names = _channel_option(ch_names)
+        fs = _rate_option(sfreq)
+        super().__init__(data_dir, ch_names=names, sfreq=fs)
         self.ch_names = (
             None if names is None else tuple(canonical_name(c) for c in names)
         )
-        self.sfreq = None if sfreq is None else float(sfreq)
+        self.sfreq = fs
         self._files: dict[str, Path] | None = None
 
     def _find_files(self) -> dict[str, Path]:
@@ -304,6 +316,41 @@ class OpenBCIReader(Reader):
                 },
             )
         ]
+
+
+def _channel_option(ch_names: Sequence[str] | str | None) -> list[str] | None:
+    """The ``ch_names`` option as a list: a sequence, or one comma-separated string
+    (``-o ch_names=Fp1,Fp2,...`` on the command line)."""
+    if ch_names is None:
+        return None
+    if isinstance(ch_names, str):
+        ch_names = ch_names.split(",")
+    names = [str(c).strip() for c in ch_names]
+    if not names or any(not n for n in names):
+        raise ConfigError(
+            f"openbci: ch_names has an empty name ({','.join(names)!r}); give one "
+            "10-20 name per EXG channel, e.g. ch_names=Fp1,Fp2,C3,C4,P7,P8,O1,O2"
+        )
+    canon = [canonical_name(n) for n in names]
+    dups = sorted({n for n in canon if canon.count(n) > 1})
+    if dups:
+        raise ConfigError(
+            f"openbci: ch_names names {', '.join(dups)} more than once; give each "
+            "EXG channel its own name"
+        )
+    return names
+
+
+def _rate_option(sfreq: Any) -> float | None:
+    if sfreq is None:
+        return None
+    try:
+        fs = float(sfreq)
+    except (TypeError, ValueError):
+        fs = math.nan
+    if not (math.isfinite(fs) and fs > 0):
+        raise ConfigError(f"openbci: sfreq must be a rate in Hz > 0, got {sfreq!r}")
+    return fs
 
 
 def _has_header(path: Path) -> bool:

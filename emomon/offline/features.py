@@ -22,7 +22,7 @@ import numpy as np
 from emomon.config import FeatureSpec
 from emomon.datasets import Reader, Trial, get_reader
 from emomon.dsp.features import ExtractorSettings, FeatureExtractor, WindowFeatures
-from emomon.errors import DatasetError
+from emomon.errors import ConfigError, DatasetError
 
 #: Bump when the cached file layout changes.
 CACHE_FORMAT = 1
@@ -65,8 +65,7 @@ def trial_features(trial: Trial, spec: FeatureSpec) -> TrialFeatures:
     -------
     TrialFeatures
     """
-    n_ch = trial.n_channels
-    ext = FeatureExtractor(ExtractorSettings(spec, trial.sfreq, n_ch))
+    ext = FeatureExtractor(_settings(trial, spec))
     base_vals = None
     offset = 0
     if trial.baseline is not None and trial.baseline.shape[1] > 0:
@@ -87,6 +86,45 @@ def trial_features(trial: Trial, spec: FeatureSpec) -> TrialFeatures:
             "the recording has NaN/inf samples"
         )
     return TrialFeatures(trial, values, t_end, base_vals)
+
+
+def _settings(trial: Trial, spec: FeatureSpec) -> ExtractorSettings:
+    """Extractor settings for ``trial``; a rate the spec cannot use is the
+    recording's problem, reported as such (dsp raises a bare ValueError)."""
+    where = f"subject {trial.subject} video {trial.video}"
+    top = max(spec.bands, key=lambda b: b.hi)
+    if top.hi >= trial.sfreq / 2:
+        raise DatasetError(
+            f"{where}: recorded at {trial.sfreq:g} Hz, too slow for the "
+            f"{top.name} band up to {top.hi:g} Hz (needs more than {2 * top.hi:g} "
+            "Hz); drop or lower that band in [features] bands, or use a recording "
+            "sampled faster"
+        )
+    try:
+        return ExtractorSettings(spec, trial.sfreq, trial.n_channels)
+    except ValueError as exc:
+        raise DatasetError(
+            f"{where}: features cannot be computed at {trial.sfreq:g} Hz ({exc}); "
+            "check [features] window_s/hop_s against the recording"
+        ) from None
+
+
+def _mismatch(
+    what: str, names: Sequence[str], ref_names: Sequence[str], ref: str
+) -> str:
+    """How a montage differs from the reference one, for an error message."""
+    missing = [c for c in ref_names if c not in names]
+    extra = [c for c in names if c not in ref_names]
+    if not missing and not extra:
+        return f"{what} has the channels of {ref} in another order"
+    parts = []
+    if missing:
+        parts.append(
+            f"lacks {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}"
+        )
+    if extra:
+        parts.append(f"adds {', '.join(extra[:6])}{' ...' if len(extra) > 6 else ''}")
+    return f"{what} {' and '.join(parts)} compared with {ref}"
 
 
 @dataclass(frozen=True)
@@ -149,10 +187,19 @@ def _subject_arrays(trials: list[Trial], spec: FeatureSpec) -> dict[str, np.ndar
     feats = [trial_features(t, spec) for t in trials]
     ref = trials[0]
     for t in trials[1:]:
-        if t.ch_names != ref.ch_names or t.sfreq != ref.sfreq:
+        if t.sfreq != ref.sfreq:
             raise DatasetError(
-                f"subject {t.subject}: trial {t.video} has channels/sfreq different "
-                f"from trial {ref.video}; all trials of a dataset must match"
+                f"subject {t.subject}: trial {t.video} is sampled at {t.sfreq:g} Hz "
+                f"but trial {ref.video} at {ref.sfreq:g} Hz; resample the recordings "
+                "to one rate"
+            )
+        if t.ch_names != ref.ch_names:
+            what = _mismatch(
+                f"trial {t.video}", t.ch_names, ref.ch_names, f"trial {ref.video}"
+            )
+            raise DatasetError(
+                f"subject {t.subject}: {what}; all trials of a dataset need the same "
+                "channels in the same order"
             )
     X = []
     for f in feats:
@@ -285,7 +332,13 @@ def load_features(
             cache_files[s] = None
             continue
         d = Path(cache_dir) / reader.name
-        d.mkdir(parents=True, exist_ok=True)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cache dir {d}: cannot create it ({exc.strerror}); pass another "
+                "--cache-dir or --no-cache"
+            ) from None
         cache_files[s] = str(d / f"{s}-{cache_key(reader, s, spec)}.npz")
 
     results: dict[str, dict[str, np.ndarray]] = {}
@@ -334,11 +387,22 @@ def _merge(
 ) -> FeatureTable:
     ch = tuple(str(c) for c in parts[0]["ch_names"])
     sfreq = float(parts[0]["sfreq"])
+    s0 = _subject_of(parts[0])
     for p in parts[1:]:
-        if tuple(str(c) for c in p["ch_names"]) != ch or float(p["sfreq"]) != sfreq:
+        fs = float(p["sfreq"])
+        if fs != sfreq:
             raise DatasetError(
-                f"dataset '{name}': subjects differ in channels or sampling rate; "
-                "emomon needs one montage per dataset"
+                f"dataset '{name}': subject {_subject_of(p)} is sampled at {fs:g} Hz "
+                f"but subject {s0} at {sfreq:g} Hz; emomon needs one rate per "
+                "dataset: resample the recordings to one rate (e.g. raw.resample "
+                "in MNE)"
+            )
+        names = tuple(str(c) for c in p["ch_names"])
+        if names != ch:
+            what = _mismatch(f"subject {_subject_of(p)}", names, ch, f"subject {s0}")
+            raise DatasetError(
+                f"dataset '{name}': {what}; emomon needs one montage per dataset: "
+                "pick or rename channels to match"
             )
     offsets = np.cumsum([0] + [p["subject"].size for p in parts[:-1]])
     scale = parts[0]["scale"]
@@ -358,3 +422,8 @@ def _merge(
         scale=None if np.isnan(scale).any() else (float(scale[0]), float(scale[1])),
         dataset=name,
     )
+
+
+def _subject_of(part: dict[str, np.ndarray]) -> str:
+    subj = part["subject"]
+    return str(subj[0]) if subj.size else "?"

@@ -103,7 +103,8 @@ def make_labels(
     Raises
     ------
     ConfigError
-        Unknown ``method``, invalid ``scale``, or ``subjects`` missing/mismatched.
+        Unknown ``method``, invalid ``scale``, a ``threshold`` outside ``scale``, or
+        ``subjects`` missing/mismatched.
     DatasetError
         Ratings not finite or outside ``scale``.
     """
@@ -126,6 +127,13 @@ def make_labels(
 
     if method in ("fixed", "random"):
         thr = default_threshold((lo, hi)) if threshold is None else float(threshold)
+        if not lo <= thr < hi:  # one class only: nothing to learn or score
+            side = "high" if thr < lo else "low"
+            raise ConfigError(
+                f"threshold {thr:g} is outside the rating scale {lo:g}-{hi:g} (every "
+                f"trial would be {side}); choose --threshold (train.threshold) "
+                f"within [{lo:g}, {hi:g})"
+            )
         labels = (r > thr).astype(np.int64)
         if method == "random":
             labels = np.random.default_rng(seed).permutation(labels)

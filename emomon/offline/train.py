@@ -117,9 +117,20 @@ class TrainConfig:
             raise ConfigError("train.val_fraction must be within [0, 1)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError("train.device must be auto, cpu or cuda")
-        from emomon.models import model_input_kind
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise ConfigError(
+                f"train.threshold must be a finite number, got {self.threshold}"
+            )
+        from emomon.models import model_hparams
 
-        model_input_kind(self.model)  # raises ConfigError on an unknown model
+        # Unknown model or hyper-parameter names fail now, not after the features.
+        valid = model_hparams(self.model)  # raises ConfigError on an unknown model
+        unknown = sorted(set(self.hparams) - set(valid))
+        if unknown:
+            raise ConfigError(
+                f"unknown hyper-parameter model.{unknown[0]} for model "
+                f"'{self.model}'; valid keys: {', '.join(sorted(valid)) or 'none'}"
+            )
 
 
 def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
@@ -134,6 +145,11 @@ def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
             f"{path}: unknown section [{unknown[0]}]; "
             "valid: [train], [features], [synthetic], [model]"
         )
+    for section, value in data.items():
+        if not isinstance(value, Mapping):  # e.g. "train = 3" at the top level
+            raise ConfigError(
+                f"{path}: {section} must be a [{section}] table, got {value!r}"
+            )
     train = dict(data.get("train", {}))
     for key in ("features", "synthetic", "hparams"):
         if key in train:
@@ -901,6 +917,28 @@ def config_dict(cfg: TrainConfig) -> dict[str, Any]:
     return d
 
 
+def _check_out_dir(out: Path) -> None:
+    """Fail before hours of training if the run directory cannot be one."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ConfigError(
+                    f"run directory {out}: {p} is a file, not a directory; pass "
+                    "another --out"
+                )
+            return
+
+
+def _make_out_dir(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"run directory {out}: cannot create it ({exc.strerror}); pass another "
+            "--out"
+        ) from None
+
+
 def run_training(
     cfg: TrainConfig,
     out_dir: str | Path,
@@ -918,8 +956,10 @@ def run_training(
     from emomon.offline.report import write_report
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_out_dir(out)
     ds = load_dataset(cfg, progress=progress)
+    # Created once the data loaded: a missing dataset leaves no empty run dir.
+    _make_out_dir(out)
     report: dict[str, Any] = {
         "emomon_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -958,7 +998,7 @@ def run_ablation(
     from emomon.offline.report import write_report
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _make_out_dir(out)
     protocol = cfg.protocols[0]
     rows = []
     results = {}
