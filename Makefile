@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench soak clean
 
 venv: $(STAMP)
 
