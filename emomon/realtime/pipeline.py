@@ -323,6 +323,15 @@ class Pipeline:
         tol = self.settings.gap_tolerance * dt
         u = t - (self.samples + self._grid_skip + np.arange(n)) * dt
         out = np.zeros(n, dtype=np.int64)
+        prev = self._u_base
+        if prev is not None and u.max() - min(u.min(), prev) <= tol:
+            # The usual case: every stamp within tolerance of the baseline. Each
+            # rolling minimum then lies in [min(u, prev), max(u)], so no rise
+            # (and no step) can exceed the tolerance; only the state moves on.
+            hist = np.concatenate([self._u_hist, u]) if n < h else u
+            self._u_base = float(hist[-h:].min())
+            self._u_hist = hist[-(h - 1) :].copy() if h > 1 else hist[:0]
+            return out
         steps = np.diff(u, prepend=self._u_hist[-1] if self._u_hist.size else u[0])
         certain = np.flatnonzero(steps > tol + (h - 1) * dt)
         if certain.size:
@@ -336,7 +345,6 @@ class Pipeline:
         pad = h - 1 - self._u_hist.size  # fewer than h samples since the start
         if pad > 0:
             hist = np.concatenate([np.full(pad, np.inf), hist])
-        prev = self._u_base
         # State for the next chunk: the baseline now and the last h-1 values.
         self._u_base = float(hist[-h:].min())
         self._u_hist = hist[-(h - 1) :] if h > 1 else hist[:0]
