@@ -484,6 +484,41 @@ ARGPARSE = [
         _argv("stream", "--model", "m", "--source", "wifi"),
         ("--source", "invalid choice: 'wifi'"),
     ),
+    Row(
+        "stream-timeout-neg",
+        _argv("stream", "--model", "m", "--timeout", "-1"),
+        ("--timeout", "> 0"),
+    ),
+    Row(
+        "stream-duration-0",
+        _argv("stream", "--model", "m", "--duration", "0"),
+        ("--duration", "> 0"),
+    ),
+    Row(
+        "stream-address-port",
+        _argv("stream", "--model", "m", "--address", "tcp://127.0.0.1:99999"),
+        ("--address", "not a number in 1-65535"),
+    ),
+    Row(
+        "stream-address-transport",
+        _argv("stream", "--model", "m", "--address", "udp://127.0.0.1:5556"),
+        ("--address", "expected e.g. tcp://"),
+    ),
+    Row(
+        "listen-address-no-port",
+        _argv("listen", "--address", "tcp://127.0.0.1"),
+        ("--address", "no host:port"),
+    ),
+    Row(
+        "broker-frontend-port",
+        _argv("broker", "--frontend", "tcp://127.0.0.1:99999"),
+        ("--frontend", "not a number in 1-65535"),
+    ),
+    Row(
+        "broker-backend-port",
+        _argv("broker", "--backend", "tcp://127.0.0.1:0"),
+        ("--backend", "not a number in 1-65535"),
+    ),
 ]
 
 # emomon rejects these itself, before any work that depends on them.

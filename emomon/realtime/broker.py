@@ -27,6 +27,7 @@ from typing import Any
 
 import zmq
 
+from emomon.argtypes import endpoint
 from emomon.errors import EmomonError
 from emomon.realtime.publish import (
     check_curve_settings,
@@ -241,11 +242,13 @@ def add_broker_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--frontend",
+        type=endpoint,
         default=DEFAULT_FRONTEND,
         help=f"address publishers connect to (default {DEFAULT_FRONTEND})",
     )
     p.add_argument(
         "--backend",
+        type=endpoint,
         default=DEFAULT_BACKEND,
         help=f"address subscribers connect to (default {DEFAULT_BACKEND})",
     )

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from emomon.argtypes import endpoint, positive_float
 from emomon.contract import ModelContract
 from emomon.errors import EmomonError
 from emomon.realtime.messages import prediction_message, status_message
@@ -513,14 +514,21 @@ def add_stream_parser(sub: Any) -> None:
     g.add_argument("--serial-port", help="e.g. /dev/ttyUSB0 for a Cyton")
     g.add_argument("--file", help="PLAYBACK_FILE_BOARD: a file written by BrainFlow")
     g.add_argument("--master-board", help="board that recorded --file")
-    p.add_argument("--timeout", type=float, default=10.0, help="connect timeout (s)")
     p.add_argument(
-        "--address", default="tcp://127.0.0.1:5556", help="ZeroMQ PUB address"
+        "--timeout", type=positive_float, default=10.0, help="connect timeout (s)"
+    )
+    p.add_argument(
+        "--address",
+        type=endpoint,
+        default="tcp://127.0.0.1:5556",
+        help="ZeroMQ PUB address",
     )
     p.add_argument("--hop", type=float, default=0.25, help="seconds between outputs")
     p.add_argument("--smoothing", type=float, default=0.0, help="EMA weight in [0,1)")
     p.add_argument("--lsl-outlet", action="store_true", help="also publish on LSL")
-    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument(
+        "--duration", type=positive_float, help="stop after this many seconds"
+    )
     p.add_argument("--quiet", action="store_true", help="no status line")
     p.add_argument(
         "--record",

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import zmq
 
+from emomon.argtypes import endpoint as _endpoint
 from emomon.argtypes import positive_float as _positive_float
 from emomon.argtypes import positive_int as _positive_int
 from emomon.errors import EmomonError
@@ -355,6 +356,7 @@ def _topic(text: str) -> str:
 def _add_listen_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--address",
+        type=_endpoint,
         default=DEFAULT_ADDRESS,
         help=f"publisher endpoint (default {DEFAULT_ADDRESS})",
     )
