@@ -583,6 +583,19 @@ VALUES = [
         ("rec.edf", "file not found"),
     ),
     Row(
+        "listen-missing-curve-key",
+        _argv(
+            "listen",
+            "--curve-secret",
+            "{tmp}/no.key_secret",
+            "--curve-server",
+            "{tmp}/server.key",
+            "--duration",
+            "0.1",
+        ),
+        ("no.key_secret", "not found", "emomon keys"),
+    ),  # fmt: skip
+    Row(
         "broker-public-address-without-curve",
         _argv("broker", "--frontend", "tcp://0.0.0.0:5599"),
         ("tcp://0.0.0.0:5599", "needs --curve-secret", "--insecure"),

@@ -455,10 +455,6 @@ def cmd_listen(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     n = 0
     streams: set[str] = set()
     states: dict[str, str] = {}
-    print(
-        f"emomon listen: {args.address} ({', '.join(topics)}); Ctrl-C to stop",
-        file=sys.stderr,
-    )
     with (
         _Stop() as stop,
         Subscriber(
@@ -468,6 +464,11 @@ def cmd_listen(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             curve_server_key=getattr(args, "curve_server", None),
         ) as sub,
     ):
+        # After the socket exists: a bad address or key is the only output.
+        print(
+            f"emomon listen: {args.address} ({', '.join(topics)}); Ctrl-C to stop",
+            file=sys.stderr,
+        )
         while not stop.requested and (count is None or n < count):
             wait = 0.2
             if deadline is not None:
