@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from emomon.datasets._io import load_mat, mat_str, reject_unknown_options
-from emomon.datasets.base import Reader, Trial
+from emomon.datasets.base import FileReader, Trial
 from emomon.dsp.layout import EMOTIV_CHANNELS, canonical_name
 from emomon.errors import DatasetError
 
@@ -53,7 +53,7 @@ _EXPECTED = (
 _CH_NAMES = tuple(canonical_name(n) for n in EMOTIV_CHANNELS)
 
 
-class AmigosReader(Reader):
+class AmigosReader(FileReader):
     """Read AMIGOS ``Data_Preprocessed_PNN.mat`` files (searched recursively).
 
     Parameters
@@ -77,6 +77,7 @@ class AmigosReader(Reader):
     """
 
     name = "amigos"
+    unit = "AMIGOS subject"
     description = "AMIGOS: 40 participants, 16 short + 4 long videos, 14-ch Emotiv, 1-9"
     source = (
         "http://www.eecs.qmul.ac.uk/mmv/datasets/amigos/ "
@@ -99,47 +100,33 @@ class AmigosReader(Reader):
         super().__init__(data_dir, short_only=short_only, strict=strict)
         self.short_only = bool(short_only)
         self.strict = bool(strict)
-        self._files: dict[str, Path] | None = None
 
-    def _find_files(self) -> dict[str, Path]:
-        if self._files is None:
-            assert self.data_dir is not None
-            paths = (
-                [self.data_dir]
-                if self.data_dir.is_file()
-                else sorted(self.data_dir.rglob("*.mat"))
-            )
-            found: dict[str, Path] = {}
-            for p in paths:
-                m = _FILE_RE.match(p.name)
-                if m and p.is_file():
-                    found.setdefault(f"P{int(m.group(1)):02d}", p)
-            self._files = dict(sorted(found.items(), key=lambda kv: int(kv[0][1:])))
-        return self._files
+    def _scan(self) -> dict[str, Path]:
+        assert self.data_dir is not None
+        paths = (
+            [self.data_dir]
+            if self.data_dir.is_file()
+            else sorted(self.data_dir.rglob("*.mat"))
+        )
+        found: dict[str, Path] = {}
+        for p in paths:
+            m = _FILE_RE.match(p.name)
+            if m and p.is_file():
+                found.setdefault(f"P{int(m.group(1)):02d}", p)
+        return dict(sorted(found.items(), key=lambda kv: int(kv[0][1:])))
 
-    def subjects(self) -> list[str]:
-        files = self._find_files()
-        if not files:
-            raise DatasetError(
-                f"no AMIGOS files in {self.data_dir}: expected {self.expected_layout}; "
-                f"get AMIGOS from {self.source}"
-            )
-        return list(files)
+    def _none_found(self) -> str:
+        return (
+            f"no AMIGOS files in {self.data_dir}: expected {self.expected_layout}; "
+            f"get AMIGOS from {self.source}"
+        )
 
-    def files(self, subject: str) -> list[Path]:
-        return [self._path(subject)]
-
-    def _path(self, subject: str) -> Path:
-        files = self._find_files()
+    def _key(self, subject: str) -> str:
         digits = subject[1:] if subject[:1].upper() == "P" else subject
-        key = f"P{int(digits):02d}" if digits.isdigit() else subject
-        if key not in files:
-            raise DatasetError(
-                f"AMIGOS subject '{subject}' not found in {self.data_dir} "
-                f"(found: {', '.join(files) or 'none'}); "
-                f"expected {self.expected_layout}"
-            )
-        return files[key]
+        return f"P{int(digits):02d}" if digits.isdigit() else subject
+
+    def _not_found_hint(self) -> str:
+        return f"; expected {self.expected_layout}"
 
     def read_subject(self, subject: str) -> list[Trial]:
         path = self._path(subject)

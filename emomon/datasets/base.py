@@ -177,6 +177,58 @@ class Reader(ABC):
             yield from self.read_subject(s)
 
 
+class FileReader(Reader):
+    """A reader with one file (or file set) per subject, found once.
+
+    Subclasses scan ``data_dir`` in :meth:`_scan` and word the two errors; the
+    lookup, the cache and the "not found" message live here.
+    """
+
+    #: How messages name one entry, e.g. "DEAP subject", "OpenBCI recording".
+    unit: ClassVar[str] = "subject"
+
+    @abstractmethod
+    def _scan(self) -> dict[str, Path]:
+        """Entry id -> file, in subject order."""
+
+    @abstractmethod
+    def _none_found(self) -> str:
+        """The message when ``data_dir`` holds no entry."""
+
+    def _key(self, subject: str) -> str:
+        """The id ``subject`` stands for (e.g. "1" -> "s01")."""
+        return subject
+
+    def _not_found_hint(self) -> str:
+        """Appended to the "not found" message."""
+        return ""
+
+    def _find_files(self) -> dict[str, Path]:
+        files = getattr(self, "_files", None)
+        if files is None:
+            files = self._files = self._scan()
+        return files
+
+    def subjects(self) -> list[str]:
+        files = self._find_files()
+        if not files:
+            raise DatasetError(self._none_found())
+        return list(files)
+
+    def files(self, subject: str) -> list[Path]:
+        return [self._path(subject)]
+
+    def _path(self, subject: str) -> Path:
+        files = self._find_files()
+        key = self._key(subject)
+        if key not in files:
+            raise DatasetError(
+                f"{self.unit} '{subject}' not found in {self.data_dir} "
+                f"(found: {', '.join(files) or 'none'}){self._not_found_hint()}"
+            )
+        return files[key]
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in sorted(obj.items())}

@@ -23,7 +23,7 @@ from emomon.datasets._io import (
     load_pickle,
     reject_unknown_options,
 )
-from emomon.datasets.base import Reader, Trial
+from emomon.datasets.base import FileReader, Trial
 from emomon.dsp.layout import DEAP_CHANNELS, canonical_name
 from emomon.errors import DatasetError
 
@@ -47,7 +47,7 @@ _FILE_RE = re.compile(r"^s(\d+)\.(dat|mat)$")
 _CH_NAMES = tuple(canonical_name(n) for n in DEAP_CHANNELS)
 
 
-class DeapReader(Reader):
+class DeapReader(FileReader):
     """Read DEAP's preprocessed Python (``sNN.dat``) or MATLAB (``sNN.mat``) files.
 
     Parameters
@@ -67,6 +67,7 @@ class DeapReader(Reader):
     """
 
     name = "deap"
+    unit = "DEAP subject"
     description = (
         "DEAP: 32 subjects x 40 music videos, 32-ch EEG at 128 Hz, 1-9 ratings"
     )
@@ -82,13 +83,10 @@ class DeapReader(Reader):
     def __init__(self, data_dir: str | Path | None, **unknown: Any) -> None:
         reject_unknown_options(self.name, unknown, "")
         super().__init__(data_dir)
-        self._files: dict[str, Path] | None = None
 
     # -- discovery ---------------------------------------------------------------
 
-    def _find_files(self) -> dict[str, Path]:
-        if self._files is not None:
-            return self._files
+    def _scan(self) -> dict[str, Path]:
         assert self.data_dir is not None
         root = self.data_dir
         candidates = [
@@ -107,34 +105,21 @@ class DeapReader(Reader):
                         found.setdefault(f"s{int(m.group(1)):02d}", p)
             if found:
                 break
-        self._files = dict(sorted(found.items(), key=lambda kv: int(kv[0][1:])))
-        return self._files
+        return dict(sorted(found.items(), key=lambda kv: int(kv[0][1:])))
 
-    def subjects(self) -> list[str]:
-        files = self._find_files()
-        if not files:
-            raise DatasetError(
-                f"no DEAP subject files in {self.data_dir}: expected "
-                f"{self.expected_layout}; get DEAP from {self.source}"
-            )
-        return list(files)
+    def _none_found(self) -> str:
+        return (
+            f"no DEAP subject files in {self.data_dir}: expected "
+            f"{self.expected_layout}; get DEAP from {self.source}"
+        )
 
-    def files(self, subject: str) -> list[Path]:
-        return [self._path(subject)]
-
-    def _path(self, subject: str) -> Path:
-        files = self._find_files()
-        key = subject
+    def _key(self, subject: str) -> str:
         digits = subject[1:] if subject[:1].lower() == "s" else subject
-        if digits.isdigit():
-            key = f"s{int(digits):02d}"  # "1", "s1", "S01" -> "s01"
-        if key not in files:
-            known = ", ".join(files) if files else "none"
-            raise DatasetError(
-                f"DEAP subject '{subject}' not found in {self.data_dir} "
-                f"(found: {known}); expected {self.expected_layout}"
-            )
-        return files[key]
+        # "1", "s1", "S01" -> "s01"
+        return f"s{int(digits):02d}" if digits.isdigit() else subject
+
+    def _not_found_hint(self) -> str:
+        return f"; expected {self.expected_layout}"
 
     # -- reading -----------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from emomon.datasets._io import one_line, reject_unknown_options, sorted_naturally
-from emomon.datasets.base import Reader, Trial
+from emomon.datasets.base import FileReader, Trial
 from emomon.dsp.layout import canonical_name
 from emomon.errors import DatasetError
 
@@ -81,7 +81,7 @@ def _clean_name(name: str) -> str:
     return canonical_name(m.group(1) if m else name)
 
 
-class MNEReader(Reader):
+class MNEReader(FileReader):
     """Read users' own recordings through :func:`mne.io.read_raw`.
 
     Parameters
@@ -107,6 +107,7 @@ class MNEReader(Reader):
     """
 
     name = "mne"
+    unit = "recording"
     description = (
         "Any MNE-readable recording (EDF/BDF/FIF/BrainVision/EEGLAB) + annotations"
     )
@@ -149,42 +150,28 @@ class MNEReader(Reader):
         self.trial_duration = None if trial_duration is None else float(trial_duration)
         self.baseline_s = float(baseline_s)
         self.rating_scale: tuple[float, float] = (scale[0], scale[1])
-        self._files: dict[str, Path] | None = None
 
-    def _find_files(self) -> dict[str, Path]:
-        if self._files is None:
-            assert self.data_dir is not None
-            if self.data_dir.is_file():
-                paths = [self.data_dir]
-            else:
-                paths = [
-                    p
-                    for p in self.data_dir.iterdir()
-                    if p.name.lower().endswith(SUFFIXES) and p.exists()
-                ]
-            found: dict[str, Path] = {}
-            for p in sorted(paths):
-                stem = _stem(p)
-                found[stem if stem not in found else p.name] = p
-            self._files = {k: found[k] for k in sorted_naturally(found)}
-        return self._files
+    def _scan(self) -> dict[str, Path]:
+        assert self.data_dir is not None
+        if self.data_dir.is_file():
+            paths = [self.data_dir]
+        else:
+            paths = [
+                p
+                for p in self.data_dir.iterdir()
+                if p.name.lower().endswith(SUFFIXES) and p.exists()
+            ]
+        found: dict[str, Path] = {}
+        for p in sorted(paths):
+            stem = _stem(p)
+            found[stem if stem not in found else p.name] = p
+        return {k: found[k] for k in sorted_naturally(found)}
 
-    def subjects(self) -> list[str]:
-        files = self._find_files()
-        if not files:
-            raise DatasetError(
-                f"no recordings in {self.data_dir}: expected {self.expected_layout}"
-            )
-        return list(files)
+    def _none_found(self) -> str:
+        return f"no recordings in {self.data_dir}: expected {self.expected_layout}"
 
     def files(self, subject: str) -> list[Path]:
-        files = self._find_files()
-        if subject not in files:
-            raise DatasetError(
-                f"recording '{subject}' not found in {self.data_dir} "
-                f"(found: {', '.join(files) or 'none'})"
-            )
-        path = files[subject]
+        path = self._path(subject)
         if path.name.lower().endswith(".vhdr"):  # header + data + marker files
             sidecars = [path.with_suffix(s) for s in (".eeg", ".vmrk")]
             return [path] + [p for p in sidecars if p.exists()]

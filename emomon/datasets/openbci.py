@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from emomon.datasets._io import one_line, reject_unknown_options, sorted_naturally
-from emomon.datasets.base import Reader, Trial
+from emomon.datasets.base import FileReader, Trial
 from emomon.dsp.layout import canonical_name
 from emomon.errors import ConfigError, DatasetError
 
@@ -212,7 +212,7 @@ def _is_number(s: str) -> bool:
     return True
 
 
-class OpenBCIReader(Reader):
+class OpenBCIReader(FileReader):
     """Read OpenBCI GUI text recordings: one file = one subject = one Trial.
 
     Parameters
@@ -236,6 +236,7 @@ class OpenBCIReader(Reader):
     """
 
     name = "openbci"
+    unit = "OpenBCI recording"
     description = "OpenBCI GUI text recordings (Cyton/Ganglion/Daisy), unlabelled"
     source = "your own recordings saved by the OpenBCI GUI (https://openbci.com)"
     expected_layout = "an OpenBCI GUI .txt file (OpenBCI-RAW-*.txt) or a folder of them"
@@ -256,40 +257,25 @@ class OpenBCIReader(Reader):
             None if names is None else tuple(canonical_name(c) for c in names)
         )
         self.sfreq = fs
-        self._files: dict[str, Path] | None = None
 
-    def _find_files(self) -> dict[str, Path]:
-        if self._files is None:
-            assert self.data_dir is not None
-            if self.data_dir.is_file():
-                paths = [self.data_dir]
-            else:
-                paths = [
-                    p
-                    for p in self.data_dir.iterdir()
-                    if p.is_file() and p.suffix.lower() in SUFFIXES and _has_header(p)
-                ]
-            found = {p.stem: p for p in paths}
-            self._files = {k: found[k] for k in sorted_naturally(found)}
-        return self._files
+    def _scan(self) -> dict[str, Path]:
+        assert self.data_dir is not None
+        if self.data_dir.is_file():
+            paths = [self.data_dir]
+        else:
+            paths = [
+                p
+                for p in self.data_dir.iterdir()
+                if p.is_file() and p.suffix.lower() in SUFFIXES and _has_header(p)
+            ]
+        found = {p.stem: p for p in paths}
+        return {k: found[k] for k in sorted_naturally(found)}
 
-    def subjects(self) -> list[str]:
-        files = self._find_files()
-        if not files:
-            raise DatasetError(
-                f"no OpenBCI GUI recordings in {self.data_dir}: expected "
-                f"{self.expected_layout} (first line starting with '%')"
-            )
-        return list(files)
-
-    def files(self, subject: str) -> list[Path]:
-        files = self._find_files()
-        if subject not in files:
-            raise DatasetError(
-                f"OpenBCI recording '{subject}' not found in {self.data_dir} "
-                f"(found: {', '.join(files) or 'none'})"
-            )
-        return [files[subject]]
+    def _none_found(self) -> str:
+        return (
+            f"no OpenBCI GUI recordings in {self.data_dir}: expected "
+            f"{self.expected_layout} (first line starting with '%')"
+        )
 
     def read_subject(self, subject: str) -> list[Trial]:
         (path,) = self.files(subject)
