@@ -446,8 +446,13 @@ class _Grid:
 
 
 @functools.lru_cache(maxsize=8)
-def _grid(sfreq: float, n_base: int, n_trial: int, timescales: tuple[float, float],
-          preprocess: bool) -> _Grid:
+def _grid(
+    sfreq: float,
+    n_base: int,
+    n_trial: int,
+    timescales: tuple[float, float],
+    preprocess: bool,
+) -> _Grid:
     n_pad = int(round(_PAD_S * sfreq))
     # A multiple of the drift decimation step, and FFT-friendly.
     step_ = _DRIFT_STEP
@@ -519,8 +524,9 @@ def _grid(sfreq: float, n_base: int, n_trial: int, timescales: tuple[float, floa
 
 
 def _grid_for(p: SynthParams) -> _Grid:
-    return _grid(p.sfreq, p.n_baseline, p.n_trial, p.drift_timescale_s,
-                 p.deap_preprocessing)
+    return _grid(
+        p.sfreq, p.n_baseline, p.n_trial, p.drift_timescale_s, p.deap_preprocessing
+    )
 
 
 def _unit_rms(shape: np.ndarray, mask: np.ndarray, n_fft: int) -> np.ndarray:
@@ -655,8 +661,9 @@ def _ratings(p: SynthParams, v: _Video, rng: np.random.Generator) -> dict[str, f
     }
 
 
-def _band_log_gain(p: SynthParams, g: _Grid, s: _Subject, v: _Video,
-                   felt: dict[str, float]) -> np.ndarray:
+def _band_log_gain(
+    p: SynthParams, g: _Grid, s: _Subject, v: _Video, felt: dict[str, float]
+) -> np.ndarray:
     """Emotion effect: log-amplitude gain (4 bands, 32 sources) during the video."""
     lg = np.zeros((len(_BAND_NAMES), len(DEAP_CHANNELS)))
     k = p.emotion_effect * s.responsiveness
@@ -675,14 +682,17 @@ def _band_log_gain(p: SynthParams, g: _Grid, s: _Subject, v: _Video,
     return lg
 
 
-def _trial(p: SynthParams, g: _Grid, s: _Subject, v: _Video,
-           rng: np.random.Generator) -> _TrialData:
+def _trial(
+    p: SynthParams, g: _Grid, s: _Subject, v: _Video, rng: np.random.Generator
+) -> _TrialData:
     n_ch = len(DEAP_CHANNELS)
     n_fft, f = g.n_fft, g.freqs
     ratings = _ratings(p, v, rng)
     fn = rng.normal(0.0, p.felt_noise_sd, 2)
-    felt = {"valence": ratings["valence"] + fn[0],
-            "arousal": ratings["arousal"] + fn[1]}
+    felt = {
+        "valence": ratings["valence"] + fn[0],
+        "arousal": ratings["arousal"] + fn[1],
+    }
 
     # -- resting spectrum (baseline) and video spectrum (trial) ---------------
     # The trial spectrum applies the band gains (emotion + content) and adds the
@@ -724,8 +734,10 @@ def _trial(p: SynthParams, g: _Grid, s: _Subject, v: _Video,
     coef[:, g.drift_bins] = _complex_normal(rng, (n_ch + 1, nb))
     if p.drift_sd > 0:
         d = sfft.irfft(coef, n_fft // step, axis=-1) * (n_fft / step / np.sqrt(2 * nb))
-        lo = np.exp(p.drift_sd * (np.sqrt(0.6) * d[-1:] + np.sqrt(0.4) * d[:-1])
-                    - 0.5 * p.drift_sd**2)  # unit mean power
+        lo = np.exp(
+            p.drift_sd * (np.sqrt(0.6) * d[-1:] + np.sqrt(0.4) * d[:-1])
+            - 0.5 * p.drift_sd**2
+        )  # unit mean power
         # Linear interpolation back to sfreq (the drift is periodic over n_fft).
         a = np.repeat(lo, step, axis=1)
         b = np.repeat(np.roll(lo, -1, axis=1), step, axis=1)

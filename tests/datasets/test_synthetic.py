@@ -84,8 +84,14 @@ def test_invalid_params_name_the_parameter(kwargs, name):
 
 
 def test_reader_options_are_converted_and_unknown_rejected():
-    r = SyntheticReader(None, n_subjects="2", emotion_effect="0.5", seed=3.0,
-                        alpha_freq_hz="9,11", deap_preprocessing="false")
+    r = SyntheticReader(
+        None,
+        n_subjects="2",
+        emotion_effect="0.5",
+        seed=3.0,
+        alpha_freq_hz="9,11",
+        deap_preprocessing="false",
+    )
     assert r.params.n_subjects == 2 and r.params.emotion_effect == 0.5
     assert r.params.seed == 3 and r.params.alpha_freq_hz == (9.0, 11.0)
     assert r.params.deap_preprocessing is False
@@ -104,8 +110,9 @@ def test_same_seed_identical_and_other_seed_differs():
     b = generate(SynthParams(n_subjects=2, seed=5, **SMALL))
     c = generate(SynthParams(n_subjects=2, seed=6, **SMALL))
     assert np.array_equal(_stack(a), _stack(b))
-    assert np.array_equal(np.stack([t.baseline for t in a]),
-                          np.stack([t.baseline for t in b]))
+    assert np.array_equal(
+        np.stack([t.baseline for t in a]), np.stack([t.baseline for t in b])
+    )
     assert [t.ratings for t in a] == [t.ratings for t in b]
     assert not np.allclose(_stack(a), _stack(c))
 
@@ -117,8 +124,9 @@ def test_subject_does_not_depend_on_n_subjects():
     s2_five = [t for t in five if t.subject == "s02"]
     assert np.array_equal(_stack(s2_two), _stack(s2_five))
     assert [t.ratings for t in s2_two] == [t.ratings for t in s2_five]
-    assert np.array_equal(_stack(generate_subject(SynthParams(**SMALL), 1)),
-                          _stack(s2_two))
+    assert np.array_equal(
+        _stack(generate_subject(SynthParams(**SMALL), 1)), _stack(s2_two)
+    )
 
 
 def test_video_properties_shared_by_subjects():
@@ -252,8 +260,9 @@ def test_cache_token_covers_every_parameter():
 @pytest.fixture(scope="module")
 def rest_trials():
     """4 subjects x 3 videos, 20 s, no emotion or content effect."""
-    p = SynthParams(n_subjects=4, n_videos=3, trial_s=20.0, emotion_effect=0,
-                    content_effect=0)
+    p = SynthParams(
+        n_subjects=4, n_videos=3, trial_s=20.0, emotion_effect=0, content_effect=0
+    )
     return generate(p)
 
 
@@ -286,8 +295,15 @@ def test_aperiodic_slope(rest_trials):
 
 
 def test_aperiodic_slope_without_deap_filter():
-    p = SynthParams(n_subjects=1, n_videos=2, trial_s=20.0, emotion_effect=0,
-                    content_effect=0, blink_uv=0, deap_preprocessing=False)
+    p = SynthParams(
+        n_subjects=1,
+        n_videos=2,
+        trial_s=20.0,
+        emotion_effect=0,
+        content_effect=0,
+        blink_uv=0,
+        deap_preprocessing=False,
+    )
     x = _stack(generate(p))
     f, pxx = signal.welch(x, fs=FS, nperseg=256, axis=-1)
     keep = ((f >= 2.0) & (f < 7.0)) | ((f > 14.0) & (f <= 40.0))
