@@ -46,12 +46,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import zmq
 
 from emomon.errors import ConfigError, EmomonError
+from emomon.realtime._closing import Closing
 from emomon.realtime.messages import (
     DEFAULT_ADDRESS,
     PREDICTION_TOPIC,
@@ -341,7 +341,7 @@ class StatusTimer:
         self._next = None
 
 
-class Publisher:
+class Publisher(Closing):
     """ZeroMQ XPUB publisher of prediction and status messages.
 
     Parameters
@@ -648,23 +648,12 @@ class Publisher:
             self._own_ctx.term()
             self._own_ctx = None
 
-    def __enter__(self) -> Publisher:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         state = "closed" if self.closed else self._endpoint
         return f"Publisher({state}, sent={self._sent}, dropped={self._dropped})"
 
 
-class LSLPredictionOutlet:
+class LSLPredictionOutlet(Closing):
     """Predictions as an LSL stream, so LabRecorder records them beside the EEG.
 
     The outlet is named ``<stream>-emotion``, of type ``Emotion``, float32 at an
@@ -758,14 +747,3 @@ class LSLPredictionOutlet:
     def close(self) -> None:
         """Destroy the outlet (it disappears from the network). Idempotent."""
         self._outlet = None
-
-    def __enter__(self) -> LSLPredictionOutlet:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

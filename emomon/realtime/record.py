@@ -73,13 +73,13 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
 
 from emomon import __version__
 from emomon.errors import EmomonError
+from emomon.realtime._closing import Closing
 from emomon.realtime.messages import PREDICTION_FIELDS, PREDICTION_TOPIC, encode
 
 __all__ = [
@@ -328,7 +328,7 @@ class RecordingFiles:
 RecorderState = Literal["recording", "failed", "closed"]
 
 
-class SessionRecorder:
+class SessionRecorder(Closing):
     """Spool a live session to disk as it arrives; write the FIF at :meth:`close`.
 
     Parameters
@@ -660,17 +660,6 @@ class SessionRecorder:
                 f"{meta.get('version')!r})"
             )
         return _finish_spool(paths, meta, recovered=True)
-
-    def __enter__(self) -> SessionRecorder:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

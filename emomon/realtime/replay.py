@@ -65,7 +65,6 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
@@ -76,6 +75,7 @@ from emomon.argtypes import positive_float as _positive_float
 from emomon.argtypes import positive_int as _positive_int
 from emomon.datasets import Reader, Trial, get_reader
 from emomon.errors import ConfigError, DatasetError
+from emomon.realtime._closing import Closing
 
 __all__ = [
     "MarkerEvent",
@@ -342,7 +342,7 @@ class _Outlets:
     infos: list[pylsl.StreamInfo] = field(default_factory=list)
 
 
-class Replay:
+class Replay(Closing):
     """Push a :class:`ReplaySession` through real LSL outlets on a fixed schedule.
 
     Parameters
@@ -496,14 +496,6 @@ class Replay:
     def __enter__(self) -> Replay:
         self.open()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- pushing ------------------------------------------------------------------
     def run(

@@ -25,7 +25,6 @@ import argparse
 import re
 import sys
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import zmq
@@ -33,6 +32,7 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from emomon.errors import EmomonError
+from emomon.realtime._closing import Closing
 
 __all__ = [
     "CurveServer",
@@ -195,7 +195,7 @@ def apply_client_keys(
     sock.setsockopt(zmq.CURVE_SERVERKEY, server)
 
 
-class CurveServer:
+class CurveServer(Closing):
     """ZAP authenticator that admits only the clients in ``allowed_dir``.
 
     Starts a :class:`zmq.auth.thread.ThreadAuthenticator` on ``context``
@@ -227,17 +227,6 @@ class CurveServer:
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
-
-    def __enter__(self) -> CurveServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # -- the keys verb -------------------------------------------------------------------

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any, TextIO
 
 import zmq
@@ -24,6 +24,7 @@ from emomon.argtypes import endpoint as _endpoint
 from emomon.argtypes import positive_float as _positive_float
 from emomon.argtypes import positive_int as _positive_int
 from emomon.errors import EmomonError
+from emomon.realtime._closing import Closing
 from emomon.realtime.messages import (
     DEFAULT_ADDRESS,
     PREDICTION_FIELDS,
@@ -50,7 +51,7 @@ __all__ = [
 _TOPIC_ALIASES = {"prediction": PREDICTION_TOPIC, "status": STATUS_TOPIC}
 
 
-class Subscriber:
+class Subscriber(Closing):
     """Receive and check emomon messages, counting what was missed.
 
     Messages are parsed strictly; malformed ones are skipped and counted in
@@ -275,17 +276,6 @@ class Subscriber:
         if self._sock is not None:
             self._sock.close(linger=0)
             self._sock = None
-
-    def __enter__(self) -> Subscriber:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

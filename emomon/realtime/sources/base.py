@@ -16,12 +16,12 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal
 
 import numpy as np
 
 from emomon.errors import EmomonError
+from emomon.realtime._closing import Closing
 
 __all__ = ["CLOCK_RESTART_S", "Chunk", "Source", "SourceError", "SourceState"]
 
@@ -92,7 +92,7 @@ class Chunk:
         return self.n_times
 
 
-class Source(ABC):
+class Source(ABC, Closing):
     """A live EEG input: open it, call :meth:`read` in a loop, close it.
 
     Attributes
@@ -185,14 +185,6 @@ class Source(ABC):
         if self.state == "stopped":
             self.open()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (
