@@ -375,12 +375,7 @@ def group_rows(report: Mapping[str, Any], which: str) -> list[dict[str, Any]]:
     """
     if which not in ("per_video", "per_subject"):
         raise ValueError(f"which must be 'per_video' or 'per_subject', got {which!r}")
-    out = []
-    for name, result in _results(report):
-        for task, t in _tasks(result):
-            base = {"protocol": name, "task": task}
-            out += _long_rows(base, _rows_of(t.get(which)), GROUP_COLUMNS)
-    return out
+    return _task_table(report, which, GROUP_COLUMNS)
 
 
 def fold_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -395,11 +390,18 @@ def fold_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     list of dict
         ``FOLD_COLUMNS`` keys first, then any other keys of the fold rows.
     """
+    return _task_table(report, "per_fold", FOLD_COLUMNS)
+
+
+def _task_table(
+    report: Mapping[str, Any], key: str, columns: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Rows of table ``key`` of every (protocol, task), long format."""
     out = []
     for name, result in _results(report):
         for task, t in _tasks(result):
             base = {"protocol": name, "task": task}
-            out += _long_rows(base, _rows_of(t.get("per_fold")), FOLD_COLUMNS)
+            out += _long_rows(base, _rows_of(t.get(key)), columns)
     return out
 
 
