@@ -179,10 +179,6 @@ class _RawRing:
         end = self.n % self.cap + self.cap
         return slice(end - length, end)
 
-    def t_at(self, k: int) -> float:
-        """Timestamp of sample ``k`` (counted from the start; among the newest)."""
-        return float(self.t[k % self.cap])
-
 
 class Pipeline:
     """Chunks of source EEG in, per-hop predictions out.
@@ -225,15 +221,6 @@ class Pipeline:
         self.model_id = model_digest(model_path)
         self.output_names = [o.name for o in self.session.get_outputs()]
         self._input_name = contract.input_name
-        self._inputs = InputBuilder(
-            mean=contract.norm_mean,
-            std=contract.norm_std,
-            layout=contract.input_kind,
-            ch_names=contract.ch_names,
-            n_features=contract.spec.n_features
-            if not contract.spec.is_raw
-            else int(round(contract.spec.window_s * contract.sfreq)),
-        )
         self.resampler = None
         if abs(self.source_sfreq - contract.sfreq) > 1e-9:
             from emomon.dsp.resample import ResamplerSettings, StreamResampler
@@ -243,6 +230,13 @@ class Pipeline:
             )
         self.extractor = FeatureExtractor(
             ExtractorSettings(contract.spec, contract.sfreq, n_ch, self.settings.hop_s)
+        )
+        self._inputs = InputBuilder(
+            mean=contract.norm_mean,
+            std=contract.norm_std,
+            layout=contract.input_kind,
+            ch_names=contract.ch_names,
+            n_features=self.extractor.settings.n_features,
         )
         ring_s = contract.spec.window_s + 2.0
         self.ring = _RawRing(n_ch, int(np.ceil(ring_s * self.source_sfreq)) + 1)
