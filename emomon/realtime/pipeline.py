@@ -130,22 +130,21 @@ def map_channels(model_ch: Sequence[str], source_ch: Sequence[str]) -> np.ndarra
 
 
 class _RawRing:
-    """The last ``capacity`` source samples with timestamps and quality marks.
+    """The last ``capacity`` source samples with their timestamps.
 
     Every sample is stored twice, at ``k % cap`` and ``k % cap + cap``, so the
     newest ``L <= cap`` samples are always one contiguous slice (views, no
-    gathering per window).
+    gathering per window). Quality marks (non-finite samples, losses) are rare
+    and kept sparse by :class:`Pipeline`, so a clean chunk costs two copies.
     """
 
     def __init__(self, n_channels: int, capacity: int) -> None:
         self.x = np.zeros((n_channels, 2 * capacity))
         self.t = np.full(2 * capacity, -np.inf)
-        self.bad = np.zeros((n_channels, 2 * capacity), dtype=bool)
-        self.gap = np.zeros(2 * capacity, dtype=np.int64)
         self.cap = capacity
         self.n = 0  # samples written in total
 
-    def push(self, x: np.ndarray, t: np.ndarray, bad: np.ndarray, gap: np.ndarray):
+    def push(self, x: np.ndarray, t: np.ndarray) -> None:
         """Append ``n <= cap`` samples.
 
         Timestamps are stored made non-decreasing (a stamp earlier than its
@@ -153,24 +152,25 @@ class _RawRing:
         binary search.
         """
         n = x.shape[1]
-        if self.n:
-            t = np.maximum(t, self.t[(self.n - 1) % self.cap])
-        t = np.maximum.accumulate(t)
+        if n == 0:
+            return
         cap = self.cap
         a = self.n % cap
         b = a + n  # <= 2 * cap
         lo_end = min(b, cap)  # [a, lo_end) lies in the first copy ...
         wrap = b - cap  # ... and [cap, b) in the second, when b > cap
-        for arr, v in ((self.x, x), (self.bad, bad)):
-            arr[:, a:b] = v
-            arr[:, a + cap : lo_end + cap] = arr[:, a:lo_end]
-            if wrap > 0:
-                arr[:, :wrap] = arr[:, cap:b]
-        for arr, v in ((self.t, t), (self.gap, gap)):
-            arr[a:b] = v
-            arr[a + cap : lo_end + cap] = arr[a:lo_end]
-            if wrap > 0:
-                arr[:wrap] = arr[cap:b]
+        prev = self.t[a - 1 + cap]  # the newest stamp (read before overwriting)
+        self.x[:, a:b] = x
+        tv = self.t[a:b]
+        tv[:] = t
+        if self.n and tv[0] < prev:
+            tv[0] = prev
+        np.maximum.accumulate(tv, out=tv)
+        self.x[:, a + cap : lo_end + cap] = self.x[:, a:lo_end]
+        self.t[a + cap : lo_end + cap] = tv[: lo_end - a]
+        if wrap > 0:
+            self.x[:, :wrap] = self.x[:, cap:b]
+            self.t[:wrap] = self.t[cap:b]
         self.n += n
 
     def last(self, length: int) -> slice:
@@ -240,6 +240,13 @@ class Pipeline:
         )
         ring_s = contract.spec.window_s + 2.0
         self.ring = _RawRing(n_ch, int(np.ceil(ring_s * self.source_sfreq)) + 1)
+        # Rows to take from a source chunk: a slice when they are consecutive.
+        r = self.rows
+        consecutive = r.size and np.array_equal(r, np.arange(r[0], r[0] + r.size))
+        self._take = slice(int(r[0]), int(r[0]) + r.size) if consecutive else r
+        # Chunks wait here (model channel order, float64) until a window completes.
+        self._pend_x = np.empty((n_ch, 256))
+        self._pend_t = np.empty(256)
         self.reset()
 
     @property
@@ -252,16 +259,21 @@ class Pipeline:
         if self.resampler is not None:
             self.resampler.reset()
         n_ch = len(self.contract.ch_names)
-        self._last_good = None
         # Gap detection: u = stamp - grid position of the last samples.
         self._gap_horizon = max(
             2, math.ceil(_GAP_HORIZON_S * self.source_sfreq * self.settings.time_scale)
         )
+        self._dt = 1.0 / (self.source_sfreq * self.settings.time_scale)
+        self._k_dt = np.arange(self.ring.cap) * self._dt
         self._u_hist = np.empty(0)
         self._u_base: float | None = None
         self._grid_skip = 0  # lost samples counted at once (see _gaps)
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_n = 0  # source samples held until a window can complete
+        # Sparse quality marks by absolute sample index (rare; pruned past the
+        # ring): non-finite samples as (start, (n_ch, n) mask) per chunk, and
+        # lost samples as (index of the sample after the loss, count).
+        self._bad_marks: list[tuple[int, np.ndarray]] = []
+        self._gap_marks: list[tuple[int, int]] = []
         self._t_ext = np.empty(0)  # timestamps of extractor samples not yet ended
         self._t_ext_start = 0  # extractor index of _t_ext[0]
         self._ema: dict[str, np.ndarray] = {}
@@ -271,25 +283,28 @@ class Pipeline:
         self._need = self.samples_to_next_window()
 
     # -- helpers ------------------------------------------------------------------
-    def _hold_nonfinite(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Replace NaN/inf by the channel's last finite value (filters stay sane)."""
+    def _hold_nonfinite(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Replace NaN/inf by the channel's last finite value (filters stay sane).
+
+        Returns the held samples and the mask of replaced ones (None if none).
+        """
+        if np.isfinite(x.sum()):  # NaN and inf propagate into the sum
+            return x, None
         bad = ~np.isfinite(x)
-        if not bad.any():
-            self._last_good = x[:, -1].copy()
-            return x, bad
-        x = x.copy()
+        if not bad.any():  # a finite sum overflowed
+            return x, None
         n_ch, n = x.shape
-        prev = self._last_good if self._last_good is not None else np.zeros(n_ch)
+        ring = self.ring
+        # The ring holds held samples, so its newest one is the last finite value.
+        prev = ring.x[:, (ring.n - 1) % ring.cap] if ring.n else np.zeros(n_ch)
         # Forward fill: index of the latest finite sample at or before each sample.
         pos = np.where(~bad, np.arange(n)[None, :], -1)
         np.maximum.accumulate(pos, axis=1, out=pos)
         filled = np.take_along_axis(x, np.maximum(pos, 0), axis=1)
-        x = np.where(pos >= 0, filled, prev[:, None])
-        self._last_good = x[:, -1].copy()
-        return x, bad
+        return np.where(pos >= 0, filled, prev[:, None]), bad
 
-    def _gaps(self, t: np.ndarray) -> np.ndarray:
-        """Samples missing before each sample, from the timestamps.
+    def _gaps(self, t: np.ndarray) -> np.ndarray | None:
+        """Samples missing before each sample, from the timestamps (None: none).
 
         Tolerates jitter: many senders stamp samples when the computer receives
         them (BrainFlow, most LSL apps), so stamps come a period or two late, or
@@ -311,12 +326,14 @@ class Pipeline:
         confirmed; the grid then moves past the lost samples so that the
         baseline does not count them again.
         """
-        dt = 1.0 / (self.source_sfreq * self.settings.time_scale)
+        dt = self._dt
         h = self._gap_horizon
         n = t.shape[0]
         tol = self.settings.gap_tolerance * dt
-        u = t - (self.samples + self._grid_skip + np.arange(n)) * dt
-        out = np.zeros(n, dtype=np.int64)
+        if n > self._k_dt.size:
+            self._k_dt = np.arange(2 * n) * dt
+        u = t - self._k_dt[:n]
+        u -= (self.samples + self._grid_skip) * dt
         prev = self._u_base
         if prev is not None and u.max() - min(u.min(), prev) <= tol:
             # The usual case: every stamp within tolerance of the baseline. Each
@@ -325,7 +342,8 @@ class Pipeline:
             hist = np.concatenate([self._u_hist, u]) if n < h else u
             self._u_base = float(hist[-h:].min())
             self._u_hist = hist[-(h - 1) :].copy() if h > 1 else hist[:0]
-            return out
+            return None
+        out = np.zeros(n, dtype=np.int64)
         steps = np.diff(u, prepend=self._u_hist[-1] if self._u_hist.size else u[0])
         certain = np.flatnonzero(steps > tol + (h - 1) * dt)
         if certain.size:
@@ -366,29 +384,38 @@ class Pipeline:
         a = int(np.searchsorted(tv, t_end - span_s, side="right"))
         b = int(np.searchsorted(tv, t_end, side="right"))
         names = self.contract.ch_names
-        if b - a < 2:
+        m = b - a
+        if m < 2:
             return {
                 "ok": False,
                 "bad_channels": list(names),
                 "dropped": 0,
                 "nonfinite": False,
             }
-        sel = slice(recent.start + a, recent.start + b)
-        x = ring.x[:, sel]
-        nonfinite = ring.bad[:, sel].any(axis=1)
-        n = x.shape[1]
-        mean = x.sum(axis=1) / n
-        var = np.einsum("ct,ct->c", x, x) / n - mean * mean
-        flat = var < s.flat_uv * s.flat_uv
-        railed = np.maximum(x.max(axis=1), -x.min(axis=1)) >= s.railed_uv
-        bad = nonfinite | flat | railed
-        dropped = int(ring.gap[sel].sum())
-        ok = not bad.any() and dropped == 0
+        x = ring.x[:, recent.start + a : recent.start + b]
+        s1 = x.sum(axis=1)
+        # Variance below flat_uv**2, as sums: sum(x^2) - sum(x)^2 / m < m * flat^2.
+        bad = np.einsum("ct,ct->c", x, x) - s1 * s1 / m < m * s.flat_uv * s.flat_uv
+        bad |= x.max(axis=1) >= s.railed_uv  # railed (no |x| temporary)
+        bad |= x.min(axis=1) <= -s.railed_uv
+        # The window's samples by absolute index, for the sparse marks.
+        first = ring.n - (recent.stop - recent.start) + a
+        nonfinite = False
+        for start, mask in self._bad_marks:
+            lo, hi = max(first - start, 0), min(first + m - start, mask.shape[1])
+            if lo < hi:
+                hit = mask[:, lo:hi].any(axis=1)
+                bad |= hit
+                nonfinite = nonfinite or bool(hit.any())
+        dropped = 0
+        if self._gap_marks:
+            dropped = sum(c for i, c in self._gap_marks if first <= i < first + m)
+        ok = dropped == 0 and not bad.any()
         return {
             "ok": bool(ok),
             "bad_channels": [] if ok else [names[i] for i in np.flatnonzero(bad)],
             "dropped": dropped,
-            "nonfinite": bool(nonfinite.any()),
+            "nonfinite": nonfinite,
         }
 
     def infer(self, features: np.ndarray) -> dict[str, np.ndarray]:
@@ -424,17 +451,28 @@ class Pipeline:
         n = timestamps.shape[0]
         if n == 0:
             return []
-        x = np.asarray(data, dtype=np.float64)[self.rows]  # a copy we own
-        self._pending.append((x, np.array(timestamps, dtype=np.float64)))
-        self._pending_n += n
+        data = np.asarray(data)
+        if data.shape[-1] != n:
+            raise ValueError(
+                f"data has {data.shape[-1]} samples but timestamps has {n}"
+            )
+        k = self._pending_n
+        if k + n > self._pend_t.size:  # a long chunk: grow (amortised)
+            grow = 2 * (k + n)
+            px = np.empty((self._pend_x.shape[0], grow))
+            px[:, :k] = self._pend_x[:, :k]
+            pt = np.empty(grow)
+            pt[:k] = self._pend_t[:k]
+            self._pend_x, self._pend_t = px, pt
+        # One copy selects the model's rows and converts to float64.
+        self._pend_x[:, k : k + n] = data[self._take]
+        self._pend_t[k : k + n] = timestamps
+        self._pending_n = k + n
         if self._pending_n < self._need:
             return []
-        if len(self._pending) == 1:
-            x, t = self._pending[0]
-        else:
-            x = np.concatenate([p[0] for p in self._pending], axis=1)
-            t = np.concatenate([p[1] for p in self._pending])
-        self._pending.clear()
+        # Views of the pending buffers: everything below copies what it keeps.
+        x = self._pend_x[:, : self._pending_n]
+        t = self._pend_t[: self._pending_n]
         self._pending_n = 0
         # The quality ring holds a window plus ~2 s; feed longer blocks in pieces.
         piece = self.ring.cap - int(np.ceil(self.window_s * self.source_sfreq)) - 1
@@ -468,9 +506,21 @@ class Pipeline:
         n = timestamps.shape[0]
         x, bad = self._hold_nonfinite(x)
         gap = self._gaps(timestamps)
-        self.dropped += int(gap.sum())
+        if bad is not None:
+            self._bad_marks.append((self.samples, bad))
+        if gap is not None:
+            lost = np.flatnonzero(gap)
+            self.dropped += int(gap[lost].sum())
+            self._gap_marks += [(self.samples + int(i), int(gap[i])) for i in lost]
         self.samples += n
-        self.ring.push(x, timestamps, bad, gap)
+        self.ring.push(x, timestamps)
+        # Marks older than the ring can no longer fall inside a window.
+        oldest = self.ring.n - self.ring.cap
+        marks = self._bad_marks
+        while marks and marks[0][0] + marks[0][1].shape[1] <= oldest:
+            marks.pop(0)
+        while self._gap_marks and self._gap_marks[0][0] < oldest:
+            self._gap_marks.pop(0)
         if self.resampler is not None:
             start = self.resampler.n_out
             x = self.resampler.process(x)
