@@ -210,6 +210,11 @@ class FeatureExtractor:
         self._band_w = (
             band_integration_matrix(freqs, spec.bands) * (scale * one_sided)[:, None]
         )
+        # Welch averages the segments of a window: each segment's band power is
+        # stored divided by their count, so a window's power is a plain sum.
+        n_segs = (s.window_n - s.seg_n) // (s.seg_n - s.seg_n // 2) + 1
+        # Weights for the interleaved (re, im) float view of the spectrum.
+        self._band_w2 = np.repeat(self._band_w / n_segs, 2, axis=0)
         # The constant detrend only moves bins where the window's own spectrum
         # is nonzero (DC and the first bin for a periodic Hann); skip it when no
         # band uses those bins.
@@ -220,6 +225,7 @@ class FeatureExtractor:
         self._seg_offsets = np.arange(
             0, s.window_n - s.seg_n + 1, self._seg_step, dtype=np.int64
         )
+        assert self._seg_offsets.size == n_segs
         self.reset()
 
     # -- state -----------------------------------------------------------------
@@ -265,7 +271,7 @@ class FeatureExtractor:
         if self._notch is not None:
             x = self._notch.process(x)[0]
         if self.settings.spec.car:
-            x = x - x.mean(axis=0, keepdims=True)
+            x = x - x.sum(axis=0) / x.shape[0]  # the channel mean, one call less
         return x
 
     def process(self, chunk: np.ndarray) -> WindowFeatures:
@@ -326,16 +332,18 @@ class FeatureExtractor:
         if s.spec.is_raw:
             view = sliding_window_view(self._y_hist.view()[0], s.window_n, axis=-1)
             return view[:, starts].transpose(1, 0, 2).copy()  # (W, C, window)
-        parts = []
-        for kind in s.spec.kinds:
+        out = np.empty((starts.size, s.n_channels, s.n_features))
+        n_b = len(s.spec.bands)
+        for j, kind in enumerate(s.spec.kinds):
+            dst = out[:, :, j * n_b : (j + 1) * n_b]
             if kind == "de":
-                parts.append(self._de(starts))
+                self._de(starts, dst)
             else:
-                parts.append(self._log_band_power(starts))
-        return np.concatenate(parts, axis=-1)
+                self._log_band_power(starts, dst)
+        return out
 
-    def _de(self, starts: np.ndarray) -> np.ndarray:
-        """DE per window: (n_windows, n_channels, n_bands)."""
+    def _de(self, starts: np.ndarray, out: np.ndarray) -> None:
+        """DE per window into ``out`` (n_windows, n_channels, n_bands)."""
         s = self.settings
         n = s.window_n
         b = s.block_n
@@ -348,12 +356,12 @@ class FeatureExtractor:
             n_bands, n_ch = y.shape[:2]
             blocks = y.reshape(n_bands, n_ch, span // b, b)
             s1 = blocks.sum(axis=-1)
-            s2 = np.square(blocks).sum(axis=-1)
+            s2 = np.einsum("...i,...i->...", blocks, blocks)
             first = starts // b
             w1 = sliding_window_view(s1, m, axis=-1)[:, :, first].sum(axis=-1)
             w2 = sliding_window_view(s2, m, axis=-1)[:, :, first].sum(axis=-1)
         var = (w2 - w1 * w1 / n) / (n - 1)  # (B, C, W)
-        return differential_entropy(var).transpose(2, 1, 0)
+        out[...] = differential_entropy(var).transpose(2, 1, 0)
 
     def _window_block_sums(self, start: int) -> tuple[np.ndarray, np.ndarray]:
         """Sum and sum of squares of one window from cached block sums.
@@ -373,51 +381,65 @@ class FeatureExtractor:
             off = self._blk_next - self._hist_start
             y = self._y_hist.view()[:, :, off : off + k * b]
             blocks = y.reshape(*y.shape[:2], k, b)
-            self._blk.append(np.stack([blocks.sum(axis=-1), np.square(blocks).sum(-1)]))
+            dst = self._blk.reserve(k)  # (2, n_bands, n_channels, k)
+            blocks.sum(axis=-1, out=dst[0])
+            np.einsum("...i,...i->...", blocks, blocks, out=dst[1])
             self._blk_next += k * b
         self._blk.drop((a - self._blk_first) // b)
         self._blk_first = a
         w = self._blk.view().sum(axis=-1, keepdims=True)
         return w[0], w[1]
 
-    def _log_band_power(self, starts: np.ndarray) -> np.ndarray:
-        """log10 Welch band power per window: (n_windows, n_channels, n_bands)."""
-        x = self._x_hist.view()
+    def _log_band_power(self, starts: np.ndarray, out: np.ndarray) -> None:
+        """log10 Welch band power per window into ``out`` (n_windows, C, B)."""
         if starts.size == 1:  # the online case: reuse segments of earlier hops
-            power = self._window_segment_power(int(starts[0]))[:, None, :]
-        else:  # windows overlap: transform each distinct segment once
-            seg_starts = (starts[:, None] + self._seg_offsets[None, :]).ravel()
-            uniq, inv = np.unique(seg_starts, return_inverse=True)
-            segs = sliding_window_view(x, self.settings.seg_n, axis=-1)[:, uniq]
-            seg_power = self._segment_power(segs)  # (C, S, B)
-            inv = inv.reshape(starts.size, self._seg_offsets.size)
-            power = seg_power[:, inv].mean(axis=2)  # (C, W, B)
-        return np.log10(np.maximum(power, _POWER_FLOOR)).transpose(1, 0, 2)
+            power = self._window_segment_power(int(starts[0]))
+            np.log10(np.maximum(power, _POWER_FLOOR, out=power), out=out[0])
+            return
+        # Windows overlap: transform each distinct segment once.
+        seg_starts = (starts[:, None] + self._seg_offsets[None, :]).ravel()
+        uniq, inv = np.unique(seg_starts, return_inverse=True)
+        segs = sliding_window_view(self._x_hist.view(), self.settings.seg_n, axis=-1)
+        seg_power = self._segment_power(segs[:, uniq])  # (C, S, B)
+        inv = inv.reshape(starts.size, self._seg_offsets.size)
+        power = seg_power[:, inv].sum(axis=2)  # (C, W, B)
+        out[...] = np.log10(np.maximum(power, _POWER_FLOOR)).transpose(1, 0, 2)
 
     def _segment_power(self, segs: np.ndarray) -> np.ndarray:
-        """Band power of Welch segments (C, S, seg_n) -> (C, S, B), µV²."""
+        """Band power of Welch segments over their count, (C, S, seg_n) -> (C, S, B).
+
+        In µV²; a window's Welch band power is the sum over its segments.
+        """
         # Constant detrend folded into the spectrum: rfft(w*(x-m)) = rfft(w*x) - m*W.
-        spec = np.fft.rfft(segs * self._win, axis=-1)
+        # C order: a gathered (C, S, n) may be laid out S-major, and so its rfft.
+        spec = np.fft.rfft(np.multiply(segs, self._win, order="C"), axis=-1)
         if self._detrend:
             spec -= segs.mean(axis=-1, keepdims=True) * self._win_fft
-        pxx = spec.real**2 + spec.imag**2
-        # Band integration is linear, so it commutes with the mean over segments.
-        # One 2-D product: a stacked (C, S, F) @ (F, B) runs C tiny products.
-        return (pxx.reshape(-1, pxx.shape[-1]) @ self._band_w).reshape(
-            *pxx.shape[:-1], -1
+        # |X|^2 from the interleaved (re, im) float view, squared in place; band
+        # integration is linear, so it commutes with the mean over segments, and
+        # one 2-D product beats a stacked (C, S, F) @ (F, B) of tiny products.
+        v = spec.view(np.float64)
+        v *= v
+        return (v.reshape(-1, v.shape[-1]) @ self._band_w2).reshape(
+            *spec.shape[:-1], -1
         )
 
     def _window_segment_power(self, start: int) -> np.ndarray:
-        """Mean segment band power of one window (C, B), segments cached."""
+        """Welch band power of one window (C, B), segments cached across hops."""
         a = self._hist_start + start
-        keys = (a + self._seg_offsets).tolist()
+        keys = [a + o for o in self._seg_offsets.tolist()]
         cache = self._seg_power
         missing = [k for k in keys if k not in cache]
         if missing:
-            idx = (np.asarray(missing) - self._hist_start)[:, None] + np.arange(
-                self.settings.seg_n
-            )
-            new = self._segment_power(self._x_hist.view()[:, idx])
+            x = self._x_hist.view()
+            seg_n = self.settings.seg_n
+            if len(missing) == 1:  # the usual hop: one new segment, a slice
+                off = missing[0] - self._hist_start
+                segs = x[:, None, off : off + seg_n]
+            else:
+                off = np.asarray(missing) - self._hist_start
+                segs = x[:, off[:, None] + np.arange(seg_n)]
+            new = self._segment_power(segs)
             for j, k in enumerate(missing):
                 cache[k] = new[:, j]
             for k in [k for k in cache if k < a]:
@@ -425,7 +447,7 @@ class FeatureExtractor:
         acc = cache[keys[0]].copy()
         for k in keys[1:]:
             acc += cache[k]
-        return acc / len(keys)
+        return acc
 
 
 class _History:
@@ -449,7 +471,10 @@ class _History:
         return self._buf[..., self._start : self._stop]
 
     def append(self, new: np.ndarray) -> None:
-        n = new.shape[-1]
+        self.reserve(new.shape[-1])[...] = new
+
+    def reserve(self, n: int) -> np.ndarray:
+        """Append ``n`` samples to be written by the caller: their view."""
         if self._stop + n > self._buf.shape[-1]:
             kept = len(self)
             if kept + n > self._buf.shape[-1]:
@@ -459,8 +484,8 @@ class _History:
             else:
                 self._buf[..., :kept] = self.view()
             self._start, self._stop = 0, kept
-        self._buf[..., self._stop : self._stop + n] = new
         self._stop += n
+        return self._buf[..., self._stop - n : self._stop]
 
     def drop(self, n: int) -> None:
         """Forget the oldest ``n`` samples."""
