@@ -221,6 +221,7 @@ class FeatureExtractor:
         touched = np.abs(self._win_fft) > 1e-9 * np.abs(self._win_fft).max()
         self._detrend = bool(np.any(self._band_w[touched] != 0))
         self._needs_bands = "de" in spec.kinds or spec.is_raw
+        self._needs_x = "psd" in spec.kinds and not spec.is_raw
         self._seg_step = s.seg_n - s.seg_n // 2
         self._seg_offsets = np.arange(
             0, s.window_n - s.seg_n + 1, self._seg_step, dtype=np.int64
@@ -241,12 +242,16 @@ class FeatureExtractor:
         n_b = 1 if s.spec.is_raw else len(s.spec.bands)
         # Room for a window, a hop and a typical chunk before compaction.
         cap = 2 * (s.window_n + s.hop_n)
-        self._x_hist = _History((s.n_channels,), cap)
-        self._y_hist = _History((n_b, s.n_channels), cap if self._needs_bands else 0)
-        # Online, consecutive windows share most of their DE blocks and Welch
-        # segments: keep their sums/powers by absolute sample index.
+        self._x_hist = _History((s.n_channels,), cap if self._needs_x else 0)
+        # Band-filtered samples are kept only for raw windows; DE needs just
+        # the sum and sum of squares of each block of the window grid, computed
+        # once as samples arrive (whole blocks; the tail waits in _y_tail).
+        self._y_hist = _History((n_b, s.n_channels), cap if s.spec.is_raw else 0)
+        self._y_tail = np.empty((n_b, s.n_channels, 0))
         self._blk = _History((2, n_b, s.n_channels), 2 * s.window_n // s.block_n + 4)
-        self._blk_first = self._blk_next = 0
+        self._blk_first = 0  # block index of _blk[..., 0]; block 0 starts at warmup
+        # Online, consecutive windows share most Welch segments: their band
+        # powers are kept by absolute start sample.
         self._seg_power: dict[int, np.ndarray] = {}
 
     @property
@@ -303,9 +308,12 @@ class FeatureExtractor:
         self._n_seen += n
         keep_from = max(self._hist_start - t0, 0)  # drop warm-up samples
         if keep_from < n:
-            self._x_hist.append(x[:, keep_from:])
-            if self._needs_bands:
+            if self._needs_x:
+                self._x_hist.append(x[:, keep_from:])
+            if s.spec.is_raw:
                 self._y_hist.append(y[:, :, keep_from:])
+            elif self._needs_bands:
+                self._add_blocks(y[:, :, keep_from:])
         if self._next_end > self._n_seen:
             return self._empty()
         n_win = (self._n_seen - self._next_end) // s.hop_n + 1
@@ -315,10 +323,25 @@ class FeatureExtractor:
         self._next_end = int(ends[-1]) + s.hop_n
         drop = self._next_end - s.window_n - self._hist_start
         self._x_hist.drop(drop)
-        if self._needs_bands:
-            self._y_hist.drop(drop)
+        self._y_hist.drop(drop)
         self._hist_start += drop
+        first_blk = (self._hist_start - s.warmup_n) // s.block_n
+        self._blk.drop(first_blk - self._blk_first)
+        self._blk_first = first_blk
         return WindowFeatures(values, ends)
+
+    def _add_blocks(self, y: np.ndarray) -> None:
+        """Sum and sum of squares of every block ``y`` completes (B, C, n)."""
+        b = self.settings.block_n
+        if self._y_tail.shape[-1]:
+            y = np.concatenate([self._y_tail, y], axis=-1)
+        k = y.shape[-1] // b
+        if k:
+            blocks = y[:, :, : k * b].reshape(*y.shape[:2], k, b)
+            dst = self._blk.reserve(k)  # (2, n_bands, n_channels, k)
+            blocks.sum(axis=-1, out=dst[0])
+            np.einsum("...i,...i->...", blocks, blocks, out=dst[1])
+        self._y_tail = y[:, :, k * b :].copy()
 
     def _empty(self) -> WindowFeatures:
         s = self.settings
@@ -346,49 +369,18 @@ class FeatureExtractor:
         """DE per window into ``out`` (n_windows, n_channels, n_bands)."""
         s = self.settings
         n = s.window_n
-        b = s.block_n
-        if starts.size == 1:  # the online case: one window per call
-            w1, w2 = self._window_block_sums(int(starts[0]))
+        m = n // s.block_n
+        # Each window's blocks in _blk: window sums are sums of m block sums.
+        first = (starts + self._hist_start - s.warmup_n) // s.block_n - self._blk_first
+        v = self._blk.view()
+        if starts.size == 1:  # the online case
+            j = int(first[0])
+            w = v[..., j : j + m].sum(axis=-1, keepdims=True)
         else:
-            m = n // b
-            span = int(starts[-1]) + n
-            y = self._y_hist.view()[:, :, :span]
-            n_bands, n_ch = y.shape[:2]
-            blocks = y.reshape(n_bands, n_ch, span // b, b)
-            s1 = blocks.sum(axis=-1)
-            s2 = np.einsum("...i,...i->...", blocks, blocks)
-            first = starts // b
-            w1 = sliding_window_view(s1, m, axis=-1)[:, :, first].sum(axis=-1)
-            w2 = sliding_window_view(s2, m, axis=-1)[:, :, first].sum(axis=-1)
-        var = (w2 - w1 * w1 / n) / (n - 1)  # (B, C, W)
+            w = sliding_window_view(v, m, axis=-1)[..., first, :].sum(axis=-1)
+        w1, w2 = w[0], w[1]  # (B, C, W)
+        var = (w2 - w1 * w1 / n) / (n - 1)
         out[...] = differential_entropy(var).transpose(2, 1, 0)
-
-    def _window_block_sums(self, start: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sum and sum of squares of one window from cached block sums.
-
-        Same block sums as the many-window path, each block computed once.
-        Returns two (n_bands, n_channels, 1) arrays.
-        """
-        s = self.settings
-        b = s.block_n
-        a = self._hist_start + start  # absolute start of the window
-        end = a + s.window_n
-        if not self._blk_first <= a <= self._blk_next:
-            self._blk.drop(len(self._blk))
-            self._blk_first = self._blk_next = a
-        k = (end - self._blk_next) // b
-        if k > 0:
-            off = self._blk_next - self._hist_start
-            y = self._y_hist.view()[:, :, off : off + k * b]
-            blocks = y.reshape(*y.shape[:2], k, b)
-            dst = self._blk.reserve(k)  # (2, n_bands, n_channels, k)
-            blocks.sum(axis=-1, out=dst[0])
-            np.einsum("...i,...i->...", blocks, blocks, out=dst[1])
-            self._blk_next += k * b
-        self._blk.drop((a - self._blk_first) // b)
-        self._blk_first = a
-        w = self._blk.view().sum(axis=-1, keepdims=True)
-        return w[0], w[1]
 
     def _log_band_power(self, starts: np.ndarray, out: np.ndarray) -> None:
         """log10 Welch band power per window into ``out`` (n_windows, C, B)."""
