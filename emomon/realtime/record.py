@@ -899,6 +899,7 @@ def _finish_spool_unchecked(
             verbose="warning",
         )
     del raw, eeg, times
+    _remove_stale_parts(paths.fif, len(written))
     shutil.rmtree(paths.spool)
     return RecordingFiles(
         fif=tuple(paths.fif.with_name(Path(p).name) for p in written),
@@ -908,6 +909,21 @@ def _finish_spool_unchecked(
         n_predictions=len(preds),
         recovered=recovered,
     )
+
+
+def _remove_stale_parts(fif: Path, n_written: int) -> None:
+    """Delete split parts an earlier, longer recording left beyond ours.
+
+    An overwritten ``session.fif`` no longer points to them, so MNE would never
+    read them; only the unbroken run of MNE-named parts after ours goes.
+    """
+    lower = fif.name.lower()
+    ending = next(e for e in _FIF_ENDINGS if lower.endswith(e))
+    base, tail = fif.name[: -len(ending)], fif.name[-len(ending) :]
+    k = max(n_written, 1)
+    while (part := fif.with_name(f"{base}-{k}{tail}")).is_file():
+        part.unlink()
+        k += 1
 
 
 # -- reading -------------------------------------------------------------------------

@@ -286,6 +286,17 @@ def test_long_recording_is_split_and_read_whole(tmp_path):
     files = rec.close()
     assert files.fif == (path, tmp_path / "long-1.fif")
     np.testing.assert_array_equal(_read_fif(path).get_data(), x / 1e6)
+    # A shorter session over it leaves no stale part behind.
+    rec = SessionRecorder(
+        path,
+        ch_names=NAMES,
+        sfreq=250.0,
+        settings=RecorderSettings(split_size="4MB", overwrite=True),
+    )
+    rec.write_chunk(x[:, :500], ts[:500])
+    assert rec.close().fif == (path,)
+    assert sorted(p.name for p in tmp_path.glob("long*.fif")) == ["long.fif"]
+    np.testing.assert_array_equal(_read_fif(path).get_data(), x[:, :500] / 1e6)
 
 
 def test_recorder_refuses_bad_paths_and_input(tmp_path):
