@@ -210,11 +210,6 @@ class FeatureExtractor:
         self._band_w = (
             band_integration_matrix(freqs, spec.bands) * (scale * one_sided)[:, None]
         )
-        # Welch averages the segments of a window: each segment's band power is
-        # stored divided by their count, so a window's power is a plain sum.
-        n_segs = (s.window_n - s.seg_n) // (s.seg_n - s.seg_n // 2) + 1
-        # Weights for the interleaved (re, im) float view of the spectrum.
-        self._band_w2 = np.repeat(self._band_w / n_segs, 2, axis=0)
         # The constant detrend only moves bins where the window's own spectrum
         # is nonzero (DC and the first bin for a periodic Hann); skip it when no
         # band uses those bins.
@@ -226,7 +221,11 @@ class FeatureExtractor:
         self._seg_offsets = np.arange(
             0, s.window_n - s.seg_n + 1, self._seg_step, dtype=np.int64
         )
-        assert self._seg_offsets.size == n_segs
+        self._seg_offset_list = self._seg_offsets.tolist()
+        # Welch averages the segments of a window: each segment's band power is
+        # stored divided by their count, so a window's power is a plain sum. The
+        # weights apply to the interleaved (re, im) float view of the spectrum.
+        self._band_w2 = np.repeat(self._band_w / self._seg_offsets.size, 2, axis=0)
         self.reset()
 
     # -- state -----------------------------------------------------------------
@@ -419,7 +418,7 @@ class FeatureExtractor:
     def _window_segment_power(self, start: int) -> np.ndarray:
         """Welch band power of one window (C, B), segments cached across hops."""
         a = self._hist_start + start
-        keys = [a + o for o in self._seg_offsets.tolist()]
+        keys = [a + o for o in self._seg_offset_list]
         cache = self._seg_power
         missing = [k for k in keys if k not in cache]
         if missing:
