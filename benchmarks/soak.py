@@ -54,6 +54,13 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _by_tenth(x: np.ndarray) -> list[list[float]]:
+    return [
+        [round(float(np.percentile(c, 50)), 2), round(float(np.percentile(c, 99)), 2)]
+        for c in np.array_split(x, 10)
+    ]
+
+
 def soak(model: Path, *, eeg_hours: float, speed: float, warmup_s: float) -> dict:
     import pylsl
 
@@ -78,6 +85,7 @@ def soak(model: Path, *, eeg_hours: float, speed: float, warmup_s: float) -> dic
     wall_s = eeg_hours * 3600.0 / speed
     seqs: list[int] = []
     lat_ms: list[float] = []
+    in_stream_ms: list[float] = []  # the stream's own: publish - sample arrival
     rss: list[tuple[float, float]] = []
     last_status: dict = {}
     restarts = 0
@@ -114,6 +122,7 @@ def soak(model: Path, *, eeg_hours: float, speed: float, warmup_s: float) -> dic
                 seqs.append(int(msg.payload["seq"]))
                 if time.monotonic() - t_first >= warmup_s:
                     lat_ms.append((pylsl.local_clock() - msg.payload["t_lsl"]) * 1e3)
+                    in_stream_ms.append(float(msg.payload["latency_ms"]))
         cpu = (_cpu_s(stream.pid) - cpu0) / (time.monotonic() - t_first)
         restarts = sub.restarts if hasattr(sub, "restarts") else 0
         missed = sum(sub.missed.values())
@@ -164,6 +173,9 @@ def soak(model: Path, *, eeg_hours: float, speed: float, warmup_s: float) -> dic
         "latency_p99_first_10pct_ms": round(p99_first, 2),
         "latency_p99_last_10pct_ms": round(p99_last, 2),
         "latency_p99_change": round(p99_last / p99_first - 1.0, 3),
+        # Drift or noise: p50/p99 of each tenth, end to end and in the stream.
+        "latency_by_tenth_ms": _by_tenth(lat),
+        "in_stream_latency_by_tenth_ms": _by_tenth(np.asarray(in_stream_ms)),
         "cpu_core_share": round(cpu, 4),
     }
     out["checks"] = {
