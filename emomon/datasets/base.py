@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -202,6 +202,13 @@ class FileReader(Reader):
     def _not_found_hint(self) -> str:
         """Appended to the "not found" message."""
         return ""
+
+    def _entries(self, keep: Callable[[Path], bool]) -> list[Path]:
+        """``data_dir`` itself when it names a file, else its entries ``keep`` takes."""
+        assert self.data_dir is not None
+        if self.data_dir.is_file():
+            return [self.data_dir]
+        return [p for p in self.data_dir.iterdir() if keep(p)]
 
     def _find_files(self) -> dict[str, Path]:
         files = getattr(self, "_files", None)

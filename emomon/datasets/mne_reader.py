@@ -152,15 +152,9 @@ class MNEReader(FileReader):
         self.rating_scale: tuple[float, float] = (scale[0], scale[1])
 
     def _scan(self) -> dict[str, Path]:
-        assert self.data_dir is not None
-        if self.data_dir.is_file():
-            paths = [self.data_dir]
-        else:
-            paths = [
-                p
-                for p in self.data_dir.iterdir()
-                if p.name.lower().endswith(SUFFIXES) and p.exists()
-            ]
+        paths = self._entries(
+            lambda p: p.name.lower().endswith(SUFFIXES) and p.exists()
+        )
         found: dict[str, Path] = {}
         for p in sorted(paths):
             stem = _stem(p)

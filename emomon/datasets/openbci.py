@@ -259,15 +259,9 @@ class OpenBCIReader(FileReader):
         self.sfreq = fs
 
     def _scan(self) -> dict[str, Path]:
-        assert self.data_dir is not None
-        if self.data_dir.is_file():
-            paths = [self.data_dir]
-        else:
-            paths = [
-                p
-                for p in self.data_dir.iterdir()
-                if p.is_file() and p.suffix.lower() in SUFFIXES and _has_header(p)
-            ]
+        paths = self._entries(
+            lambda p: p.is_file() and p.suffix.lower() in SUFFIXES and _has_header(p)
+        )
         found = {p.stem: p for p in paths}
         return {k: found[k] for k in sorted_naturally(found)}
 
