@@ -17,18 +17,18 @@ sockets; connecting publishers and subscribers are then Curve clients) unless
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 import uuid
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 import zmq
 
 from emomon.argtypes import endpoint
 from emomon.errors import EmomonError
+from emomon.realtime._signals import StopOnSignals
 from emomon.realtime.publish import (
     check_curve_settings,
     is_loopback_address,
@@ -200,10 +200,6 @@ def _endpoint(sock: zmq.Socket) -> str:
 def cmd_broker(args: argparse.Namespace) -> int:
     """Run ``emomon broker`` until SIGINT/SIGTERM; returns the exit code."""
     stop = threading.Event()
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
     broker = Broker(
         args.frontend,
         args.backend,
@@ -211,22 +207,20 @@ def cmd_broker(args: argparse.Namespace) -> int:
         curve_allowed_dir=args.curve_allowed,
         insecure=args.insecure,
     )
-    old = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        broker.start()
-        print(
-            f"emomon broker: publishers -> {broker.frontend_endpoint}, "
-            f"subscribers -> {broker.backend_endpoint}; Ctrl-C to stop",
-            file=sys.stderr,
-            flush=True,
-        )
-        while not stop.wait(0.2):
-            if not broker.running:
-                raise EmomonError("the broker's forwarding thread stopped")
-    finally:
-        broker.stop()
-        for sig, h in old.items():
-            signal.signal(sig, h)
+    with StopOnSignals(stop):
+        try:
+            broker.start()
+            print(
+                f"emomon broker: publishers -> {broker.frontend_endpoint}, "
+                f"subscribers -> {broker.backend_endpoint}; Ctrl-C to stop",
+                file=sys.stderr,
+                flush=True,
+            )
+            while not stop.wait(0.2):
+                if not broker.running:
+                    raise EmomonError("the broker's forwarding thread stopped")
+        finally:
+            broker.stop()
     print("emomon broker: stopped", file=sys.stderr)
     return 0
 

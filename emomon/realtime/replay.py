@@ -59,7 +59,6 @@ import argparse
 import hashlib
 import json
 import math
-import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -76,6 +75,7 @@ from emomon.argtypes import positive_int as _positive_int
 from emomon.datasets import Reader, Trial, get_reader
 from emomon.errors import ConfigError, DatasetError
 from emomon.realtime._closing import Closing
+from emomon.realtime._signals import StopOnSignals
 
 __all__ = [
     "MarkerEvent",
@@ -868,11 +868,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    try:
+    with StopOnSignals(stop):
         result = run_replay(
             trials,
             file=args.file,
@@ -881,9 +877,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
             stop_event=stop,
             on_start=on_start,
         )
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     what = {"end": "end of recording", "duration": "duration reached"}.get(
         result.reason, "stopped"
     )

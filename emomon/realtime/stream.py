@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
 import threading
 import time
@@ -29,6 +28,7 @@ import numpy as np
 from emomon.argtypes import endpoint, positive_float
 from emomon.contract import ModelContract
 from emomon.errors import EmomonError
+from emomon.realtime._signals import StopOnSignals
 from emomon.realtime.messages import prediction_message, status_message
 from emomon.realtime.pipeline import (
     Pipeline,
@@ -398,8 +398,6 @@ def _finish_recording(recorder: Any, *, failing: bool) -> None:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from emomon.realtime.publish import Publisher, PublisherSettings
-
     contract = ModelContract.from_onnx(args.model)  # validate before connecting
     settings = PipelineSettings(hop_s=args.hop, smoothing=args.smoothing)
     record = getattr(args, "record", None)
@@ -409,14 +407,25 @@ def cmd_stream(args: argparse.Namespace) -> int:
         check_record_path(record, overwrite=bool(args.overwrite))
     source = _open_source(args)
     stop = threading.Event()
-    recorder = None
-
-    def handle(signum: int, frame: Any) -> None:
-        stop.set()
-
     # The handlers stay until the recording is finished: a second Ctrl-C or
     # SIGTERM cannot interrupt writing the FIF.
-    old = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    with StopOnSignals(stop):
+        _serve(args, source, contract, settings, stop)
+    return 0
+
+
+def _serve(
+    args: argparse.Namespace,
+    source: Source,
+    contract: ModelContract,
+    settings: PipelineSettings,
+    stop: threading.Event,
+) -> None:
+    """Publish ``source``'s predictions until ``stop``; always closes ``source``."""
+    from emomon.realtime.publish import Publisher, PublisherSettings
+
+    record = getattr(args, "record", None)
+    recorder = None
     failing = True
     try:
         # Refuse a stream without the model's channels before binding the port
@@ -489,9 +498,6 @@ def cmd_stream(args: argparse.Namespace) -> int:
             _finish_recording(recorder, failing=failing)
         finally:
             source.close()
-            for sig, h in old.items():
-                signal.signal(sig, h)
-    return 0
 
 
 def add_stream_parser(sub: Any) -> None:

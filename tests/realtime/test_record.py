@@ -516,6 +516,8 @@ def test_cli_record_survives_signals(tmp_path, synthetic_trials, model, sig):
                         timeout_s=10.0,
                         into=msgs,
                     )
+                    stopped = [s for s in statuses(msgs) if s["state"] == "stopped"]
+                    assert stopped, f"{sig}: no 'stopped' status within 10 s"
                 _, err = _finish(stream, 20.0)
                 took = time.monotonic() - t_signal
             finally:
