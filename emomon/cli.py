@@ -203,6 +203,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from emomon.offline.train import export_run
+
+    done = export_run(args.run_dir, data_dir=args.data_dir, progress=not args.quiet)
+    path = Path(args.run_dir) / done["path"]
+    print(
+        f"wrote {path} (onnxruntime vs torch max abs difference "
+        f"{done['parity_max_abs']:.1e}); inspect it with: emomon info {path}"
+    )
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from emomon.contract import ModelContract
 
@@ -335,6 +347,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="run with each band alone (optionally a comma list of bands)",
     )
     ev.set_defaults(func=cmd_evaluate)
+
+    exp = sub.add_parser(
+        "export",
+        help="export model.onnx for an earlier evaluate / train --no-export run",
+        description="Train the final model on all data with the run's config (no "
+        "cross-validation again) and write RUN_DIR/model.onnx; its contract carries "
+        "the run's headline metrics. Example: emomon evaluate --dataset deap "
+        "--data-dir ~/data/deap --out runs/deap && emomon export runs/deap",
+    )
+    exp.add_argument("run_dir", type=Path, help="directory with the run's report.json")
+    exp.add_argument(
+        "--data-dir", type=Path, default=None, help="the data, if it moved since"
+    )
+    exp.add_argument("--quiet", action="store_true", help="no progress bars")
+    exp.set_defaults(func=cmd_export)
 
     info = sub.add_parser("info", help="print the contract of an emomon ONNX model")
     info.add_argument("model", type=Path, help="model.onnx")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -975,6 +976,93 @@ def run_training(
         report["export"] = export_model(ds, cfg, report, out)
     write_report(report, out)
     return report
+
+
+def config_from_report(report: Mapping[str, Any], *, where: str) -> TrainConfig:
+    """The :class:`TrainConfig` a run was made with (``report["config"]``)."""
+    raw = report.get("config")
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: no 'config' object; was it written by emomon?")
+    train = dict(raw)
+    spec = FeatureSpec.from_dict(train.pop("features", {}) or {})
+    synthetic = dict(train.pop("synthetic", {}) or {})
+    hparams = dict(train.pop("hparams", {}) or {})
+    cfg = from_mapping(TrainConfig, train, section=f"{where} config")
+    return dataclasses.replace(cfg, features=spec, synthetic=synthetic, hparams=hparams)
+
+
+def export_run(
+    run_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Export the final model of an earlier run without cross-validating again.
+
+    Reads ``run_dir/report.json`` (from ``emomon evaluate`` or ``emomon train
+    --no-export``), reloads the same data with the same config, trains the final
+    model on all of it (as many epochs as the run's folds chose) and writes
+    ``run_dir/model.onnx``, whose contract carries the run's headline metrics.
+    ``report.json`` gains the ``export`` entry.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run directory.
+    data_dir : str or Path, optional
+        Where the data is now, if it moved since the run.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    dict
+        The report's ``export`` entry: ``path`` and ``parity_max_abs``.
+
+    Raises
+    ------
+    ConfigError
+        If the run has no usable ``report.json`` or the data no longer matches it.
+    """
+    from emomon.offline.report import write_report
+
+    out = Path(run_dir)
+    path = out / "report.json"
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} not found; export needs the directory of an `emomon evaluate` "
+            "or `emomon train --no-export` run"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it as JSON ({exc})") from None
+    if not isinstance(report, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    if "ablation" in report:
+        raise ConfigError(
+            f"{path} is an ablation run, which has no single model to export; "
+            "export a run of `emomon evaluate` without --ablate-bands or a list of "
+            "--labels"
+        )
+    cfg = config_from_report(report, where=str(path))
+    if data_dir is not None:
+        cfg = dataclasses.replace(cfg, data_dir=str(data_dir))
+    main = (report.get("results") or {}).get(cfg.protocols[0])
+    if not isinstance(main, Mapping) or not isinstance(main.get("tasks"), Mapping):
+        raise ConfigError(f"{path}: no results for protocol '{cfg.protocols[0]}'")
+    ds = load_dataset(cfg, progress=progress)
+    now, then = dataset_info(ds), report.get("dataset") or {}
+    for key in ("n_subjects", "n_trials", "n_windows", "ch_names"):
+        if key in then and now[key] != then[key]:
+            raise ConfigError(
+                f"the data in {cfg.data_dir or cfg.dataset} no longer matches the "
+                f"run in {out} ({key}: {now[key]!r} now, {then[key]!r} then); run "
+                "`emomon train` again instead"
+            )
+    report["export"] = export_model(ds, cfg, report, out)
+    write_report(report, out, plots=False)
+    return report["export"]
 
 
 def run_ablation(

@@ -145,6 +145,68 @@ def test_evaluate_band_ablation_and_label_reliability(deap_dir, tmp_path, capsys
         assert len(list(csv.DictReader(f))) == 6  # 3 methods x 2 tasks
 
 
+def test_export_of_an_evaluate_run_is_the_model_train_exports(
+    deap_dir, tmp_path, capsys
+):
+    """``evaluate`` then ``export`` gives the same model as ``train`` (same config
+    and seed), with the run's headline metrics in its contract."""
+    common = ["--dataset", "deap", "--data-dir", str(deap_dir), "--quiet",
+              "--n-boot", "20", "--cache-dir", str(tmp_path / "c")]  # fmt: skip
+    assert main(["evaluate", *common, "--out", str(tmp_path / "e")]) == 0
+    assert not (tmp_path / "e" / "model.onnx").exists()
+    assert main(["export", str(tmp_path / "e"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote {tmp_path / 'e' / 'model.onnx'}" in out
+    assert main(["train", *common, "--out", str(tmp_path / "t")]) == 0
+
+    exported = ModelContract.from_onnx(tmp_path / "e" / "model.onnx")
+    trained = ModelContract.from_onnx(tmp_path / "t" / "model.onnx")
+    report = json.loads((tmp_path / "e" / "report.json").read_text())
+    assert report["export"]["path"] == "model.onnx"
+    assert report["export"]["parity_max_abs"] < 1e-4
+    assert exported.info["metrics"] == trained.info["metrics"]
+    bacc = report["results"]["lovo"]["tasks"]["valence"]["metrics"]
+    assert exported.info["metrics"]["valence"]["balanced_accuracy"] == pytest.approx(
+        bacc["balanced_accuracy"]
+    )
+    assert exported.ch_names == trained.ch_names and exported.spec == trained.spec
+    np.testing.assert_array_equal(exported.norm_mean, trained.norm_mean)
+    x = np.random.default_rng(0).standard_normal((4, *exported.input_shape))
+    a, b = (
+        ort.InferenceSession(str(tmp_path / d / "model.onnx")).run(
+            None, {exported.input_name: x.astype(np.float32)}
+        )
+        for d in ("e", "t")
+    )
+    for pa, pb in zip(a, b, strict=True):
+        np.testing.assert_allclose(pa, pb, atol=1e-6)
+
+
+def test_export_refuses_runs_it_cannot_reproduce(deap_dir, tmp_path, capsys):
+    # no report
+    assert main(["export", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "report.json not found" in err
+    # the data changed since the run: a second dir with 2 subjects instead of 3
+    run = tmp_path / "r"
+    assert main(["evaluate", "--dataset", "deap", "--data-dir", str(deap_dir),
+                 "--quiet", "--n-boot", "5", "--out", str(run),
+                 "--cache-dir", str(tmp_path / "c")]) == 0  # fmt: skip
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    for name in ("s01.dat", "s02.dat"):
+        (fewer / name).write_bytes((deap_dir / name).read_bytes())
+    capsys.readouterr()
+    assert main(["export", str(run), "--data-dir", str(fewer), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no longer matches" in err and "n_subjects" in err
+    assert not (run / "model.onnx").exists()
+    # an ablation run has no single model
+    (run / "report.json").write_text(json.dumps({"ablation": {}, "config": {}}))
+    assert main(["export", str(run)]) == 2
+    assert "ablation run" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
