@@ -751,7 +751,7 @@ def run_replay(
 
 
 # -- command line -----------------------------------------------------------------
-def _option(text: str) -> tuple[str, Any]:
+def reader_option(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -799,7 +799,7 @@ def add_replay_parser(
         "-o",
         dest="reader_options",
         action="append",
-        type=_option,
+        type=reader_option,
         default=[],
         metavar="KEY=VALUE",
         help="reader option, repeatable (e.g. -o n_videos=4 for synthetic)",

@@ -36,6 +36,7 @@ from emomon.realtime.pipeline import (
     Prediction,
     map_channels,
 )
+from emomon.realtime.replay import reader_option
 from emomon.realtime.security import add_curve_server_arguments
 from emomon.realtime.sources.base import CLOCK_RESTART_S, Source
 
@@ -156,7 +157,8 @@ def run_stream(
     read_timeout_s: float = 0.05,
     pace: bool = True,
 ) -> StreamStats:
-    """Run the live loop until ``duration_s``, ``max_predictions`` or a stop.
+    """Run the live loop until ``duration_s``, ``max_predictions``, a stop, or
+    the source stops (a recording that ended).
 
     Parameters
     ----------
@@ -227,7 +229,8 @@ def run_stream(
         status_seq += 1
         return msg
 
-    pacer = _Pacer(source.sfreq * pipe.settings.time_scale) if pace else None
+    paced = pace and source.realtime  # a recording read unpaced never waits
+    pacer = _Pacer(source.sfreq * pipe.settings.time_scale) if paced else None
     next_line = time.monotonic() + 1.0
     publisher.publish_status(build_status())
     try:
@@ -258,7 +261,8 @@ def run_stream(
                         pacer.reset()
                     stats.reconnects += 1
                 last_state = state
-                publisher.publish_status(build_status())
+                if state != "stopped":  # that one goes out after the last window
+                    publisher.publish_status(build_status())
             if chunk is not None and chunk.n_times:
                 arrival = pylsl.local_clock()
                 if (
@@ -308,6 +312,8 @@ def run_stream(
             if status_line is not None and time.monotonic() >= next_line:
                 next_line += 1.0
                 status_line(_format_status(name, source.state, stats))
+            if state == "stopped":  # a recording that ended, or closed elsewhere
+                break
     finally:
         if outlet is not None:
             outlet.close()
@@ -331,6 +337,20 @@ def _open_source(args: argparse.Namespace) -> Source:
 
         src = LSLSource(
             args.name, type=args.type, source_id=args.source_id, timeout_s=args.timeout
+        )
+    elif args.source == "replay":
+        from emomon.realtime.replay import load_trials
+        from emomon.realtime.sources.replay import ReplaySource
+
+        trials = load_trials(
+            dataset=args.dataset,
+            data_dir=args.data_dir,
+            subject=args.subject,
+            file=args.file,
+            reader_options=dict(args.reader_options),
+        )
+        src = ReplaySource(
+            trials, name=args.name or "emomon-replay", speed=args.speed, loop=args.loop
         )
     else:
         from emomon.realtime.sources.brainflow import BrainFlowSource, board_id_from
@@ -509,7 +529,12 @@ def add_stream_parser(sub: Any) -> None:
         "run the ONNX model and publish valence/arousal on ZeroMQ. Example: "
         "emomon stream --source lsl --model runs/deap-lovo-logreg/model.onnx",
     )
-    p.add_argument("--source", choices=["lsl", "brainflow"], default="lsl")
+    p.add_argument(
+        "--source",
+        choices=["lsl", "brainflow", "replay"],
+        default="lsl",
+        help="lsl (default), brainflow, or replay: a recording read in process",
+    )
     p.add_argument("--model", type=Path, required=True, help="emomon model.onnx")
     g = p.add_argument_group("LSL source")
     g.add_argument("--name", help="stream name to resolve")
@@ -518,8 +543,34 @@ def add_stream_parser(sub: Any) -> None:
     g = p.add_argument_group("BrainFlow source")
     g.add_argument("--board-id", default="synthetic", help="id or name (synthetic)")
     g.add_argument("--serial-port", help="e.g. /dev/ttyUSB0 for a Cyton")
-    g.add_argument("--file", help="PLAYBACK_FILE_BOARD: a file written by BrainFlow")
+    g.add_argument(
+        "--file",
+        help="PLAYBACK_FILE_BOARD: a file written by BrainFlow; with --source "
+        "replay: a recording (OpenBCI .txt, EDF/BDF/FIF, ...)",
+    )
     g.add_argument("--master-board", help="board that recorded --file")
+    g = p.add_argument_group("replay source (no LSL: --dataset or --file)")
+    g.add_argument("--dataset", help="reader name, e.g. deap, synthetic")
+    g.add_argument("--data-dir", type=Path, default=None, help="dataset directory")
+    g.add_argument("--subject", default=None, help="subject id (default: first)")
+    g.add_argument(
+        "--option",
+        "-o",
+        dest="reader_options",
+        action="append",
+        type=reader_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="reader option, repeatable (e.g. -o n_videos=4 for synthetic)",
+    )
+    g.add_argument(
+        "--speed",
+        type=positive_float,
+        default=None,
+        help="pace like a headset at this speed (default: unpaced, as fast as the "
+        "pipeline runs; ends with the recording)",
+    )
+    g.add_argument("--loop", action="store_true", help="restart at the end")
     p.add_argument(
         "--timeout", type=positive_float, default=10.0, help="connect timeout (s)"
     )

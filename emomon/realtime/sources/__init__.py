@@ -4,6 +4,8 @@
   (resolved by name/type/source_id), surviving loss and return of the stream.
 - :class:`~emomon.realtime.sources.brainflow.BrainFlowSource`: any BrainFlow
   board, including SYNTHETIC_BOARD and PLAYBACK_FILE_BOARD (no hardware).
+- :class:`~emomon.realtime.sources.replay.ReplaySource`: a recording in process,
+  unpaced or on a headset's schedule (no LSL).
 
 Chunks are ``(n_channels, n_times)`` float64 microvolts with timestamps on this
 machine's LSL clock. The concrete sources are imported lazily, so that importing
@@ -20,11 +22,13 @@ from emomon.realtime.sources.base import Chunk, Source, SourceError, SourceState
 if TYPE_CHECKING:
     from emomon.realtime.sources.brainflow import BrainFlowSource
     from emomon.realtime.sources.lsl import LSLSource
+    from emomon.realtime.sources.replay import ReplaySource
 
 __all__ = [
     "BrainFlowSource",
     "Chunk",
     "LSLSource",
+    "ReplaySource",
     "Source",
     "SourceError",
     "SourceState",
@@ -33,6 +37,7 @@ __all__ = [
 _LAZY = {
     "LSLSource": "emomon.realtime.sources.lsl",
     "BrainFlowSource": "emomon.realtime.sources.brainflow",
+    "ReplaySource": "emomon.realtime.sources.replay",
 }
 
 

@@ -109,6 +109,9 @@ class Source(ABC, Closing):
         Times the input was lost and came back.
     last_error : str or None
         The latest problem seen (lost stream, refused replacement), one line.
+    realtime : bool
+        Whether samples arrive at the sampling rate (True for every live input;
+        False for a recording handed out as fast as it is read).
 
     Notes
     -----
@@ -122,6 +125,7 @@ class Source(ABC, Closing):
     name: str
     ch_names: tuple[str, ...]
     sfreq: float
+    realtime: bool = True
 
     def __init__(self) -> None:
         self.name = ""
