@@ -200,3 +200,22 @@ def test_cli_stream_source_replay_ends_with_the_recording(tmp_path, deap_model, 
     seqs = [p["seq"] for p in predictions(msgs)]
     assert seqs and seqs == list(range(seqs[0], n_windows))
     assert all(p["stream"] == "emomon-replay" for p in predictions(msgs))
+
+
+@pytest.mark.parametrize(
+    ("extra", "needles"),
+    [
+        ([], ("give either --dataset", "--file")),
+        (["--file", "{tmp}/rec.edf"], ("rec.edf", "file not found")),
+        (["--dataset", "deap", "--data-dir", "{tmp}/none"], ("none",)),
+    ],
+)
+def test_cli_replay_source_bad_input_exits_2(tmp_path, deap_model, capsys, extra,
+                                             needles):  # fmt: skip
+    argv = ["stream", "--source", "replay", "--model", str(deap_model), "--quiet",
+            *[a.replace("{tmp}", str(tmp_path)) for a in extra]]  # fmt: skip
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("emomon: error: ") and "\n" not in err
+    for needle in needles:
+        assert needle in err
