@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any, Self
+
+from emomon.realtime._closing import Closing
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _QUIT = 0  # not a signal number: tells the watcher to end
@@ -26,7 +28,7 @@ def _ignore(signum: int, frame: FrameType | None) -> None:
     """Replaces the default action; the wake-up pipe carries the signal."""
 
 
-class StopOnSignals:
+class StopOnSignals(Closing):
     """``with StopOnSignals(event):`` SIGINT and SIGTERM set ``event``.
 
     Outside the main thread (where handlers cannot be installed) it does
@@ -73,12 +75,8 @@ class StopOnSignals:
             if _QUIT in data:
                 return
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Restore the previous handlers and wake-up fd (idempotent)."""
         if self._pipe is None:
             return
         for sig, handler in self._old.items():

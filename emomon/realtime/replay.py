@@ -751,7 +751,7 @@ def run_replay(
 
 
 # -- command line -----------------------------------------------------------------
-def reader_option(text: str) -> tuple[str, Any]:
+def _reader_option(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -766,6 +766,32 @@ def reader_option(text: str) -> tuple[str, Any]:
         if value.strip().lower() in ("true", "false"):
             v = value.strip().lower() == "true"
     return key.strip(), v
+
+
+def add_recording_arguments(group: Any, *, file: bool = True) -> None:
+    """Add the options that pick a recording for :func:`load_trials`:
+    ``--dataset``, ``--data-dir``, ``--subject``, ``--option`` and, with
+    ``file``, ``--file``."""
+    group.add_argument("--dataset", help="reader name, e.g. deap, synthetic")
+    group.add_argument("--data-dir", type=Path, default=None, help="dataset directory")
+    group.add_argument("--subject", default=None, help="subject id (default: first)")
+    if file:
+        group.add_argument(
+            "--file",
+            type=Path,
+            default=None,
+            help="one OpenBCI GUI .txt or MNE-readable recording (EDF/BDF/FIF/...)",
+        )
+    group.add_argument(
+        "--option",
+        "-o",
+        dest="reader_options",
+        action="append",
+        type=_reader_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="reader option, repeatable (e.g. -o n_videos=4 for synthetic)",
+    )
 
 
 def add_replay_parser(
@@ -784,26 +810,7 @@ def add_replay_parser(
             "time, with a Markers outlet of JSON trial events."
         ),
     )
-    src = p.add_argument_group("what to serve (--dataset or --file)")
-    src.add_argument("--dataset", help="reader name, e.g. deap, synthetic")
-    src.add_argument("--data-dir", type=Path, default=None, help="dataset directory")
-    src.add_argument("--subject", default=None, help="subject id (default: first)")
-    src.add_argument(
-        "--file",
-        type=Path,
-        default=None,
-        help="one OpenBCI GUI .txt or MNE-readable recording (EDF/BDF/FIF/...)",
-    )
-    src.add_argument(
-        "--option",
-        "-o",
-        dest="reader_options",
-        action="append",
-        type=reader_option,
-        default=[],
-        metavar="KEY=VALUE",
-        help="reader option, repeatable (e.g. -o n_videos=4 for synthetic)",
-    )
+    add_recording_arguments(p.add_argument_group("what to serve (--dataset or --file)"))
     out = p.add_argument_group("stream")
     out.add_argument("--name", default="emomon-replay", help="LSL stream name")
     out.add_argument(

@@ -36,7 +36,7 @@ from emomon.realtime.pipeline import (
     Prediction,
     map_channels,
 )
-from emomon.realtime.replay import reader_option
+from emomon.realtime.replay import add_recording_arguments
 from emomon.realtime.security import add_curve_server_arguments
 from emomon.realtime.sources.base import CLOCK_RESTART_S, Source
 
@@ -550,19 +550,7 @@ def add_stream_parser(sub: Any) -> None:
     )
     g.add_argument("--master-board", help="board that recorded --file")
     g = p.add_argument_group("replay source (no LSL: --dataset or --file)")
-    g.add_argument("--dataset", help="reader name, e.g. deap, synthetic")
-    g.add_argument("--data-dir", type=Path, default=None, help="dataset directory")
-    g.add_argument("--subject", default=None, help="subject id (default: first)")
-    g.add_argument(
-        "--option",
-        "-o",
-        dest="reader_options",
-        action="append",
-        type=reader_option,
-        default=[],
-        metavar="KEY=VALUE",
-        help="reader option, repeatable (e.g. -o n_videos=4 for synthetic)",
-    )
+    add_recording_arguments(g, file=False)  # --file is shared with BrainFlow
     g.add_argument(
         "--speed",
         type=positive_float,

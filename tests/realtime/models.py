@@ -73,3 +73,22 @@ def make_model(
         exporter="torchscript",
     )
     return path
+
+
+def offline_probabilities(path: Path, features: np.ndarray) -> dict[str, np.ndarray]:
+    """The model's outputs for offline ``features`` (n_windows, n_channels,
+    n_features): normalised and shaped by its contract, one onnxruntime run;
+    task -> (n_windows, n_classes)."""
+    import onnxruntime as ort
+
+    contract = ModelContract.from_onnx(path)
+    x = model_input(
+        features,
+        mean=contract.norm_mean,
+        std=contract.norm_std,
+        layout=contract.input_kind,
+        ch_names=contract.ch_names,
+    )
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, {contract.input_name: x}), strict=True))

@@ -21,7 +21,6 @@ from emomon.contract import ModelContract
 from emomon.datasets import get_reader
 from emomon.dsp.features import compute_features
 from emomon.dsp.layout import DEAP_CHANNELS
-from emomon.dsp.normalize import model_input
 from emomon.errors import ConfigError
 from emomon.realtime.pipeline import map_channels
 from emomon.realtime.publish import Publisher, PublisherSettings
@@ -30,7 +29,7 @@ from emomon.realtime.sources import ReplaySource
 from emomon.realtime.stream import run_stream
 from emomon.realtime.subscribe import Subscriber
 
-from .models import make_model
+from .models import make_model, offline_probabilities
 from .test_stream import (
     LOOPBACK,
     SF,
@@ -153,18 +152,7 @@ def test_run_stream_over_a_replay_source_equals_offline(synthetic_trials, deap_m
     np.testing.assert_allclose([p.t_lsl for p in preds], t_off, rtol=0, atol=1e-9)
     feats = np.stack([p.features for p in preds])
     assert np.abs(feats - off.values).max() < 1e-6
-    import onnxruntime as ort
-
-    x = model_input(
-        off.values,
-        mean=contract.norm_mean,
-        std=contract.norm_std,
-        layout=contract.input_kind,
-        ch_names=contract.ch_names,
-    )
-    sess = ort.InferenceSession(str(deap_model), providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    ref = dict(zip(names, sess.run(None, {contract.input_name: x}), strict=True))
+    ref = offline_probabilities(deap_model, off.values)
     for task in TASKS:
         got = np.stack([p.probs[task] for p in preds])
         assert np.abs(got - ref[task]).max() < 1e-5, task

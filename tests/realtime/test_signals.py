@@ -35,7 +35,7 @@ with ev._cond:
     signal.raise_signal(sig)  # the handler runs here, in this thread
 print("set" if ev.wait(5.0) else "not set", flush=True)
 if guard is not None:
-    guard.__exit__(None, None, None)
+    guard.close()
 """
 
 

@@ -41,7 +41,6 @@ from emomon.contract import ModelContract, model_digest
 from emomon.datasets import Trial, get_reader
 from emomon.dsp.features import compute_features
 from emomon.dsp.layout import DEAP_CHANNELS
-from emomon.dsp.normalize import model_input
 from emomon.realtime.messages import (
     PREDICTION_FIELDS,
     PREDICTION_TOPIC,
@@ -58,7 +57,7 @@ from emomon.realtime.stream import StreamStats, run_stream
 from emomon.realtime.subscribe import Subscriber
 
 from .lsl_helpers import MAX_ITERATIONS, unique
-from .models import make_model
+from .models import make_model, offline_probabilities
 
 REPO = Path(__file__).resolve().parents[2]
 SF = 128.0
@@ -297,18 +296,7 @@ def test_live_stream_equals_offline_features_and_probabilities(
     np.testing.assert_array_equal(t_on, t_off)  # every window, same order
     feats = np.stack([p.features for p, _ in preds])
     assert np.abs(feats - off.values).max() < 1e-6
-    import onnxruntime as ort
-
-    x = model_input(
-        off.values,
-        mean=contract.norm_mean,
-        std=contract.norm_std,
-        layout=contract.input_kind,
-        ch_names=contract.ch_names,
-    )
-    session = ort.InferenceSession(str(deap_model), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    ref = dict(zip(names, session.run(None, {contract.input_name: x}), strict=True))
+    ref = offline_probabilities(deap_model, off.values)
     for task in TASKS:
         got = np.stack([p.probs[task] for p, _ in preds])
         assert np.abs(got - ref[task]).max() < 1e-5, task
