@@ -794,6 +794,17 @@ def add_recording_arguments(group: Any, *, file: bool = True) -> None:
     )
 
 
+def trials_from_args(args: argparse.Namespace) -> list[Trial]:
+    """:func:`load_trials` with the options of :func:`add_recording_arguments`."""
+    return load_trials(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        subject=args.subject,
+        file=args.file,
+        reader_options=dict(args.reader_options),
+    )
+
+
 def add_replay_parser(
     subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
 ) -> argparse.ArgumentParser:
@@ -852,13 +863,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         loop=args.loop,
         markers=not args.no_markers,
     )
-    trials = load_trials(
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        subject=args.subject,
-        file=args.file,
-        reader_options=dict(args.reader_options),
-    )
+    trials = trials_from_args(args)
     stop = threading.Event()
 
     def on_start(replay: Replay) -> None:

@@ -339,18 +339,14 @@ def _open_source(args: argparse.Namespace) -> Source:
             args.name, type=args.type, source_id=args.source_id, timeout_s=args.timeout
         )
     elif args.source == "replay":
-        from emomon.realtime.replay import load_trials
+        from emomon.realtime.replay import trials_from_args
         from emomon.realtime.sources.replay import ReplaySource
 
-        trials = load_trials(
-            dataset=args.dataset,
-            data_dir=args.data_dir,
-            subject=args.subject,
-            file=args.file,
-            reader_options=dict(args.reader_options),
-        )
         src = ReplaySource(
-            trials, name=args.name or "emomon-replay", speed=args.speed, loop=args.loop
+            trials_from_args(args),
+            name=args.name or "emomon-replay",
+            speed=args.speed,
+            loop=args.loop,
         )
     else:
         from emomon.realtime.sources.brainflow import BrainFlowSource, board_id_from
