@@ -99,6 +99,11 @@ class MNEReader(FileReader):
         ``Trial.baseline`` (omitted where the recording starts later than that).
     rating_scale : (float, float), default (1.0, 9.0)
         Scale of the ratings carried in descriptions (``Trial.scale``).
+    allow_nonfinite : bool, default False
+        Return NaN/inf samples as they are instead of refusing the file. Replay
+        sets it: a live session recorded with dropouts is served as it was
+        received, and the live pipeline flags those windows; training never
+        should.
 
     Notes
     -----
@@ -125,10 +130,13 @@ class MNEReader(FileReader):
         trial_duration: float | None = None,
         baseline_s: float = 0.0,
         rating_scale: Sequence[float] = (1.0, 9.0),
+        allow_nonfinite: bool = False,
         **unknown: Any,
     ) -> None:
         reject_unknown_options(
-            self.name, unknown, "event_prefix, trial_duration, baseline_s, rating_scale"
+            self.name,
+            unknown,
+            "event_prefix, trial_duration, baseline_s, rating_scale, allow_nonfinite",
         )
         scale = tuple(float(x) for x in rating_scale)
         if len(scale) != 2 or not scale[0] < scale[1]:
@@ -145,7 +153,9 @@ class MNEReader(FileReader):
             trial_duration=trial_duration,
             baseline_s=baseline_s,
             rating_scale=list(scale),
+            allow_nonfinite=bool(allow_nonfinite),
         )
+        self.allow_nonfinite = bool(allow_nonfinite)
         self.event_prefix = str(event_prefix)
         self.trial_duration = None if trial_duration is None else float(trial_duration)
         self.baseline_s = float(baseline_s)
@@ -189,7 +199,7 @@ class MNEReader(FileReader):
         _check_unique(ch_names, [raw.ch_names[i] for i in picks], path)
         data = raw.get_data(picks=picks) * 1e6  # V -> µV
         bad = ~np.isfinite(data)
-        if bad.any():
+        if bad.any() and not self.allow_nonfinite:
             raise DatasetError(
                 f"{path.name}: {int(bad.sum())} NaN/inf EEG value(s); expected "
                 "finite samples"

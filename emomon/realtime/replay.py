@@ -252,12 +252,7 @@ class ReplaySession:
             raise DatasetError(
                 f"replay: subject {first.subject}'s trials hold no samples"
             )
-        eeg = np.concatenate(parts, axis=1)
-        if not np.isfinite(eeg).all():
-            raise DatasetError(
-                f"replay: subject {first.subject} has NaN/inf samples; expected "
-                "finite EEG"
-            )
+        eeg = np.concatenate(parts, axis=1)  # NaN/inf kept: served as recorded
         return cls(
             eeg=eeg,
             sfreq=first.sfreq,
@@ -645,7 +640,8 @@ def reader_for_file(path: str | Path) -> Reader:
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"%"):
         return get_reader("openbci", p)
     if lower.endswith(MNE_SUFFIXES):
-        return get_reader("mne", p)
+        # a recorded live session is served as received, dropouts included
+        return get_reader("mne", p, allow_nonfinite=True)
     if lower.endswith((".txt", ".csv")):
         return get_reader("openbci", p)
     raise DatasetError(

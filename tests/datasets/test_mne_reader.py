@@ -207,6 +207,12 @@ def test_nan_samples(tmp_path):
     with pytest.raises(DatasetError) as ei:
         MNEReader(tmp_path).read_subject("n_eeg")
     _err(ei, "n_eeg.fif", "1 NaN/inf")
+    # replay reads recorded sessions as they were received
+    (trial,) = MNEReader(tmp_path, allow_nonfinite=True).read_subject("n_eeg")
+    assert (
+        np.isnan(trial.eeg[2, 10])
+        and np.isfinite(trial.eeg).sum() == trial.eeg.size - 1
+    )
 
 
 def test_only_bad_annotations_and_bad_ratings(tmp_path):

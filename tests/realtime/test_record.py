@@ -42,7 +42,7 @@ from emomon.realtime.record import (
     recording_paths,
 )
 from emomon.realtime.replay import Replay, ReplaySettings, load_trials
-from emomon.realtime.sources import LSLSource
+from emomon.realtime.sources import LSLSource, ReplaySource
 from emomon.realtime.stream import run_stream
 from emomon.realtime.subscribe import Subscriber
 
@@ -461,6 +461,49 @@ def test_recorded_session_replays_to_the_same_predictions(
             assert abs(pl1[task]["p_high"] - pl2[task]["p_high"]) <= 1e-5
     print(f"max probability difference live vs re-streamed recording: {diff:.3g}")
     assert diff <= 1e-5
+
+
+def _score_in_process(trials: list[Trial], model: Path) -> list[Prediction]:
+    preds: list[Prediction] = []
+    with (
+        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
+        ReplaySource(trials) as src,
+    ):
+        run_stream(src, model_path=model, publisher=pub, duration_s=60.0,
+                   on_prediction=lambda p, pl: preds.append(p))  # fmt: skip
+    return preds
+
+
+def test_a_session_with_dropouts_replays_with_the_same_flags(
+    tmp_path, synthetic_trials, model
+):
+    """NaN bursts received live are recorded and served again as they were, so
+    the re-scored session flags the same windows and predicts the others alike."""
+    eeg = np.hstack([synthetic_trials[0].baseline, synthetic_trials[0].eeg])
+    eeg[2:5, 600:640] = np.nan  # three channels drop out for 0.3 s
+    eeg[:, 1200:1203] = np.inf
+    path = tmp_path / "dropouts.fif"
+    ts = 1000.0 + np.arange(eeg.shape[1]) / SF
+    with SessionRecorder(path, ch_names=DEAP_CHANNELS, sfreq=SF) as rec:
+        for i in range(0, eeg.shape[1], 32):
+            rec.write_chunk(eeg[:, i : i + 32], ts[i : i + 32])
+    trials = load_trials(file=path)  # the `emomon replay --file` reader
+    got = trials[0].eeg
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(eeg))  # where they were
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(eeg))
+    np.testing.assert_allclose(got, eeg, rtol=1e-12)  # µV -> V -> µV
+
+    original = Trial(subject="s01", video="live", eeg=eeg, sfreq=SF,
+                     ch_names=DEAP_CHANNELS)  # fmt: skip
+    live, again = _score_in_process([original], model), _score_in_process(trials, model)
+    assert len(live) == len(again) > 30
+    flags = [p.quality["ok"] for p in live]
+    assert flags == [p.quality["ok"] for p in again]
+    assert 0 < flags.count(False) < len(flags)  # the bursts, and only them
+    for p1, p2 in zip(live, again, strict=True):
+        if p1.quality["ok"]:
+            for task in ("valence", "arousal"):
+                assert np.abs(p1.probs[task] - p2.probs[task]).max() <= 1e-5
 
 
 # -- integration: the command line --------------------------------------------------
