@@ -134,6 +134,7 @@ class ReplaySource(Source):
                     self._set_state("stopped")
                     break
                 self._i = 0
+        # a fresh C-contiguous array either way (the chunk owns it)
         data = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0].copy()
         got = data.shape[1]
         stamps = self.t0 + np.arange(self._k, self._k + got, dtype=np.float64) / (
@@ -141,7 +142,7 @@ class ReplaySource(Source):
         )
         self._k += got
         self.samples_received += got
-        return Chunk(np.ascontiguousarray(data), stamps)
+        return Chunk(data, stamps)
 
     def close(self) -> None:
         """End the session (idempotent); :attr:`state` becomes ``"stopped"``."""
