@@ -284,6 +284,8 @@ def run_stream(
                 preds = pipe.process(chunk.data, chunk.timestamps, arrival=arrival)
                 stats.samples += chunk.n_times
                 stats.dropped += pipe.dropped - dropped_before
+                if max_predictions is not None:  # one chunk may close several
+                    preds = preds[: max(0, max_predictions - stats.predictions)]
                 for p in preds:
                     now = pylsl.local_clock()
                     latency_ms = (now - p.arrival) * 1e3

@@ -22,7 +22,7 @@ from emomon.datasets import get_reader
 from emomon.dsp.features import compute_features
 from emomon.dsp.layout import DEAP_CHANNELS
 from emomon.errors import ConfigError
-from emomon.realtime.pipeline import map_channels
+from emomon.realtime.pipeline import PipelineSettings, map_channels
 from emomon.realtime.publish import Publisher, PublisherSettings
 from emomon.realtime.replay import ReplaySession
 from emomon.realtime.sources import ReplaySource
@@ -156,6 +156,27 @@ def test_run_stream_over_a_replay_source_equals_offline(synthetic_trials, deap_m
     for task in TASKS:
         got = np.stack([p.probs[task] for p in preds])
         assert np.abs(got - ref[task]).max() < 1e-5, task
+
+
+@pytest.mark.integration
+def test_max_predictions_is_exact_when_one_chunk_closes_many_windows(
+    synthetic_trials, deap_model
+):
+    """Chunks of 1000 samples close about 30 windows each: the bound must cut
+    inside a chunk, not after it (a run with ``max_predictions=n`` publishes n)."""
+    n = 5
+    published = []
+    with (
+        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
+        ReplaySource(synthetic_trials, chunk=1000) as src,
+    ):
+        pub.publish_prediction = published.append  # what would go on the wire
+        stats = run_stream(
+            src, model_path=deap_model, publisher=pub, max_predictions=n,
+            settings=PipelineSettings(hop_s=1 / 32), duration_s=30.0,
+        )  # fmt: skip
+    assert stats.predictions == n == len(stats.latencies_ms)
+    assert [m["seq"] for m in published] == list(range(n))
 
 
 @pytest.mark.integration
