@@ -86,3 +86,48 @@ def test_playback_file_board_replays_a_recording(tmp_path):
     np.testing.assert_allclose(eeg, data[rows, : got.n], rtol=1e-6, atol=1e-6)
     ts = got.timestamps()
     assert now - 5.0 < ts[0] <= ts[-1] < now + 0.5  # new timestamps, LSL clock
+
+
+def _synthetic_recording(path, n: int, *, lose: slice, pause_at: int, pause_s: float):
+    """A SYNTHETIC_BOARD recording in BrainFlow's file format: a 10 Hz sine on
+    the EEG rows, the package counter, Unix timestamps 1/250 s apart; the rows
+    in ``lose`` never made it to the file (their counter values are missing) and
+    the timestamps jump by ``pause_s`` at row ``pause_at``, where
+    PLAYBACK_FILE_BOARD therefore pauses."""
+    from brainflow.data_filter import DataFilter
+
+    sf = BoardShim.get_sampling_rate(SYNTH)
+    data = np.zeros((BoardShim.get_num_rows(SYNTH), n))
+    k = np.arange(n)
+    data[BoardShim.get_eeg_channels(SYNTH)] = 50.0 * np.sin(2 * np.pi * 10 * k / sf)
+    data[BoardShim.get_package_num_channel(SYNTH)] = k % 256
+    ts = time.time() + k / sf
+    ts[pause_at:] += pause_s
+    data[BoardShim.get_timestamp_channel(SYNTH)] = ts
+    data = np.ascontiguousarray(np.delete(data, np.arange(n)[lose], axis=1))
+    DataFilter.write_file(data, str(path), "w")
+    return data
+
+
+def test_playback_pause_is_no_gap_and_lost_rows_are_an_exact_one(tmp_path):
+    """The stamps come from the sample clock: a 0.3 s pause of the playback
+    (stamped on arrival by BrainFlow) is no gap; 7 rows missing from the
+    recording (its package counter skips them) are a gap of exactly 7 periods."""
+    path = tmp_path / "gappy.csv"
+    data = _synthetic_recording(path, 700, lose=slice(500, 507), pause_at=350,
+                                pause_s=0.3)  # fmt: skip
+    src = BrainFlowSource("PLAYBACK_FILE_BOARD", file=path, master_board=SYNTH)
+    assert src.loss_detection == "checking"
+    with src:
+        got = collect(src, data.shape[1], timeout_s=10.0)
+        assert src.loss_detection == "package counter"
+        assert src.lost_samples == 7
+    assert got.n == data.shape[1]
+    rows = BoardShim.get_eeg_channels(SYNTH)
+    np.testing.assert_allclose(got.eeg(16), data[rows], rtol=0, atol=1e-5)  # 6 decimals
+    ts = got.timestamps()
+    assert np.all(np.diff(ts) >= 0)
+    # how far each stamp moved past its place on the grid, in periods
+    steps = np.diff(ts - np.arange(ts.size) / src.sfreq) * src.sfreq
+    assert steps[499] == pytest.approx(7.0, abs=0.2)
+    assert np.delete(steps, 499).max() < 0.25  # the pipeline's gap: 0.5

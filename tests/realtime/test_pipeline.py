@@ -11,6 +11,7 @@ from emomon.datasets import get_reader
 from emomon.dsp.features import compute_features
 from emomon.dsp.layout import DEAP_CHANNELS
 from emomon.realtime.pipeline import ChannelError, Pipeline, PipelineSettings
+from emomon.realtime.sources._sampleclock import SampleClock
 
 from .models import make_model, offline_probabilities
 
@@ -147,6 +148,29 @@ def test_timestamp_gap_counts_dropped_samples_and_flags_windows(
     flagged = [p for p in preds if p.quality["dropped"]]
     assert flagged and all(not p.quality["ok"] and p.probs is None for p in flagged)
     assert all(p.t_lsl >= ts[2000] for p in flagged)
+
+
+def test_sample_clock_stamps_count_real_losses_only(deap_model, session_eeg):
+    """Arrival stamps of a board whose timeline shifted by 0.1 s (a stalled
+    reading thread) and that lost 10 samples later: raw, the pipeline counts
+    both; through the source's sample clock, only the loss."""
+    contract = ModelContract.from_onnx(deap_model)
+    n = session_eeg.shape[1]
+    keep = np.r_[0:3000, 3010:n]
+    eeg = session_eeg[:, keep]
+    arrival = 50.0 + keep / SF + 0.002
+    arrival[1000:] += 0.1
+    counter = keep % 256
+    clock = SampleClock(SF)
+    stamps = np.concatenate(
+        [clock.stamps(arrival[i : i + 16], counter[i : i + 16])
+         for i in range(0, keep.size, 16)]
+    )  # fmt: skip
+    for ts, dropped in ((arrival, 10 + 13), (stamps, 10)):
+        pipe = Pipeline(contract, model_path=deap_model,
+                        source_ch_names=DEAP_CHANNELS, source_sfreq=SF)  # fmt: skip
+        _feed(pipe, eeg, ts, np.random.default_rng(3))
+        assert pipe.dropped == dropped
 
 
 def test_flat_channel_is_flagged(deap_model, session_eeg):

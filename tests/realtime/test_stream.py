@@ -427,11 +427,13 @@ def test_brainflow_synthetic_board_streams_predictions(synthetic_board_run):
         assert p.features.shape == (len(BRAINFLOW_NAMES), 8)
         assert np.isfinite(p.features).all()
         check_prediction_payload(payload, stream="SYNTHETIC_BOARD")
-    # BrainFlow stamps samples on the PC as they arrive (jittered by up to a
-    # couple of periods): that is not sample loss
-    ok = [pl for _, pl in preds if pl["quality"]["ok"]]
-    assert len(ok) >= len(preds) - 1, [pl["quality"] for _, pl in preds]
-    assert stats.dropped <= 2
+    # BrainFlow stamps samples on the PC as they arrive (jittered, and late
+    # after any stall of its thread): the source's sample clock keeps that from
+    # looking like sample loss
+    assert all(pl["quality"]["ok"] for _, pl in preds), [
+        pl["quality"] for _, pl in preds
+    ]
+    assert stats.dropped == 0
 
 
 @pytest.mark.integration
@@ -474,7 +476,9 @@ def test_brainflow_playback_file_board_streams_predictions(
     for p, payload in preds:
         assert np.isfinite(p.features).all()
         check_prediction_payload(payload, stream="PLAYBACK_FILE_BOARD")
-    assert any(pl["quality"]["ok"] for _, pl in preds)
+    # the playback thread's stalls (it never makes them up) are no sample loss
+    assert stats.dropped == 0
+    assert all(pl["quality"]["ok"] for _, pl in preds)
 
 
 # -- 5. the real OpenBCI recording ----------------------------------------------------

@@ -10,10 +10,14 @@ Clock
     are generated on PC side as soon as packages were received" (same page), i.e.
     wall-clock seconds comparable with :func:`time.time`. They are mapped to the
     LSL clock with one offset, ``pylsl.local_clock() - time.time()``, measured
-    once when the stream starts. A single offset keeps BrainFlow's sample spacing
-    intact; the price is that a later step of the wall clock (an NTP correction
-    of the system time) shifts the mapped timestamps by that step. Timestamps
-    are kept non-decreasing.
+    once when the stream starts (a later step of the system time shifts the
+    mapped arrival times by that step). Arrival times carry every stall of the
+    transport, so they are not passed on as they are: a sample clock
+    (:mod:`emomon.realtime.sources._sampleclock`) stamps sample ``n`` at
+    ``anchor + n / sfreq``, with ``n`` advanced past the samples the board's
+    package counter shows as lost and the anchor following the least delayed
+    arrivals. A stall is then no gap and a loss an exact one. Boards without a
+    counter that counts one per sample get their arrival times, non-decreasing.
 
 Reading
     :meth:`BrainFlowSource.read` drains the board's ring buffer with
@@ -50,6 +54,7 @@ from brainflow.board_shim import (
 )
 
 from emomon.dsp.layout import canonical_name
+from emomon.realtime.sources._sampleclock import SampleClock
 from emomon.realtime.sources.base import Chunk, Source, SourceError
 
 __all__ = ["BrainFlowSource", "board_id_from"]
@@ -146,6 +151,12 @@ class BrainFlowSource(Source):
         The board whose layout applies (``master_board`` for playback).
     clock_offset : float
         Seconds added to BrainFlow's Unix timestamps to get LSL time.
+    loss_detection : str
+        ``"package counter"`` (losses counted from the board's counter),
+        ``"checking"`` (the counter is being checked, the first
+        256 samples) or ``"timestamps"`` (no usable counter).
+    lost_samples : int
+        Samples the package counter showed as lost since :meth:`open`.
     """
 
     def __init__(
@@ -223,6 +234,12 @@ class BrainFlowSource(Source):
                 f"timestamp row ({exc}); choose an EEG board"
             ) from None
         try:
+            self._counter_row: int | None = int(
+                BoardShim.get_package_num_channel(descr)
+            )
+        except BrainFlowError:  # no package counter: losses only from the stamps
+            self._counter_row = None
+        try:
             names = [n.strip() for n in BoardShim.get_eeg_names(descr)]
         except BrainFlowError:  # boards without a fixed montage
             names = []
@@ -231,7 +248,7 @@ class BrainFlowSource(Source):
         self.ch_names = tuple(canonical_name(n) for n in names)
         self.clock_offset = 0.0
         self._board: BoardShim | None = None
-        self._last_ts = -math.inf
+        self._clock = SampleClock(self.sfreq, counter=self._counter_row is not None)
         self._last_data_at = 0.0
 
     def open(self, timeout_s: float | None = None) -> None:
@@ -274,7 +291,7 @@ class BrainFlowSource(Source):
         # BrainFlow stamps samples with Unix time; one offset maps it to LSL time.
         self.clock_offset = pylsl.local_clock() - time.time()
         self._board = board
-        self._last_ts = -math.inf
+        self._clock = SampleClock(self.sfreq, counter=self._counter_row is not None)
         self._last_data_at = pylsl.local_clock()
         self.samples_received = 0
         self.reconnects = 0
@@ -321,14 +338,23 @@ class BrainFlowSource(Source):
         self._last_data_at = now
         if self.state == "reconnecting":
             self.reconnects += 1
+            self._clock.reset()  # the counter and the timeline after an outage
             self._set_state("connected")
         eeg = np.ascontiguousarray(data[self._eeg_rows], dtype=np.float64)
-        ts = data[self._ts_row].astype(np.float64) + self.clock_offset
-        np.maximum(ts, self._last_ts, out=ts)
-        np.maximum.accumulate(ts, out=ts)
-        self._last_ts = float(ts[-1])
+        arrival = data[self._ts_row] + self.clock_offset
+        counter = None if self._counter_row is None else data[self._counter_row]
+        ts = self._clock.stamps(arrival, counter)
         self.samples_received += n
         return Chunk(eeg, ts)
+
+    @property
+    def loss_detection(self) -> str:
+        mode = self._clock.mode
+        return {"counter": "package counter", "arrival": "timestamps"}.get(mode, mode)
+
+    @property
+    def lost_samples(self) -> int:
+        return self._clock.lost
 
     def close(self) -> None:
         """Stop the stream and release the session (idempotent)."""
