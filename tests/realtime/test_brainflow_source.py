@@ -131,3 +131,23 @@ def test_playback_pause_is_no_gap_and_lost_rows_are_an_exact_one(tmp_path):
     steps = np.diff(ts - np.arange(ts.size) / src.sfreq) * src.sfreq
     assert steps[499] == pytest.approx(7.0, abs=0.2)
     assert np.delete(steps, 499).max() < 0.25  # the pipeline's gap: 0.5
+
+
+def test_looping_playback_is_seamless(tmp_path):
+    """PLAYBACK_FILE_BOARD with loopback restarts the file: its counter jumps
+    back (43 -> 0 here), which is no loss."""
+    path = tmp_path / "short.csv"
+    data = _synthetic_recording(path, 300, lose=slice(0, 0), pause_at=300,
+                                pause_s=0.0)  # fmt: skip
+    src = BrainFlowSource("PLAYBACK_FILE_BOARD", file=path, master_board=SYNTH,
+                          playback_loop=True)  # fmt: skip
+    with src:
+        got = collect(src, 650, timeout_s=10.0)
+        assert src.loss_detection == "package counter" and src.lost_samples == 0
+    assert got.n >= 650
+    rows = BoardShim.get_eeg_channels(SYNTH)
+    eeg = got.eeg(16)
+    np.testing.assert_allclose(eeg[:, 300:600], data[rows], rtol=0, atol=1e-5)
+    ts = got.timestamps()
+    steps = np.diff(ts - np.arange(ts.size) / src.sfreq) * src.sfreq
+    assert steps.max() < 0.25

@@ -101,6 +101,30 @@ def test_an_outage_longer_than_a_counter_cycle_is_counted_in_full():
     np.testing.assert_allclose(stamps[1500:], true[1800:], atol=0.006)
 
 
+def test_a_restarted_counter_on_schedule_is_no_loss():
+    """A looping playback starts its file again: the counter jumps back (here
+    from 299 % 256 = 43 to 0, which reads as 212 lost) but the samples keep
+    coming on schedule, so nothing was lost."""
+    true, arrival, _ = board(1500)
+    counter = np.arange(1500) % 300 % 256
+    clock = SampleClock(SF)
+    stamps = run(clock, arrival, counter)
+    check_basic(stamps, arrival)
+    assert clock.mode == "counter" and clock.lost == 0
+    assert grid_steps(stamps).max() <= GAP / 2
+    np.testing.assert_allclose(stamps, true, atol=0.006)
+
+
+def test_a_counter_that_is_not_finite_falls_back_to_arrival_stamps():
+    _, arrival, counter = board(400)
+    counter = counter.astype(float)
+    counter[300] = np.nan
+    clock = SampleClock(SF)
+    stamps = run(clock, arrival, counter)
+    assert clock.mode == "arrival"
+    check_basic(stamps, arrival)
+
+
 def test_a_counter_of_packages_falls_back_to_arrival_stamps():
     """Two samples per counted package: not a per-sample counter."""
     true, arrival, _ = board(1000)

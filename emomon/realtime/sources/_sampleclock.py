@@ -26,8 +26,10 @@ The counter is used only once it has shown itself to count one per sample
 1): boards whose counter counts packages of several samples fall back to the
 arrival stamps, as does a board without a counter. Its wrap-around is learned
 from the largest value seen (256 for OpenBCI boards and BrainFlow's synthetic
-board), and an outage longer than a whole counter cycle is recognised from the
-arrival time of the samples after it.
+board). Arrival times check the counter both ways: an outage longer than a
+whole counter cycle is recognised from how late the samples after it arrive, and
+a jump of the counter after which samples arrive on the old schedule is a
+restarted counter (a looping playback), not a loss.
 """
 
 from __future__ import annotations
@@ -120,6 +122,17 @@ class SampleClock:
         if lost is None:  # the check just failed: arrival stamps from now on
             return self.stamps(arrival, None)
         n = self._n_next - 1 + np.cumsum(lost + 1)
+        if self._anchor is not None and lost.any():
+            # Lost samples would have taken time: the sample after a real loss
+            # arrives no earlier than its place on the clock. One that arrives
+            # on the old schedule follows a counter that restarted (a looping
+            # playback), not a loss.
+            at = np.flatnonzero(lost)
+            early = arrival[at] < self._anchor + (n[at] - lost[at] / 2) * self.dt
+            if early.any():
+                lost[at[early]] = 0
+                n = self._n_next - 1 + np.cumsum(lost + 1)
+        self.lost += int(lost.sum())
         if self._env and self.mode == "counter":
             # A loss of whole counter cycles leaves the counter as if nothing or
             # less were lost; the samples after it arrive that much too late.
@@ -156,7 +169,10 @@ class SampleClock:
 
     def _counter_gaps(self, counter: np.ndarray) -> np.ndarray | None:
         """Samples lost before each sample (zeros while checking); None when
-        the check finds a counter that does not count one per sample."""
+        the counter is unusable (not one per sample, or not finite)."""
+        if not np.isfinite(counter).all():
+            self.mode = "arrival"
+            return None
         c = np.rint(counter).astype(np.int64)
         self._max_counter = max(self._max_counter, int(c.max()))
         first = self._last_counter
@@ -173,6 +189,4 @@ class SampleClock:
                     return None
                 self.mode = "counter"
             return np.zeros(c.size, dtype=np.int64)
-        lost = np.where(step == 0, 0, step - 1)  # a repeated number loses nothing
-        self.lost += int(lost.sum())
-        return lost
+        return np.where(step == 0, 0, step - 1)  # a repeated number loses nothing
