@@ -156,6 +156,18 @@ def test_reset_starts_a_new_clock_but_never_goes_back():
     np.testing.assert_allclose(later[-100:], true[-100:] + 2.0, atol=0.006)
 
 
+def test_reset_keeps_the_counter_wrap_around():
+    """After a reset the counter's cycle (256) is still known: two samples lost
+    just before the first wrap (253 -> 0) are two samples lost."""
+    _, arrival, counter = board(2000)
+    clock = SampleClock(SF)
+    run(clock, arrival[:600], counter[:600])
+    clock.reset()
+    keep = np.r_[600:766, 768:2000]  # counter 254 and 255 of the cycle 512-767
+    run(clock, arrival[keep] + 1.0, counter[keep])
+    assert clock.mode == "counter" and clock.lost == 2
+
+
 def test_bad_rate_is_refused():
     with pytest.raises(ValueError, match="sfreq"):
         SampleClock(0.0)

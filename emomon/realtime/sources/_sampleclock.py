@@ -80,18 +80,19 @@ class SampleClock:
         self._last_out = -np.inf
         self._checked = 0
         self._ones = 0
+        self._max_counter = 0  # the counter's largest value: its wrap-around
         self.reset()
 
     def reset(self) -> None:
         """Start a new sample clock (after an outage): the anchor, the sample
-        count and the last counter value are forgotten; what the counter check
-        found, and the non-decreasing order of the stamps, are kept."""
+        count and the last counter value are forgotten; what is known of the
+        counter (the check, its wrap-around) and the non-decreasing order of
+        the stamps are kept."""
         self._n_next = 0
         self._anchor: float | None = None
         self._env: deque[tuple[int, float]] = deque()  # (n, min offset), rising
         self._last_counter: int | None = None
         self._last_arrival: float | None = None
-        self._max_counter = 0
 
     def stamps(self, arrival: np.ndarray, counter: np.ndarray | None) -> np.ndarray:
         """Stamps for one chunk, on the clock of ``arrival``.

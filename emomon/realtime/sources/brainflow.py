@@ -248,7 +248,7 @@ class BrainFlowSource(Source):
         self.ch_names = tuple(canonical_name(n) for n in names)
         self.clock_offset = 0.0
         self._board: BoardShim | None = None
-        self._clock = SampleClock(self.sfreq, counter=self._counter_row is not None)
+        self._clock = self._new_clock()
         self._last_data_at = 0.0
 
     def open(self, timeout_s: float | None = None) -> None:
@@ -291,7 +291,7 @@ class BrainFlowSource(Source):
         # BrainFlow stamps samples with Unix time; one offset maps it to LSL time.
         self.clock_offset = pylsl.local_clock() - time.time()
         self._board = board
-        self._clock = SampleClock(self.sfreq, counter=self._counter_row is not None)
+        self._clock = self._new_clock()
         self._last_data_at = pylsl.local_clock()
         self.samples_received = 0
         self.reconnects = 0
@@ -346,6 +346,9 @@ class BrainFlowSource(Source):
         ts = self._clock.stamps(arrival, counter)
         self.samples_received += n
         return Chunk(eeg, ts)
+
+    def _new_clock(self) -> SampleClock:
+        return SampleClock(self.sfreq, counter=self._counter_row is not None)
 
     @property
     def loss_detection(self) -> str:
