@@ -97,6 +97,13 @@ def collect(
     return out
 
 
+def grid_steps(stamps: np.ndarray, *, sfreq: float) -> np.ndarray:
+    """How far each stamp moved past its place on a ``sfreq`` sample grid, in
+    periods (a loss of k samples is a step of k; the pipeline calls a step of
+    half a period a gap)."""
+    return np.diff(stamps - np.arange(stamps.size) / sfreq) * sfreq
+
+
 def wait_until(
     condition: Callable[[], bool],
     *,

@@ -11,7 +11,7 @@ import pytest
 from emomon.realtime.sources import BrainFlowSource, SourceError
 from emomon.realtime.sources.brainflow import board_id_from
 
-from .lsl_helpers import MAX_ITERATIONS, collect
+from .lsl_helpers import MAX_ITERATIONS, collect, grid_steps
 
 bf = pytest.importorskip("brainflow.board_shim")
 BoardIds, BoardShim = bf.BoardIds, bf.BoardShim
@@ -127,8 +127,7 @@ def test_playback_pause_is_no_gap_and_lost_rows_are_an_exact_one(tmp_path):
     np.testing.assert_allclose(got.eeg(16), data[rows], rtol=0, atol=1e-5)  # 6 decimals
     ts = got.timestamps()
     assert np.all(np.diff(ts) >= 0)
-    # how far each stamp moved past its place on the grid, in periods
-    steps = np.diff(ts - np.arange(ts.size) / src.sfreq) * src.sfreq
+    steps = grid_steps(ts, sfreq=src.sfreq)
     assert steps[499] == pytest.approx(7.0, abs=0.2)
     assert np.delete(steps, 499).max() < 0.25  # the pipeline's gap: 0.5
 
@@ -149,5 +148,5 @@ def test_looping_playback_is_seamless(tmp_path):
     eeg = got.eeg(16)
     np.testing.assert_allclose(eeg[:, 300:600], data[rows], rtol=0, atol=1e-5)
     ts = got.timestamps()
-    steps = np.diff(ts - np.arange(ts.size) / src.sfreq) * src.sfreq
+    steps = grid_steps(ts, sfreq=src.sfreq)
     assert steps.max() < 0.25

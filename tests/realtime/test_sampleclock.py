@@ -13,6 +13,8 @@ import pytest
 from emomon.realtime.pipeline import PipelineSettings
 from emomon.realtime.sources._sampleclock import CHECK_SAMPLES, SampleClock
 
+from .lsl_helpers import grid_steps
+
 SF = 250.0
 DT = 1.0 / SF
 # the pipeline counts a rise of the stamps past the grid by this much as a loss
@@ -41,12 +43,6 @@ def run(clock: SampleClock, arrival, counter, *, seed: int = 1, max_chunk: int =
     return np.concatenate(out)
 
 
-def grid_steps(stamps: np.ndarray, n: np.ndarray | None = None) -> np.ndarray:
-    """How far each stamp moved past its place on the sample grid (periods)."""
-    n = np.arange(stamps.size) if n is None else n
-    return np.diff(stamps - n * DT) / DT
-
-
 def check_basic(stamps, arrival):
     assert np.all(np.diff(stamps) >= 0)
     assert np.all(stamps <= arrival + 1e-12)  # never later than the sample came
@@ -61,7 +57,7 @@ def test_jitter_and_a_stall_that_catches_up_are_no_gap():
     check_basic(stamps, arrival)
     assert clock.mode == "counter" and clock.lost == 0
     # the pipeline calls a rise of half a period a gap: never near it
-    assert grid_steps(stamps).max() <= GAP / 2
+    assert grid_steps(stamps, sfreq=SF).max() <= GAP / 2
     assert np.abs(stamps - true).max() < 0.006  # within the arrival delays
 
 
@@ -74,7 +70,7 @@ def test_a_shifted_timeline_is_caught_up_slowly():
     stamps = run(clock, arrival, counter)
     check_basic(stamps, arrival)
     assert clock.lost == 0
-    assert grid_steps(stamps).max() <= GAP / 2
+    assert grid_steps(stamps, sfreq=SF).max() <= GAP / 2
     assert np.abs(stamps[-300:] - arrival[-300:]).max() < 0.006
 
 
@@ -85,7 +81,7 @@ def test_lost_samples_are_an_exact_gap():
     stamps = run(clock, arrival[keep], counter[keep])
     check_basic(stamps, arrival[keep])
     assert clock.lost == 7
-    steps = grid_steps(stamps)
+    steps = grid_steps(stamps, sfreq=SF)
     assert steps[1499] == pytest.approx(7.0, abs=0.05)  # at the sample after it
     assert np.delete(steps, 1499).max() <= GAP / 2
     np.testing.assert_allclose(stamps[1500:], true[1507:], atol=0.006)
@@ -111,7 +107,7 @@ def test_a_restarted_counter_on_schedule_is_no_loss():
     stamps = run(clock, arrival, counter)
     check_basic(stamps, arrival)
     assert clock.mode == "counter" and clock.lost == 0
-    assert grid_steps(stamps).max() <= GAP / 2
+    assert grid_steps(stamps, sfreq=SF).max() <= GAP / 2
     np.testing.assert_allclose(stamps, true, atol=0.006)
 
 
