@@ -157,12 +157,27 @@ def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
             raise ConfigError(f"{path}: put {key} in its own [{key}] table")
     spec = FeatureSpec.from_dict(data.get("features", {}))
     train.update({k: v for k, v in overrides.items() if v is not None})
-    cfg = from_mapping(TrainConfig, train, section="train")
+    return _assemble_config(
+        train,
+        spec=spec,
+        synthetic=data.get("synthetic", {}),
+        hparams=data.get("model", {}),
+        section="train",
+    )
+
+
+def _assemble_config(
+    train: Mapping[str, Any],
+    *,
+    spec: FeatureSpec,
+    synthetic: Mapping[str, Any],
+    hparams: Mapping[str, Any],
+    section: str,
+) -> TrainConfig:
+    """A :class:`TrainConfig` from its flat keys and its three nested tables."""
+    cfg = from_mapping(TrainConfig, train, section=section)
     return dataclasses.replace(
-        cfg,
-        features=spec,
-        synthetic=dict(data.get("synthetic", {})),
-        hparams=dict(data.get("model", {})),
+        cfg, features=spec, synthetic=dict(synthetic), hparams=dict(hparams)
     )
 
 
@@ -985,10 +1000,12 @@ def config_from_report(report: Mapping[str, Any], *, where: str) -> TrainConfig:
         raise ConfigError(f"{where}: no 'config' object; was it written by emomon?")
     train = dict(raw)
     spec = FeatureSpec.from_dict(train.pop("features", {}) or {})
-    synthetic = dict(train.pop("synthetic", {}) or {})
-    hparams = dict(train.pop("hparams", {}) or {})
-    cfg = from_mapping(TrainConfig, train, section=f"{where} config")
-    return dataclasses.replace(cfg, features=spec, synthetic=synthetic, hparams=hparams)
+    synthetic = train.pop("synthetic", {}) or {}
+    hparams = train.pop("hparams", {}) or {}
+    section = f"{where} config"
+    return _assemble_config(
+        train, spec=spec, synthetic=synthetic, hparams=hparams, section=section
+    )
 
 
 def export_run(
