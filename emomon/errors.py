@@ -3,13 +3,72 @@
 Anything raised from these classes is a problem with the user's input (a file, a
 directory, an argument, a config value): the message must name the culprit and say
 what to do. Everything else is a bug and exits 1.
+
+Library code names its own parameters (``hop_s``, ``data_dir``), never command-line
+flags: a message that names a parameter writes it as a ``{field}`` of the message
+and lists it in ``params``. ``str(error)`` shows the library's name; a caller that
+knows the parameter by another name (the CLI's ``--hop``) renders the message with
+:meth:`EmomonError.render`.
+
+Examples
+--------
+>>> err = ConfigError("{hop_s} must be > 0, got 0", params=("hop_s",))
+>>> str(err)
+'hop_s must be > 0, got 0'
+>>> err.render({"hop_s": "--hop"})
+'--hop must be > 0, got 0'
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 
 class EmomonError(Exception):
-    """Base class of input and usage errors (CLI exit code 2)."""
+    """Base class of input and usage errors (CLI exit code 2).
+
+    Parameters
+    ----------
+    message : str
+        One line. With ``params``, a template whose ``{name}`` fields are the
+        parameters it names (other braces doubled, as for :meth:`str.format`).
+    params : sequence of str or mapping of str to str, optional
+        The parameters the message names; a mapping gives the text shown for
+        each where it is not the parameter's own name (``{"no_cache":
+        "cache_dir=None"}``).
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        params: Sequence[str] | Mapping[str, str] = (),
+    ) -> None:
+        self.template = message
+        self.params: dict[str, str] = (
+            dict(params) if isinstance(params, Mapping) else {p: p for p in params}
+        )
+        super().__init__(self.render())
+
+    def render(self, names: Mapping[str, str] | None = None) -> str:
+        """The message, each parameter named as in ``names`` where it is there.
+
+        Parameters
+        ----------
+        names : mapping of str to str, optional
+            Parameter -> the name the caller knows it by (a CLI flag).
+
+        Returns
+        -------
+        str
+            The one-line message.
+        """
+        if not self.params:
+            return self.template
+        names = names or {}
+        return self.template.format_map(
+            {p: names.get(p, text) for p, text in self.params.items()}
+        )
 
 
 class DatasetError(EmomonError):
