@@ -1,5 +1,5 @@
-"""The ZeroMQ wire format (DESIGN.md section 10): topics, payload builders, a
-compact encoder and a strict parser.
+"""The ZeroMQ wire format (DESIGN.md section 10): typed messages, payload builders,
+a compact encoder and a strict parser.
 
 Every message is two frames, ``[topic, payload]``: the topic as ASCII bytes and the
 payload as compact UTF-8 JSON. Two topics exist, each versioned in its name and in
@@ -50,6 +50,13 @@ Conventions:
 
 :func:`parse` is strict: any malformed input raises :class:`MessageError` (and
 nothing else) with a one-line reason.
+
+In a process a message is a frozen dataclass, :class:`PredictionMessage` or
+:class:`StatusMessage` (with :class:`TaskOutput` per task and :class:`Quality`),
+built once and read by fields; JSON exists only at the ZeroMQ boundary
+(:meth:`PredictionMessage.to_json`, :meth:`PredictionMessage.from_json`). The
+dict builders :func:`prediction_message` and :func:`status_message` check loose
+values and return the wire dict.
 """
 
 from __future__ import annotations
@@ -59,11 +66,26 @@ import math
 import operator
 import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
 
-from emomon.errors import EmomonError
+import numpy as np
+
+from emomon.realtime._schema import (
+    DEFAULT_ADDRESS,
+    MAX_PAYLOAD_BYTES,
+    PREDICTION_FIELDS,
+    PREDICTION_TOPIC,
+    STATUS_FIELDS,
+    STATUS_TOPIC,
+    TOPICS,
+    VERSION,
+    MessageError,
+    _short,
+    validate,
+)
+from emomon.realtime.states import STATES, State
 
 __all__ = [
     "DEFAULT_ADDRESS",
@@ -77,6 +99,11 @@ __all__ = [
     "VERSION",
     "Message",
     "MessageError",
+    "PredictionMessage",
+    "Quality",
+    "State",
+    "StatusMessage",
+    "TaskOutput",
     "encode",
     "parse",
     "prediction_message",
@@ -84,54 +111,8 @@ __all__ = [
     "validate",
 ]
 
-#: Default endpoint: bound by the publisher, connected to by subscribers.
-DEFAULT_ADDRESS = "tcp://127.0.0.1:5556"
-PREDICTION_TOPIC = "emomon.prediction.v1"
-STATUS_TOPIC = "emomon.status.v1"
-TOPICS: tuple[str, ...] = (PREDICTION_TOPIC, STATUS_TOPIC)
-VERSION = 1
-STATES: tuple[str, ...] = ("starting", "connected", "reconnecting", "stopped")
-#: Fixed keys of a prediction payload; every other key is a task.
-PREDICTION_FIELDS: tuple[str, ...] = (
-    "v",
-    "seq",
-    "stream",
-    "t_lsl",
-    "t_pub",
-    "window_s",
-    "quality",
-    "latency_ms",
-    "model",
-)
-#: Keys of a status payload, in order.
-STATUS_FIELDS: tuple[str, ...] = (
-    "v",
-    "seq",
-    "stream",
-    "t_pub",
-    "state",
-    "samples",
-    "dropped",
-    "buffer_lag_s",
-    "uptime_s",
-    "predictions",
-    "last_error",
-)
-#: Payloads larger than this are rejected before JSON decoding.
-MAX_PAYLOAD_BYTES = 1 << 20
-_MAX_SEQ = 2**63 - 1
-_MAX_NAME = 256
-_MAX_EXTRA_DEPTH = 16  # nesting allowed in fields this version does not know
 _TOPIC_BYTES = {t.encode("ascii"): t for t in TOPICS}
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
-
-
-class MessageError(EmomonError):
-    """A message is malformed: wrong frames, unknown topic, bad JSON or schema."""
-
-    def __init__(self, reason: str) -> None:
-        one_line = " ".join(str(reason).split())
-        super().__init__(one_line)
 
 
 @dataclass(frozen=True)
@@ -170,6 +151,289 @@ class Message:
         if self.topic != PREDICTION_TOPIC:
             return {}
         return {k: v for k, v in self.payload.items() if k not in PREDICTION_FIELDS}
+
+    @property
+    def prediction(self) -> PredictionMessage | None:
+        """The typed prediction (None for a status message)."""
+        if self.topic != PREDICTION_TOPIC:
+            return None
+        return PredictionMessage.from_dict(self.payload)
+
+    @property
+    def status(self) -> StatusMessage | None:
+        """The typed status (None for a prediction message)."""
+        if self.topic != STATUS_TOPIC:
+            return None
+        return StatusMessage.from_dict(self.payload)
+
+
+# -- typed messages --------------------------------------------------------------
+@dataclass(frozen=True)
+class Quality:
+    """Signal quality of one window: built once by the pipeline, read by fields.
+
+    Attributes
+    ----------
+    ok : bool
+        Whether the window was predicted on (no bad channel, nothing dropped).
+    bad_channels : tuple of str
+        Model channels flagged in the window, in model order.
+    dropped : int
+        Samples lost (timestamp gaps) inside the window.
+    nonfinite : bool
+        Whether NaN/inf samples fell in the window (in process; not on the wire,
+        where such channels are among ``bad_channels``).
+    reasons : mapping of str to str
+        Bad channel -> why: ``"nonfinite"``, ``"railed"``, ``"flat"`` or
+        ``"no data"`` (in process; not on the wire in v1).
+    extra : mapping
+        Quality fields this version does not define, as received (kept so a
+        received message is re-sent unchanged).
+    """
+
+    ok: bool
+    bad_channels: tuple[str, ...] = ()
+    dropped: int = 0
+    nonfinite: bool = False
+    reasons: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire object ``{"ok", "bad_channels", "dropped", ...extra}``."""
+        return {
+            "ok": self.ok,
+            "bad_channels": list(self.bad_channels),
+            "dropped": self.dropped,
+            **self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> Quality:
+        """From a validated wire object."""
+        extra = {k: v for k, v in obj.items() if k not in _QUALITY_FIELDS}
+        return cls(
+            ok=bool(obj["ok"]),
+            bad_channels=tuple(obj["bad_channels"]),
+            dropped=int(obj["dropped"]),
+            extra=extra,
+        )
+
+
+_QUALITY_FIELDS = ("ok", "bad_channels", "dropped")
+
+
+@dataclass(frozen=True)
+class TaskOutput:
+    """One task of a prediction, as on the wire.
+
+    A binary task (classes ``low``/``high``) carries ``p_high``, the probability
+    of the second class; a multi-class task carries ``probs`` (class ->
+    probability) instead. Probabilities and the label are None for a window that
+    was not predicted on.
+
+    Attributes
+    ----------
+    label : str or None
+        The most probable class.
+    p_high : float or None
+        Binary tasks: probability of the second class.
+    probs : mapping of str to float or None, or None
+        Multi-class tasks: every class's probability; None for a binary task.
+    extra : mapping
+        Fields this version does not define, as received.
+    """
+
+    label: str | None
+    p_high: float | None = None
+    probs: Mapping[str, float | None] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def binary(self) -> bool:
+        """Whether this is a binary task (``p_high``), not a multi-class one."""
+        return self.probs is None
+
+    @classmethod
+    def from_probs(cls, classes: Sequence[str], p: np.ndarray | None) -> TaskOutput:
+        """From the model's class probabilities (None: window not predicted on).
+
+        Parameters
+        ----------
+        classes : sequence of str
+            The task's class names, as in the model contract.
+        p : ndarray, shape (n_classes,), or None
+            Probabilities in class order.
+        """
+        if len(classes) == 2:
+            if p is None:
+                return cls(label=None, p_high=None)
+            return cls(label=classes[int(np.argmax(p))], p_high=float(p[1]))
+        if p is None:
+            return cls(label=None, probs={})
+        probs = {c: float(v) for c, v in zip(classes, p, strict=True)}
+        return cls(label=classes[int(np.argmax(p))], probs=probs)
+
+    def probability(self, cls_name: str | None = None) -> float | None:
+        """``p_high`` of a binary task, or the probability of ``cls_name``."""
+        if self.probs is None:
+            return self.p_high
+        return self.probs.get(cls_name) if cls_name is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire object: ``{"p_high", "label"}`` or ``{"probs", "label"}``."""
+        if self.probs is None:
+            return {"p_high": self.p_high, "label": self.label, **self.extra}
+        return {"probs": dict(self.probs), "label": self.label, **self.extra}
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> TaskOutput:
+        """From a validated wire object."""
+        extra = {k: v for k, v in obj.items() if k not in ("p_high", "probs", "label")}
+        if "probs" in obj:
+            return cls(label=obj["label"], probs=dict(obj["probs"]), extra=extra)
+        return cls(label=obj["label"], p_high=obj["p_high"], extra=extra)
+
+
+class _Wire:
+    """JSON at the boundary, shared by the two message types."""
+
+    topic: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def to_json(self) -> bytes:
+        """The payload frame: compact UTF-8 JSON, NaN/inf as ``null``."""
+        return _dumps(self.to_dict())
+
+    def frames(self) -> list[bytes]:
+        """The two frames ``[topic, payload]`` of a ZeroMQ multipart message."""
+        return [self.topic.encode("ascii"), self.to_json()]
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Self:
+        """Parse and validate one payload frame of this message's topic.
+
+        Raises
+        ------
+        MessageError
+            For a malformed payload (see :func:`parse`).
+        """
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        msg = parse([cls.topic.encode("ascii"), raw])
+        return cls.from_dict(msg.payload)
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> Self:  # pragma: no cover
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class PredictionMessage(_Wire):
+    """An ``emomon.prediction.v1`` message (see the module docstring).
+
+    Built once per window by the live loop; sinks read its fields, and only the
+    ZeroMQ boundary turns it into JSON (:meth:`to_json`, byte for byte the v1
+    payload).
+    """
+
+    seq: int
+    stream: str
+    t_lsl: float | None
+    t_pub: float
+    window_s: float
+    tasks: Mapping[str, TaskOutput]
+    quality: Quality
+    latency_ms: float | None
+    model: str
+    topic: ClassVar[str] = PREDICTION_TOPIC
+
+    def to_dict(self) -> dict[str, Any]:
+        """The payload, keys in wire order (NaN kept; :meth:`to_json` nulls it)."""
+        payload: dict[str, Any] = {
+            "v": VERSION,
+            "seq": self.seq,
+            "stream": self.stream,
+            "t_lsl": self.t_lsl,
+            "t_pub": self.t_pub,
+            "window_s": self.window_s,
+        }
+        for name, task in self.tasks.items():
+            payload[name] = task.to_dict()
+        payload["quality"] = self.quality.to_dict()
+        payload["latency_ms"] = self.latency_ms
+        payload["model"] = self.model
+        return payload
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> PredictionMessage:
+        """From a payload that passed :func:`validate` (as :func:`parse` returns)."""
+        return cls(
+            seq=payload["seq"],
+            stream=payload["stream"],
+            t_lsl=payload["t_lsl"],
+            t_pub=payload["t_pub"],
+            window_s=payload["window_s"],
+            tasks={
+                k: TaskOutput.from_dict(v)
+                for k, v in payload.items()
+                if k not in PREDICTION_FIELDS
+            },
+            quality=Quality.from_dict(payload["quality"]),
+            latency_ms=payload["latency_ms"],
+            model=payload["model"],
+        )
+
+    @classmethod
+    def build(cls, **kwargs: Any) -> PredictionMessage:
+        """Checked construction from loose values; see :func:`prediction_message`."""
+        return cls.from_dict(prediction_message(**kwargs))
+
+
+@dataclass(frozen=True)
+class StatusMessage(_Wire):
+    """An ``emomon.status.v1`` message (see the module docstring)."""
+
+    seq: int
+    stream: str
+    t_pub: float
+    state: State
+    samples: int
+    dropped: int
+    buffer_lag_s: float | None
+    uptime_s: float | None
+    predictions: int
+    last_error: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    topic: ClassVar[str] = STATUS_TOPIC
+
+    def to_dict(self) -> dict[str, Any]:
+        """The payload, keys in :data:`STATUS_FIELDS` order, then any extras."""
+        return {
+            "v": VERSION,
+            "seq": self.seq,
+            "stream": self.stream,
+            "t_pub": self.t_pub,
+            "state": self.state,
+            "samples": self.samples,
+            "dropped": self.dropped,
+            "buffer_lag_s": self.buffer_lag_s,
+            "uptime_s": self.uptime_s,
+            "predictions": self.predictions,
+            "last_error": self.last_error,
+            **self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> StatusMessage:
+        """From a payload that passed :func:`validate` (as :func:`parse` returns)."""
+        extra = {k: v for k, v in payload.items() if k not in STATUS_FIELDS}
+        return cls(**{k: payload[k] for k in STATUS_FIELDS if k != "v"}, extra=extra)
+
+    @classmethod
+    def build(cls, **kwargs: Any) -> StatusMessage:
+        """Checked construction from loose values; see :func:`status_message`."""
+        return cls.from_dict(status_message(**kwargs))
 
 
 # -- building ------------------------------------------------------------------
@@ -373,7 +637,6 @@ def status_message(
     return _checked(STATUS_TOPIC, payload)
 
 
-# -- encoding ------------------------------------------------------------------
 def _sanitize(obj: Any) -> Any:
     """Copy of ``obj`` with non-finite floats as None and numpy values as Python."""
     if isinstance(obj, float):
@@ -411,6 +674,11 @@ def encode(topic: str, payload: Mapping[str, Any]) -> list[bytes]:
     TypeError
         If the payload holds a value JSON cannot represent.
     """
+    return [topic.encode("ascii"), _dumps(payload)]
+
+
+def _dumps(payload: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON of a payload (see :func:`encode`)."""
     try:  # fast path: a clean payload of Python values
         text = json.dumps(
             payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False
@@ -422,21 +690,10 @@ def encode(topic: str, payload: Mapping[str, Any]) -> list[bytes]:
             separators=(",", ":"),
             allow_nan=False,
         )
-    return [topic.encode("ascii"), text.encode("utf-8")]
+    return text.encode("utf-8")
 
 
 # -- parsing -------------------------------------------------------------------
-def _short(value: Any, limit: int = 60) -> str:
-    if isinstance(value, (list, dict)):
-        text = f"a JSON {'array' if isinstance(value, list) else 'object'}"
-        return text + (f" of {len(value)}" if value else " (empty)")
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a reason must never fail
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _frame_bytes(frame: Any, what: str) -> bytes:
     if isinstance(frame, bytes):
         return frame
@@ -544,173 +801,3 @@ def parse(frames: Any) -> Message:
             raise MessageError("payload holds a lone UTF-16 surrogate escape") from None
     validate(topic, obj)
     return Message(topic=topic, payload=obj)
-
-
-# -- schema --------------------------------------------------------------------
-def _where(topic: str) -> str:
-    return "prediction" if topic == PREDICTION_TOPIC else "status"
-
-
-def _require(obj: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in obj:
-        raise MessageError(f"{where} lacks field {key!r}")
-    return obj[key]
-
-
-def _check_int(value: Any, where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MessageError(f"{where} must be an integer, got {_short(value)}")
-    if not 0 <= value <= _MAX_SEQ:
-        raise MessageError(f"{where} must be in [0, 2**63), got {_short(value)}")
-
-
-def _check_number(value: Any, where: str, *, unit: bool = False) -> None:
-    """A number or null; NaN/inf are tolerated (a built payload, written as null)."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise MessageError(f"{where} must be a number or null, got {_short(value)}")
-    if unit and math.isfinite(value) and not 0.0 <= value <= 1.0:
-        raise MessageError(f"{where} must be a probability in [0, 1], got {value!r}")
-
-
-def _check_str(value: Any, where: str, *, nullable: bool = False) -> None:
-    if value is None and nullable:
-        return
-    if not isinstance(value, str):
-        kind = "a string or null" if nullable else "a string"
-        raise MessageError(f"{where} must be {kind}, got {_short(value)}")
-
-
-def _check_name(value: Any, where: str) -> None:
-    _check_str(value, where)
-    if not 0 < len(value) <= _MAX_NAME:
-        raise MessageError(f"{where} must have 1 to {_MAX_NAME} characters")
-
-
-def _check_extras(obj: Mapping[str, Any], known: Any, where: str) -> None:
-    """Fields a v1 reader does not know are allowed, but not deeply nested."""
-    for key, value in obj.items():
-        if key in known or not isinstance(value, (list, dict)):
-            continue
-        stack = [(value, 1)]
-        while stack:
-            item, depth = stack.pop()
-            if depth > _MAX_EXTRA_DEPTH:
-                raise MessageError(
-                    f"{where} field {_short(key)} is nested deeper than "
-                    f"{_MAX_EXTRA_DEPTH} levels"
-                )
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend(
-                (c, depth + 1) for c in children if isinstance(c, (list, dict))
-            )
-
-
-def _check_task(name: str, obj: Any) -> None:
-    where = f"prediction task {_short(name)}"
-    if not 0 < len(name) <= _MAX_NAME:
-        raise MessageError(f"{where}: task names have 1 to {_MAX_NAME} characters")
-    if not isinstance(obj, dict):
-        raise MessageError(
-            f"{where} must be an object with p_high or probs and label, "
-            f"got {_short(obj)}"
-        )
-    label = _require(obj, "label", where)
-    _check_extras(obj, ("label", "p_high", "probs"), where)
-    _check_str(label, f"{where} label", nullable=True)
-    has_p, has_probs = "p_high" in obj, "probs" in obj
-    if has_p == has_probs:
-        raise MessageError(f"{where} must have exactly one of 'p_high' and 'probs'")
-    if has_p:
-        _check_number(obj["p_high"], f"{where} p_high", unit=True)
-        return
-    probs = obj["probs"]
-    if not isinstance(probs, dict) or not probs:
-        raise MessageError(
-            f"{where} probs must be a non-empty object class -> probability"
-        )
-    for cls, p in probs.items():
-        _check_number(p, f"{where} probs[{_short(cls)}]", unit=True)
-    if label is not None and label not in probs:
-        raise MessageError(f"{where} label {_short(label)} is not one of its classes")
-
-
-def _check_quality(obj: Any) -> None:
-    where = "prediction quality"
-    if not isinstance(obj, dict):
-        raise MessageError(f"{where} must be an object, got {_short(obj)}")
-    ok = _require(obj, "ok", where)
-    if not isinstance(ok, bool):
-        raise MessageError(f"{where} ok must be true or false, got {_short(ok)}")
-    bad = _require(obj, "bad_channels", where)
-    if not isinstance(bad, list) or not all(isinstance(c, str) for c in bad):
-        raise MessageError(
-            f"{where} bad_channels must be a list of channel names, got {_short(bad)}"
-        )
-    _check_int(_require(obj, "dropped", where), f"{where} dropped")
-    _check_extras(obj, ("ok", "bad_channels", "dropped"), where)
-
-
-def _check_version(obj: Mapping[str, Any], where: str) -> None:
-    v = _require(obj, "v", where)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise MessageError(f"{where} version 'v' must be an integer, got {_short(v)}")
-    if v != VERSION:
-        raise MessageError(
-            f"{where} has unsupported version v={v} (this emomon reads v{VERSION})"
-        )
-
-
-def validate(topic: str, payload: Any) -> None:
-    """Check a payload against its topic's schema.
-
-    Parameters
-    ----------
-    topic : str
-        :data:`PREDICTION_TOPIC` or :data:`STATUS_TOPIC`.
-    payload : dict
-        The payload (decoded JSON, or a freshly built payload that may still hold
-        NaN, which :func:`encode` writes as null).
-
-    Raises
-    ------
-    MessageError
-        Naming the first offending field.
-    """
-    if topic not in TOPICS:
-        raise MessageError(f"unknown topic {_short(topic)}")
-    where = _where(topic)
-    if not isinstance(payload, dict):
-        raise MessageError(f"{where} payload must be an object, got {_short(payload)}")
-    _check_version(payload, where)
-    _check_int(_require(payload, "seq", where), f"{where} seq")
-    _check_name(_require(payload, "stream", where), f"{where} stream")
-    _check_number(_require(payload, "t_pub", where), f"{where} t_pub")
-    if topic == PREDICTION_TOPIC:
-        _check_number(_require(payload, "t_lsl", where), "prediction t_lsl")
-        _check_number(_require(payload, "window_s", where), "prediction window_s")
-        _check_quality(_require(payload, "quality", where))
-        _check_number(_require(payload, "latency_ms", where), "prediction latency_ms")
-        _check_str(_require(payload, "model", where), "prediction model")
-        n_tasks = 0
-        for key, value in payload.items():
-            if key not in PREDICTION_FIELDS:
-                _check_task(key, value)
-                n_tasks += 1
-        if n_tasks == 0:
-            raise MessageError("prediction has no task (valence, arousal, ...)")
-        return
-    state = _require(payload, "state", where)
-    if not isinstance(state, str) or state not in STATES:
-        raise MessageError(
-            f"status state must be one of {', '.join(STATES)}, got {_short(state)}"
-        )
-    for key in ("samples", "dropped", "predictions"):
-        _check_int(_require(payload, key, where), f"status {key}")
-    for key in ("buffer_lag_s", "uptime_s"):
-        _check_number(_require(payload, key, where), f"status {key}")
-    _check_str(
-        _require(payload, "last_error", where), "status last_error", nullable=True
-    )
-    _check_extras(payload, STATUS_FIELDS, where)

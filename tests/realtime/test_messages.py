@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,10 @@ from emomon.realtime.messages import (
     TOPICS,
     Message,
     MessageError,
+    PredictionMessage,
+    Quality,
+    StatusMessage,
+    TaskOutput,
     encode,
     parse,
     prediction_message,
@@ -30,36 +35,36 @@ from emomon.realtime.messages import (
 QUALITY_OK = {"ok": True, "bad_channels": [], "dropped": 0}
 
 
+_PREDICTION_KW = dict(
+    seq=41,
+    stream="Muse-1234",
+    t_lsl=18233.52,
+    t_pub=1718000000.25,
+    window_s=2.0,
+    tasks={"valence": (0.71, "high"), "arousal": (0.35, "low")},
+    quality=QUALITY_OK,
+    latency_ms=1.3,
+    model="3f9a2c1d7e4b",
+)
+_STATUS_KW = dict(
+    seq=7,
+    stream="Muse-1234",
+    state="connected",
+    samples=89600,
+    dropped=0,
+    buffer_lag_s=0.004,
+    uptime_s=700.0,
+    predictions=2796,
+    t_pub=1718000000.0,
+)
+
+
 def _prediction(**over):
-    kw = dict(
-        seq=41,
-        stream="Muse-1234",
-        t_lsl=18233.52,
-        t_pub=1718000000.25,
-        window_s=2.0,
-        tasks={"valence": (0.71, "high"), "arousal": (0.35, "low")},
-        quality=QUALITY_OK,
-        latency_ms=1.3,
-        model="3f9a2c1d7e4b",
-    )
-    kw.update(over)
-    return prediction_message(**kw)
+    return prediction_message(**{**_PREDICTION_KW, **over})
 
 
 def _status(**over):
-    kw = dict(
-        seq=7,
-        stream="Muse-1234",
-        state="connected",
-        samples=89600,
-        dropped=0,
-        buffer_lag_s=0.004,
-        uptime_s=700.0,
-        predictions=2796,
-        t_pub=1718000000.0,
-    )
-    kw.update(over)
-    return status_message(**kw)
+    return status_message(**{**_STATUS_KW, **over})
 
 
 def _frames(topic: str, payload) -> list[bytes]:
@@ -413,3 +418,75 @@ def test_parse_fuzz_sees_valid_messages_too():
     """The mutation strategy is not vacuous: an untouched base message parses."""
     assert parse(_frames(PREDICTION_TOPIC, _GOOD_P)).payload == _GOOD_P
     assert parse(_frames(STATUS_TOPIC, _GOOD_S)).payload == _GOOD_S
+
+
+# -- typed messages and the captured v1 wire ---------------------------------------
+#: Frames captured at commit 70c53bf, before messages became dataclasses: a
+#: run_stream session over a synthetic recording with NaN and flat stretches
+#: (predictions ok and flagged, status connected/stopped) and builder payloads
+#: for cases one run does not show (a 3-class task, nulls, non-ASCII names,
+#: reconnecting and starting states).
+CAPTURED = Path(__file__).parent / "data" / "wire_v1_70c53bf.jsonl"
+
+
+def _captured() -> list[tuple[str, bytes, str]]:
+    """(topic, payload bytes, origin) per captured message."""
+    rows = [json.loads(line) for line in CAPTURED.read_text("utf-8").splitlines()]
+    return [(r["topic"], r["payload"].encode("utf-8"), r["origin"]) for r in rows]
+
+
+def test_captured_v1_messages_decode_to_typed_and_encode_byte_for_byte():
+    rows = _captured()
+    kinds = {(t, json.loads(p).get("state")) for t, p, _ in rows}
+    assert len(rows) > 90 and (STATUS_TOPIC, "stopped") in kinds
+    flagged = 0
+    for topic, payload, origin in rows:
+        msg = parse([topic.encode("ascii"), payload])
+        cls = PredictionMessage if topic == PREDICTION_TOPIC else StatusMessage
+        typed = cls.from_json(payload)
+        assert typed == (msg.prediction or msg.status)
+        assert typed.to_json() == payload  # the same bytes on the wire
+        assert typed.frames() == [topic.encode("ascii"), payload]
+        assert encode(topic, typed.to_dict()) == [topic.encode("ascii"), payload]
+        if topic == PREDICTION_TOPIC and origin == "run_stream":
+            flagged += not typed.quality.ok
+            if not typed.quality.ok:  # a flagged window carries no estimate
+                assert all(t.label is None for t in typed.tasks.values())
+    assert flagged >= 3
+
+
+def test_typed_prediction_from_model_probabilities():
+    classes = ["negative", "neutral", "positive"]
+    msg = PredictionMessage(
+        seq=0,
+        stream="SEED-1",
+        t_lsl=1234.5,
+        t_pub=1718000000.25,
+        window_s=2.0,
+        tasks={
+            "class": TaskOutput.from_probs(classes, np.array([0.1, 0.2, 0.7])),
+            "valence": TaskOutput.from_probs(["low", "high"], np.array([0.3, 0.7])),
+            "arousal": TaskOutput.from_probs(["low", "high"], None),
+        },
+        quality=Quality(ok=True),
+        latency_ms=1.25,
+        model="sha256-0123456789ab",
+    )
+    validate(PREDICTION_TOPIC, msg.to_dict())
+    assert msg.tasks["class"].label == "positive" and not msg.tasks["class"].binary
+    assert msg.tasks["class"].probability("neutral") == 0.2
+    assert msg.tasks["valence"].probability() == 0.7
+    assert msg.tasks["valence"].to_dict() == {"p_high": 0.7, "label": "high"}
+    assert msg.tasks["arousal"].to_dict() == {"p_high": None, "label": None}
+    assert PredictionMessage.from_json(msg.to_json()) == msg
+    with pytest.raises(MessageError, match="prediction lacks field 't_lsl'"):
+        PredictionMessage.from_json(b'{"v":1,"seq":0,"stream":"s","t_pub":1}')
+
+
+def test_typed_builders_keep_the_dict_builders_checks():
+    assert PredictionMessage.build(**_PREDICTION_KW).to_dict() == _prediction()
+    assert StatusMessage.build(**_STATUS_KW).to_dict() == _status()
+    with pytest.raises(ValueError, match="state"):
+        StatusMessage.build(**{**_STATUS_KW, "state": "running"})
+    extra = {**_status(), "source": "lsl"}  # an additive field is kept
+    assert StatusMessage.from_dict(extra).to_dict() == extra
