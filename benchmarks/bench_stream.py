@@ -44,8 +44,8 @@ from pathlib import Path
 import numpy as np
 from _common import ROOT, update_readme_table, write_result
 
-from emomon.contract import ModelContract
 from emomon.datasets import get_reader
+from emomon.realtime.model import load_model
 from emomon.realtime.pipeline import Pipeline
 
 SF = 128.0
@@ -110,11 +110,9 @@ def per_hop_times(
     first work after a sleep runs on cold caches and a slower core, so a paced
     hop costs more.
     """
-    contract = ModelContract.from_onnx(model)
+    loaded = load_model(model)
     eeg, ts = _session_with_stamps(seconds)
-    pipe = Pipeline(
-        contract, model_path=model, source_ch_names=contract.ch_names, source_sfreq=SF
-    )
+    pipe = Pipeline(loaded, source_ch_names=loaded.contract.ch_names, source_sfreq=SF)
     per_hop, acc = [], 0.0
     start = time.perf_counter()
     for i in range(0, eeg.shape[1], 4):  # LSL-like chunks of 4 samples (1/32 s)

@@ -210,33 +210,47 @@ class ModelContract:
     @classmethod
     def from_onnx(cls, path: str | Path) -> ModelContract:
         """Read the contract of an ONNX file (onnxruntime only, no torch)."""
-        import onnxruntime as ort
+        data = read_model_file(path)
+        return cls.from_session(open_session(data, source=path), source=str(path))
 
-        p = Path(path)
-        if p.is_dir():
-            raise ModelError(
-                f"model file {p} is a directory; pass the .onnx file inside it "
-                "(e.g. model.onnx)"
-            )
-        if not p.is_file():
-            raise ModelError(
-                f"model file {p} does not exist; export one with emomon train"
-            )
-        try:
-            sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises many types
-            msg = " ".join(str(exc).split())[:120]
-            raise ModelError(
-                f"{p} is not a readable ONNX model ({msg}); "
-                "export one with emomon train"
-            ) from None
-        meta = sess.get_modelmeta().custom_metadata_map
+    @classmethod
+    def from_session(cls, session: Any, *, source: str = "model") -> ModelContract:
+        """The contract in an onnxruntime session's metadata; errors name ``source``."""
+        meta = session.get_modelmeta().custom_metadata_map
         if METADATA_KEY not in meta:
             raise ModelError(
-                f"{p} is an ONNX model without the emomon contract "
+                f"{source} is an ONNX model without the emomon contract "
                 f"(metadata_props['{METADATA_KEY}']); export it with emomon train"
             )
-        return cls.from_json(meta[METADATA_KEY], source=str(p))
+        return cls.from_json(meta[METADATA_KEY], source=source)
+
+    def input_layout(self) -> str:
+        """How one window becomes the model input, for users of other runtimes.
+
+        Returns
+        -------
+        str
+            One line: which element of the ``(batch, ...)`` float32 input holds
+            which feature of which channel, and the z-score applied first (the
+            features and channels are in :attr:`spec` ``.feature_names`` and
+            :attr:`ch_names` order).
+        """
+        n_ch = len(self.ch_names)
+        z = "z = (x[c, f] - mean[c, f]) / std[c, f]"
+        if self.input_kind == "flat":
+            return (
+                f"input[b, f * {n_ch} + c] = {z}, x[c, f] = feature f of channel c "
+                "(feature-major: all channels of feature 0 first)"
+            )
+        if self.input_kind == "grid":
+            return (
+                f"input[b, f, row, col] = {z} of the channel c at (row, col) of "
+                "the 8x9 scalp map; cells without a channel hold 0"
+            )
+        return (
+            "input[b, c, t] = (x[c, t] - mean[c, t]) / std[c, t], x[c, t] = "
+            "sample t of channel c's window, band-passed to the spec's raw band"
+        )
 
     def describe(self) -> str:
         """Human-readable summary for ``emomon info``."""
@@ -251,6 +265,7 @@ class ModelContract:
             f"channels      {len(self.ch_names)} @ {self.sfreq:g} Hz: "
             + " ".join(self.ch_names),
             f"features      {', '.join(self.spec.feature_names)}",
+            f"input layout  {self.input_layout()}",
             f"window        {sp.window_s:g} s, warm-up {sp.warmup_s:g} s, "
             f"CAR {'on' if sp.car else 'off'}, notch {sp.notch or 'off'}, "
             f"baseline {'on' if sp.baseline else 'off'}",
@@ -273,5 +288,68 @@ def _spec_dict(d: dict[str, Any]) -> dict[str, Any]:
 
 def model_digest(path: str | Path) -> str:
     """``sha256-<12 hex>`` of a model file, the ``model`` field of predictions."""
-    h = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return f"sha256-{h[:12]}"
+    return digest_of(Path(path).read_bytes())
+
+
+def digest_of(data: bytes) -> str:
+    """``sha256-<12 hex>`` of a model file's bytes."""
+    return f"sha256-{hashlib.sha256(data).hexdigest()[:12]}"
+
+
+def read_model_file(path: str | Path) -> bytes:
+    """The bytes of a model file.
+
+    Raises
+    ------
+    ModelError
+        If ``path`` is a directory, missing or unreadable (names the file).
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ModelError(
+            f"model file {p} is a directory; pass the .onnx file inside it "
+            "(e.g. model.onnx)"
+        )
+    try:
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(
+            f"model file {p} does not exist; export one with emomon train"
+        ) from None
+    except OSError as exc:
+        raise ModelError(f"model file {p}: cannot read it ({exc.strerror})") from None
+
+
+def open_session(data: bytes, *, source: str | Path, threads: int = 1) -> Any:
+    """An onnxruntime CPU session of a model file's bytes.
+
+    Parameters
+    ----------
+    data : bytes
+        The ONNX file's content.
+    source : str or Path
+        Named in errors.
+    threads : int
+        Intra-op threads (one: many streams share few cores; DESIGN.md
+        section 9); one inter-op thread.
+
+    Raises
+    ------
+    ModelError
+        If onnxruntime cannot read the bytes as a model.
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(
+            data, sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises many types
+        msg = " ".join(str(exc).split())[:120]
+        raise ModelError(
+            f"{source} is not a readable ONNX model ({msg}); "
+            "export one with emomon train"
+        ) from None

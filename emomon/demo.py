@@ -99,11 +99,12 @@ def run_live(
     address: str = "tcp://127.0.0.1:*",
 ) -> dict:
     """Replay ``subject`` over LSL, stream it, subscribe, score live accuracy."""
+    from emomon.realtime.model import load_model
     from emomon.realtime.pipeline import PipelineSettings
     from emomon.realtime.publish import Publisher, PublisherSettings
     from emomon.realtime.replay import Replay, ReplaySettings
     from emomon.realtime.sources.lsl import LSLSource
-    from emomon.realtime.stream import run_stream
+    from emomon.realtime.stream import StreamSettings, run_stream
     from emomon.realtime.subscribe import Subscriber
 
     trials = get_reader("deap", data_dir).read_subject(subject)[:n_trials]
@@ -122,9 +123,9 @@ def run_live(
         def stream() -> None:
             results["stats"] = run_stream(
                 source,
-                model_path=model,
-                publisher=pub,
-                settings=PipelineSettings(hop_s=0.25, time_scale=speed),
+                load_model(model),
+                sinks=[pub],
+                settings=StreamSettings(pipeline=PipelineSettings(hop_s=0.25)),
                 stop_event=stop,
             )
 

@@ -5,8 +5,10 @@ optional polyphase resampling -> the same causal :class:`FeatureExtractor` as
 training (state carried) -> every hop: z-score + layout -> onnxruntime ->
 optional EMA smoothing -> :class:`Prediction`.
 
-:class:`Pipeline` does no I/O besides onnxruntime; :mod:`emomon.realtime.stream`
-connects it to a source and a publisher. It never imports torch.
+:class:`Pipeline` does no I/O besides running the
+:class:`~emomon.realtime.model.LoadedModel` it is given;
+:mod:`emomon.realtime.stream` connects it to a source and sinks. It never imports
+torch.
 """
 
 from __future__ import annotations
@@ -15,16 +17,15 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from emomon.contract import ModelContract, model_digest
 from emomon.dsp.features import ExtractorSettings, FeatureExtractor
 from emomon.dsp.layout import canonical_name
 from emomon.dsp.normalize import InputBuilder
 from emomon.errors import EmomonError
+from emomon.realtime.messages import Quality
+from emomon.realtime.model import LoadedModel
 
 #: Lateness of timestamps must persist this long to count as lost samples.
 _GAP_HORIZON_S = 0.1
@@ -88,8 +89,8 @@ class Prediction:
         Local LSL-clock time the chunk completing the window was read.
     probs : dict of str to ndarray
         Task -> class probabilities (smoothed), or None for a bad window.
-    quality : dict
-        ``ok``, ``bad_channels``, ``dropped``, ``nonfinite``.
+    quality : Quality
+        The window's flags (also the wire's ``quality``).
     features : ndarray, shape (n_channels, n_features)
         The window's raw features (before normalisation), for checks and logs.
     compute_s : float
@@ -99,7 +100,7 @@ class Prediction:
     t_lsl: float
     arrival: float
     probs: dict[str, np.ndarray] | None
-    quality: dict[str, Any]
+    quality: Quality
     features: np.ndarray
     compute_s: float = 0.0
 
@@ -185,10 +186,9 @@ class Pipeline:
 
     Parameters
     ----------
-    contract : ModelContract
-        From the model file.
-    model_path : path
-        The ONNX file (one onnxruntime session, ``intra_op_num_threads=1``).
+    model : LoadedModel
+        The model (:func:`~emomon.realtime.model.load_model`): its contract and
+        its one onnxruntime session.
     source_ch_names : sequence of str
         Channel names of the source, in its row order.
     source_sfreq : float
@@ -198,28 +198,22 @@ class Pipeline:
 
     def __init__(
         self,
-        contract: ModelContract,
+        model: LoadedModel,
         *,
-        model_path: str | Path,
         source_ch_names: Sequence[str],
         source_sfreq: float,
         settings: PipelineSettings | None = None,
     ) -> None:
-        import onnxruntime as ort
-
+        contract = model.contract
+        self.model = model
         self.contract = contract
         self.settings = settings or PipelineSettings()
         self.rows = map_channels(contract.ch_names, source_ch_names)
         self.source_sfreq = float(source_sfreq)
         n_ch = len(contract.ch_names)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(model_path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
-        self.model_id = model_digest(model_path)
-        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.session = model.session
+        self.model_id = model.digest
+        self.output_names = model.output_names
         self._input_name = contract.input_name
         self.resampler = None
         if abs(self.source_sfreq - contract.sfreq) > 1e-9:
@@ -375,7 +369,7 @@ class Pipeline:
             out[max(i - h + 1, 0)] += int(round(rise[i] / dt))
         return out
 
-    def _quality(self, t_end: float) -> dict[str, Any]:
+    def _quality(self, t_end: float) -> Quality:
         s = self.settings
         ring = self.ring
         span_s = self.window_s / s.time_scale
@@ -386,37 +380,37 @@ class Pipeline:
         names = self.contract.ch_names
         m = b - a
         if m < 2:
-            return {
-                "ok": False,
-                "bad_channels": list(names),
-                "dropped": 0,
-                "nonfinite": False,
-            }
+            return Quality(
+                ok=False, bad_channels=names, reasons=dict.fromkeys(names, "no data")
+            )
         x = ring.x[:, recent.start + a : recent.start + b]
         s1 = x.sum(axis=1)
         # Variance below flat_uv**2, as sums: sum(x^2) - sum(x)^2 / m < m * flat^2.
-        bad = np.einsum("ct,ct->c", x, x) - s1 * s1 / m < m * s.flat_uv * s.flat_uv
-        bad |= x.max(axis=1) >= s.railed_uv  # railed (no |x| temporary)
-        bad |= x.min(axis=1) <= -s.railed_uv
+        flat = np.einsum("ct,ct->c", x, x) - s1 * s1 / m < m * s.flat_uv * s.flat_uv
+        railed = x.max(axis=1) >= s.railed_uv  # railed (no |x| temporary)
+        railed |= x.min(axis=1) <= -s.railed_uv
         # The window's samples by absolute index, for the sparse marks.
         first = ring.n - (recent.stop - recent.start) + a
-        nonfinite = False
+        nonfinite = np.zeros(len(names), dtype=bool)
         for start, mask in self._bad_marks:
             lo, hi = max(first - start, 0), min(first + m - start, mask.shape[1])
             if lo < hi:
-                hit = mask[:, lo:hi].any(axis=1)
-                bad |= hit
-                nonfinite = nonfinite or bool(hit.any())
+                nonfinite |= mask[:, lo:hi].any(axis=1)
         dropped = 0
         if self._gap_marks:
             dropped = sum(c for i, c in self._gap_marks if first <= i < first + m)
-        ok = dropped == 0 and not bad.any()
-        return {
-            "ok": bool(ok),
-            "bad_channels": [] if ok else [names[i] for i in np.flatnonzero(bad)],
-            "dropped": dropped,
-            "nonfinite": nonfinite,
-        }
+        bad = flat | railed | nonfinite
+        if dropped == 0 and not bad.any():
+            return Quality(ok=True)
+        why = np.where(nonfinite, "nonfinite", np.where(railed, "railed", "flat"))
+        bad_idx = np.flatnonzero(bad)
+        return Quality(
+            ok=False,
+            bad_channels=tuple(names[i] for i in bad_idx),
+            dropped=dropped,
+            nonfinite=bool(nonfinite.any()),
+            reasons={names[i]: str(why[i]) for i in bad_idx},
+        )
 
     def infer(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Class probabilities of one window's features (n_channels, n_features)."""
@@ -535,7 +529,7 @@ class Pipeline:
             t_end = float(self._t_ext[wf.ends[i] - 1 - self._t_ext_start])
             q = self._quality(t_end)
             probs = None
-            if q["ok"]:
+            if q.ok:
                 probs = self.infer(wf.values[i])
                 if self.settings.smoothing:
                     a = self.settings.smoothing
@@ -572,21 +566,3 @@ class Pipeline:
             dt = 1.0 / (self.source_sfreq * self.settings.time_scale)
             out[early] = t[0] + (in_pos[early] - first) * dt
         return out
-
-
-def load_pipeline(
-    model_path: str | Path,
-    *,
-    source_ch_names: Sequence[str],
-    source_sfreq: float,
-    settings: PipelineSettings | None = None,
-) -> Pipeline:
-    """Read the model contract and build a :class:`Pipeline` for a source."""
-    contract = ModelContract.from_onnx(model_path)
-    return Pipeline(
-        contract,
-        model_path=model_path,
-        source_ch_names=source_ch_names,
-        source_sfreq=source_sfreq,
-        settings=settings,
-    )

@@ -42,7 +42,6 @@ import ipaddress
 import logging
 import math
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,12 +50,14 @@ from typing import Any
 import zmq
 
 from emomon.errors import ConfigError, EmomonError
-from emomon.realtime._closing import Closing
+from emomon.realtime._timer import StatusTimer
 from emomon.realtime.messages import (
     DEFAULT_ADDRESS,
     PREDICTION_TOPIC,
     STATUS_TOPIC,
     MessageError,
+    PredictionMessage,
+    StatusMessage,
     encode,
     validate,
 )
@@ -65,6 +66,7 @@ from emomon.realtime.security import (
     apply_client_keys,
     apply_server_keys,
 )
+from emomon.realtime.sinks import Sink
 
 __all__ = [
     "DEFAULT_ADDRESS",
@@ -299,50 +301,9 @@ class PublisherStats:
     active_subscriptions: int
 
 
-class StatusTimer:
-    """Absolute-schedule timer for status heartbeats.
-
-    :meth:`due` is True on its first call and then once per ``interval_s`` on a
-    fixed schedule (no drift). After a stall longer than one interval it fires
-    once and restarts the schedule from then: missed beats are not replayed.
-
-    Parameters
-    ----------
-    interval_s : float
-        Heartbeat interval in seconds (default 1.0).
-    clock : callable
-        Monotonic clock in seconds (default :func:`time.monotonic`).
-    """
-
-    def __init__(
-        self, interval_s: float = 1.0, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        if not interval_s > 0:
-            raise ValueError(f"interval_s must be > 0, got {interval_s}")
-        self.interval_s = float(interval_s)
-        self._clock = clock
-        self._next: float | None = None
-
-    def due(self, now: float | None = None) -> bool:
-        """Whether a heartbeat is due at ``now`` (default: the clock); advances."""
-        t = self._clock() if now is None else now
-        if self._next is None:
-            self._next = t + self.interval_s
-            return True
-        if t < self._next:
-            return False
-        self._next += self.interval_s
-        if self._next <= t:
-            self._next = t + self.interval_s
-        return True
-
-    def reset(self) -> None:
-        """Forget the schedule: the next :meth:`due` fires."""
-        self._next = None
-
-
-class Publisher(Closing):
-    """ZeroMQ XPUB publisher of prediction and status messages.
+class Publisher(Sink):
+    """ZeroMQ XPUB publisher of prediction and status messages; a
+    :class:`~emomon.realtime.sinks.Sink` of the live loop.
 
     Parameters
     ----------
@@ -361,7 +322,10 @@ class Publisher(Closing):
     -----
     Call :meth:`publish_prediction` per hop and :meth:`maybe_heartbeat` every
     loop iteration (it also serves late joiners, via :meth:`poll_subscriptions`).
-    Both return at once whatever the subscribers do.
+    Both return at once whatever the subscribers do. As a sink of
+    :func:`~emomon.realtime.stream.run_stream` it publishes what the loop hands
+    it, and :meth:`poll` serves late joiners; it is non-blocking, its queues
+    being ZeroMQ's per-subscriber high-water marks (``sndhwm``).
 
     Examples
     --------
@@ -551,7 +515,11 @@ class Publisher(Closing):
         self._sent += 1
         return True
 
-    def _encode(self, topic: str, payload: Mapping[str, Any]) -> list[bytes]:
+    def _encode(
+        self, topic: str, payload: Mapping[str, Any] | PredictionMessage | StatusMessage
+    ) -> list[bytes]:
+        if isinstance(payload, (PredictionMessage, StatusMessage)):
+            payload = payload.to_dict()
         if self.settings.validate:
             try:
                 validate(topic, payload)
@@ -559,13 +527,16 @@ class Publisher(Closing):
                 raise ValueError(f"invalid {topic} payload: {exc}") from None
         return encode(topic, payload)
 
-    def publish_prediction(self, payload: Mapping[str, Any]) -> bool:
+    def publish_prediction(
+        self, payload: Mapping[str, Any] | PredictionMessage
+    ) -> bool:
         """Send one prediction message without blocking.
 
         Parameters
         ----------
-        payload : mapping
-            Built by :func:`~emomon.realtime.messages.prediction_message`.
+        payload : PredictionMessage or mapping
+            The message, or a payload built by
+            :func:`~emomon.realtime.messages.prediction_message`.
 
         Returns
         -------
@@ -582,13 +553,14 @@ class Publisher(Closing):
         self._drain(0.0, resend=True)
         return self._send(frames)
 
-    def publish_status(self, payload: Mapping[str, Any]) -> bool:
+    def publish_status(self, payload: Mapping[str, Any] | StatusMessage) -> bool:
         """Send a status message without blocking and keep it for late joiners.
 
         Parameters
         ----------
-        payload : mapping
-            Built by :func:`~emomon.realtime.messages.status_message`.
+        payload : StatusMessage or mapping
+            The message, or a payload built by
+            :func:`~emomon.realtime.messages.status_message`.
 
         Returns
         -------
@@ -596,10 +568,34 @@ class Publisher(Closing):
             True if ZeroMQ queued it.
         """
         frames = self._encode(STATUS_TOPIC, payload)
+        if isinstance(payload, StatusMessage):
+            stream = payload.stream
+        else:
+            stream = str(payload["stream"])
         # Newcomers get this fresh status below; no need to re-send the old one.
         self._drain(0.0, resend=False)
-        self._latest_status[str(payload["stream"])] = frames
+        self._latest_status[stream] = frames
         return self._send(frames)
+
+    # -- the Sink interface --------------------------------------------------------
+    nonblocking = True
+
+    @property
+    def name(self) -> str:
+        """``"zeromq"`` in stream summaries."""
+        return "zeromq"
+
+    def on_prediction(self, message: PredictionMessage, window: Any) -> None:
+        """Publish a prediction of the live loop."""
+        self.publish_prediction(message)
+
+    def on_status(self, message: StatusMessage) -> None:
+        """Publish a status of the live loop (kept for late joiners)."""
+        self.publish_status(message)
+
+    def poll(self) -> None:
+        """Serve late joiners (re-send the latest status); never blocks."""
+        self.poll_subscriptions(0.0)
 
     def maybe_heartbeat(
         self,
@@ -653,7 +649,7 @@ class Publisher(Closing):
         return f"Publisher({state}, sent={self._sent}, dropped={self._dropped})"
 
 
-class LSLPredictionOutlet(Closing):
+class LSLPredictionOutlet(Sink):
     """Predictions as an LSL stream, so LabRecorder records them beside the EEG.
 
     The outlet is named ``<stream>-emotion``, of type ``Emotion``, float32 at an
@@ -674,7 +670,14 @@ class LSLPredictionOutlet(Closing):
         LSL source id; default ``emomon-<stream>-emotion``.
     model : str, optional
         Model identifier, written to the stream description.
+
+    Notes
+    -----
+    A non-blocking sink of :func:`~emomon.realtime.stream.run_stream`: liblsl
+    buffers up to ``max_buffered`` seconds per consumer and drops the oldest.
     """
+
+    nonblocking = True
 
     def __init__(
         self,
@@ -694,7 +697,7 @@ class LSLPredictionOutlet(Closing):
                 self._channels.append((task, None))
             else:
                 self._channels.extend((task, str(c)) for c in classes)
-        self.name = f"{stream}-emotion"
+        self._name = f"{stream}-emotion"
         info = pylsl.StreamInfo(
             name=self.name,
             type="Emotion",
@@ -722,27 +725,31 @@ class LSLPredictionOutlet(Closing):
             for task, cls in self._channels
         ]
 
-    def sample(self, payload: Mapping[str, Any]) -> list[float]:
-        """The channel values of a prediction payload (NaN where unavailable)."""
+    @property
+    def name(self) -> str:
+        """The outlet's stream name, ``<stream>-emotion``."""
+        return self._name
+
+    def sample(self, message: PredictionMessage) -> list[float]:
+        """The channel values of a prediction (NaN where unavailable)."""
         out: list[float] = []
         for task, cls in self._channels:
-            obj = payload.get(task)
-            value = None
-            if isinstance(obj, Mapping):
-                if cls is None:
-                    value = obj.get("p_high")
-                elif isinstance(obj.get("probs"), Mapping):
-                    value = obj["probs"].get(cls)
+            obj = message.tasks.get(task)
+            value = None if obj is None else obj.probability(cls)
             out.append(math.nan if value is None else float(value))
         return out
 
-    def push(self, payload: Mapping[str, Any]) -> None:
+    def push(self, message: PredictionMessage) -> None:
         """Push one prediction, stamped with its ``t_lsl`` (now if null)."""
         if self._outlet is None:
             raise RuntimeError("the LSL prediction outlet is closed")
-        t = payload.get("t_lsl")
-        stamp = float(t) if isinstance(t, (int, float)) and math.isfinite(t) else 0.0
-        self._outlet.push_sample(self.sample(payload), stamp)
+        t = message.t_lsl
+        stamp = float(t) if t is not None and math.isfinite(t) else 0.0
+        self._outlet.push_sample(self.sample(message), stamp)
+
+    def on_prediction(self, message: PredictionMessage, window: Any) -> None:
+        """Push a prediction of the live loop."""
+        self.push(message)
 
     def close(self) -> None:
         """Destroy the outlet (it disappears from the network). Idempotent."""

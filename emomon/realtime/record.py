@@ -73,14 +73,17 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from emomon import __version__
 from emomon.errors import EmomonError
-from emomon.realtime._closing import Closing
-from emomon.realtime.messages import PREDICTION_FIELDS, PREDICTION_TOPIC, encode
+from emomon.realtime.messages import MessageError, PredictionMessage
+from emomon.realtime.sinks import Sink
+
+if TYPE_CHECKING:
+    from emomon.realtime.sources.base import Chunk
 
 __all__ = [
     "ANNOTATION_PREFIX",
@@ -328,8 +331,15 @@ class RecordingFiles:
 RecorderState = Literal["recording", "failed", "closed"]
 
 
-class SessionRecorder(Closing):
+class SessionRecorder(Sink):
     """Spool a live session to disk as it arrives; write the FIF at :meth:`close`.
+
+    A :class:`~emomon.realtime.sinks.Sink` of the live loop: every chunk as
+    received, every prediction as published. Disk writes may block, so
+    :func:`~emomon.realtime.stream.run_stream` runs it behind a bounded queue
+    of :attr:`queue_size` items (a minute of 1-sample chunks at 128 Hz);
+    what a stalled disk makes it drop is counted in the stream's summary and
+    shows as a gap in the recorded timestamps.
 
     Parameters
     ----------
@@ -527,14 +537,14 @@ class SessionRecorder(Closing):
             self._tail_n -= self._tail.popleft()[1].shape[0]
         self._n += n
 
-    def write_prediction(self, payload: Mapping[str, Any]) -> None:
-        """Append a published prediction payload.
+    def write_prediction(self, message: PredictionMessage) -> None:
+        """Append a published prediction.
 
         Parameters
         ----------
-        payload : mapping
-            An ``emomon.prediction.v1`` payload; its ``t_lsl`` places it on the
-            recorded sample with that timestamp (the window's last sample).
+        message : PredictionMessage
+            Its ``t_lsl`` places it on the recorded sample with that timestamp
+            (the window's last sample); its JSON is written as published.
 
         Raises
         ------
@@ -542,14 +552,25 @@ class SessionRecorder(Closing):
             If the recorder is closed or the write fails.
         """
         self._check_recording()
-        text = encode(PREDICTION_TOPIC, payload)[1]  # the exact bytes published
-        sample = self._sample_at(payload.get("t_lsl"))
+        text = message.to_json()  # the exact bytes published
+        sample = self._sample_at(message.t_lsl)
         try:
             self._preds.write(b"%d\t%b\n" % (sample, text))
             self._preds.flush()
         except OSError as exc:
             raise self._write_failed(exc) from None
         self._n_pred += 1
+
+    # -- the Sink interface ------------------------------------------------------
+    queue_size = 8192
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        """Record a chunk of the live loop as received."""
+        self.write_chunk(chunk.data, chunk.timestamps)
+
+    def on_prediction(self, message: PredictionMessage, window: Any) -> None:
+        """Record a prediction of the live loop as published."""
+        self.write_prediction(message)
 
     def _sample_at(self, t_lsl: Any) -> int:
         """Index of the recent sample nearest to ``t_lsl`` (-1 if none)."""
@@ -720,10 +741,12 @@ def _file_size(path: Path) -> int:
         return 0
 
 
-def _read_spool_predictions(path: Path, n_samples: int) -> list[tuple[int, bytes]]:
-    """``(sample, payload bytes)`` of every complete line; a torn or corrupt line
-    (the process died while writing it) is skipped."""
-    out: list[tuple[int, bytes]] = []
+def _read_spool_predictions(
+    path: Path, n_samples: int
+) -> list[tuple[int, bytes, PredictionMessage]]:
+    """``(sample, payload bytes, message)`` of every complete line; a torn or
+    corrupt line (the process died while writing it) is skipped."""
+    out: list[tuple[int, bytes, PredictionMessage]] = []
     if not path.is_file():
         return out
     with open(path, "rb") as f:
@@ -733,28 +756,25 @@ def _read_spool_predictions(path: Path, n_samples: int) -> list[tuple[int, bytes
             head, sep, text = line[:-1].partition(b"\t")
             try:
                 sample = int(head)
-                json.loads(text)
-            except ValueError:
+                msg = PredictionMessage.from_json(text)
+            except (ValueError, MessageError):
                 continue  # corrupt line (a crash while writing it)
             if not sep:
                 continue
-            out.append((sample if sample < n_samples else -1, text))
+            out.append((sample if sample < n_samples else -1, text, msg))
     return out
 
 
-def _annotation(payload: Mapping[str, Any]) -> str:
+def _annotation(message: PredictionMessage) -> str:
     """``emomon/prediction;seq=3;valence=0.712345;arousal=0.310123;ok=1``."""
-    parts = [f"{ANNOTATION_PREFIX}prediction", f"seq={payload.get('seq')}"]
-    for task, value in payload.items():
-        if task in PREDICTION_FIELDS or not isinstance(value, Mapping):
-            continue
-        p = value.get("p_high")
-        if "p_high" in value:
+    parts = [f"{ANNOTATION_PREFIX}prediction", f"seq={message.seq}"]
+    for task, value in message.tasks.items():
+        if value.binary:
+            p = value.p_high
             parts.append(f"{task}={'none' if p is None else format(p, '.6f')}")
         else:
-            parts.append(f"{task}={value.get('label') or 'none'}")
-    ok = (payload.get("quality") or {}).get("ok")
-    parts.append(f"ok={int(bool(ok))}")
+            parts.append(f"{task}={value.label or 'none'}")
+    parts.append(f"ok={int(message.quality.ok)}")
     return ";".join(parts)
 
 
@@ -845,7 +865,7 @@ def _finish_spool_unchecked(
         shutil.rmtree(paths.spool)
         return RecordingFiles((), None, None, 0, 0, recovered)
     preds = _read_spool_predictions(paths.spool_predictions, n)
-    _write_atomic(paths.predictions, b"".join(text + b"\n" for _, text in preds))
+    _write_atomic(paths.predictions, b"".join(text + b"\n" for _, text, _ in preds))
 
     import mne
 
@@ -881,13 +901,13 @@ def _finish_spool_unchecked(
     # eeg.T is a (n_channels, n_times) view of the memory map: MNE writes it in
     # buffers, so the recording never has to fit in memory.
     raw = mne.io.RawArray(eeg.T, info, copy="auto", verbose="error")
-    kept = [(s, t) for s, t in preds if s >= 0]
+    kept = [(s, msg) for s, _, msg in preds if s >= 0]
     if kept:
         raw.set_annotations(
             mne.Annotations(
                 onset=np.array([s for s, _ in kept], dtype=np.float64) / sfreq,
                 duration=np.zeros(len(kept)),
-                description=[_annotation(json.loads(t)) for _, t in kept],
+                description=[_annotation(msg) for _, msg in kept],
             )
         )
     with _mne_naming_quiet():

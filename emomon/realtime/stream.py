@@ -1,60 +1,145 @@
-"""``emomon stream``: a live source, the pipeline and the ZeroMQ publisher in a loop.
+"""The live loop: a source, the pipeline and sinks (``emomon stream``).
 
-The loop reads whatever the source has, feeds the pipeline, publishes each
-prediction without blocking, sends a status heartbeat every second and prints
-one compact status line. It does not wake for every sample: between windows it
-sleeps until shortly before the sample that completes the next window is due
-(:class:`_Pacer`), then waits on the source so that sample is processed as soon
-as it arrives. It survives bad
+:func:`run_stream` reads whatever the source has, hands each chunk to the sinks,
+feeds the pipeline, hands each prediction (built once, typed) to the sinks and
+sends a status message on every state change and every heartbeat. It does not
+wake for every sample: between windows it sleeps until shortly before the
+sample that completes the next window is due (:class:`_Pacer`), then waits on
+the source so that sample is processed as soon as it arrives. It survives bad
 chunks (NaN bursts are flagged, not fatal), a vanished stream (status
 ``reconnecting``; the pipeline restarts its warm-up when data returns) and slow
-subscribers (the publisher never blocks).
+sinks (each runs behind a bounded queue or bounds its own; see
+:mod:`emomon.realtime.sinks`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pylsl
 
 from emomon.argtypes import endpoint, positive_float
-from emomon.contract import ModelContract
-from emomon.errors import EmomonError
+from emomon.errors import ConfigError, EmomonError
 from emomon.realtime._signals import StopOnSignals
-from emomon.realtime.messages import prediction_message, status_message
-from emomon.realtime.pipeline import (
-    Pipeline,
-    PipelineSettings,
-    Prediction,
-    map_channels,
+from emomon.realtime._timer import StatusTimer
+from emomon.realtime.messages import (
+    PredictionMessage,
+    StatusMessage,
+    TaskOutput,
 )
+from emomon.realtime.model import LoadedModel
+from emomon.realtime.pipeline import Pipeline, PipelineSettings, map_channels
 from emomon.realtime.replay import add_recording_arguments
 from emomon.realtime.security import add_curve_server_arguments
+from emomon.realtime.sinks import QueuedSink, Sink
 from emomon.realtime.sources.base import CLOCK_RESTART_S, Source
+
+__all__ = ["StreamSettings", "StreamStats", "run_stream"]
+
+#: Predictions whose latency and compute time :class:`StreamStats` keeps (the
+#: percentiles of its summary are over these, the most recent ones).
+STATS_WINDOW = 20_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamSettings:
+    """Frozen settings of :func:`run_stream`.
+
+    Attributes
+    ----------
+    pipeline : PipelineSettings
+        Hop, smoothing and quality thresholds; its ``time_scale`` is replaced
+        by :attr:`time_scale`.
+    time_scale : float or None
+        How much faster than real time the source's samples are stamped (a
+        replay's speed); None (default): what the source announces
+        (:attr:`Source.time_scale`).
+    stream_name : str or None
+        ``stream`` field of messages; default the source's name.
+    duration_s : float or None
+        Stop after this many seconds.
+    max_predictions : int or None
+        Stop after this many predictions (exact: a chunk that completes several
+        windows is cut).
+    read_timeout_s : float
+        Longest wait for a sample in one read.
+    pace : bool
+        Sleep between windows instead of waking for every sample (same
+        predictions, a fraction of the CPU; see :class:`_Pacer`).
+    heartbeat_s : float
+        Interval of status messages while nothing changes.
+    """
+
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    time_scale: float | None = None
+    stream_name: str | None = None
+    duration_s: float | None = None
+    max_predictions: int | None = None
+    read_timeout_s: float = 0.05
+    pace: bool = True
+    heartbeat_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ConfigError(
+                f"{{duration_s}} must be > 0 s, got {self.duration_s}",
+                params=("duration_s",),
+            )
+        if self.max_predictions is not None and self.max_predictions < 0:
+            raise ConfigError(
+                f"{{max_predictions}} must be >= 0, got {self.max_predictions}",
+                params=("max_predictions",),
+            )
+        if self.time_scale is not None and not (
+            self.time_scale > 0 and math.isfinite(self.time_scale)
+        ):
+            raise ConfigError(
+                f"{{time_scale}} must be a number > 0, got {self.time_scale}",
+                params=("time_scale",),
+            )
+        for name in ("read_timeout_s", "heartbeat_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(
+                    f"{{{name}}} must be > 0 s, got {getattr(self, name)}",
+                    params=(name,),
+                )
 
 
 @dataclass
 class StreamStats:
-    """Counters of a stream run (printed, published in status, returned)."""
+    """Counters of a stream run (published in status messages, returned).
+
+    ``latencies_ms`` (publication minus arrival of each window's last sample)
+    and ``compute_ms`` (the pipeline's work per window) keep the last
+    :data:`STATS_WINDOW` predictions; ``sink_drops`` counts, per sink, the
+    messages its queue dropped.
+    """
 
     samples: int = 0
     dropped: int = 0
     predictions: int = 0
     flagged: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-    compute_ms: list[float] = field(default_factory=list)
+    latencies_ms: deque[float] = field(
+        default_factory=lambda: deque(maxlen=STATS_WINDOW)
+    )
+    compute_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
     reconnects: int = 0
+    sink_drops: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
     def summary(self) -> dict[str, Any]:
+        """Counts and latency/compute percentiles (NaN before a prediction)."""
         lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
         comp = np.asarray(self.compute_ms) if self.compute_ms else np.array([np.nan])
         return {
@@ -67,6 +152,7 @@ class StreamStats:
             "latency_ms_p99": float(np.nanpercentile(lat, 99)),
             "compute_ms_p50": float(np.nanpercentile(comp, 50)),
             "compute_ms_p99": float(np.nanpercentile(comp, 99)),
+            "sink_drops": dict(self.sink_drops),
             "uptime_s": time.monotonic() - self.started,
         }
 
@@ -125,40 +211,118 @@ class _Pacer:
         return min(self.max_sleep_s, wait) if wait > 0 else 0.0
 
 
-def _task_payload(contract: ModelContract, probs: dict[str, np.ndarray] | None):
-    tasks = {}
-    for task, classes in contract.tasks.items():
-        if probs is None:
-            tasks[task] = (None, None) if len(classes) == 2 else ({}, None)
-            continue
-        p = probs[task]
-        label = classes[int(np.argmax(p))]
-        if len(classes) == 2:
-            tasks[task] = (float(p[1]), label)
-        else:
-            tasks[task] = (
-                {c: float(v) for c, v in zip(classes, p, strict=True)},
-                label,
+class _Loop:
+    """State of one :func:`run_stream` run: counters, sequence numbers, sinks."""
+
+    def __init__(
+        self,
+        source: Source,
+        pipe: Pipeline,
+        sinks: Sequence[Sink],
+        settings: StreamSettings,
+    ) -> None:
+        self.source = source
+        self.pipe = pipe
+        self.settings = settings
+        self.name = settings.stream_name or source.name or "eeg"
+        self.stats = StreamStats()
+        self.sinks = [s if s.nonblocking else QueuedSink(s) for s in sinks]
+        self._polled = [s for s in self.sinks if type(s).poll is not Sink.poll]
+        self.seq = 0
+        self.status_seq = 0
+        self.last_ts: float | None = None
+        contract = pipe.contract
+        self._tasks = [(t, tuple(c)) for t, c in contract.tasks.items()]
+        self._window_s = contract.spec.window_s
+
+    def status(self, state: str | None = None) -> StatusMessage:
+        """A status message of now (``state`` overrides the source's)."""
+        lag = None
+        if self.last_ts is not None:
+            lag = max(0.0, pylsl.local_clock() - self.last_ts)
+        msg = StatusMessage(
+            seq=self.status_seq,
+            stream=self.name,
+            t_pub=time.time(),
+            state=state or self.source.state,  # type: ignore[arg-type]
+            samples=self.stats.samples,
+            dropped=self.stats.dropped,
+            buffer_lag_s=lag,
+            uptime_s=time.monotonic() - self.stats.started,
+            predictions=self.stats.predictions,
+            last_error=self.source.last_error,
+        )
+        self.status_seq += 1
+        return msg
+
+    def send_status(self, state: str | None = None) -> None:
+        msg = self.status(state)
+        for s in self.sinks:
+            s.on_status(msg)
+
+    def chunk(self, chunk: Any, arrival: float) -> None:
+        """Hand a chunk to the sinks and the pipeline; publish its windows."""
+        stats, pipe = self.stats, self.pipe
+        for s in self.sinks:
+            s.on_chunk(chunk)
+        dropped_before = pipe.dropped
+        preds = pipe.process(chunk.data, chunk.timestamps, arrival=arrival)
+        stats.samples += chunk.n_times
+        stats.dropped += pipe.dropped - dropped_before
+        limit = self.settings.max_predictions
+        if limit is not None:  # one chunk may close several windows
+            preds = preds[: max(0, limit - stats.predictions)]
+        for p in preds:
+            latency_ms = (pylsl.local_clock() - p.arrival) * 1e3
+            msg = PredictionMessage(
+                seq=self.seq,
+                stream=self.name,
+                t_lsl=p.t_lsl,
+                t_pub=time.time(),
+                window_s=self._window_s,
+                tasks={
+                    t: TaskOutput.from_probs(c, None if p.probs is None else p.probs[t])
+                    for t, c in self._tasks
+                },
+                quality=p.quality,
+                latency_ms=latency_ms,
+                model=pipe.model_id,
             )
-    return tasks
+            for s in self.sinks:
+                s.on_prediction(msg, p)
+            self.seq += 1
+            stats.predictions += 1
+            stats.flagged += not p.quality.ok
+            stats.latencies_ms.append(latency_ms)
+            stats.compute_ms.append(p.compute_s * 1e3)
+
+    def poll(self) -> None:
+        for s in self._polled:
+            s.poll()
+        for s in self.sinks:
+            error = getattr(s, "error", None)
+            if error is not None:  # a queued sink failed: stop as if it raised
+                raise error
+
+    def finish(self) -> BaseException | None:
+        """Deliver what queued sinks hold, stop their threads; the first error
+        a queued sink raised, if any."""
+        error = None
+        for s in self.sinks:
+            if isinstance(s, QueuedSink):
+                s.close()
+                error = error or s.error
+            self.stats.sink_drops[s.name] = s.dropped
+        return error
 
 
 def run_stream(
     source: Source,
+    model: LoadedModel | Pipeline,
     *,
-    model_path: str | Path,
-    publisher: Any,
-    settings: PipelineSettings | None = None,
-    stream_name: str | None = None,
-    duration_s: float | None = None,
-    max_predictions: int | None = None,
+    sinks: Sequence[Sink] = (),
+    settings: StreamSettings | None = None,
     stop_event: threading.Event | None = None,
-    lsl_outlet: bool = False,
-    status_line: Callable[[str], None] | None = None,
-    on_prediction: Callable[[Prediction, dict[str, Any]], None] | None = None,
-    on_chunk: Callable[[np.ndarray, np.ndarray], None] | None = None,
-    read_timeout_s: float = 0.05,
-    pace: bool = True,
 ) -> StreamStats:
     """Run the live loop until ``duration_s``, ``max_predictions``, a stop, or
     the source stops (a recording that ended).
@@ -167,172 +331,109 @@ def run_stream(
     ----------
     source : Source
         An opened source (its channel names and rate are read once).
-    model_path : path
-        The emomon ONNX model.
-    publisher : Publisher
-        Where predictions and status go (never blocks).
-    settings : PipelineSettings, optional
-    stream_name : str, optional
-        ``stream`` field of messages; default the source name.
-    duration_s, max_predictions : optional
-        Bounds of the run.
+    model : LoadedModel or Pipeline
+        The model (a pipeline is built for the source's channels and rate with
+        ``settings.pipeline``), or a pipeline built by the caller.
+    sinks : sequence of Sink
+        Where chunks, predictions and status messages go (the ZeroMQ
+        publisher, an LSL outlet, a recorder, a status line, your own). They
+        stay open: the caller closes them.
+    settings : StreamSettings, optional
     stop_event : threading.Event, optional
-        Set it (or send SIGINT/SIGTERM in the CLI) to stop cleanly.
-    lsl_outlet : bool
-        Also push predictions to an LSL outlet of type ``Emotion``.
-    status_line : callable, optional
-        Receives a compact status line about once a second.
-    on_prediction : callable, optional
-        Called with each :class:`Prediction` and its published payload.
-    on_chunk : callable, optional
-        Called with each raw chunk (data, timestamps) as read.
-    read_timeout_s : float
-        Longest wait for a sample in one read.
-    pace : bool
-        Sleep between windows instead of waking for every sample (same
-        predictions, a fraction of the CPU; see :class:`_Pacer`).
+        Set it (the CLI does on SIGINT/SIGTERM) to stop cleanly.
+
+    Returns
+    -------
+    StreamStats
+
+    Raises
+    ------
+    ChannelError
+        If the source lacks a channel of the model.
+    EmomonError
+        What a sink raised (a queued sink's error is raised in the loop).
     """
-    import pylsl
-
-    contract = ModelContract.from_onnx(model_path)
-    pipe = Pipeline(
-        contract,
-        model_path=model_path,
-        source_ch_names=source.ch_names,
-        source_sfreq=source.sfreq,
-        settings=settings,
-    )
-    name = stream_name or source.name or "eeg"
-    stats = StreamStats()
-    outlet = None
-    if lsl_outlet:
-        from emomon.realtime.publish import LSLPredictionOutlet
-
-        outlet = LSLPredictionOutlet(name, contract.tasks, model=pipe.model_id)
-    seq = 0
-    status_seq = 0
-    last_state = source.state
-    last_ts: float | None = None
-    deadline = None if duration_s is None else time.monotonic() + duration_s
-
-    def build_status() -> dict[str, Any]:
-        nonlocal status_seq
-        lag = None if last_ts is None else max(0.0, pylsl.local_clock() - last_ts)
-        msg = status_message(
-            seq=status_seq,
-            stream=name,
-            state=source.state,
-            samples=stats.samples,
-            dropped=stats.dropped,
-            buffer_lag_s=lag,
-            uptime_s=time.monotonic() - stats.started,
-            predictions=stats.predictions,
-            last_error=source.last_error,
+    settings = settings or StreamSettings()
+    if isinstance(model, Pipeline):
+        pipe = model
+    else:
+        pipe = Pipeline(
+            model,
+            source_ch_names=source.ch_names,
+            source_sfreq=source.sfreq,
+            settings=dataclasses.replace(
+                settings.pipeline,
+                time_scale=settings.time_scale or source.time_scale,
+            ),
         )
-        status_seq += 1
-        return msg
-
-    paced = pace and source.realtime  # a recording read unpaced never waits
-    pacer = _Pacer(source.sfreq * pipe.settings.time_scale) if paced else None
-    next_line = time.monotonic() + 1.0
-    publisher.publish_status(build_status())
+    loop = _Loop(source, pipe, sinks, settings)
     try:
-        while True:
-            if pacer is not None and source.state == "connected":
-                wait = pacer.sleep_s(pipe.samples_to_next_window())
-                if wait > 0:
-                    if stop_event is not None:
-                        stop_event.wait(wait)
-                    else:
-                        time.sleep(wait)
-            if stop_event is not None and stop_event.is_set():
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            if max_predictions is not None and stats.predictions >= max_predictions:
-                break
-            try:
-                chunk = source.read(timeout_s=read_timeout_s)
-            except EmomonError as exc:  # a broken read is reported, not fatal
-                source.last_error = str(exc)
-                chunk = None
-            state = source.state
-            if state != last_state:
-                if state == "connected" and last_state == "reconnecting":
-                    pipe.reset()  # stale filter state: warm up again
-                    if pacer is not None:
-                        pacer.reset()
-                    stats.reconnects += 1
-                last_state = state
-                if state != "stopped":  # that one goes out after the last window
-                    publisher.publish_status(build_status())
-            if chunk is not None and chunk.n_times:
-                arrival = pylsl.local_clock()
-                if (
-                    last_ts is not None
-                    and chunk.timestamps[0] < last_ts - CLOCK_RESTART_S
-                ):
-                    pipe.reset()  # the stream restarted its clock
-                    if pacer is not None:
-                        pacer.reset()
+        _run(loop, stop_event)
+    except BaseException:
+        loop.finish()
+        raise
+    error = loop.finish()
+    if error is not None:  # a queued sink failed on what it drained last
+        raise error
+    return loop.stats
+
+
+def _run(loop: _Loop, stop_event: threading.Event | None) -> None:
+    source, pipe, stats, st = loop.source, loop.pipe, loop.stats, loop.settings
+    last_state = source.state
+    deadline = None if st.duration_s is None else time.monotonic() + st.duration_s
+    paced = st.pace and source.realtime  # a recording read unpaced never waits
+    pacer = _Pacer(source.sfreq * pipe.settings.time_scale) if paced else None
+    beat = StatusTimer(st.heartbeat_s)
+    loop.send_status()
+    while True:
+        if pacer is not None and source.state == "connected":
+            wait = pacer.sleep_s(pipe.samples_to_next_window())
+            if wait > 0:
+                if stop_event is not None:
+                    stop_event.wait(wait)
+                else:
+                    time.sleep(wait)
+        if stop_event is not None and stop_event.is_set():
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        if st.max_predictions is not None and stats.predictions >= st.max_predictions:
+            break
+        try:
+            chunk = source.read(timeout_s=st.read_timeout_s)
+        except EmomonError as exc:  # a broken read is reported, not fatal
+            source.last_error = str(exc)
+            chunk = None
+        state = source.state
+        if state != last_state:
+            if state == "connected" and last_state == "reconnecting":
+                pipe.reset()  # stale filter state: warm up again
                 if pacer is not None:
-                    pacer.observe(chunk.timestamps)
-                last_ts = float(chunk.timestamps[-1])
-                if on_chunk is not None:
-                    on_chunk(chunk.data, chunk.timestamps)
-                dropped_before = pipe.dropped
-                preds = pipe.process(chunk.data, chunk.timestamps, arrival=arrival)
-                stats.samples += chunk.n_times
-                stats.dropped += pipe.dropped - dropped_before
-                if max_predictions is not None:  # one chunk may close several
-                    preds = preds[: max(0, max_predictions - stats.predictions)]
-                for p in preds:
-                    now = pylsl.local_clock()
-                    latency_ms = (now - p.arrival) * 1e3
-                    payload = prediction_message(
-                        seq=seq,
-                        stream=name,
-                        t_lsl=p.t_lsl,
-                        window_s=contract.spec.window_s,
-                        tasks=_task_payload(contract, p.probs),
-                        quality={
-                            "ok": p.quality["ok"],
-                            "bad_channels": p.quality["bad_channels"],
-                            "dropped": p.quality["dropped"],
-                        },
-                        latency_ms=latency_ms,
-                        model=pipe.model_id,
-                    )
-                    publisher.publish_prediction(payload)
-                    if outlet is not None:
-                        outlet.push(payload)
-                    seq += 1
-                    stats.predictions += 1
-                    stats.flagged += 0 if p.quality["ok"] else 1
-                    stats.latencies_ms.append(latency_ms)
-                    stats.compute_ms.append(p.compute_s * 1e3)
-                    if on_prediction is not None:
-                        on_prediction(p, payload)
-            publisher.maybe_heartbeat(build_status)
-            if status_line is not None and time.monotonic() >= next_line:
-                next_line += 1.0
-                status_line(_format_status(name, source.state, stats))
-            if state == "stopped":  # a recording that ended, or closed elsewhere
-                break
-    finally:
-        if outlet is not None:
-            outlet.close()
-    publisher.publish_status({**build_status(), "state": "stopped"})
-    return stats
-
-
-def _format_status(name: str, state: str, stats: StreamStats) -> str:
-    lat = stats.latencies_ms[-50:]
-    p50 = f"{np.median(lat):5.1f}" if lat else "  -  "
-    return (
-        f"{name} {state:<12} in {stats.samples:>9} samples  dropped {stats.dropped:>5}"
-        f"  out {stats.predictions:>6} (flagged {stats.flagged})  latency {p50} ms"
-    )
+                    pacer.reset()
+                stats.reconnects += 1
+            last_state = state
+            if state != "stopped":  # that one goes out after the last window
+                loop.send_status()
+        if chunk is not None and chunk.n_times:
+            arrival = pylsl.local_clock()
+            if (
+                loop.last_ts is not None
+                and chunk.timestamps[0] < loop.last_ts - CLOCK_RESTART_S
+            ):
+                pipe.reset()  # the stream restarted its clock
+                if pacer is not None:
+                    pacer.reset()
+            if pacer is not None:
+                pacer.observe(chunk.timestamps)
+            loop.last_ts = float(chunk.timestamps[-1])
+            loop.chunk(chunk, arrival)
+        if beat.due():
+            loop.send_status()
+        loop.poll()
+        if state == "stopped":  # a recording that ended, or closed elsewhere
+            break
+    loop.send_status("stopped")
 
 
 # -- CLI --------------------------------------------------------------------------
@@ -375,29 +476,27 @@ def _str_or_none(value: object) -> str | None:
 def _open_recorder(
     args: argparse.Namespace,
     source: Source,
-    contract: ModelContract,
+    model: LoadedModel,
     settings: PipelineSettings,
 ) -> Any:
     """The :class:`~emomon.realtime.record.SessionRecorder` of ``--record``."""
-    from emomon.contract import model_digest
     from emomon.realtime.record import RecorderSettings, SessionRecorder
 
-    desc = getattr(source, "desc", None)
     return SessionRecorder(
         args.record,
         ch_names=source.ch_names,
         sfreq=source.sfreq,
         stream_name=source.name,
-        source_id=str(getattr(source, "stream_source_id", "") or ""),
-        model=model_digest(args.model),
+        source_id=source.source_id,
+        model=model.digest,
         metadata={
             "source": args.source,
-            "model_name": contract.model,
+            "model_name": model.contract.model,
             "model_file": str(args.model),
             "hop_s": settings.hop_s,
             "smoothing": settings.smoothing,
-            "time_scale": settings.time_scale,
-            "source_desc": dict(desc) if isinstance(desc, dict) else {},
+            "time_scale": source.time_scale,
+            "source_desc": dict(source.metadata),
         },
         settings=RecorderSettings(overwrite=bool(args.overwrite)),
     )
@@ -419,7 +518,9 @@ def _finish_recording(recorder: Any, *, failing: bool) -> None:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    contract = ModelContract.from_onnx(args.model)  # validate before connecting
+    from emomon.realtime.model import load_model
+
+    model = load_model(args.model)  # validate before connecting
     settings = PipelineSettings(hop_s=args.hop, smoothing=args.smoothing)
     record = getattr(args, "record", None)
     if record is not None:  # a bad --record path fails before connecting
@@ -431,34 +532,32 @@ def cmd_stream(args: argparse.Namespace) -> int:
     # The handlers stay until the recording is finished: a second Ctrl-C or
     # SIGTERM cannot interrupt writing the FIF.
     with StopOnSignals(stop):
-        _serve(args, source, contract, settings, stop)
+        _serve(args, source, model, settings, stop)
     return 0
 
 
 def _serve(
     args: argparse.Namespace,
     source: Source,
-    contract: ModelContract,
+    model: LoadedModel,
     settings: PipelineSettings,
     stop: threading.Event,
 ) -> None:
     """Publish ``source``'s predictions until ``stop``; always closes ``source``."""
-    from emomon.realtime.publish import Publisher, PublisherSettings
+    from emomon.realtime.publish import (
+        LSLPredictionOutlet,
+        Publisher,
+        PublisherSettings,
+    )
+    from emomon.realtime.sinks import StatusLine
 
-    record = getattr(args, "record", None)
+    contract = model.contract
     recorder = None
     failing = True
     try:
         # Refuse a stream without the model's channels before binding the port
         # or announcing the stream: the error is then the only output.
         map_channels(contract.ch_names, source.ch_names)
-        speed = 1.0
-        desc = getattr(source, "desc", None) or {}
-        try:
-            speed = float(desc.get("replay/speed", 1.0))
-        except (TypeError, ValueError):
-            speed = 1.0
-        settings = dataclasses.replace(settings, time_scale=speed)
         pub_settings = PublisherSettings(
             address=args.address,
             curve_secret_key=_str_or_none(getattr(args, "curve_secret", None)),
@@ -475,37 +574,43 @@ def _serve(
                 file=sys.stderr,
                 flush=True,
             )
-
-            def line(text: str) -> None:
-                if not args.quiet:
-                    print("\r" + text, end="", file=sys.stderr, flush=True)
-
-            on_chunk = on_prediction = None
-            if record is not None:
-                recorder = _open_recorder(args, source, contract, settings)
+            sinks: list[Sink] = [pub]
+            if not args.quiet:
+                sinks.append(
+                    StatusLine(
+                        lambda text: print(
+                            "\r" + text, end="", file=sys.stderr, flush=True
+                        )
+                    )
+                )
+            if args.lsl_outlet:
+                sinks.append(
+                    LSLPredictionOutlet(
+                        source.name or "eeg", contract.tasks, model=model.digest
+                    )
+                )
+            if args.record is not None:
+                recorder = _open_recorder(args, source, model, settings)
                 print(
                     f"recording to {recorder.path} (spool {recorder.paths.spool})",
                     file=sys.stderr,
                     flush=True,
                 )
-                # every chunk as read, before the pipeline; every payload published
-                on_chunk = recorder.write_chunk
-
-                def on_prediction(p: Prediction, payload: dict[str, Any]) -> None:
-                    recorder.write_prediction(payload)
-
-            stats = run_stream(
-                source,
-                model_path=args.model,
-                publisher=pub,
-                settings=settings,
-                duration_s=args.duration,
-                stop_event=stop,
-                lsl_outlet=args.lsl_outlet,
-                status_line=line,
-                on_chunk=on_chunk,
-                on_prediction=on_prediction,
-            )
+                sinks.append(recorder)
+            try:
+                stats = run_stream(
+                    source,
+                    model,
+                    sinks=sinks,
+                    settings=StreamSettings(
+                        pipeline=settings, duration_s=args.duration
+                    ),
+                    stop_event=stop,
+                )
+            finally:
+                for sink in sinks[1:]:
+                    if sink is not recorder:
+                        sink.close()
         s = stats.summary()
         print(
             f"\nstopped: {s['samples']} samples, {s['dropped']} dropped, "

@@ -66,3 +66,220 @@ def _write_config() -> Path:
 
 LSL_CONFIG = _write_config()
 os.environ["LSLAPICFG"] = str(LSL_CONFIG)
+
+
+# -- the live rig: replay -> source -> run_stream -> publisher -> subscriber ----------
+# (imported here, after LSLAPICFG is set: liblsl reads its config lazily)
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+from emomon.datasets import Trial, get_reader  # noqa: E402
+from emomon.dsp.layout import DEAP_CHANNELS  # noqa: E402
+from emomon.realtime.messages import Message  # noqa: E402
+from emomon.realtime.model import LoadedModel  # noqa: E402
+from emomon.realtime.pipeline import Pipeline  # noqa: E402
+from emomon.realtime.publish import Publisher, PublisherSettings  # noqa: E402
+from emomon.realtime.replay import Replay, ReplaySession, ReplaySettings  # noqa: E402
+from emomon.realtime.sinks import Sink  # noqa: E402
+from emomon.realtime.sources import LSLSource  # noqa: E402
+from emomon.realtime.sources.base import Source  # noqa: E402
+from emomon.realtime.subscribe import Subscriber  # noqa: E402
+
+from .helpers import (  # noqa: E402
+    LOOPBACK,
+    MAX_ITERATIONS,
+    SF,
+    StreamThread,
+    receive_until,
+    session_eeg,
+    start_replay,
+)
+from .models import make_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def synthetic_trials() -> list[Trial]:
+    """Subject s01: 2 videos of (3 s baseline + 10 s), 32 DEAP channels, 128 Hz."""
+    reader = get_reader("synthetic", None, n_subjects=1, n_videos=2, trial_s=10)
+    return reader.read_subject("s01")
+
+
+@pytest.fixture(scope="session")
+def deap_model(tmp_path_factory, synthetic_trials) -> Path:
+    """A logreg on DEAP's 32 channels at 128 Hz, trained on ``synthetic_trials``."""
+    path = tmp_path_factory.mktemp("deap") / "model.onnx"
+    eeg = session_eeg(synthetic_trials)
+    return make_model(path, ch_names=DEAP_CHANNELS, sfreq=SF, eeg=eeg)
+
+
+class LiveRig:
+    """A publisher and a subscriber on 127.0.0.1, plus what a test starts around
+    them: replays (served from threads), LSL sources and stream threads, all
+    stopped and closed in reverse order by :meth:`close`.
+
+    Parameters
+    ----------
+    publisher : PublisherSettings, optional
+        Default: loopback, an OS-chosen port.
+    topics : sequence of str, optional
+        Topics of the subscriber; default both.
+    """
+
+    def __init__(
+        self,
+        *,
+        publisher: PublisherSettings | None = None,
+        topics: Sequence[str] | None = None,
+    ) -> None:
+        self._cleanup: list[Callable[[], None]] = []
+        self.pub = Publisher(publisher or PublisherSettings(address=LOOPBACK))
+        self._cleanup.append(self.pub.close)
+        kw = {} if topics is None else {"topics": tuple(topics)}
+        self.sub = Subscriber(self.pub.endpoint, **kw)
+        self._cleanup.append(self.sub.close)
+        self.msgs: list[Message] = []
+        self._threads: dict[int, threading.Thread] = {}
+
+    def subscribed(self, n: int | None = None, timeout_s: float = 5.0) -> None:
+        """Wait until the publisher saw ``n`` subscriptions (default: the
+        subscriber's topics), so that nothing sent from now on is missed."""
+        n = len(self.sub.topics) if n is None else n
+        deadline = time.monotonic() + timeout_s
+        for _ in range(MAX_ITERATIONS):
+            if self.pub.stats.subscribe_events >= n:
+                return
+            assert time.monotonic() < deadline, f"subscriptions: {self.pub.stats}"
+            self.pub.poll_subscriptions(timeout_s=0.05)
+
+    def replay(
+        self,
+        trials: list[Trial] | ReplaySession,
+        settings: ReplaySettings,
+        *,
+        file: Path | None = None,
+        start: bool = True,
+    ) -> Replay:
+        """An open replay (its outlets exist), pushed from a thread unless
+        ``start`` is false (then :meth:`start_replay` does it)."""
+        rep = Replay(trials, settings=settings, file=file)
+        rep.open()
+        self._cleanup.append(lambda: self.vanish(rep))
+        if start:
+            self.start_replay(rep)
+        return rep
+
+    def start_replay(self, rep: Replay) -> None:
+        th, _ = start_replay(rep)
+        self._threads[id(rep)] = th
+
+    def vanish(self, rep: Replay) -> None:
+        """Destroy a replay's outlets (the sender quits); wait for its thread."""
+        rep.close()
+        th = self._threads.pop(id(rep), None)
+        if th is not None:
+            th.join(5.0)
+            assert not th.is_alive(), "the replay thread did not stop"
+
+    def lsl(self, name: str, **kw: Any) -> LSLSource:
+        """An opened :class:`LSLSource` (5 s to find the stream)."""
+        kw.setdefault("timeout_s", 5.0)
+        src = LSLSource(name, **kw)
+        src.open()
+        self._cleanup.append(src.close)
+        return src
+
+    def stream(
+        self,
+        source: Source,
+        model: Path | LoadedModel | Pipeline,
+        *,
+        sinks: Sequence[Sink] = (),
+        **settings: Any,
+    ) -> StreamThread:
+        """A started :class:`StreamThread` publishing through the rig."""
+        run = StreamThread(source, model, sinks=[self.pub, *sinks], **settings)
+
+        def stop() -> None:
+            run.stop.set()
+            run._th.join(10.0)
+
+        self._cleanup.append(stop)
+        return run.start()
+
+    def receive_until(
+        self, done: Callable[[list[Message]], bool], *, timeout_s: float
+    ) -> list[Message]:
+        """Receive into :attr:`msgs` until ``done(msgs)`` or the deadline."""
+        return receive_until(self.sub, done, timeout_s=timeout_s, into=self.msgs)
+
+    def close(self) -> None:
+        """Stop and close everything, newest first (idempotent)."""
+        while self._cleanup:
+            self._cleanup.pop()()
+
+
+@pytest.fixture
+def live_rig() -> Iterator[Callable[..., LiveRig]]:
+    """Makes :class:`LiveRig` objects (keyword arguments as its own), closed at
+    the end of the test whatever happened."""
+    rigs: list[LiveRig] = []
+
+    def make(**kw: Any) -> LiveRig:
+        rig = LiveRig(**kw)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in reversed(rigs):
+        rig.close()
+
+
+class Cli:
+    """``python -m emomon.cli`` subprocesses, killed at the end of the test."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, *argv: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emomon.cli", *argv],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # LSLAPICFG is inherited
+        )
+        self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def finish(proc: subprocess.Popen, timeout_s: float) -> tuple[str, str]:
+        """Its (stdout, stderr) once it exits; killed after ``timeout_s``."""
+        try:
+            return proc.communicate(timeout=timeout_s)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+@pytest.fixture
+def emomon_cli() -> Iterator[Cli]:
+    """Starts ``emomon`` command lines; any still running at the end is killed."""
+    cli = Cli()
+    yield cli
+    cli.close()

@@ -11,7 +11,7 @@ import pytest
 from emomon.realtime.sources import BrainFlowSource, SourceError
 from emomon.realtime.sources.brainflow import board_id_from
 
-from .lsl_helpers import MAX_ITERATIONS, collect, grid_steps
+from .helpers import MAX_ITERATIONS, collect, grid_steps
 
 bf = pytest.importorskip("brainflow.board_shim")
 BoardIds, BoardShim = bf.BoardIds, bf.BoardShim

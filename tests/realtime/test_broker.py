@@ -21,7 +21,7 @@ from emomon.realtime.messages import PREDICTION_TOPIC, prediction_message
 from emomon.realtime.publish import Publisher, PublisherSettings
 from emomon.realtime.subscribe import Subscriber
 
-from .test_stream import _cli, _finish, assert_can_bind, free_tcp_port
+from .helpers import assert_can_bind, free_tcp_port
 
 pytestmark = pytest.mark.integration
 
@@ -110,35 +110,30 @@ def test_broker_stop_is_idempotent_and_checks_security():
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
-def test_cli_broker_stops_on_signal_and_frees_its_ports(sig):
+def test_cli_broker_stops_on_signal_and_frees_its_ports(emomon_cli, sig):
     """``emomon broker`` forwarding between a connected publisher and a
     subscriber stops on SIGTERM or SIGINT: exit 0 within 3 s, a last line,
     both ports free again."""
     front = f"tcp://127.0.0.1:{free_tcp_port()}"
     back = f"tcp://127.0.0.1:{free_tcp_port()}"
-    proc = _cli("broker", "--frontend", front, "--backend", back)
-    try:
-        with (
-            Subscriber(back, topics=(PREDICTION_TOPIC,)) as sub,
-            Publisher(PublisherSettings(address=front, connect=True)) as pub,
-        ):
-            # publish until one message made it through (the broker is up)
-            got = None
-            deadline = time.monotonic() + 20.0
-            for seq in range(10_000):
-                if got is not None or time.monotonic() > deadline:
-                    break
-                pub.publish_prediction(prediction(seq, "through"))
-                got = sub.recv(timeout_s=0.05)
-            assert got is not None and got.stream == "through", proc.poll()
-            t_signal = time.monotonic()
-            proc.send_signal(getattr(signal, sig))
-            _, err = _finish(proc, 10.0)
-            took = time.monotonic() - t_signal
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    proc = emomon_cli.start("broker", "--frontend", front, "--backend", back)
+    with (
+        Subscriber(back, topics=(PREDICTION_TOPIC,)) as sub,
+        Publisher(PublisherSettings(address=front, connect=True)) as pub,
+    ):
+        # publish until one message made it through (the broker is up)
+        got = None
+        deadline = time.monotonic() + 20.0
+        for seq in range(10_000):
+            if got is not None or time.monotonic() > deadline:
+                break
+            pub.publish_prediction(prediction(seq, "through"))
+            got = sub.recv(timeout_s=0.05)
+        assert got is not None and got.stream == "through", proc.poll()
+        t_signal = time.monotonic()
+        proc.send_signal(getattr(signal, sig))
+        _, err = emomon_cli.finish(proc, 10.0)
+        took = time.monotonic() - t_signal
     assert proc.returncode == 0, err
     assert took < 3.0, took
     assert err.rstrip().endswith("emomon broker: stopped") and "Traceback" not in err

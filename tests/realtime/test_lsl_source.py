@@ -11,7 +11,7 @@ import pytest
 from emomon.realtime.sources import LSLSource, SourceError
 from emomon.realtime.sources.lsl import build_predicate, unit_scale_to_uv
 
-from .lsl_helpers import collect, make_outlet, unique, wait_until
+from .helpers import collect, make_outlet, unique, wait_until
 
 LABELS = ("C3", "Cz", "C4", "Pz")
 
@@ -75,7 +75,7 @@ def test_labels_fallback_names_and_unknown_units():
     out = make_outlet(name, name, LABELS)
     with LSLSource(name, timeout_s=5.0) as src:
         assert src.ch_names == LABELS and src.sfreq == 100.0
-        assert src.stream_source_id == name
+        assert src.source_id == name
     del out
     name2 = unique()
     out = make_outlet(name2, name2, ("", "", ""), unit=None)  # no labels, no unit

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from emomon.config import FeatureSpec
-from emomon.contract import ModelContract
 from emomon.datasets import get_reader
 from emomon.dsp.features import compute_features
 from emomon.dsp.layout import DEAP_CHANNELS
+from emomon.realtime.model import load_model
 from emomon.realtime.pipeline import ChannelError, Pipeline, PipelineSettings
 from emomon.realtime.sources._sampleclock import SampleClock
 
@@ -46,14 +46,13 @@ def _feed(pipe, eeg, ts, rng, max_chunk=40):
 def test_chunked_pipeline_matches_offline_features_and_probabilities(
     deap_model, session_eeg
 ):
-    contract = ModelContract.from_onnx(deap_model)
+    model = load_model(deap_model)
+    contract = model.contract
     # The source lists channels in another order and has an extra one.
     order = list(reversed(DEAP_CHANNELS)) + ["EXG9"]
     src = np.vstack([session_eeg[::-1], np.zeros((1, session_eeg.shape[1]))])
     ts = 1000.0 + np.arange(src.shape[1]) / SF
-    pipe = Pipeline(
-        contract, model_path=deap_model, source_ch_names=order, source_sfreq=SF
-    )
+    pipe = Pipeline(model, source_ch_names=order, source_sfreq=SF)
     preds = _feed(pipe, src, ts, np.random.default_rng(0))
     off = compute_features(session_eeg, sfreq=SF, spec=contract.spec, hop_s=0.25)
     assert len(preds) == len(off) > 40
@@ -65,42 +64,40 @@ def test_chunked_pipeline_matches_offline_features_and_probabilities(
     ref = offline_probabilities(deap_model, off.values)
     got = np.stack([p.probs["valence"] for p in preds])
     assert np.abs(got - ref["valence"]).max() < 1e-5
-    assert all(p.quality["ok"] for p in preds)
+    assert all(p.quality.ok for p in preds)
 
 
 def test_missing_channel_is_named(deap_model):
-    contract = ModelContract.from_onnx(deap_model)
+    model = load_model(deap_model)
     names = [c for c in DEAP_CHANNELS if c not in ("Fp1", "Oz")]
     with pytest.raises(ChannelError, match="Fp1, Oz"):
-        Pipeline(
-            contract, model_path=deap_model, source_ch_names=names, source_sfreq=SF
-        )
+        Pipeline(model, source_ch_names=names, source_sfreq=SF)
 
 
 def test_nan_burst_is_flagged_and_the_pipeline_recovers(deap_model, session_eeg):
-    contract = ModelContract.from_onnx(deap_model)
+    model = load_model(deap_model)
+    contract = model.contract
     eeg = session_eeg.copy()
     eeg[3, 1000:1010] = np.nan
     eeg[5, 1005] = np.inf
     ts = np.arange(eeg.shape[1]) / SF
-    pipe = Pipeline(
-        contract, model_path=deap_model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF
-    )
+    pipe = Pipeline(model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF)
     preds = _feed(pipe, eeg, ts, np.random.default_rng(1))
-    bad = [p for p in preds if not p.quality["ok"]]
+    bad = [p for p in preds if not p.quality.ok]
     assert bad, "windows covering the NaN burst must be flagged"
     for p in bad:
-        assert p.probs is None and p.quality["nonfinite"]
+        assert p.probs is None and p.quality.nonfinite
         assert ts[1000] <= p.t_lsl < ts[1010] + contract.spec.window_s + 1e-9
-        assert DEAP_CHANNELS[3] in p.quality["bad_channels"]
+        assert DEAP_CHANNELS[3] in p.quality.bad_channels
     assert all(np.isfinite(p.features).all() for p in preds)
     later = [p for p in preds if p.t_lsl > ts[1010] + 2 * contract.spec.window_s]
-    assert later and all(p.quality["ok"] for p in later)
+    assert later and all(p.quality.ok for p in later)
 
 
 def test_quality_marks_match_a_per_window_reference(deap_model, session_eeg):
     """Sparse NaN and loss marks flag exactly the windows that contain them."""
-    contract = ModelContract.from_onnx(deap_model)
+    model = load_model(deap_model)
+    contract = model.contract
     eeg = session_eeg.copy()
     rng = np.random.default_rng(7)
     nan_at = rng.choice(np.arange(400, eeg.shape[1] - 400), size=6, replace=False)
@@ -109,9 +106,7 @@ def test_quality_marks_match_a_per_window_reference(deap_model, session_eeg):
     lost = [1500, 2600]  # first sample after each loss of 20 samples
     for i in lost:
         ts[i:] += 20 / SF
-    pipe = Pipeline(
-        contract, model_path=deap_model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF
-    )
+    pipe = Pipeline(model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF)
     # Small random chunks, then chunks longer than every internal buffer.
     preds = _feed(pipe, eeg[:, :2000], ts[:2000], rng)
     for a in range(2000, eeg.shape[1], 700):
@@ -119,17 +114,15 @@ def test_quality_marks_match_a_per_window_reference(deap_model, session_eeg):
     assert len(preds) > 50 and pipe.dropped == 40
     for p in preds:
         inside = (ts > p.t_lsl - contract.spec.window_s + 1e-9) & (ts <= p.t_lsl)
-        assert p.quality["nonfinite"] == bool(np.isnan(eeg[:, inside]).any())
-        assert p.quality["dropped"] == 20 * sum(bool(inside[i]) for i in lost)
+        assert p.quality.nonfinite == bool(np.isnan(eeg[:, inside]).any())
+        assert p.quality.dropped == 20 * sum(bool(inside[i]) for i in lost)
         q = p.quality
-        assert q["ok"] == (not q["nonfinite"] and not q["dropped"])
+        assert q.ok == (not q.nonfinite and not q.dropped)
 
 
 def test_chunk_with_mismatched_sample_count_is_refused(deap_model):
-    contract = ModelContract.from_onnx(deap_model)
-    pipe = Pipeline(
-        contract, model_path=deap_model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF
-    )
+    model = load_model(deap_model)
+    pipe = Pipeline(model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF)
     with pytest.raises(ValueError, match="3 samples but timestamps has 4"):
         pipe.process(np.zeros((32, 3)), np.arange(4.0), arrival=0.0)
 
@@ -137,16 +130,14 @@ def test_chunk_with_mismatched_sample_count_is_refused(deap_model):
 def test_timestamp_gap_counts_dropped_samples_and_flags_windows(
     deap_model, session_eeg
 ):
-    contract = ModelContract.from_onnx(deap_model)
+    model = load_model(deap_model)
     ts = np.arange(session_eeg.shape[1]) / SF
     ts[2000:] += 10 / SF  # ten samples never arrived
-    pipe = Pipeline(
-        contract, model_path=deap_model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF
-    )
+    pipe = Pipeline(model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF)
     preds = _feed(pipe, session_eeg, ts, np.random.default_rng(2))
     assert pipe.dropped == 10
-    flagged = [p for p in preds if p.quality["dropped"]]
-    assert flagged and all(not p.quality["ok"] and p.probs is None for p in flagged)
+    flagged = [p for p in preds if p.quality.dropped]
+    assert flagged and all(not p.quality.ok and p.probs is None for p in flagged)
     assert all(p.t_lsl >= ts[2000] for p in flagged)
 
 
@@ -154,7 +145,7 @@ def test_sample_clock_stamps_count_real_losses_only(deap_model, session_eeg):
     """Arrival stamps of a board whose timeline shifted by 0.1 s (a stalled
     reading thread) and that lost 10 samples later: raw, the pipeline counts
     both; through the source's sample clock, only the loss."""
-    contract = ModelContract.from_onnx(deap_model)
+    model = load_model(deap_model)
     n = session_eeg.shape[1]
     keep = np.r_[0:3000, 3010:n]
     eeg = session_eeg[:, keep]
@@ -167,33 +158,28 @@ def test_sample_clock_stamps_count_real_losses_only(deap_model, session_eeg):
          for i in range(0, keep.size, 16)]
     )  # fmt: skip
     for ts, dropped in ((arrival, 10 + 13), (stamps, 10)):
-        pipe = Pipeline(contract, model_path=deap_model,
+        pipe = Pipeline(model,
                         source_ch_names=DEAP_CHANNELS, source_sfreq=SF)  # fmt: skip
         _feed(pipe, eeg, ts, np.random.default_rng(3))
         assert pipe.dropped == dropped
 
 
 def test_flat_channel_is_flagged(deap_model, session_eeg):
-    contract = ModelContract.from_onnx(deap_model)
+    model = load_model(deap_model)
     eeg = session_eeg.copy()
     eeg[7] = 12.0
     ts = np.arange(eeg.shape[1]) / SF
-    pipe = Pipeline(
-        contract, model_path=deap_model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF
-    )
+    pipe = Pipeline(model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF)
     preds = pipe.process(eeg, ts, arrival=ts[-1])
-    assert preds and all(DEAP_CHANNELS[7] in p.quality["bad_channels"] for p in preds)
+    assert preds and all(DEAP_CHANNELS[7] in p.quality.bad_channels for p in preds)
 
 
 def test_smoothing_is_an_ema(deap_model, session_eeg):
-    contract = ModelContract.from_onnx(deap_model)
+    model = load_model(deap_model)
     ts = np.arange(session_eeg.shape[1]) / SF
-    raw = Pipeline(
-        contract, model_path=deap_model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF
-    )
+    raw = Pipeline(model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF)
     ema = Pipeline(
-        contract,
-        model_path=deap_model,
+        model,
         source_ch_names=DEAP_CHANNELS,
         source_sfreq=SF,
         settings=PipelineSettings(smoothing=0.5),
@@ -206,21 +192,18 @@ def test_smoothing_is_an_ema(deap_model, session_eeg):
 
 def test_resampled_source(tmp_path, session_eeg):
     names = ["Fz", "C3", "Cz", "C4", "Pz", "Oz", "F3", "F4"]
-    model = make_model(tmp_path / "m.onnx", ch_names=names, sfreq=SF)
-    contract = ModelContract.from_onnx(model)
+    model = load_model(make_model(tmp_path / "m.onnx", ch_names=names, sfreq=SF))
     sf_in = 250.0
     rng = np.random.default_rng(3)
     eeg = rng.standard_normal((len(names), int(20 * sf_in))) * 10
     ts = 50.0 + np.arange(eeg.shape[1]) / sf_in
-    pipe = Pipeline(
-        contract, model_path=model, source_ch_names=names, source_sfreq=sf_in
-    )
+    pipe = Pipeline(model, source_ch_names=names, source_sfreq=sf_in)
     preds = _feed(pipe, eeg, ts, rng)
     assert len(preds) > 40
     t = np.array([p.t_lsl for p in preds])
     assert np.allclose(np.diff(t), 0.25, atol=1.5 / SF)
     assert ts[0] < t[0] and t[-1] <= ts[-1] + 1e-9
-    assert all(p.quality["ok"] for p in preds)
+    assert all(p.quality.ok for p in preds)
 
 
 def test_settings_validation():
@@ -266,9 +249,9 @@ def test_raw_ring_makes_stamps_non_decreasing():
 def test_samples_to_next_window_counts_source_samples(deap_model):
     """Feeding exactly the announced count completes the next window."""
     path = deap_model
-    contract = ModelContract.from_onnx(path)
+    model = load_model(path)
     for sfreq in (128.0, 250.0):
-        pipe = Pipeline(contract, model_path=path, source_ch_names=DEAP_CHANNELS,
+        pipe = Pipeline(model, source_ch_names=DEAP_CHANNELS,
                         source_sfreq=sfreq)  # fmt: skip
         rng = np.random.default_rng(0)
         t = 0.0

@@ -30,6 +30,7 @@ from emomon.errors import EmomonError
 from emomon.realtime.messages import (
     PREDICTION_TOPIC,
     STATUS_TOPIC,
+    PredictionMessage,
     parse,
     prediction_message,
     status_message,
@@ -468,7 +469,7 @@ def test_lsl_prediction_outlet_streams_p_high_per_task():
         inlet = pylsl.StreamInlet(info)
         try:
             inlet.open_stream(timeout=5.0)
-            payload = prediction_message(
+            payload = PredictionMessage.build(
                 seq=0,
                 stream=stream,
                 t_lsl=pylsl.local_clock(),
@@ -488,7 +489,7 @@ def test_lsl_prediction_outlet_streams_p_high_per_task():
             sample, stamp = inlet.pull_sample(timeout=5.0)
             assert sample is not None
             assert math.isnan(sample[0]) and sample[1:] == [0.25, 0.25, 0.5]
-            assert stamp == pytest.approx(payload["t_lsl"], abs=1e-6)
+            assert stamp == pytest.approx(payload.t_lsl, abs=1e-6)
             desc = inlet.info(timeout=5.0).desc()
             first = desc.child("channels").child("channel")
             assert first.child_value("label") == "valence.p_high"

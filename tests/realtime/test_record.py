@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -28,11 +27,11 @@ import pytest
 
 from emomon.cli import main as cli_main
 from emomon.contract import model_digest
-from emomon.datasets import Trial, get_reader
+from emomon.datasets import Trial
 from emomon.dsp.layout import DEAP_CHANNELS
-from emomon.realtime.messages import PREDICTION_TOPIC, encode, prediction_message
-from emomon.realtime.pipeline import PipelineSettings, Prediction
-from emomon.realtime.publish import Publisher, PublisherSettings
+from emomon.realtime.messages import PredictionMessage
+from emomon.realtime.model import load_model
+from emomon.realtime.pipeline import Prediction
 from emomon.realtime.record import (
     DESCRIPTION_KEY,
     RecordError,
@@ -41,34 +40,33 @@ from emomon.realtime.record import (
     read_recording,
     recording_paths,
 )
-from emomon.realtime.replay import Replay, ReplaySettings, load_trials
-from emomon.realtime.sources import LSLSource, ReplaySource
-from emomon.realtime.stream import run_stream
+from emomon.realtime.replay import ReplaySettings, load_trials
+from emomon.realtime.sources import ReplaySource
+from emomon.realtime.stream import StreamSettings, run_stream
 from emomon.realtime.subscribe import Subscriber
 
-from .lsl_helpers import inlet_lost, open_inlet, unique
-from .models import make_model
-from .test_stream import (
-    _cli,
-    _finish,
+from .helpers import (
+    SF,
+    Collect,
     assert_can_bind,
     free_tcp_port,
+    inlet_lost,
+    open_inlet,
     predictions,
     receive_until,
-    start_replay,
     statuses,
+    unique,
 )
+from .models import make_model
 
 REPO = Path(__file__).resolve().parents[2]
-SF = 128.0
 SPEED = 8.0
-LOOPBACK = "tcp://127.0.0.1:*"
 NAMES = ("Fp1", "Fp2", "C3", "Cz", "C4", "O1", "Oz", "O2")
 MODEL_CHANNELS = DEAP_CHANNELS[:8]
 
 
-def _payload(seq: int, t_lsl: float, p: float | None) -> dict[str, Any]:
-    return prediction_message(
+def _payload(seq: int, t_lsl: float, p: float | None) -> PredictionMessage:
+    return PredictionMessage.build(
         seq=seq,
         stream="amp",
         t_lsl=t_lsl,
@@ -103,7 +101,7 @@ def test_recording_reads_back_exactly_with_predictions(tmp_path):
     ts = 500.0 + np.arange(n) / SF
     ts[1200:] += 0.5  # a dropout: the gap must stay visible
     path = tmp_path / "session.fif"
-    payloads: list[tuple[int, dict]] = []
+    payloads: list[tuple[int, PredictionMessage]] = []
     with SessionRecorder(
         path,
         ch_names=NAMES,
@@ -172,7 +170,7 @@ def test_recording_reads_back_exactly_with_predictions(tmp_path):
     )
     assert "valence=none;arousal=none;ok=0" in ann.description[2]
     lines = files.predictions.read_bytes().splitlines()
-    assert lines == [encode(PREDICTION_TOPIC, pl)[1] for _, pl in payloads]
+    assert lines == [pl.to_json() for _, pl in payloads]
     assert rec_read.predictions == [json.loads(line) for line in lines]
 
     # the replay's reader serves the whole recording (emomon/ annotations are
@@ -185,7 +183,7 @@ def test_recording_reads_back_exactly_with_predictions(tmp_path):
 _KILLED_WRITER = """
 import os, signal, sys
 import numpy as np
-from emomon.realtime.messages import prediction_message
+from emomon.realtime.messages import PredictionMessage
 from emomon.realtime.record import RecorderSettings, SessionRecorder
 
 rec = SessionRecorder(sys.argv[1], ch_names=["Fz", "Cz", "Pz"], sfreq=100.0,
@@ -194,7 +192,7 @@ for i in range(40):
     x = np.full((3, 10), float(i)) + np.arange(10) / 10
     rec.write_chunk(x, 10.0 + (i * 10 + np.arange(10)) / 100.0)
     if i % 10 == 9:
-        rec.write_prediction(prediction_message(
+        rec.write_prediction(PredictionMessage.build(
             seq=i // 10, stream="s", t_lsl=10.0 + (i * 10 + 9) / 100.0,
             window_s=2.0, tasks={"valence": (0.5, "high")},
             quality={"ok": True, "bad_channels": [], "dropped": 0},
@@ -332,13 +330,6 @@ def test_recorder_refuses_bad_paths_and_input(tmp_path):
 
 # -- integration: live -> recording -> replay -> same probabilities -----------------
 @pytest.fixture(scope="module")
-def synthetic_trials() -> list[Trial]:
-    """Subject s01: 2 videos of (3 s baseline + 10 s), 32 DEAP channels, 128 Hz."""
-    reader = get_reader("synthetic", None, n_subjects=1, n_videos=2, trial_s=10)
-    return reader.read_subject("s01")
-
-
-@pytest.fixture(scope="module")
 def model(tmp_path_factory, synthetic_trials) -> Path:
     """8 of the 32 DEAP channels (the pipeline picks them by name)."""
     path = tmp_path_factory.mktemp("recmodel") / "model.onnx"
@@ -347,6 +338,7 @@ def model(tmp_path_factory, synthetic_trials) -> Path:
 
 
 def _stream(
+    rig: Any,
     trials: list[Trial] | Any,
     model: Path,
     *,
@@ -354,52 +346,28 @@ def _stream(
     file: Path | None = None,
     recorder: SessionRecorder | None = None,
 ) -> dict[str, Any]:
-    """Replay ``trials`` over LSL into ``run_stream`` for ``n_pred`` predictions."""
+    """Replay ``trials`` over LSL into ``run_stream`` for ``n_pred`` predictions
+    (the recorder, when given, is one more sink)."""
     name = unique("emomon-rec")
     settings = ReplaySettings(
         name=name, speed=SPEED, markers=False, wait_for_consumers_s=5.0
     )
-    chunks: list[tuple[np.ndarray, np.ndarray]] = []
-    preds: list[tuple[Prediction, dict[str, Any]]] = []
-
-    def on_chunk(data: np.ndarray, ts: np.ndarray) -> None:
-        chunks.append((data, ts))
-        if recorder is not None:
-            recorder.write_chunk(data, ts)
-
-    def on_prediction(p: Prediction, payload: dict[str, Any]) -> None:
-        preds.append((p, payload))
-        if recorder is not None:
-            recorder.write_prediction(payload)
-
-    with (
-        Replay(trials, settings=settings, file=file) as rep,
-        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
-    ):
-        th, _ = start_replay(rep)
-        src = LSLSource(name, timeout_s=5.0, clock_update_s=60.0)
-        src.open()
-        try:
-            stats = run_stream(
-                src,
-                model_path=model,
-                publisher=pub,
-                settings=PipelineSettings(time_scale=SPEED),
-                max_predictions=n_pred,
-                duration_s=20.0,
-                on_chunk=on_chunk,
-                on_prediction=on_prediction,
-            )
-            ch_names, offset = src.ch_names, src.clock_offset
-        finally:
-            src.close()
-        rep.stop()
-        th.join(5.0)
-    ts = np.concatenate([t for _, t in chunks])
+    rep = rig.replay(trials, settings, file=file)
+    src = rig.lsl(name, clock_update_s=60.0)
+    run = rig.stream(
+        src,
+        model,
+        sinks=[] if recorder is None else [recorder],
+        max_predictions=n_pred,
+        duration_s=20.0,
+    )
+    stats = run.join(30.0)
+    ch_names, offset = src.ch_names, src.clock_offset
+    ts = np.concatenate([t for _, t in run.chunks])
     return {
         "stats": stats,
-        "preds": preds,
-        "eeg": np.hstack([d for d, _ in chunks]),
+        "preds": run.preds,
+        "eeg": np.hstack([d for d, _ in run.chunks]),
         "ts": ts,
         "ch_names": ch_names,
         # samples the inlet missed at the start (the replay waits for it: 0)
@@ -417,7 +385,7 @@ def _window_ends(run: dict[str, Any]) -> np.ndarray:
 
 @pytest.mark.integration
 def test_recorded_session_replays_to_the_same_predictions(
-    tmp_path, synthetic_trials, model
+    tmp_path, live_rig, synthetic_trials, model
 ):
     n_pred = 24
     path = tmp_path / "session.fif"
@@ -427,7 +395,7 @@ def test_recorded_session_replays_to_the_same_predictions(
         sfreq=SF,
         model=model_digest(model),
     ) as rec:
-        live = _stream(synthetic_trials, model, n_pred=n_pred, recorder=rec)
+        live = _stream(live_rig(), synthetic_trials, model, n_pred=n_pred, recorder=rec)
     files = rec.close()
     assert live["ch_names"] == DEAP_CHANNELS
     assert files.n_samples == live["eeg"].shape[1] == live["stats"].samples
@@ -441,13 +409,13 @@ def test_recorded_session_replays_to_the_same_predictions(
         np.round(recording.raw.annotations.onset * SF).astype(int), ends_live
     )
     assert recording.predictions == [
-        json.loads(encode(PREDICTION_TOPIC, pl)[1]) for _, pl in live["preds"]
+        json.loads(PredictionMessage.from_dict(pl).to_json()) for _, pl in live["preds"]
     ]
 
     # `emomon replay --file session.fif` path: MNE reader -> Replay -> LSL
     trials = load_trials(file=path)
     assert len(trials) == 1 and trials[0].ch_names == DEAP_CHANNELS
-    again = _stream(trials, model, n_pred=n_pred, file=path)
+    again = _stream(live_rig(), trials, model, n_pred=n_pred, file=path)
     assert again["k0"] == 0, "the second inlet missed the first samples"
     n2 = again["eeg"].shape[1]
     np.testing.assert_array_equal(again["eeg"], live["eeg"][:, :n2])  # sample-exact
@@ -464,14 +432,11 @@ def test_recorded_session_replays_to_the_same_predictions(
 
 
 def _score_in_process(trials: list[Trial], model: Path) -> list[Prediction]:
-    preds: list[Prediction] = []
-    with (
-        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
-        ReplaySource(trials) as src,
-    ):
-        run_stream(src, model_path=model, publisher=pub, duration_s=60.0,
-                   on_prediction=lambda p, pl: preds.append(p))  # fmt: skip
-    return preds
+    got = Collect()
+    with ReplaySource(trials) as src:
+        run_stream(src, load_model(model), sinks=[got],
+                   settings=StreamSettings(duration_s=60.0))  # fmt: skip
+    return [p for p, _ in got.preds]
 
 
 def test_a_session_with_dropouts_replays_with_the_same_flags(
@@ -497,26 +462,16 @@ def test_a_session_with_dropouts_replays_with_the_same_flags(
                      ch_names=DEAP_CHANNELS)  # fmt: skip
     live, again = _score_in_process([original], model), _score_in_process(trials, model)
     assert len(live) == len(again) > 30
-    flags = [p.quality["ok"] for p in live]
-    assert flags == [p.quality["ok"] for p in again]
+    flags = [p.quality.ok for p in live]
+    assert flags == [p.quality.ok for p in again]
     assert 0 < flags.count(False) < len(flags)  # the bursts, and only them
     for p1, p2 in zip(live, again, strict=True):
-        if p1.quality["ok"]:
+        if p1.quality.ok:
             for task in ("valence", "arousal"):
                 assert np.abs(p1.probs[task] - p2.probs[task]).max() <= 1e-5
 
 
 # -- integration: the command line --------------------------------------------------
-def _looping_replay(trials: list[Trial], name: str) -> tuple[Replay, threading.Thread]:
-    rep = Replay(
-        trials,
-        settings=ReplaySettings(name=name, speed=4.0, loop=True, markers=False),
-    )
-    rep.open()
-    th, _ = start_replay(rep)
-    return rep, th
-
-
 def _summary(err: str) -> tuple[int, int]:
     """(samples, predictions) of the ``stopped:`` line."""
     line = next(ln for ln in err.splitlines() if ln.startswith("stopped: "))
@@ -527,7 +482,9 @@ def _summary(err: str) -> tuple[int, int]:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGKILL"])
-def test_cli_record_survives_signals(tmp_path, synthetic_trials, model, sig):
+def test_cli_record_survives_signals(
+    tmp_path, live_rig, emomon_cli, synthetic_trials, model, sig
+):
     """``emomon stream --record --lsl-outlet`` ended by a signal: SIGTERM and
     SIGINT exit 0 within 5 s with a final ``stopped`` status and the files
     closed; after any of the three the ZeroMQ port is free and the LSL
@@ -535,13 +492,18 @@ def test_cli_record_survives_signals(tmp_path, synthetic_trials, model, sig):
     name = unique("emomon-cli-rec")
     address = f"tcp://127.0.0.1:{free_tcp_port()}"
     path = tmp_path / "live.fif"
-    rep, th = _looping_replay(synthetic_trials, name)
+    rig = live_rig()
+    rep = rig.replay(
+        synthetic_trials,
+        ReplaySettings(name=name, speed=4.0, loop=True, markers=False),
+    )
     inlet = None
     try:
         with Subscriber(address) as sub:
-            stream = _cli("stream", "--source", "lsl", "--name", name, "--model",
-                          str(model), "--address", address, "--quiet", "--timeout",
-                          "10", "--record", str(path), "--lsl-outlet")  # fmt: skip
+            stream = emomon_cli.start(
+                "stream", "--source", "lsl", "--name", name, "--model", str(model),
+                "--address", address, "--quiet", "--timeout", "10", "--record",
+                str(path), "--lsl-outlet")  # fmt: skip
             try:
                 msgs = receive_until(
                     sub, lambda m: len(predictions(m)) >= 3, timeout_s=25.0
@@ -561,7 +523,7 @@ def test_cli_record_survives_signals(tmp_path, synthetic_trials, model, sig):
                     )
                     stopped = [s for s in statuses(msgs) if s["state"] == "stopped"]
                     assert stopped, f"{sig}: no 'stopped' status within 10 s"
-                _, err = _finish(stream, 20.0)
+                _, err = emomon_cli.finish(stream, 20.0)
                 took = time.monotonic() - t_signal
             finally:
                 if stream.poll() is None:
@@ -571,8 +533,7 @@ def test_cli_record_survives_signals(tmp_path, synthetic_trials, model, sig):
         assert_can_bind(address)
         assert inlet is not None and inlet_lost(inlet, timeout_s=2.0)
     finally:
-        rep.close()
-        th.join(5.0)
+        rig.vanish(rep)
         inlet = None  # destroyed with its last reference
     paths = recording_paths(path)
     received = {p["seq"]: p for p in predictions(msgs)}

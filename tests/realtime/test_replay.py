@@ -29,7 +29,7 @@ from emomon.realtime.replay import (
 )
 from emomon.realtime.sources import LSLSource
 
-from .lsl_helpers import collect, open_inlet, pull_markers, unique
+from .helpers import collect, open_inlet, pull_markers, unique
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -150,10 +150,10 @@ def test_replay_delivers_every_sample_bit_exact_with_markers(synthetic_trials):
             got = collect(src, n, timeout_s=10.0)
             assert src.ch_names == DEAP_CHANNELS
             assert src.sfreq == 128.0
-            assert src.desc["acquisition/manufacturer"] == "emomon replay"
-            assert src.desc["replay/subject"] == "s01"
-            assert float(src.desc["replay/speed"]) == speed
-            assert src.stream_source_id == "emomon-replay:synthetic:s01"
+            assert src.metadata["acquisition/manufacturer"] == "emomon replay"
+            assert src.metadata["replay/subject"] == "s01"
+            assert float(src.metadata["replay/speed"]) == speed
+            assert src.source_id == "emomon-replay:synthetic:s01"
             offset = src.clock_offset
         events = pull_markers(markers, 6, timeout_s=5.0)
         th.join(10.0)

@@ -20,40 +20,26 @@ from emomon.cli import main as cli_main
 from emomon.contract import ModelContract
 from emomon.datasets import get_reader
 from emomon.dsp.features import compute_features
-from emomon.dsp.layout import DEAP_CHANNELS
 from emomon.errors import ConfigError
+from emomon.realtime.model import load_model
 from emomon.realtime.pipeline import PipelineSettings, map_channels
 from emomon.realtime.publish import Publisher, PublisherSettings
 from emomon.realtime.replay import ReplaySession
 from emomon.realtime.sources import ReplaySource
-from emomon.realtime.stream import run_stream
+from emomon.realtime.stream import StreamSettings, run_stream
 from emomon.realtime.subscribe import Subscriber
 
-from .models import make_model, offline_probabilities
-from .test_stream import (
+from .helpers import (
     LOOPBACK,
     SF,
     TASKS,
+    Collect,
     free_tcp_port,
     predictions,
     receive_until,
-    session_eeg,
     statuses,
 )
-
-
-@pytest.fixture(scope="module")
-def synthetic_trials():
-    """Subject s01: 2 videos of (3 s baseline + 10 s), 32 DEAP channels."""
-    return get_reader("synthetic", None, n_subjects=1, n_videos=2, trial_s=10
-                      ).read_subject("s01")  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def deap_model(tmp_path_factory, synthetic_trials):
-    path = tmp_path_factory.mktemp("replaysrc") / "model.onnx"
-    eeg = session_eeg(synthetic_trials)
-    return make_model(path, ch_names=DEAP_CHANNELS, sfreq=SF, eeg=eeg)
+from .models import offline_probabilities
 
 
 def _read_all(src: ReplaySource, max_reads: int = 100_000):
@@ -102,7 +88,8 @@ def test_paced_reads_keep_the_absolute_schedule(synthetic_trials):
     speed = 16.0
     rate = SF * speed
     with ReplaySource(synthetic_trials, speed=speed) as src:
-        assert src.realtime is True and src.desc == {"replay/speed": speed}
+        assert src.realtime is True and src.metadata == {"replay/speed": speed}
+        assert src.time_scale == speed
         got = 0
         deadline = time.monotonic() + 10.0
         for _ in range(10_000):
@@ -132,18 +119,19 @@ def test_run_stream_over_a_replay_source_equals_offline(synthetic_trials, deap_m
     ends by itself when the recording does."""
     session = ReplaySession.from_trials(synthetic_trials)
     contract = ModelContract.from_onnx(deap_model)
-    preds = []
+    got = Collect()
     with (
         Publisher(PublisherSettings(address=LOOPBACK)) as pub,
         ReplaySource(session) as src,
     ):
         stats = run_stream(
             src,
-            model_path=deap_model,
-            publisher=pub,
-            duration_s=60.0,  # a bound; the end of the recording comes first
-            on_prediction=lambda p, pl: preds.append(p),
+            load_model(deap_model),
+            sinks=[pub, got],
+            # a bound; the end of the recording comes first
+            settings=StreamSettings(duration_s=60.0),
         )
+    preds = [p for p, _ in got.preds]
     rows = map_channels(contract.ch_names, session.ch_names)
     off = compute_features(session.eeg[rows], sfreq=SF, spec=contract.spec, hop_s=0.25)
     assert stats.samples == session.n_times and stats.dropped == 0
@@ -165,18 +153,15 @@ def test_max_predictions_is_exact_when_one_chunk_closes_many_windows(
     """Chunks of 1000 samples close about 30 windows each: the bound must cut
     inside a chunk, not after it (a run with ``max_predictions=n`` publishes n)."""
     n = 5
-    published = []
-    with (
-        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
-        ReplaySource(synthetic_trials, chunk=1000) as src,
-    ):
-        pub.publish_prediction = published.append  # what would go on the wire
+    published = Collect()  # what goes on the wire
+    with ReplaySource(synthetic_trials, chunk=1000) as src:
         stats = run_stream(
-            src, model_path=deap_model, publisher=pub, max_predictions=n,
-            settings=PipelineSettings(hop_s=1 / 32), duration_s=30.0,
+            src, load_model(deap_model), sinks=[published],
+            settings=StreamSettings(max_predictions=n, duration_s=30.0,
+                                    pipeline=PipelineSettings(hop_s=1 / 32)),
         )  # fmt: skip
     assert stats.predictions == n == len(stats.latencies_ms)
-    assert [m["seq"] for m in published] == list(range(n))
+    assert [m["seq"] for _, m in published.preds] == list(range(n))
 
 
 @pytest.mark.integration

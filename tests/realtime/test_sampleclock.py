@@ -13,7 +13,7 @@ import pytest
 from emomon.realtime.pipeline import PipelineSettings
 from emomon.realtime.sources._sampleclock import CHECK_SAMPLES, SampleClock
 
-from .lsl_helpers import grid_steps
+from .helpers import grid_steps
 
 SF = 250.0
 DT = 1.0 / SF

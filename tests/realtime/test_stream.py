@@ -4,214 +4,68 @@ Everything here is real: liblsl outlets and inlets on this machine (the LSL
 session of ``tests/realtime/conftest.py``, a unique stream name per test), ZeroMQ
 sockets on 127.0.0.1 with OS-chosen ports, the exported ONNX model run by
 onnxruntime, BrainFlow's SYNTHETIC_BOARD and PLAYBACK_FILE_BOARD. Replays and
-streams run in threads of the test process, or as ``python -m emomon.cli``
-subprocesses where the CLI itself is under test. There are no sleeps used as
-synchronisation: every wait is a bounded library call (``Source.read``,
-``Subscriber.recv``, ``poll_subscriptions``, ``Thread.join``) inside a loop
-bounded by a deadline and an iteration count.
+streams run in threads of the test process (the ``live_rig`` fixture), or as
+``python -m emomon.cli`` subprocesses where the CLI itself is under test. There
+are no sleeps used as synchronisation: every wait is a bounded library call
+(``Source.read``, ``Subscriber.recv``, ``poll_subscriptions``,
+``Thread.join``) inside a loop bounded by a deadline and an iteration count.
 
 Replay speed and timestamps: a replay at speed ``s`` stamps sample ``k`` with
-``t0 + k / (sfreq * s)`` (see :mod:`emomon.realtime.replay`), so the pipeline
-gets ``PipelineSettings(time_scale=s)`` and consecutive predictions' ``t_lsl``
-(the LSL time of a window's last sample) are ``hop_n / (sfreq * s)`` = ``hop_s /
-s`` seconds apart, not ``hop_s``.
+``t0 + k / (sfreq * s)`` (see :mod:`emomon.realtime.replay`) and announces
+``s`` in its stream description, so the pipeline runs with ``time_scale=s`` and
+consecutive predictions' ``t_lsl`` (the LSL time of a window's last sample) are
+``hop_n / (sfreq * s)`` = ``hop_s / s`` seconds apart, not ``hop_s``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pylsl
 import pytest
-import zmq
 
 from emomon.config import FeatureSpec
 from emomon.contract import ModelContract, model_digest
-from emomon.datasets import Trial, get_reader
 from emomon.dsp.features import compute_features
-from emomon.dsp.layout import DEAP_CHANNELS
 from emomon.realtime.messages import (
-    PREDICTION_FIELDS,
     PREDICTION_TOPIC,
     STATUS_FIELDS,
     STATUS_TOPIC,
-    Message,
+    PredictionMessage,
+    StatusMessage,
     validate,
 )
-from emomon.realtime.pipeline import PipelineSettings, Prediction, map_channels
+from emomon.realtime.model import load_model
+from emomon.realtime.pipeline import Prediction, map_channels
 from emomon.realtime.publish import Publisher, PublisherSettings
-from emomon.realtime.replay import Replay, ReplaySettings, load_trials
-from emomon.realtime.sources import LSLSource
-from emomon.realtime.stream import StreamStats, run_stream
+from emomon.realtime.replay import ReplaySettings, load_trials
+from emomon.realtime.sinks import Sink
+from emomon.realtime.sources import ReplaySource
+from emomon.realtime.sources.base import Chunk
+from emomon.realtime.stream import StreamSettings, run_stream
 from emomon.realtime.subscribe import Subscriber
 
-from .lsl_helpers import MAX_ITERATIONS, unique
+from .helpers import (
+    LOOPBACK,
+    SF,
+    TASKS,
+    Collect,
+    check_prediction_payload,
+    free_tcp_port,
+    predictions,
+    receive_until,
+    statuses,
+    unique,
+)
 from .models import make_model, offline_probabilities
 
-REPO = Path(__file__).resolve().parents[2]
-SF = 128.0
 SPEED = 4.0
-LOOPBACK = "tcp://127.0.0.1:*"
-TASKS = ("valence", "arousal")
-#: The exact key set of a prediction payload of a valence/arousal model.
-PREDICTION_KEYS = set(PREDICTION_FIELDS) | set(TASKS)
 BRAINFLOW_NAMES = ("Fz", "C3", "Cz", "C4", "Pz", "Oz", "F3", "F4")
-
-
-# -- helpers (also used by test_stream_faults.py) ------------------------------------
-def start_replay(rep: Replay, **run_kw: Any) -> tuple[threading.Thread, dict]:
-    """``rep.run(**run_kw)`` in a daemon thread; the result lands in ``box``."""
-    box: dict = {}
-
-    def target() -> None:
-        box["result"] = rep.run(**run_kw)
-
-    th = threading.Thread(target=target, name="replay", daemon=True)
-    th.start()
-    return th, box
-
-
-class StreamThread:
-    """:func:`run_stream` in a worker thread, collecting chunks and predictions.
-
-    The publisher is created by the test (main thread), handed to the worker
-    for the run and closed by the test after :meth:`join`: ZeroMQ allows moving
-    a socket between threads with a barrier in between (thread start and join).
-    """
-
-    def __init__(self, source, **kw: Any) -> None:
-        self.stop = kw.pop("stop_event", None) or threading.Event()
-        self.preds: list[tuple[Prediction, dict[str, Any]]] = []
-        self.chunks: list[tuple[np.ndarray, np.ndarray]] = []
-        self.stats: StreamStats | None = None
-        self.error: BaseException | None = None
-        kw.setdefault("on_prediction", lambda p, pl: self.preds.append((p, pl)))
-        kw.setdefault("on_chunk", lambda d, t: self.chunks.append((d, t)))
-        self._args = (source, kw)
-        self._th = threading.Thread(target=self._run, name="stream", daemon=True)
-
-    def _run(self) -> None:
-        source, kw = self._args
-        try:
-            self.stats = run_stream(source, stop_event=self.stop, **kw)
-        except BaseException as exc:  # noqa: BLE001 - reported by join()
-            self.error = exc
-
-    def start(self) -> StreamThread:
-        self._th.start()
-        return self
-
-    def is_alive(self) -> bool:
-        return self._th.is_alive()
-
-    def join(self, timeout_s: float = 10.0) -> StreamStats:
-        self._th.join(timeout_s)
-        assert not self._th.is_alive(), "run_stream did not return in time"
-        if self.error is not None:
-            raise self.error
-        assert self.stats is not None
-        return self.stats
-
-
-def wait_subscribed(pub: Publisher, n_events: int, timeout_s: float = 5.0) -> None:
-    """Poll the XPUB until ``n_events`` subscriptions arrived (bounded)."""
-    deadline = time.monotonic() + timeout_s
-    for _ in range(MAX_ITERATIONS):
-        if pub.stats.subscribe_events >= n_events:
-            return
-        assert time.monotonic() < deadline, f"subscriptions: {pub.stats}"
-        pub.poll_subscriptions(timeout_s=0.05)
-
-
-def receive_until(
-    sub: Subscriber,
-    done: Callable[[list[Message]], bool],
-    *,
-    timeout_s: float,
-    into: list[Message] | None = None,
-) -> list[Message]:
-    """Receive messages until ``done(messages)`` or the deadline (bounded)."""
-    out = into if into is not None else []
-    deadline = time.monotonic() + timeout_s
-    for _ in range(MAX_ITERATIONS):
-        if done(out) or time.monotonic() > deadline:
-            break
-        msg = sub.recv(timeout_s=0.05)
-        if msg is not None:
-            out.append(msg)
-    return out
-
-
-def predictions(msgs: list[Message]) -> list[dict[str, Any]]:
-    return [m.payload for m in msgs if m.topic == PREDICTION_TOPIC]
-
-
-def statuses(msgs: list[Message]) -> list[dict[str, Any]]:
-    return [m.payload for m in msgs if m.topic == STATUS_TOPIC]
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def assert_can_bind(address: str) -> None:
-    """Binding ``address`` with ZeroMQ succeeds: no process holds it any more
-    (what a restarted ``emomon stream`` or ``broker`` needs)."""
-    sock = zmq.Context.instance().socket(zmq.PUB)
-    try:
-        sock.bind(address)
-    finally:
-        sock.close(linger=0)
-
-
-def session_eeg(trials: list[Trial]) -> np.ndarray:
-    return np.hstack([np.hstack([t.baseline, t.eeg]) for t in trials])
-
-
-def check_prediction_payload(payload: dict[str, Any], *, stream: str) -> None:
-    """The DESIGN.md section 10 prediction message, field by field."""
-    validate(PREDICTION_TOPIC, payload)
-    assert set(payload) == PREDICTION_KEYS, sorted(payload)
-    assert payload["v"] == 1 and payload["stream"] == stream
-    assert payload["window_s"] == 2.0
-    assert set(payload["quality"]) == {"ok", "bad_channels", "dropped"}
-    for task in TASKS:
-        assert set(payload[task]) == {"p_high", "label"}
-        p, label = payload[task]["p_high"], payload[task]["label"]
-        if payload["quality"]["ok"]:
-            assert 0.0 <= p <= 1.0 and label == ("high" if p > 0.5 else "low")
-        else:
-            assert p is None and label is None
-    assert payload["latency_ms"] >= 0.0
-    assert payload["model"].startswith("sha256-")
-
-
-# -- fixtures --------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def synthetic_trials() -> list[Trial]:
-    """Subject s01: 2 videos of (3 s baseline + 10 s), 32 DEAP channels, 128 Hz."""
-    reader = get_reader("synthetic", None, n_subjects=1, n_videos=2, trial_s=10)
-    return reader.read_subject("s01")
-
-
-@pytest.fixture(scope="module")
-def deap_model(tmp_path_factory, synthetic_trials) -> Path:
-    path = tmp_path_factory.mktemp("deap") / "model.onnx"
-    eeg = session_eeg(synthetic_trials)
-    return make_model(path, ch_names=DEAP_CHANNELS, sfreq=SF, eeg=eeg)
 
 
 @pytest.fixture(scope="module")
@@ -223,54 +77,48 @@ def brainflow_model(tmp_path_factory) -> Path:
 
 
 # -- 1. parity: live == offline --------------------------------------------------------
+class _StopAtLast(Collect):
+    """Collects, and sets ``stop`` once the chunk holding the session's last
+    sample arrived (checked by the loop after that chunk's predictions)."""
+
+    def __init__(self, stop: threading.Event, last_due: float, rate: float) -> None:
+        super().__init__()
+        self.stop, self.last_due, self.rate = stop, last_due, rate
+
+    def on_chunk(self, chunk: Chunk) -> None:
+        super().on_chunk(chunk)
+        if chunk.timestamps[-1] >= self.last_due - 0.5 / self.rate:
+            self.stop.set()
+
+
 @pytest.mark.integration
 def test_live_stream_equals_offline_features_and_probabilities(
-    synthetic_trials, deap_model
+    live_rig, synthetic_trials, deap_model
 ):
     """The acceptance test: replay -> LSL -> run_stream gives, for every window,
     the features and probabilities of one offline pass over the same samples."""
     name = unique("emomon-parity")
-    settings = ReplaySettings(
-        name=name, speed=SPEED, markers=False, wait_for_consumers_s=5.0
+    rig = live_rig()
+    rep = rig.replay(
+        synthetic_trials,
+        ReplaySettings(name=name, speed=SPEED, markers=False, wait_for_consumers_s=5.0),
     )
     contract = ModelContract.from_onnx(deap_model)
     rate = SF * SPEED
-    with (
-        Replay(synthetic_trials, settings=settings) as rep,
-        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
-    ):
-        n = rep.session.n_times
-        th, _ = start_replay(rep)
-        # A fixed clock offset (no refresh during the run) keeps timestamps exact.
-        src = LSLSource(name, timeout_s=5.0, clock_update_s=60.0)
-        src.open()
-        chunks: list[tuple[np.ndarray, np.ndarray]] = []
-        preds: list[tuple[Prediction, dict]] = []
-        stop = threading.Event()
-        offset = src.clock_offset
-
-        def on_chunk(data: np.ndarray, ts: np.ndarray) -> None:
-            chunks.append((data, ts))
-            last_due = rep.t0 + (n - 1) / rate + offset  # the session's last sample
-            if ts[-1] >= last_due - 0.5 / rate:
-                stop.set()  # checked after this chunk's predictions are out
-
-        try:
-            stats = run_stream(
-                src,
-                model_path=deap_model,
-                publisher=pub,
-                settings=PipelineSettings(time_scale=SPEED),
-                stop_event=stop,
-                duration_s=n / rate + 10.0,
-                on_chunk=on_chunk,
-                on_prediction=lambda p, pl: preds.append((p, pl)),
-            )
-            ch_names = src.ch_names
-        finally:
-            src.close()
-        th.join(5.0)
-        t0 = rep.t0
+    n = rep.session.n_times
+    # A fixed clock offset (no refresh during the run) keeps timestamps exact.
+    src = rig.lsl(name, clock_update_s=60.0)
+    offset = src.clock_offset
+    stop = threading.Event()
+    got = _StopAtLast(stop, rep.t0 + (n - 1) / rate + offset, rate)
+    stats = run_stream(
+        src,
+        load_model(deap_model),
+        sinks=[rig.pub, got],
+        settings=StreamSettings(duration_s=n / rate + 10.0),
+        stop_event=stop,
+    )
+    chunks, preds, ch_names, t0 = got.chunks, got.preds, src.ch_names, rep.t0
     assert stop.is_set(), "the whole session did not arrive in time"
 
     # (a) the same samples: from the first received one to the end, exact in
@@ -298,12 +146,12 @@ def test_live_stream_equals_offline_features_and_probabilities(
     assert np.abs(feats - off.values).max() < 1e-6
     ref = offline_probabilities(deap_model, off.values)
     for task in TASKS:
-        got = np.stack([p.probs[task] for p, _ in preds])
-        assert np.abs(got - ref[task]).max() < 1e-5, task
+        got_p = np.stack([p.probs[task] for p, _ in preds])
+        assert np.abs(got_p - ref[task]).max() < 1e-5, task
         # and the published p_high is the online probability of "high"
         p_high = np.array([pl[task]["p_high"] for _, pl in preds])
-        np.testing.assert_array_equal(p_high, got[:, 1])
-    assert all(p.quality["ok"] for p, _ in preds)
+        np.testing.assert_array_equal(p_high, got_p[:, 1])
+    assert all(p.quality.ok for p, _ in preds)
     assert stats.dropped == 0 and stats.flagged == 0 and stats.samples == n - k0
     # t_lsl advances by hop / speed (32 samples at 128 Hz * 4)
     np.testing.assert_allclose(np.diff(t_on), 0.25 / SPEED, rtol=0, atol=1e-9)
@@ -312,46 +160,27 @@ def test_live_stream_equals_offline_features_and_probabilities(
 # -- 2. the wire: a real Subscriber ----------------------------------------------------
 @pytest.mark.integration
 def test_subscriber_receives_consecutive_valid_predictions_and_status(
-    synthetic_trials, deap_model
+    live_rig, synthetic_trials, deap_model
 ):
     name = unique("emomon-wire")
     n_pred = 16
-    settings = ReplaySettings(
-        name=name, speed=SPEED, markers=False, wait_for_consumers_s=5.0
-    )
     t_start = time.time()
-    with (
-        Replay(synthetic_trials, settings=settings) as rep,
-        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
-        Subscriber(pub.endpoint) as sub,
-    ):
-        wait_subscribed(pub, 2)  # prediction and status topics
-        th, _ = start_replay(rep)
-        src = LSLSource(name, timeout_s=5.0, clock_update_s=60.0)
-        src.open()
-        offset = src.clock_offset
-        try:
-            run = StreamThread(
-                src,
-                model_path=deap_model,
-                publisher=pub,
-                settings=PipelineSettings(time_scale=SPEED),
-                max_predictions=n_pred,
-                duration_s=20.0,
-            ).start()
-            msgs = receive_until(
-                sub,
-                lambda m: any(s["state"] == "stopped" for s in statuses(m)),
-                timeout_s=20.0,
-            )
-            stats = run.join()
-        finally:
-            src.close()
-        rep.stop()
-        th.join(5.0)
-        t0 = rep.t0
-        assert sub.invalid == 0, sub.last_error  # every message passed parse()
-        assert sub.missed[PREDICTION_TOPIC] == 0
+    rig = live_rig()
+    rig.subscribed()  # prediction and status topics
+    rep = rig.replay(
+        synthetic_trials,
+        ReplaySettings(name=name, speed=SPEED, markers=False, wait_for_consumers_s=5.0),
+    )
+    src = rig.lsl(name, clock_update_s=60.0)
+    offset = src.clock_offset
+    run = rig.stream(src, deap_model, max_predictions=n_pred, duration_s=20.0)
+    msgs = rig.receive_until(
+        lambda m: any(s["state"] == "stopped" for s in statuses(m)), timeout_s=20.0
+    )
+    stats = run.join()
+    t0 = rep.t0
+    assert rig.sub.invalid == 0, rig.sub.last_error  # every message passed parse()
+    assert rig.sub.missed[PREDICTION_TOPIC] == 0
     t_end = time.time()
 
     preds = predictions(msgs)
@@ -385,7 +214,48 @@ def test_subscriber_receives_consecutive_valid_predictions_and_status(
     assert [s["seq"] for s in st] == sorted({s["seq"] for s in st})
 
 
-# -- 3, 4. BrainFlow ------------------------------------------------------------------
+# -- 3. a sink is one small class ------------------------------------------------------
+class _Keep(Sink):
+    """Keeps every message it is handed, as JSON (a sink written by a user)."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[bytes]] = []
+
+    def on_prediction(self, message: PredictionMessage, window: Prediction) -> None:
+        self.frames.append(message.frames())
+
+    def on_status(self, message: StatusMessage) -> None:
+        self.frames.append(message.frames())
+
+
+@pytest.mark.integration
+def test_a_collecting_sink_gets_exactly_what_a_zeromq_subscriber_gets(
+    live_rig, synthetic_trials, deap_model
+):
+    """A user's sink (queued by run_stream: it declares nothing) and a real
+    ZeroMQ subscriber of the same run receive the same messages, byte for byte."""
+    rig = live_rig()
+    rig.subscribed()
+    keep = _Keep()
+    with ReplaySource(synthetic_trials, name=unique("emomon-sink"), speed=16.0) as src:
+        stats = run_stream(
+            src,
+            load_model(deap_model),
+            sinks=[rig.pub, keep],
+            settings=StreamSettings(max_predictions=20, duration_s=20.0),
+        )
+    msgs = rig.receive_until(
+        lambda m: any(s["state"] == "stopped" for s in statuses(m)), timeout_s=5.0
+    )
+    assert stats.predictions == 20 and stats.sink_drops == {"zeromq": 0, "_Keep": 0}
+    wire = [
+        [m.topic.encode("ascii"), (m.prediction or m.status).to_json()] for m in msgs
+    ]
+    assert len(keep.frames) == len(wire) >= 22  # 20 predictions and the statuses
+    assert keep.frames == wire
+
+
+# -- 4, 5. BrainFlow ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def synthetic_board_run(tmp_path_factory, brainflow_model):
     """SYNTHETIC_BOARD -> run_stream, with BrainFlow's file streamer recording
@@ -396,21 +266,19 @@ def synthetic_board_run(tmp_path_factory, brainflow_model):
     raw = tmp_path_factory.mktemp("bfrec") / "streamed.csv"
     src = BrainFlowSource("SYNTHETIC_BOARD", streamer_params=f"file://{raw}:w")
     src.open(timeout_s=5.0)
-    preds: list[tuple[Prediction, dict]] = []
+    got = Collect()
     try:
         with Publisher(PublisherSettings(address=LOOPBACK)) as pub:
             stats = run_stream(
                 src,
-                model_path=brainflow_model,
-                publisher=pub,
-                max_predictions=6,
-                duration_s=15.0,
-                on_prediction=lambda p, pl: preds.append((p, pl)),
+                load_model(brainflow_model),
+                sinks=[pub, got],
+                settings=StreamSettings(max_predictions=6, duration_s=15.0),
             )
         now = pylsl.local_clock()
     finally:
         src.close()  # flushes and closes the streamer file
-    return {"stats": stats, "preds": preds, "now": now, "raw": raw, "src": src}
+    return {"stats": stats, "preds": got.preds, "now": now, "raw": raw, "src": src}
 
 
 @pytest.mark.integration
@@ -452,25 +320,22 @@ def test_brainflow_playback_file_board_streams_predictions(
     synth = BoardIds.SYNTHETIC_BOARD.value
 
     src = BrainFlowSource("PLAYBACK_FILE_BOARD", file=path, master_board=synth)
-    chunks: list[np.ndarray] = []
-    preds: list[tuple[Prediction, dict]] = []
+    got = Collect()
     src.open(timeout_s=5.0)
     try:
         with Publisher(PublisherSettings(address=LOOPBACK)) as pub:
             stats = run_stream(
                 src,
-                model_path=brainflow_model,
-                publisher=pub,
-                max_predictions=3,
-                duration_s=12.0,
-                on_chunk=lambda d, t: chunks.append(d),
-                on_prediction=lambda p, pl: preds.append((p, pl)),
+                load_model(brainflow_model),
+                sinks=[pub, got],
+                settings=StreamSettings(max_predictions=3, duration_s=12.0),
             )
     finally:
         src.close()
+    preds = got.preds
     assert len(preds) == stats.predictions >= 3
     # the file's EEG rows, played back in order
-    eeg = np.hstack(chunks)
+    eeg = np.hstack([d for d, _ in got.chunks])
     rows = BoardShim.get_eeg_channels(synth)
     np.testing.assert_allclose(eeg, data[rows, : eeg.shape[1]], rtol=0, atol=1e-9)
     for p, payload in preds:
@@ -481,9 +346,9 @@ def test_brainflow_playback_file_board_streams_predictions(
     assert all(pl["quality"]["ok"] for _, pl in preds)
 
 
-# -- 5. the real OpenBCI recording ----------------------------------------------------
+# -- 6. the real OpenBCI recording ----------------------------------------------------
 @pytest.mark.integration
-def test_real_openbci_recording_streams_end_to_end(openbci_sample, tmp_path):
+def test_real_openbci_recording_streams_end_to_end(live_rig, openbci_sample, tmp_path):
     trials = load_trials(file=openbci_sample)
     names = tuple(f"EXG{i}" for i in range(8))
     assert trials[0].ch_names == names and trials[0].sfreq == 250.0
@@ -495,34 +360,18 @@ def test_real_openbci_recording_streams_end_to_end(openbci_sample, tmp_path):
         spec=FeatureSpec(layout="flat", notch=60.0),
     )
     name = unique("emomon-cyton")
-    settings = ReplaySettings(
-        name=name, speed=SPEED, markers=False, wait_for_consumers_s=5.0
+    rig = live_rig(topics=(PREDICTION_TOPIC,))
+    rig.subscribed()
+    rig.replay(
+        trials,
+        ReplaySettings(name=name, speed=SPEED, markers=False, wait_for_consumers_s=5.0),
+        file=openbci_sample,
     )
-    with (
-        Replay(trials, settings=settings, file=openbci_sample) as rep,
-        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
-        Subscriber(pub.endpoint, topics=(PREDICTION_TOPIC,)) as sub,
-    ):
-        wait_subscribed(pub, 1)
-        th, _ = start_replay(rep)
-        src = LSLSource(name, timeout_s=5.0)
-        src.open()
-        try:
-            assert src.ch_names == names and src.sfreq == 250.0
-            run = StreamThread(
-                src,
-                model_path=model,
-                publisher=pub,
-                settings=PipelineSettings(time_scale=SPEED),
-                max_predictions=12,
-                duration_s=15.0,
-            ).start()
-            msgs = receive_until(sub, lambda m: len(m) >= 12, timeout_s=15.0)
-            stats = run.join()
-        finally:
-            src.close()
-        rep.stop()
-        th.join(5.0)
+    src = rig.lsl(name)
+    assert src.ch_names == names and src.sfreq == 250.0
+    run = rig.stream(src, model, max_predictions=12, duration_s=15.0)
+    msgs = rig.receive_until(lambda m: len(m) >= 12, timeout_s=15.0)
+    stats = run.join()
     assert stats.predictions == 12 and stats.dropped == 0
     assert [m.seq for m in msgs] == list(range(12))
     for (p, _), m in zip(run.preds, msgs, strict=True):
@@ -534,51 +383,26 @@ def test_real_openbci_recording_streams_end_to_end(openbci_sample, tmp_path):
     ]
 
 
-# -- 6. the command line --------------------------------------------------------------
-def _cli(*argv: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "emomon.cli", *argv],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},  # LSLAPICFG is inherited
+# -- 7. the command line --------------------------------------------------------------
+def _looping_replay(rig, trials, name: str):
+    return rig.replay(
+        trials, ReplaySettings(name=name, speed=2.0, loop=True, markers=False)
     )
 
 
-def _finish(proc: subprocess.Popen, timeout_s: float) -> tuple[str, str]:
-    try:
-        return proc.communicate(timeout=timeout_s)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-
-
-def _looping_replay(trials, name: str) -> tuple[Replay, threading.Thread]:
-    rep = Replay(trials, settings=ReplaySettings(name=name, speed=2.0, loop=True,
-                                                 markers=False))  # fmt: skip
-    rep.open()
-    th, _ = start_replay(rep)
-    return rep, th
-
-
 @pytest.mark.integration
-def test_cli_stream_and_listen(synthetic_trials, deap_model):
+def test_cli_stream_and_listen(live_rig, emomon_cli, synthetic_trials, deap_model):
     name = unique("emomon-cli")
     address = f"tcp://127.0.0.1:{free_tcp_port()}"
-    rep, th = _looping_replay(synthetic_trials, name)
-    try:
-        listen = _cli("listen", "--count", "3", "--json", "--topic", "prediction",
-                      "--address", address, "--duration", "25")  # fmt: skip
-        stream = _cli("stream", "--source", "lsl", "--name", name, "--model",
-                      str(deap_model), "--address", address, "--duration", "4",
-                      "--quiet", "--timeout", "10")  # fmt: skip
-        s_out, s_err = _finish(stream, 30.0)
-        l_out, l_err = _finish(listen, 30.0)
-    finally:
-        rep.close()
-        th.join(5.0)
+    _looping_replay(live_rig(), synthetic_trials, name)
+    listen = emomon_cli.start("listen", "--count", "3", "--json", "--topic",
+                              "prediction", "--address", address, "--duration",
+                              "25")  # fmt: skip
+    stream = emomon_cli.start("stream", "--source", "lsl", "--name", name, "--model",
+                              str(deap_model), "--address", address, "--duration",
+                              "4", "--quiet", "--timeout", "10")  # fmt: skip
+    s_out, s_err = emomon_cli.finish(stream, 30.0)
+    l_out, l_err = emomon_cli.finish(listen, 30.0)
     assert stream.returncode == 0, s_err
     assert f"emomon stream: {name} (32 ch @ 128 Hz)" in s_err
     summary = [ln for ln in s_err.splitlines() if ln.startswith("stopped: ")]
@@ -599,37 +423,29 @@ def test_cli_stream_and_listen(synthetic_trials, deap_model):
 
 
 @pytest.mark.integration
-def test_cli_stream_stops_cleanly_on_sigint(synthetic_trials, deap_model):
+def test_cli_stream_stops_cleanly_on_sigint(
+    live_rig, emomon_cli, synthetic_trials, deap_model
+):
     name = unique("emomon-sigint")
     address = f"tcp://127.0.0.1:{free_tcp_port()}"
-    rep, th = _looping_replay(synthetic_trials, name)
-    try:
-        with Subscriber(address) as sub:
-            stream = _cli("stream", "--source", "lsl", "--name", name, "--model",
-                          str(deap_model), "--address", address, "--quiet",
-                          "--timeout", "10")  # fmt: skip
-            try:
-                msgs = receive_until(
-                    sub, lambda m: len(predictions(m)) >= 2, timeout_s=25.0
-                )
-                assert len(predictions(msgs)) >= 2, stream.poll()
-                assert stream.poll() is None
-                stream.send_signal(signal.SIGINT)
-                # the clean shutdown publishes a final "stopped" status
-                msgs = receive_until(
-                    sub,
-                    lambda m: any(s["state"] == "stopped" for s in statuses(m)),
-                    timeout_s=10.0,
-                    into=msgs,
-                )
-                _, err = _finish(stream, 10.0)
-            finally:
-                if stream.poll() is None:
-                    stream.kill()
-                    stream.communicate()
-    finally:
-        rep.close()
-        th.join(5.0)
+    rig = live_rig()
+    _looping_replay(rig, synthetic_trials, name)
+    with Subscriber(address) as sub:
+        stream = emomon_cli.start("stream", "--source", "lsl", "--name", name,
+                                  "--model", str(deap_model), "--address", address,
+                                  "--quiet", "--timeout", "10")  # fmt: skip
+        msgs = receive_until(sub, lambda m: len(predictions(m)) >= 2, timeout_s=25.0)
+        assert len(predictions(msgs)) >= 2, stream.poll()
+        assert stream.poll() is None
+        stream.send_signal(signal.SIGINT)
+        # the clean shutdown publishes a final "stopped" status
+        msgs = receive_until(
+            sub,
+            lambda m: any(s["state"] == "stopped" for s in statuses(m)),
+            timeout_s=10.0,
+            into=msgs,
+        )
+        _, err = emomon_cli.finish(stream, 10.0)
     assert stream.returncode == 0, err
     assert "stopped: " in err and "Traceback" not in err
     assert any(s["state"] == "stopped" for s in statuses(msgs))

@@ -26,133 +26,75 @@ import pylsl
 import pytest
 import zmq
 
-from emomon.contract import ModelContract
-from emomon.datasets import Trial, get_reader
+from emomon.datasets import Trial
 from emomon.dsp.layout import DEAP_CHANNELS
 from emomon.realtime.broker import Broker
 from emomon.realtime.messages import PREDICTION_TOPIC, parse, prediction_message
+from emomon.realtime.model import load_model
 from emomon.realtime.pipeline import Pipeline, PipelineSettings
 from emomon.realtime.publish import Publisher, PublisherSettings
-from emomon.realtime.replay import Replay, ReplaySession, ReplaySettings
+from emomon.realtime.replay import ReplaySession, ReplaySettings
 from emomon.realtime.security import generate_keypair
-from emomon.realtime.sources import LSLSource
 from emomon.realtime.stream import StreamStats
 from emomon.realtime.subscribe import Subscriber
 
-from .lsl_helpers import MAX_ITERATIONS, make_outlet, unique
-from .models import make_model
-from .test_stream import (
+from .helpers import (
     LOOPBACK,
+    MAX_ITERATIONS,
     SF,
-    SPEED,
     StreamThread,
-    _cli,
-    _finish,
     check_prediction_payload,
+    make_outlet,
     predictions,
     receive_until,
     session_eeg,
-    start_replay,
     statuses,
-    wait_subscribed,
+    unique,
 )
+from .helpers import states as _states
 
-
-@pytest.fixture(scope="module")
-def synthetic_trials() -> list[Trial]:
-    """Subject s01: 2 videos of (3 s baseline + 10 s), 32 DEAP channels, 128 Hz."""
-    reader = get_reader("synthetic", None, n_subjects=1, n_videos=2, trial_s=10)
-    return reader.read_subject("s01")
-
-
-@pytest.fixture(scope="module")
-def deap_model(tmp_path_factory, synthetic_trials) -> Path:
-    path = tmp_path_factory.mktemp("deap") / "model.onnx"
-    eeg = session_eeg(synthetic_trials)
-    return make_model(path, ch_names=DEAP_CHANNELS, sfreq=SF, eeg=eeg)
-
-
-def _states(msgs) -> list[str]:
-    """Source states in the order published, repeats collapsed."""
-    out: list[str] = []
-    for s in statuses(msgs):
-        if not out or out[-1] != s["state"]:
-            out.append(s["state"])
-    return out
+SPEED = 4.0
 
 
 # -- 1. the stream vanishes for 3 s and comes back -------------------------------------
 @pytest.mark.integration
-def test_stream_vanishes_for_3_s_and_returns(synthetic_trials, deap_model):
+def test_stream_vanishes_for_3_s_and_returns(live_rig, synthetic_trials, deap_model):
     name = unique("emomon-gone")
     sid = f"{name}-sid"
     settings = ReplaySettings(
         name=name, source_id=sid, speed=SPEED, loop=True, markers=False
     )
-    rep1 = Replay(synthetic_trials, settings=settings)
-    rep1.open()
-    th1, _ = start_replay(rep1)
-    rep2: Replay | None = None
-    th2: threading.Thread | None = None
-    with (
-        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
-        Subscriber(pub.endpoint) as sub,
-    ):
-        wait_subscribed(pub, 2)
-        src = LSLSource(name, source_id=sid, timeout_s=5.0)
-        src.open()
-        run = StreamThread(
-            src,
-            model_path=deap_model,
-            publisher=pub,
-            settings=PipelineSettings(time_scale=SPEED),
-            duration_s=40.0,
-        ).start()
-        try:
-            # before: predictions flow
-            msgs = receive_until(sub, lambda m: len(predictions(m)) >= 4, timeout_s=10)
-            assert len(predictions(msgs)) >= 4
-            # the outlet is destroyed (the sender quits) ...
-            rep1.stop()
-            th1.join(5.0)
-            assert not th1.is_alive()
-            rep1.close()
-            t_gone = pylsl.local_clock()
-            msgs = receive_until(
-                sub, lambda m: "reconnecting" in _states(m), timeout_s=5.0, into=msgs
-            )
-            assert "reconnecting" in _states(msgs), _states(msgs)
-            # ... and stays away 3 s (messages are received meanwhile)
-            n_before = len(predictions(msgs))
-            receive_until(
-                sub,
-                lambda m: pylsl.local_clock() - t_gone >= 3.0,
-                timeout_s=3.5,
-                into=msgs,
-            )
-            assert run.is_alive() and src.state == "reconnecting"
-            # the same stream (name and source_id) comes back
-            t_back = pylsl.local_clock()
-            rep2 = Replay(synthetic_trials, settings=settings)
-            rep2.open()
-            th2, _ = start_replay(rep2)
+    rig = live_rig()
+    rep1 = rig.replay(synthetic_trials, settings)
+    rig.subscribed()
+    src = rig.lsl(name, source_id=sid)
+    run = rig.stream(src, deap_model, duration_s=40.0)
+    # before: predictions flow
+    msgs = rig.receive_until(lambda m: len(predictions(m)) >= 4, timeout_s=10)
+    assert len(predictions(msgs)) >= 4
+    # the outlet is destroyed (the sender quits) ...
+    rep1.stop()
+    rig.vanish(rep1)
+    t_gone = pylsl.local_clock()
+    msgs = rig.receive_until(lambda m: "reconnecting" in _states(m), timeout_s=5.0)
+    assert "reconnecting" in _states(msgs), _states(msgs)
+    # ... and stays away 3 s (messages are received meanwhile)
+    n_before = len(predictions(msgs))
+    rig.receive_until(lambda m: pylsl.local_clock() - t_gone >= 3.0, timeout_s=3.5)
+    assert run.is_alive() and src.state == "reconnecting"
+    # the same stream (name and source_id) comes back
+    t_back = pylsl.local_clock()
+    rig.replay(synthetic_trials, settings)
 
-            def resumed(m) -> bool:
-                new = [p for p in predictions(m) if p["t_lsl"] > t_back]
-                return _states(m)[-1:] == ["connected"] and len(new) >= 3
+    def resumed(m) -> bool:
+        new = [p for p in predictions(m) if p["t_lsl"] > t_back]
+        return _states(m)[-1:] == ["connected"] and len(new) >= 3
 
-            msgs = receive_until(sub, resumed, timeout_s=12.0, into=msgs)
-            assert resumed(msgs), (_states(msgs), len(predictions(msgs)))
-            assert run.is_alive()
-        finally:
-            run.stop.set()
-            stats = run.join()
-            src.close()
-            if rep2 is not None:
-                rep2.close()
-            if th2 is not None:
-                th2.join(5.0)
-            rep1.close()
+    msgs = rig.receive_until(resumed, timeout_s=12.0)
+    assert resumed(msgs), (_states(msgs), len(predictions(msgs)))
+    assert run.is_alive()
+    run.stop.set()
+    stats = run.join()
     assert _states(msgs)[:3] == ["connected", "reconnecting", "connected"]
     assert stats.reconnects == 1 and src.reconnects == 1
     reconnecting = [s for s in statuses(msgs) if s["state"] == "reconnecting"]
@@ -176,7 +118,9 @@ def test_stream_vanishes_for_3_s_and_returns(synthetic_trials, deap_model):
 
 # -- 2. a stream without a model channel -----------------------------------------------
 @pytest.mark.integration
-def test_stream_lacking_a_model_channel_exits_2_naming_it(synthetic_trials, deap_model):
+def test_stream_lacking_a_model_channel_exits_2_naming_it(
+    live_rig, emomon_cli, synthetic_trials, deap_model
+):
     eeg = session_eeg(synthetic_trials)
     keep = [i for i, c in enumerate(DEAP_CHANNELS) if c != "Oz"]
     session = ReplaySession(
@@ -189,17 +133,11 @@ def test_stream_lacking_a_model_channel_exits_2_naming_it(synthetic_trials, deap
         n_trials=2,
     )
     name = unique("emomon-no-oz")
-    rep = Replay(session, settings=ReplaySettings(name=name, loop=True, markers=False))
-    rep.open()
-    th, _ = start_replay(rep)
-    try:
-        proc = _cli("stream", "--source", "lsl", "--name", name, "--model",
-                    str(deap_model), "--address", LOOPBACK, "--timeout", "10",
-                    "--quiet")  # fmt: skip
-        out, err = _finish(proc, 30.0)
-    finally:
-        rep.close()
-        th.join(5.0)
+    live_rig().replay(session, ReplaySettings(name=name, loop=True, markers=False))
+    proc = emomon_cli.start("stream", "--source", "lsl", "--name", name, "--model",
+                            str(deap_model), "--address", LOOPBACK, "--timeout",
+                            "10", "--quiet")  # fmt: skip
+    out, err = emomon_cli.finish(proc, 30.0)
     assert proc.returncode == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -210,7 +148,9 @@ def test_stream_lacking_a_model_channel_exits_2_naming_it(synthetic_trials, deap
 
 # -- 3. NaN bursts ---------------------------------------------------------------------
 @pytest.mark.integration
-def test_nan_bursts_are_flagged_and_later_windows_recover(synthetic_trials, deap_model):
+def test_nan_bursts_are_flagged_and_later_windows_recover(
+    live_rig, synthetic_trials, deap_model
+):
     eeg = session_eeg(synthetic_trials)
     eeg[3, 600:612] = np.nan  # a 94 ms burst on F7
     eeg[20, 1000] = np.inf  # one bad sample on F8 (float32 keeps inf too)
@@ -233,32 +173,15 @@ def test_nan_bursts_are_flagged_and_later_windows_recover(synthetic_trials, deap
         channel_format="float32",
         wait_for_consumers_s=5.0,
     )
-    with (
-        Replay(session, settings=settings) as rep,
-        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
-        Subscriber(pub.endpoint, topics=(PREDICTION_TOPIC,)) as sub,
-    ):
-        wait_subscribed(pub, 1)
-        th, _ = start_replay(rep)
-        src = LSLSource(name, timeout_s=5.0, clock_update_s=60.0)
-        src.open()
-        offset = src.clock_offset
-        try:
-            run = StreamThread(
-                src,
-                model_path=deap_model,
-                publisher=pub,
-                settings=PipelineSettings(time_scale=SPEED),
-                max_predictions=n_pred,
-                duration_s=20.0,
-            ).start()
-            msgs = receive_until(sub, lambda m: len(m) >= n_pred, timeout_s=20.0)
-            stats = run.join()
-        finally:
-            src.close()
-        rep.stop()
-        th.join(5.0)
-        t0 = rep.t0
+    rig = live_rig(topics=(PREDICTION_TOPIC,))
+    rig.subscribed()
+    rep = rig.replay(session, settings)
+    src = rig.lsl(name, clock_update_s=60.0)
+    offset = src.clock_offset
+    run = rig.stream(src, deap_model, max_predictions=n_pred, duration_s=20.0)
+    msgs = rig.receive_until(lambda m: len(m) >= n_pred, timeout_s=20.0)
+    stats = run.join()
+    t0 = rep.t0
     # NaN went over the wire
     received = np.hstack([d for d, _ in run.chunks])
     assert np.isnan(received[3]).sum() == 12 and np.isinf(received[20]).sum() == 1
@@ -287,7 +210,6 @@ def test_nan_bursts_are_flagged_and_later_windows_recover(synthetic_trials, deap
 def test_jittered_timestamps_are_not_counted_as_dropped(deap_model):
     """PC-side stamps (BrainFlow, many LSL apps) come up to 1.6 periods late
     (each independently); only a lateness that persists is sample loss."""
-    contract = ModelContract.from_onnx(deap_model)
     rng = np.random.default_rng(7)
     n = int(30 * SF)
     dt = 1.0 / SF
@@ -296,7 +218,7 @@ def test_jittered_timestamps_are_not_counted_as_dropped(deap_model):
     ts = np.delete(ts, np.arange(2000, 2007))  # 7 samples really lost
     eeg = rng.standard_normal((32, n)) * 10
     pipe = Pipeline(
-        contract, model_path=deap_model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF
+        load_model(deap_model), source_ch_names=DEAP_CHANNELS, source_sfreq=SF
     )
     preds = []
     i = 0
@@ -307,15 +229,15 @@ def test_jittered_timestamps_are_not_counted_as_dropped(deap_model):
         preds += pipe.process(eeg[:, i : i + k], ts[i : i + k], arrival=0.0)
         i += k
     assert pipe.dropped == 7
-    flagged = [p for p in preds if p.quality["dropped"]]
-    assert flagged and all(p.quality["dropped"] == 7 for p in flagged)
+    flagged = [p for p in preds if p.quality.dropped]
+    assert flagged and all(p.quality.dropped == 7 for p in flagged)
     # only windows holding the loss (and the 0.1 s it takes to confirm it)
     assert all(ts[2000] <= p.t_lsl < ts[2000] + 2.0 + 0.1 for p in flagged)
-    assert sum(p.quality["ok"] for p in preds) == len(preds) - len(flagged)
+    assert sum(p.quality.ok for p in preds) == len(preds) - len(flagged)
 
 
 # -- 4. a subscriber that never reads --------------------------------------------------
-def _latency_run(trials, model, *, stuck: bool) -> dict:
+def _latency_run(live_rig, trials, model, *, stuck: bool) -> dict:
     """One replay -> stream run at 16 predictions per data second; with
     ``stuck``, a SUB socket that never reads and a raw TCP connection that never
     completes the ZeroMQ handshake are attached to the publisher too.
@@ -332,63 +254,50 @@ def _latency_run(trials, model, *, stuck: bool) -> dict:
     # Small queues so that the stuck subscriber's path fills up during the run:
     # 64 messages (0.5 s) queued per subscriber, 4 KiB kernel send buffers.
     psettings = PublisherSettings(address=LOOPBACK, sndhwm=64, sndbuf=4096)
-    ctx = zmq.Context.instance()
-    with (
-        Replay(trials, settings=rsettings) as rep,
-        Publisher(psettings) as pub,
-        Subscriber(pub.endpoint) as reader,
-    ):
-        dead = ctx.socket(zmq.SUB)
-        raw = None
-        th = None
-        try:
-            n_subs = 2
-            if stuck:
-                dead.setsockopt(zmq.LINGER, 0)
-                dead.setsockopt(zmq.RCVHWM, 1)
-                dead.setsockopt(zmq.RCVBUF, 1024)
-                dead.setsockopt(zmq.SUBSCRIBE, b"")
-                dead.connect(pub.endpoint)
-                host, port = pub.endpoint.removeprefix("tcp://").rsplit(":", 1)
-                raw = socket.create_connection((host, int(port)), timeout=5.0)
-                n_subs = 3
-            wait_subscribed(pub, n_subs)
-            src = LSLSource(name, timeout_s=5.0)
-            src.open()
-            try:
-                run = StreamThread(
-                    src,
-                    model_path=model,
-                    publisher=pub,
-                    settings=PipelineSettings(hop_s=hop, time_scale=speed),
-                    max_predictions=n_pred,
-                    duration_s=30.0,
-                ).start()
-                msgs = receive_until(reader, statuses, timeout_s=10.0)
-                assert statuses(msgs), "the stream did not start"
-                th, _ = start_replay(rep)
-                msgs = receive_until(
-                    reader,
-                    lambda m: len(predictions(m)) >= n_pred,
-                    timeout_s=20.0,
-                    into=msgs,
-                )
-                stats = run.join()
-            finally:
-                src.close()
-            got_dead = []
-            if stuck:  # what reached the stuck subscriber, read only now
-                for _ in range(10 * n_pred):
-                    if not dead.poll(100):
-                        break
-                    got_dead.append(parse(dead.recv_multipart()).payload)
-        finally:
-            rep.stop()
-            if th is not None:
-                th.join(5.0)
-            dead.close(linger=0)
-            if raw is not None:
-                raw.close()
+    rig = live_rig(publisher=psettings)
+    pub = rig.pub
+    rep = rig.replay(trials, rsettings, start=False)
+    dead = zmq.Context.instance().socket(zmq.SUB)
+    raw = None
+    try:
+        n_subs = 2
+        if stuck:
+            dead.setsockopt(zmq.LINGER, 0)
+            dead.setsockopt(zmq.RCVHWM, 1)
+            dead.setsockopt(zmq.RCVBUF, 1024)
+            dead.setsockopt(zmq.SUBSCRIBE, b"")
+            dead.connect(pub.endpoint)
+            host, port = pub.endpoint.removeprefix("tcp://").rsplit(":", 1)
+            raw = socket.create_connection((host, int(port)), timeout=5.0)
+            n_subs = 3
+        rig.subscribed(n_subs)
+        src = rig.lsl(name)
+        run = rig.stream(
+            src,
+            model,
+            pipeline=PipelineSettings(hop_s=hop),
+            time_scale=speed,
+            max_predictions=n_pred,
+            duration_s=30.0,
+        )
+        msgs = rig.receive_until(statuses, timeout_s=10.0)
+        assert statuses(msgs), "the stream did not start"
+        rig.start_replay(rep)
+        msgs = rig.receive_until(
+            lambda m: len(predictions(m)) >= n_pred, timeout_s=20.0
+        )
+        stats = run.join()
+        got_dead = []
+        if stuck:  # what reached the stuck subscriber, read only now
+            for _ in range(10 * n_pred):
+                if not dead.poll(100):
+                    break
+                got_dead.append(parse(dead.recv_multipart()).payload)
+    finally:
+        dead.close(linger=0)
+        if raw is not None:
+            raw.close()
+        rig.close()
     lat = np.array(stats.latencies_ms)
     return {
         "stats": stats,
@@ -404,14 +313,14 @@ def _latency_run(trials, model, *, stuck: bool) -> dict:
 
 @pytest.mark.integration
 def test_a_subscriber_that_never_reads_does_not_slow_the_pipeline(
-    synthetic_trials, deap_model
+    live_rig, synthetic_trials, deap_model
 ):
     """Latency (publish time - arrival of the window's last sample) with and
     without a stuck subscriber. Runs alternate (without, with, without, with)
     and each condition keeps its better run, so that a scheduling hiccup of a
     shared machine in one run does not decide the comparison."""
     runs = [
-        _latency_run(synthetic_trials, deap_model, stuck=stuck)
+        _latency_run(live_rig, synthetic_trials, deap_model, stuck=stuck)
         for stuck in (False, True, False, True)
     ]
     for run in runs:
@@ -442,23 +351,6 @@ def test_a_subscriber_that_never_reads_does_not_slow_the_pipeline(
 # -- shared helpers of the tests below ---------------------------------------------
 #: Replay speed of the behaviour tests below (timing is not under test there).
 FAST = 8.0
-
-
-def _serve(
-    trials: list[Trial] | ReplaySession, settings: ReplaySettings
-) -> tuple[Replay, threading.Thread]:
-    """Open a replay's outlet and push it from a thread (a sender that starts)."""
-    rep = Replay(trials, settings=settings)
-    rep.open()
-    th, _ = start_replay(rep)
-    return rep, th
-
-
-def _vanish(rep: Replay, th: threading.Thread) -> None:
-    """Destroy a replay's outlet (the sender quits) and wait for its thread."""
-    rep.close()
-    th.join(5.0)
-    assert not th.is_alive(), "the replay thread did not stop"
 
 
 def _without_oz(trials: list[Trial]) -> ReplaySession:
@@ -495,7 +387,9 @@ def _first_window_ends(run: StreamThread, t_back: float) -> tuple[float, float]:
 
 # -- 5. the stream vanishes and returns again and again --------------------------
 @pytest.mark.integration
-def test_stream_vanishing_and_returning_three_times(synthetic_trials, deap_model):
+def test_stream_vanishing_and_returning_three_times(
+    live_rig, synthetic_trials, deap_model
+):
     """Three outages in one run: each is reported (``reconnecting``), each
     return resumes predictions after a fresh warm-up, and one ``seq`` numbers
     every prediction of the run (the publisher never restarts)."""
@@ -504,53 +398,33 @@ def test_stream_vanishing_and_returning_three_times(synthetic_trials, deap_model
     settings = ReplaySettings(
         name=name, source_id=sid, speed=FAST, loop=True, markers=False
     )
-    rep, th = _serve(synthetic_trials, settings)
+    rig = live_rig()
+    rep = rig.replay(synthetic_trials, settings)
     outages: list[tuple[float, float]] = []  # (gone, back) on the LSL clock
-    with (
-        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
-        Subscriber(pub.endpoint) as sub,
-    ):
-        wait_subscribed(pub, 2)
-        src = LSLSource(name, source_id=sid, timeout_s=5.0)
-        src.open()
-        run = StreamThread(
-            src,
-            model_path=deap_model,
-            publisher=pub,
-            settings=PipelineSettings(time_scale=FAST),
-            duration_s=60.0,
-        ).start()
-        try:
-            msgs = receive_until(sub, lambda m: len(predictions(m)) >= 3, timeout_s=10)
-            assert len(predictions(msgs)) >= 3
-            for cycle in range(1, 4):
-                _vanish(rep, th)
-                t_gone = pylsl.local_clock()
-                msgs = receive_until(
-                    sub,
-                    lambda m, c=cycle: _states(m).count("reconnecting") >= c,
-                    timeout_s=5.0,
-                    into=msgs,
-                )
-                assert _states(msgs).count("reconnecting") == cycle, _states(msgs)
-                assert run.is_alive()
-                t_back = pylsl.local_clock()
-                outages.append((t_gone, t_back))
-                rep, th = _serve(synthetic_trials, settings)  # same name, source_id
-                done = _resumed_after(t_back, cycle + 1)
-                msgs = receive_until(sub, done, timeout_s=10.0, into=msgs)
-                assert done(msgs), (cycle, _states(msgs), len(predictions(msgs)))
-                assert run.is_alive()
-            run.stop.set()
-            stats = run.join()
-            msgs = receive_until(
-                sub, lambda m: _states(m)[-1:] == ["stopped"], timeout_s=2.0, into=msgs
-            )
-        finally:
-            run.stop.set()
-            run.join()
-            src.close()
-            _vanish(rep, th)
+    rig.subscribed()
+    src = rig.lsl(name, source_id=sid)
+    run = rig.stream(src, deap_model, duration_s=60.0)
+    msgs = rig.receive_until(lambda m: len(predictions(m)) >= 3, timeout_s=10)
+    assert len(predictions(msgs)) >= 3
+    for cycle in range(1, 4):
+        rig.vanish(rep)
+        t_gone = pylsl.local_clock()
+        msgs = rig.receive_until(
+            lambda m, c=cycle: _states(m).count("reconnecting") >= c, timeout_s=5.0
+        )
+        assert _states(msgs).count("reconnecting") == cycle, _states(msgs)
+        assert run.is_alive()
+        t_back = pylsl.local_clock()
+        outages.append((t_gone, t_back))
+        rep = rig.replay(synthetic_trials, settings)  # same name, source_id
+        done = _resumed_after(t_back, cycle + 1)
+        msgs = rig.receive_until(done, timeout_s=10.0)
+        assert done(msgs), (cycle, _states(msgs), len(predictions(msgs)))
+        assert run.is_alive()
+    run.stop.set()
+    stats = run.join()
+    msgs = rig.receive_until(lambda m: _states(m)[-1:] == ["stopped"], timeout_s=2.0)
+    sub = rig.sub
     assert _states(msgs) == ["connected", "reconnecting"] * 3 + ["connected", "stopped"]
     assert stats.reconnects == 3 and src.reconnects == 3
     preds = predictions(msgs)
@@ -574,7 +448,7 @@ def test_stream_vanishing_and_returning_three_times(synthetic_trials, deap_model
 # -- 6. the stream returns with another channel count ----------------------------------
 @pytest.mark.integration
 def test_stream_returning_with_other_channels_is_refused_until_the_right_one(
-    synthetic_trials, deap_model
+    live_rig, synthetic_trials, deap_model
 ):
     """A stream with the lost one's name and source_id but 31 channels is
     refused and reported (``last_error``; the state stays ``reconnecting``);
@@ -584,55 +458,34 @@ def test_stream_returning_with_other_channels_is_refused_until_the_right_one(
     settings = ReplaySettings(
         name=name, source_id=sid, speed=FAST, loop=True, markers=False
     )
-    rep, th = _serve(synthetic_trials, settings)
-    wrong: tuple[Replay, threading.Thread] | None = None
-    with (
-        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
-        Subscriber(pub.endpoint) as sub,
-    ):
-        wait_subscribed(pub, 2)
-        src = LSLSource(name, source_id=sid, timeout_s=5.0)
-        src.open()
-        run = StreamThread(
-            src,
-            model_path=deap_model,
-            publisher=pub,
-            settings=PipelineSettings(time_scale=FAST),
-            duration_s=40.0,
-        ).start()
-        try:
-            msgs = receive_until(sub, lambda m: len(predictions(m)) >= 3, timeout_s=10)
-            assert len(predictions(msgs)) >= 3
-            _vanish(rep, th)
-            t_gone = pylsl.local_clock()
-            msgs = receive_until(
-                sub, lambda m: "reconnecting" in _states(m), timeout_s=5.0, into=msgs
-            )
-            assert _states(msgs) == ["connected", "reconnecting"], _states(msgs)
-            wrong = _serve(_without_oz(synthetic_trials), settings)
+    rig = live_rig()
+    rep = rig.replay(synthetic_trials, settings)
+    rig.subscribed()
+    src = rig.lsl(name, source_id=sid)
+    run = rig.stream(src, deap_model, duration_s=40.0)
+    msgs = rig.receive_until(lambda m: len(predictions(m)) >= 3, timeout_s=10)
+    assert len(predictions(msgs)) >= 3
+    rig.vanish(rep)
+    t_gone = pylsl.local_clock()
+    msgs = rig.receive_until(lambda m: "reconnecting" in _states(m), timeout_s=5.0)
+    assert _states(msgs) == ["connected", "reconnecting"], _states(msgs)
+    rig.replay(_without_oz(synthetic_trials), settings)
 
-            def refused(m: list) -> bool:
-                errors = [s["last_error"] or "" for s in statuses(m)]
-                return any("channel count changed" in e for e in errors)
+    def refused(m: list) -> bool:
+        errors = [s["last_error"] or "" for s in statuses(m)]
+        return any("channel count changed" in e for e in errors)
 
-            # the refusal shows in the next status heartbeat (one a second)
-            msgs = receive_until(sub, refused, timeout_s=6.0, into=msgs)
-            assert refused(msgs), [s["last_error"] for s in statuses(msgs)]
-            assert run.is_alive() and src.state == "reconnecting"
-            t_back = pylsl.local_clock()
-            rep, th = _serve(synthetic_trials, settings)  # the refused one stays
-            done = _resumed_after(t_back, 2)
-            msgs = receive_until(sub, done, timeout_s=10.0, into=msgs)
-            assert done(msgs), (_states(msgs), len(predictions(msgs)))
-            run.stop.set()
-            stats = run.join()
-        finally:
-            run.stop.set()
-            run.join()
-            src.close()
-            _vanish(rep, th)
-            if wrong is not None:
-                _vanish(*wrong)
+    # the refusal shows in the next status heartbeat (one a second)
+    msgs = rig.receive_until(refused, timeout_s=6.0)
+    assert refused(msgs), [s["last_error"] for s in statuses(msgs)]
+    assert run.is_alive() and src.state == "reconnecting"
+    t_back = pylsl.local_clock()
+    rig.replay(synthetic_trials, settings)  # the refused one stays
+    done = _resumed_after(t_back, 2)
+    msgs = rig.receive_until(done, timeout_s=10.0)
+    assert done(msgs), (_states(msgs), len(predictions(msgs)))
+    run.stop.set()
+    stats = run.join()
     report = next(
         s for s in statuses(msgs) if "count changed" in (s["last_error"] or "")
     )
@@ -704,44 +557,33 @@ class _StampedSender:
 
 
 def _run_stamped(
-    name: str, sender: _StampedSender, model: Path, n_samples: int
+    rig, name: str, sender: _StampedSender, model: Path, n_samples: int
 ) -> tuple[StreamThread, StreamStats, list]:
-    """``run_stream`` over ``sender`` (at speed ``SPEED``) until all
-    ``n_samples`` were read; returns the run, its stats and every message."""
-    with (
-        Publisher(PublisherSettings(address=LOOPBACK)) as pub,
-        Subscriber(pub.endpoint) as sub,
-    ):
-        wait_subscribed(pub, 2)
-        src = LSLSource(name, timeout_s=5.0, clock_update_s=60.0)
-        src.open()
-        run = StreamThread(
-            src,
-            model_path=model,
-            publisher=pub,
-            settings=PipelineSettings(time_scale=SPEED),
-            duration_s=30.0,
-        ).start()
-        sender.start()
-        try:
+    """``run_stream`` over ``sender`` (at speed ``SPEED``: its stream does not
+    announce one) until all ``n_samples`` were read; returns the run, its
+    stats and every message."""
+    rig.subscribed()
+    src = rig.lsl(name, clock_update_s=60.0)
+    run = rig.stream(src, model, time_scale=SPEED, duration_s=30.0)
+    sender.start()
+    try:
 
-            def read_all(m: list) -> bool:
-                return sum(len(ts) for _, ts in list(run.chunks)) >= n_samples
+        def read_all(m: list) -> bool:
+            return sum(len(ts) for _, ts in list(run.chunks)) >= n_samples
 
-            # the loop publishes the predictions of a chunk before it checks
-            # the stop request, so every window is out after the stop
-            msgs = receive_until(sub, read_all, timeout_s=20.0)
-            assert read_all(msgs), "the stream did not read every sample"
-            run.stop.set()
-            stats = run.join()
-            msgs = receive_until(
-                sub, lambda m: _states(m)[-1:] == ["stopped"], timeout_s=2.0, into=msgs
-            )
-        finally:
-            run.stop.set()
-            run.join()
-            src.close()
-            sender.close()
+        # the loop publishes the predictions of a chunk before it checks
+        # the stop request, so every window is out after the stop
+        msgs = rig.receive_until(read_all, timeout_s=20.0)
+        assert read_all(msgs), "the stream did not read every sample"
+        run.stop.set()
+        stats = run.join()
+        msgs = rig.receive_until(
+            lambda m: _states(m)[-1:] == ["stopped"], timeout_s=2.0
+        )
+    finally:
+        run.stop.set()
+        run.join()
+        sender.close()
     assert _states(msgs) == ["connected", "stopped"], _states(msgs)
     preds = predictions(msgs)
     assert [p["seq"] for p in preds] == list(range(stats.predictions))
@@ -763,7 +605,7 @@ def _received(run: StreamThread) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.integration
 def test_samples_lost_in_transit_are_counted_and_flag_every_window_over_them(
-    synthetic_trials, deap_model
+    live_rig, synthetic_trials, deap_model
 ):
     """An outlet that skips 0.5 s of samples (a forward jump of the stamps):
     the 64 missing samples are counted (status and per window), every window
@@ -781,7 +623,7 @@ def test_samples_lost_in_transit_are_counted_and_flag_every_window_over_them(
     rate = SF * SPEED
     name = unique("emomon-gap")
     sender = _StampedSender(name, eeg[:, kept], kept / rate, kept / rate)
-    run, stats, msgs = _run_stamped(name, sender, deap_model, n)
+    run, stats, msgs = _run_stamped(live_rig(), name, sender, deap_model, n)
     ts, ends = _received(run)
     assert ts.shape == (n,)
     jump = int(np.flatnonzero(np.diff(ts) > 10 / rate)[0]) + 1  # first after it
@@ -804,7 +646,9 @@ def test_samples_lost_in_transit_are_counted_and_flag_every_window_over_them(
 
 
 @pytest.mark.integration
-def test_a_sender_clock_restart_restarts_the_pipeline(synthetic_trials, deap_model):
+def test_a_sender_clock_restart_restarts_the_pipeline(
+    live_rig, synthetic_trials, deap_model
+):
     """Stamps that jump 20 s back mid-stream (the sender's clock restarted):
     nothing is counted as lost, the pipeline restarts its warm-up on the new
     time line, and no window spanning the restart is published."""
@@ -816,7 +660,7 @@ def test_a_sender_clock_restart_restarts_the_pipeline(synthetic_trials, deap_mod
     stamps = due - np.where(np.arange(n) >= k_back, back, 0.0)
     name = unique("emomon-restart")
     sender = _StampedSender(name, eeg[:, :n], stamps, due)
-    run, stats, msgs = _run_stamped(name, sender, deap_model, n)
+    run, stats, msgs = _run_stamped(live_rig(), name, sender, deap_model, n)
     ts, ends = _received(run)
     assert ts.shape == (n,)
     steps = np.diff(ts)
@@ -839,7 +683,7 @@ def test_a_loss_longer_than_the_horizon_flags_the_very_next_window(deap_model):
     """Without sockets: a loss of more samples than the 0.1 s confirmation
     horizon holds is counted as it arrives, wherever it falls in a hop, so the
     window right after it is flagged; a shorter one only after the horizon."""
-    contract = ModelContract.from_onnx(deap_model)
+    model = load_model(deap_model)
     rng = np.random.default_rng(3)
     eeg = rng.standard_normal((32, 1600)) * 10
     for speed, lost in ((1.0, 16), (4.0, 64)):
@@ -847,8 +691,7 @@ def test_a_loss_longer_than_the_horizon_flags_the_very_next_window(deap_model):
             kept = np.delete(np.arange(eeg.shape[1] + lost), np.arange(lost) + k_gap)
             ts = 100.0 + kept / (SF * speed)
             pipe = Pipeline(
-                contract,
-                model_path=deap_model,
+                model,
                 source_ch_names=DEAP_CHANNELS,
                 source_sfreq=SF,
                 settings=PipelineSettings(time_scale=speed),
@@ -860,57 +703,43 @@ def test_a_loss_longer_than_the_horizon_flags_the_very_next_window(deap_model):
             over = (ends >= k_gap) & (ends < k_gap + 2 * int(SF))
             assert over.sum() >= 7 and pipe.dropped == lost
             for p, is_over in zip(preds, over, strict=True):
-                assert p.quality["ok"] != is_over, (speed, k_gap, p.quality)
-                assert p.quality["dropped"] == (lost if is_over else 0)
+                assert p.quality.ok != is_over, (speed, k_gap, p.quality)
+                assert p.quality.dropped == (lost if is_over else 0)
 
 
 # -- 8. a late subscriber ------------------------------------------------------------
 @pytest.mark.integration
-def test_a_late_subscriber_gets_the_state_at_once(synthetic_trials, deap_model):
+def test_a_late_subscriber_gets_the_state_at_once(
+    live_rig, synthetic_trials, deap_model
+):
     """A subscriber connecting to a stream that runs since a while receives the
     current status within 1 s, from the publisher's late-joiner handling: the
     heartbeat is set to 30 s here, so no timed status can be what it sees."""
     name = unique("emomon-late")
     settings = ReplaySettings(name=name, speed=FAST, loop=True, markers=False)
-    rep, th = _serve(synthetic_trials, settings)
-    with (
-        Publisher(PublisherSettings(address=LOOPBACK, heartbeat_s=30.0)) as pub,
-        Subscriber(pub.endpoint) as early,
-    ):
-        wait_subscribed(pub, 2)
-        src = LSLSource(name, timeout_s=5.0)
-        src.open()
-        run = StreamThread(
-            src,
-            model_path=deap_model,
-            publisher=pub,
-            settings=PipelineSettings(time_scale=FAST),
-            duration_s=30.0,
-        ).start()
-        try:
-            # statuses: seq 0 at the start, seq 1 from the first heartbeat check
-            # (it fires at once), then none for 30 s
-            seen = receive_until(
-                early,
-                lambda m: len(predictions(m)) >= 8 and len(statuses(m)) >= 2,
-                timeout_s=10.0,
-            )
-            assert len(predictions(seen)) >= 8 and len(statuses(seen)) == 2
-            t_connect = time.monotonic()
-            with Subscriber(pub.endpoint) as late:
-                got = receive_until(late, statuses, timeout_s=1.0)
-                waited = time.monotonic() - t_connect
-                assert statuses(got), "no status within 1 s of connecting"
-                got = receive_until(
-                    late, lambda m: len(predictions(m)) >= 4, timeout_s=5.0, into=got
-                )
-            run.stop.set()
-            run.join()
-        finally:
-            run.stop.set()
-            run.join()
-            src.close()
-            _vanish(rep, th)
+    rig = live_rig()
+    rig.replay(synthetic_trials, settings)
+    pub = rig.pub
+    rig.subscribed()
+    src = rig.lsl(name)
+    run = rig.stream(src, deap_model, duration_s=30.0, heartbeat_s=30.0)
+    # statuses: seq 0 at the start, seq 1 from the first heartbeat check
+    # (it fires at once), then none for 30 s
+    seen = rig.receive_until(
+        lambda m: len(predictions(m)) >= 8 and len(statuses(m)) >= 2,
+        timeout_s=10.0,
+    )
+    assert len(predictions(seen)) >= 8 and len(statuses(seen)) == 2
+    t_connect = time.monotonic()
+    with Subscriber(pub.endpoint) as late:
+        got = receive_until(late, statuses, timeout_s=1.0)
+        waited = time.monotonic() - t_connect
+        assert statuses(got), "no status within 1 s of connecting"
+        got = receive_until(
+            late, lambda m: len(predictions(m)) >= 4, timeout_s=5.0, into=got
+        )
+    run.stop.set()
+    run.join()
     status = statuses(got)[0]
     assert waited < 1.0
     assert status["stream"] == name and status["state"] == "connected"
@@ -938,7 +767,9 @@ def _fake_prediction(seq: int, stream: str) -> dict:
 
 
 @pytest.mark.integration
-def test_cli_stream_connects_to_a_curve_broker(tmp_path, synthetic_trials, deap_model):
+def test_cli_stream_connects_to_a_curve_broker(
+    tmp_path, live_rig, emomon_cli, synthetic_trials, deap_model
+):
     """``emomon stream --connect`` with Curve keys to a broker with Curve on
     both sides: the broker's frontend is the Curve server of the connecting
     publisher (its key is in the allowed directory), the backend the server of
@@ -953,68 +784,66 @@ def test_cli_stream_connects_to_a_curve_broker(tmp_path, synthetic_trials, deap_
         if who != "mallory":
             shutil.copy(public, allowed / public.name)
     name = unique("emomon-curve")
-    rep, th = _serve(
+    live_rig().replay(
         synthetic_trials,
         ReplaySettings(name=name, speed=FAST, loop=True, markers=False),
     )
     n_pred = 12
-    try:
-        with (
-            Broker(
-                LOOPBACK, LOOPBACK, curve_secret_key=server_sec,
-                curve_allowed_dir=allowed,
-            ) as broker,
-            Subscriber(
-                broker.backend_endpoint, curve_secret_key=secrets["alice"],
-                curve_server_key=server_pub,
-            ) as alice,
-            Subscriber(
-                broker.backend_endpoint, curve_secret_key=secrets["mallory"],
-                curve_server_key=server_pub,
-            ) as mallory,
-            Subscriber(broker.backend_endpoint) as plain,
-            Publisher(PublisherSettings(
-                address=broker.frontend_endpoint, connect=True,
-                curve_secret_key=str(secrets["mallory"]),
-                curve_server_key=str(server_pub),
-            )) as intruder,
-        ):  # fmt: skip
-            stream = _cli("stream", "--source", "lsl", "--name", name, "--model",
-                          str(deap_model), "--address", broker.frontend_endpoint,
-                          "--connect", "--curve-secret", str(secrets["stream"]),
-                          "--curve-server", str(server_pub), "--quiet",
-                          "--timeout", "10", "--duration", "30")  # fmt: skip
-            try:
-                msgs = receive_until(
-                    alice, lambda m: len(predictions(m)) >= 2, timeout_s=25.0
-                )
-                assert predictions(msgs), stream.poll()
-                # for 2 s of predictions, the others receive nothing, and what
-                # a publisher with a key not allowed sends goes nowhere
-                others: list = []
-                t_end = time.monotonic() + 2.0
-                for i in range(MAX_ITERATIONS):
-                    if time.monotonic() >= t_end:
-                        break
-                    intruder.publish_prediction(_fake_prediction(i, "intruder"))
-                    receive_until(alice, lambda m: False, timeout_s=0.05, into=msgs)
-                    for sub in (mallory, plain):
-                        msg = sub.recv(timeout_s=0)
-                        if msg is not None:
-                            others.append(msg)
-                msgs = receive_until(
-                    alice, lambda m: len(predictions(m)) >= n_pred, timeout_s=5.0,
-                    into=msgs,
-                )  # fmt: skip
-                assert stream.poll() is None
-                stream.send_signal(signal.SIGTERM)
-                _, err = _finish(stream, 15.0)
-            finally:
-                if stream.poll() is None:
-                    stream.kill()
-                    stream.communicate()
-    finally:
-        _vanish(rep, th)
+    with (
+        Broker(
+            LOOPBACK, LOOPBACK, curve_secret_key=server_sec,
+            curve_allowed_dir=allowed,
+        ) as broker,
+        Subscriber(
+            broker.backend_endpoint, curve_secret_key=secrets["alice"],
+            curve_server_key=server_pub,
+        ) as alice,
+        Subscriber(
+            broker.backend_endpoint, curve_secret_key=secrets["mallory"],
+            curve_server_key=server_pub,
+        ) as mallory,
+        Subscriber(broker.backend_endpoint) as plain,
+        Publisher(PublisherSettings(
+            address=broker.frontend_endpoint, connect=True,
+            curve_secret_key=str(secrets["mallory"]),
+            curve_server_key=str(server_pub),
+        )) as intruder,
+    ):  # fmt: skip
+        stream = emomon_cli.start(
+            "stream", "--source", "lsl", "--name", name, "--model",
+            str(deap_model), "--address", broker.frontend_endpoint,
+            "--connect", "--curve-secret", str(secrets["stream"]),
+            "--curve-server", str(server_pub), "--quiet",
+            "--timeout", "10", "--duration", "30")  # fmt: skip
+        try:
+            msgs = receive_until(
+                alice, lambda m: len(predictions(m)) >= 2, timeout_s=25.0
+            )
+            assert predictions(msgs), stream.poll()
+            # for 2 s of predictions, the others receive nothing, and what
+            # a publisher with a key not allowed sends goes nowhere
+            others: list = []
+            t_end = time.monotonic() + 2.0
+            for i in range(MAX_ITERATIONS):
+                if time.monotonic() >= t_end:
+                    break
+                intruder.publish_prediction(_fake_prediction(i, "intruder"))
+                receive_until(alice, lambda m: False, timeout_s=0.05, into=msgs)
+                for sub in (mallory, plain):
+                    msg = sub.recv(timeout_s=0)
+                    if msg is not None:
+                        others.append(msg)
+            msgs = receive_until(
+                alice, lambda m: len(predictions(m)) >= n_pred, timeout_s=5.0,
+                into=msgs,
+            )  # fmt: skip
+            assert stream.poll() is None
+            stream.send_signal(signal.SIGTERM)
+            _, err = emomon_cli.finish(stream, 15.0)
+        finally:
+            if stream.poll() is None:
+                stream.kill()
+                stream.communicate()
     assert stream.returncode == 0, err
     assert f"-> {broker.frontend_endpoint}" in err
     assert others == [] and mallory.received == plain.received

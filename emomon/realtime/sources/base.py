@@ -13,15 +13,17 @@ never blocks longer than its ``timeout_s`` (default 0: return what is there).
 
 from __future__ import annotations
 
+import math
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 import numpy as np
 
 from emomon.errors import EmomonError
 from emomon.realtime._closing import Closing
+from emomon.realtime.states import State
 
 __all__ = ["CLOCK_RESTART_S", "Chunk", "Source", "SourceError", "SourceState"]
 
@@ -30,11 +32,12 @@ __all__ = ["CLOCK_RESTART_S", "Chunk", "Source", "SourceError", "SourceState"]
 #: holding the timestamps at the last one) and the stream restarts the pipeline.
 CLOCK_RESTART_S = 1.0
 
-#: Life cycle of a source: ``"stopped"`` before :meth:`Source.open` and after
+#: Life cycle of a source (:mod:`emomon.realtime.states`, shared with the wire
+#: format): ``"stopped"`` before :meth:`Source.open` and after
 #: :meth:`Source.close`; ``"connecting"`` inside ``open``; ``"connected"`` while
 #: data can flow; ``"reconnecting"`` while the input is lost (or silent) and the
 #: source waits for it to come back.
-SourceState = Literal["connecting", "connected", "reconnecting", "stopped"]
+SourceState = State
 
 
 class SourceError(EmomonError):
@@ -112,6 +115,13 @@ class Source(ABC, Closing):
     realtime : bool
         Whether samples arrive at the sampling rate (True for every live input;
         False for a recording handed out as fast as it is read).
+    source_id : str
+        Stable identity of the input (the LSL ``source_id``, the board and its
+        port, the recording); empty when unknown.
+    metadata : dict
+        What the input says about itself, under flattened ``"node/child"``
+        keys (an LSL stream's ``desc``, text values); ``"replay/speed"`` gives
+        :attr:`time_scale`.
 
     Notes
     -----
@@ -134,8 +144,24 @@ class Source(ABC, Closing):
         self.samples_received = 0
         self.reconnects = 0
         self.last_error: str | None = None
+        self.source_id = ""
+        self.metadata: dict[str, Any] = {}
         self._state: SourceState = "stopped"
         self._state_lock = threading.Lock()
+
+    @property
+    def time_scale(self) -> float:
+        """How much faster than real time the samples are stamped.
+
+        A replay's speed, as ``emomon replay`` announces it in
+        ``metadata["replay/speed"]``; 1 for live inputs. The pipeline scales its
+        timing (gaps, pacing) by it.
+        """
+        try:
+            speed = float(self.metadata.get("replay/speed", 1.0))
+        except (TypeError, ValueError):
+            return 1.0
+        return speed if speed > 0 and math.isfinite(speed) else 1.0
 
     @property
     def n_channels(self) -> int:

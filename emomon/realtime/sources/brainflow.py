@@ -223,6 +223,15 @@ class BrainFlowSource(Source):
 
         descr = self.descriptor_board
         self.name = _board_name(self.board_id)
+        where = self._params.serial_port or self._params.file or ""
+        self.source_id = f"brainflow:{self.name}" + (f":{where}" if where else "")
+        self.metadata = {
+            "acquisition/manufacturer": "BrainFlow",
+            "acquisition/model": self.name,
+            "brainflow/board_id": str(self.board_id),
+        }
+        if self.master_board is not None:
+            self.metadata["brainflow/master_board"] = _board_name(self.master_board)
         _load_native_quietly()
         try:
             self._eeg_rows = [int(r) for r in BoardShim.get_eeg_channels(descr)]

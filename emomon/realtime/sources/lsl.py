@@ -277,11 +277,11 @@ class LSLSource(Source):
     ----------
     clock_offset : float
         The offset (s) currently added to the stream's timestamps.
-    stream_source_id, stream_uid, stream_hostname : str
+    source_id, stream_uid, stream_hostname : str
         Identity of the connected stream.
-    desc : dict of str to str
+    metadata : dict of str to str
         The stream description outside ``channels``, flattened
-        (``{"acquisition/manufacturer": "...", ...}``).
+        (``{"acquisition/manufacturer": "...", "replay/speed": "4.0", ...}``).
     """
 
     def __init__(
@@ -329,10 +329,8 @@ class LSLSource(Source):
         self.retry_interval_s = float(retry_interval_s)
         self.clock_update_s = float(clock_update_s)
         self.clock_offset = 0.0
-        self.stream_source_id = ""
         self.stream_uid = ""
         self.stream_hostname = ""
-        self.desc: dict[str, str] = {}
         self._conn: _Connection | None = None
         self._pending: _Connection | None = None
         self._lock = threading.Lock()
@@ -639,10 +637,10 @@ class LSLSource(Source):
         self.ch_names = conn.ch_names
         self.sfreq = conn.sfreq
         self.clock_offset = conn.offset
-        self.stream_source_id = conn.source_id
+        self.source_id = conn.source_id
         self.stream_uid = conn.uid
         self.stream_hostname = conn.hostname
-        self.desc = conn.desc
+        self.metadata = conn.desc
         self._set_state("connected")
 
     def _lost(self, conn: _Connection, reason: str, *, gone: bool) -> None:

@@ -20,7 +20,7 @@ import pylsl
 
 from emomon.datasets import Trial
 from emomon.errors import ConfigError
-from emomon.realtime.replay import ReplaySession
+from emomon.realtime.replay import ReplaySession, default_source_id
 from emomon.realtime.sources.base import Chunk, Source
 
 __all__ = ["ReplaySource"]
@@ -51,9 +51,9 @@ class ReplaySource(Source):
     ----------
     realtime : bool
         Whether samples arrive at the sampling rate (``speed`` given).
-    desc : dict
-        ``{"replay/speed": speed}``, which ``emomon stream`` reads to scale its
-        timing as for an LSL replay.
+    metadata : dict
+        ``{"replay/speed": speed}`` (1 unpaced): the stamps advance at the
+        nominal rate times this, as from ``emomon replay --speed``.
     """
 
     def __init__(
@@ -76,11 +76,13 @@ class ReplaySource(Source):
             else ReplaySession.from_trials(trials)
         )
         self.stream_name = name
+        s = self.session
+        self.source_id = default_source_id(dataset=s.dataset, subject=s.subject)
         self.speed = speed
         self.loop = loop
         self.realtime = speed is not None
         self.chunk = chunk or max(1, round(self.session.sfreq / 32))
-        self.desc = {"replay/speed": 1.0 if speed is None else float(speed)}
+        self.metadata = {"replay/speed": 1.0 if speed is None else float(speed)}
         self.t0 = math.nan
         self._rate = self.session.sfreq * (1.0 if speed is None else speed)
         self._k = 0  # samples delivered since open (drives the stamps)
