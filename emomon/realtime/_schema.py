@@ -1,14 +1,19 @@
-"""The v1 wire schema: topics, fixed fields, states, and the strict validator.
+"""The v1 wire schema: topics, fixed fields, the strict validator and the
+checked payload builders.
 
 :func:`validate` checks a payload (a decoded JSON object, or a freshly built
 payload that may still hold NaN) against its topic's schema and raises
-:class:`MessageError` naming the first offending field. The public names are
-re-exported by :mod:`emomon.realtime.messages`.
+:class:`MessageError` naming the first offending field;
+:func:`prediction_message` and :func:`status_message` build payloads from loose
+values (numpy scalars, tuples) and refuse what breaks the schema. The public
+names are re-exported by :mod:`emomon.realtime.messages`.
 """
 
 from __future__ import annotations
 
 import math
+import operator
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -240,3 +245,204 @@ def validate(topic: str, payload: Any) -> None:
         _require(payload, "last_error", where), "status last_error", nullable=True
     )
     _check_extras(payload, STATUS_FIELDS, where)
+
+
+# -- building ------------------------------------------------------------------
+def _as_int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got a bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an integer, got {type(value).__name__}"
+        ) from None
+
+
+def _as_float(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number, got a bool")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be a number, got {type(value).__name__}"
+        ) from None
+
+
+def _as_label(value: Any, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{name} label must be a str or None, got {type(value).__name__}")
+
+
+def _task_object(name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(
+            f"task {name!r} must be (p_high, label) or (probs, label), got {value!r}"
+        )
+    p, label = value
+    if isinstance(p, Mapping):
+        probs = {
+            str(k): _as_float(v, f"task {name!r} prob {k!r}") for k, v in p.items()
+        }
+        return {"probs": probs, "label": _as_label(label, f"task {name!r}")}
+    return {
+        "p_high": _as_float(p, f"task {name!r} p_high"),
+        "label": _as_label(label, f"task {name!r}"),
+    }
+
+
+def _checked(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+    try:
+        validate(topic, payload)
+    except MessageError as exc:
+        raise ValueError(str(exc)) from None
+    return payload
+
+
+def prediction_message(
+    *,
+    seq: int,
+    stream: str,
+    t_lsl: float | None,
+    t_pub: float | None = None,
+    window_s: float,
+    tasks: Mapping[str, tuple[Any, str | None]],
+    quality: Mapping[str, Any],
+    latency_ms: float | None,
+    model: str,
+) -> dict[str, Any]:
+    """Build a ``emomon.prediction.v1`` payload.
+
+    Parameters
+    ----------
+    seq : int
+        Sequence number of this stream's predictions (0, 1, 2, ...).
+    stream : str
+        Name of the EEG stream.
+    t_lsl : float or None
+        LSL timestamp of the window's last sample.
+    t_pub : float or None
+        Unix time of publication; default: now.
+    window_s : float
+        Window length in seconds.
+    tasks : mapping
+        Task name -> ``(p_high, label)`` for a binary task, where ``p_high`` is
+        the probability of the second ("high") class, or ``(probs, label)`` with
+        ``probs`` a mapping class name -> probability for a multi-class task.
+        Probabilities may be NaN or None (not predicted); labels may be None.
+    quality : mapping
+        ``{"ok": bool, "bad_channels": [names], "dropped": int}``; extra keys are
+        passed through.
+    latency_ms : float or None
+        Publication time minus arrival time of the window's last sample.
+    model : str
+        Model identifier (a sha256 prefix of the model file).
+
+    Returns
+    -------
+    dict
+        The payload, keys in wire order. NaN values stay NaN here;
+        :func:`encode` writes them as ``null``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument has the wrong type or the payload breaks the schema (a
+        task named like a fixed field, a probability outside [0, 1], ...).
+    """
+    if not isinstance(tasks, Mapping) or not tasks:
+        raise ValueError("a prediction needs at least one task")
+    if not isinstance(quality, Mapping):
+        raise TypeError(f"quality must be a mapping, got {type(quality).__name__}")
+    payload: dict[str, Any] = {
+        "v": VERSION,
+        "seq": _as_int(seq, "seq"),
+        "stream": stream,
+        "t_lsl": _as_float(t_lsl, "t_lsl"),
+        "t_pub": time.time() if t_pub is None else _as_float(t_pub, "t_pub"),
+        "window_s": _as_float(window_s, "window_s"),
+    }
+    for name, value in tasks.items():
+        if name in PREDICTION_FIELDS:
+            raise ValueError(f"task name {name!r} clashes with a fixed field")
+        payload[name] = _task_object(name, value)
+    q = dict(quality)
+    if "bad_channels" in q and not isinstance(q["bad_channels"], str):
+        q["bad_channels"] = list(q["bad_channels"])
+    if "dropped" in q:
+        q["dropped"] = _as_int(q["dropped"], "quality dropped")
+    if "ok" in q and not isinstance(q["ok"], bool):
+        q["ok"] = bool(q["ok"])  # numpy.bool_ -> bool
+    payload["quality"] = q
+    payload["latency_ms"] = _as_float(latency_ms, "latency_ms")
+    payload["model"] = model
+    return _checked(PREDICTION_TOPIC, payload)
+
+
+def status_message(
+    *,
+    seq: int,
+    stream: str,
+    state: str,
+    samples: int,
+    dropped: int,
+    buffer_lag_s: float | None,
+    uptime_s: float | None,
+    predictions: int,
+    last_error: str | None = None,
+    t_pub: float | None = None,
+) -> dict[str, Any]:
+    """Build a ``emomon.status.v1`` payload.
+
+    Parameters
+    ----------
+    seq : int
+        Sequence number of this stream's status messages (0, 1, 2, ...).
+    stream : str
+        Name of the EEG stream.
+    state : str
+        Source state, one of :data:`STATES`: ``"starting"``, ``"connected"``,
+        ``"reconnecting"`` or ``"stopped"``.
+    samples : int
+        Samples received since start.
+    dropped : int
+        Samples lost (timestamp gaps) since start.
+    buffer_lag_s : float or None
+        How far processing lags behind the newest received sample, in seconds.
+    uptime_s : float or None
+        Seconds since the pipeline started.
+    predictions : int
+        Prediction messages published since start.
+    last_error : str or None
+        Last error seen by the source (for example why it is reconnecting).
+    t_pub : float or None
+        Unix time of publication; default: now.
+
+    Returns
+    -------
+    dict
+        The payload, keys in :data:`STATUS_FIELDS` order.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument has the wrong type or value.
+    """
+    payload: dict[str, Any] = {
+        "v": VERSION,
+        "seq": _as_int(seq, "seq"),
+        "stream": stream,
+        "t_pub": time.time() if t_pub is None else _as_float(t_pub, "t_pub"),
+        "state": state,
+        "samples": _as_int(samples, "samples"),
+        "dropped": _as_int(dropped, "dropped"),
+        "buffer_lag_s": _as_float(buffer_lag_s, "buffer_lag_s"),
+        "uptime_s": _as_float(uptime_s, "uptime_s"),
+        "predictions": _as_int(predictions, "predictions"),
+        "last_error": last_error,
+    }
+    return _checked(STATUS_TOPIC, payload)

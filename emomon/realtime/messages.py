@@ -63,9 +63,7 @@ from __future__ import annotations
 
 import json
 import math
-import operator
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
@@ -83,6 +81,8 @@ from emomon.realtime._schema import (
     VERSION,
     MessageError,
     _short,
+    prediction_message,
+    status_message,
     validate,
 )
 from emomon.realtime.states import STATES, State
@@ -434,207 +434,6 @@ class StatusMessage(_Wire):
     def build(cls, **kwargs: Any) -> StatusMessage:
         """Checked construction from loose values; see :func:`status_message`."""
         return cls.from_dict(status_message(**kwargs))
-
-
-# -- building ------------------------------------------------------------------
-def _as_int(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got a bool")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be an integer, got {type(value).__name__}"
-        ) from None
-
-
-def _as_float(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got a bool")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{name} must be a number, got {type(value).__name__}"
-        ) from None
-
-
-def _as_label(value: Any, name: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise TypeError(f"{name} label must be a str or None, got {type(value).__name__}")
-
-
-def _task_object(name: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise TypeError(
-            f"task {name!r} must be (p_high, label) or (probs, label), got {value!r}"
-        )
-    p, label = value
-    if isinstance(p, Mapping):
-        probs = {
-            str(k): _as_float(v, f"task {name!r} prob {k!r}") for k, v in p.items()
-        }
-        return {"probs": probs, "label": _as_label(label, f"task {name!r}")}
-    return {
-        "p_high": _as_float(p, f"task {name!r} p_high"),
-        "label": _as_label(label, f"task {name!r}"),
-    }
-
-
-def _checked(topic: str, payload: dict[str, Any]) -> dict[str, Any]:
-    try:
-        validate(topic, payload)
-    except MessageError as exc:
-        raise ValueError(str(exc)) from None
-    return payload
-
-
-def prediction_message(
-    *,
-    seq: int,
-    stream: str,
-    t_lsl: float | None,
-    t_pub: float | None = None,
-    window_s: float,
-    tasks: Mapping[str, tuple[Any, str | None]],
-    quality: Mapping[str, Any],
-    latency_ms: float | None,
-    model: str,
-) -> dict[str, Any]:
-    """Build a ``emomon.prediction.v1`` payload.
-
-    Parameters
-    ----------
-    seq : int
-        Sequence number of this stream's predictions (0, 1, 2, ...).
-    stream : str
-        Name of the EEG stream.
-    t_lsl : float or None
-        LSL timestamp of the window's last sample.
-    t_pub : float or None
-        Unix time of publication; default: now.
-    window_s : float
-        Window length in seconds.
-    tasks : mapping
-        Task name -> ``(p_high, label)`` for a binary task, where ``p_high`` is
-        the probability of the second ("high") class, or ``(probs, label)`` with
-        ``probs`` a mapping class name -> probability for a multi-class task.
-        Probabilities may be NaN or None (not predicted); labels may be None.
-    quality : mapping
-        ``{"ok": bool, "bad_channels": [names], "dropped": int}``; extra keys are
-        passed through.
-    latency_ms : float or None
-        Publication time minus arrival time of the window's last sample.
-    model : str
-        Model identifier (a sha256 prefix of the model file).
-
-    Returns
-    -------
-    dict
-        The payload, keys in wire order. NaN values stay NaN here;
-        :func:`encode` writes them as ``null``.
-
-    Raises
-    ------
-    TypeError, ValueError
-        If an argument has the wrong type or the payload breaks the schema (a
-        task named like a fixed field, a probability outside [0, 1], ...).
-    """
-    if not isinstance(tasks, Mapping) or not tasks:
-        raise ValueError("a prediction needs at least one task")
-    if not isinstance(quality, Mapping):
-        raise TypeError(f"quality must be a mapping, got {type(quality).__name__}")
-    payload: dict[str, Any] = {
-        "v": VERSION,
-        "seq": _as_int(seq, "seq"),
-        "stream": stream,
-        "t_lsl": _as_float(t_lsl, "t_lsl"),
-        "t_pub": time.time() if t_pub is None else _as_float(t_pub, "t_pub"),
-        "window_s": _as_float(window_s, "window_s"),
-    }
-    for name, value in tasks.items():
-        if name in PREDICTION_FIELDS:
-            raise ValueError(f"task name {name!r} clashes with a fixed field")
-        payload[name] = _task_object(name, value)
-    q = dict(quality)
-    if "bad_channels" in q and not isinstance(q["bad_channels"], str):
-        q["bad_channels"] = list(q["bad_channels"])
-    if "dropped" in q:
-        q["dropped"] = _as_int(q["dropped"], "quality dropped")
-    if "ok" in q and not isinstance(q["ok"], bool):
-        q["ok"] = bool(q["ok"])  # numpy.bool_ -> bool
-    payload["quality"] = q
-    payload["latency_ms"] = _as_float(latency_ms, "latency_ms")
-    payload["model"] = model
-    return _checked(PREDICTION_TOPIC, payload)
-
-
-def status_message(
-    *,
-    seq: int,
-    stream: str,
-    state: str,
-    samples: int,
-    dropped: int,
-    buffer_lag_s: float | None,
-    uptime_s: float | None,
-    predictions: int,
-    last_error: str | None = None,
-    t_pub: float | None = None,
-) -> dict[str, Any]:
-    """Build a ``emomon.status.v1`` payload.
-
-    Parameters
-    ----------
-    seq : int
-        Sequence number of this stream's status messages (0, 1, 2, ...).
-    stream : str
-        Name of the EEG stream.
-    state : str
-        Source state, one of :data:`STATES`: ``"starting"``, ``"connected"``,
-        ``"reconnecting"`` or ``"stopped"``.
-    samples : int
-        Samples received since start.
-    dropped : int
-        Samples lost (timestamp gaps) since start.
-    buffer_lag_s : float or None
-        How far processing lags behind the newest received sample, in seconds.
-    uptime_s : float or None
-        Seconds since the pipeline started.
-    predictions : int
-        Prediction messages published since start.
-    last_error : str or None
-        Last error seen by the source (for example why it is reconnecting).
-    t_pub : float or None
-        Unix time of publication; default: now.
-
-    Returns
-    -------
-    dict
-        The payload, keys in :data:`STATUS_FIELDS` order.
-
-    Raises
-    ------
-    TypeError, ValueError
-        If an argument has the wrong type or value.
-    """
-    payload: dict[str, Any] = {
-        "v": VERSION,
-        "seq": _as_int(seq, "seq"),
-        "stream": stream,
-        "t_pub": time.time() if t_pub is None else _as_float(t_pub, "t_pub"),
-        "state": state,
-        "samples": _as_int(samples, "samples"),
-        "dropped": _as_int(dropped, "dropped"),
-        "buffer_lag_s": _as_float(buffer_lag_s, "buffer_lag_s"),
-        "uptime_s": _as_float(uptime_s, "uptime_s"),
-        "predictions": _as_int(predictions, "predictions"),
-        "last_error": last_error,
-    }
-    return _checked(STATUS_TOPIC, payload)
 
 
 def _sanitize(obj: Any) -> Any:
