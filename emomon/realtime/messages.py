@@ -67,6 +67,8 @@ from emomon.errors import EmomonError
 
 __all__ = [
     "DEFAULT_ADDRESS",
+    "DEFAULT_BACKEND",
+    "DEFAULT_FRONTEND",
     "MAX_PAYLOAD_BYTES",
     "PREDICTION_FIELDS",
     "PREDICTION_TOPIC",
@@ -86,6 +88,10 @@ __all__ = [
 
 #: Default endpoint: bound by the publisher, connected to by subscribers.
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5556"
+#: Default endpoints of ``emomon broker``: publishers connect to the frontend,
+#: subscribers to the backend.
+DEFAULT_FRONTEND = "tcp://127.0.0.1:5559"
+DEFAULT_BACKEND = "tcp://127.0.0.1:5560"
 PREDICTION_TOPIC = "emomon.prediction.v1"
 STATUS_TOPIC = "emomon.status.v1"
 TOPICS: tuple[str, ...] = (PREDICTION_TOPIC, STATUS_TOPIC)

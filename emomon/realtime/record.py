@@ -57,7 +57,6 @@ Exactness
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime
 import json
@@ -65,7 +64,6 @@ import logging
 import math
 import os
 import shutil
-import sys
 import threading
 import time
 import warnings
@@ -91,9 +89,7 @@ __all__ = [
     "RecordingFiles",
     "RecordingPaths",
     "SessionRecorder",
-    "add_recover_parser",
     "check_record_path",
-    "cmd_recover",
     "read_recording",
     "recording_paths",
 ]
@@ -978,28 +974,3 @@ def read_recording(path: str | Path) -> Recording:
     with open(paths.predictions, encoding="utf-8") as f:
         predictions = [json.loads(line) for line in f if line.strip()]
     return Recording(raw, desc, timestamps, predictions)
-
-
-# -- command line --------------------------------------------------------------------
-def add_recover_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register the ``recover`` verb."""
-    p = sub.add_parser(
-        "recover",
-        help="finish a recording left unfinished by a crashed `stream --record`",
-        description="Write session.fif, session.timestamps.npy and "
-        "session.predictions.jsonl from the spool directory session.fif.partial "
-        "that `emomon stream --record session.fif` leaves when it is killed. "
-        "Existing output files of that name are replaced.",
-    )
-    p.add_argument(
-        "path", type=Path, help="the recording (session.fif) or its .partial spool"
-    )
-    p.set_defaults(func=cmd_recover)
-    return p
-
-
-def cmd_recover(args: argparse.Namespace) -> int:
-    """Run ``emomon recover``."""
-    files = SessionRecorder.recover(args.path)
-    print(files.describe(), file=sys.stderr, flush=True)
-    return 0

@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 import zmq
 
+from emomon.cli.listen import add_parser as add_listen_parser
+from emomon.cli.listen import run as cmd_listen
 from emomon.errors import EmomonError
 from emomon.realtime.messages import (
     PREDICTION_TOPIC,
@@ -41,7 +43,7 @@ from emomon.realtime.publish import (
     StatusTimer,
     is_loopback_address,
 )
-from emomon.realtime.subscribe import Subscriber, add_listen_parser, cmd_listen
+from emomon.realtime.subscribe import Subscriber
 
 REPO = Path(__file__).resolve().parents[2]
 ANY_PORT = "tcp://127.0.0.1:*"
@@ -591,7 +593,7 @@ def test_listen_process_exits_0_on_signal(publisher, sig):
     pub = publisher()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emomon.realtime.subscribe", "--address", pub.endpoint],
+        [sys.executable, "-m", "emomon.cli", "listen", "--address", pub.endpoint],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emomon.cli.replay import add_parser as add_replay_parser
 from emomon.datasets import Trial, get_reader
 from emomon.datasets.openbci import read_openbci_txt
 from emomon.dsp.layout import DEAP_CHANNELS
@@ -23,7 +24,6 @@ from emomon.realtime.replay import (
     Replay,
     ReplaySession,
     ReplaySettings,
-    add_replay_parser,
     default_source_id,
     reader_for_file,
 )
@@ -311,7 +311,7 @@ def test_cli_replay_serves_the_real_openbci_file(openbci_sample, capsys):
 def test_cli_replay_stops_cleanly_on_signals(sig):
     code = (
         "import sys, argparse\n"
-        "from emomon.realtime.replay import add_replay_parser\n"
+        "from emomon.cli.replay import add_parser as add_replay_parser\n"
         "p = argparse.ArgumentParser(); add_replay_parser(p.add_subparsers())\n"
         "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
     )

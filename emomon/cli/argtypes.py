@@ -1,9 +1,14 @@
-"""argparse value types shared by the CLI verbs: errors name the bad value."""
+"""argparse value types shared by the CLI verbs: errors name the bad value.
+
+Each takes the command-line text and returns the value, or raises
+:class:`argparse.ArgumentTypeError` (argparse then names the option).
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 
 def positive_int(text: str) -> int:
@@ -112,3 +117,37 @@ def endpoint(text: str) -> str:
                 f"port {port!r} in {text!r} is not a number in 1-65535 (or *)"
             )
     return text
+
+
+def reader_option(text: str) -> tuple[str, Any]:
+    """A dataset reader option ``KEY=VALUE``; the value becomes an int, a float
+    or a bool where it reads as one, else stays text.
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    key, value : tuple of str and object
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        Without ``=`` or a key.
+    """
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    v: Any = value.strip()
+    for conv in (int, float):
+        try:
+            v = conv(value)
+            break
+        except ValueError:
+            continue
+    else:
+        if value.strip().lower() in ("true", "false"):
+            v = value.strip().lower() == "true"
+    return key.strip(), v
