@@ -9,9 +9,9 @@ thread, stopped through an inproc control socket (DESIGN.md section 10).
 The backend is verbose (every subscription travels upstream), so each
 publisher still sees late joiners and re-sends its latest status. Both sides
 follow the publisher's security rules: loopback needs nothing; any other address
-needs CurveZMQ (``--curve-secret`` and ``--curve-allowed``, applied to both
+needs CurveZMQ (``curve_secret_key`` and ``curve_allowed_dir``, applied to both
 sockets; connecting publishers and subscribers are then Curve clients) unless
-``--insecure``.
+``insecure``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from types import TracebackType
 
 import zmq
 
-from emomon.errors import EmomonError
+from emomon.errors import EmomonError, literal
 from emomon.realtime.messages import DEFAULT_BACKEND, DEFAULT_FRONTEND
 from emomon.realtime.publish import (
     check_curve_settings,
@@ -121,8 +121,10 @@ class Broker:
             sock.bind(address)
         except zmq.ZMQError as exc:
             raise EmomonError(
-                f"cannot bind the broker to {address}: {exc.strerror}; choose "
-                "another address or port (--frontend/--backend)"
+                f"cannot bind the broker to {literal(address)}: "
+                f"{literal(exc.strerror)}; choose another address or port "
+                "({frontend}/{backend})",
+                params=("frontend", "backend"),
             ) from None
         return sock
 

@@ -76,7 +76,7 @@ from typing import Any, Literal
 import numpy as np
 
 from emomon import __version__
-from emomon.errors import EmomonError
+from emomon.errors import EmomonError, literal
 from emomon.realtime._closing import Closing
 from emomon.realtime.messages import PREDICTION_FIELDS, PREDICTION_TOPIC, encode
 
@@ -223,8 +223,9 @@ def check_record_path(path: str | Path, *, overwrite: bool = False) -> Recording
     existing = [p for p in paths.outputs if p.exists()]
     if existing and not overwrite:
         raise RecordError(
-            f"record: {existing[0]} exists; pass --overwrite to replace it or "
-            "choose another name"
+            f"record: {literal(existing[0])} exists; pass {{overwrite}} to replace "
+            "it or choose another name",
+            params={"overwrite": "overwrite=True"},
         )
     return paths
 

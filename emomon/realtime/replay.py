@@ -680,7 +680,10 @@ def load_trials(
         If both or neither of ``dataset`` and ``file`` are given.
     """
     if (dataset is None) == (file is None):
-        raise ConfigError("replay: give either --dataset (with --subject) or --file")
+        raise ConfigError(
+            "replay: give either {dataset} (with {subject}) or {file}",
+            params=("dataset", "subject", "file"),
+        )
     if file is not None:
         reader = reader_for_file(file)
     else:

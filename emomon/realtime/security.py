@@ -28,7 +28,7 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from emomon.errors import EmomonError
+from emomon.errors import EmomonError, literal
 from emomon.realtime._closing import Closing
 
 __all__ = [
@@ -78,8 +78,9 @@ def generate_keypair(directory: str | Path, name: str) -> tuple[Path, Path]:
     for path in (public, secret):
         if path.exists():
             raise EmomonError(
-                f"{path} exists already; choose another --name or --out, or "
-                "delete the old pair"
+                f"{literal(path)} exists already; choose another {{name}} or "
+                "{directory}, or delete the old pair",
+                params=("name", "directory"),
             )
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -103,8 +103,9 @@ class Subscriber(Closing):
     ) -> None:
         if (curve_secret_key is None) != (curve_server_key is None):
             raise EmomonError(
-                "Curve needs both --curve-secret (this client's .key_secret) and "
-                "--curve-server (the publisher's public .key)"
+                "Curve needs both {curve_secret_key} (this client's .key_secret) "
+                "and {curve_server_key} (the publisher's public .key)",
+                params=("curve_secret_key", "curve_server_key"),
             )
         if isinstance(topics, str):
             topics = (topics,)
