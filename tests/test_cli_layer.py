@@ -122,6 +122,4 @@ def test_a_value_with_braces_stays_text(tmp_path):
     with pytest.raises(RecordError) as err:
         check_record_path(target)
     assert "s{1}.fif exists; pass overwrite=True to replace it" in str(err.value)
-    assert "s{1}.fif exists; pass --overwrite to replace it" in err.value.render(
-        FLAGS
-    )
+    assert "s{1}.fif exists; pass --overwrite to replace it" in err.value.render(FLAGS)

@@ -1,6 +1,6 @@
 """Option groups shared by several verbs: which recording to read (``replay``,
-``stream --source replay``) and the CurveZMQ server keys (``stream``,
-``broker``), each with its parameter -> flag map."""
+``stream --source replay``), the CurveZMQ server keys (``stream``, ``broker``)
+and the size of the synthetic dataset (``datasets synth``, ``demo``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from emomon.cli.argtypes import reader_option
+from emomon.cli.argtypes import positive_float, positive_int, reader_option
 
 #: :func:`~emomon.realtime.replay.load_trials` keyword -> flag.
 RECORDING_FLAGS: dict[str, str] = {
@@ -90,3 +90,16 @@ def add_curve_server_arguments(p: argparse.ArgumentParser) -> Any:
         help="allow a non-loopback address without Curve (unencrypted health data)",
     )
     return g
+
+
+def add_synthetic_size_arguments(p: argparse.ArgumentParser, *, trial_s: float) -> None:
+    """``--subjects`` (default 8), ``--videos`` (20) and ``--trial-s`` (``trial_s``)
+    of the synthetic dataset."""
+    p.add_argument("--subjects", type=positive_int, default=8, help="default 8")
+    p.add_argument("--videos", type=positive_int, default=20, help="default 20")
+    p.add_argument(
+        "--trial-s",
+        type=positive_float,
+        default=trial_s,
+        help=f"trial length in s (default {trial_s:g})",
+    )

@@ -36,12 +36,16 @@ def _whole(text: str) -> int:
         ) from None
 
 
-def nonneg_float(text: str) -> float:
-    """A finite number >= 0."""
+def _number(text: str) -> float:
     try:
-        v = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def nonneg_float(text: str) -> float:
+    """A finite number >= 0."""
+    v = _number(text)
     if not (v >= 0 and math.isfinite(v)):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return v
@@ -64,10 +68,7 @@ def finite_float(text: str) -> float:
     argparse.ArgumentTypeError
         For text that is not a number, or NaN/inf (argparse names the option).
     """
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    v = _number(text)
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return v
@@ -75,10 +76,7 @@ def finite_float(text: str) -> float:
 
 def positive_float(text: str) -> float:
     """A finite number > 0."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    v = _number(text)
     if not (v > 0 and math.isfinite(v)):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return v

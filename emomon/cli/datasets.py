@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from emomon.cli.argtypes import nonneg_float, positive_float, positive_int
+from emomon.cli._options import add_synthetic_size_arguments
+from emomon.cli.argtypes import nonneg_float
 
 #: Library parameter -> flag (reader and :class:`SynthParams` keywords).
 FLAGS: dict[str, str] = {
@@ -82,8 +83,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "synth", help="write the synthetic dataset as DEAP .dat files (sNN.dat)"
     )
     syn.add_argument("--out", type=Path, required=True, help="output directory")
-    syn.add_argument("--subjects", type=positive_int, default=8, help="default 8")
-    syn.add_argument("--videos", type=positive_int, default=20, help="default 20")
+    add_synthetic_size_arguments(syn, trial_s=60.0)
     syn.add_argument("--seed", type=int, default=0, help="default 0")
     syn.add_argument(
         "--emotion-effect",
@@ -96,9 +96,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         type=nonneg_float,
         default=1.0,
         help="strength of the per-video content fingerprint (default 1)",
-    )
-    syn.add_argument(
-        "--trial-s", type=positive_float, default=60.0, help="trial length (s)"
     )
     syn.set_defaults(func=run_synth, flags=FLAGS)
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from emomon.cli._options import add_synthetic_size_arguments
 from emomon.cli.argtypes import positive_float, positive_int
 
 #: Library parameter -> flag (:func:`~emomon.demo.run_demo`).
@@ -47,11 +48,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--out", type=Path, default=Path("demo_out"), help="output (demo_out)"
     )
-    p.add_argument("--subjects", type=positive_int, default=8, help="default 8")
-    p.add_argument("--videos", type=positive_int, default=20, help="default 20")
-    p.add_argument(
-        "--trial-s", type=positive_float, default=30.0, help="trial length (30 s)"
-    )
+    add_synthetic_size_arguments(p, trial_s=30.0)
     p.add_argument(
         "--replay-trials",
         type=positive_int,
