@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     broker = Broker(
-        args.frontend,
-        args.backend,
+        frontend=args.frontend,
+        backend=args.backend,
         curve_secret_key=args.curve_secret,
         curve_allowed_dir=args.curve_allowed,
         insecure=args.insecure,

@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
     """Write NAME.key and NAME.key_secret to ``--out``; returns 0."""
     from emomon.realtime.security import generate_keypair
 
-    public, secret = generate_keypair(args.out, args.name)
+    public, secret = generate_keypair(directory=args.out, name=args.name)
     print(f"public key (share): {public}")
     print(f"secret key (keep private): {secret}")
     print(

@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emomon.cli._options import (
     CURVE_SERVER_FLAGS,
@@ -28,6 +28,11 @@ from emomon.cli.argtypes import endpoint, positive_float
 from emomon.errors import EmomonError
 from emomon.realtime.messages import DEFAULT_ADDRESS
 from emomon.realtime.sources import SOURCES
+
+if TYPE_CHECKING:
+    from emomon.contract import ModelContract
+    from emomon.realtime.pipeline import PipelineSettings
+    from emomon.realtime.sources import Source
 
 #: Library parameter -> flag (pipeline and publisher settings, the sources'
 #: keywords, the recorder's).
@@ -93,7 +98,7 @@ SOURCE_OPTIONS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
 }
 
 
-def _open_source(args: argparse.Namespace) -> Any:
+def _open_source(args: argparse.Namespace) -> Source:
     from emomon.realtime.sources import source_class
 
     src = source_class(args.source)(**SOURCE_OPTIONS[args.source](args))
@@ -107,7 +112,10 @@ def _str_or_none(value: object) -> str | None:
 
 
 def _open_recorder(
-    args: argparse.Namespace, source: Any, contract: Any, settings: Any
+    args: argparse.Namespace,
+    source: Source,
+    contract: ModelContract,
+    settings: PipelineSettings,
 ) -> Any:
     """The :class:`~emomon.realtime.record.SessionRecorder` of ``--record``."""
     from emomon.contract import model_digest
@@ -175,9 +183,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(
     args: argparse.Namespace,
-    source: Any,
-    contract: Any,
-    settings: Any,
+    source: Source,
+    contract: ModelContract,
+    settings: PipelineSettings,
     stop: threading.Event,
 ) -> None:
     """Publish ``source``'s predictions until ``stop``; always closes ``source``."""
