@@ -1,9 +1,12 @@
 """The ``emomon`` command line: one module per verb, the library underneath.
 
-Each verb module (:mod:`emomon.cli.datasets`, :mod:`emomon.cli.train`, ...)
-registers its sub-parser with ``add_parser(subparsers)``; its ``run(args)``
-builds the library's settings objects, calls library functions with keyword
-arguments and prints. The library never sees an ``argparse.Namespace``.
+A verb module (:mod:`emomon.cli.stream`, :mod:`emomon.cli.keys`, ...) declares
+``HELP`` (and ``DESCRIPTION``), ``add_arguments(parser)`` and ``run(args)``,
+and :func:`add_verb` registers it under its module name; a module of several
+verbs (:mod:`emomon.cli.datasets`, :mod:`emomon.cli.train`) registers them
+itself with ``add_parser(subparsers)``. ``run`` builds the library's settings
+objects, calls library functions with keyword arguments and prints. The library
+never sees an ``argparse.Namespace``.
 
 Library errors (:class:`~emomon.errors.EmomonError`) name the library's own
 parameters (``hop_s``); each verb module declares ``FLAGS``, its map parameter
@@ -25,11 +28,13 @@ import importlib
 import sys
 import traceback
 from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
 
 from emomon import __version__
 from emomon.errors import EmomonError
 
-__all__ = ["VERBS", "build_parser", "main"]
+__all__ = ["VERBS", "add_verb", "build_parser", "main"]
 
 #: Verb modules, in the order of ``emomon --help`` (``train`` also registers
 #: ``evaluate`` and ``export``).
@@ -45,6 +50,32 @@ VERBS: tuple[str, ...] = (
     "broker",
     "demo",
 )
+
+
+def add_verb(sub: Any, module: ModuleType) -> argparse.ArgumentParser:
+    """Register the verb of ``module`` on ``sub`` (argparse subparsers).
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        From ``parser.add_subparsers()``.
+    module : module
+        A verb module: ``HELP``, optionally ``DESCRIPTION``, ``FLAGS``,
+        ``add_arguments`` and ``run``; the verb is its module's last name.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The verb's parser; parsed arguments carry ``func`` (``module.run``)
+        and ``flags`` (``module.FLAGS``).
+    """
+    name = module.__name__.rpartition(".")[2]
+    p = sub.add_parser(
+        name, help=module.HELP, description=getattr(module, "DESCRIPTION", None)
+    )
+    module.add_arguments(p)
+    p.set_defaults(func=module.run, flags=module.FLAGS)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"emomon {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in VERBS:
-        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+        module = importlib.import_module(f"{__name__}.{name}")
+        if hasattr(module, "add_parser"):  # several verbs
+            module.add_parser(sub)
+        else:
+            add_verb(sub, module)
     return p
 
 

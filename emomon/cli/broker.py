@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from typing import Any
 
 from emomon.cli._options import CURVE_SERVER_FLAGS, add_curve_server_arguments
 from emomon.cli.argtypes import endpoint
 from emomon.errors import EmomonError
 from emomon.realtime.messages import DEFAULT_BACKEND, DEFAULT_FRONTEND
+
+#: One line for ``emomon --help``.
+HELP = "forward many publishers to many subscribers (XSUB/XPUB proxy)"
+DESCRIPTION = (
+    "Publishers connect to --frontend, subscribers to --backend. "
+    "Non-loopback addresses need --curve-secret and --curve-allowed, or "
+    "--insecure."
+)
 
 #: Library parameter -> flag (:class:`~emomon.realtime.broker.Broker`).
 FLAGS: dict[str, str] = {
@@ -51,15 +58,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register ``broker`` on ``sub`` (argparse subparsers); returns its parser."""
-    p = sub.add_parser(
-        "broker",
-        help="forward many publishers to many subscribers (XSUB/XPUB proxy)",
-        description="Publishers connect to --frontend, subscribers to --backend. "
-        "Non-loopback addresses need --curve-secret and --curve-allowed, or "
-        "--insecure.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``broker``."""
     p.add_argument(
         "--frontend",
         type=endpoint,
@@ -73,5 +73,3 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help=f"address subscribers connect to (default {DEFAULT_BACKEND})",
     )
     add_curve_server_arguments(p)
-    p.set_defaults(func=run, flags=FLAGS)
-    return p

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from emomon.cli._options import add_synthetic_size_arguments
 from emomon.cli.argtypes import positive_float, positive_int
+
+#: One line for ``emomon --help``.
+HELP = "the whole chain on synthetic data: train, replay, stream, score"
+DESCRIPTION = (
+    "Write the synthetic dataset as DEAP files, train a logreg "
+    "leak-free on all subjects but one and export model.onnx, replay the "
+    "held-out subject over LSL, stream it through the model to ZeroMQ and "
+    "score the predictions live against the replay's markers."
+)
 
 #: Library parameter -> flag (:func:`~emomon.demo.run_demo`).
 FLAGS: dict[str, str] = {
@@ -35,16 +43,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register ``demo`` on ``sub`` (argparse subparsers); returns its parser."""
-    p = sub.add_parser(
-        "demo",
-        help="the whole chain on synthetic data: train, replay, stream, score",
-        description="Write the synthetic dataset as DEAP files, train a logreg "
-        "leak-free on all subjects but one and export model.onnx, replay the "
-        "held-out subject over LSL, stream it through the model to ZeroMQ and "
-        "score the predictions live against the replay's markers.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``demo``."""
     p.add_argument(
         "--out", type=Path, default=Path("demo_out"), help="output (demo_out)"
     )
@@ -58,5 +58,3 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--speed", type=positive_float, default=10.0, help="replay speed (10x)"
     )
-    p.set_defaults(func=run, flags=FLAGS)
-    return p

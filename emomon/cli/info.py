@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+
+#: One line for ``emomon --help``.
+HELP = "print the contract of an emomon ONNX model"
 
 #: Library parameter -> flag.
 FLAGS: dict[str, str] = {"path": "MODEL"}
@@ -19,10 +21,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register ``info`` on ``sub`` (argparse subparsers)."""
-    p = sub.add_parser("info", help="print the contract of an emomon ONNX model")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``info``."""
     p.add_argument("model", type=Path, help="model.onnx")
     p.add_argument("--json", action="store_true", help="raw contract JSON")
-    p.set_defaults(func=run, flags=FLAGS)
-    return p

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+
+#: One line for ``emomon --help``.
+HELP = "generate a CurveZMQ key pair for remote subscribers"
+DESCRIPTION = (
+    "Write NAME.key (public) and NAME.key_secret (private) to DIR. "
+    "Use --name server for a publisher or broker, client-NAME for a subscriber."
+)
 
 #: Library parameter -> flag (:func:`~emomon.realtime.security.generate_keypair`).
 FLAGS: dict[str, str] = {"directory": "--out", "name": "--name"}
@@ -26,15 +32,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register ``keys`` on ``sub`` (argparse subparsers); returns its parser."""
-    p = sub.add_parser(
-        "keys",
-        help="generate a CurveZMQ key pair for remote subscribers",
-        description="Write NAME.key (public) and NAME.key_secret (private) to DIR. "
-        "Use --name server for a publisher or broker, client-NAME for a subscriber.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``keys``."""
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--name", default="server", help="server or client-NAME (server)")
-    p.set_defaults(func=run, flags=FLAGS)
-    return p

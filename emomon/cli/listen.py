@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from emomon.cli.argtypes import endpoint, positive_float, positive_int
 from emomon.realtime.messages import (
@@ -15,6 +15,14 @@ from emomon.realtime.messages import (
     PREDICTION_TOPIC,
     STATUS_TOPIC,
     TOPICS,
+)
+
+#: One line for ``emomon --help``.
+HELP = "print live predictions and status from `emomon stream`"
+DESCRIPTION = (
+    "Subscribe to an emomon publisher and print one line per "
+    "prediction and a line when the source state changes (or, with --json, "
+    "every message as a JSON line). Runs until Ctrl-C, --count or --duration."
 )
 
 #: Library parameter -> flag (:class:`~emomon.realtime.subscribe.Subscriber`).
@@ -104,16 +112,8 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register ``listen`` on ``sub`` (argparse subparsers); returns its parser
-    (its ``func`` default is :func:`run`)."""
-    p = sub.add_parser(
-        "listen",
-        help="print live predictions and status from `emomon stream`",
-        description="Subscribe to an emomon publisher and print one line per "
-        "prediction and a line when the source state changes (or, with --json, "
-        "every message as a JSON line). Runs until Ctrl-C, --count or --duration.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``listen``."""
     p.add_argument(
         "--address",
         type=endpoint,
@@ -158,5 +158,3 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         type=Path,
         help="the publisher's or broker's public key file (server.key)",
     )
-    p.set_defaults(func=run, flags=FLAGS)
-    return p

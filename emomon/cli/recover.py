@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+
+#: One line for ``emomon --help``.
+HELP = "finish a recording left unfinished by a crashed `stream --record`"
+DESCRIPTION = (
+    "Write session.fif, session.timestamps.npy and "
+    "session.predictions.jsonl from the spool directory session.fif.partial "
+    "that `emomon stream --record session.fif` leaves when it is killed. "
+    "Existing output files of that name are replaced."
+)
 
 #: Library parameter -> flag (:meth:`SessionRecorder.recover`).
 FLAGS: dict[str, str] = {"path": "PATH"}
@@ -20,18 +28,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register ``recover`` on ``sub`` (argparse subparsers); returns its parser."""
-    p = sub.add_parser(
-        "recover",
-        help="finish a recording left unfinished by a crashed `stream --record`",
-        description="Write session.fif, session.timestamps.npy and "
-        "session.predictions.jsonl from the spool directory session.fif.partial "
-        "that `emomon stream --record session.fif` leaves when it is killed. "
-        "Existing output files of that name are replaced.",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``recover``."""
     p.add_argument(
         "path", type=Path, help="the recording (session.fif) or its .partial spool"
     )
-    p.set_defaults(func=run, flags=FLAGS)
-    return p

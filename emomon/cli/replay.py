@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from typing import Any
 
 from emomon.cli._options import (
     RECORDING_FLAGS,
@@ -14,6 +13,14 @@ from emomon.cli._options import (
 )
 from emomon.cli.argtypes import positive_float, positive_int
 from emomon.errors import ConfigError
+
+#: One line for ``emomon --help``.
+HELP = "serve a recorded session as an LSL stream (simulated headset)"
+DESCRIPTION = (
+    "Serve one subject of a dataset (trials back to back, baseline then "
+    "trial) or one recording file as a real LSL EEG outlet, paced in real "
+    "time, with a Markers outlet of JSON trial events."
+)
 
 #: Library parameter -> flag (load_trials, ReplaySettings, run_replay).
 FLAGS: dict[str, str] = {
@@ -87,17 +94,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register ``replay`` on ``sub`` (argparse subparsers); returns its parser."""
-    p = sub.add_parser(
-        "replay",
-        help="serve a recorded session as an LSL stream (simulated headset)",
-        description=(
-            "Serve one subject of a dataset (trials back to back, baseline then "
-            "trial) or one recording file as a real LSL EEG outlet, paced in real "
-            "time, with a Markers outlet of JSON trial events."
-        ),
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``replay``."""
     add_recording_arguments(p.add_argument_group("what to serve (--dataset or --file)"))
     out = p.add_argument_group("stream")
     out.add_argument("--name", default="emomon-replay", help="LSL stream name")
@@ -123,5 +121,3 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default=None,
         help="stop after this many seconds (default: end of recording)",
     )
-    p.set_defaults(func=run, flags=FLAGS)
-    return p

@@ -34,6 +34,14 @@ if TYPE_CHECKING:
     from emomon.realtime.pipeline import PipelineSettings
     from emomon.realtime.sources import Source
 
+#: One line for ``emomon --help``.
+HELP = "live EEG (LSL/BrainFlow) -> features -> ONNX -> ZeroMQ predictions"
+DESCRIPTION = (
+    "Read live EEG, compute the model's features causally every hop, "
+    "run the ONNX model and publish valence/arousal on ZeroMQ. Example: "
+    "emomon stream --source lsl --model runs/deap-lovo-logreg/model.onnx"
+)
+
 #: Library parameter -> flag (pipeline and publisher settings, the sources'
 #: keywords, the recorder's).
 FLAGS: dict[str, str] = {
@@ -268,15 +276,8 @@ def _serve(
             source.close()
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register ``stream`` on ``sub`` (argparse subparsers); returns its parser."""
-    p = sub.add_parser(
-        "stream",
-        help="live EEG (LSL/BrainFlow) -> features -> ONNX -> ZeroMQ predictions",
-        description="Read live EEG, compute the model's features causally every hop, "
-        "run the ONNX model and publish valence/arousal on ZeroMQ. Example: "
-        "emomon stream --source lsl --model runs/deap-lovo-logreg/model.onnx",
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``stream``."""
     default = next(iter(SOURCES))
     p.add_argument(
         "--source",
@@ -349,5 +350,3 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         type=Path,
         help="with --connect: the broker's public key file (server.key)",
     )
-    p.set_defaults(func=run, flags=FLAGS)
-    return p

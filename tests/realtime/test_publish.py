@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from emomon.cli.listen import add_parser as add_listen_parser
+import emomon.cli.listen
+from emomon.cli import add_verb
 from emomon.cli.listen import run as cmd_listen
 from emomon.errors import EmomonError
 from emomon.realtime.messages import (
@@ -529,7 +530,7 @@ class _BackgroundPublisher:
 
 def _listen_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="emomon")
-    add_listen_parser(p.add_subparsers(dest="command"))
+    add_verb(p.add_subparsers(dest="command"), emomon.cli.listen)
     return p.parse_args(["listen", *argv])
 
 
