@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m emomon.demo --out $(DEMO_DIR)
+	$(PY) -m emomon.cli demo --out $(DEMO_DIR)
 
 # pytest exits 5 when it collects nothing: that is a failure here, as is any skip
 # of a whole module by an import error (collection errors fail the run).

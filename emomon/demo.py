@@ -1,4 +1,4 @@
-"""``make demo``: the whole emomon chain on the embedded synthetic dataset.
+"""``make demo`` (``emomon demo``): the whole emomon chain on synthetic data.
 
 1. write the synthetic dataset as real DEAP ``.dat`` files and check it;
 2. train a fast model (logreg) leak-free on all subjects but one (LOVO, with the
@@ -13,9 +13,7 @@ Everything runs on this machine over loopback.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import threading
 import time
 import uuid
@@ -193,20 +191,35 @@ def _fmt(task: dict) -> str:
     return f"{task['p_high']:.2f} {task['label']}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m emomon.demo", description=__doc__)
-    ap.add_argument("--out", type=Path, default=Path("demo_out"))
-    ap.add_argument("--subjects", type=int, default=8)
-    ap.add_argument("--videos", type=int, default=20)
-    ap.add_argument("--trial-s", type=float, default=30.0)
-    ap.add_argument("--replay-trials", type=int, default=8)
-    ap.add_argument("--speed", type=float, default=10.0)
-    args = ap.parse_args(argv)
-    t_start = time.perf_counter()
+def run_demo(
+    out_dir: str | Path,
+    *,
+    n_subjects: int = 8,
+    n_videos: int = 20,
+    trial_s: float = 30.0,
+    replay_trials: int = 8,
+    speed: float = 10.0,
+) -> None:
+    """Run the whole chain on synthetic data under ``out_dir``, printing each step.
 
-    data_dir = args.out / "synthetic-deap"
+    Parameters
+    ----------
+    out_dir : str or Path
+        Where the dataset, the feature cache and the run go.
+    n_subjects, n_videos : int
+        Size of the synthetic dataset (the last subject is held out).
+    trial_s : float
+        Length of each synthetic trial in seconds.
+    replay_trials : int
+        Trials of the held-out subject replayed live.
+    speed : float
+        Replay speed (10 = ten times real time).
+    """
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    data_dir = out / "synthetic-deap"
     params = SynthParams(
-        n_subjects=args.subjects, n_videos=args.videos, trial_s=args.trial_s, seed=1
+        n_subjects=n_subjects, n_videos=n_videos, trial_s=trial_s, seed=1
     )
     _step(1, f"synthetic dataset -> {data_dir} (real DEAP .dat format)")
     paths = write_deap(params, data_dir)
@@ -243,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         patience=3,
         permutations=0,
         n_boot=200,
-        cache_dir=str(args.out / "cache"),
+        cache_dir=str(out / "cache"),
     )
-    run_dir = args.out / "run"
+    run_dir = out / "run"
     report = run_training(cfg, run_dir, progress=True)
     print(format_summary(report))
     model = run_dir / report["export"]["path"]
@@ -253,12 +266,10 @@ def main(argv: list[str] | None = None) -> int:
 
     _step(
         3,
-        f"replay {held_out} over LSL at {args.speed:g}x -> emomon stream -> "
+        f"replay {held_out} over LSL at {speed:g}x -> emomon stream -> "
         "ZeroMQ -> subscriber",
     )
-    live = run_live(
-        model, data_dir, held_out, n_trials=args.replay_trials, speed=args.speed
-    )
+    live = run_live(model, data_dir, held_out, n_trials=replay_trials, speed=speed)
     s = live["stats"]
     _step(4, "summary")
     print(
@@ -285,8 +296,3 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(f"\ndemo finished in {time.perf_counter() - t_start:.1f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,6 +17,9 @@ Examples
 'hop_s must be > 0, got 0'
 >>> err.render({"hop_s": "--hop"})
 '--hop must be > 0, got 0'
+
+A value written into such a template (a path, an address) goes through
+:func:`literal`, so that its braces stay text.
 """
 
 from __future__ import annotations
@@ -69,6 +72,27 @@ class EmomonError(Exception):
         return self.template.format_map(
             {p: names.get(p, text) for p, text in self.params.items()}
         )
+
+
+def literal(value: object) -> str:
+    """``str(value)`` with its braces doubled, for a message with ``params``.
+
+    Parameters
+    ----------
+    value : object
+        A value shown in the message (a path, an address).
+
+    Returns
+    -------
+    str
+        Text that :meth:`str.format` turns back into ``str(value)``.
+
+    Examples
+    --------
+    >>> str(EmomonError(f"{literal('a{b}')}: {{out}}", params=("out",)))
+    'a{b}: out'
+    """
+    return str(value).replace("{", "{{").replace("}", "}}")
 
 
 class DatasetError(EmomonError):

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emomon.argtypes import endpoint, finite_float, positive_int
 from emomon.cli import main
+from emomon.cli.argtypes import endpoint, finite_float, positive_int
 from emomon.config import FeatureSpec
 from emomon.contract import SCHEMA_VERSION, ModelContract
 
@@ -619,7 +619,7 @@ def test_input_error_exits_2_with_one_line(
         raise AssertionError("stream opened its source before checking its input")
 
     # stream must reject a bad model or setting before it connects to anything.
-    monkeypatch.setattr("emomon.realtime.stream._open_source", no_source)
+    monkeypatch.setattr("emomon.cli.stream._open_source", no_source)
     monkeypatch.chdir(tmp_path)  # anything written by mistake lands here
     rc, lines = _run(row.build(tmp_path), capsys)
     assert rc == 2, lines

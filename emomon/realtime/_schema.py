@@ -22,6 +22,10 @@ from emomon.realtime.states import STATES
 
 #: Default endpoint: bound by the publisher, connected to by subscribers.
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5556"
+#: Default endpoints of ``emomon broker``: publishers connect to the frontend,
+#: subscribers to the backend.
+DEFAULT_FRONTEND = "tcp://127.0.0.1:5559"
+DEFAULT_BACKEND = "tcp://127.0.0.1:5560"
 PREDICTION_TOPIC = "emomon.prediction.v1"
 STATUS_TOPIC = "emomon.status.v1"
 TOPICS: tuple[str, ...] = (PREDICTION_TOPIC, STATUS_TOPIC)

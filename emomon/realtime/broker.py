@@ -9,47 +9,34 @@ thread, stopped through an inproc control socket (DESIGN.md section 10).
 The backend is verbose (every subscription travels upstream), so each
 publisher still sees late joiners and re-sends its latest status. Both sides
 follow the publisher's security rules: loopback needs nothing; any other address
-needs CurveZMQ (``--curve-secret`` and ``--curve-allowed``, applied to both
+needs CurveZMQ (``curve_secret_key`` and ``curve_allowed_dir``, applied to both
 sockets; connecting publishers and subscribers are then Curve clients) unless
-``--insecure``.
+``insecure``.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import threading
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import zmq
 
-from emomon.argtypes import endpoint
-from emomon.errors import EmomonError
-from emomon.realtime._signals import StopOnSignals
+from emomon.errors import EmomonError, literal
+from emomon.realtime.messages import DEFAULT_BACKEND, DEFAULT_FRONTEND
 from emomon.realtime.publish import (
     check_curve_settings,
     is_loopback_address,
     warn_insecure,
 )
-from emomon.realtime.security import (
-    CurveServer,
-    add_curve_server_arguments,
-    apply_server_keys,
-)
+from emomon.realtime.security import CurveServer, apply_server_keys
 
 __all__ = [
     "DEFAULT_BACKEND",
     "DEFAULT_FRONTEND",
     "Broker",
-    "add_broker_parser",
-    "cmd_broker",
 ]
-
-DEFAULT_FRONTEND = "tcp://127.0.0.1:5559"
-DEFAULT_BACKEND = "tcp://127.0.0.1:5560"
 
 
 class Broker:
@@ -134,8 +121,10 @@ class Broker:
             sock.bind(address)
         except zmq.ZMQError as exc:
             raise EmomonError(
-                f"cannot bind the broker to {address}: {exc.strerror}; choose "
-                "another address or port (--frontend/--backend)"
+                f"cannot bind the broker to {literal(address)}: "
+                f"{literal(exc.strerror)}; choose another address or port "
+                "({frontend}/{backend})",
+                params=("frontend", "backend"),
             ) from None
         return sock
 
@@ -195,57 +184,3 @@ class Broker:
 
 def _endpoint(sock: zmq.Socket) -> str:
     return sock.getsockopt(zmq.LAST_ENDPOINT).decode("utf-8", "replace")
-
-
-def cmd_broker(args: argparse.Namespace) -> int:
-    """Run ``emomon broker`` until SIGINT/SIGTERM; returns the exit code."""
-    stop = threading.Event()
-    broker = Broker(
-        args.frontend,
-        args.backend,
-        curve_secret_key=args.curve_secret,
-        curve_allowed_dir=args.curve_allowed,
-        insecure=args.insecure,
-    )
-    with StopOnSignals(stop):
-        try:
-            broker.start()
-            print(
-                f"emomon broker: publishers -> {broker.frontend_endpoint}, "
-                f"subscribers -> {broker.backend_endpoint}; Ctrl-C to stop",
-                file=sys.stderr,
-                flush=True,
-            )
-            while not stop.wait(0.2):
-                if not broker.running:
-                    raise EmomonError("the broker's forwarding thread stopped")
-        finally:
-            broker.stop()
-    print("emomon broker: stopped", file=sys.stderr)
-    return 0
-
-
-def add_broker_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register the ``broker`` verb on an ``argparse`` subparsers object."""
-    p = sub.add_parser(
-        "broker",
-        help="forward many publishers to many subscribers (XSUB/XPUB proxy)",
-        description="Publishers connect to --frontend, subscribers to --backend. "
-        "Non-loopback addresses need --curve-secret and --curve-allowed, or "
-        "--insecure.",
-    )
-    p.add_argument(
-        "--frontend",
-        type=endpoint,
-        default=DEFAULT_FRONTEND,
-        help=f"address publishers connect to (default {DEFAULT_FRONTEND})",
-    )
-    p.add_argument(
-        "--backend",
-        type=endpoint,
-        default=DEFAULT_BACKEND,
-        help=f"address subscribers connect to (default {DEFAULT_BACKEND})",
-    )
-    add_curve_server_arguments(p)
-    p.set_defaults(func=cmd_broker)
-    return p

@@ -72,6 +72,8 @@ import numpy as np
 
 from emomon.realtime._schema import (
     DEFAULT_ADDRESS,
+    DEFAULT_BACKEND,
+    DEFAULT_FRONTEND,
     MAX_PAYLOAD_BYTES,
     PREDICTION_FIELDS,
     PREDICTION_TOPIC,
@@ -89,6 +91,10 @@ from emomon.realtime.states import STATES, State
 
 __all__ = [
     "DEFAULT_ADDRESS",
+    "DEFAULT_BACKEND",
+    "DEFAULT_FRONTEND",
+    "DEFAULT_BACKEND",
+    "DEFAULT_FRONTEND",
     "MAX_PAYLOAD_BYTES",
     "PREDICTION_FIELDS",
     "PREDICTION_TOPIC",

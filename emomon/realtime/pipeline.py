@@ -70,9 +70,14 @@ class PipelineSettings:
 
     def __post_init__(self) -> None:
         if not self.hop_s > 0:
-            raise EmomonError(f"--hop must be > 0, got {self.hop_s}")
+            raise EmomonError(
+                f"{{hop_s}} must be > 0, got {self.hop_s}", params=("hop_s",)
+            )
         if not 0 <= self.smoothing < 1:
-            raise EmomonError(f"--smoothing must be in [0, 1), got {self.smoothing}")
+            raise EmomonError(
+                f"{{smoothing}} must be in [0, 1), got {self.smoothing}",
+                params=("smoothing",),
+            )
         if not self.time_scale > 0:
             raise EmomonError(f"time_scale must be > 0, got {self.time_scale}")
 

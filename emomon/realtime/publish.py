@@ -49,7 +49,7 @@ from typing import Any
 
 import zmq
 
-from emomon.errors import ConfigError, EmomonError
+from emomon.errors import ConfigError, EmomonError, literal
 from emomon.realtime._timer import StatusTimer
 from emomon.realtime.messages import (
     DEFAULT_ADDRESS,
@@ -209,6 +209,12 @@ class PublisherSettings:
         )
 
 
+#: The PublisherSettings fields that the Curve rules name.
+_CURVE_PARAMS = {
+    name: name for name in ("curve_secret_key", "curve_allowed_dir", "curve_server_key")
+}
+
+
 def check_curve_settings(
     address: str,
     *,
@@ -228,34 +234,48 @@ def check_curve_settings(
     ConfigError
         Naming the missing options.
     """
+    where = literal(address)
     if connect:
         if allowed is not None:
             raise ConfigError(
-                "--curve-allowed applies to a bound socket; a connecting publisher "
-                "needs --curve-secret (its own) and the broker's public key"
+                "{curve_allowed_dir} applies to a bound socket; a connecting "
+                "publisher needs {curve_secret_key} (its own) and the broker's "
+                "public key ({curve_server_key})",
+                params=_CURVE_PARAMS,
             )
         if (secret is None) != (server is None):
             raise ConfigError(
                 "a connecting publisher with Curve needs both its secret key file "
-                "and the broker's public key file (curve_server_key)"
+                "({curve_secret_key}) and the broker's public key file "
+                "({curve_server_key})",
+                params=_CURVE_PARAMS,
             )
-        opts = "a client secret key and curve_server_key"
+        opts = "a client secret key ({curve_secret_key}) and {curve_server_key}"
     else:
         if server is not None:
-            raise ConfigError("curve_server_key applies only with connect=True")
-        if (secret is None) != (allowed is None):
-            missing = "--curve-allowed" if allowed is None else "--curve-secret"
             raise ConfigError(
-                f"Curve on {address} needs both --curve-secret and --curve-allowed; "
-                f"{missing} is missing"
+                "{curve_server_key} applies only with {connect}",
+                params={**_CURVE_PARAMS, "connect": "connect=True"},
             )
-        opts = "--curve-secret and --curve-allowed (generate with `emomon keys`)"
+        if (secret is None) != (allowed is None):
+            missing = "curve_allowed_dir" if allowed is None else "curve_secret_key"
+            raise ConfigError(
+                f"Curve on {where} needs both {{curve_secret_key}} and "
+                f"{{curve_allowed_dir}}; {{{missing}}} is missing",
+                params=_CURVE_PARAMS,
+            )
+        opts = (
+            "{curve_secret_key} and {curve_allowed_dir} (generate with `emomon keys`)"
+        )
     if secret is None and not insecure and not is_loopback_address(address):
         verb = "connecting to" if connect else "binding to"
         raise ConfigError(
-            f"{verb} {address} needs {opts} or --insecure (insecure=True, or "
-            "allow_remote=True): predictions are health data; loopback "
-            f"({DEFAULT_ADDRESS}) needs neither"
+            f"{verb} {where} needs {opts} or {{insecure}}: predictions are health "
+            f"data; loopback ({DEFAULT_ADDRESS}) needs neither",
+            params={
+                **_CURVE_PARAMS,
+                "insecure": "insecure=True (or allow_remote=True)",
+            },
         )
 
 
@@ -386,9 +406,10 @@ class Publisher(Sink):
             self._close_security()
             verb = "connect" if s.connect else "bind"
             raise EmomonError(
-                f"cannot {verb} the prediction publisher to {s.address}: "
-                f"{exc.strerror}; choose another address or port (--address), or "
-                "stop the process that uses it"
+                f"cannot {verb} the prediction publisher to {literal(s.address)}: "
+                f"{literal(exc.strerror)}; choose another address or port "
+                "({address}), or stop the process that uses it",
+                params=("address",),
             ) from None
         except BaseException:
             sock.close(linger=0)

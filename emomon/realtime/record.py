@@ -57,7 +57,6 @@ Exactness
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime
 import json
@@ -65,7 +64,6 @@ import logging
 import math
 import os
 import shutil
-import sys
 import threading
 import time
 import warnings
@@ -78,7 +76,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from emomon import __version__
-from emomon.errors import EmomonError
+from emomon.errors import EmomonError, literal
 from emomon.realtime.messages import MessageError, PredictionMessage
 from emomon.realtime.sinks import Sink
 
@@ -94,9 +92,7 @@ __all__ = [
     "RecordingFiles",
     "RecordingPaths",
     "SessionRecorder",
-    "add_recover_parser",
     "check_record_path",
-    "cmd_recover",
     "read_recording",
     "recording_paths",
 ]
@@ -230,8 +226,9 @@ def check_record_path(path: str | Path, *, overwrite: bool = False) -> Recording
     existing = [p for p in paths.outputs if p.exists()]
     if existing and not overwrite:
         raise RecordError(
-            f"record: {existing[0]} exists; pass --overwrite to replace it or "
-            "choose another name"
+            f"record: {literal(existing[0])} exists; pass {{overwrite}} to replace "
+            "it or choose another name",
+            params={"overwrite": "overwrite=True"},
         )
     return paths
 
@@ -998,28 +995,3 @@ def read_recording(path: str | Path) -> Recording:
     with open(paths.predictions, encoding="utf-8") as f:
         predictions = [json.loads(line) for line in f if line.strip()]
     return Recording(raw, desc, timestamps, predictions)
-
-
-# -- command line --------------------------------------------------------------------
-def add_recover_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register the ``recover`` verb."""
-    p = sub.add_parser(
-        "recover",
-        help="finish a recording left unfinished by a crashed `stream --record`",
-        description="Write session.fif, session.timestamps.npy and "
-        "session.predictions.jsonl from the spool directory session.fif.partial "
-        "that `emomon stream --record session.fif` leaves when it is killed. "
-        "Existing output files of that name are replaced.",
-    )
-    p.add_argument(
-        "path", type=Path, help="the recording (session.fif) or its .partial spool"
-    )
-    p.set_defaults(func=cmd_recover)
-    return p
-
-
-def cmd_recover(args: argparse.Namespace) -> int:
-    """Run ``emomon recover``."""
-    files = SessionRecorder.recover(args.path)
-    print(files.describe(), file=sys.stderr, flush=True)
-    return 0

@@ -55,11 +55,9 @@ source and they reconnect to it.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,12 +68,9 @@ import numpy as np
 import pylsl
 
 from emomon import __version__
-from emomon.argtypes import positive_float as _positive_float
-from emomon.argtypes import positive_int as _positive_int
 from emomon.datasets import Reader, Trial, get_reader
 from emomon.errors import ConfigError, DatasetError
 from emomon.realtime._closing import Closing
-from emomon.realtime._signals import StopOnSignals
 
 __all__ = [
     "MarkerEvent",
@@ -83,8 +78,6 @@ __all__ = [
     "ReplayResult",
     "ReplaySession",
     "ReplaySettings",
-    "add_replay_parser",
-    "cmd_replay",
     "default_source_id",
     "load_trials",
     "reader_for_file",
@@ -687,7 +680,10 @@ def load_trials(
         If both or neither of ``dataset`` and ``file`` are given.
     """
     if (dataset is None) == (file is None):
-        raise ConfigError("replay: give either --dataset (with --subject) or --file")
+        raise ConfigError(
+            "replay: give either {dataset} (with {subject}) or {file}",
+            params=("dataset", "subject", "file"),
+        )
     if file is not None:
         reader = reader_for_file(file)
     else:
@@ -744,154 +740,3 @@ def run_replay(
         if result.reason != "stopped" and linger_s > 0:
             (stop_event or threading.Event()).wait(linger_s)
     return result
-
-
-# -- command line -----------------------------------------------------------------
-def _reader_option(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    v: Any = value.strip()
-    for conv in (int, float):
-        try:
-            v = conv(value)
-            break
-        except ValueError:
-            continue
-    else:
-        if value.strip().lower() in ("true", "false"):
-            v = value.strip().lower() == "true"
-    return key.strip(), v
-
-
-def add_recording_arguments(group: Any, *, file: bool = True) -> None:
-    """Add the options that pick a recording for :func:`load_trials`:
-    ``--dataset``, ``--data-dir``, ``--subject``, ``--option`` and, with
-    ``file``, ``--file``."""
-    group.add_argument("--dataset", help="reader name, e.g. deap, synthetic")
-    group.add_argument("--data-dir", type=Path, default=None, help="dataset directory")
-    group.add_argument("--subject", default=None, help="subject id (default: first)")
-    if file:
-        group.add_argument(
-            "--file",
-            type=Path,
-            default=None,
-            help="one OpenBCI GUI .txt or MNE-readable recording (EDF/BDF/FIF/...)",
-        )
-    group.add_argument(
-        "--option",
-        "-o",
-        dest="reader_options",
-        action="append",
-        type=_reader_option,
-        default=[],
-        metavar="KEY=VALUE",
-        help="reader option, repeatable (e.g. -o n_videos=4 for synthetic)",
-    )
-
-
-def trials_from_args(args: argparse.Namespace) -> list[Trial]:
-    """:func:`load_trials` with the options of :func:`add_recording_arguments`."""
-    return load_trials(
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        subject=args.subject,
-        file=args.file,
-        reader_options=dict(args.reader_options),
-    )
-
-
-def add_replay_parser(
-    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
-) -> argparse.ArgumentParser:
-    """Register the ``replay`` verb on ``subparsers``; returns its parser.
-
-    The parser's default ``func`` is :func:`cmd_replay` (``func(args) -> int``).
-    """
-    p = subparsers.add_parser(
-        "replay",
-        help="serve a recorded session as an LSL stream (simulated headset)",
-        description=(
-            "Serve one subject of a dataset (trials back to back, baseline then "
-            "trial) or one recording file as a real LSL EEG outlet, paced in real "
-            "time, with a Markers outlet of JSON trial events."
-        ),
-    )
-    add_recording_arguments(p.add_argument_group("what to serve (--dataset or --file)"))
-    out = p.add_argument_group("stream")
-    out.add_argument("--name", default="emomon-replay", help="LSL stream name")
-    out.add_argument(
-        "--source-id",
-        default="",
-        help="LSL source id (default: stable, from dataset/subject or file)",
-    )
-    out.add_argument(
-        "--speed", type=_positive_float, default=1.0, help="1 = real time (default)"
-    )
-    out.add_argument("--loop", action="store_true", help="restart at the end")
-    out.add_argument(
-        "--chunk",
-        type=_positive_int,
-        default=None,
-        help="samples per push (default: about 1/32 s)",
-    )
-    out.add_argument("--no-markers", action="store_true", help="no Markers outlet")
-    out.add_argument(
-        "--duration",
-        type=_positive_float,
-        default=None,
-        help="stop after this many seconds (default: end of recording)",
-    )
-    p.set_defaults(func=cmd_replay)
-    return p
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    """Run ``emomon replay``: returns 0 at the end, after ``--duration`` or on
-    SIGINT/SIGTERM; input problems raise :class:`~emomon.errors.EmomonError`."""
-    if (args.dataset is None) == (args.file is None):
-        raise ConfigError("replay: give either --dataset (with --subject) or --file")
-    settings = ReplaySettings(
-        name=args.name,
-        source_id=args.source_id,
-        chunk=args.chunk,
-        speed=args.speed,
-        loop=args.loop,
-        markers=not args.no_markers,
-    )
-    trials = trials_from_args(args)
-    stop = threading.Event()
-
-    def on_start(replay: Replay) -> None:
-        s = replay.session
-        st = replay.settings
-        mins, secs = divmod(round(s.duration_s), 60)
-        markers = f", markers '{st.marker_stream_name}'" if st.markers else ""
-        print(
-            f"replay: '{st.name}' ({st.stream_type}, {replay.n_channels} ch, "
-            f"{s.sfreq:g} Hz, source_id {replay.source_id}) <- "
-            f"{s.dataset or 'file'} {s.subject}: {s.n_trials} trial(s), "
-            f"{mins}:{secs:02d} min at {st.speed:g}x"
-            f"{' looping' if st.loop else ''}{markers}; Ctrl-C stops",
-            flush=True,
-        )
-
-    with StopOnSignals(stop):
-        result = run_replay(
-            trials,
-            file=args.file,
-            settings=settings,
-            duration_s=args.duration,
-            stop_event=stop,
-            on_start=on_start,
-        )
-    what = {"end": "end of recording", "duration": "duration reached"}.get(
-        result.reason, "stopped"
-    )
-    print(
-        f"replay: {what} after {result.elapsed_s:.1f} s "
-        f"({result.samples_pushed} samples, {result.markers_pushed} markers)",
-        file=sys.stderr,
-        flush=True,
-    )
-    return 0

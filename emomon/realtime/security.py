@@ -21,26 +21,20 @@ Typical setup::
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from pathlib import Path
-from typing import Any
 
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from emomon.errors import EmomonError
+from emomon.errors import EmomonError, literal
 from emomon.realtime._closing import Closing
 
 __all__ = [
     "CurveServer",
-    "add_curve_server_arguments",
-    "add_keys_parser",
     "apply_client_keys",
     "apply_server_keys",
-    "cmd_keys",
     "generate_keypair",
     "load_allowed_keys",
     "load_client_keys",
@@ -84,8 +78,9 @@ def generate_keypair(directory: str | Path, name: str) -> tuple[Path, Path]:
     for path in (public, secret):
         if path.exists():
             raise EmomonError(
-                f"{path} exists already; choose another --name or --out, or "
-                "delete the old pair"
+                f"{literal(path)} exists already; choose another {{name}} or "
+                "{directory}, or delete the old pair",
+                params=("name", "directory"),
             )
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -227,59 +222,3 @@ class CurveServer(Closing):
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
-
-
-# -- the keys verb -------------------------------------------------------------------
-def cmd_keys(args: argparse.Namespace) -> int:
-    """Run ``emomon keys``; returns the exit code."""
-    public, secret = generate_keypair(args.out, args.name)
-    print(f"public key (share): {public}")
-    print(f"secret key (keep private): {secret}")
-    print(
-        "servers need their .key_secret and a directory of allowed clients' .key "
-        "files; clients need their .key_secret and the server's .key",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def add_keys_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register the ``keys`` verb on an ``argparse`` subparsers object."""
-    p = sub.add_parser(
-        "keys",
-        help="generate a CurveZMQ key pair for remote subscribers",
-        description="Write NAME.key (public) and NAME.key_secret (private) to DIR. "
-        "Use --name server for a publisher or broker, client-NAME for a subscriber.",
-    )
-    p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--name", default="server", help="server or client-NAME (server)")
-    p.set_defaults(func=cmd_keys)
-    return p
-
-
-def add_curve_server_arguments(p: argparse.ArgumentParser) -> Any:
-    """``--curve-secret``, ``--curve-allowed`` and ``--insecure`` (stream, broker).
-
-    Returns
-    -------
-    argparse._ArgumentGroup
-        The group, for verb-specific additions.
-    """
-    g = p.add_argument_group("security (non-loopback addresses need Curve)")
-    g.add_argument(
-        "--curve-secret",
-        type=Path,
-        help="server secret key file (server.key_secret, from `emomon keys`); "
-        "with `stream --connect`: the publisher's own client key file",
-    )
-    g.add_argument(
-        "--curve-allowed",
-        type=Path,
-        help="directory of allowed clients' public .key files",
-    )
-    g.add_argument(
-        "--insecure",
-        action="store_true",
-        help="allow a non-loopback address without Curve (unencrypted health data)",
-    )
-    return g

@@ -14,24 +14,19 @@ sinks (each runs behind a bounded queue or bounds its own; see
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pylsl
 
-from emomon.argtypes import endpoint, positive_float
 from emomon.errors import ConfigError, EmomonError
-from emomon.realtime._signals import StopOnSignals
 from emomon.realtime._timer import StatusTimer
 from emomon.realtime.messages import (
     PredictionMessage,
@@ -39,9 +34,7 @@ from emomon.realtime.messages import (
     TaskOutput,
 )
 from emomon.realtime.model import LoadedModel
-from emomon.realtime.pipeline import Pipeline, PipelineSettings, map_channels
-from emomon.realtime.replay import add_recording_arguments
-from emomon.realtime.security import add_curve_server_arguments
+from emomon.realtime.pipeline import Pipeline, PipelineSettings
 from emomon.realtime.sinks import QueuedSink, Sink
 from emomon.realtime.sources.base import CLOCK_RESTART_S, Source
 
@@ -434,273 +427,3 @@ def _run(loop: _Loop, stop_event: threading.Event | None) -> None:
         if state == "stopped":  # a recording that ended, or closed elsewhere
             break
     loop.send_status("stopped")
-
-
-# -- CLI --------------------------------------------------------------------------
-def _open_source(args: argparse.Namespace) -> Source:
-    if args.source == "lsl":
-        from emomon.realtime.sources.lsl import LSLSource
-
-        src = LSLSource(
-            args.name, type=args.type, source_id=args.source_id, timeout_s=args.timeout
-        )
-    elif args.source == "replay":
-        from emomon.realtime.replay import trials_from_args
-        from emomon.realtime.sources.replay import ReplaySource
-
-        src = ReplaySource(
-            trials_from_args(args),
-            name=args.name or "emomon-replay",
-            speed=args.speed,
-            loop=args.loop,
-        )
-    else:
-        from emomon.realtime.sources.brainflow import BrainFlowSource, board_id_from
-
-        src = BrainFlowSource(
-            board_id_from(args.board_id),
-            serial_port=args.serial_port,
-            file=args.file,
-            master_board=(
-                board_id_from(args.master_board) if args.master_board else None
-            ),
-        )
-    src.open(timeout_s=args.timeout)
-    return src
-
-
-def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _open_recorder(
-    args: argparse.Namespace,
-    source: Source,
-    model: LoadedModel,
-    settings: PipelineSettings,
-) -> Any:
-    """The :class:`~emomon.realtime.record.SessionRecorder` of ``--record``."""
-    from emomon.realtime.record import RecorderSettings, SessionRecorder
-
-    return SessionRecorder(
-        args.record,
-        ch_names=source.ch_names,
-        sfreq=source.sfreq,
-        stream_name=source.name,
-        source_id=source.source_id,
-        model=model.digest,
-        metadata={
-            "source": args.source,
-            "model_name": model.contract.model,
-            "model_file": str(args.model),
-            "hop_s": settings.hop_s,
-            "smoothing": settings.smoothing,
-            "time_scale": source.time_scale,
-            "source_desc": dict(source.metadata),
-        },
-        settings=RecorderSettings(overwrite=bool(args.overwrite)),
-    )
-
-
-def _finish_recording(recorder: Any, *, failing: bool) -> None:
-    """Close ``recorder`` and print what was written; while another error is
-    on its way out, a recording error is printed instead of replacing it."""
-    if recorder is None:
-        return
-    try:
-        files = recorder.close()
-    except EmomonError as exc:
-        if not failing:
-            raise
-        print(f"emomon: error: {exc}", file=sys.stderr, flush=True)
-        return
-    print(files.describe(), file=sys.stderr, flush=True)
-
-
-def cmd_stream(args: argparse.Namespace) -> int:
-    from emomon.realtime.model import load_model
-
-    model = load_model(args.model)  # validate before connecting
-    settings = PipelineSettings(hop_s=args.hop, smoothing=args.smoothing)
-    record = getattr(args, "record", None)
-    if record is not None:  # a bad --record path fails before connecting
-        from emomon.realtime.record import check_record_path
-
-        check_record_path(record, overwrite=bool(args.overwrite))
-    source = _open_source(args)
-    stop = threading.Event()
-    # The handlers stay until the recording is finished: a second Ctrl-C or
-    # SIGTERM cannot interrupt writing the FIF.
-    with StopOnSignals(stop):
-        _serve(args, source, model, settings, stop)
-    return 0
-
-
-def _serve(
-    args: argparse.Namespace,
-    source: Source,
-    model: LoadedModel,
-    settings: PipelineSettings,
-    stop: threading.Event,
-) -> None:
-    """Publish ``source``'s predictions until ``stop``; always closes ``source``."""
-    from emomon.realtime.publish import (
-        LSLPredictionOutlet,
-        Publisher,
-        PublisherSettings,
-    )
-    from emomon.realtime.sinks import StatusLine
-
-    contract = model.contract
-    recorder = None
-    failing = True
-    try:
-        # Refuse a stream without the model's channels before binding the port
-        # or announcing the stream: the error is then the only output.
-        map_channels(contract.ch_names, source.ch_names)
-        pub_settings = PublisherSettings(
-            address=args.address,
-            curve_secret_key=_str_or_none(getattr(args, "curve_secret", None)),
-            curve_allowed_dir=_str_or_none(getattr(args, "curve_allowed", None)),
-            curve_server_key=_str_or_none(getattr(args, "curve_server", None)),
-            insecure=bool(getattr(args, "insecure", False)),
-            connect=bool(getattr(args, "connect", False)),
-        )
-        with Publisher(pub_settings) as pub:
-            print(
-                f"emomon stream: {source.name} ({source.n_channels} ch @ "
-                f"{source.sfreq:g} Hz) -> {contract.model} -> {pub.endpoint} "
-                f"(hop {args.hop:g} s)",
-                file=sys.stderr,
-                flush=True,
-            )
-            sinks: list[Sink] = [pub]
-            if not args.quiet:
-                sinks.append(
-                    StatusLine(
-                        lambda text: print(
-                            "\r" + text, end="", file=sys.stderr, flush=True
-                        )
-                    )
-                )
-            if args.lsl_outlet:
-                sinks.append(
-                    LSLPredictionOutlet(
-                        source.name or "eeg", contract.tasks, model=model.digest
-                    )
-                )
-            if args.record is not None:
-                recorder = _open_recorder(args, source, model, settings)
-                print(
-                    f"recording to {recorder.path} (spool {recorder.paths.spool})",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                sinks.append(recorder)
-            try:
-                stats = run_stream(
-                    source,
-                    model,
-                    sinks=sinks,
-                    settings=StreamSettings(
-                        pipeline=settings, duration_s=args.duration
-                    ),
-                    stop_event=stop,
-                )
-            finally:
-                for sink in sinks[1:]:
-                    if sink is not recorder:
-                        sink.close()
-        s = stats.summary()
-        print(
-            f"\nstopped: {s['samples']} samples, {s['dropped']} dropped, "
-            f"{s['predictions']} predictions ({s['flagged']} flagged), latency p50 "
-            f"{s['latency_ms_p50']:.1f} ms p99 {s['latency_ms_p99']:.1f} ms",
-            file=sys.stderr,
-        )
-        failing = False
-    finally:
-        try:
-            _finish_recording(recorder, failing=failing)
-        finally:
-            source.close()
-
-
-def add_stream_parser(sub: Any) -> None:
-    """Register the ``stream`` verb."""
-    p = sub.add_parser(
-        "stream",
-        help="live EEG (LSL/BrainFlow) -> features -> ONNX -> ZeroMQ predictions",
-        description="Read live EEG, compute the model's features causally every hop, "
-        "run the ONNX model and publish valence/arousal on ZeroMQ. Example: "
-        "emomon stream --source lsl --model runs/deap-lovo-logreg/model.onnx",
-    )
-    p.add_argument(
-        "--source",
-        choices=["lsl", "brainflow", "replay"],
-        default="lsl",
-        help="lsl (default), brainflow, or replay: a recording read in process",
-    )
-    p.add_argument("--model", type=Path, required=True, help="emomon model.onnx")
-    g = p.add_argument_group("LSL source")
-    g.add_argument("--name", help="stream name to resolve")
-    g.add_argument("--type", default="EEG", help="stream type (default EEG)")
-    g.add_argument("--source-id", help="stream source_id to resolve")
-    g = p.add_argument_group("BrainFlow source")
-    g.add_argument("--board-id", default="synthetic", help="id or name (synthetic)")
-    g.add_argument("--serial-port", help="e.g. /dev/ttyUSB0 for a Cyton")
-    g.add_argument(
-        "--file",
-        help="PLAYBACK_FILE_BOARD: a file written by BrainFlow; with --source "
-        "replay: a recording (OpenBCI .txt, EDF/BDF/FIF, ...)",
-    )
-    g.add_argument("--master-board", help="board that recorded --file")
-    g = p.add_argument_group("replay source (no LSL: --dataset or --file)")
-    add_recording_arguments(g, file=False)  # --file is shared with BrainFlow
-    g.add_argument(
-        "--speed",
-        type=positive_float,
-        default=None,
-        help="pace like a headset at this speed (default: unpaced, as fast as the "
-        "pipeline runs; ends with the recording)",
-    )
-    g.add_argument("--loop", action="store_true", help="restart at the end")
-    p.add_argument(
-        "--timeout", type=positive_float, default=10.0, help="connect timeout (s)"
-    )
-    p.add_argument(
-        "--address",
-        type=endpoint,
-        default="tcp://127.0.0.1:5556",
-        help="ZeroMQ PUB address",
-    )
-    p.add_argument("--hop", type=float, default=0.25, help="seconds between outputs")
-    p.add_argument("--smoothing", type=float, default=0.0, help="EMA weight in [0,1)")
-    p.add_argument("--lsl-outlet", action="store_true", help="also publish on LSL")
-    p.add_argument(
-        "--duration", type=positive_float, help="stop after this many seconds"
-    )
-    p.add_argument("--quiet", action="store_true", help="no status line")
-    p.add_argument(
-        "--record",
-        type=Path,
-        metavar="PATH.fif",
-        help="save the raw EEG received and the predictions: PATH.fif (MNE FIF, "
-        "replay it with `emomon replay --file PATH.fif`), "
-        "PATH.predictions.jsonl, PATH.timestamps.npy",
-    )
-    p.add_argument(
-        "--overwrite", action="store_true", help="with --record: replace the files"
-    )
-    p.add_argument(
-        "--connect",
-        action="store_true",
-        help="connect to --address (an `emomon broker` frontend) instead of binding",
-    )
-    g = add_curve_server_arguments(p)
-    g.add_argument(
-        "--curve-server",
-        type=Path,
-        help="with --connect: the broker's public key file (server.key)",
-    )
-    p.set_defaults(func=cmd_stream)

@@ -1,28 +1,20 @@
-"""Receive emomon predictions: a small client class for apps and the ``listen`` verb.
+"""Receive emomon predictions: a small client class for apps and ``emomon listen``.
 
-An app needs ten lines (see :class:`Subscriber`); ``emomon listen`` prints the
-stream live, or as JSON lines for scripts. Any ZeroMQ SUB socket works too: the
-wire format is two frames, ``[topic, UTF-8 JSON]``
-(:mod:`emomon.realtime.messages`).
+An app needs ten lines (see :class:`Subscriber`); ``emomon listen``
+(:mod:`emomon.cli.listen`) prints the stream live, or as JSON lines for scripts.
+Any ZeroMQ SUB socket works too: the wire format is two frames,
+``[topic, UTF-8 JSON]`` (:mod:`emomon.realtime.messages`).
 """
 
 from __future__ import annotations
 
-import argparse
-import signal
-import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import FrameType
-from typing import Any, TextIO
+from typing import Any
 
 import zmq
 
-from emomon.argtypes import endpoint as _endpoint
-from emomon.argtypes import positive_float as _positive_float
-from emomon.argtypes import positive_int as _positive_int
 from emomon.errors import EmomonError
 from emomon.realtime._closing import Closing
 from emomon.realtime.messages import (
@@ -33,7 +25,6 @@ from emomon.realtime.messages import (
     TOPICS,
     Message,
     MessageError,
-    encode,
     parse,
 )
 from emomon.realtime.security import apply_client_keys
@@ -41,14 +32,9 @@ from emomon.realtime.security import apply_client_keys
 __all__ = [
     "DEFAULT_ADDRESS",
     "Subscriber",
-    "add_listen_parser",
-    "cmd_listen",
     "format_prediction",
     "format_status",
-    "main",
 ]
-
-_TOPIC_ALIASES = {"prediction": PREDICTION_TOPIC, "status": STATUS_TOPIC}
 
 
 class Subscriber(Closing):
@@ -117,8 +103,9 @@ class Subscriber(Closing):
     ) -> None:
         if (curve_secret_key is None) != (curve_server_key is None):
             raise EmomonError(
-                "Curve needs both --curve-secret (this client's .key_secret) and "
-                "--curve-server (the publisher's public .key)"
+                "Curve needs both {curve_secret_key} (this client's .key_secret) "
+                "and {curve_server_key} (the publisher's public .key)",
+                params=("curve_secret_key", "curve_server_key"),
             )
         if isinstance(topics, str):
             topics = (topics,)
@@ -330,187 +317,3 @@ def format_status(payload: dict[str, Any]) -> str:
     if payload.get("last_error"):
         line += f"  error: {payload['last_error']}"
     return line
-
-
-# -- the listen verb ---------------------------------------------------------------
-def _topic(text: str) -> str:
-    topic = _TOPIC_ALIASES.get(text, text)
-    if topic not in TOPICS:
-        raise argparse.ArgumentTypeError(
-            f"unknown topic {text!r}; use prediction, status, or one of "
-            f"{', '.join(TOPICS)}"
-        )
-    return topic
-
-
-def _add_listen_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--address",
-        type=_endpoint,
-        default=DEFAULT_ADDRESS,
-        help=f"publisher endpoint (default {DEFAULT_ADDRESS})",
-    )
-    p.add_argument(
-        "--topic",
-        dest="topics",
-        action="append",
-        type=_topic,
-        metavar="TOPIC",
-        help="prediction or status (or the full topic name); repeatable; default both",
-    )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print each message's JSON payload on one line (for scripts)",
-    )
-    p.add_argument(
-        "--count",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="stop after N messages",
-    )
-    p.add_argument(
-        "--duration",
-        type=_positive_float,
-        default=None,
-        metavar="S",
-        help="stop after S seconds",
-    )
-    g = p.add_argument_group("security (a Curve publisher or broker)")
-    g.add_argument(
-        "--curve-secret",
-        type=Path,
-        help="this client's secret key file (client-NAME.key_secret)",
-    )
-    g.add_argument(
-        "--curve-server",
-        type=Path,
-        help="the publisher's or broker's public key file (server.key)",
-    )
-    p.set_defaults(func=cmd_listen)
-
-
-def add_listen_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``listen`` verb on an ``argparse`` subparsers object.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        From ``parser.add_subparsers()``.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The ``listen`` parser (its ``func`` default is :func:`cmd_listen`).
-    """
-    p = subparsers.add_parser(
-        "listen",
-        help="print live predictions and status from `emomon stream`",
-        description="Subscribe to an emomon publisher and print one line per "
-        "prediction and a line when the source state changes (or, with --json, "
-        "every message as a JSON line). Runs until Ctrl-C, --count or --duration.",
-    )
-    _add_listen_arguments(p)
-    return p
-
-
-class _Stop:
-    """SIGINT/SIGTERM turn into a flag the receive loop checks."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.requested = True
-
-    def __enter__(self) -> _Stop:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
-def cmd_listen(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
-    """Run ``emomon listen``; returns the exit code (0, also on SIGINT/SIGTERM)."""
-    out = sys.stdout if out is None else out
-    topics = tuple(dict.fromkeys(args.topics or TOPICS))
-    count: int | None = args.count
-    deadline = None if args.duration is None else time.monotonic() + args.duration
-    n = 0
-    streams: set[str] = set()
-    states: dict[str, str] = {}
-    with (
-        _Stop() as stop,
-        Subscriber(
-            args.address,
-            topics=topics,
-            curve_secret_key=getattr(args, "curve_secret", None),
-            curve_server_key=getattr(args, "curve_server", None),
-        ) as sub,
-    ):
-        # After the socket exists: a bad address or key is the only output.
-        print(
-            f"emomon listen: {args.address} ({', '.join(topics)}); Ctrl-C to stop",
-            file=sys.stderr,
-        )
-        while not stop.requested and (count is None or n < count):
-            wait = 0.2
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                wait = min(wait, left)
-            msg = sub.recv(wait)
-            if msg is None:
-                continue
-            n += 1
-            line = None
-            if args.json:
-                line = encode(msg.topic, msg.payload)[1].decode("utf-8")
-            elif msg.topic == PREDICTION_TOPIC:
-                streams.add(msg.stream)
-                line = format_prediction(msg.payload, with_stream=len(streams) > 1)
-            elif states.get(msg.stream) != msg.payload["state"]:
-                states[msg.stream] = msg.payload["state"]
-                line = format_status(msg.payload)
-            if line is not None:
-                print(line, file=out, flush=True)
-        missed = sum(sub.missed.values())
-        summary = f"emomon listen: {n} message(s), {missed} missed"
-        if sub.invalid:
-            summary += f", {sub.invalid} malformed (last: {sub.last_error})"
-        print(summary, file=sys.stderr)
-        if n == 0:
-            print(
-                f"emomon listen: nothing received from {args.address}; is "
-                "`emomon stream` running and publishing there?",
-                file=sys.stderr,
-            )
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m emomon.realtime.subscribe [listen options]``."""
-    p = argparse.ArgumentParser(
-        prog="python -m emomon.realtime.subscribe",
-        description="Print emomon predictions (same as `emomon listen`).",
-    )
-    _add_listen_arguments(p)
-    args = p.parse_args(argv)
-    try:
-        return cmd_listen(args)
-    except EmomonError as exc:
-        print(f"emomon: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

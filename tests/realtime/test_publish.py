@@ -26,6 +26,9 @@ from pathlib import Path
 import pytest
 import zmq
 
+import emomon.cli.listen
+from emomon.cli import add_verb
+from emomon.cli.listen import run as cmd_listen
 from emomon.errors import EmomonError
 from emomon.realtime.messages import (
     PREDICTION_TOPIC,
@@ -42,7 +45,7 @@ from emomon.realtime.publish import (
     StatusTimer,
     is_loopback_address,
 )
-from emomon.realtime.subscribe import Subscriber, add_listen_parser, cmd_listen
+from emomon.realtime.subscribe import Subscriber
 
 REPO = Path(__file__).resolve().parents[2]
 ANY_PORT = "tcp://127.0.0.1:*"
@@ -528,7 +531,7 @@ class _BackgroundPublisher:
 
 def _listen_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="emomon")
-    add_listen_parser(p.add_subparsers(dest="command"))
+    add_verb(p.add_subparsers(dest="command"), emomon.cli.listen)
     return p.parse_args(["listen", *argv])
 
 
@@ -592,7 +595,7 @@ def test_listen_process_exits_0_on_signal(publisher, sig):
     pub = publisher()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emomon.realtime.subscribe", "--address", pub.endpoint],
+        [sys.executable, "-m", "emomon.cli", "listen", "--address", pub.endpoint],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import emomon.cli.replay
+from emomon.cli import add_verb
 from emomon.datasets import Trial, get_reader
 from emomon.datasets.openbci import read_openbci_txt
 from emomon.dsp.layout import DEAP_CHANNELS
@@ -23,7 +25,6 @@ from emomon.realtime.replay import (
     Replay,
     ReplaySession,
     ReplaySettings,
-    add_replay_parser,
     default_source_id,
     reader_for_file,
 )
@@ -259,7 +260,7 @@ def test_loop_continues_the_schedule_without_a_gap():
 
 def _replay_args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="emomon")
-    add_replay_parser(parser.add_subparsers(dest="command"))
+    add_verb(parser.add_subparsers(dest="command"), emomon.cli.replay)
     return parser.parse_args(["replay", *argv])
 
 
@@ -311,8 +312,8 @@ def test_cli_replay_serves_the_real_openbci_file(openbci_sample, capsys):
 def test_cli_replay_stops_cleanly_on_signals(sig):
     code = (
         "import sys, argparse\n"
-        "from emomon.realtime.replay import add_replay_parser\n"
-        "p = argparse.ArgumentParser(); add_replay_parser(p.add_subparsers())\n"
+        "import emomon.cli.replay as verb\nfrom emomon.cli import add_verb\n"
+        "p = argparse.ArgumentParser(); add_verb(p.add_subparsers(), verb)\n"
         "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
     )
     proc = subprocess.Popen(

@@ -14,6 +14,7 @@ import pytest
 
 from emomon.cli import build_parser
 from emomon.cli import main as cli_main
+from emomon.cli.stream import FLAGS as STREAM_FLAGS
 from emomon.errors import EmomonError
 from emomon.realtime.messages import PREDICTION_TOPIC, prediction_message
 from emomon.realtime.publish import Publisher, PublisherSettings
@@ -119,10 +120,13 @@ def test_unauthorised_gets_nothing_authorised_gets_every_seq(keys):
 def test_non_loopback_bind_needs_curve_or_insecure(address, keys):
     with pytest.raises(EmomonError) as err:
         PublisherSettings(address=address)
-    text = str(err.value)
+    text = err.value.render(STREAM_FLAGS)  # as `emomon stream` prints it
     for option in ("--curve-secret", "--curve-allowed", "--insecure", "emomon keys"):
         assert option in text
     assert "\n" not in text
+    # the library's own text names the settings' fields
+    for field in ("curve_secret_key", "curve_allowed_dir", "insecure=True"):
+        assert field in str(err.value)
     # settings only: nothing is bound or sent on a non-loopback address
     assert PublisherSettings(address=address, insecure=True).insecure
     assert PublisherSettings(
@@ -130,8 +134,9 @@ def test_non_loopback_bind_needs_curve_or_insecure(address, keys):
         curve_secret_key=str(keys["server_sec"]),
         curve_allowed_dir=str(keys["allowed"]),
     ).curve
-    with pytest.raises(EmomonError, match="--curve-allowed is missing"):
+    with pytest.raises(EmomonError) as err:
         PublisherSettings(address=address, curve_secret_key=str(keys["server_sec"]))
+    assert "--curve-allowed is missing" in err.value.render(STREAM_FLAGS)
 
 
 def test_keys_verb_writes_loadable_pair(tmp_path, capsys):

@@ -10,13 +10,18 @@
 Chunks are ``(n_channels, n_times)`` float64 microvolts with timestamps on this
 machine's LSL clock. The concrete sources are imported lazily, so that importing
 this package loads neither liblsl nor BrainFlow's native libraries.
+
+:data:`SOURCES` registers them by name (``emomon stream --source NAME``), each
+with a one-line description; :func:`source_class` imports the one chosen.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from emomon.errors import ConfigError
 from emomon.realtime.sources.base import Chunk, Source, SourceError, SourceState
 
 if TYPE_CHECKING:
@@ -25,23 +30,80 @@ if TYPE_CHECKING:
     from emomon.realtime.sources.replay import ReplaySource
 
 __all__ = [
+    "SOURCES",
     "BrainFlowSource",
     "Chunk",
     "LSLSource",
     "ReplaySource",
     "Source",
+    "SourceEntry",
     "SourceError",
     "SourceState",
+    "source_class",
 ]
 
-_LAZY = {
-    "LSLSource": "emomon.realtime.sources.lsl",
-    "BrainFlowSource": "emomon.realtime.sources.brainflow",
-    "ReplaySource": "emomon.realtime.sources.replay",
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """A registered source: where its class lives and what it reads.
+
+    Attributes
+    ----------
+    target : str
+        ``"module:Class"``, imported by :func:`source_class`.
+    description : str
+        One line for ``--help``.
+    """
+
+    target: str
+    description: str
+
+
+#: name -> registered source (the first is the default of ``emomon stream``).
+SOURCES: dict[str, SourceEntry] = {
+    "lsl": SourceEntry(
+        "emomon.realtime.sources.lsl:LSLSource",
+        "a Lab Streaming Layer stream, found by name, type or source_id",
+    ),
+    "brainflow": SourceEntry(
+        "emomon.realtime.sources.brainflow:BrainFlowSource",
+        "a BrainFlow board (hardware, synthetic or a playback file)",
+    ),
+    "replay": SourceEntry(
+        "emomon.realtime.sources.replay:ReplaySource",
+        "a recording read in process (no LSL)",
+    ),
 }
 
 
+def source_class(name: str) -> type[Source]:
+    """The source class registered as ``name`` (imported now).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SOURCES`.
+
+    Returns
+    -------
+    type of Source
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not registered (the message lists the names).
+    """
+    if name not in SOURCES:
+        raise ConfigError(
+            f"unknown source {name!r}; choose one of {', '.join(SOURCES)}"
+        )
+    module, cls = SOURCES[name].target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    for entry in SOURCES.values():
+        module, cls = entry.target.split(":")
+        if cls == name:
+            return getattr(importlib.import_module(module), cls)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,14 @@
-"""argparse value types shared by the CLI verbs: errors name the bad value."""
+"""argparse value types shared by the CLI verbs: errors name the bad value.
+
+Each takes the command-line text and returns the value, or raises
+:class:`argparse.ArgumentTypeError` (argparse then names the option).
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 
 def positive_int(text: str) -> int:
@@ -31,12 +36,16 @@ def _whole(text: str) -> int:
         ) from None
 
 
-def nonneg_float(text: str) -> float:
-    """A finite number >= 0."""
+def _number(text: str) -> float:
     try:
-        v = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def nonneg_float(text: str) -> float:
+    """A finite number >= 0."""
+    v = _number(text)
     if not (v >= 0 and math.isfinite(v)):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return v
@@ -59,10 +68,7 @@ def finite_float(text: str) -> float:
     argparse.ArgumentTypeError
         For text that is not a number, or NaN/inf (argparse names the option).
     """
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    v = _number(text)
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return v
@@ -70,10 +76,7 @@ def finite_float(text: str) -> float:
 
 def positive_float(text: str) -> float:
     """A finite number > 0."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    v = _number(text)
     if not (v > 0 and math.isfinite(v)):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return v
@@ -112,3 +115,37 @@ def endpoint(text: str) -> str:
                 f"port {port!r} in {text!r} is not a number in 1-65535 (or *)"
             )
     return text
+
+
+def reader_option(text: str) -> tuple[str, Any]:
+    """A dataset reader option ``KEY=VALUE``; the value becomes an int, a float
+    or a bool where it reads as one, else stays text.
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    key, value : tuple of str and object
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        Without ``=`` or a key.
+    """
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    v: Any = value.strip()
+    for conv in (int, float):
+        try:
+            v = conv(value)
+            break
+        except ValueError:
+            continue
+    else:
+        if value.strip().lower() in ("true", "false"):
+            v = value.strip().lower() == "true"
+    return key.strip(), v

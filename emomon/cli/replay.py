@@ -1,0 +1,123 @@
+"""``emomon replay``: serve a recording as a real LSL stream (a simulated headset)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+
+from emomon.cli._options import (
+    RECORDING_FLAGS,
+    add_recording_arguments,
+    recording_kwargs,
+)
+from emomon.cli.argtypes import positive_float, positive_int
+from emomon.errors import ConfigError
+
+#: One line for ``emomon --help``.
+HELP = "serve a recorded session as an LSL stream (simulated headset)"
+DESCRIPTION = (
+    "Serve one subject of a dataset (trials back to back, baseline then "
+    "trial) or one recording file as a real LSL EEG outlet, paced in real "
+    "time, with a Markers outlet of JSON trial events."
+)
+
+#: Library parameter -> flag (load_trials, ReplaySettings, run_replay).
+FLAGS: dict[str, str] = {
+    **RECORDING_FLAGS,
+    "name": "--name",
+    "source_id": "--source-id",
+    "speed": "--speed",
+    "loop": "--loop",
+    "chunk": "--chunk",
+    "markers": "--no-markers",
+    "duration_s": "--duration",
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``emomon replay``: returns 0 at the end, after ``--duration`` or on
+    SIGINT/SIGTERM; input problems raise :class:`~emomon.errors.EmomonError`."""
+    from emomon.realtime._signals import StopOnSignals
+    from emomon.realtime.replay import (
+        Replay,
+        ReplaySettings,
+        load_trials,
+        run_replay,
+    )
+
+    if (args.dataset is None) == (args.file is None):
+        raise ConfigError("replay: give either --dataset (with --subject) or --file")
+    settings = ReplaySettings(
+        name=args.name,
+        source_id=args.source_id,
+        chunk=args.chunk,
+        speed=args.speed,
+        loop=args.loop,
+        markers=not args.no_markers,
+    )
+    trials = load_trials(**recording_kwargs(args))
+    stop = threading.Event()
+
+    def on_start(replay: Replay) -> None:
+        s = replay.session
+        st = replay.settings
+        mins, secs = divmod(round(s.duration_s), 60)
+        markers = f", markers '{st.marker_stream_name}'" if st.markers else ""
+        print(
+            f"replay: '{st.name}' ({st.stream_type}, {replay.n_channels} ch, "
+            f"{s.sfreq:g} Hz, source_id {replay.source_id}) <- "
+            f"{s.dataset or 'file'} {s.subject}: {s.n_trials} trial(s), "
+            f"{mins}:{secs:02d} min at {st.speed:g}x"
+            f"{' looping' if st.loop else ''}{markers}; Ctrl-C stops",
+            flush=True,
+        )
+
+    with StopOnSignals(stop):
+        result = run_replay(
+            trials,
+            file=args.file,
+            settings=settings,
+            duration_s=args.duration,
+            stop_event=stop,
+            on_start=on_start,
+        )
+    what = {"end": "end of recording", "duration": "duration reached"}.get(
+        result.reason, "stopped"
+    )
+    print(
+        f"replay: {what} after {result.elapsed_s:.1f} s "
+        f"({result.samples_pushed} samples, {result.markers_pushed} markers)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``replay``."""
+    add_recording_arguments(p.add_argument_group("what to serve (--dataset or --file)"))
+    out = p.add_argument_group("stream")
+    out.add_argument("--name", default="emomon-replay", help="LSL stream name")
+    out.add_argument(
+        "--source-id",
+        default="",
+        help="LSL source id (default: stable, from dataset/subject or file)",
+    )
+    out.add_argument(
+        "--speed", type=positive_float, default=1.0, help="1 = real time (default)"
+    )
+    out.add_argument("--loop", action="store_true", help="restart at the end")
+    out.add_argument(
+        "--chunk",
+        type=positive_int,
+        default=None,
+        help="samples per push (default: about 1/32 s)",
+    )
+    out.add_argument("--no-markers", action="store_true", help="no Markers outlet")
+    out.add_argument(
+        "--duration",
+        type=positive_float,
+        default=None,
+        help="stop after this many seconds (default: end of recording)",
+    )
