@@ -6,6 +6,10 @@ The session can later be served again with ``emomon replay --file session.fif``
 and re-scored by ``emomon stream``: the same samples give the same windows and
 the same probabilities.
 
+This module writes (:class:`SessionRecorder`, a sink of the live loop);
+:mod:`emomon.realtime.recording` knows the files: their paths, how a spool
+becomes them, and :func:`read_recording`.
+
 Files of a finished recording ``session.fif``
     ``session.fif``
         MNE raw FIF, float64 (``fmt="double"``), every channel of the source as
@@ -57,18 +61,14 @@ Exactness
 
 from __future__ import annotations
 
-import contextlib
-import datetime
 import json
-import logging
 import math
 import os
 import shutil
 import threading
 import time
-import warnings
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -76,12 +76,32 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from emomon import __version__
-from emomon.errors import EmomonError, literal
-from emomon.realtime.messages import MessageError, PredictionMessage
+from emomon.realtime.messages import PredictionMessage
+from emomon.realtime.recording import (
+    _F64,
+    ANNOTATION_PREFIX,
+    DESCRIPTION_KEY,
+    SPOOL_SUFFIX,
+    RecordError,
+    Recording,
+    RecordingFiles,
+    RecordingPaths,
+    _split_bytes,
+    _write_atomic,
+    check_record_path,
+    finish_spool,
+    read_recording,
+    recording_paths,
+)
 from emomon.realtime.sinks import Sink
 
 if TYPE_CHECKING:
     from emomon.realtime.sources.base import Chunk
+
+_SPOOL_FORMAT = "emomon-recording-spool"
+_SPOOL_VERSION = 1
+_UV_PER_V = 1e6
+_TAIL_S = 30.0  # timestamps kept in memory to place predictions on samples
 
 __all__ = [
     "ANNOTATION_PREFIX",
@@ -96,141 +116,6 @@ __all__ = [
     "read_recording",
     "recording_paths",
 ]
-
-#: Key of ``info["description"]`` JSON marking an emomon recording (its version).
-DESCRIPTION_KEY = "emomon_recording"
-#: Prefix of the annotations the recorder writes (ignored by emomon's readers).
-ANNOTATION_PREFIX = "emomon/"
-SPOOL_SUFFIX = ".partial"
-_FIF_ENDINGS = (".fif.gz", ".fif")
-_SPOOL_FORMAT = "emomon-recording-spool"
-_SPOOL_VERSION = 1
-_UV_PER_V = 1e6
-_F64 = np.dtype("<f8")
-_TAIL_S = 30.0  # timestamps kept in memory to place predictions on samples
-_BLOCK = 1 << 20  # samples per block when scanning or copying the spool
-_NAMING_WARNING = "does not conform to MNE naming conventions"
-
-
-class RecordError(EmomonError):
-    """A recording cannot be started, written or finished (one line, names the
-    path and what to do)."""
-
-
-# -- paths ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RecordingPaths:
-    """Where the files of one recording go.
-
-    Attributes
-    ----------
-    fif : Path
-        The target, ``session.fif`` (or ``.fif.gz``).
-    predictions : Path
-        ``session.predictions.jsonl``.
-    timestamps : Path
-        ``session.timestamps.npy``.
-    spool : Path
-        ``session.fif.partial/``, present only while recording (or after a crash).
-    """
-
-    fif: Path
-    predictions: Path
-    timestamps: Path
-    spool: Path
-
-    @property
-    def spool_meta(self) -> Path:
-        return self.spool / "meta.json"
-
-    @property
-    def spool_eeg(self) -> Path:
-        return self.spool / "eeg.f64"
-
-    @property
-    def spool_times(self) -> Path:
-        return self.spool / "times.f64"
-
-    @property
-    def spool_predictions(self) -> Path:
-        return self.spool / "predictions.tsv"
-
-    @property
-    def outputs(self) -> tuple[Path, Path, Path]:
-        """The finished recording's files (FIF, predictions, timestamps)."""
-        return (self.fif, self.predictions, self.timestamps)
-
-
-def recording_paths(path: str | Path) -> RecordingPaths:
-    """The files of the recording ``path`` (which must end in ``.fif`` or
-    ``.fif.gz``; a spool directory ``X.fif.partial`` names the recording ``X.fif``).
-
-    Raises
-    ------
-    RecordError
-        For any other ending (MNE writes FIF files only under these names).
-    """
-    p = Path(path).expanduser()
-    if p.name.endswith(SPOOL_SUFFIX):
-        p = p.with_name(p.name[: -len(SPOOL_SUFFIX)])
-    lower = p.name.lower()
-    ending = next((e for e in _FIF_ENDINGS if lower.endswith(e)), None)
-    if ending is None or len(p.name) == len(ending):
-        raise RecordError(
-            f"record: {p}: a recording is a FIF file; expected a name ending in "
-            ".fif (e.g. session.fif)"
-        )
-    base = p.name[: -len(ending)]
-    return RecordingPaths(
-        fif=p,
-        predictions=p.with_name(f"{base}.predictions.jsonl"),
-        timestamps=p.with_name(f"{base}.timestamps.npy"),
-        spool=p.with_name(p.name + SPOOL_SUFFIX),
-    )
-
-
-def check_record_path(path: str | Path, *, overwrite: bool = False) -> RecordingPaths:
-    """Check that a recording can be written at ``path``; return its paths.
-
-    Parameters
-    ----------
-    path : str or Path
-        The target ``.fif``.
-    overwrite : bool, default False
-        Replace existing output files.
-
-    Raises
-    ------
-    RecordError
-        If the name is not a FIF name, the directory is missing or not writable,
-        an output file exists (without ``overwrite``), or an unfinished
-        recording (a spool) is in the way.
-    """
-    paths = recording_paths(path)
-    parent = paths.fif.parent
-    if not parent.is_dir():
-        raise RecordError(
-            f"record: {paths.fif}: directory {parent} does not exist; create it first"
-        )
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise RecordError(f"record: {paths.fif}: directory {parent} is not writable")
-    if paths.spool.exists():
-        raise RecordError(
-            f"record: {paths.fif}: an unfinished recording is in {paths.spool} (a "
-            f"session that did not close); finish it with `emomon recover "
-            f"{paths.fif}` or delete it"
-        )
-    for p in paths.outputs:
-        if p.is_dir():
-            raise RecordError(f"record: {p} is a directory; expected a file name")
-    existing = [p for p in paths.outputs if p.exists()]
-    if existing and not overwrite:
-        raise RecordError(
-            f"record: {literal(existing[0])} exists; pass {{overwrite}} to replace "
-            "it or choose another name",
-            params={"overwrite": "overwrite=True"},
-        )
-    return paths
 
 
 # -- settings and results ------------------------------------------------------------
@@ -262,66 +147,6 @@ class RecorderSettings:
                 f"record: fsync_interval_s must be >= 0, got {self.fsync_interval_s}"
             )
         _split_bytes(self.split_size)  # validate now, not at close
-
-
-def _split_bytes(split_size: int | str) -> int:
-    """``split_size`` in bytes (MNE's rules: an int, or a number + MB/GB)."""
-    value: float
-    if isinstance(split_size, str):
-        text = split_size.strip().upper()
-        exp = {"MB": 20, "GB": 30}.get(text[-2:])
-        try:
-            value = float(text[:-2]) * 2.0**exp if exp else math.nan
-        except ValueError:
-            value = math.nan
-    else:
-        value = float(split_size)
-    if not (2**22 <= value <= 2**31):  # MNE keeps a 1 MB cushion per file
-        raise RecordError(
-            f"record: split_size must be between 4MB and 2GB, got {split_size!r}"
-        )
-    return int(value)
-
-
-@dataclass(frozen=True)
-class RecordingFiles:
-    """What :meth:`SessionRecorder.close` (or ``recover``) wrote.
-
-    Attributes
-    ----------
-    fif : tuple of Path
-        The FIF file and its split parts, in order; empty if no sample arrived
-        (then nothing is written).
-    predictions : Path or None
-        The JSON-lines file of published payloads (None if no sample arrived).
-    timestamps : Path or None
-        The per-sample LSL timestamps (None if no sample arrived).
-    n_samples : int
-        Samples recorded.
-    n_predictions : int
-        Predictions recorded.
-    recovered : bool
-        Finished from a spool left by a process that did not close it.
-    """
-
-    fif: tuple[Path, ...]
-    predictions: Path | None
-    timestamps: Path | None
-    n_samples: int
-    n_predictions: int
-    recovered: bool = False
-
-    def describe(self) -> str:
-        """One line for the command line."""
-        if not self.fif or self.predictions is None or self.timestamps is None:
-            return "recorded nothing: no sample arrived"
-        parts = f" (+{len(self.fif) - 1} split parts)" if len(self.fif) > 1 else ""
-        how = "recovered" if self.recovered else "recorded"
-        return (
-            f"{how} {self.fif[0]}{parts}: {self.n_samples} samples, "
-            f"{self.n_predictions} predictions (+ {self.predictions.name}, "
-            f"{self.timestamps.name})"
-        )
 
 
 # -- the recorder -------------------------------------------------------------------
@@ -633,7 +458,7 @@ class SessionRecorder(Sink):
                     f.close()
             if errors:
                 raise self._write_failed(errors[0])
-        self._result = _finish_spool(self.paths, self._meta, recovered=False)
+        self._result = finish_spool(self.paths, self._meta, recovered=False)
         self.state = "closed"
         return self._result
 
@@ -677,7 +502,7 @@ class SessionRecorder(Sink):
                 f"{_SPOOL_VERSION} (found {meta.get('format')!r} "
                 f"{meta.get('version')!r})"
             )
-        return _finish_spool(paths, meta, recovered=True)
+        return finish_spool(paths, meta, recovered=True)
 
     def __repr__(self) -> str:
         return (
@@ -719,279 +544,3 @@ class _Syncer:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-
-
-# -- finishing a spool -----------------------------------------------------------------
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _file_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _read_spool_predictions(
-    path: Path, n_samples: int
-) -> list[tuple[int, bytes, PredictionMessage]]:
-    """``(sample, payload bytes, message)`` of every complete line; a torn or
-    corrupt line (the process died while writing it) is skipped."""
-    out: list[tuple[int, bytes, PredictionMessage]] = []
-    if not path.is_file():
-        return out
-    with open(path, "rb") as f:
-        for line in f:
-            if not line.endswith(b"\n"):
-                break  # torn last line
-            head, sep, text = line[:-1].partition(b"\t")
-            try:
-                sample = int(head)
-                msg = PredictionMessage.from_json(text)
-            except (ValueError, MessageError):
-                continue  # corrupt line (a crash while writing it)
-            if not sep:
-                continue
-            out.append((sample if sample < n_samples else -1, text, msg))
-    return out
-
-
-def _annotation(message: PredictionMessage) -> str:
-    """``emomon/prediction;seq=3;valence=0.712345;arousal=0.310123;ok=1``."""
-    parts = [f"{ANNOTATION_PREFIX}prediction", f"seq={message.seq}"]
-    for task, value in message.tasks.items():
-        if value.binary:
-            p = value.p_high
-            parts.append(f"{task}={'none' if p is None else format(p, '.6f')}")
-        else:
-            parts.append(f"{task}={value.label or 'none'}")
-    parts.append(f"ok={int(message.quality.ok)}")
-    return ";".join(parts)
-
-
-def _step_range(times: np.ndarray) -> tuple[float, float]:
-    """Smallest and largest step between consecutive timestamps (blockwise)."""
-    lo, hi = math.inf, -math.inf
-    for a in range(0, max(times.shape[0] - 1, 0), _BLOCK):
-        d = np.diff(times[a : a + _BLOCK + 1])
-        lo, hi = min(lo, float(d.min())), max(hi, float(d.max()))
-    return (lo, hi) if math.isfinite(hi) else (math.nan, math.nan)
-
-
-def _write_npy(target: Path, source: Path, n: int) -> None:
-    """``source``'s first ``n`` float64 values as a .npy file (block copy)."""
-    tmp = target.with_name(target.name + ".tmp")
-    with open(source, "rb") as src, open(tmp, "wb") as dst:
-        np.lib.format.write_array_header_1_0(
-            dst, {"descr": _F64.str, "fortran_order": False, "shape": (n,)}
-        )
-        left = n * _F64.itemsize
-        while left > 0:
-            block = src.read(min(left, _BLOCK * 8))
-            if not block:
-                raise RecordError(f"record: {source} ended early")
-            dst.write(block)
-            left -= len(block)
-        dst.flush()
-        os.fsync(dst.fileno())
-    os.replace(tmp, target)
-
-
-def _meas_date(meta: Mapping[str, Any], first_lsl: float) -> datetime.datetime | None:
-    try:
-        unix = float(meta["opened_unix"]) + (first_lsl - float(meta["opened_lsl"]))
-        return datetime.datetime.fromtimestamp(unix, tz=datetime.timezone.utc)
-    except (KeyError, TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-class _DropNaming(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return _NAMING_WARNING not in record.getMessage()
-
-
-@contextlib.contextmanager
-def _mne_naming_quiet() -> Iterator[None]:
-    """Silence only MNE's advice to name raw files ``*_raw.fif``: the user chose
-    ``session.fif``. MNE sends it as a warning and, when a file handler is
-    attached to its logger, also as a log record."""
-    log = logging.getLogger("mne")
-    drop = _DropNaming()
-    log.addFilter(drop)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=f".*{_NAMING_WARNING}")
-            yield
-    finally:
-        log.removeFilter(drop)
-
-
-def _finish_spool(
-    paths: RecordingPaths, meta: Mapping[str, Any], *, recovered: bool
-) -> RecordingFiles:
-    """Write the FIF, timestamps and predictions from the spool; remove it."""
-    try:
-        return _finish_spool_unchecked(paths, meta, recovered=recovered)
-    except RecordError:
-        raise
-    except (OSError, ValueError, RuntimeError) as exc:  # disk full, MNE refusing
-        raise RecordError(
-            f"record: could not write {paths.fif} ({exc}); the session is kept in "
-            f"{paths.spool}: run `emomon recover {paths.fif}`"
-        ) from exc
-
-
-def _finish_spool_unchecked(
-    paths: RecordingPaths, meta: Mapping[str, Any], *, recovered: bool
-) -> RecordingFiles:
-    ch_names = [str(c) for c in meta["ch_names"]]
-    n_ch = len(ch_names)
-    sfreq = float(meta["sfreq"])
-    # A process killed mid-write may leave a torn sample: keep whole ones only.
-    n = min(
-        _file_size(paths.spool_eeg) // (n_ch * _F64.itemsize),
-        _file_size(paths.spool_times) // _F64.itemsize,
-    )
-    if n == 0:  # nothing arrived: leave no empty files behind
-        shutil.rmtree(paths.spool)
-        return RecordingFiles((), None, None, 0, 0, recovered)
-    preds = _read_spool_predictions(paths.spool_predictions, n)
-    _write_atomic(paths.predictions, b"".join(text + b"\n" for _, text, _ in preds))
-
-    import mne
-
-    _write_npy(paths.timestamps, paths.spool_times, n)
-    times = np.memmap(paths.spool_times, dtype=_F64, mode="r", shape=(n,))
-    eeg = np.memmap(paths.spool_eeg, dtype=_F64, mode="r", shape=(n, n_ch))
-    first, last = float(times[0]), float(times[-1])
-    min_step, max_step = _step_range(times)
-    description = {
-        DESCRIPTION_KEY: 1,
-        "emomon_version": meta.get("emomon_version", __version__),
-        "stream": meta.get("stream", ""),
-        "source_id": meta.get("source_id", ""),
-        "model": meta.get("model", ""),
-        "sfreq": sfreq,
-        "unit": "V (the source's uV / 1e6)",
-        "n_samples": n,
-        "n_predictions": len(preds),
-        "first_sample_lsl": first,
-        "last_sample_lsl": last,
-        "min_step_s": min_step,
-        "max_step_s": max_step,
-        "timestamps_file": paths.timestamps.name,
-        "predictions_file": paths.predictions.name,
-        "recovered": recovered,
-        "metadata": meta.get("metadata", {}),
-    }
-    info = mne.create_info(ch_names, sfreq, "eeg", verbose="error")
-    info["description"] = json.dumps(description, ensure_ascii=False)
-    when = _meas_date(meta, first)
-    if when is not None:
-        info.set_meas_date(when)
-    # eeg.T is a (n_channels, n_times) view of the memory map: MNE writes it in
-    # buffers, so the recording never has to fit in memory.
-    raw = mne.io.RawArray(eeg.T, info, copy="auto", verbose="error")
-    kept = [(s, msg) for s, _, msg in preds if s >= 0]
-    if kept:
-        raw.set_annotations(
-            mne.Annotations(
-                onset=np.array([s for s, _ in kept], dtype=np.float64) / sfreq,
-                duration=np.zeros(len(kept)),
-                description=[_annotation(msg) for _, msg in kept],
-            )
-        )
-    with _mne_naming_quiet():
-        written = raw.save(
-            paths.fif,
-            fmt="double",
-            overwrite=True,
-            split_size=_split_bytes(meta.get("split_size", "2GB")),
-            verbose="warning",
-        )
-    del raw, eeg, times
-    _remove_stale_parts(paths.fif, len(written))
-    shutil.rmtree(paths.spool)
-    return RecordingFiles(
-        fif=tuple(paths.fif.with_name(Path(p).name) for p in written),
-        predictions=paths.predictions,
-        timestamps=paths.timestamps,
-        n_samples=n,
-        n_predictions=len(preds),
-        recovered=recovered,
-    )
-
-
-def _remove_stale_parts(fif: Path, n_written: int) -> None:
-    """Delete split parts an earlier, longer recording left beyond ours.
-
-    An overwritten ``session.fif`` no longer points to them, so MNE would never
-    read them; only the unbroken run of MNE-named parts after ours goes.
-    """
-    lower = fif.name.lower()
-    ending = next(e for e in _FIF_ENDINGS if lower.endswith(e))
-    base, tail = fif.name[: -len(ending)], fif.name[-len(ending) :]
-    k = max(n_written, 1)
-    while (part := fif.with_name(f"{base}-{k}{tail}")).is_file():
-        part.unlink()
-        k += 1
-
-
-# -- reading -------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class Recording:
-    """A finished recording, as read by :func:`read_recording`.
-
-    Attributes
-    ----------
-    raw : mne.io.Raw
-        The FIF (not preloaded; ``raw.get_data() * 1e6`` is µV).
-    description : dict
-        The parsed ``info["description"]`` JSON.
-    timestamps : ndarray, shape (n_times,)
-        LSL timestamp of every sample (memory-mapped).
-    predictions : list of dict
-        The published payloads, in order.
-    """
-
-    raw: Any
-    description: dict[str, Any]
-    timestamps: np.ndarray
-    predictions: list[dict[str, Any]]
-
-
-def read_recording(path: str | Path) -> Recording:
-    """Open a recording written by :class:`SessionRecorder`.
-
-    Raises
-    ------
-    RecordError
-        If a file is missing or the FIF is not an emomon recording.
-    """
-    import mne
-
-    paths = recording_paths(path)
-    for p in paths.outputs:
-        if not p.is_file():
-            raise RecordError(f"recording: {p} not found")
-    with _mne_naming_quiet():
-        raw = mne.io.read_raw_fif(paths.fif, preload=False, verbose="warning")
-    try:
-        desc = json.loads(raw.info["description"] or "")
-        if not isinstance(desc, dict) or DESCRIPTION_KEY not in desc:
-            raise ValueError("no emomon description")
-    except ValueError:
-        raise RecordError(
-            f"recording: {paths.fif} is not an emomon recording (no "
-            f"{DESCRIPTION_KEY} in its description)"
-        ) from None
-    timestamps = np.load(paths.timestamps, mmap_mode="r")
-    with open(paths.predictions, encoding="utf-8") as f:
-        predictions = [json.loads(line) for line in f if line.strip()]
-    return Recording(raw, desc, timestamps, predictions)
