@@ -79,7 +79,7 @@ from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
-from emomon.datasets import Trial, get_reader  # noqa: E402
+from emomon.datasets import Trial  # noqa: E402
 from emomon.dsp.layout import DEAP_CHANNELS  # noqa: E402
 from emomon.realtime.messages import Message  # noqa: E402
 from emomon.realtime.model import LoadedModel  # noqa: E402
@@ -94,22 +94,21 @@ from emomon.realtime.subscribe import Subscriber  # noqa: E402
 from .helpers import (  # noqa: E402
     LOOPBACK,
     MAX_ITERATIONS,
+    REPO,
     SF,
     StreamThread,
     receive_until,
     session_eeg,
     start_replay,
+    synthetic_subject,
 )
 from .models import make_model  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
 def synthetic_trials() -> list[Trial]:
     """Subject s01: 2 videos of (3 s baseline + 10 s), 32 DEAP channels, 128 Hz."""
-    reader = get_reader("synthetic", None, n_subjects=1, n_videos=2, trial_s=10)
-    return reader.read_subject("s01")
+    return synthetic_subject(trial_s=10)
 
 
 @pytest.fixture(scope="session")
@@ -213,6 +212,25 @@ class LiveRig:
 
         self._cleanup.append(stop)
         return run.start()
+
+    def replay_and_stream(
+        self,
+        trials: list[Trial] | ReplaySession,
+        settings: ReplaySettings,
+        model: Path | LoadedModel | Pipeline,
+        *,
+        source: dict[str, Any] | None = None,
+        **stream: Any,
+    ) -> tuple[Replay, LSLSource, StreamThread]:
+        """The usual set-up: ``trials`` served over LSL, the subscriber
+        subscribed, an :class:`LSLSource` on the replay's stream (its name and
+        source_id; ``source`` adds keyword arguments) and a stream thread on it
+        (``stream``: :class:`StreamSettings` fields)."""
+        rep = self.replay(trials, settings)
+        self.subscribed()
+        kw = {"source_id": settings.source_id} if settings.source_id else {}
+        src = self.lsl(settings.name, **{**kw, **(source or {})})
+        return rep, src, self.stream(src, model, **stream)
 
     def receive_until(
         self, done: Callable[[list[Message]], bool], *, timeout_s: float

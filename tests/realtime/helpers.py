@@ -36,6 +36,7 @@ from emomon.realtime.messages import (
     STATUS_TOPIC,
     Message,
     StatusMessage,
+    prediction_message,
     validate,
 )
 from emomon.realtime.model import LoadedModel, load_model
@@ -45,6 +46,7 @@ from emomon.realtime.sources.base import Chunk, Source
 from emomon.realtime.stream import StreamSettings, StreamStats, run_stream
 
 MAX_ITERATIONS = 20_000
+REPO = Path(__file__).resolve().parents[2]
 SF = 128.0
 LOOPBACK = "tcp://127.0.0.1:*"
 TASKS = ("valence", "arousal")
@@ -225,6 +227,22 @@ def states(msgs: list[Message]) -> list[str]:
     return out
 
 
+def fake_prediction(seq: int, stream: str = "test", **over: Any) -> dict[str, Any]:
+    """A valid prediction payload that no model made (valence 0.71 high, arousal
+    0.35 low); keyword arguments replace its fields."""
+    kw: dict[str, Any] = {
+        "seq": seq,
+        "stream": stream,
+        "t_lsl": 1000.0 + seq * 0.25,
+        "window_s": 2.0,
+        "tasks": {"valence": (0.71, "high"), "arousal": (0.35, "low")},
+        "quality": {"ok": True, "bad_channels": [], "dropped": 0},
+        "latency_ms": 1.3,
+        "model": "3f9a2c1d7e4b",
+    }
+    return prediction_message(**{**kw, **over})
+
+
 def check_prediction_payload(payload: dict[str, Any], *, stream: str) -> None:
     """The DESIGN.md section 10 prediction message, field by field."""
     validate(PREDICTION_TOPIC, payload)
@@ -258,6 +276,15 @@ def assert_can_bind(address: str) -> None:
         sock.bind(address)
     finally:
         sock.close(linger=0)
+
+
+def synthetic_subject(trial_s: float) -> list[Trial]:
+    """Subject s01 of the synthetic set: 2 videos of (3 s baseline + ``trial_s``),
+    32 DEAP channels at 128 Hz."""
+    from emomon.datasets import get_reader
+
+    reader = get_reader("synthetic", None, n_subjects=1, n_videos=2, trial_s=trial_s)
+    return reader.read_subject("s01")
 
 
 def session_eeg(trials: list[Trial]) -> np.ndarray:

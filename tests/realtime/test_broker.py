@@ -18,28 +18,16 @@ import pytest
 from emomon.cli.broker import FLAGS as BROKER_FLAGS
 from emomon.errors import EmomonError
 from emomon.realtime.broker import Broker
-from emomon.realtime.messages import PREDICTION_TOPIC, prediction_message
+from emomon.realtime.messages import PREDICTION_TOPIC
 from emomon.realtime.publish import Publisher, PublisherSettings
 from emomon.realtime.subscribe import Subscriber
 
 from .helpers import assert_can_bind, free_tcp_port
+from .helpers import fake_prediction as prediction
 
 pytestmark = pytest.mark.integration
 
 ANY_PORT = "tcp://127.0.0.1:*"
-
-
-def prediction(seq: int, stream: str) -> dict:
-    return prediction_message(
-        seq=seq,
-        stream=stream,
-        t_lsl=1000.0 + seq * 0.25,
-        window_s=2.0,
-        tasks={"valence": (0.71, "high"), "arousal": (0.35, "low")},
-        quality={"ok": True, "bad_channels": [], "dropped": 0},
-        latency_ms=1.3,
-        model="3f9a2c1d7e4b",
-    )
 
 
 def drain(sub: Subscriber, got: dict[str, list[int]], wait_s: float) -> None:

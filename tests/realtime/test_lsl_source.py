@@ -101,13 +101,20 @@ def test_millivolt_stream_is_scaled_to_microvolts():
         assert _received_value(src, 500.0, 5.0, out, pushed=0.5)
 
 
-@pytest.mark.integration
-def test_stream_vanishes_and_returns():
+def _outlet_and_source() -> tuple[str, str, pylsl.StreamOutlet, LSLSource]:
+    """A new outlet and an opened source on it (name and source_id), which
+    waits for a lost stream without a stall timeout."""
     name = unique()
     sid = f"{name}-sid"
     out = make_outlet(name, sid, LABELS)
     src = LSLSource(name, source_id=sid, timeout_s=5.0, stall_timeout_s=None)
     src.open()
+    return name, sid, out, src
+
+
+@pytest.mark.integration
+def test_stream_vanishes_and_returns():
+    name, sid, out, src = _outlet_and_source()
     try:
         assert src.state == "connected"
         assert _received_value(src, 1.0, 5.0, out)
@@ -140,11 +147,7 @@ def test_stream_vanishes_and_returns():
     [(("C3", "Cz", "C4"), "channel count"), (("C3", "Cz", "C4", "Oz"), "labels")],
 )
 def test_a_returned_stream_with_another_layout_is_refused(labels, why):
-    name = unique()
-    sid = f"{name}-sid"
-    out = make_outlet(name, sid, LABELS)
-    src = LSLSource(name, source_id=sid, timeout_s=5.0, stall_timeout_s=None)
-    src.open()
+    name, sid, out, src = _outlet_and_source()
     try:
         assert _received_value(src, 1.0, 5.0, out)
         del out

@@ -35,7 +35,6 @@ from emomon.realtime.messages import (
     STATUS_TOPIC,
     PredictionMessage,
     parse,
-    prediction_message,
     status_message,
 )
 from emomon.realtime.publish import (
@@ -47,22 +46,14 @@ from emomon.realtime.publish import (
 )
 from emomon.realtime.subscribe import Subscriber
 
+from .helpers import fake_prediction
+
 REPO = Path(__file__).resolve().parents[2]
 ANY_PORT = "tcp://127.0.0.1:*"
 
 
 def prediction(seq: int, stream: str = "test") -> dict:
-    return prediction_message(
-        seq=seq,
-        stream=stream,
-        t_lsl=1000.0 + seq * 0.25,
-        window_s=2.0,
-        tasks={"valence": (0.71, "high"), "arousal": (0.35, "low")},
-        quality={"ok": True, "bad_channels": [], "dropped": 0},
-        latency_ms=1.3,
-        model="3f9a2c1d7e4b",
-        t_pub=1718000000.0 + seq,
-    )
+    return fake_prediction(seq, stream, t_pub=1718000000.0 + seq)
 
 
 def status(seq: int, state: str = "connected", stream: str = "test") -> dict:

@@ -17,7 +17,7 @@ import pytest
 
 import emomon.cli.replay
 from emomon.cli import add_verb
-from emomon.datasets import Trial, get_reader
+from emomon.datasets import Trial
 from emomon.datasets.openbci import read_openbci_txt
 from emomon.dsp.layout import DEAP_CHANNELS
 from emomon.errors import ConfigError, DatasetError
@@ -30,7 +30,14 @@ from emomon.realtime.replay import (
 )
 from emomon.realtime.sources import LSLSource
 
-from .helpers import collect, open_inlet, pull_markers, unique
+from .helpers import (
+    collect,
+    open_inlet,
+    pull_markers,
+    start_replay,
+    synthetic_subject,
+    unique,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,8 +45,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def synthetic_trials() -> list[Trial]:
     """2 trials of (3 s baseline + 4 s) at 128 Hz, 32 DEAP channels: 1792 samples."""
-    reader = get_reader("synthetic", None, n_subjects=1, n_videos=2, trial_s=4)
-    return reader.read_subject("s01")
+    return synthetic_subject(trial_s=4)
 
 
 def _small_trials(n_trials: int = 2, n_times: int = 32, sfreq: float = 128.0):
@@ -59,17 +65,6 @@ def _small_trials(n_trials: int = 2, n_times: int = 32, sfreq: float = 128.0):
         )
         for i in range(n_trials)
     ]
-
-
-def _start(replay: Replay, **run_kw) -> tuple[threading.Thread, dict]:
-    box: dict = {}
-
-    def target() -> None:
-        box["result"] = replay.run(**run_kw)
-
-    th = threading.Thread(target=target, name="replay", daemon=True)
-    th.start()
-    return th, box
 
 
 # -- unit tests: no sockets ------------------------------------------------------
@@ -146,7 +141,7 @@ def test_replay_delivers_every_sample_bit_exact_with_markers(synthetic_trials):
     with Replay(synthetic_trials, settings=settings) as rep:
         n = rep.session.n_times
         markers = open_inlet(f"name='{settings.marker_stream_name}'")
-        th, box = _start(rep)
+        th, box = start_replay(rep)
         with LSLSource(name, timeout_s=5.0, clock_update_s=60.0) as src:
             got = collect(src, n, timeout_s=10.0)
             assert src.ch_names == DEAP_CHANNELS
@@ -197,7 +192,7 @@ def test_pacing_follows_the_absolute_schedule(synthetic_trials):
     with Replay(synthetic_trials, settings=settings) as rep:
         n = rep.session.n_times
         nominal = n / (rep.sfreq * speed)  # 3.5 s
-        th, box = _start(rep)
+        th, box = start_replay(rep)
         with LSLSource(name, timeout_s=5.0, clock_update_s=60.0) as src:
             got = collect(src, n, timeout_s=nominal * 2 + 5)
             offset = src.clock_offset
@@ -225,7 +220,7 @@ def test_duration_and_stop_bound_the_run():
         assert result.reason == "duration"
         assert result.samples_pushed == int(0.5 * 128) + 1  # samples due by then
         stop = threading.Event()
-        th, box = _start(rep, stop_event=stop)
+        th, box = start_replay(rep, stop_event=stop)
         t = time.monotonic()
         stop.set()
         th.join(2.0)
@@ -243,7 +238,7 @@ def test_loop_continues_the_schedule_without_a_gap():
     with Replay(trials, settings=settings) as rep:
         markers = open_inlet(f"name='{settings.marker_stream_name}'")
         stop = threading.Event()
-        th, box = _start(rep, stop_event=stop)
+        th, box = start_replay(rep, stop_event=stop)
         with LSLSource(name, timeout_s=5.0, clock_update_s=60.0) as src:
             got = collect(src, 3 * 48, timeout_s=10.0)
         stop.set()

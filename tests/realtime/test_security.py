@@ -16,7 +16,7 @@ from emomon.cli import build_parser
 from emomon.cli import main as cli_main
 from emomon.cli.stream import FLAGS as STREAM_FLAGS
 from emomon.errors import EmomonError
-from emomon.realtime.messages import PREDICTION_TOPIC, prediction_message
+from emomon.realtime.messages import PREDICTION_TOPIC
 from emomon.realtime.publish import Publisher, PublisherSettings
 from emomon.realtime.security import (
     generate_keypair,
@@ -26,22 +26,15 @@ from emomon.realtime.security import (
 )
 from emomon.realtime.subscribe import Subscriber
 
+from .helpers import fake_prediction
+
 pytestmark = pytest.mark.integration
 
 ANY_PORT = "tcp://127.0.0.1:*"
 
 
 def prediction(seq: int) -> dict:
-    return prediction_message(
-        seq=seq,
-        stream="secure",
-        t_lsl=1000.0 + seq * 0.25,
-        window_s=2.0,
-        tasks={"valence": (0.71, "high"), "arousal": (0.35, "low")},
-        quality={"ok": True, "bad_channels": [], "dropped": 0},
-        latency_ms=1.3,
-        model="3f9a2c1d7e4b",
-    )
+    return fake_prediction(seq, "secure")
 
 
 @pytest.fixture

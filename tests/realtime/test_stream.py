@@ -47,7 +47,7 @@ from emomon.realtime.replay import ReplaySettings, load_trials
 from emomon.realtime.sinks import Sink
 from emomon.realtime.sources import ReplaySource
 from emomon.realtime.sources.base import Chunk
-from emomon.realtime.stream import StreamSettings, run_stream
+from emomon.realtime.stream import StreamSettings, StreamStats, run_stream
 from emomon.realtime.subscribe import Subscriber
 
 from .helpers import (
@@ -166,14 +166,15 @@ def test_subscriber_receives_consecutive_valid_predictions_and_status(
     n_pred = 16
     t_start = time.time()
     rig = live_rig()
-    rig.subscribed()  # prediction and status topics
-    rep = rig.replay(
+    rep, src, run = rig.replay_and_stream(
         synthetic_trials,
         ReplaySettings(name=name, speed=SPEED, markers=False, wait_for_consumers_s=5.0),
+        deap_model,
+        source={"clock_update_s": 60.0},
+        max_predictions=n_pred,
+        duration_s=20.0,
     )
-    src = rig.lsl(name, clock_update_s=60.0)
     offset = src.clock_offset
-    run = rig.stream(src, deap_model, max_predictions=n_pred, duration_s=20.0)
     msgs = rig.receive_until(
         lambda m: any(s["state"] == "stopped" for s in statuses(m)), timeout_s=20.0
     )
@@ -256,6 +257,23 @@ def test_a_collecting_sink_gets_exactly_what_a_zeromq_subscriber_gets(
 
 
 # -- 4, 5. BrainFlow ------------------------------------------------------------------
+def _run_board(src, model: Path, **settings) -> tuple[StreamStats, Collect]:
+    """``run_stream`` over an opened BrainFlow source, publishing on loopback;
+    closes the source (which flushes BrainFlow's streamer file)."""
+    got = Collect()
+    try:
+        with Publisher(PublisherSettings(address=LOOPBACK)) as pub:
+            stats = run_stream(
+                src,
+                load_model(model),
+                sinks=[pub, got],
+                settings=StreamSettings(**settings),
+            )
+    finally:
+        src.close()
+    return stats, got
+
+
 @pytest.fixture(scope="module")
 def synthetic_board_run(tmp_path_factory, brainflow_model):
     """SYNTHETIC_BOARD -> run_stream, with BrainFlow's file streamer recording
@@ -266,18 +284,8 @@ def synthetic_board_run(tmp_path_factory, brainflow_model):
     raw = tmp_path_factory.mktemp("bfrec") / "streamed.csv"
     src = BrainFlowSource("SYNTHETIC_BOARD", streamer_params=f"file://{raw}:w")
     src.open(timeout_s=5.0)
-    got = Collect()
-    try:
-        with Publisher(PublisherSettings(address=LOOPBACK)) as pub:
-            stats = run_stream(
-                src,
-                load_model(brainflow_model),
-                sinks=[pub, got],
-                settings=StreamSettings(max_predictions=6, duration_s=15.0),
-            )
-        now = pylsl.local_clock()
-    finally:
-        src.close()  # flushes and closes the streamer file
+    stats, got = _run_board(src, brainflow_model, max_predictions=6, duration_s=15.0)
+    now = pylsl.local_clock()
     return {"stats": stats, "preds": got.preds, "now": now, "raw": raw, "src": src}
 
 
@@ -320,18 +328,8 @@ def test_brainflow_playback_file_board_streams_predictions(
     synth = BoardIds.SYNTHETIC_BOARD.value
 
     src = BrainFlowSource("PLAYBACK_FILE_BOARD", file=path, master_board=synth)
-    got = Collect()
     src.open(timeout_s=5.0)
-    try:
-        with Publisher(PublisherSettings(address=LOOPBACK)) as pub:
-            stats = run_stream(
-                src,
-                load_model(brainflow_model),
-                sinks=[pub, got],
-                settings=StreamSettings(max_predictions=3, duration_s=12.0),
-            )
-    finally:
-        src.close()
+    stats, got = _run_board(src, brainflow_model, max_predictions=3, duration_s=12.0)
     preds = got.preds
     assert len(preds) == stats.predictions >= 3
     # the file's EEG rows, played back in order

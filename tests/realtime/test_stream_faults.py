@@ -29,7 +29,7 @@ import zmq
 from emomon.datasets import Trial
 from emomon.dsp.layout import DEAP_CHANNELS
 from emomon.realtime.broker import Broker
-from emomon.realtime.messages import PREDICTION_TOPIC, parse, prediction_message
+from emomon.realtime.messages import PREDICTION_TOPIC, parse
 from emomon.realtime.model import load_model
 from emomon.realtime.pipeline import Pipeline, PipelineSettings
 from emomon.realtime.publish import Publisher, PublisherSettings
@@ -44,6 +44,7 @@ from .helpers import (
     SF,
     StreamThread,
     check_prediction_payload,
+    fake_prediction,
     make_outlet,
     predictions,
     receive_until,
@@ -56,19 +57,24 @@ from .helpers import states as _states
 SPEED = 4.0
 
 
+def _a_sender(prefix: str, speed: float) -> ReplaySettings:
+    """A looping replay with a unique name and its own source_id: one that a
+    test can stop and start again as the same stream."""
+    name = unique(prefix)
+    return ReplaySettings(
+        name=name, source_id=f"{name}-sid", speed=speed, loop=True, markers=False
+    )
+
+
 # -- 1. the stream vanishes for 3 s and comes back -------------------------------------
 @pytest.mark.integration
 def test_stream_vanishes_for_3_s_and_returns(live_rig, synthetic_trials, deap_model):
-    name = unique("emomon-gone")
-    sid = f"{name}-sid"
-    settings = ReplaySettings(
-        name=name, source_id=sid, speed=SPEED, loop=True, markers=False
-    )
     rig = live_rig()
-    rep1 = rig.replay(synthetic_trials, settings)
-    rig.subscribed()
-    src = rig.lsl(name, source_id=sid)
-    run = rig.stream(src, deap_model, duration_s=40.0)
+    settings = _a_sender("emomon-gone", SPEED)
+    name = settings.name
+    rep1, src, run = rig.replay_and_stream(
+        synthetic_trials, settings, deap_model, duration_s=40.0
+    )
     # before: predictions flow
     msgs = rig.receive_until(lambda m: len(predictions(m)) >= 4, timeout_s=10)
     assert len(predictions(msgs)) >= 4
@@ -174,11 +180,15 @@ def test_nan_bursts_are_flagged_and_later_windows_recover(
         wait_for_consumers_s=5.0,
     )
     rig = live_rig(topics=(PREDICTION_TOPIC,))
-    rig.subscribed()
-    rep = rig.replay(session, settings)
-    src = rig.lsl(name, clock_update_s=60.0)
+    rep, src, run = rig.replay_and_stream(
+        session,
+        settings,
+        deap_model,
+        source={"clock_update_s": 60.0},
+        max_predictions=n_pred,
+        duration_s=20.0,
+    )
     offset = src.clock_offset
-    run = rig.stream(src, deap_model, max_predictions=n_pred, duration_s=20.0)
     msgs = rig.receive_until(lambda m: len(m) >= n_pred, timeout_s=20.0)
     stats = run.join()
     t0 = rep.t0
@@ -393,17 +403,12 @@ def test_stream_vanishing_and_returning_three_times(
     """Three outages in one run: each is reported (``reconnecting``), each
     return resumes predictions after a fresh warm-up, and one ``seq`` numbers
     every prediction of the run (the publisher never restarts)."""
-    name = unique("emomon-flaky")
-    sid = f"{name}-sid"
-    settings = ReplaySettings(
-        name=name, source_id=sid, speed=FAST, loop=True, markers=False
-    )
     rig = live_rig()
-    rep = rig.replay(synthetic_trials, settings)
+    settings = _a_sender("emomon-flaky", FAST)
+    rep, src, run = rig.replay_and_stream(
+        synthetic_trials, settings, deap_model, duration_s=60.0
+    )
     outages: list[tuple[float, float]] = []  # (gone, back) on the LSL clock
-    rig.subscribed()
-    src = rig.lsl(name, source_id=sid)
-    run = rig.stream(src, deap_model, duration_s=60.0)
     msgs = rig.receive_until(lambda m: len(predictions(m)) >= 3, timeout_s=10)
     assert len(predictions(msgs)) >= 3
     for cycle in range(1, 4):
@@ -453,16 +458,12 @@ def test_stream_returning_with_other_channels_is_refused_until_the_right_one(
     """A stream with the lost one's name and source_id but 31 channels is
     refused and reported (``last_error``; the state stays ``reconnecting``);
     the right stream, returning next to it, is taken and predictions resume."""
-    name = unique("emomon-recabled")
-    sid = f"{name}-sid"
-    settings = ReplaySettings(
-        name=name, source_id=sid, speed=FAST, loop=True, markers=False
-    )
     rig = live_rig()
-    rep = rig.replay(synthetic_trials, settings)
-    rig.subscribed()
-    src = rig.lsl(name, source_id=sid)
-    run = rig.stream(src, deap_model, duration_s=40.0)
+    settings = _a_sender("emomon-recabled", FAST)
+    name = settings.name
+    rep, src, run = rig.replay_and_stream(
+        synthetic_trials, settings, deap_model, duration_s=40.0
+    )
     msgs = rig.receive_until(lambda m: len(predictions(m)) >= 3, timeout_s=10)
     assert len(predictions(msgs)) >= 3
     rig.vanish(rep)
@@ -718,11 +719,10 @@ def test_a_late_subscriber_gets_the_state_at_once(
     name = unique("emomon-late")
     settings = ReplaySettings(name=name, speed=FAST, loop=True, markers=False)
     rig = live_rig()
-    rig.replay(synthetic_trials, settings)
     pub = rig.pub
-    rig.subscribed()
-    src = rig.lsl(name)
-    run = rig.stream(src, deap_model, duration_s=30.0, heartbeat_s=30.0)
+    _, src, run = rig.replay_and_stream(
+        synthetic_trials, settings, deap_model, duration_s=30.0, heartbeat_s=30.0
+    )
     # statuses: seq 0 at the start, seq 1 from the first heartbeat check
     # (it fires at once), then none for 30 s
     seen = rig.receive_until(
@@ -752,20 +752,6 @@ def test_a_late_subscriber_gets_the_state_at_once(
 
 
 # -- 9. Curve through the broker, the publisher connecting ---------------------------
-def _fake_prediction(seq: int, stream: str) -> dict:
-    """A valid prediction payload that no model made."""
-    return prediction_message(
-        seq=seq,
-        stream=stream,
-        t_lsl=1000.0 + seq * 0.25,
-        window_s=2.0,
-        tasks={"valence": (0.9, "high"), "arousal": (0.1, "low")},
-        quality={"ok": True, "bad_channels": [], "dropped": 0},
-        latency_ms=1.0,
-        model="sha256-000000000000",
-    )
-
-
 @pytest.mark.integration
 def test_cli_stream_connects_to_a_curve_broker(
     tmp_path, live_rig, emomon_cli, synthetic_trials, deap_model
@@ -827,7 +813,7 @@ def test_cli_stream_connects_to_a_curve_broker(
             for i in range(MAX_ITERATIONS):
                 if time.monotonic() >= t_end:
                     break
-                intruder.publish_prediction(_fake_prediction(i, "intruder"))
+                intruder.publish_prediction(fake_prediction(i, "intruder"))
                 receive_until(alice, lambda m: False, timeout_s=0.05, into=msgs)
                 for sub in (mallory, plain):
                     msg = sub.recv(timeout_s=0)
