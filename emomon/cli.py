@@ -106,10 +106,7 @@ def _split_list(text: str | None) -> list[str] | None:
 
 def _train_config(args: argparse.Namespace):
     """Defaults < --config TOML < command-line options."""
-    import dataclasses
-
-    from emomon.config import from_mapping
-    from emomon.offline.train import TrainConfig, load_train_config
+    from emomon.offline.trainconfig import make_train_config
 
     over = {}
     for dest, key in _TRAIN_KEYS.items():
@@ -118,37 +115,31 @@ def _train_config(args: argparse.Namespace):
             continue
         if key in ("protocols", "targets"):
             v = _split_list(v)
-        if key == "data_dir":
-            v = str(v)
         over[key] = v
     if getattr(args, "no_cache", False):
         over["cache_dir"] = None
-    if args.config is not None:
-        cfg = load_train_config(args.config, **over)
-    else:
-        cfg = from_mapping(TrainConfig, over, section="train")
-    synth = dict(cfg.synthetic)
+    synth = {}
     for dest, key in _SYNTH_KEYS.items():
         v = getattr(args, dest, None)
         if v is not None:
             synth[key] = v
-    hp = dict(cfg.hparams)
+    hp = {}
     if getattr(args, "hparams", None):
         import json
 
         try:
-            extra = json.loads(args.hparams)
+            hp = json.loads(args.hparams)
         except json.JSONDecodeError as exc:
             raise EmomonError(f"--hparams: not valid JSON ({exc})") from None
-        if not isinstance(extra, dict):
+        if not isinstance(hp, dict):
             raise EmomonError("--hparams: expected a JSON object")
-        hp.update(extra)
+    cfg = make_train_config(args.config, synthetic=synth, hparams=hp, **over)
     if synth and cfg.dataset != "synthetic":
         raise EmomonError(
             "--subjects/--videos/--emotion-effect/--content-effect/--trial-s only "
             "apply to --dataset synthetic"
         )
-    return dataclasses.replace(cfg, synthetic=synth, hparams=hp)
+    return cfg
 
 
 def _out_dir(args: argparse.Namespace, cfg) -> Path:
@@ -168,8 +159,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(format_summary(report))
     print(f"reports in {out}/ (report.json, per_video.csv, per_subject.csv, *.png)")
-    if "export" in report:
-        print(f"inspect the model with: emomon info {out / report['export']['path']}")
+    if report.export is not None:
+        print(f"inspect the model with: emomon info {out / report.export.path}")
     return 0
 
 
@@ -186,15 +177,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         report = run_ablation(
             cfg,
             out,
-            kind="bands",
-            settings=_split_list(args.ablate_bands) or [],
+            bands=_split_list(args.ablate_bands) or [],
             progress=not args.quiet,
         )
         print(format_ablation(report))
     elif len(labels) > 1:
-        report = run_ablation(
-            cfg, out, kind="labels", settings=labels, progress=not args.quiet
-        )
+        report = run_ablation(cfg, out, labels=labels, progress=not args.quiet)
         print(format_ablation(report))
     else:
         report = run_training(cfg, out, progress=not args.quiet, export=False)
@@ -207,10 +195,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from emomon.offline.train import export_run
 
     done = export_run(args.run_dir, data_dir=args.data_dir, progress=not args.quiet)
-    path = Path(args.run_dir) / done["path"]
+    path = Path(args.run_dir) / done.path
     print(
         f"wrote {path} (onnxruntime vs torch max abs difference "
-        f"{done['parity_max_abs']:.1e}); inspect it with: emomon info {path}"
+        f"{done.parity_max_abs:.1e}); inspect it with: emomon info {path}"
     )
     return 0
 
@@ -384,6 +372,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Library parameter named in an error -> the flag that sets it.
+_PARAM_FLAGS = {
+    "bands": "--ablate-bands",
+    "cache_dir": "--cache-dir",
+    "data_dir": "--data-dir",
+    "dataset": "--dataset",
+    "labels": "--labels",
+    "no_cache": "--no-cache",
+    "no_export": "--no-export",
+    "out_dir": "--out",
+    "targets": "--targets",
+    "threshold": "--threshold",
+    "train_videos": "--train-videos",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     parser = build_parser()
@@ -392,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except EmomonError as exc:
-        print(f"emomon: error: {exc}", file=sys.stderr)
+        print(f"emomon: error: {exc.render(_PARAM_FLAGS)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("emomon: interrupted", file=sys.stderr)
