@@ -142,8 +142,9 @@ class Reader(ABC):
         if self.needs_data_dir:
             if data_dir is None:
                 raise DatasetError(
-                    f"--data-dir is required for dataset '{self.name}': "
-                    f"expected {self.expected_layout}; get it from {self.source}"
+                    f"{{data_dir}} is required for dataset '{self.name}': "
+                    f"expected {self.expected_layout}; get it from {self.source}",
+                    params=("data_dir",),
                 )
             path = Path(data_dir).expanduser()
             if not path.exists():

@@ -335,9 +335,11 @@ def load_features(
         try:
             d.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            where = f"cache dir {d}: cannot create it ({exc.strerror})"
             raise ConfigError(
-                f"cache dir {d}: cannot create it ({exc.strerror}); pass another "
-                "--cache-dir or --no-cache"
+                where.replace("{", "{{").replace("}", "}}")
+                + "; pass another {cache_dir} or {no_cache}",
+                params={"cache_dir": "cache_dir", "no_cache": "cache_dir=None"},
             ) from None
         cache_files[s] = str(d / f"{s}-{cache_key(reader, s, spec)}.npz")
 
