@@ -136,6 +136,9 @@ class Reader(ABC):
     expected_layout: ClassVar[str]
     #: Whether the reader needs files on disk (False for the synthetic generator).
     needs_data_dir: ClassVar[bool] = True
+    #: Whether :meth:`read_subject` gives precomputed features
+    #: (:class:`FeatureTrial`) instead of EEG (:class:`Trial`).
+    precomputed: ClassVar[bool] = False
 
     def __init__(self, data_dir: str | Path | None, **options: Any) -> None:
         self.options = options

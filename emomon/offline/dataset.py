@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emomon.config import FeatureSpec
-from emomon.datasets import get_reader
+from emomon.datasets import get_reader, reader_class
 from emomon.dsp.normalize import channels_off_grid
 from emomon.errors import ConfigError, DatasetError
 from emomon.offline.features import FeatureTable, load_features
@@ -79,11 +79,21 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
     Raises
     ------
     ConfigError
-        If a grid model gets channels that are not on the scalp map, or a target
-        has no labels.
+        If the dataset holds precomputed features (no training path yet), a grid
+        model gets channels that are not on the scalp map, or a target has no
+        labels.
     DatasetError
         If the data cannot be read.
     """
+    if reader_class(cfg.dataset).precomputed:
+        # Its trials carry features, not EEG; until they get their own training
+        # path, refuse before reading anything.
+        raise ConfigError(
+            f"{{dataset}} '{cfg.dataset}' holds precomputed features, which emomon "
+            "cannot train on yet; train on the recordings instead (dataset 'seed' "
+            "reads SEED's Preprocessed_EEG)",
+            params=("dataset",),
+        )
     options = cfg.synthetic if cfg.dataset == "synthetic" else {}
     reader = get_reader(cfg.dataset, cfg.data_dir, **options)
     spec = model_spec(cfg.features, cfg.model)
