@@ -41,6 +41,7 @@ from emomon.offline.tables import (
     verdict,
 )
 
+# The public names of the report layer, importable from here.
 __all__ = [
     "ABLATION_COLUMNS",
     "ALPHA",

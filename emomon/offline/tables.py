@@ -152,12 +152,7 @@ def group_rows(
     """
     if which not in ("per_video", "per_subject"):
         raise ValueError(f"which must be 'per_video' or 'per_subject', got {which!r}")
-    out = []
-    for name, result in RunReport.coerce(report).results.items():
-        for task, t in result.tasks.items():
-            rows = [r.to_dict() for r in getattr(t, which)]
-            out += _long_rows({"protocol": name, "task": task}, rows, GROUP_COLUMNS)
-    return out
+    return _task_table(report, which, GROUP_COLUMNS)
 
 
 def fold_rows(report: RunReport | Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -172,11 +167,18 @@ def fold_rows(report: RunReport | Mapping[str, Any]) -> list[dict[str, Any]]:
     list of dict
         ``FOLD_COLUMNS`` keys first, then the fold rows' other keys.
     """
+    return _task_table(report, "per_fold", FOLD_COLUMNS)
+
+
+def _task_table(
+    report: RunReport | Mapping[str, Any], which: str, columns: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Rows of table ``which`` of every (protocol, task), long format."""
     out = []
     for name, result in RunReport.coerce(report).results.items():
         for task, t in result.tasks.items():
-            rows = [r.to_dict() for r in t.per_fold]
-            out += _long_rows({"protocol": name, "task": task}, rows, FOLD_COLUMNS)
+            rows = [r.to_dict() for r in getattr(t, which)]
+            out += _long_rows({"protocol": name, "task": task}, rows, columns)
     return out
 
 
