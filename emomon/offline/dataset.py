@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,7 @@ class Dataset:
     layout: str
 
     def window_labels(
-        self, trial_labels: dict[str, np.ndarray] | None = None
+        self, trial_labels: Mapping[str, np.ndarray] | None = None
     ) -> dict[str, np.ndarray]:
         """Labels per window, shape (n_windows,), of ``trial_labels`` (default the
         dataset's)."""

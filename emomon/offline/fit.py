@@ -39,6 +39,9 @@ def _class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 @dataclass
 class FitResult:
+    """A trained model (in eval mode, on the CPU), the epoch whose weights it
+    kept, and one row per epoch (``epoch``, ``loss``, ``val_loss``)."""
+
     model: Any
     best_epoch: int
     history: list[dict[str, float]]
@@ -73,6 +76,12 @@ def fit_model(
         Override ``cfg.epochs``.
     seed : int
         Torch seed (initialisation and batch order).
+    on_epoch : callable, optional
+        Called with each epoch's history row.
+
+    Returns
+    -------
+    FitResult
     """
     import torch
 
