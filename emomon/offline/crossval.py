@@ -31,6 +31,7 @@ def protocol_splits(
     ds: Dataset,
     cfg: TrainConfig,
     protocol: str,
+    *,
     trial_labels: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[list[Split], list[str]]:
     """The folds of ``protocol`` and its notes (e.g. one-class training folds).
@@ -120,6 +121,7 @@ def pool_folds(
     splits: Sequence[Split],
     results: Sequence[FoldResult],
     notes: list[str],
+    *,
     trial_labels: Mapping[str, np.ndarray] | None = None,
 ) -> CVResult:
     """Put each fold's predictions back in window order, with its baseline.
@@ -156,7 +158,7 @@ def pool_folds(
 
 
 def pooled_balanced_accuracy(
-    ds: Dataset, cv: CVResult, trial_labels: Mapping[str, np.ndarray] | None = None
+    ds: Dataset, cv: CVResult, *, trial_labels: Mapping[str, np.ndarray] | None = None
 ) -> dict[str, float]:
     """Balanced accuracy of every task over all tested windows (NaN if undefined)."""
     win = ds.window_labels(trial_labels)

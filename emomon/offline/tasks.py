@@ -278,13 +278,13 @@ def run_permutation(data: DataHandle, task: PermutationTask) -> PermutationResul
     t0 = time.perf_counter()
     ds, cfg, labels = data.get(), task.config, task.trial_labels
     with torch_threads(TASK_THREADS):
-        splits, notes = protocol_splits(ds, cfg, task.protocol, labels)
+        splits, notes = protocol_splits(ds, cfg, task.protocol, trial_labels=labels)
         folds = [
             fit_fold(ds, FoldTask(k, s, cfg, task_seed(cfg.seed, k), labels))
             for k, s in enumerate(splits)
         ]
-    cv = pool_folds(ds, splits, folds, notes, labels)
-    scores = pooled_balanced_accuracy(ds, cv, labels)
+    cv = pool_folds(ds, splits, folds, notes, trial_labels=labels)
+    scores = pooled_balanced_accuracy(ds, cv, trial_labels=labels)
     return PermutationResult(
         task.index,
         {k: v if np.isfinite(v) else None for k, v in scores.items()},
