@@ -73,7 +73,7 @@ def build_model(
         cache_dir=None,
     )
     report = run_training(cfg, out, progress=False)
-    return out / report["export"]["path"]
+    return out / report.export.path
 
 
 def session(seconds: float) -> np.ndarray:

@@ -24,36 +24,34 @@ import time
 import numpy as np
 from _common import update_readme_table, write_result
 
-from emomon.offline.train import (
-    TrainConfig,
-    _run_fold,
-    _splits,
-    evaluate_protocol,
-    load_dataset,
-)
+from emomon.offline.crossval import protocol_splits
+from emomon.offline.dataset import load_dataset
+from emomon.offline.evaluate import evaluate_protocol
+from emomon.offline.executors import SerialExecutor
+from emomon.offline.tasks import FoldTask, run_fold, task_seed
+from emomon.offline.trainconfig import TrainConfig
 
 
 def per_fold_times(ds, cfg, n_folds: int | None) -> list[dict]:
-    """Run folds serially in this process and time each."""
-    import torch
-
-    torch.set_num_threads(2 if cfg.device == "cpu" else 1)
-    first = next(iter(ds.tasks))
-    win = {t: ds.trial_labels[t][ds.table.trial] for t in ds.tasks}
-    splits, _ = _splits(ds, cfg, "lovo", win[first])
+    """Run fold tasks one by one in this process and time each (every task trains
+    with the fixed TASK_THREADS torch threads)."""
+    splits, _ = protocol_splits(ds, cfg, "lovo")
+    tasks = [
+        FoldTask(k, s, cfg, task_seed(cfg.seed, k))
+        for k, s in enumerate(splits[:n_folds])
+    ]
     rows = []
-    for k, split in enumerate(splits[:n_folds]):
-        t0 = time.perf_counter()
-        _, info = _run_fold(ds, cfg, k, split, win)
-        rows.append(
-            {
-                "fold": split.name,
-                "seconds": round(time.perf_counter() - t0, 2),
-                "n_train": info["n_train"],
-                "best_epochs": {t: info.get(f"best_epoch_{t}") for t in ds.tasks},
-            }
-        )
-        print(f"  {cfg.model} fold {split.name}: {rows[-1]['seconds']} s", flush=True)
+    with SerialExecutor() as ex:
+        for res in ex.map(run_fold, ex.share(ds), tasks):
+            rows.append(
+                {
+                    "fold": res.fold,
+                    "seconds": round(res.seconds, 2),
+                    "n_train": res.n_train,
+                    "best_epochs": dict(res.best_epoch),
+                }
+            )
+            print(f"  {cfg.model} fold {res.fold}: {res.seconds:.2f} s", flush=True)
     return rows
 
 
@@ -105,7 +103,7 @@ def main() -> None:
             "lovo_wall_s_2_jobs": round(t_logreg, 2),
             "folds": logreg_folds,
             "balanced_accuracy": {
-                t: r["metrics"]["balanced_accuracy"] for t, r in res["tasks"].items()
+                t: r.metrics.balanced_accuracy for t, r in res.tasks.items()
             },
         },
         "cnn2d": {

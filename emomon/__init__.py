@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from emomon.errors import EmomonError
     from emomon.realtime.messages import Message, PredictionMessage, StatusMessage
     from emomon.realtime.model import LoadedModel, WindowPredictions, load_model
+    from emomon.offline.runreport import RunReport
+    from emomon.offline.train import train
+    from emomon.offline.trainconfig import TrainConfig
     from emomon.realtime.subscribe import Subscriber
 
 __all__ = [
@@ -33,11 +36,14 @@ __all__ = [
     "Message",
     "ModelContract",
     "PredictionMessage",
+    "RunReport",
     "StatusMessage",
     "Subscriber",
+    "TrainConfig",
     "WindowPredictions",
     "__version__",
     "load_model",
+    "train",
 ]
 
 #: Public name -> the module that defines it (imported on first access).
@@ -47,10 +53,13 @@ _LAZY = {
     "Message": "emomon.realtime.messages",
     "ModelContract": "emomon.contract",
     "PredictionMessage": "emomon.realtime.messages",
+    "RunReport": "emomon.offline.runreport",
     "StatusMessage": "emomon.realtime.messages",
     "Subscriber": "emomon.realtime.subscribe",
+    "TrainConfig": "emomon.offline.trainconfig",
     "WindowPredictions": "emomon.realtime.model",
     "load_model": "emomon.realtime.model",
+    "train": "emomon.offline.train",
 }
 
 

@@ -261,7 +261,7 @@ def run_demo(
     run_dir = out / "run"
     report = run_training(cfg, run_dir, progress=True)
     print(format_summary(report))
-    model = run_dir / report["export"]["path"]
+    model = run_dir / report.export.path
     print(f"reports and model in {run_dir}/")
 
     _step(
@@ -288,11 +288,11 @@ def run_demo(
         f"({live['scored']} windows): valence {acc['valence']:.2f}, "
         f"arousal {acc['arousal']:.2f}"
     )
-    main_res = report["results"]["lovo"]["tasks"]
+    main_res = report.results["lovo"].tasks
     print(
         "offline LOVO balanced accuracy: "
         + ", ".join(
-            f"{t} {r['metrics']['balanced_accuracy']:.2f}" for t, r in main_res.items()
+            f"{t} {r.metrics.balanced_accuracy:.2f}" for t, r in main_res.items()
         )
     )
     print(f"\ndemo finished in {time.perf_counter() - t_start:.1f} s")

@@ -42,3 +42,34 @@ def test_the_api_lists_its_names():
     assert emomon.Subscriber.__name__ == "Subscriber"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         emomon.nope  # noqa: B018
+
+
+def _readme_examples() -> list[str]:
+    """The ```python blocks of the README's "Python API" section, in order."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```python\n")[1:]
+    return [b.split("\n```", 1)[0] for b in blocks]
+
+
+@pytest.mark.integration
+def test_the_readme_python_api_examples_run(tmp_path, monkeypatch, capsys):
+    """Each example runs, in order, in one namespace (as a user would paste
+    them), and prints what it says it prints."""
+    blocks = _readme_examples()
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)  # the examples write runs/api here
+    namespace: dict = {"__name__": "readme"}
+    for block in blocks:
+        exec(compile(block, "README.md (Python API)", "exec"), namespace)
+    out = capsys.readouterr().out.splitlines()
+    assert (tmp_path / "runs" / "api" / "model.onnx").is_file()
+    assert out[0].startswith("valence ") and out[1].startswith("arousal ")
+    assert out[2] == "model.onnx"
+    assert out[3].startswith("input[b, f * 32 + c] =")
+    assert len(out[4].split()) == 4  # index, time, p_high, ok of a window
+    report = namespace["report"]
+    assert isinstance(report, emomon.RunReport)
+    assert set(report.results) == {"lovo", "intra"}
+    seqs = [int(line.split()[0]) for line in out[7:12]]
+    assert seqs == list(range(5)) and out[12] == "5"

@@ -62,6 +62,7 @@ FLAGS: dict[str, str] = {
     **{key: _flag(dest) for dest, key in _SYNTH_KEYS.items() if key != "seed"},
     **{key: _flag(dest) for dest, key in _TRAIN_KEYS.items()},
     "no_cache": "--no-cache",
+    "no_export": "--no-export",
     "hparams": "--hparams",
     "config": "--config",
     "out_dir": "--out",
@@ -78,11 +79,9 @@ def _split_list(text: str | None) -> list[str] | None:
 
 def _train_config(args: argparse.Namespace) -> Any:
     """The run's TrainConfig: defaults < --config TOML < command-line options."""
-    import dataclasses
     import json
 
-    from emomon.config import from_mapping
-    from emomon.offline.train import TrainConfig, load_train_config
+    from emomon.offline.trainconfig import make_train_config
 
     over = {}
     for dest, key in _TRAIN_KEYS.items():
@@ -91,41 +90,35 @@ def _train_config(args: argparse.Namespace) -> Any:
             continue
         if key in ("protocols", "targets"):
             v = _split_list(v)
-        if key == "data_dir":
-            v = str(v)
         over[key] = v
     if args.no_cache:
         over["cache_dir"] = None
-    if args.config is not None:
-        cfg = load_train_config(args.config, **over)
-    else:
-        cfg = from_mapping(TrainConfig, over, section="train")
-    synth = dict(cfg.synthetic)
+    synth = {}
     for dest, key in _SYNTH_KEYS.items():
         v = getattr(args, dest)
         if v is not None:
             synth[key] = v
-    hp = dict(cfg.hparams)
+    hp = {}
     if args.hparams:
         try:
-            extra = json.loads(args.hparams)
+            hp = json.loads(args.hparams)
         except json.JSONDecodeError as exc:
             raise EmomonError(f"--hparams: not valid JSON ({exc})") from None
-        if not isinstance(extra, dict):
+        if not isinstance(hp, dict):
             raise EmomonError("--hparams: expected a JSON object")
-        hp.update(extra)
+    cfg = make_train_config(args.config, synthetic=synth, hparams=hp, **over)
     if synth and cfg.dataset != "synthetic":
         raise EmomonError(
             "--subjects/--videos/--emotion-effect/--content-effect/--trial-s only "
             "apply to --dataset synthetic"
         )
-    return dataclasses.replace(cfg, synthetic=synth, hparams=hp)
+    return cfg
 
 
 def _out_dir(args: argparse.Namespace, cfg: Any) -> Path:
-    if args.out is not None:
-        return Path(args.out)
-    return Path("runs") / f"{cfg.dataset}-{cfg.protocols[0]}-{cfg.model}"
+    from emomon.offline.trainconfig import default_run_dir
+
+    return Path(args.out) if args.out is not None else default_run_dir(cfg)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -140,8 +133,8 @@ def run_train(args: argparse.Namespace) -> int:
     )
     print(format_summary(report))
     print(f"reports in {out}/ (report.json, per_video.csv, per_subject.csv, *.png)")
-    if "export" in report:
-        print(f"inspect the model with: emomon info {out / report['export']['path']}")
+    if report.export is not None:
+        print(f"inspect the model with: emomon info {out / report.export.path}")
     return 0
 
 
@@ -156,20 +149,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     cfg = _train_config(args)
     out = _out_dir(args, cfg)
     if args.ablate_bands is not None:
-        args.flags = {**FLAGS, "settings": "--ablate-bands"}
         report = run_ablation(
             cfg,
             out,
-            kind="bands",
-            settings=_split_list(args.ablate_bands) or [],
+            bands=_split_list(args.ablate_bands) or [],
             progress=not args.quiet,
         )
         print(format_ablation(report))
     elif len(labels) > 1:
-        args.flags = {**FLAGS, "settings": "--labels"}
-        report = run_ablation(
-            cfg, out, kind="labels", settings=labels, progress=not args.quiet
-        )
+        report = run_ablation(cfg, out, labels=labels, progress=not args.quiet)
         print(format_ablation(report))
     else:
         report = run_training(cfg, out, progress=not args.quiet, export=False)
@@ -183,10 +171,10 @@ def run_export(args: argparse.Namespace) -> int:
     from emomon.offline.train import export_run
 
     done = export_run(args.run_dir, data_dir=args.data_dir, progress=not args.quiet)
-    path = Path(args.run_dir) / done["path"]
+    path = Path(args.run_dir) / done.path
     print(
         f"wrote {path} (onnxruntime vs torch max abs difference "
-        f"{done['parity_max_abs']:.1e}); inspect it with: emomon info {path}"
+        f"{done.parity_max_abs:.1e}); inspect it with: emomon info {path}"
     )
     return 0
 

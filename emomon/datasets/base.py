@@ -136,14 +136,18 @@ class Reader(ABC):
     expected_layout: ClassVar[str]
     #: Whether the reader needs files on disk (False for the synthetic generator).
     needs_data_dir: ClassVar[bool] = True
+    #: Whether :meth:`read_subject` gives precomputed features
+    #: (:class:`FeatureTrial`) instead of EEG (:class:`Trial`).
+    precomputed: ClassVar[bool] = False
 
     def __init__(self, data_dir: str | Path | None, **options: Any) -> None:
         self.options = options
         if self.needs_data_dir:
             if data_dir is None:
                 raise DatasetError(
-                    f"--data-dir is required for dataset '{self.name}': "
-                    f"expected {self.expected_layout}; get it from {self.source}"
+                    f"{{data_dir}} is required for dataset '{self.name}': "
+                    f"expected {self.expected_layout}; get it from {self.source}",
+                    params=("data_dir",),
                 )
             path = Path(data_dir).expanduser()
             if not path.exists():

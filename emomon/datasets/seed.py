@@ -250,6 +250,7 @@ class SeedFeaturesReader(_SeedBase):
         "psd_LDS1..15, psd_movingAve1..15) + label.mat"
     )
     folder = "ExtractedFeatures"
+    precomputed = True
 
     def __init__(
         self,

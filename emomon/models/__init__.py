@@ -56,6 +56,7 @@ __all__ = [
     "model_hparams",
     "model_input_kind",
     "multitask_loss",
+    "task_groups",
 ]
 
 
@@ -104,6 +105,31 @@ def model_input_kind(name: str) -> InputKind:
         If ``name`` is not in :data:`MODELS`.
     """
     return _model_class(name).input_kind
+
+
+def task_groups(name: str, tasks: Sequence[str]) -> list[tuple[str, ...]]:
+    """Which tasks the trainer fits together in one network.
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+    tasks : sequence of str
+
+    Returns
+    -------
+    list of tuple of str
+        All tasks in one group for a model with ``joint_tasks``, else one group
+        per task.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not in :data:`MODELS`.
+    """
+    if _model_class(name).joint_tasks:
+        return [tuple(tasks)]
+    return [(t,) for t in tasks]
 
 
 def build_model(

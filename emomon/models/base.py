@@ -268,7 +268,8 @@ class TaskHeads(nn.Module):
 class EmotionModel(nn.Module):
     """Base class of the registry's models.
 
-    Subclasses set the class attributes ``name`` and ``input_kind`` and implement
+    Subclasses set the class attributes ``name`` and ``input_kind`` (and
+    ``joint_tasks`` when all tasks train in one network) and implement
     ``forward(x) -> dict[str, Tensor]`` of logits.
 
     Parameters
@@ -293,6 +294,8 @@ class EmotionModel(nn.Module):
 
     name: ClassVar[str] = ""
     input_kind: ClassVar[InputKind]
+    #: Whether the trainer fits all tasks in one network (else one per task).
+    joint_tasks: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -210,6 +210,7 @@ class MTCNN(CNN2D):
 
     name = "mtcnn"
     input_kind = "grid"
+    joint_tasks = True  # the shared trunk is the point
 
     def __init__(
         self,

@@ -22,7 +22,7 @@ import numpy as np
 from emomon.config import FeatureSpec
 from emomon.datasets import Reader, Trial, get_reader
 from emomon.dsp.features import ExtractorSettings, FeatureExtractor, WindowFeatures
-from emomon.errors import ConfigError, DatasetError
+from emomon.errors import ConfigError, DatasetError, literal
 
 #: Bump when the cached file layout changes.
 CACHE_FORMAT = 1
@@ -335,9 +335,10 @@ def load_features(
         try:
             d.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            where = f"cache dir {d}: cannot create it ({exc.strerror})"
             raise ConfigError(
-                f"cache dir {d}: cannot create it ({exc.strerror}); pass another "
-                "--cache-dir or --no-cache"
+                literal(where) + "; pass another {cache_dir} or {no_cache}",
+                params={"cache_dir": "cache_dir", "no_cache": "cache_dir=None"},
             ) from None
         cache_files[s] = str(d / f"{s}-{cache_key(reader, s, spec)}.npz")
 

@@ -131,8 +131,8 @@ def make_labels(
             side = "high" if thr < lo else "low"
             raise ConfigError(
                 f"threshold {thr:g} is outside the rating scale {lo:g}-{hi:g} (every "
-                f"trial would be {side}); choose --threshold (train.threshold) "
-                f"within [{lo:g}, {hi:g})"
+                f"trial would be {side}); choose {{threshold}} within [{lo:g}, {hi:g})",
+                params=("threshold",),
             )
         labels = (r > thr).astype(np.int64)
         if method == "random":

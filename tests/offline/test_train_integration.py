@@ -27,13 +27,13 @@ def test_intra_is_high_while_lovo_is_at_chance_without_emotion_effect(tmp_path):
         tmp_path / "lovo",
         progress=False,
         export=False,
-    )
+    ).to_dict()
     intra = run_training(
         dataclasses.replace(cfg, protocols=("intra",), permutations=0),
         tmp_path / "intra",
         progress=False,
         export=False,
-    )
+    ).to_dict()
     for task in ("valence", "arousal"):
         r_lovo = lovo["results"]["lovo"]["tasks"][task]
         r_intra = intra["results"]["intra"]["tasks"][task]
@@ -56,6 +56,7 @@ def test_both_protocols_side_by_side_in_one_report(tmp_path):
         synthetic={**cfg.synthetic, "n_subjects": 3, "n_videos": 6},
     )
     report = run_training(small, tmp_path / "run", progress=False, export=False)
+    report = report.to_dict()
     assert list(report["results"]) == ["lovo", "intra"]
     saved = json.loads((tmp_path / "run" / "report.json").read_text())
     assert saved["results"]["intra"]["leaky"] is True
@@ -67,6 +68,7 @@ def test_lovo_is_above_chance_with_a_clear_emotion_effect(tmp_path):
     cfg = load_train_config(CONFIGS / "synthetic_effect.toml", cache_dir=str(tmp_path))
     assert cfg.synthetic["emotion_effect"] > 0
     report = run_training(cfg, tmp_path / "run", progress=False, export=False)
+    report = report.to_dict()
     for task in ("valence", "arousal"):
         r = report["results"]["lovo"]["tasks"][task]
         assert r["metrics"]["balanced_accuracy"] >= 0.60, task

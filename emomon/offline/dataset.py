@@ -1,0 +1,164 @@
+"""The data of a training run: features of a dataset plus the labels of each task."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from emomon.config import FeatureSpec
+from emomon.datasets import get_reader, reader_class
+from emomon.dsp.normalize import channels_off_grid
+from emomon.errors import ConfigError, DatasetError
+from emomon.offline.features import FeatureTable, load_features
+from emomon.offline.labels import SEED_CLASSES, class_labels, make_labels
+from emomon.offline.runreport import DatasetInfo
+from emomon.offline.trainconfig import TrainConfig
+
+__all__ = ["BINARY_CLASSES", "Dataset", "dataset_info", "load_dataset", "model_spec"]
+
+BINARY_CLASSES = ["low", "high"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features plus labels, ready for cross-validation.
+
+    Attributes
+    ----------
+    table : FeatureTable
+        Window-level features, shape (n_windows, n_channels, n_features).
+    tasks : dict of str to list of str
+        Task -> class names.
+    trial_labels : dict of str to ndarray of int, shape (n_trials,)
+        Task -> class index of each trial.
+    layout : {"flat", "grid", "eeg"}
+        The model input layout the features are for.
+    """
+
+    table: FeatureTable
+    tasks: dict[str, list[str]]
+    trial_labels: dict[str, np.ndarray]
+    layout: str
+
+    def window_labels(
+        self, trial_labels: Mapping[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Labels per window, shape (n_windows,), of ``trial_labels`` (default the
+        dataset's)."""
+        labels = self.trial_labels if trial_labels is None else trial_labels
+        return {task: np.asarray(labels[task])[self.table.trial] for task in self.tasks}
+
+
+def model_spec(spec: FeatureSpec, model: str) -> FeatureSpec:
+    """The feature spec a model reads: its layout, raw windows for EEG models."""
+    from emomon.models import model_input_kind
+
+    kind = model_input_kind(model)
+    if kind == "eeg":
+        return dataclasses.replace(spec, kinds=("raw",), layout="eeg", baseline=False)
+    if spec.is_raw:
+        return dataclasses.replace(spec, kinds=("de", "psd"), layout=kind)
+    return dataclasses.replace(spec, layout=kind)
+
+
+def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
+    """Read the dataset, compute (cached) features and the labels of every task.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+    progress : bool
+        Show a progress bar over subjects.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    ConfigError
+        If the dataset holds precomputed features (no training path yet), a grid
+        model gets channels that are not on the scalp map, or a target has no
+        labels.
+    DatasetError
+        If the data cannot be read.
+    """
+    if reader_class(cfg.dataset).precomputed:
+        # Its trials carry features, not EEG; until they get their own training
+        # path, refuse before reading anything.
+        raise ConfigError(
+            f"{{dataset}} '{cfg.dataset}' holds precomputed features, which emomon "
+            "cannot train on yet; train on the recordings instead (dataset 'seed' "
+            "reads SEED's Preprocessed_EEG)",
+            params=("dataset",),
+        )
+    options = cfg.synthetic if cfg.dataset == "synthetic" else {}
+    reader = get_reader(cfg.dataset, cfg.data_dir, **options)
+    spec = model_spec(cfg.features, cfg.model)
+    table = load_features(
+        reader,
+        spec=spec,
+        subjects=list(cfg.subjects) or None,
+        cache_dir=cfg.cache_dir,
+        n_jobs=cfg.n_jobs,
+        progress=progress,
+    )
+    if spec.layout == "grid":
+        off = channels_off_grid(table.ch_names)
+        if len(off) == len(table.ch_names):
+            raise ConfigError(
+                f"model {cfg.model} reads the 8x9 scalp map, but none of the channels "
+                f"({', '.join(table.ch_names[:4])}, ...) is a 10-20 name on it; "
+                "use a flat model (logreg, mlp) or name the channels"
+            )
+    tasks: dict[str, list[str]] = {}
+    trial_labels: dict[str, np.ndarray] = {}
+    for task in cfg.targets:
+        if task == "class":
+            if not np.any(table.trial_label != ""):
+                raise DatasetError(
+                    f"dataset '{cfg.dataset}' has no class labels; "
+                    "set {targets} to valence,arousal",
+                    params=("targets",),
+                )
+            tasks[task] = list(SEED_CLASSES)
+            trial_labels[task] = class_labels(table.trial_label)
+            continue
+        ratings = table.rating(task)
+        if np.all(np.isnan(ratings)):
+            raise DatasetError(
+                f"dataset '{cfg.dataset}' has no {task} ratings; "
+                "set {targets} to class for class-labelled data",
+                params=("targets",),
+            )
+        tasks[task] = list(BINARY_CLASSES)
+        trial_labels[task] = make_labels(
+            ratings,
+            subjects=table.trial_subject,
+            method=cfg.labels,
+            threshold=cfg.threshold,
+            scale=table.scale or (1.0, 9.0),
+            seed=cfg.seed,
+        )
+    return Dataset(table, tasks, trial_labels, spec.layout)
+
+
+def dataset_info(ds: Dataset) -> DatasetInfo:
+    """Counts, montage and class balance of ``ds`` for the report."""
+    t = ds.table
+    return DatasetInfo(
+        name=t.dataset,
+        n_subjects=int(np.unique(t.trial_subject).size),
+        n_videos=int(np.unique(t.trial_video).size),
+        n_trials=int(t.n_trials),
+        n_windows=int(t.X.shape[0]),
+        ch_names=tuple(t.ch_names),
+        sfreq=float(t.sfreq),
+        class_balance={
+            task: tuple(np.bincount(lab, minlength=len(ds.tasks[task])).tolist())
+            for task, lab in ds.trial_labels.items()
+        },
+    )

@@ -1,0 +1,253 @@
+"""One protocol, evaluated: folds and permutation runs through an executor, then
+the pooled metrics with their nulls, CIs and per-group tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from emomon.offline.crossval import CVResult, pool_folds, protocol_splits
+from emomon.offline.dataset import Dataset
+from emomon.offline.executors import FoldExecutor, make_executor
+from emomon.offline.metrics import (
+    cluster_bootstrap_ci,
+    cluster_ids,
+    group_table,
+    permutation_p_value,
+    permute_videos,
+    summarize,
+)
+from emomon.offline.protocols import LEAKY_PROTOCOLS
+from emomon.offline.runreport import (
+    Baseline,
+    FoldRow,
+    GroupRow,
+    Metrics,
+    Permutation,
+    ProtocolResult,
+    TaskResult,
+)
+from emomon.offline.tasks import (
+    FoldTask,
+    PermutationTask,
+    run_fold,
+    run_permutation,
+    task_seed,
+)
+from emomon.offline.trainconfig import TrainConfig
+
+__all__ = ["evaluate_protocol", "permuted_labels", "score_protocol"]
+
+
+def permuted_labels(ds: Dataset, cfg: TrainConfig) -> list[dict[str, np.ndarray]]:
+    """The trial labels of each of ``cfg.permutations`` permutation runs.
+
+    Drawn by video (see :func:`~emomon.offline.metrics.permute_videos`: videos,
+    not trials, are the exchangeable units under the null) from one stream seeded
+    by the run seed; one permutation is applied to every task, keeping their joint
+    structure.
+    """
+    rng = np.random.default_rng(cfg.seed + 7919)
+    t = ds.table
+    out = []
+    for _ in range(cfg.permutations):
+        perm = permute_videos(t.trial_subject, t.trial_video, rng=rng)
+        out.append({task: lab[perm] for task, lab in ds.trial_labels.items()})
+    return out
+
+
+@contextlib.contextmanager
+def _executor(
+    executor: FoldExecutor | str, cfg: TrainConfig, n_windows: int, n_tasks: int
+) -> Iterator[FoldExecutor]:
+    """The caller's executor, or a new one of that kind (closed afterwards)."""
+    if isinstance(executor, FoldExecutor):
+        yield executor
+        return
+    with make_executor(
+        executor, n_jobs=cfg.n_jobs, n_windows=n_windows, n_tasks=n_tasks
+    ) as ex:
+        yield ex
+
+
+def evaluate_protocol(
+    ds: Dataset,
+    cfg: TrainConfig,
+    protocol: str,
+    *,
+    progress: bool = True,
+    executor: FoldExecutor | str = "auto",
+) -> ProtocolResult:
+    """Cross-validate one protocol, with nulls, CIs and per-group tables.
+
+    Parameters
+    ----------
+    ds : Dataset
+    cfg : TrainConfig
+    protocol : str
+    progress : bool
+        Progress bars over folds and permutation runs (stderr).
+    executor : FoldExecutor or {"auto", "serial", "process"}
+        Where the fold and permutation tasks run; a name makes a new executor for
+        this protocol (``auto``: worker processes for large jobs only).
+
+    Returns
+    -------
+    ProtocolResult
+    """
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    splits, notes = protocol_splits(ds, cfg, protocol)
+    folds = [FoldTask(k, s, cfg, task_seed(cfg.seed, k)) for k, s in enumerate(splits)]
+    perms = [
+        PermutationTask(j, protocol, cfg, labels)
+        for j, labels in enumerate(permuted_labels(ds, cfg))
+    ]
+    n_tasks = max(len(folds), len(perms))
+    with _executor(executor, cfg, ds.table.X.shape[0], n_tasks) as ex:
+        data = ex.share(ds)
+        with tqdm(
+            total=len(folds),
+            desc=f"{protocol} {cfg.model}",
+            unit="fold",
+            disable=not progress,
+        ) as bar:
+            results = []
+            for res in ex.map(run_fold, data, folds):
+                results.append(res)
+                bar.set_postfix(fold=res.fold)
+                bar.update()
+        cv = pool_folds(ds, splits, results, notes)
+        t_cv = time.perf_counter() - t0
+        null: dict[str, list[float]] = {task: [] for task in ds.tasks}
+        with tqdm(
+            total=len(perms),
+            desc=f"{protocol} permutations",
+            unit="perm",
+            disable=not progress or not perms,
+        ) as bar:
+            for pres in ex.map(run_permutation, data, perms):
+                for task, ba in pres.balanced_accuracy.items():
+                    null[task].append(math.nan if ba is None else ba)
+                bar.update()
+    return score_protocol(ds, cfg, protocol, cv, null, seconds=t_cv)
+
+
+def score_protocol(
+    ds: Dataset,
+    cfg: TrainConfig,
+    protocol: str,
+    cv: CVResult,
+    null: dict[str, list[float]],
+    *,
+    seconds: float,
+) -> ProtocolResult:
+    """Pooled metrics of a cross-validation, with baselines, CIs and tables.
+
+    Parameters
+    ----------
+    ds : Dataset
+    cfg : TrainConfig
+        ``n_boot``, ``seed`` and ``permutations`` shape the CIs and the test.
+    protocol : str
+    cv : CVResult
+    null : dict of str to list of float
+        Task -> balanced accuracy of each permutation run (empty without a test).
+    seconds : float
+        Wall time of the cross-validation.
+
+    Returns
+    -------
+    ProtocolResult
+    """
+    t = ds.table
+    tested = cv.tested
+    clusters = cluster_ids(t.subject[tested], t.video[tested])
+    y_all = ds.window_labels()
+    tasks_out: dict[str, TaskResult] = {}
+    for task, classes in ds.tasks.items():
+        y = y_all[task][tested]
+        p = cv.proba[task][tested]
+        k = len(classes)
+        metrics = Metrics.from_dict(summarize(y, p, n_classes=k))
+        lo, hi = (
+            cluster_bootstrap_ci(y, p, clusters, n_boot=cfg.n_boot, seed=cfg.seed)
+            if cfg.n_boot
+            else (math.nan, math.nan)
+        )
+        maj = summarize(y, np.eye(k)[cv.majority[task][tested]], n_classes=k)
+        perm = None
+        if cfg.permutations:
+            observed = metrics.balanced_accuracy
+            perm = Permutation(
+                cfg.permutations,
+                _finite(
+                    permutation_p_value(
+                        math.nan if observed is None else observed, null[task]
+                    )
+                ),
+                tuple(_finite(v) for v in null[task]),
+            )
+        p_high = p[:, 1] if p.shape[1] == 2 else p
+        tasks_out[task] = TaskResult(
+            classes=tuple(classes),
+            metrics=metrics,
+            ci95=(_finite(lo), _finite(hi)),
+            majority_baseline=Baseline.from_dict(maj),
+            permutation=perm,
+            per_video=_groups(y, p_high, t.video[tested]),
+            per_subject=_groups(y, p_high, t.subject[tested]),
+            per_fold=_fold_rows(ds, cv, task, y_all[task]),
+        )
+    return ProtocolResult(
+        protocol=protocol,
+        leaky=protocol in LEAKY_PROTOCOLS,
+        tasks=tasks_out,
+        n_folds=len(cv.folds),
+        model=cfg.model,
+        labels=cfg.labels,
+        seconds=round(seconds, 2),
+        notes=tuple(cv.notes),
+    )
+
+
+def _finite(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _groups(y: np.ndarray, p: np.ndarray, groups: np.ndarray) -> tuple[GroupRow, ...]:
+    return tuple(GroupRow.from_dict(r) for r in group_table(y, p, groups))
+
+
+def _fold_rows(
+    ds: Dataset, cv: CVResult, task: str, y: np.ndarray
+) -> tuple[FoldRow, ...]:
+    """Each fold's sizes, best epoch, and test accuracy and balanced accuracy."""
+    rows: list[FoldRow] = []
+    n_classes = len(ds.tasks[task])
+    for k, f in enumerate(cv.folds):
+        m = cv.fold_of == k
+        s: dict[str, float | None] = {"accuracy": None, "balanced_accuracy": None}
+        if m.any():
+            s = summarize(y[m], cv.proba[task][m], n_classes=n_classes)
+        rows.append(
+            FoldRow.from_dict(
+                {
+                    "fold": f.fold,
+                    "n_train": f.n_train,
+                    "n_val": f.n_val,
+                    "n_test": f.n_test,
+                    "best_epoch": f.best_epoch.get(task),
+                    "accuracy": s["accuracy"],
+                    "balanced_accuracy": s["balanced_accuracy"],
+                }
+            )
+        )
+    return tuple(rows)

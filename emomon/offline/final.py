@@ -1,0 +1,138 @@
+"""The final model: trained on all windows, exported to ONNX with its contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emomon.contract import ModelContract
+from emomon.dsp.normalize import fit_zscore, input_shape, model_input
+from emomon.offline.dataset import Dataset
+from emomon.offline.fit import fit_model
+from emomon.offline.runreport import ExportInfo, RunReport
+from emomon.offline.trainconfig import TrainConfig
+
+__all__ = ["export_model", "final_epochs", "train_final"]
+
+
+def final_epochs(report: RunReport, cfg: TrainConfig) -> int:
+    """Epochs of the final model: the median epoch early stopping kept in the
+    first protocol's folds (``cfg.epochs`` when none was kept), at least 1."""
+    main = report.main
+    epochs = [
+        f.best_epoch
+        for task in (main.tasks.values() if main else ())
+        for f in task.per_fold
+        if f.best_epoch
+    ]
+    return max(1, int(np.median(epochs)) if epochs else cfg.epochs)
+
+
+def train_final(
+    ds: Dataset, cfg: TrainConfig, *, epochs: int
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Train on all windows for ``epochs`` epochs.
+
+    Returns
+    -------
+    module : torch.nn.Module
+        In eval mode, one output per task.
+    mean, std : ndarray
+        The normalisation statistics of all windows.
+    """
+    import torch
+
+    from emomon.models import task_groups
+
+    t = ds.table
+    mean, std = fit_zscore(t.X, layout=ds.layout)
+    x = model_input(t.X, mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names)
+    win = ds.window_labels()
+    models = []
+    for group in task_groups(cfg.model, list(ds.tasks)):
+        res = fit_model(
+            cfg,
+            tasks={g: len(ds.tasks[g]) for g in group},
+            x_train=x,
+            y_train={g: win[g] for g in group},
+            epochs=epochs,
+            seed=cfg.seed,
+        )
+        models.append(res.model)
+
+    class Combined(torch.nn.Module):
+        """Per-task networks exported as one graph with one output per task."""
+
+        def __init__(self, parts: list[torch.nn.Module]) -> None:
+            super().__init__()
+            self.parts = torch.nn.ModuleList(parts)
+
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            out: dict[str, torch.Tensor] = {}
+            for part in self.parts:
+                out.update(part(x))
+            return out
+
+    module = models[0] if len(models) == 1 else Combined(models)
+    return module.eval(), mean, std
+
+
+def export_model(
+    ds: Dataset, cfg: TrainConfig, report: RunReport, out_dir: Path
+) -> ExportInfo:
+    """Train the final model on all data and write ``model.onnx`` with its contract.
+
+    Parameters
+    ----------
+    ds : Dataset
+    cfg : TrainConfig
+    report : RunReport
+        The run's cross-validation: its folds set the number of epochs, its
+        :meth:`~RunReport.headline` goes into the contract.
+    out_dir : Path
+        The run directory.
+
+    Returns
+    -------
+    ExportInfo
+    """
+    from emomon.offline.export import export_onnx
+
+    n_epochs = final_epochs(report, cfg)
+    module, mean, std = train_final(ds, cfg, epochs=n_epochs)
+    t = ds.table
+    n_feat = t.X.shape[2]
+    shape = input_shape(layout=ds.layout, n_channels=len(t.ch_names), n_features=n_feat)
+    contract = ModelContract(
+        input_name="eeg" if ds.layout == "eeg" else "features",
+        input_kind=ds.layout,
+        input_shape=shape,
+        spec=t.spec,
+        ch_names=t.ch_names,
+        sfreq=t.sfreq,
+        norm_mean=mean,
+        norm_std=std,
+        tasks=ds.tasks,
+        model=cfg.model,
+        info={
+            "dataset": cfg.dataset,
+            "protocol": cfg.protocols[0],
+            "labels": cfg.labels,
+            "threshold": cfg.threshold,
+            "metrics": {k: h.to_dict() for k, h in report.headline().items()},
+            "n_subjects": int(np.unique(t.trial_subject).size),
+            "n_windows": int(t.X.shape[0]),
+            "final_epochs": n_epochs,
+        },
+    )
+    path = Path(out_dir) / "model.onnx"
+    parity = export_onnx(
+        module,
+        input_shape=shape,
+        input_name=contract.input_name,
+        path=path,
+        metadata={"emomon": contract.to_json()},
+    )
+    return ExportInfo(path.name, float(parity))

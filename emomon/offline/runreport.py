@@ -1,0 +1,710 @@
+"""The report of a training run as typed, frozen records, and its JSON form.
+
+A run's ``report.json`` is ``RunReport.to_json()``::
+
+    {"emomon_version", "schema_version", "created", "config", "dataset",
+     "results": {<protocol>: {"protocol", "leaky", "n_folds", "model", "labels",
+                              "seconds", "notes",
+                              "tasks": {<task>: {"classes", "metrics", "ci95",
+                                                 "majority_baseline", "permutation",
+                                                 "above_chance", "per_video",
+                                                 "per_subject", "per_fold"}}}},
+     "ablation": {"kind", "protocol", "rows"},     # ablation runs only
+     "export": {"path", "parity_max_abs"}}         # runs with a model.onnx
+
+Numbers that are undefined (a balanced accuracy of a one-class group, a CI without
+bootstrap) are ``None`` in the records and ``null`` in the file, so a report read
+back equals the one written. :meth:`RunReport.from_dict` is the one place that
+reads reports leniently: files written before ``schema_version`` existed (they have
+the same layout), and hand-made or partial dicts, where a missing or mistyped value
+becomes ``None`` (a missing p-value is recomputed from the null distribution).
+Everything after it reads typed fields.
+
+``config`` stays the JSON object the run was configured with (``config_dict``);
+:func:`emomon.offline.trainconfig.config_from_report` turns it back into a
+``TrainConfig``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import PurePath
+from typing import Any
+
+import numpy as np
+
+from emomon.errors import ConfigError
+from emomon.offline.protocols import LEAKY_PROTOCOLS
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "VOLATILE_FIELDS",
+    "Ablation",
+    "AblationRow",
+    "Baseline",
+    "DatasetInfo",
+    "ExportInfo",
+    "FoldRow",
+    "GroupRow",
+    "Headline",
+    "Metrics",
+    "Permutation",
+    "ProtocolResult",
+    "RunReport",
+    "TaskResult",
+    "to_jsonable",
+]
+
+#: Version of the report.json layout. Files without the field (emomon before it
+#: existed) have the same layout and read as version 1.
+SCHEMA_VERSION: int = 1
+
+#: Fields that differ between two runs of the same config: wall-clock timing and
+#: the moment of the run. Everything else in report.json is reproducible.
+VOLATILE_FIELDS: tuple[str, ...] = ("created", "results.<protocol>.seconds")
+
+Pair = tuple[float | None, float | None]
+
+
+# ------------------------------------------------------------------ lenient reads
+
+
+def _float(x: Any) -> float | None:
+    """A finite float, else None (None, booleans, strings, NaN and inf)."""
+    if x is None or isinstance(x, (bool, np.bool_, str, bytes)):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _int(x: Any) -> int | None:
+    v = _float(x)
+    return int(v) if v is not None and v == int(v) else None
+
+
+def _str(x: Any) -> str | None:
+    return None if x is None else str(x)
+
+
+def _map(x: Any) -> Mapping[str, Any]:
+    return x if isinstance(x, Mapping) else {}
+
+
+def _seq(x: Any) -> list[Any]:
+    if isinstance(x, (Sequence, np.ndarray)) and not isinstance(x, (str, bytes)):
+        return list(x)
+    return []
+
+
+def _maps(x: Any) -> list[Mapping[str, Any]]:
+    return [r for r in _seq(x) if isinstance(r, Mapping)]
+
+
+def _pair(x: Any) -> Pair:
+    v = _seq(x)
+    return (_float(v[0]), _float(v[1])) if len(v) == 2 else (None, None)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """A strict-JSON copy of ``obj``.
+
+    NaN and infinities become ``None``; numpy scalars and arrays become Python
+    numbers and lists; tuples and sets become lists; paths and dates become strings;
+    mapping keys become strings (insertion order kept); dataclasses with a
+    ``to_dict`` method are written through it. Anything else is ``str()``.
+
+    Parameters
+    ----------
+    obj : object
+
+    Returns
+    -------
+    object
+        Serialisable by ``json.dumps(..., allow_nan=False)``.
+    """
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        return [to_jsonable(v) for v in sorted(obj, key=str)]
+    if isinstance(obj, PurePath):
+        return str(obj)
+    if isinstance(obj, (datetime, date)):
+        return obj.isoformat()
+    if dataclasses.is_dataclass(obj) and hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return str(obj)
+
+
+# ------------------------------------------------------------------ the records
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Pooled metrics of one task (:func:`emomon.offline.metrics.summarize`).
+
+    ``f1`` is class 1's for binary tasks and the macro F1 otherwise; ``confusion``
+    holds counts, rows = true class, columns = predicted class.
+    """
+
+    n: int | None = None
+    n_classes: int | None = None
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None
+    auc: float | None = None
+    f1: float | None = None
+    f1_macro: float | None = None
+    confusion: tuple[tuple[int, ...], ...] | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Metrics:
+        """From ``summarize``'s dict or its JSON."""
+        return cls(
+            n=_int(d.get("n")),
+            n_classes=_int(d.get("n_classes")),
+            accuracy=_float(d.get("accuracy")),
+            balanced_accuracy=_float(d.get("balanced_accuracy")),
+            auc=_float(d.get("auc")),
+            f1=_float(d.get("f1")),
+            f1_macro=_float(d.get("f1_macro")),
+            confusion=_confusion(d.get("confusion")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["confusion"] = [list(r) for r in self.confusion] if self.confusion else None
+        return d
+
+
+def _confusion(x: Any) -> tuple[tuple[int, ...], ...] | None:
+    """A square matrix of counts, else None."""
+    rows = [_seq(r) for r in _seq(x)]
+    if not rows or any(len(r) != len(rows) for r in rows):
+        return None
+    cells = [[_int(v) for v in r] for r in rows]
+    if any(v is None for r in cells for v in r):
+        return None
+    return tuple(tuple(r) for r in cells)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The majority-class baseline of each fold's training set, pooled."""
+
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Baseline:
+        return cls(_float(d.get("accuracy")), _float(d.get("balanced_accuracy")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Permutation:
+    """The permutation test of one task: ``n`` reruns, their balanced accuracies."""
+
+    n: int
+    p_value: float | None
+    null: tuple[float | None, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "p_value": self.p_value, "null": list(self.null)}
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One row of ``per_video`` / ``per_subject`` (:func:`metrics.group_table`).
+
+    ``mean_p`` maps ``"high"`` (binary) or each class index (``"0"``, ...) to the
+    group's mean predicted probability; balanced accuracy and AUC are None for a
+    group with a single true class.
+    """
+
+    group: str
+    n: int | None = None
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None
+    auc: float | None = None
+    true_majority: int | None = None
+    pred_majority: int | None = None
+    mean_p: Mapping[str, float | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GroupRow:
+        # The CSV (and early hand-made reports) say majority_true.
+        true = d.get("true_majority", d.get("majority_true"))
+        return cls(
+            group=str(d.get("group", "?")),
+            n=_int(d.get("n")),
+            accuracy=_float(d.get("accuracy")),
+            balanced_accuracy=_float(d.get("balanced_accuracy")),
+            auc=_float(d.get("auc")),
+            true_majority=_int(true),
+            pred_majority=_int(d.get("pred_majority")),
+            mean_p={
+                str(k)[len("mean_p_") :]: _float(v)
+                for k, v in d.items()
+                if str(k).startswith("mean_p_")
+            },
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in dataclasses.asdict(self).items() if k != "mean_p"}
+        d.update({f"mean_p_{k}": v for k, v in self.mean_p.items()})
+        return d
+
+
+@dataclass(frozen=True)
+class FoldRow:
+    """One fold of one task: sizes, the epoch early stopping chose, its scores."""
+
+    fold: str
+    n_train: int | None = None
+    n_val: int | None = None
+    n_test: int | None = None
+    best_epoch: int | None = None
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FoldRow:
+        return cls(
+            fold=str(d.get("fold", "?")),
+            n_train=_int(d.get("n_train")),
+            n_val=_int(d.get("n_val")),
+            n_test=_int(d.get("n_test")),
+            best_epoch=_int(d.get("best_epoch")),
+            accuracy=_float(d.get("accuracy")),
+            balanced_accuracy=_float(d.get("balanced_accuracy")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The numbers a task is judged by (the summary, the model's contract)."""
+
+    balanced_accuracy: float | None
+    auc: float | None
+    ci95_low: float | None
+    ci95_high: float | None
+    p_value: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """Pooled held-out results of one task under one protocol.
+
+    Attributes
+    ----------
+    classes : tuple of str
+    metrics : Metrics
+    ci95 : (float or None, float or None)
+        95% (subject, video) bootstrap CI of the balanced accuracy.
+    majority_baseline : Baseline
+    permutation : Permutation or None
+        None when no permutation test was run.
+    per_video, per_subject : tuple of GroupRow
+    per_fold : tuple of FoldRow
+    """
+
+    classes: tuple[str, ...] = ()
+    metrics: Metrics = field(default_factory=Metrics)
+    ci95: Pair = (None, None)
+    majority_baseline: Baseline = field(default_factory=Baseline)
+    permutation: Permutation | None = None
+    per_video: tuple[GroupRow, ...] = ()
+    per_subject: tuple[GroupRow, ...] = ()
+    per_fold: tuple[FoldRow, ...] = ()
+
+    @property
+    def p_value(self) -> float | None:
+        """Permutation p-value; None without a permutation test."""
+        return self.permutation.p_value if self.permutation else None
+
+    @property
+    def above_chance(self) -> bool:
+        """Permutation p < 0.05 (False without a test)."""
+        p = self.p_value
+        return p is not None and p < 0.05
+
+    def headline(self) -> Headline:
+        """Balanced accuracy, AUC, its CI and the permutation p-value."""
+        return Headline(
+            self.metrics.balanced_accuracy,
+            self.metrics.auc,
+            self.ci95[0],
+            self.ci95[1],
+            self.p_value,
+        )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TaskResult:
+        metrics = Metrics.from_dict(_map(d.get("metrics")))
+        classes = tuple(str(c) for c in _seq(d.get("classes")))
+        if not classes:  # name the classes by index, as many as the matrix has
+            k = len(metrics.confusion) if metrics.confusion else 2
+            classes = tuple(str(c) for c in range(k))
+        return cls(
+            classes=classes,
+            metrics=metrics,
+            ci95=_pair(_map(d.get("ci95")).get("balanced_accuracy")),
+            majority_baseline=Baseline.from_dict(_map(d.get("majority_baseline"))),
+            permutation=_permutation(d.get("permutation"), metrics),
+            per_video=tuple(GroupRow.from_dict(r) for r in _maps(d.get("per_video"))),
+            per_subject=tuple(
+                GroupRow.from_dict(r) for r in _maps(d.get("per_subject"))
+            ),
+            per_fold=tuple(FoldRow.from_dict(r) for r in _maps(d.get("per_fold"))),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "classes": list(self.classes),
+            "metrics": self.metrics.to_dict(),
+            "ci95": {"balanced_accuracy": list(self.ci95)},
+            "majority_baseline": self.majority_baseline.to_dict(),
+            "permutation": self.permutation.to_dict() if self.permutation else None,
+            "above_chance": self.above_chance,
+            "per_video": [r.to_dict() for r in self.per_video],
+            "per_subject": [r.to_dict() for r in self.per_subject],
+            "per_fold": [r.to_dict() for r in self.per_fold],
+        }
+
+
+def _permutation(x: Any, metrics: Metrics) -> Permutation | None:
+    """The permutation entry; a missing p-value is recomputed from the null."""
+    if not isinstance(x, Mapping):
+        return None
+    null = tuple(_float(v) for v in _seq(x.get("null")))
+    n = _int(x.get("n"))
+    p = _float(x.get("p_value"))
+    obs = metrics.balanced_accuracy
+    if p is None and null and obs is not None:
+        from emomon.offline.metrics import permutation_p_value
+
+        p = permutation_p_value(obs, [math.nan if v is None else v for v in null])
+    return Permutation(len(null) if n is None else n, p, null)
+
+
+@dataclass(frozen=True)
+class ProtocolResult:
+    """The cross-validation of one protocol: one :class:`TaskResult` per task.
+
+    ``seconds`` (cross-validation wall time) is a volatile field.
+    """
+
+    protocol: str
+    leaky: bool
+    tasks: Mapping[str, TaskResult] = field(default_factory=dict)
+    n_folds: int | None = None
+    model: str | None = None
+    labels: str | None = None
+    seconds: float | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The protocol name, with " (LEAKY)" for leaky protocols."""
+        return f"{self.protocol} (LEAKY)" if self.leaky else self.protocol
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, name: str) -> ProtocolResult:
+        protocol = str(d.get("protocol", name))
+        leaky = d.get("leaky")
+        return cls(
+            protocol=protocol,
+            leaky=protocol in LEAKY_PROTOCOLS if leaky is None else bool(leaky),
+            tasks={
+                str(k): TaskResult.from_dict(v)
+                for k, v in _map(d.get("tasks")).items()
+                if isinstance(v, Mapping)
+            },
+            n_folds=_int(d.get("n_folds")),
+            model=_str(d.get("model")),
+            labels=_str(d.get("labels")),
+            seconds=_float(d.get("seconds")),
+            notes=tuple(str(n) for n in _seq(d.get("notes"))),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "leaky": self.leaky,
+            "n_folds": self.n_folds,
+            "model": self.model,
+            "labels": self.labels,
+            "seconds": self.seconds,
+            "notes": list(self.notes),
+            "tasks": {k: t.to_dict() for k, t in self.tasks.items()},
+        }
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the run read: counts, montage, and the class balance of each task
+    (trials per class)."""
+
+    name: str | None = None
+    n_subjects: int | None = None
+    n_videos: int | None = None
+    n_trials: int | None = None
+    n_windows: int | None = None
+    ch_names: tuple[str, ...] = ()
+    sfreq: float | None = None
+    class_balance: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DatasetInfo:
+        return cls(
+            name=_str(d.get("name")),
+            n_subjects=_int(d.get("n_subjects")),
+            n_videos=_int(d.get("n_videos")),
+            n_trials=_int(d.get("n_trials")),
+            n_windows=_int(d.get("n_windows")),
+            ch_names=tuple(str(c) for c in _seq(d.get("ch_names"))),
+            sfreq=_float(d.get("sfreq")),
+            class_balance={
+                str(k): tuple(_int(c) or 0 for c in _seq(v))
+                for k, v in _map(d.get("class_balance")).items()
+            },
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["ch_names"] = list(self.ch_names)
+        d["class_balance"] = {k: list(v) for k, v in self.class_balance.items()}
+        return d
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    """One (setting, task) cell of an ablation: the setting's headline numbers."""
+
+    setting: str
+    task: str
+    balanced_accuracy: float | None = None
+    auc: float | None = None
+    ci95: Pair = (None, None)
+    p_value: float | None = None
+    majority_balanced_accuracy: float | None = None
+
+    @classmethod
+    def from_task(cls, setting: str, task: str, result: TaskResult) -> AblationRow:
+        """The row of ``task`` of the run with ``setting``."""
+        return cls(
+            setting,
+            task,
+            result.metrics.balanced_accuracy,
+            result.metrics.auc,
+            result.ci95,
+            result.p_value,
+            result.majority_baseline.balanced_accuracy,
+        )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AblationRow:
+        return cls(
+            setting=str(d.get("setting", "?")),
+            task=str(d.get("task", "?")),
+            balanced_accuracy=_float(d.get("balanced_accuracy")),
+            auc=_float(d.get("auc")),
+            ci95=_pair(d.get("ci95")),
+            p_value=_float(d.get("p_value")),
+            majority_balanced_accuracy=_float(d.get("majority_balanced_accuracy")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["ci95"] = list(self.ci95)
+        return d
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """A factor experiment: ``kind`` "bands" or "labels", rows in run order."""
+
+    kind: str | None
+    protocol: str | None
+    rows: tuple[AblationRow, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Ablation:
+        return cls(
+            _str(d.get("kind")),
+            _str(d.get("protocol")),
+            tuple(AblationRow.from_dict(r) for r in _maps(d.get("rows"))),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = [r.to_dict() for r in self.rows]
+        return {"kind": self.kind, "protocol": self.protocol, "rows": rows}
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    """The exported model: its file name in the run directory and the largest
+    difference between onnxruntime and torch on the parity check."""
+
+    path: str
+    parity_max_abs: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything a training or evaluation run found (``report.json``).
+
+    Attributes
+    ----------
+    emomon_version : str or None
+    created : str or None
+        Local time of the run, ISO 8601 (a volatile field).
+    config : dict or None
+        The run's configuration as JSON (``config_dict``).
+    dataset : DatasetInfo or None
+    results : mapping of str to ProtocolResult
+        One entry per protocol, in run order; the first is the exported one.
+    ablation : Ablation or None
+        Ablation runs only.
+    export : ExportInfo or None
+        Runs that wrote a ``model.onnx``.
+    schema_version : int
+    """
+
+    emomon_version: str | None = None
+    created: str | None = None
+    config: Mapping[str, Any] | None = None
+    dataset: DatasetInfo | None = None
+    results: Mapping[str, ProtocolResult] = field(default_factory=dict)
+    ablation: Ablation | None = None
+    export: ExportInfo | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def main(self) -> ProtocolResult | None:
+        """The first protocol's result (the one a model is exported for)."""
+        return next(iter(self.results.values()), None)
+
+    def headline(self) -> dict[str, Headline]:
+        """Per task, the headline metrics of the first protocol."""
+        main = self.main
+        return {k: t.headline() for k, t in main.tasks.items()} if main else {}
+
+    def with_export(self, export: ExportInfo) -> RunReport:
+        """This report with its ``export`` entry set."""
+        return dataclasses.replace(self, export=export)
+
+    # -- JSON ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a strict-JSON object (NaN never appears)."""
+        d: dict[str, Any] = {
+            "emomon_version": self.emomon_version,
+            "schema_version": self.schema_version,
+            "created": self.created,
+            "config": to_jsonable(self.config),
+            "dataset": self.dataset.to_dict() if self.dataset else None,
+            "results": {k: r.to_dict() for k, r in self.results.items()},
+        }
+        if self.ablation is not None:
+            d["ablation"] = self.ablation.to_dict()
+        if self.export is not None:
+            d["export"] = self.export.to_dict()
+        return d
+
+    def to_json(self, *, sort_keys: bool = False) -> str:
+        """The text of ``report.json``: strict JSON, indent 2, no final newline."""
+        return json.dumps(
+            self.to_dict(),
+            indent=2,
+            allow_nan=False,
+            ensure_ascii=False,
+            sort_keys=sort_keys,
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunReport:
+        """Read a report object leniently (see the module docstring).
+
+        Raises
+        ------
+        ConfigError
+            If it was written by a newer emomon (a larger ``schema_version``).
+        """
+        version = _int(data.get("schema_version"))
+        if version is not None and version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"report schema_version {version} is newer than this emomon reads "
+                f"({SCHEMA_VERSION}); upgrade emomon"
+            )
+        dataset, abl, export = (data.get(k) for k in ("dataset", "ablation", "export"))
+        config = data.get("config")
+        return cls(
+            emomon_version=_str(data.get("emomon_version")),
+            created=_str(data.get("created")),
+            config=dict(config) if isinstance(config, Mapping) else None,
+            dataset=DatasetInfo.from_dict(dataset)
+            if isinstance(dataset, Mapping)
+            else None,
+            results={
+                str(k): ProtocolResult.from_dict(v, name=str(k))
+                for k, v in _map(data.get("results")).items()
+                if isinstance(v, Mapping)
+            },
+            ablation=Ablation.from_dict(abl) if isinstance(abl, Mapping) else None,
+            export=ExportInfo(str(export["path"]), _float(export.get("parity_max_abs")))
+            if isinstance(export, Mapping) and export.get("path") is not None
+            else None,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RunReport:
+        """Parse the text of a ``report.json``.
+
+        Raises
+        ------
+        ConfigError
+            If the text is not a JSON object, or is from a newer emomon.
+        """
+        try:
+            data = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"not a report: cannot read it as JSON ({exc})") from None
+        if not isinstance(data, Mapping):
+            raise ConfigError("not a report: expected a JSON object")
+        return cls.from_dict(data)
+
+    @classmethod
+    def coerce(cls, report: RunReport | Mapping[str, Any]) -> RunReport:
+        """``report`` itself, or a report dict read with :meth:`from_dict`."""
+        return report if isinstance(report, RunReport) else cls.from_dict(report)

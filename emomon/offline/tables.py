@@ -1,0 +1,386 @@
+"""Tables of a run report: the CSV rows and the plain-text summaries.
+
+Verdicts follow the design: a result is "above chance" only when its permutation
+p-value is below 0.05, "at chance" otherwise, and "not tested" without a
+permutation test. Leaky protocols (videos shared by train and test, ``intra``) are
+flagged "LEAKY" in every table. Undefined numbers are blanks in the CSV rows' files
+and ``-`` in the text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from emomon.offline.runreport import Ablation, RunReport
+
+__all__ = [
+    "ABLATION_COLUMNS",
+    "ALPHA",
+    "FOLD_COLUMNS",
+    "GROUP_COLUMNS",
+    "LEAKY_NOTE",
+    "ablation_rows",
+    "fold_rows",
+    "format_ablation",
+    "format_summary",
+    "group_rows",
+    "verdict",
+]
+
+#: Significance level of the permutation test: above chance only when p < ALPHA.
+ALPHA: float = 0.05
+
+#: What "LEAKY" means, in titles and footnotes.
+LEAKY_NOTE: str = "LEAKY (videos shared by train and test)"
+
+#: Columns of ``per_video.csv`` and ``per_subject.csv`` (extra row keys follow).
+GROUP_COLUMNS: tuple[str, ...] = (
+    "protocol",
+    "task",
+    "group",
+    "n",
+    "accuracy",
+    "balanced_accuracy",
+    "auc",
+    "mean_p_high",
+    "majority_true",
+)
+
+#: Columns of ``per_fold.csv`` (extra fold keys follow).
+FOLD_COLUMNS: tuple[str, ...] = (
+    "protocol",
+    "task",
+    "fold",
+    "n_train",
+    "n_test",
+    "balanced_accuracy",
+    "accuracy",
+    "best_epoch",
+)
+
+#: Columns of ``ablation.csv`` (extra row keys follow).
+ABLATION_COLUMNS: tuple[str, ...] = (
+    "kind",
+    "setting",
+    "task",
+    "balanced_accuracy",
+    "ci95_low",
+    "ci95_high",
+    "p_value",
+    "majority_balanced_accuracy",
+)
+
+# The report's name of a CSV column where it differs.
+_SOURCE_KEY: dict[str, str] = {"majority_true": "true_majority"}
+
+_ABLATION_TITLES = {"bands": "Band ablation", "labels": "Label reliability"}
+
+
+def verdict(p_value: float | None) -> str:
+    """Chance verdict of a permutation p-value.
+
+    Parameters
+    ----------
+    p_value : float or None
+        Permutation-test p-value; None or NaN when no test was run.
+
+    Returns
+    -------
+    str
+        ``"above chance"`` when ``p < ALPHA`` (0.05), ``"at chance"`` when
+        ``p >= ALPHA``, ``"not tested"`` without a p-value.
+    """
+    if p_value is None or not math.isfinite(p_value):
+        return "not tested"
+    return "above chance" if p_value < ALPHA else "at chance"
+
+
+def natural_key(s: str) -> tuple[Any, ...]:
+    """Sort key ordering ``v2`` before ``v10``."""
+    parts = re.split(r"(\d+)", s)
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in parts)
+
+
+def ablation_title(abl: Ablation) -> str:
+    """The title of an ablation: "Band ablation (lovo)", "Label reliability"."""
+    title = _ABLATION_TITLES.get(abl.kind or "", "Ablation")
+    return f"{title} ({abl.protocol})" if abl.protocol else title
+
+
+# ------------------------------------------------------------------------ CSV rows
+
+
+def _long_rows(
+    base: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], columns: Sequence[str]
+) -> list[dict[str, Any]]:
+    """``columns`` first (from ``base``, then the row), then the row's other keys."""
+    out = []
+    for row in rows:
+        rec: dict[str, Any] = dict(base)
+        used: set[str] = set()
+        for col in columns:
+            if col not in rec:
+                key = _SOURCE_KEY.get(col, col)
+                rec[col] = row.get(key)
+                used.add(key)
+        rec.update((k, v) for k, v in row.items() if k not in used and k not in rec)
+        out.append(rec)
+    return out
+
+
+def group_rows(
+    report: RunReport | Mapping[str, Any], which: str
+) -> list[dict[str, Any]]:
+    """Long-format per-group rows of every (protocol, task).
+
+    Parameters
+    ----------
+    report : RunReport or dict
+        The run report.
+    which : {"per_video", "per_subject"}
+        Which table of each task.
+
+    Returns
+    -------
+    list of dict
+        One row per (protocol, task, group) with the ``GROUP_COLUMNS`` keys first
+        (``majority_true`` is the report's ``true_majority``), then the row's other
+        keys. Undefined values are None.
+    """
+    if which not in ("per_video", "per_subject"):
+        raise ValueError(f"which must be 'per_video' or 'per_subject', got {which!r}")
+    return _task_table(report, which, GROUP_COLUMNS)
+
+
+def fold_rows(report: RunReport | Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Long-format per-fold rows of every (protocol, task).
+
+    Parameters
+    ----------
+    report : RunReport or dict
+
+    Returns
+    -------
+    list of dict
+        ``FOLD_COLUMNS`` keys first, then the fold rows' other keys.
+    """
+    return _task_table(report, "per_fold", FOLD_COLUMNS)
+
+
+def _task_table(
+    report: RunReport | Mapping[str, Any], which: str, columns: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Rows of table ``which`` of every (protocol, task), long format."""
+    out = []
+    for name, result in RunReport.coerce(report).results.items():
+        for task, t in result.tasks.items():
+            rows = [r.to_dict() for r in getattr(t, which)]
+            out += _long_rows({"protocol": name, "task": task}, rows, columns)
+    return out
+
+
+def ablation_rows(report: RunReport | Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows of the ablation experiment, CI split into two columns.
+
+    Parameters
+    ----------
+    report : RunReport or dict
+
+    Returns
+    -------
+    list of dict
+        ``ABLATION_COLUMNS`` keys first; empty without an ablation section.
+    """
+    abl = RunReport.coerce(report).ablation
+    if abl is None:
+        return []
+    out = []
+    for row in abl.rows:
+        rec = {k: v for k, v in row.to_dict().items() if k != "ci95"}
+        rec["ci95_low"], rec["ci95_high"] = row.ci95
+        out += _long_rows({"kind": abl.kind}, [rec], ABLATION_COLUMNS)
+    return out
+
+
+# --------------------------------------------------------------------- text tables
+
+
+def fmt(x: float | None, nd: int = 3) -> str:
+    """``x`` with ``nd`` decimals, ``-`` when undefined."""
+    return "-" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
+
+
+def fmt_p(p: float | None) -> str:
+    """p-value text whose rounding never crosses ``ALPHA`` (0.04995 -> "0.04995")."""
+    if p is None or not math.isfinite(p):
+        return "-"
+    if p < 1e-3:
+        return f"{p:.1e}"
+    for nd in range(3, 7):
+        text = f"{p:.{nd}f}"
+        if (float(text) < ALPHA) == (p < ALPHA):
+            return text
+    return repr(p)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: str) -> str:
+    """Aligned plain-text table; ``right[i] == "r"`` right-aligns column i."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if a == "r" else c.ljust(w)
+            for c, w, a in zip(cells, widths, right, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def _ci_text(ci: tuple[float | None, float | None]) -> str:
+    lo, hi = ci
+    return "-" if lo is None or hi is None else f"[{lo:.3f}, {hi:.3f}]"
+
+
+def _header(report: RunReport) -> str:
+    version = report.emomon_version
+    parts = [f"emomon {version}" if version else "emomon"]
+    ds = report.dataset
+    if ds is not None:
+        counts = [
+            f"{n} {label}"
+            for n, label in (
+                (ds.n_subjects, "subjects"),
+                (ds.n_videos, "videos"),
+                (ds.n_trials, "trials"),
+                (ds.n_windows, "windows"),
+            )
+            if n is not None
+        ]
+        name = ds.name or "dataset"
+        parts.append(f"{name} ({', '.join(counts)})" if counts else name)
+    runs = report.results.values()
+    models = sorted({r.model for r in runs if r.model is not None})
+    labels = sorted({r.labels for r in runs if r.labels is not None})
+    run = []
+    if models:
+        run.append(f"model {'/'.join(models)}")
+    if labels:
+        run.append(f"labels {'/'.join(labels)}")
+    return "\n".join(filter(None, [" | ".join(parts), " | ".join(run)]))
+
+
+def format_summary(report: RunReport | Mapping[str, Any]) -> str:
+    """Plain-text summary table of a run, one row per (protocol, task).
+
+    Columns: protocol (" (LEAKY)" appended for leaky protocols), task, pooled
+    balanced accuracy, its 95% CI, ROC AUC, F1, the majority-class baseline's
+    balanced accuracy / accuracy, the permutation p-value ("-" when not run) and the
+    verdict (``verdict``). A header line names the dataset; footnotes explain the
+    leaky flag and the baselines, and give the exported model when there is one.
+
+    Parameters
+    ----------
+    report : RunReport or dict
+
+    Returns
+    -------
+    str
+        Lines under 100 characters (for usual protocol and task names), no trailing
+        newline.
+    """
+    report = RunReport.coerce(report)
+    rows = []
+    n_perm: set[int] = set()
+    for result in report.results.values():
+        for task, t in result.tasks.items():
+            h, maj = t.headline(), t.majority_baseline
+            if t.permutation is not None:
+                n_perm.add(t.permutation.n)
+            rows.append(
+                [
+                    result.label,
+                    task,
+                    fmt(h.balanced_accuracy),
+                    _ci_text((h.ci95_low, h.ci95_high)),
+                    fmt(h.auc),
+                    fmt(t.metrics.f1),
+                    f"{fmt(maj.balanced_accuracy, 2)}/{fmt(maj.accuracy, 2)}",
+                    fmt_p(h.p_value),
+                    verdict(h.p_value),
+                ]
+            )
+    headers = [
+        "protocol",
+        "task",
+        "bal.acc",
+        "95% CI",
+        "AUC",
+        "F1",
+        "maj bal/acc",
+        "perm p",
+        "verdict",
+    ]
+    lines = [_header(report), ""]
+    lines.append(_table(headers, rows, "llrlrrrrl") if rows else "(no results)")
+    perms = ", ".join(str(n) for n in sorted(n_perm))
+    notes = [
+        "maj = majority class of each fold's training set (null baseline).",
+        f"above chance only when permutation p < {ALPHA:g}"
+        + (f" (n = {perms} permutations)." if n_perm else "."),
+    ]
+    if any(r.leaky for r in report.results.values()):
+        notes.append(f"{LEAKY_NOTE}: content-dependent, not a cross-video result.")
+    if report.export is not None:
+        parity = report.export.parity_max_abs
+        extra = f" (ONNX parity max |diff| {parity:.1e})" if parity is not None else ""
+        notes.append(f"model: {report.export.path}{extra}")
+    return "\n".join([*lines, "", *notes])
+
+
+def format_ablation(report: RunReport | Mapping[str, Any]) -> str:
+    """Plain-text table of the ablation experiment.
+
+    Parameters
+    ----------
+    report : RunReport or dict
+
+    Returns
+    -------
+    str
+        Title ("Band ablation" / "Label reliability", with the protocol when
+        given) and one row per (setting, task): balanced accuracy, 95% CI, AUC,
+        majority baseline balanced accuracy, permutation p and verdict; the empty
+        string without an ablation section.
+    """
+    abl = RunReport.coerce(report).ablation
+    if abl is None or not abl.rows:
+        return ""
+    table = [
+        [
+            r.setting,
+            r.task,
+            fmt(r.balanced_accuracy),
+            _ci_text(r.ci95),
+            fmt(r.auc),
+            fmt(r.majority_balanced_accuracy, 2),
+            fmt_p(r.p_value),
+            verdict(r.p_value),
+        ]
+        for r in abl.rows
+    ]
+    headers = [
+        "setting",
+        "task",
+        "bal.acc",
+        "95% CI",
+        "AUC",
+        "maj bal",
+        "perm p",
+        "verdict",
+    ]
+    return "\n".join([ablation_title(abl), "", _table(headers, table, "llrlrrrl")])

@@ -1,0 +1,292 @@
+"""Pure training tasks: one fold, one permutation run.
+
+A task is a small picklable record (the fold's split, the config, the seed, the
+labels when they are not the dataset's); running it needs nothing but the record
+and a data handle (:mod:`emomon.offline.executors`), and gives a versioned,
+serialisable result. The seed comes from (run seed, task index) and the torch
+thread count is fixed (:data:`TASK_THREADS`), so a task gives the same result in
+this process, in a worker process, or on another machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from emomon.dsp.normalize import fit_zscore, model_input
+from emomon.offline.crossval import (
+    pool_folds,
+    pooled_balanced_accuracy,
+    protocol_splits,
+)
+from emomon.offline.dataset import Dataset
+from emomon.offline.executors import DataHandle
+from emomon.offline.fit import fit_model, predict_proba
+from emomon.offline.protocols import Split
+from emomon.offline.trainconfig import TrainConfig
+
+__all__ = [
+    "FOLD_RESULT_VERSION",
+    "TASK_THREADS",
+    "FoldResult",
+    "FoldTask",
+    "PermutationResult",
+    "PermutationTask",
+    "fit_fold",
+    "run_fold",
+    "run_permutation",
+    "task_seed",
+]
+
+#: Torch threads of every task. Fixed, because the thread count changes how
+#: torch sums, and so the last bits of a model; parallelism comes from running
+#: several tasks at once.
+TASK_THREADS = 1
+
+#: Version of the :class:`FoldResult` and :class:`PermutationResult` records.
+FOLD_RESULT_VERSION = 1
+
+
+def task_seed(run_seed: int, index: int) -> int:
+    """The torch seed of fold ``index`` of a run seeded ``run_seed``.
+
+    ``run_seed + index``, the seeds emomon has always used: fold k trains with it
+    in the observed cross-validation and in every permutation run, so the
+    permutation test repeats the same procedure with only the labels changed.
+    """
+    return run_seed + index
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch threads, then restore the count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclass(frozen=True, eq=False)
+class FoldTask:
+    """Train on one fold's training windows and predict its test windows.
+
+    Attributes
+    ----------
+    index : int
+        The fold's position in its protocol.
+    split : Split
+    config : TrainConfig
+    seed : int
+        From :func:`task_seed`.
+    trial_labels : mapping of str to ndarray, optional
+        Labels per task (n_trials,); None for the dataset's.
+    """
+
+    index: int
+    split: Split
+    config: TrainConfig
+    seed: int
+    trial_labels: Mapping[str, np.ndarray] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class FoldResult:
+    """What one fold task found.
+
+    Attributes
+    ----------
+    fold : str
+        The split's name.
+    index, seed : int
+        As in the task.
+    n_train, n_val, n_test : int
+        Window counts of the split.
+    test : ndarray of int64, shape (n_test,)
+        The held-out windows.
+    proba : dict of str to ndarray of float64, shape (n_test, n_classes)
+        Task -> predicted probabilities of the held-out windows.
+    best_epoch : dict of str to int
+        Task -> the epoch early stopping kept.
+    seconds : float
+        Wall time of the task (volatile).
+    worker : str
+        ``host:pid`` of the process that ran it (volatile).
+    version : int
+        :data:`FOLD_RESULT_VERSION`.
+    """
+
+    fold: str
+    index: int
+    seed: int
+    n_train: int
+    n_val: int
+    n_test: int
+    test: np.ndarray
+    proba: dict[str, np.ndarray]
+    best_epoch: dict[str, int]
+    seconds: float = 0.0
+    worker: str = ""
+    version: int = FOLD_RESULT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (probabilities as nested lists)."""
+        return {
+            "version": self.version,
+            "fold": self.fold,
+            "index": self.index,
+            "seed": self.seed,
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "n_test": self.n_test,
+            "test": self.test.tolist(),
+            "proba": {k: v.tolist() for k, v in self.proba.items()},
+            "best_epoch": dict(self.best_epoch),
+            "seconds": self.seconds,
+            "worker": self.worker,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FoldResult:
+        """Read :meth:`to_dict`'s output.
+
+        Raises
+        ------
+        ValueError
+            For a record of another version.
+        """
+        if d.get("version") != FOLD_RESULT_VERSION:
+            raise ValueError(
+                f"fold result version {d.get('version')!r}; this emomon reads "
+                f"{FOLD_RESULT_VERSION}"
+            )
+        n_test = int(d["n_test"])
+        return cls(
+            fold=str(d["fold"]),
+            index=int(d["index"]),
+            seed=int(d["seed"]),
+            n_train=int(d["n_train"]),
+            n_val=int(d["n_val"]),
+            n_test=n_test,
+            test=np.asarray(d["test"], dtype=np.int64).reshape(n_test),
+            proba={
+                k: np.asarray(v, dtype=np.float64).reshape(n_test, -1)
+                for k, v in d["proba"].items()
+            },
+            best_epoch={k: int(v) for k, v in d["best_epoch"].items()},
+            seconds=float(d["seconds"]),
+            worker=str(d.get("worker", "")),
+        )
+
+
+def fit_fold(ds: Dataset, task: FoldTask) -> FoldResult:
+    """Normalise with training statistics, fit, predict one fold's test windows.
+
+    The caller sets the torch thread count (:func:`run_fold` does).
+    """
+    from emomon.models import task_groups
+
+    t0 = time.perf_counter()
+    t, split, cfg = ds.table, task.split, task.config
+    win = ds.window_labels(task.trial_labels)
+    mean, std = fit_zscore(t.X[split.train], layout=ds.layout)
+
+    def prep(idx: np.ndarray) -> np.ndarray:
+        return model_input(
+            t.X[idx], mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names
+        )
+
+    x_tr, x_va, x_te = prep(split.train), prep(split.val), prep(split.test)
+    proba: dict[str, np.ndarray] = {}
+    best: dict[str, int] = {}
+    for group in task_groups(cfg.model, list(ds.tasks)):
+        res = fit_model(
+            cfg,
+            tasks={g: len(ds.tasks[g]) for g in group},
+            x_train=x_tr,
+            y_train={g: win[g][split.train] for g in group},
+            x_val=x_va,
+            y_val={g: win[g][split.val] for g in group},
+            seed=task.seed,
+        )
+        proba.update(predict_proba(res.model, x_te))
+        best.update(dict.fromkeys(group, res.best_epoch))
+    return FoldResult(
+        fold=split.name,
+        index=task.index,
+        seed=task.seed,
+        n_train=int(split.train.size),
+        n_val=int(split.val.size),
+        n_test=int(split.test.size),
+        test=np.asarray(split.test, dtype=np.int64),
+        proba=proba,
+        best_epoch=best,
+        seconds=round(time.perf_counter() - t0, 3),
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+    )
+
+
+def run_fold(data: DataHandle, task: FoldTask) -> FoldResult:
+    """The fold task: :func:`fit_fold` with :data:`TASK_THREADS` torch threads."""
+    with torch_threads(TASK_THREADS):
+        return fit_fold(data.get(), task)
+
+
+@dataclass(frozen=True, eq=False)
+class PermutationTask:
+    """Rerun a protocol's whole cross-validation with permuted trial labels.
+
+    Attributes
+    ----------
+    index : int
+        The permutation's position in the run.
+    protocol : str
+    config : TrainConfig
+    trial_labels : mapping of str to ndarray, shape (n_trials,)
+        The permuted labels, one permutation applied to every task.
+    """
+
+    index: int
+    protocol: str
+    config: TrainConfig
+    trial_labels: Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class PermutationResult:
+    """The pooled balanced accuracy per task of one permutation run (None where
+    undefined); ``seconds`` is volatile."""
+
+    index: int
+    balanced_accuracy: Mapping[str, float | None] = field(default_factory=dict)
+    seconds: float = 0.0
+    version: int = FOLD_RESULT_VERSION
+
+
+def run_permutation(data: DataHandle, task: PermutationTask) -> PermutationResult:
+    """The permutation task: every fold of the protocol, one after the other."""
+    t0 = time.perf_counter()
+    ds, cfg, labels = data.get(), task.config, task.trial_labels
+    with torch_threads(TASK_THREADS):
+        splits, notes = protocol_splits(ds, cfg, task.protocol, trial_labels=labels)
+        folds = [
+            fit_fold(ds, FoldTask(k, s, cfg, task_seed(cfg.seed, k), labels))
+            for k, s in enumerate(splits)
+        ]
+    cv = pool_folds(ds, splits, folds, notes, trial_labels=labels)
+    scores = pooled_balanced_accuracy(ds, cv, trial_labels=labels)
+    return PermutationResult(
+        task.index,
+        {k: v if np.isfinite(v) else None for k, v in scores.items()},
+        round(time.perf_counter() - t0, 3),
+    )
