@@ -11,18 +11,13 @@ import dataclasses
 import hashlib
 import json
 import math
-import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_type_hints
 
 from emomon.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 FEATURE_KINDS = ("de", "psd")
 #: ``kinds=("raw",)``: band-limited EEG windows for raw-EEG models (layout "eeg").

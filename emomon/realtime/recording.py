@@ -318,7 +318,7 @@ def _write_npy(target: Path, source: Path, n: int) -> None:
 def _meas_date(meta: Mapping[str, Any], first_lsl: float) -> datetime.datetime | None:
     try:
         unix = float(meta["opened_unix"]) + (first_lsl - float(meta["opened_lsl"]))
-        return datetime.datetime.fromtimestamp(unix, tz=datetime.timezone.utc)
+        return datetime.datetime.fromtimestamp(unix, tz=datetime.UTC)
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         return None
 

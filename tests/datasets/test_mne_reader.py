@@ -31,7 +31,7 @@ def _raw(n_times=2000, first_samp=0, seed=0):
     data = rng.normal(0.0, 20e-6, (len(CH), n_times))  # volts, as MNE stores them
     info = mne.create_info(CH, SFREQ, TYPES)
     raw = mne.io.RawArray(data, info, first_samp=first_samp, verbose="error")
-    raw.set_meas_date(datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc))
+    raw.set_meas_date(datetime.datetime(2024, 5, 1, tzinfo=datetime.UTC))
     return raw
 
 
