@@ -20,6 +20,13 @@ Examples
 
 A value written into such a template (a path, an address) goes through
 :func:`literal`, so that its braces stay text.
+
+Warnings follow the same rule: the library logs them to the ``emomon`` loggers
+(it never prints) with a :class:`Notice` as the message, whose ``str`` names the
+library's parameters and whose :meth:`Notice.render` takes the caller's names.
+
+>>> Notice("not encrypted ({insecure})", params={"insecure": "insecure=True"})
+Notice('not encrypted (insecure=True)')
 """
 
 from __future__ import annotations
@@ -48,13 +55,11 @@ class EmomonError(Exception):
         params: Sequence[str] | Mapping[str, str] = (),
     ) -> None:
         self.template = message
-        self.params: dict[str, str] = (
-            dict(params) if isinstance(params, Mapping) else {p: p for p in params}
-        )
+        self.params = _param_texts(params)
         super().__init__(self.render())
 
     def render(self, names: Mapping[str, str] | None = None) -> str:
-        """The message, each parameter named as in ``names`` where it is there.
+        """Return the message, each parameter named as in ``names`` where it is there.
 
         Parameters
         ----------
@@ -66,12 +71,69 @@ class EmomonError(Exception):
         str
             The one-line message.
         """
-        if not self.params:
-            return self.template
-        names = names or {}
-        return self.template.format_map(
-            {p: names.get(p, text) for p, text in self.params.items()}
-        )
+        return _render(self.template, self.params, names)
+
+
+class Notice:
+    """A one-line warning that names parameters: the message of a log record.
+
+    Parameters
+    ----------
+    message : str
+        One line; with ``params``, a template as for :class:`EmomonError`.
+    params : sequence of str or mapping of str to str, optional
+        The parameters the message names, as for :class:`EmomonError`.
+
+    Notes
+    -----
+    ``str(notice)`` (and so ``LogRecord.getMessage()``) names the library's
+    parameters; the command line renders it with its flags instead.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        params: Sequence[str] | Mapping[str, str] = (),
+    ) -> None:
+        self.template = message
+        self.params = _param_texts(params)
+
+    def render(self, names: Mapping[str, str] | None = None) -> str:
+        """Return the message, each parameter named as in ``names`` where it is there.
+
+        Parameters
+        ----------
+        names : mapping of str to str, optional
+            Parameter -> the name the caller knows it by (a CLI flag).
+
+        Returns
+        -------
+        str
+            The one-line message.
+        """
+        return _render(self.template, self.params, names)
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        return f"Notice({self.render()!r})"
+
+
+def _param_texts(params: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
+    """Map each named parameter to the text shown for it by default."""
+    return dict(params) if isinstance(params, Mapping) else {p: p for p in params}
+
+
+def _render(
+    template: str, params: Mapping[str, str], names: Mapping[str, str] | None
+) -> str:
+    """Fill ``template``'s parameter fields: ``names`` first, else ``params``."""
+    if not params:
+        return template
+    names = names or {}
+    return template.format_map({p: names.get(p, text) for p, text in params.items()})
 
 
 def literal(value: object) -> str:

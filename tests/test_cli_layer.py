@@ -125,3 +125,31 @@ def test_a_value_with_braces_stays_text(tmp_path):
         check_record_path(target)
     assert "s{1}.fif exists; pass overwrite=True to replace it" in str(err.value)
     assert "s{1}.fif exists; pass --overwrite to replace it" in err.value.render(FLAGS)
+
+
+def test_library_warnings_print_with_the_flags_of_the_verb_that_ran(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from emomon.realtime import publish
+
+    def insecure_run(args: argparse.Namespace) -> int:
+        publish.warn_insecure("tcp://0.0.0.0:5599")
+        publish.warn_insecure("tcp://0.0.0.0:5599")  # once per process
+        return 0
+
+    monkeypatch.setattr(publish, "_warned_insecure", False)
+    monkeypatch.setattr("emomon.cli.broker.run", insecure_run)
+    assert main(["broker", "--insecure"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "emomon: warning: tcp://0.0.0.0:5599 is not loopback and not encrypted "
+        "(--insecure): anyone on the network can read the predictions"
+    ]
+    # the library itself names its parameter and prints nothing
+    (record,) = [r for r in caplog.records if r.name == "emomon.realtime.publish"]
+    assert record.levelname == "WARNING"
+    assert "(insecure=True)" in record.getMessage()
+    monkeypatch.setattr(publish, "_warned_insecure", False)
+    publish.warn_insecure("tcp://0.0.0.0:5599")  # outside main: no printer left
+    assert capsys.readouterr().err == ""

@@ -41,7 +41,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from typing import Any
 
 import zmq
 
-from emomon.errors import ConfigError, EmomonError, literal
+from emomon.errors import ConfigError, EmomonError, Notice, literal
 from emomon.realtime._timer import StatusTimer
 from emomon.realtime.messages import (
     DEFAULT_ADDRESS,
@@ -283,14 +282,26 @@ _warned_insecure = False
 
 
 def warn_insecure(address: str) -> None:
-    """Warn once per process on stderr that ``address`` carries plain text."""
+    """Log a warning, once per process, that ``address`` carries plain text.
+
+    The message is a :class:`~emomon.errors.Notice` naming the ``insecure``
+    parameter (``emomon stream`` and ``emomon broker`` print it on stderr as
+    ``emomon: warning: ... (--insecure) ...``).
+
+    Parameters
+    ----------
+    address : str
+        The non-loopback address bound or connected to without CurveZMQ.
+    """
     global _warned_insecure
     if not _warned_insecure:
         _warned_insecure = True
-        print(
-            f"emomon: warning: {address} is not loopback and not encrypted "
-            "(--insecure): anyone on the network can read the predictions",
-            file=sys.stderr,
+        log.warning(
+            Notice(
+                f"{literal(address)} is not loopback and not encrypted "
+                "({insecure}): anyone on the network can read the predictions",
+                params={"insecure": "insecure=True"},
+            )
         )
 
 
