@@ -140,6 +140,7 @@ class FeatureSpec:
 
     @property
     def band_names(self) -> tuple[str, ...]:
+        """Band names in order (``"theta"``, ...)."""
         return tuple(b.name for b in self.bands)
 
     @property
@@ -149,12 +150,16 @@ class FeatureSpec:
 
     @property
     def is_raw(self) -> bool:
+        """Whether the spec gives raw EEG windows (``kinds=("raw",)``)."""
         return self.kinds == (RAW_KIND,)
 
     @property
     def n_features(self) -> int:
-        """Per-channel features (0 for raw specs: the window length depends on the
-        sampling rate, see ``ExtractorSettings.n_features``)."""
+        """Number of features per channel (0 for raw specs).
+
+        A raw window's length depends on the sampling rate: see
+        ``ExtractorSettings.n_features``.
+        """
         return 0 if self.is_raw else len(self.kinds) * len(self.bands)
 
     def raw_band(self) -> tuple[float, float]:
@@ -162,9 +167,14 @@ class FeatureSpec:
         return min(b.lo for b in self.bands), max(b.hi for b in self.bands)
 
     def max_band_hz(self) -> float:
+        """Return the highest band edge in Hz."""
         return max(b.hi for b in self.bands)
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the spec as plain JSON/TOML values (bands as ``[name, lo, hi]``).
+
+        :meth:`from_dict` reads it back.
+        """
         d = dataclasses.asdict(self)
         d["bands"] = [[b.name, b.lo, b.hi] for b in self.bands]
         d["kinds"] = list(self.kinds)
@@ -172,6 +182,13 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        """Build a spec from a mapping (a TOML ``[features]`` table, :meth:`to_dict`).
+
+        Raises
+        ------
+        ConfigError
+            For an unknown key, a value of the wrong type or an invalid spec.
+        """
         return from_mapping(cls, data, section="features")
 
     def digest(self) -> str:
