@@ -333,8 +333,9 @@ class PublisherStats:
 
 
 class Publisher(Sink):
-    """ZeroMQ XPUB publisher of prediction and status messages; a
-    :class:`~emomon.realtime.sinks.Sink` of the live loop.
+    """ZeroMQ XPUB publisher of prediction and status messages.
+
+    A :class:`~emomon.realtime.sinks.Sink` of the live loop.
 
     Parameters
     ----------
@@ -763,7 +764,7 @@ class LSLPredictionOutlet(Sink):
         return self._name
 
     def sample(self, message: PredictionMessage) -> list[float]:
-        """The channel values of a prediction (NaN where unavailable)."""
+        """Return the channel values of a prediction (NaN where unavailable)."""
         out: list[float] = []
         for task, cls in self._channels:
             obj = message.tasks.get(task)
