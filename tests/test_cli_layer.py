@@ -55,7 +55,8 @@ def test_every_verb_module_declares_its_flags():
     for name in VERBS:
         module = importlib.import_module(f"emomon.cli.{name}")
         if not hasattr(module, "add_parser"):  # one verb: registered by add_verb
-            assert module.HELP and callable(module.add_arguments), name
+            assert module.HELP, name
+            assert callable(module.add_arguments), name
             assert callable(module.run), name
         for param, flag in module.FLAGS.items():
             assert param.isidentifier(), (name, param)
