@@ -34,7 +34,42 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 
-class EmomonError(Exception):
+class _Template:
+    """A one-line message whose ``{name}`` fields are the parameters it names."""
+
+    template: str
+    params: dict[str, str]
+
+    def _set_template(
+        self, message: str, params: Sequence[str] | Mapping[str, str]
+    ) -> None:
+        self.template = message
+        self.params = (
+            dict(params) if isinstance(params, Mapping) else {p: p for p in params}
+        )
+
+    def render(self, names: Mapping[str, str] | None = None) -> str:
+        """Return the message, each parameter named as in ``names`` where it is there.
+
+        Parameters
+        ----------
+        names : mapping of str to str, optional
+            Parameter -> the name the caller knows it by (a CLI flag).
+
+        Returns
+        -------
+        str
+            The one-line message.
+        """
+        if not self.params:
+            return self.template
+        names = names or {}
+        return self.template.format_map(
+            {p: names.get(p, text) for p, text in self.params.items()}
+        )
+
+
+class EmomonError(_Template, Exception):
     """Base class of input and usage errors (CLI exit code 2).
 
     Parameters
@@ -54,27 +89,11 @@ class EmomonError(Exception):
         *,
         params: Sequence[str] | Mapping[str, str] = (),
     ) -> None:
-        self.template = message
-        self.params = _param_texts(params)
+        self._set_template(message, params)
         super().__init__(self.render())
 
-    def render(self, names: Mapping[str, str] | None = None) -> str:
-        """Return the message, each parameter named as in ``names`` where it is there.
 
-        Parameters
-        ----------
-        names : mapping of str to str, optional
-            Parameter -> the name the caller knows it by (a CLI flag).
-
-        Returns
-        -------
-        str
-            The one-line message.
-        """
-        return _render(self.template, self.params, names)
-
-
-class Notice:
+class Notice(_Template):
     """A one-line warning that names parameters: the message of a log record.
 
     Parameters
@@ -96,44 +115,13 @@ class Notice:
         *,
         params: Sequence[str] | Mapping[str, str] = (),
     ) -> None:
-        self.template = message
-        self.params = _param_texts(params)
-
-    def render(self, names: Mapping[str, str] | None = None) -> str:
-        """Return the message, each parameter named as in ``names`` where it is there.
-
-        Parameters
-        ----------
-        names : mapping of str to str, optional
-            Parameter -> the name the caller knows it by (a CLI flag).
-
-        Returns
-        -------
-        str
-            The one-line message.
-        """
-        return _render(self.template, self.params, names)
+        self._set_template(message, params)
 
     def __str__(self) -> str:
         return self.render()
 
     def __repr__(self) -> str:
         return f"Notice({self.render()!r})"
-
-
-def _param_texts(params: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
-    """Map each named parameter to the text shown for it by default."""
-    return dict(params) if isinstance(params, Mapping) else {p: p for p in params}
-
-
-def _render(
-    template: str, params: Mapping[str, str], names: Mapping[str, str] | None
-) -> str:
-    """Fill ``template``'s parameter fields: ``names`` first, else ``params``."""
-    if not params:
-        return template
-    names = names or {}
-    return template.format_map({p: names.get(p, text) for p, text in params.items()})
 
 
 def literal(value: object) -> str:

@@ -129,26 +129,15 @@ class AmigosReader(FileReader):
         return f"; expected {self.expected_layout}"
 
     def read_subject(self, subject: str) -> list[Trial]:
-        """Read the trials of participant ``subject`` (``"P01"``, ``"1"``).
+        """Read the trials of one participant (``"P01"``; ``"1"`` and ``"p1"`` too).
 
-        Parameters
-        ----------
-        subject : str
-            A participant id; ``"1"`` and ``"p1"`` stand for ``"P01"``.
-
-        Returns
-        -------
-        list of Trial
-            One per video in file order (the 16 short ones with
-            ``short_only``): the 14 EEG channels in µV at 128 Hz, ratings on 1-9,
-            the 7 basic emotions in ``meta``. Trials with no samples, NaN
-            self-assessments or non-finite EEG are skipped with a warning.
-
-        Raises
-        ------
-        DatasetError
-            If the participant is not found, the file does not have the AMIGOS
-            layout, no trial is usable, or (``strict``) a trial would be skipped.
+        One trial per video in file order (the 16 short ones with
+        ``short_only``): the 14 EEG channels in µV at 128 Hz, ratings on 1-9 and
+        the 7 basic emotions in ``meta``. Trials with no samples, NaN
+        self-assessments or non-finite EEG are skipped with a warning; a
+        :class:`~emomon.errors.DatasetError` is raised for a missing
+        participant, a file without the AMIGOS layout, no usable trial, or
+        (``strict``) a trial that would be skipped.
         """
         path = self._path(subject)
         sid = f"P{int(_FILE_RE.match(path.name).group(1)):02d}"  # type: ignore[union-attr]

@@ -167,7 +167,25 @@ class Reader(ABC):
 
     @abstractmethod
     def read_subject(self, subject: str) -> list[Trial]:
-        """All trials of one subject, in stimulus order."""
+        """Read all trials of one subject, in stimulus order.
+
+        Parameters
+        ----------
+        subject : str
+            One of :meth:`subjects`; readers also take the usual shorter
+            spellings (``"1"`` for ``"s01"``).
+
+        Returns
+        -------
+        list of Trial
+            EEG in µV, channels named; each reader says what else it fills in.
+
+        Raises
+        ------
+        DatasetError
+            If the subject is not found or its data cannot be read (the message
+            names the file and the expected layout).
+        """
 
     def cache_token(self) -> dict[str, Any]:
         """Return what besides the files identifies the data (reader options)."""

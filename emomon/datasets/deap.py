@@ -126,22 +126,11 @@ class DeapReader(FileReader):
     def read_subject(self, subject: str) -> list[Trial]:
         """Read the 40 trials (or as many as the file holds) of one subject.
 
-        Parameters
-        ----------
-        subject : str
-            A subject id; ``"1"`` and ``"S1"`` stand for ``"s01"``.
-
-        Returns
-        -------
-        list of Trial
-            In file order: the 32 EEG channels in µV at 128 Hz, the 3 s
-            pre-trial baseline split off, valence/arousal/dominance/liking on 1-9.
-
-        Raises
-        ------
-        DatasetError
-            If the subject is not found, or the file is damaged or does not hold
-            DEAP's arrays (shapes, finite values, ratings within 1-9).
+        ``"1"`` and ``"S1"`` stand for ``"s01"``. Trials come in file order: the
+        32 EEG channels in µV at 128 Hz with the 3 s pre-trial baseline split
+        off, and valence/arousal/dominance/liking on 1-9. A damaged file, or
+        one without DEAP's arrays (shapes, finite values, ratings within 1-9),
+        raises :class:`~emomon.errors.DatasetError`.
         """
         path = self._path(subject)
         sid = f"s{int(_FILE_RE.match(path.name).group(1)):02d}"  # type: ignore[union-attr]

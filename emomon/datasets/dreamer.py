@@ -166,23 +166,11 @@ class DreamerReader(Reader):
     def read_subject(self, subject: str) -> list[Trial]:
         """Read the 18 film clips (or as many as stored) of one subject.
 
-        Parameters
-        ----------
-        subject : str
-            A subject id; ``"1"`` and ``"S1"`` stand for ``"s01"``.
-
-        Returns
-        -------
-        list of Trial
-            One per clip: the 14 Emotiv channels (average-referenced with
-            ``car``) at the file's rate, each clip's baseline recording, and
-            valence/arousal/dominance on 1-5.
-
-        Raises
-        ------
-        DatasetError
-            If the subject is not found, or the file does not have the DREAMER
-            layout (shapes, finite samples and scores).
+        ``"1"`` and ``"S1"`` stand for ``"s01"``. One trial per clip: the 14
+        Emotiv channels (average-referenced with ``car``) at the file's rate,
+        the clip's baseline recording, and valence/arousal/dominance on 1-5. A
+        file without the DREAMER layout (shapes, finite samples and scores)
+        raises :class:`~emomon.errors.DatasetError`.
         """
         data = self._load()
         idx = self._index(subject)

@@ -196,27 +196,15 @@ class MNEReader(FileReader):
     def read_subject(self, subject: str) -> list[Trial]:
         """Read one recording as trials, cut by its annotations.
 
-        Parameters
-        ----------
-        subject : str
-            The recording's name: its file stem (its file name where two
-            recordings share a stem).
-
-        Returns
-        -------
-        list of Trial
-            The EEG channels in µV. Without stimulus annotations, one trial
-            ``"rec"`` of the whole recording; else one per annotation (BAD/EDGE
-            and emomon's own annotations excepted), with the video, label and
-            ratings its description gives and, with ``baseline_s``, the samples
-            before it as baseline.
-
-        Raises
-        ------
-        DatasetError
-            If the file cannot be read, has no EEG channel, duplicate channel
-            names, non-finite samples (unless ``allow_nonfinite``), or
-            annotations but no usable trial.
+        ``subject`` is the recording's name: its file stem (its file name where
+        two recordings share a stem). Without stimulus annotations the whole
+        recording is one trial ``"rec"``; else each annotation (BAD/EDGE and
+        emomon's own excepted) is a trial, with the video, label and ratings its
+        description gives and, with ``baseline_s``, the samples before it as
+        baseline. EEG channels only, in µV. A file that cannot be read, has no
+        EEG channel, duplicate channel names, non-finite samples (unless
+        ``allow_nonfinite``), or annotations but no usable trial raises
+        :class:`~emomon.errors.DatasetError`.
         """
         path = self.files(subject)[0]
         raw = _read_raw(path)

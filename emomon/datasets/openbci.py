@@ -272,24 +272,12 @@ class OpenBCIReader(FileReader):
         )
 
     def read_subject(self, subject: str) -> list[Trial]:
-        """Read one OpenBCI GUI recording as a single trial ``"rec"``.
+        """Read one OpenBCI GUI recording (named by its file stem) as one trial.
 
-        Parameters
-        ----------
-        subject : str
-            The recording's name (its file stem).
-
-        Returns
-        -------
-        list of Trial
-            One trial: the EXG channels in µV, named by ``ch_names`` when given;
-            the sample timestamps in ``meta["timestamps"]``.
-
-        Raises
-        ------
-        DatasetError
-            If the recording is not found or cannot be parsed, or ``ch_names``
-            does not match the number of channels.
+        The trial ``"rec"`` holds the EXG channels in µV, named by ``ch_names``
+        when given, and the sample timestamps in ``meta["timestamps"]``. A
+        recording that cannot be parsed, or ``ch_names`` that do not match the
+        number of channels, raise :class:`~emomon.errors.DatasetError`.
         """
         (path,) = self.files(subject)
         eeg, fs, names, ts, synthetic = _read(path, self.sfreq)
