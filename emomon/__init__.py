@@ -23,11 +23,11 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from emomon.contract import ModelContract
     from emomon.errors import EmomonError
-    from emomon.realtime.messages import Message, PredictionMessage, StatusMessage
-    from emomon.realtime.model import LoadedModel, WindowPredictions, load_model
     from emomon.offline.runreport import RunReport
     from emomon.offline.train import train
     from emomon.offline.trainconfig import TrainConfig
+    from emomon.realtime.messages import Message, PredictionMessage, StatusMessage
+    from emomon.realtime.model import LoadedModel, WindowPredictions, load_model
     from emomon.realtime.subscribe import Subscriber
 
 __all__ = [

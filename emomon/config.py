@@ -11,18 +11,13 @@ import dataclasses
 import hashlib
 import json
 import math
-import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_type_hints
 
 from emomon.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 FEATURE_KINDS = ("de", "psd")
 #: ``kinds=("raw",)``: band-limited EEG windows for raw-EEG models (layout "eeg").
@@ -145,6 +140,7 @@ class FeatureSpec:
 
     @property
     def band_names(self) -> tuple[str, ...]:
+        """Band names in order (``"theta"``, ...)."""
         return tuple(b.name for b in self.bands)
 
     @property
@@ -154,12 +150,16 @@ class FeatureSpec:
 
     @property
     def is_raw(self) -> bool:
+        """Whether the spec gives raw EEG windows (``kinds=("raw",)``)."""
         return self.kinds == (RAW_KIND,)
 
     @property
     def n_features(self) -> int:
-        """Per-channel features (0 for raw specs: the window length depends on the
-        sampling rate, see ``ExtractorSettings.n_features``)."""
+        """Number of features per channel (0 for raw specs).
+
+        A raw window's length depends on the sampling rate: see
+        ``ExtractorSettings.n_features``.
+        """
         return 0 if self.is_raw else len(self.kinds) * len(self.bands)
 
     def raw_band(self) -> tuple[float, float]:
@@ -167,9 +167,14 @@ class FeatureSpec:
         return min(b.lo for b in self.bands), max(b.hi for b in self.bands)
 
     def max_band_hz(self) -> float:
+        """Return the highest band edge in Hz."""
         return max(b.hi for b in self.bands)
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the spec as plain JSON/TOML values (bands as ``[name, lo, hi]``).
+
+        :meth:`from_dict` reads it back.
+        """
         d = dataclasses.asdict(self)
         d["bands"] = [[b.name, b.lo, b.hi] for b in self.bands]
         d["kinds"] = list(self.kinds)
@@ -177,6 +182,13 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        """Build a spec from a mapping (a TOML ``[features]`` table, :meth:`to_dict`).
+
+        Raises
+        ------
+        ConfigError
+            For an unknown key, a value of the wrong type or an invalid spec.
+        """
         return from_mapping(cls, data, section="features")
 
     def digest(self) -> str:

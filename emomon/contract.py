@@ -66,6 +66,11 @@ class ModelContract:
     emomon_version: str = ""
 
     def to_json(self) -> str:
+        """Return the contract as the JSON stored in the model's metadata.
+
+        :meth:`from_json` reads it back; ``emomon_version`` defaults to this
+        emomon's version.
+        """
         from emomon import __version__
 
         return json.dumps(
@@ -215,7 +220,14 @@ class ModelContract:
 
     @classmethod
     def from_session(cls, session: Any, *, source: str = "model") -> ModelContract:
-        """The contract in an onnxruntime session's metadata; errors name ``source``."""
+        """Read the contract in an onnxruntime session's metadata.
+
+        Raises
+        ------
+        ModelError
+            If the metadata has no emomon contract or an invalid one (names
+            ``source``).
+        """
         meta = session.get_modelmeta().custom_metadata_map
         if METADATA_KEY not in meta:
             raise ModelError(
@@ -297,7 +309,7 @@ def digest_of(data: bytes) -> str:
 
 
 def read_model_file(path: str | Path) -> bytes:
-    """The bytes of a model file.
+    """Read the bytes of a model file.
 
     Raises
     ------
@@ -321,7 +333,7 @@ def read_model_file(path: str | Path) -> bytes:
 
 
 def open_session(data: bytes, *, source: str | Path, threads: int = 1) -> Any:
-    """An onnxruntime CPU session of a model file's bytes.
+    """Open an onnxruntime CPU session on a model file's bytes.
 
     Parameters
     ----------

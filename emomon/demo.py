@@ -8,7 +8,9 @@
 5. subscribe to the predictions and score them live against the replay's
    marker labels; ends by itself with a summary.
 
-Everything runs on this machine over loopback.
+Everything runs on this machine over loopback. The functions here print nothing:
+they hand their narrative to a ``write`` callable (``emomon demo`` passes one that
+prints).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +30,17 @@ from emomon.datasets.summary import summarize
 from emomon.datasets.synthetic import SynthParams, write_deap
 from emomon.offline.features import trial_features
 
+#: Receives the demo's narrative: one piece of text (one or more lines, no
+#: trailing newline) a call.
+Write = Callable[[str], None]
 
-def _step(n: int, text: str) -> None:
-    print(f"\n== {n}. {text}", flush=True)
+
+def _silent(text: str) -> None:
+    """Drop ``text`` (the default ``write``: the demo says nothing)."""
+
+
+def _step(write: Write, n: int, text: str) -> None:
+    write(f"\n== {n}. {text}")
 
 
 def format_trial_features(values: np.ndarray, ch_names, spec: FeatureSpec) -> str:
@@ -95,8 +106,35 @@ def run_live(
     n_trials: int,
     speed: float,
     address: str = "tcp://127.0.0.1:*",
+    write: Write = _silent,
 ) -> dict:
-    """Replay ``subject`` over LSL, stream it, subscribe, score live accuracy."""
+    """Replay ``subject`` over LSL, stream it, subscribe, score live accuracy.
+
+    Parameters
+    ----------
+    model : Path
+        The exported ``model.onnx``.
+    data_dir : Path
+        The DEAP-format dataset that holds ``subject``.
+    subject : str
+        The subject replayed (its first ``n_trials`` trials).
+    n_trials : int
+        Trials replayed.
+    speed : float
+        Replay speed (10 = ten times real time).
+    address : str
+        Where the publisher binds (default loopback, any free port).
+    write : callable of str, optional
+        Receives a table of the first predictions and every 40th; default:
+        nothing is said.
+
+    Returns
+    -------
+    dict
+        ``scored`` (windows scored against the markers), ``accuracy`` (per task,
+        NaN when none was scored), ``missed`` (per topic, by the subscriber) and
+        ``stats`` (:meth:`~emomon.realtime.stream.StreamStats.summary`).
+    """
     from emomon.realtime.model import load_model
     from emomon.realtime.pipeline import PipelineSettings
     from emomon.realtime.publish import Publisher, PublisherSettings
@@ -139,7 +177,7 @@ def run_live(
         shown = 0
         total_s = sum(t.eeg.shape[1] + t.baseline.shape[1] for t in trials) / 128.0
         deadline = time.monotonic() + total_s / speed + 30.0
-        print(f"{'seq':>5} {'t_lsl':>12}  valence       arousal       quality  latency")
+        write(f"{'seq':>5} {'t_lsl':>12}  valence       arousal       quality  latency")
         while time.monotonic() < deadline:
             msg = sub.recv(timeout_s=0.2)
             truth.poll()
@@ -152,12 +190,11 @@ def run_live(
             p = msg.payload
             v, a = p["valence"], p["arousal"]
             if shown < 12 or p["seq"] % 40 == 0:
-                print(
+                write(
                     f"{p['seq']:>5} {p['t_lsl']:>12.3f}  "
                     f"{_fmt(v):<13} {_fmt(a):<13} "
                     f"{'ok' if p['quality']['ok'] else 'flagged':<8} "
-                    f"{p['latency_ms']:.1f} ms",
-                    flush=True,
+                    f"{p['latency_ms']:.1f} ms"
                 )
                 shown += 1
             tv, ta = (
@@ -199,8 +236,9 @@ def run_demo(
     trial_s: float = 30.0,
     replay_trials: int = 8,
     speed: float = 10.0,
+    write: Write = _silent,
 ) -> None:
-    """Run the whole chain on synthetic data under ``out_dir``, printing each step.
+    """Run the whole chain on synthetic data under ``out_dir``, narrating each step.
 
     Parameters
     ----------
@@ -214,6 +252,10 @@ def run_demo(
         Trials of the held-out subject replayed live.
     speed : float
         Replay speed (10 = ten times real time).
+    write : callable of str, optional
+        Receives the narrative (steps, tables, live predictions, summary), one
+        piece of text a call (one or more lines, no trailing newline); default:
+        nothing is said. ``emomon demo`` prints it.
     """
     t_start = time.perf_counter()
     out = Path(out_dir)
@@ -221,23 +263,24 @@ def run_demo(
     params = SynthParams(
         n_subjects=n_subjects, n_videos=n_videos, trial_s=trial_s, seed=1
     )
-    _step(1, f"synthetic dataset -> {data_dir} (real DEAP .dat format)")
+    _step(write, 1, f"synthetic dataset -> {data_dir} (real DEAP .dat format)")
     paths = write_deap(params, data_dir)
-    print(f"wrote {len(paths)} files: {paths[0].name} .. {paths[-1].name}")
+    write(f"wrote {len(paths)} files: {paths[0].name} .. {paths[-1].name}")
     reader = get_reader("deap", data_dir)
-    print(summarize(reader, progress=False).format())
+    write(summarize(reader, progress=False).format())
     spec = FeatureSpec()
     trial = reader.read_subject(reader.subjects()[0])[0]
     tf = trial_features(trial, spec)
-    print(
+    write(
         f"\nfeatures of {trial.subject}/{trial.video}: "
         f"{tf.values.shape} (windows, channels, features)"
     )
-    print(format_trial_features(tf.values, trial.ch_names, spec))
+    write(format_trial_features(tf.values, trial.ch_names, spec))
 
     held_out = reader.subjects()[-1]
     train_subjects = tuple(reader.subjects()[:-1])
     _step(
+        write,
         2,
         f"train logreg leak-free on {len(train_subjects)} subjects "
         f"(held out: {held_out}), LOVO beside the leaky intra split",
@@ -260,39 +303,42 @@ def run_demo(
     )
     run_dir = out / "run"
     report = run_training(cfg, run_dir, progress=True)
-    print(format_summary(report))
+    write(format_summary(report))
     model = run_dir / report.export.path
-    print(f"reports and model in {run_dir}/")
+    write(f"reports and model in {run_dir}/")
 
     _step(
+        write,
         3,
         f"replay {held_out} over LSL at {speed:g}x -> emomon stream -> "
         "ZeroMQ -> subscriber",
     )
-    live = run_live(model, data_dir, held_out, n_trials=replay_trials, speed=speed)
+    live = run_live(
+        model, data_dir, held_out, n_trials=replay_trials, speed=speed, write=write
+    )
     s = live["stats"]
-    _step(4, "summary")
-    print(
+    _step(write, 4, "summary")
+    write(
         f"live predictions: {s.get('predictions', 0)} "
         f"({s.get('flagged', 0)} flagged), samples {s.get('samples', 0)}, "
         f"dropped {s.get('dropped', 0)}, missed by subscriber {live['missed']}"
     )
-    print(
+    write(
         f"latency p50 {s.get('latency_ms_p50', float('nan')):.1f} ms, "
         f"p99 {s.get('latency_ms_p99', float('nan')):.1f} ms; per-hop compute p50 "
         f"{s.get('compute_ms_p50', float('nan')):.2f} ms"
     )
     acc = live["accuracy"]
-    print(
+    write(
         f"live accuracy on held-out {held_out} vs marker labels "
         f"({live['scored']} windows): valence {acc['valence']:.2f}, "
         f"arousal {acc['arousal']:.2f}"
     )
     main_res = report.results["lovo"].tasks
-    print(
+    write(
         "offline LOVO balanced accuracy: "
         + ", ".join(
             f"{t} {r.metrics.balanced_accuracy:.2f}" for t, r in main_res.items()
         )
     )
-    print(f"\ndemo finished in {time.perf_counter() - t_start:.1f} s")
+    write(f"\ndemo finished in {time.perf_counter() - t_start:.1f} s")

@@ -20,6 +20,13 @@ Examples
 
 A value written into such a template (a path, an address) goes through
 :func:`literal`, so that its braces stay text.
+
+Warnings follow the same rule: the library logs them to the ``emomon`` loggers
+(it never prints) with a :class:`Notice` as the message, whose ``str`` names the
+library's parameters and whose :meth:`Notice.render` takes the caller's names.
+
+>>> Notice("not encrypted ({insecure})", params={"insecure": "insecure=True"})
+Notice('not encrypted (insecure=True)')
 """
 
 from __future__ import annotations
@@ -27,7 +34,42 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 
-class EmomonError(Exception):
+class _Template:
+    """A one-line message whose ``{name}`` fields are the parameters it names."""
+
+    template: str
+    params: dict[str, str]
+
+    def _set_template(
+        self, message: str, params: Sequence[str] | Mapping[str, str]
+    ) -> None:
+        self.template = message
+        self.params = (
+            dict(params) if isinstance(params, Mapping) else {p: p for p in params}
+        )
+
+    def render(self, names: Mapping[str, str] | None = None) -> str:
+        """Return the message, each parameter named as in ``names`` where it is there.
+
+        Parameters
+        ----------
+        names : mapping of str to str, optional
+            Parameter -> the name the caller knows it by (a CLI flag).
+
+        Returns
+        -------
+        str
+            The one-line message.
+        """
+        if not self.params:
+            return self.template
+        names = names or {}
+        return self.template.format_map(
+            {p: names.get(p, text) for p, text in self.params.items()}
+        )
+
+
+class EmomonError(_Template, Exception):
     """Base class of input and usage errors (CLI exit code 2).
 
     Parameters
@@ -47,31 +89,39 @@ class EmomonError(Exception):
         *,
         params: Sequence[str] | Mapping[str, str] = (),
     ) -> None:
-        self.template = message
-        self.params: dict[str, str] = (
-            dict(params) if isinstance(params, Mapping) else {p: p for p in params}
-        )
+        self._set_template(message, params)
         super().__init__(self.render())
 
-    def render(self, names: Mapping[str, str] | None = None) -> str:
-        """The message, each parameter named as in ``names`` where it is there.
 
-        Parameters
-        ----------
-        names : mapping of str to str, optional
-            Parameter -> the name the caller knows it by (a CLI flag).
+class Notice(_Template):
+    """A one-line warning that names parameters: the message of a log record.
 
-        Returns
-        -------
-        str
-            The one-line message.
-        """
-        if not self.params:
-            return self.template
-        names = names or {}
-        return self.template.format_map(
-            {p: names.get(p, text) for p, text in self.params.items()}
-        )
+    Parameters
+    ----------
+    message : str
+        One line; with ``params``, a template as for :class:`EmomonError`.
+    params : sequence of str or mapping of str to str, optional
+        The parameters the message names, as for :class:`EmomonError`.
+
+    Notes
+    -----
+    ``str(notice)`` (and so ``LogRecord.getMessage()``) names the library's
+    parameters; the command line renders it with its flags instead.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        params: Sequence[str] | Mapping[str, str] = (),
+    ) -> None:
+        self._set_template(message, params)
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        return f"Notice({self.render()!r})"
 
 
 def literal(value: object) -> str:

@@ -64,7 +64,8 @@ def test_the_readme_python_api_examples_run(tmp_path, monkeypatch, capsys):
         exec(compile(block, "README.md (Python API)", "exec"), namespace)
     out = capsys.readouterr().out.splitlines()
     assert (tmp_path / "runs" / "api" / "model.onnx").is_file()
-    assert out[0].startswith("valence ") and out[1].startswith("arousal ")
+    assert out[0].startswith("valence ")
+    assert out[1].startswith("arousal ")
     assert out[2] == "model.onnx"
     assert out[3].startswith("input[b, f * 32 + c] =")
     assert len(out[4].split()) == 4  # index, time, p_high, ok of a window
@@ -72,4 +73,5 @@ def test_the_readme_python_api_examples_run(tmp_path, monkeypatch, capsys):
     assert isinstance(report, emomon.RunReport)
     assert set(report.results) == {"lovo", "intra"}
     seqs = [int(line.split()[0]) for line in out[7:12]]
-    assert seqs == list(range(5)) and out[12] == "5"
+    assert seqs == list(range(5))
+    assert out[12] == "5"

@@ -69,9 +69,12 @@ def test_synth_writes_real_deap_files(tmp_path, capsys):
         == 0
     )
     summary = capsys.readouterr().out
-    assert "subjects" in summary and "2 (s01 .. s02)" in summary
-    assert "trials" in summary and " 8" in summary
-    assert "128" in summary and "valence (1-9)" in summary
+    assert "subjects" in summary
+    assert "2 (s01 .. s02)" in summary
+    assert "trials" in summary
+    assert " 8" in summary
+    assert "128" in summary
+    assert "valence (1-9)" in summary
 
 
 def test_truncated_dat_exits_2_naming_the_file(tmp_path, capsys):
@@ -96,21 +99,26 @@ def test_missing_data_dir_exits_2_and_says_where_to_get_it(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1
-    assert "nope" in err and "does not exist" in err
-    assert "deap" in err.lower() and "eecs.qmul.ac.uk" in err
+    assert "nope" in err
+    assert "does not exist" in err
+    assert "deap" in err.lower()
+    assert "eecs.qmul.ac.uk" in err
 
 
 def test_empty_data_dir_exits_2(tmp_path, capsys):
     rc = main(["datasets", "check", "--dataset", "deap", "--data-dir", str(tmp_path)])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and len(err.splitlines()) == 1
+    assert rc == 2
+    assert len(err.splitlines()) == 1
     assert str(tmp_path) in err or tmp_path.name in err
 
 
 def test_unknown_dataset_exits_2_listing_choices(tmp_path, capsys):
     rc = main(["datasets", "check", "--dataset", "deep", "--data-dir", str(tmp_path)])
     err = capsys.readouterr().err
-    assert rc == 2 and "deep" in err and "deap" in err
+    assert rc == 2
+    assert "deep" in err
+    assert "deap" in err
 
 
 @pytest.mark.parametrize(

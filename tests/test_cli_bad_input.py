@@ -623,7 +623,8 @@ def test_input_error_exits_2_with_one_line(
     monkeypatch.chdir(tmp_path)  # anything written by mistake lands here
     rc, lines = _run(row.build(tmp_path), capsys)
     assert rc == 2, lines
-    assert len(lines) == 1 and lines[0].startswith("emomon: error: "), lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("emomon: error: "), lines
     for needle in row.needles:
         assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
     assert not opened

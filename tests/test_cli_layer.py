@@ -55,7 +55,8 @@ def test_every_verb_module_declares_its_flags():
     for name in VERBS:
         module = importlib.import_module(f"emomon.cli.{name}")
         if not hasattr(module, "add_parser"):  # one verb: registered by add_verb
-            assert module.HELP and callable(module.add_arguments), name
+            assert module.HELP, name
+            assert callable(module.add_arguments), name
             assert callable(module.run), name
         for param, flag in module.FLAGS.items():
             assert param.isidentifier(), (name, param)
@@ -125,3 +126,31 @@ def test_a_value_with_braces_stays_text(tmp_path):
         check_record_path(target)
     assert "s{1}.fif exists; pass overwrite=True to replace it" in str(err.value)
     assert "s{1}.fif exists; pass --overwrite to replace it" in err.value.render(FLAGS)
+
+
+def test_library_warnings_print_with_the_flags_of_the_verb_that_ran(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from emomon.realtime import publish
+
+    def insecure_run(args: argparse.Namespace) -> int:
+        publish.warn_insecure("tcp://0.0.0.0:5599")
+        publish.warn_insecure("tcp://0.0.0.0:5599")  # once per process
+        return 0
+
+    monkeypatch.setattr(publish, "_warned_insecure", False)
+    monkeypatch.setattr("emomon.cli.broker.run", insecure_run)
+    assert main(["broker", "--insecure"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "emomon: warning: tcp://0.0.0.0:5599 is not loopback and not encrypted "
+        "(--insecure): anyone on the network can read the predictions"
+    ]
+    # the library itself names its parameter and prints nothing
+    (record,) = [r for r in caplog.records if r.name == "emomon.realtime.publish"]
+    assert record.levelname == "WARNING"
+    assert "(insecure=True)" in record.getMessage()
+    monkeypatch.setattr(publish, "_warned_insecure", False)
+    publish.warn_insecure("tcp://0.0.0.0:5599")  # outside main: no printer left
+    assert capsys.readouterr().err == ""

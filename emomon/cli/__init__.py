@@ -11,7 +11,10 @@ never sees an ``argparse.Namespace``.
 Library errors (:class:`~emomon.errors.EmomonError`) name the library's own
 parameters (``hop_s``); each verb module declares ``FLAGS``, its map parameter
 -> flag (``{"hop_s": "--hop"}``), and :func:`main` prints the error rendered
-with the map of the verb that ran (``--hop must be > 0, got 0``).
+with the map of the verb that ran (``--hop must be > 0, got 0``). The library
+never prints: while a verb runs, :func:`main` prints the warnings it logs (to the
+``emomon`` loggers) on stderr as ``emomon: warning: ...``, a
+:class:`~emomon.errors.Notice` rendered with the same map.
 
 Exit codes: 0 ok, 2 usage or input error (one line naming the culprit),
 1 unexpected failure (a bug), 130 interrupted.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -32,7 +36,7 @@ from types import ModuleType
 from typing import Any
 
 from emomon import __version__
-from emomon.errors import EmomonError
+from emomon.errors import EmomonError, Notice
 
 __all__ = ["VERBS", "add_verb", "build_parser", "main"]
 
@@ -79,7 +83,7 @@ def add_verb(sub: Any, module: ModuleType) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``emomon`` parser with every verb.
+    """Build the ``emomon`` parser with every verb.
 
     Returns
     -------
@@ -117,6 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit code; argparse's usage errors exit 2 through ``SystemExit``.
     """
     args = build_parser().parse_args(argv)
+    library_log = logging.getLogger("emomon")
+    warnings_printer = _WarningPrinter(args.flags)
+    library_log.addHandler(warnings_printer)
     try:
         return args.func(args)
     except EmomonError as exc:
@@ -131,3 +138,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         print("emomon: unexpected error (a bug): please report it", file=sys.stderr)
         return 1
+    finally:
+        library_log.removeHandler(warnings_printer)
+
+
+class _WarningPrinter(logging.Handler):
+    """Print the library's log records of level WARNING and up on stderr.
+
+    As ``emomon: warning: MESSAGE``, the parameters a :class:`~emomon.errors.Notice`
+    names rendered with ``flags`` (the verb's parameter -> flag map).
+    """
+
+    def __init__(self, flags: dict[str, str]) -> None:
+        super().__init__(logging.WARNING)
+        self._flags = flags
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Print ``record`` on the current ``sys.stderr``."""
+        try:
+            if isinstance(record.msg, Notice) and not record.args:
+                text = record.msg.render(self._flags)
+            else:
+                text = record.getMessage()
+            print(f"emomon: {record.levelname.lower()}: {text}", file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging's contract: report, never raise
+            self.handleError(record)

@@ -1,6 +1,9 @@
-"""Option groups shared by several verbs: which recording to read (``replay``,
-``stream --source replay``), the CurveZMQ server keys (``stream``, ``broker``)
-and the size of the synthetic dataset (``datasets synth``, ``demo``)."""
+"""Option groups shared by several verbs.
+
+Which recording to read (``replay``, ``stream --source replay``), the CurveZMQ
+server keys (``stream``, ``broker``) and the size of the synthetic dataset
+(``datasets synth``, ``demo``).
+"""
 
 from __future__ import annotations
 
@@ -28,8 +31,11 @@ CURVE_SERVER_FLAGS: dict[str, str] = {
 
 
 def add_recording_arguments(group: Any, *, file: bool = True) -> None:
-    """``--dataset``, ``--data-dir``, ``--subject``, ``--option`` and, with
-    ``file``, ``--file``: the recording :func:`recording_kwargs` picks."""
+    """Add the options that pick a recording to ``group``.
+
+    ``--dataset``, ``--data-dir``, ``--subject``, ``--option`` and, with
+    ``file``, ``--file``: the recording :func:`recording_kwargs` picks.
+    """
     group.add_argument("--dataset", help="reader name, e.g. deap, synthetic")
     group.add_argument("--data-dir", type=Path, default=None, help="dataset directory")
     group.add_argument("--subject", default=None, help="subject id (default: first)")
@@ -53,8 +59,10 @@ def add_recording_arguments(group: Any, *, file: bool = True) -> None:
 
 
 def recording_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments of :func:`~emomon.realtime.replay.load_trials`
-    from the options of :func:`add_recording_arguments`."""
+    """Return the keyword arguments of :func:`~emomon.realtime.replay.load_trials`.
+
+    From the options that :func:`add_recording_arguments` added.
+    """
     return {
         "dataset": args.dataset,
         "data_dir": args.data_dir,
@@ -93,8 +101,11 @@ def add_curve_server_arguments(p: argparse.ArgumentParser) -> Any:
 
 
 def add_synthetic_size_arguments(p: argparse.ArgumentParser, *, trial_s: float) -> None:
-    """``--subjects`` (default 8), ``--videos`` (20) and ``--trial-s`` (``trial_s``)
-    of the synthetic dataset."""
+    """Add the size of the synthetic dataset to ``p``.
+
+    ``--subjects`` (default 8), ``--videos`` (20) and ``--trial-s`` (default
+    ``trial_s``).
+    """
     p.add_argument("--subjects", type=positive_int, default=8, help="default 8")
     p.add_argument("--videos", type=positive_int, default=20, help="default 20")
     p.add_argument(

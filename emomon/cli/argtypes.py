@@ -12,7 +12,7 @@ from typing import Any
 
 
 def positive_int(text: str) -> int:
-    """A whole number >= 1."""
+    """Parse a whole number >= 1."""
     v = _whole(text)
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
@@ -20,7 +20,7 @@ def positive_int(text: str) -> int:
 
 
 def nonneg_int(text: str) -> int:
-    """A whole number >= 0."""
+    """Parse a whole number >= 0."""
     v = _whole(text)
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
@@ -44,7 +44,7 @@ def _number(text: str) -> float:
 
 
 def nonneg_float(text: str) -> float:
-    """A finite number >= 0."""
+    """Parse a finite number >= 0."""
     v = _number(text)
     if not (v >= 0 and math.isfinite(v)):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
@@ -52,7 +52,7 @@ def nonneg_float(text: str) -> float:
 
 
 def finite_float(text: str) -> float:
-    """A finite number (any sign).
+    """Parse a finite number (any sign).
 
     Parameters
     ----------
@@ -75,7 +75,7 @@ def finite_float(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    """A finite number > 0."""
+    """Parse a finite number > 0."""
     v = _number(text)
     if not (v > 0 and math.isfinite(v)):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
@@ -83,8 +83,10 @@ def positive_float(text: str) -> float:
 
 
 def endpoint(text: str) -> str:
-    """A ZeroMQ endpoint: ``tcp://HOST:PORT`` (port 1-65535 or ``*``),
-    ``ipc://PATH`` or ``inproc://NAME``.
+    """Check a ZeroMQ endpoint.
+
+    ``tcp://HOST:PORT`` (port 1-65535 or ``*``), ``ipc://PATH`` or
+    ``inproc://NAME``.
 
     Parameters
     ----------
@@ -118,8 +120,10 @@ def endpoint(text: str) -> str:
 
 
 def reader_option(text: str) -> tuple[str, Any]:
-    """A dataset reader option ``KEY=VALUE``; the value becomes an int, a float
-    or a bool where it reads as one, else stays text.
+    """Parse a dataset reader option ``KEY=VALUE``.
+
+    The value becomes an int, a float or a bool where it reads as one, else stays
+    text.
 
     Parameters
     ----------

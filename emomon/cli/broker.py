@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``broker``."""
+    """Add the options of ``broker`` to ``p``."""
     p.add_argument(
         "--frontend",
         type=endpoint,

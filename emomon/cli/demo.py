@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     run_demo(
         args.out,
+        write=_say,
         n_subjects=args.subjects,
         n_videos=args.videos,
         trial_s=args.trial_s,
@@ -43,8 +44,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say(text: str) -> None:
+    """Print one piece of the demo's narrative at once (progress bars interleave)."""
+    print(text, flush=True)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``demo``."""
+    """Add the options of ``demo`` to ``p``."""
     p.add_argument(
         "--out", type=Path, default=Path("demo_out"), help="output (demo_out)"
     )

@@ -22,6 +22,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``info``."""
+    """Add the options of ``info`` to ``p``."""
     p.add_argument("model", type=Path, help="model.onnx")
     p.add_argument("--json", action="store_true", help="raw contract JSON")

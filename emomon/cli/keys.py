@@ -33,6 +33,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``keys``."""
+    """Add the options of ``keys`` to ``p``."""
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--name", default="server", help="server or client-NAME (server)")

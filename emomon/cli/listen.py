@@ -37,7 +37,7 @@ _TOPIC_ALIASES = {"prediction": PREDICTION_TOPIC, "status": STATUS_TOPIC}
 
 
 def topic(text: str) -> str:
-    """A topic: ``prediction``, ``status`` or a full topic name (argparse type)."""
+    """Parse a topic: ``prediction``, ``status`` or a full topic name."""
     name = _TOPIC_ALIASES.get(text, text)
     if name not in TOPICS:
         raise argparse.ArgumentTypeError(
@@ -48,8 +48,10 @@ def topic(text: str) -> str:
 
 
 def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
-    """Run ``emomon listen`` until Ctrl-C (or SIGTERM), ``--count`` or
-    ``--duration``; returns 0. Lines go to ``out`` (default stdout)."""
+    """Run ``emomon listen`` until Ctrl-C (or SIGTERM), ``--count`` or ``--duration``.
+
+    Returns 0. Lines go to ``out`` (default stdout).
+    """
     from emomon.realtime._signals import StopOnSignals
     from emomon.realtime.messages import encode
     from emomon.realtime.subscribe import Subscriber, format_prediction, format_status
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``listen``."""
+    """Add the options of ``listen`` to ``p``."""
     p.add_argument(
         "--address",
         type=endpoint,

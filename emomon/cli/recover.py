@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``recover``."""
+    """Add the options of ``recover`` to ``p``."""
     p.add_argument(
         "path", type=Path, help="the recording (session.fif) or its .partial spool"
     )

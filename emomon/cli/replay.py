@@ -36,8 +36,10 @@ FLAGS: dict[str, str] = {
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``emomon replay``: returns 0 at the end, after ``--duration`` or on
-    SIGINT/SIGTERM; input problems raise :class:`~emomon.errors.EmomonError`."""
+    """Run ``emomon replay`` to its end, ``--duration`` or SIGINT/SIGTERM.
+
+    Returns 0; input problems raise :class:`~emomon.errors.EmomonError`.
+    """
     from emomon.realtime._signals import StopOnSignals
     from emomon.realtime.replay import (
         Replay,
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``replay``."""
+    """Add the options of ``replay`` to ``p``."""
     add_recording_arguments(p.add_argument_group("what to serve (--dataset or --file)"))
     out = p.add_argument_group("stream")
     out.add_argument("--name", default="emomon-replay", help="LSL stream name")

@@ -126,7 +126,7 @@ def _open_recorder(
     model: LoadedModel,
     settings: PipelineSettings,
 ) -> Any:
-    """The :class:`~emomon.realtime.record.SessionRecorder` of ``--record``."""
+    """Open the :class:`~emomon.realtime.record.SessionRecorder` of ``--record``."""
     from emomon.realtime.record import RecorderSettings, SessionRecorder
 
     return SessionRecorder(
@@ -150,8 +150,11 @@ def _open_recorder(
 
 
 def _finish_recording(recorder: Any, *, failing: bool) -> None:
-    """Close ``recorder`` and print what was written; while another error is
-    on its way out, a recording error is printed instead of replacing it."""
+    """Close ``recorder`` and print what was written.
+
+    While another error is on its way out (``failing``), a recording error is
+    printed instead of replacing it.
+    """
     if recorder is None:
         return
     try:
@@ -166,9 +169,11 @@ def _finish_recording(recorder: Any, *, failing: bool) -> None:
 
 # -- the verb --------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
-    """Run ``emomon stream`` until SIGINT/SIGTERM, ``--duration`` or the end of
-    the source; returns 0. The model, the settings and ``--record`` are checked
-    before the source is opened."""
+    """Run ``emomon stream`` until SIGINT/SIGTERM, ``--duration`` or the source's end.
+
+    Returns 0. The model, the settings and ``--record`` are checked before the
+    source is opened.
+    """
     from emomon.realtime._signals import StopOnSignals
     from emomon.realtime.model import load_model
     from emomon.realtime.pipeline import PipelineSettings
@@ -195,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
 def _sinks(
     args: argparse.Namespace, source: Source, model: LoadedModel, pub: Sink
 ) -> list[Sink]:
-    """The publisher, and the status line, LSL outlet and recorder asked for."""
+    """Return the sinks: the publisher, and the status line and LSL outlet asked for."""
     from emomon.realtime.publish import LSLPredictionOutlet
     from emomon.realtime.sinks import StatusLine
 
@@ -284,7 +289,7 @@ def _serve(
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``stream``."""
+    """Add the options of ``stream`` to ``p``."""
     default = next(iter(SOURCES))
     p.add_argument(
         "--source",

@@ -78,7 +78,7 @@ def _split_list(text: str | None) -> list[str] | None:
 
 
 def _train_config(args: argparse.Namespace) -> Any:
-    """The run's TrainConfig: defaults < --config TOML < command-line options."""
+    """Build the run's TrainConfig: defaults < --config TOML < command-line options."""
     import json
 
     from emomon.offline.trainconfig import make_train_config
@@ -229,8 +229,10 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    """Register ``train``, ``evaluate`` and ``export`` on ``sub``; returns the
-    ``train`` parser."""
+    """Register ``train``, ``evaluate`` and ``export`` on ``sub``.
+
+    Returns the ``train`` parser.
+    """
     tr = sub.add_parser(
         "train",
         help="cross-validate leak-free, write reports, export model.onnx",

@@ -119,9 +119,11 @@ MAX_PICKLE_OPS = 10_000
 
 
 class _NdarrayToken:
-    """Stands for ``numpy.ndarray`` inside a pickle: usable only as the subtype
-    argument of ``_reconstruct`` (calling the class directly would allocate any
-    shape the file asks for)."""
+    """Stand for ``numpy.ndarray`` inside a pickle.
+
+    Usable only as the subtype argument of ``_reconstruct`` (calling the class
+    directly would allocate any shape the file asks for).
+    """
 
 
 _NDARRAY = _NdarrayToken()
@@ -194,8 +196,11 @@ class _NumpyOnlyUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         return super().find_class(module, name)
 
     def _reconstruct(self, subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
-        """``numpy.core.multiarray._reconstruct`` for plain ndarrays of a size the
-        file can back (real pickles pass shape ``(0,)``; ``BUILD`` fills them)."""
+        """Replace ``numpy.core.multiarray._reconstruct`` for plain ndarrays.
+
+        Only of a size the file can back (real pickles pass shape ``(0,)``;
+        ``BUILD`` fills them).
+        """
         if subtype is not _NDARRAY:
             raise pickle.UnpicklingError("_reconstruct of something not an ndarray")
         dims = shape if isinstance(shape, tuple) else (shape,)
@@ -270,7 +275,7 @@ def unwrap(x: Any) -> Any:
 
 
 def mat_str(x: Any) -> str:
-    """A MATLAB char array (as returned by ``loadmat``) as a Python string."""
+    """Convert a MATLAB char array (as returned by ``loadmat``) to a Python string."""
     x = unwrap(x)
     if isinstance(x, np.ndarray):
         if x.size == 0:
@@ -287,7 +292,7 @@ def mat_str(x: Any) -> str:
 
 
 def mat_scalar(x: Any, where: str) -> float:
-    """A MATLAB numeric scalar (``(1, 1)`` array) as a float."""
+    """Convert a MATLAB numeric scalar (``(1, 1)`` array) to a float."""
     arr = np.asarray(unwrap(x))
     if arr.dtype == object or arr.size != 1 or arr.dtype.kind not in "iufb":
         raise DatasetError(f"{where}: expected a numeric scalar, got {arr.shape}")

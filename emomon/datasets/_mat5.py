@@ -177,10 +177,11 @@ class _Walker:
         return u0, u1, data
 
     def data(self, src: _Source, *, last: bool = False) -> int:
-        """Check the type of one numeric or char data element and skip it (with
-        ``last``, leave the payload unread: the caller seeks past the variable).
+        """Check the type of one numeric or char data element and skip it.
 
-        Returns its byte count."""
+        With ``last``, leave the payload unread: the caller seeks past the
+        variable. Returns its byte count.
+        """
         raw = src.read(8)
         u0, u1 = struct.unpack(self.e + "II", raw)
         mdtype, count = (u0 & 0xFFFF, u0 >> 16) if u0 >> 16 else (u0, u1)
@@ -209,7 +210,7 @@ class _Walker:
         return mclass, complex_, dims, name
 
     def matrix(self, src: _Source, depth: int) -> None:
-        """A sub-level matrix (a cell element or struct field), tag included."""
+        """Check a sub-level matrix (a cell element or struct field), tag included."""
         mdtype, count = self.tag(src)
         if mdtype != _MI_MATRIX:
             raise _Stop
@@ -290,8 +291,7 @@ class _Walker:
 
 
 def check_mat5(path: Path, variable_names: Iterable[str] | None = None) -> None:
-    """Refuse a MATLAB v5 file whose headers would make loadmat allocate gigabytes
-    or crash.
+    """Refuse a MATLAB v5 file that would make loadmat allocate gigabytes or crash.
 
     Parameters
     ----------

@@ -129,6 +129,16 @@ class AmigosReader(FileReader):
         return f"; expected {self.expected_layout}"
 
     def read_subject(self, subject: str) -> list[Trial]:
+        """Read the trials of one participant (``"P01"``; ``"1"`` and ``"p1"`` too).
+
+        One trial per video in file order (the 16 short ones with
+        ``short_only``): the 14 EEG channels in µV at 128 Hz, ratings on 1-9 and
+        the 7 basic emotions in ``meta``. Trials with no samples, NaN
+        self-assessments or non-finite EEG are skipped with a warning; a
+        :class:`~emomon.errors.DatasetError` is raised for a missing
+        participant, a file without the AMIGOS layout, no usable trial, or
+        (``strict``) a trial that would be skipped.
+        """
         path = self._path(subject)
         sid = f"P{int(_FILE_RE.match(path.name).group(1)):02d}"  # type: ignore[union-attr]
         mat = load_mat(
@@ -219,7 +229,7 @@ class AmigosReader(FileReader):
 
 
 def _cells(x: Any, where: str) -> list[Any]:
-    """A (1, n) MATLAB cell array as a list of its n elements."""
+    """Return a (1, n) MATLAB cell array as a list of its n elements."""
     arr = np.asarray(x)
     if arr.dtype != object:
         raise DatasetError(

@@ -85,10 +85,12 @@ class Trial:
 
     @property
     def n_channels(self) -> int:
+        """Number of EEG channels (rows of ``eeg``)."""
         return self.eeg.shape[0]
 
     @property
     def duration_s(self) -> float:
+        """Length of the trial's EEG in seconds (the baseline not counted)."""
         return self.eeg.shape[1] / self.sfreq
 
 
@@ -169,10 +171,28 @@ class Reader(ABC):
 
     @abstractmethod
     def read_subject(self, subject: str) -> list[Trial]:
-        """All trials of one subject, in stimulus order."""
+        """Read all trials of one subject, in stimulus order.
+
+        Parameters
+        ----------
+        subject : str
+            One of :meth:`subjects`; readers also take the usual shorter
+            spellings (``"1"`` for ``"s01"``).
+
+        Returns
+        -------
+        list of Trial
+            EEG in µV, channels named; each reader says what else it fills in.
+
+        Raises
+        ------
+        DatasetError
+            If the subject is not found or its data cannot be read (the message
+            names the file and the expected layout).
+        """
 
     def cache_token(self) -> dict[str, Any]:
-        """What besides the files identifies the data (reader options)."""
+        """Return what besides the files identifies the data (reader options)."""
         return {"reader": self.name, "options": _jsonable(self.options)}
 
     def iter_trials(self, subjects: Sequence[str] | None = None) -> Iterator[Trial]:
@@ -197,14 +217,14 @@ class FileReader(Reader):
 
     @abstractmethod
     def _none_found(self) -> str:
-        """The message when ``data_dir`` holds no entry."""
+        """Word the error when ``data_dir`` holds no entry."""
 
     def _key(self, subject: str) -> str:
-        """The id ``subject`` stands for (e.g. "1" -> "s01")."""
+        """Return the id ``subject`` stands for (e.g. "1" -> "s01")."""
         return subject
 
     def _not_found_hint(self) -> str:
-        """Appended to the "not found" message."""
+        """Return the text appended to the "not found" message."""
         return ""
 
     def _entries(self, keep: Callable[[Path], bool]) -> list[Path]:
@@ -221,12 +241,26 @@ class FileReader(Reader):
         return files
 
     def subjects(self) -> list[str]:
+        """Return the entry ids found in ``data_dir``, in subject order.
+
+        Raises
+        ------
+        DatasetError
+            If ``data_dir`` holds none.
+        """
         files = self._find_files()
         if not files:
             raise DatasetError(self._none_found())
         return list(files)
 
     def files(self, subject: str) -> list[Path]:
+        """Return the one file of ``subject``.
+
+        Raises
+        ------
+        DatasetError
+            If ``subject`` is not found.
+        """
         return [self._path(subject)]
 
     def _path(self, subject: str) -> Path:

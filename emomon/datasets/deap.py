@@ -124,6 +124,14 @@ class DeapReader(FileReader):
     # -- reading -----------------------------------------------------------------
 
     def read_subject(self, subject: str) -> list[Trial]:
+        """Read the 40 trials (or as many as the file holds) of one subject.
+
+        ``"1"`` and ``"S1"`` stand for ``"s01"``. Trials come in file order: the
+        32 EEG channels in µV at 128 Hz with the 3 s pre-trial baseline split
+        off, and valence/arousal/dominance/liking on 1-9. A damaged file, or
+        one without DEAP's arrays (shapes, finite values, ratings within 1-9),
+        raises :class:`~emomon.errors.DatasetError`.
+        """
         path = self._path(subject)
         sid = f"s{int(_FILE_RE.match(path.name).group(1)):02d}"  # type: ignore[union-attr]
         eeg, labels = _load_arrays(path)
@@ -214,7 +222,10 @@ def _load_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _key_names(obj: dict[Any, Any]) -> list[str]:
-    """Up to 8 keys of a loaded dict for an error message (str keys shown as is,
-    others by type: a damaged pickle's keys can be anything)."""
+    """Return up to 8 keys of a loaded dict for an error message.
+
+    Str keys are shown as is, others by type: a damaged pickle's keys can be
+    anything.
+    """
     names = [k if isinstance(k, str) else f"<{type(k).__name__}>" for k in obj]
     return sorted(names)[:8]

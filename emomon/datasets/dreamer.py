@@ -140,9 +140,17 @@ class DreamerReader(Reader):
         return self._data
 
     def subjects(self) -> list[str]:
+        """Return ``s01`` .. ``sNN``, one per entry of ``DREAMER.Data``.
+
+        Raises
+        ------
+        DatasetError
+            If ``DREAMER.mat`` is missing or does not have the DREAMER layout.
+        """
         return [f"s{i + 1:02d}" for i in range(len(self._load()))]
 
     def files(self, subject: str) -> list[Path]:
+        """Return ``DREAMER.mat``: every subject lives in the one file."""
         return [self.path]
 
     def _index(self, subject: str) -> int:
@@ -156,6 +164,14 @@ class DreamerReader(Reader):
         return int(digits) - 1
 
     def read_subject(self, subject: str) -> list[Trial]:
+        """Read the 18 film clips (or as many as stored) of one subject.
+
+        ``"1"`` and ``"S1"`` stand for ``"s01"``. One trial per clip: the 14
+        Emotiv channels (average-referenced with ``car``) at the file's rate,
+        the clip's baseline recording, and valence/arousal/dominance on 1-5. A
+        file without the DREAMER layout (shapes, finite samples and scores)
+        raises :class:`~emomon.errors.DatasetError`.
+        """
         data = self._load()
         idx = self._index(subject)
         sid = f"s{idx + 1:02d}"
@@ -227,7 +243,7 @@ class DreamerReader(Reader):
 
 
 def _struct(x: Any, where: str) -> np.void:
-    """A 1x1 MATLAB struct (structured array or record) as a record."""
+    """Return a 1x1 MATLAB struct (structured array or record) as a record."""
     x = unwrap(x)
     if isinstance(x, np.ndarray) and x.dtype.names and x.size == 1:
         x = x.reshape(-1)[0]
@@ -247,7 +263,7 @@ def _get(struct: np.void, field: str, where: str) -> Any:
 
 
 def _cell(field: Any, where: str) -> list[Any]:
-    """An (n, 1) cell of arrays (a struct field's value) -> list of n arrays."""
+    """Return an (n, 1) cell of arrays (a struct field's value) as n arrays."""
     arr = np.asarray(field)
     while arr.dtype == object and arr.size == 1:
         inner = arr.reshape(-1)[0]

@@ -175,6 +175,16 @@ class MNEReader(FileReader):
         return f"no recordings in {self.data_dir}: expected {self.expected_layout}"
 
     def files(self, subject: str) -> list[Path]:
+        """Return the recording of ``subject`` and its sidecar files.
+
+        BrainVision ``.vhdr`` with its ``.eeg`` and ``.vmrk``, EEGLAB ``.set``
+        with its ``.fdt``, where they exist; the recording is first.
+
+        Raises
+        ------
+        DatasetError
+            If ``subject`` is not found.
+        """
         path = self._path(subject)
         if path.name.lower().endswith(".vhdr"):  # header + data + marker files
             sidecars = [path.with_suffix(s) for s in (".eeg", ".vmrk")]
@@ -184,6 +194,18 @@ class MNEReader(FileReader):
         return [path]
 
     def read_subject(self, subject: str) -> list[Trial]:
+        """Read one recording as trials, cut by its annotations.
+
+        ``subject`` is the recording's name: its file stem (its file name where
+        two recordings share a stem). Without stimulus annotations the whole
+        recording is one trial ``"rec"``; else each annotation (BAD/EDGE and
+        emomon's own excepted) is a trial, with the video, label and ratings its
+        description gives and, with ``baseline_s``, the samples before it as
+        baseline. EEG channels only, in µV. A file that cannot be read, has no
+        EEG channel, duplicate channel names, non-finite samples (unless
+        ``allow_nonfinite``), or annotations but no usable trial raises
+        :class:`~emomon.errors.DatasetError`.
+        """
         path = self.files(subject)[0]
         raw = _read_raw(path)
         import mne

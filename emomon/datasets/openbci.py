@@ -272,6 +272,13 @@ class OpenBCIReader(FileReader):
         )
 
     def read_subject(self, subject: str) -> list[Trial]:
+        """Read one OpenBCI GUI recording (named by its file stem) as one trial.
+
+        The trial ``"rec"`` holds the EXG channels in µV, named by ``ch_names``
+        when given, and the sample timestamps in ``meta["timestamps"]``. A
+        recording that cannot be parsed, or ``ch_names`` that do not match the
+        number of channels, raise :class:`~emomon.errors.DatasetError`.
+        """
         (path,) = self.files(subject)
         eeg, fs, names, ts, synthetic = _read(path, self.sfreq)
         if self.ch_names is not None:
@@ -299,8 +306,11 @@ class OpenBCIReader(FileReader):
 
 
 def _channel_option(ch_names: Sequence[str] | str | None) -> list[str] | None:
-    """The ``ch_names`` option as a list: a sequence, or one comma-separated string
-    (``-o ch_names=Fp1,Fp2,...`` on the command line)."""
+    """Return the ``ch_names`` option as a list.
+
+    The option is a sequence, or one comma-separated string (``-o
+    ch_names=Fp1,Fp2,...`` on the command line).
+    """
     if ch_names is None:
         return None
     if isinstance(ch_names, str):

@@ -169,6 +169,14 @@ class SeedReader(_SeedBase):
         super().__init__(data_dir)
 
     def read_subject(self, subject: str) -> list[Trial]:
+        """Read every film of every session of one subject (a number, ``"1"``).
+
+        Sessions come in date order, films in order: 62 channels at 200 Hz,
+        the film's class from ``label.mat`` as ``label`` and the date as
+        ``session``. A missing ``label.mat``, or a session file that lacks a
+        film or holds an array of the wrong shape or non-finite samples, raises
+        :class:`~emomon.errors.DatasetError`.
+        """
         labels = self.labels()
         expected = (
             f"SEED Preprocessed_EEG file with <initials>_eeg1..{len(labels)}, "
@@ -271,6 +279,16 @@ class SeedFeaturesReader(_SeedBase):
         self.features = feats
 
     def read_subject(self, subject: str) -> list[FeatureTrial]:  # type: ignore[override]
+        """Read the precomputed features of every film of every session.
+
+        Unlike the other readers, this one returns :class:`FeatureTrial`
+        records, sessions in date order and films in order: the chosen
+        ``features``, each (62 channels, n_windows, 5 bands) over 1 s windows,
+        the film's class as ``label`` and the date as ``session``. A missing
+        ``label.mat``, or a session file that lacks a variable or holds one of
+        the wrong shape or non-finite values, raises
+        :class:`~emomon.errors.DatasetError`.
+        """
         labels = self.labels()
         n = len(labels)
         expected = (

@@ -28,6 +28,7 @@ class DatasetSummary:
     amplitude_uv: list[float] = field(default_factory=list)
 
     def add(self, trial: Trial) -> None:
+        """Count ``trial`` in the summary."""
         if trial.subject not in self.subjects:
             self.subjects.append(trial.subject)
         self.n_trials += 1
@@ -45,7 +46,7 @@ class DatasetSummary:
         self.amplitude_uv.append(float(np.median(np.std(trial.eeg, axis=1))))
 
     def format(self) -> str:
-        """A plain-text table."""
+        """Format the summary as a plain-text table."""
         d = np.asarray(self.durations_s)
         rows = [
             ("dataset", self.dataset),

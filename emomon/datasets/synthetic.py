@@ -187,7 +187,7 @@ _TAG_SUBJECT, _TAG_VIDEO, _TAG_TRIAL, _TAG_PERIPHERAL = 1, 2, 3, 4
 
 
 def _rng(seed: int, *keys: int) -> np.random.Generator:
-    """A generator determined by ``seed`` and the integer ``keys`` only."""
+    """Return a generator determined by ``seed`` and the integer ``keys`` only."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=keys))
 
 
@@ -530,8 +530,10 @@ def _grid_for(p: SynthParams) -> _Grid:
 
 
 def _unit_rms(shape: np.ndarray, mask: np.ndarray, n_fft: int) -> np.ndarray:
-    """Scale rfft amplitude ``shape`` (..., n_freq) so that a signal synthesised
-    with unit complex Gaussian coefficients has unit RMS within ``mask``.
+    """Scale rfft amplitude ``shape`` (..., n_freq) to unit RMS within ``mask``.
+
+    That is, so that a signal synthesised with unit complex Gaussian
+    coefficients has unit RMS within ``mask``.
 
     With ``X_k = A_k (a + ib) / sqrt(2)``, ``var(irfft(X)) = 2 sum_k A_k^2 / N^2``.
     """
@@ -540,8 +542,10 @@ def _unit_rms(shape: np.ndarray, mask: np.ndarray, n_fft: int) -> np.ndarray:
 
 
 def _complex_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Unit-variance circular complex Gaussian, complex64 (synthesis runs in
-    single precision for speed; outputs are float64)."""
+    """Draw unit-variance circular complex Gaussian values, complex64.
+
+    Synthesis runs in single precision for speed; outputs are float64.
+    """
     z = rng.standard_normal((*shape, 2), dtype=np.float32)
     z *= np.float32(np.sqrt(0.5))
     return z.view(np.complex64)[..., 0]
@@ -1005,9 +1009,17 @@ class SyntheticReader(Reader):
         return cls(None, **dataclasses.asdict(params))
 
     def subjects(self) -> list[str]:
+        """Return ``s01`` .. ``sNN`` (``n_subjects`` of them)."""
         return [_subject_id(i) for i in range(self.params.n_subjects)]
 
     def files(self, subject: str) -> list[Path]:
+        """Return no file: the data is generated (checks that ``subject`` exists).
+
+        Raises
+        ------
+        DatasetError
+            If ``subject`` is not one of :meth:`subjects`.
+        """
         self._index(subject)
         return []
 
@@ -1023,6 +1035,13 @@ class SyntheticReader(Reader):
         )
 
     def read_subject(self, subject: str) -> list[Trial]:
+        """Generate the trials of ``subject`` (the same for the same parameters).
+
+        Raises
+        ------
+        DatasetError
+            If ``subject`` is not one of :meth:`subjects`.
+        """
         return generate_subject(self.params, self._index(subject))
 
     def cache_token(self) -> dict[str, Any]:

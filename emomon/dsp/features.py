@@ -129,19 +129,23 @@ class ExtractorSettings:
 
     @cached_property
     def window_n(self) -> int:
+        """Window length in samples."""
         return int(round(self.spec.window_s * self.sfreq))
 
     @cached_property
     def hop_n(self) -> int:
+        """Hop in samples (``hop_s``, else the spec's)."""
         hop = self.hop_s if self.hop_s is not None else self.spec.hop_s
         return int(round(hop * self.sfreq))
 
     @cached_property
     def warmup_n(self) -> int:
+        """Warm-up in samples: none of them ends a window."""
         return int(round(self.spec.warmup_s * self.sfreq))
 
     @cached_property
     def seg_n(self) -> int:
+        """Welch segment length in samples."""
         return int(round(self.spec.welch_seg_s * self.sfreq))
 
     @cached_property
@@ -151,6 +155,7 @@ class ExtractorSettings:
 
     @cached_property
     def block_n(self) -> int:
+        """Block length in samples: the gcd of window and hop."""
         # Window sums are built from blocks aligned to the window grid, so every
         # window's variance is computed from the same numbers however the input
         # was chunked.
@@ -458,7 +463,10 @@ class _History:
         return self._stop - self._start
 
     def view(self) -> np.ndarray:
-        """The kept samples, oldest first (a view; valid until the next append)."""
+        """Return the kept samples, oldest first.
+
+        A view: valid until the next append.
+        """
         return self._buf[..., self._start : self._stop]
 
     def append(self, new: np.ndarray) -> None:

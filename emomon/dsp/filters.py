@@ -59,7 +59,7 @@ def notch_sos(freq: float, *, sfreq: float, q: float = 10.0) -> np.ndarray:
 
 
 def common_average(x: np.ndarray) -> np.ndarray:
-    """Common average reference: subtract the mean over channels at each sample.
+    """Subtract the mean over channels at each sample (common average reference).
 
     Parameters
     ----------

@@ -276,7 +276,7 @@ class ResamplerSettings:
         return t0 + self.output_positions(start, n) / self.sfreq_in
 
     def n_out_for(self, n_in: int) -> int:
-        """Outputs available after ``n_in`` inputs: ``ceil(n_in * up / down)``."""
+        """Count the outputs after ``n_in`` inputs: ``ceil(n_in * up / down)``."""
         return -(-n_in * self.up // self.down)
 
     def _seg_start(self, m: int) -> int:

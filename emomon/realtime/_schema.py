@@ -1,5 +1,4 @@
-"""The v1 wire schema: topics, fixed fields, the strict validator and the
-checked payload builders.
+"""The v1 wire schema: topics, fixed fields, validator and checked builders.
 
 :func:`validate` checks a payload (a decoded JSON object, or a freshly built
 payload that may still hold NaN) against its topic's schema and raises
@@ -100,7 +99,7 @@ def _check_int(value: Any, where: str) -> None:
 
 
 def _check_number(value: Any, where: str, *, unit: bool = False) -> None:
-    """A number or null; NaN/inf are tolerated (a built payload, written as null)."""
+    """Check a number or null; NaN/inf are tolerated (a built payload: null on wire)."""
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -25,7 +25,7 @@ _QUIT = 0  # not a signal number: tells the watcher to end
 
 
 def _ignore(signum: int, frame: FrameType | None) -> None:
-    """Replaces the default action; the wake-up pipe carries the signal."""
+    """Do nothing: replaces the default action; the wake-up pipe carries the signal."""
 
 
 class StopOnSignals(Closing):

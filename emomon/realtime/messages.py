@@ -1,5 +1,6 @@
-"""The ZeroMQ wire format (DESIGN.md section 10): typed messages, payload builders,
-a compact encoder and a strict parser.
+"""The ZeroMQ wire format (DESIGN.md section 10).
+
+Typed messages, payload builders, a compact encoder and a strict parser.
 
 Every message is two frames, ``[topic, payload]``: the topic as ASCII bytes and the
 payload as compact UTF-8 JSON. Two topics exist, each versioned in its name and in
@@ -205,7 +206,7 @@ class Quality:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire object ``{"ok", "bad_channels", "dropped", ...extra}``."""
+        """Return the wire object ``{"ok", "bad_channels", "dropped", ...extra}``."""
         return {
             "ok": self.ok,
             "bad_channels": list(self.bad_channels),
@@ -286,7 +287,7 @@ class TaskOutput:
         return self.probs.get(cls_name) if cls_name is not None else None
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire object: ``{"p_high", "label"}`` or ``{"probs", "label"}``."""
+        """Return the wire object: ``{"p_high", "label"}`` or ``{"probs", "label"}``."""
         if self.probs is None:
             return {"p_high": self.p_high, "label": self.label, **self.extra}
         return {"probs": dict(self.probs), "label": self.label, **self.extra}
@@ -309,11 +310,11 @@ class _Wire:
         raise NotImplementedError
 
     def to_json(self) -> bytes:
-        """The payload frame: compact UTF-8 JSON, NaN/inf as ``null``."""
+        """Encode the payload frame: compact UTF-8 JSON, NaN/inf as ``null``."""
         return _dumps(self.to_dict())
 
     def frames(self) -> list[bytes]:
-        """The two frames ``[topic, payload]`` of a ZeroMQ multipart message."""
+        """Return the two frames ``[topic, payload]`` of a ZeroMQ multipart message."""
         return [self.topic.encode("ascii"), self.to_json()]
 
     @classmethod
@@ -355,7 +356,10 @@ class PredictionMessage(_Wire):
     topic: ClassVar[str] = PREDICTION_TOPIC
 
     def to_dict(self) -> dict[str, Any]:
-        """The payload, keys in wire order (NaN kept; :meth:`to_json` nulls it)."""
+        """Return the payload, keys in wire order.
+
+        NaN is kept; :meth:`to_json` writes it as ``null``.
+        """
         payload: dict[str, Any] = {
             "v": VERSION,
             "seq": self.seq,
@@ -392,7 +396,7 @@ class PredictionMessage(_Wire):
 
     @classmethod
     def build(cls, **kwargs: Any) -> PredictionMessage:
-        """Checked construction from loose values; see :func:`prediction_message`."""
+        """Build a checked message from loose values; see :func:`prediction_message`."""
         return cls.from_dict(prediction_message(**kwargs))
 
 
@@ -414,7 +418,7 @@ class StatusMessage(_Wire):
     topic: ClassVar[str] = STATUS_TOPIC
 
     def to_dict(self) -> dict[str, Any]:
-        """The payload, keys in :data:`STATUS_FIELDS` order, then any extras."""
+        """Return the payload, keys in :data:`STATUS_FIELDS` order, then any extras."""
         return {
             "v": VERSION,
             "seq": self.seq,
@@ -438,7 +442,7 @@ class StatusMessage(_Wire):
 
     @classmethod
     def build(cls, **kwargs: Any) -> StatusMessage:
-        """Checked construction from loose values; see :func:`status_message`."""
+        """Build a checked message from loose values; see :func:`status_message`."""
         return cls.from_dict(status_message(**kwargs))
 
 

@@ -66,8 +66,7 @@ class LoadedModel:
         timestamps: np.ndarray | None = None,
         settings: PipelineSettings | None = None,
     ) -> WindowPredictions:
-        """Probabilities of every window of a recording, as the live pipeline
-        computes them.
+        """Compute the probabilities of every window of a recording, as live.
 
         The samples go through the same :class:`~emomon.realtime.pipeline.Pipeline`
         as ``emomon stream`` (channel map by name, resampling, causal filters

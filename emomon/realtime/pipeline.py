@@ -250,6 +250,7 @@ class Pipeline:
 
     @property
     def window_s(self) -> float:
+        """Window length in seconds (the model's feature spec)."""
         return self.contract.spec.window_s
 
     def reset(self) -> None:
@@ -303,7 +304,9 @@ class Pipeline:
         return np.where(pos >= 0, filled, prev[:, None]), bad
 
     def _gaps(self, t: np.ndarray) -> np.ndarray | None:
-        """Samples missing before each sample, from the timestamps (None: none).
+        """Count the samples missing before each sample, from the timestamps.
+
+        None when none is missing.
 
         Tolerates jitter: many senders stamp samples when the computer receives
         them (BrainFlow, most LSL apps), so stamps come a period or two late, or

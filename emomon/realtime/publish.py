@@ -41,7 +41,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-import sys
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ from typing import Any
 
 import zmq
 
-from emomon.errors import ConfigError, EmomonError, literal
+from emomon.errors import ConfigError, EmomonError, Notice, literal
 from emomon.realtime._timer import StatusTimer
 from emomon.realtime.messages import (
     DEFAULT_ADDRESS,
@@ -283,14 +282,26 @@ _warned_insecure = False
 
 
 def warn_insecure(address: str) -> None:
-    """Warn once per process on stderr that ``address`` carries plain text."""
+    """Log a warning, once per process, that ``address`` carries plain text.
+
+    The message is a :class:`~emomon.errors.Notice` naming the ``insecure``
+    parameter (``emomon stream`` and ``emomon broker`` print it on stderr as
+    ``emomon: warning: ... (--insecure) ...``).
+
+    Parameters
+    ----------
+    address : str
+        The non-loopback address bound or connected to without CurveZMQ.
+    """
     global _warned_insecure
     if not _warned_insecure:
         _warned_insecure = True
-        print(
-            f"emomon: warning: {address} is not loopback and not encrypted "
-            "(--insecure): anyone on the network can read the predictions",
-            file=sys.stderr,
+        log.warning(
+            Notice(
+                f"{literal(address)} is not loopback and not encrypted "
+                "({insecure}): anyone on the network can read the predictions",
+                params={"insecure": "insecure=True"},
+            )
         )
 
 
@@ -322,8 +333,9 @@ class PublisherStats:
 
 
 class Publisher(Sink):
-    """ZeroMQ XPUB publisher of prediction and status messages; a
-    :class:`~emomon.realtime.sinks.Sink` of the live loop.
+    """ZeroMQ XPUB publisher of prediction and status messages.
+
+    A :class:`~emomon.realtime.sinks.Sink` of the live loop.
 
     Parameters
     ----------
@@ -752,7 +764,7 @@ class LSLPredictionOutlet(Sink):
         return self._name
 
     def sample(self, message: PredictionMessage) -> list[float]:
-        """The channel values of a prediction (NaN where unavailable)."""
+        """Return the channel values of a prediction (NaN where unavailable)."""
         out: list[float] = []
         for task, cls in self._channels:
             obj = message.tasks.get(task)

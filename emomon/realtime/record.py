@@ -1,4 +1,4 @@
-"""Record a live session: the raw EEG received and the predictions published.
+r"""Record a live session: the raw EEG received and the predictions published.
 
 ``emomon stream --record session.fif`` hands every chunk it reads (before the
 pipeline) and every prediction payload it publishes to a :class:`SessionRecorder`.
@@ -43,7 +43,7 @@ Crash safety (the spool)
     killed) and ``fsync``-ed every ``fsync_interval_s`` (power loss):
     ``meta.json`` (settings, written once), ``eeg.f64`` (little-endian float64,
     sample-major, volts), ``times.f64`` (float64 LSL timestamps) and
-    ``predictions.tsv`` (``<sample index>\\t<payload JSON>`` lines). :meth:`close`
+    ``predictions.tsv`` (``<sample index>\t<payload JSON>`` lines). :meth:`close`
     builds the FIF from a memory map of the spool (constant memory, any length)
     and removes the spool only after every file is written. A spool left by a
     process that died (SIGKILL, power loss, a failed disk) is finished with
@@ -301,6 +301,7 @@ class SessionRecorder(Sink):
 
     @property
     def n_channels(self) -> int:
+        """Number of channels recorded (``len(ch_names)``)."""
         return len(self.ch_names)
 
     @property

@@ -1,5 +1,4 @@
-"""The files of a recording: where they go, how a spool becomes them, how to
-read them back.
+"""The files of a recording: where they go, how a spool becomes them, reading back.
 
 :class:`~emomon.realtime.record.SessionRecorder` appends a live session to a
 spool directory; :func:`finish_spool` turns the spool into ``session.fif``,
@@ -53,8 +52,10 @@ _NAMING_WARNING = "does not conform to MNE naming conventions"
 
 
 class RecordError(EmomonError):
-    """A recording cannot be started, written or finished (one line, names the
-    path and what to do)."""
+    """A recording cannot be started, written or finished.
+
+    The message is one line that names the path and what to do.
+    """
 
 
 # -- paths ------------------------------------------------------------------------
@@ -81,18 +82,22 @@ class RecordingPaths:
 
     @property
     def spool_meta(self) -> Path:
+        """The spool's ``meta.json``."""
         return self.spool / "meta.json"
 
     @property
     def spool_eeg(self) -> Path:
+        """The spool's ``eeg.f64`` (raw float64 samples)."""
         return self.spool / "eeg.f64"
 
     @property
     def spool_times(self) -> Path:
+        """The spool's ``times.f64`` (raw float64 timestamps)."""
         return self.spool / "times.f64"
 
     @property
     def spool_predictions(self) -> Path:
+        """The spool's ``predictions.tsv``."""
         return self.spool / "predictions.tsv"
 
     @property
@@ -102,8 +107,10 @@ class RecordingPaths:
 
 
 def recording_paths(path: str | Path) -> RecordingPaths:
-    """The files of the recording ``path`` (which must end in ``.fif`` or
-    ``.fif.gz``; a spool directory ``X.fif.partial`` names the recording ``X.fif``).
+    """Return the files of the recording ``path``.
+
+    ``path`` must end in ``.fif`` or ``.fif.gz``; a spool directory
+    ``X.fif.partial`` names the recording ``X.fif``.
 
     Raises
     ------
@@ -253,8 +260,10 @@ def _file_size(path: Path) -> int:
 def _read_spool_predictions(
     path: Path, n_samples: int
 ) -> list[tuple[int, bytes, PredictionMessage]]:
-    """``(sample, payload bytes, message)`` of every complete line; a torn or
-    corrupt line (the process died while writing it) is skipped."""
+    """Read ``(sample, payload bytes, message)`` of every complete line.
+
+    A torn or corrupt line (the process died while writing it) is skipped.
+    """
     out: list[tuple[int, bytes, PredictionMessage]] = []
     if not path.is_file():
         return out
@@ -297,7 +306,7 @@ def _step_range(times: np.ndarray) -> tuple[float, float]:
 
 
 def _write_npy(target: Path, source: Path, n: int) -> None:
-    """``source``'s first ``n`` float64 values as a .npy file (block copy)."""
+    """Write ``source``'s first ``n`` float64 values as a .npy file (block copy)."""
     tmp = target.with_name(target.name + ".tmp")
     with open(source, "rb") as src, open(tmp, "wb") as dst:
         np.lib.format.write_array_header_1_0(
@@ -318,7 +327,7 @@ def _write_npy(target: Path, source: Path, n: int) -> None:
 def _meas_date(meta: Mapping[str, Any], first_lsl: float) -> datetime.datetime | None:
     try:
         unix = float(meta["opened_unix"]) + (first_lsl - float(meta["opened_lsl"]))
-        return datetime.datetime.fromtimestamp(unix, tz=datetime.timezone.utc)
+        return datetime.datetime.fromtimestamp(unix, tz=datetime.UTC)
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         return None
 
@@ -330,9 +339,11 @@ class _DropNaming(logging.Filter):
 
 @contextlib.contextmanager
 def _mne_naming_quiet() -> Iterator[None]:
-    """Silence only MNE's advice to name raw files ``*_raw.fif``: the user chose
-    ``session.fif``. MNE sends it as a warning and, when a file handler is
-    attached to its logger, also as a log record."""
+    """Silence only MNE's advice to name raw files ``*_raw.fif``.
+
+    The user chose ``session.fif``. MNE sends it as a warning and, when a file
+    handler is attached to its logger, also as a log record.
+    """
     log = logging.getLogger("mne")
     drop = _DropNaming()
     log.addFilter(drop)

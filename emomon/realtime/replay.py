@@ -200,10 +200,12 @@ class ReplaySession:
 
     @property
     def n_times(self) -> int:
+        """Number of samples in the session."""
         return int(self.eeg.shape[1])
 
     @property
     def duration_s(self) -> float:
+        """Length of the session in seconds (at its own rate, not the replay's)."""
         return self.n_times / self.sfreq
 
     @classmethod
@@ -281,7 +283,7 @@ def _payload(trial: Trial, index: int) -> dict[str, Any]:
 def default_source_id(
     *, dataset: str = "", subject: str = "", file: str | Path | None = None
 ) -> str:
-    """A source id that stays the same when the same recording is served again.
+    """Return a source id that stays the same when a recording is served again.
 
     ``"emomon-replay:deap:s01"`` for a dataset subject;
     ``"emomon-replay:file:<stem>:<8 hex of the absolute path's SHA-1>"`` for a file.
@@ -389,14 +391,17 @@ class Replay(Closing):
     # -- properties -------------------------------------------------------------
     @property
     def sfreq(self) -> float:
+        """The session's sampling rate in Hz (as announced on the EEG outlet)."""
         return self.session.sfreq
 
     @property
     def ch_names(self) -> tuple[str, ...]:
+        """The session's channel names."""
         return self.session.ch_names
 
     @property
     def n_channels(self) -> int:
+        """Number of channels."""
         return len(self.session.ch_names)
 
     @property
@@ -405,8 +410,11 @@ class Replay(Closing):
         return self._outlets is not None
 
     def expected_timestamps(self, t0: float, n: int | None = None) -> np.ndarray:
-        """LSL timestamps of the first ``n`` samples of a run that started at
-        ``t0``: ``t0 + k / (sfreq * speed)``, shape (n,)."""
+        """Return the LSL timestamps of the first ``n`` samples of a run from ``t0``.
+
+        ``t0 + k / (sfreq * speed)``, shape (n,); ``n`` defaults to the whole
+        session.
+        """
         n = self.session.n_times if n is None else n
         return t0 + np.arange(n, dtype=np.float64) / (self.sfreq * self.settings.speed)
 
@@ -606,7 +614,7 @@ class Replay(Closing):
 
 # -- loading --------------------------------------------------------------------
 def reader_for_file(path: str | Path) -> Reader:
-    """The reader for one recording: OpenBCI GUI text or any MNE-readable file.
+    """Pick the reader for one recording: OpenBCI GUI text or any MNE-readable file.
 
     An OpenBCI GUI file is recognised by its ``%`` header line (or a ``.txt`` /
     ``.csv`` name); EDF/BDF/GDF/FIF/BrainVision/EEGLAB by their endings.
@@ -669,8 +677,10 @@ def load_trials(
     file: str | Path | None = None,
     reader_options: dict[str, Any] | None = None,
 ) -> list[Trial]:
-    """One subject's trials from a dataset (``dataset``/``data_dir``/``subject``)
-    or from one recording (``file``).
+    """Load one subject's trials from a dataset, or one recording's.
+
+    From a dataset (``dataset``/``data_dir``/``subject``) or from one recording
+    (``file``).
 
     Raises
     ------

@@ -1,4 +1,4 @@
-"""CurveZMQ keys and authentication for remote subscribers (DESIGN.md section 10).
+r"""CurveZMQ keys and authentication for remote subscribers (DESIGN.md section 10).
 
 EEG-derived predictions are health data. The publisher (and ``emomon broker``)
 binds to loopback by default; to serve other machines it acts as a CurveZMQ
@@ -12,10 +12,10 @@ Typical setup::
     emomon keys --out keys/server --name server
     emomon keys --out keys/clients --name client-alice   # on Alice's machine
     # copy keys/clients/client-alice.key (public only) to the allowed directory
-    emomon stream ... --address tcp://0.0.0.0:5556 \\
+    emomon stream ... --address tcp://0.0.0.0:5556 \
         --curve-secret keys/server/server.key_secret --curve-allowed keys/allowed
-    emomon listen --address tcp://host:5556 \\
-        --curve-secret keys/clients/client-alice.key_secret \\
+    emomon listen --address tcp://host:5556 \
+        --curve-secret keys/clients/client-alice.key_secret \
         --curve-server keys/server/server.key
 """
 
@@ -138,7 +138,7 @@ def load_client_keys(secret_file: str | Path) -> tuple[bytes, bytes]:
 
 
 def load_public_key(public_file: str | Path) -> bytes:
-    """The public key of a certificate (``server.key``, for clients).
+    """Read the public key of a certificate (``server.key``, for clients).
 
     Raises
     ------

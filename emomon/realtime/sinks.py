@@ -1,5 +1,6 @@
-"""Where the live loop's output goes: :class:`Sink`, and :class:`QueuedSink` for
-sinks that may block.
+"""Where the live loop's output goes: :class:`Sink`, and :class:`QueuedSink`.
+
+:class:`QueuedSink` runs the sinks that may block.
 
 :func:`~emomon.realtime.stream.run_stream` hands every sink each chunk as the
 source delivered it (before any processing), each prediction (the typed
@@ -73,15 +74,19 @@ class Sink(Closing):
         """Receive a chunk as the source delivered it (µV, LSL timestamps)."""
 
     def on_prediction(self, message: PredictionMessage, window: Prediction) -> None:
-        """Receive one window's prediction message and the pipeline's window
-        (features, probabilities, compute time)."""
+        """Receive one window's prediction message and the pipeline's window.
+
+        The window carries the features, probabilities and compute time.
+        """
 
     def on_status(self, message: StatusMessage) -> None:
         """Receive a status message (heartbeat, state change, final stop)."""
 
     def poll(self) -> None:
-        """Serve the sink's consumers (called every loop iteration; must not
-        block)."""
+        """Serve the sink's consumers.
+
+        Called every loop iteration; must not block.
+        """
 
     def close(self) -> None:
         """Release what the sink holds (idempotent)."""
@@ -123,10 +128,12 @@ class QueuedSink(Sink):
 
     @property
     def name(self) -> str:
+        """The inner sink's name."""
         return self.sink.name
 
     @property
     def dropped(self) -> int:
+        """Items the queue dropped plus those the inner sink dropped."""
         return self._dropped + self.sink.dropped
 
     def _put(self, method: Callable[..., None], *args: object) -> None:
@@ -139,12 +146,15 @@ class QueuedSink(Sink):
             self._dropped += 1
 
     def on_chunk(self, chunk: Chunk) -> None:
+        """Queue ``chunk`` for the inner sink (dropped and counted if full)."""
         self._put(self.sink.on_chunk, chunk)
 
     def on_prediction(self, message: PredictionMessage, window: Prediction) -> None:
+        """Queue the prediction for the inner sink (dropped and counted if full)."""
         self._put(self.sink.on_prediction, message, window)
 
     def on_status(self, message: StatusMessage) -> None:
+        """Queue ``message`` for the inner sink (dropped and counted if full)."""
         self._put(self.sink.on_status, message)
 
     def _run(self) -> None:
@@ -195,11 +205,13 @@ class StatusLine(Sink):
         self.flagged = 0
 
     def on_prediction(self, message: PredictionMessage, window: Prediction) -> None:
+        """Note the prediction's latency and whether its quality was flagged."""
         if message.latency_ms is not None:
             self._latency_ms.append(message.latency_ms)
         self.flagged += not message.quality.ok
 
     def on_status(self, message: StatusMessage) -> None:
+        """Write one line: state, samples, drops, predictions and median latency."""
         lat = f"{np.median(self._latency_ms):5.1f}" if self._latency_ms else "  -  "
         self._write(
             f"{message.stream} {message.state:<12} in {message.samples:>9} samples"

@@ -132,7 +132,7 @@ class StreamStats:
     started: float = field(default_factory=time.monotonic)
 
     def summary(self) -> dict[str, Any]:
-        """Counts and latency/compute percentiles (NaN before a prediction)."""
+        """Return counts and latency/compute percentiles (NaN before a prediction)."""
         lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
         comp = np.asarray(self.compute_ms) if self.compute_ms else np.array([np.nan])
         return {
@@ -229,7 +229,7 @@ class _Loop:
         self._window_s = contract.spec.window_s
 
     def status(self, state: str | None = None) -> StatusMessage:
-        """A status message of now (``state`` overrides the source's)."""
+        """Build a status message of now (``state`` overrides the source's)."""
         lag = None
         if self.last_ts is not None:
             lag = max(0.0, pylsl.local_clock() - self.last_ts)
@@ -298,8 +298,10 @@ class _Loop:
                 raise error
 
     def finish(self) -> BaseException | None:
-        """Deliver what queued sinks hold, stop their threads; the first error
-        a queued sink raised, if any."""
+        """Deliver what queued sinks hold and stop their threads.
+
+        Returns the first error a queued sink raised, if any.
+        """
         error = None
         for s in self.sinks:
             if isinstance(s, QueuedSink):
@@ -317,8 +319,10 @@ def run_stream(
     settings: StreamSettings | None = None,
     stop_event: threading.Event | None = None,
 ) -> StreamStats:
-    """Run the live loop until ``duration_s``, ``max_predictions``, a stop, or
-    the source stops (a recording that ended).
+    """Run the live loop until a limit of ``settings``, a stop, or the source's end.
+
+    The limits are ``duration_s`` and ``max_predictions``; a source ends when it
+    stops (a recording that ended).
 
     Parameters
     ----------

@@ -91,11 +91,12 @@ def test_empty_trials_and_nan_labels_are_skipped_with_a_warning(tmp_path):
     labels[5] = np.full((1, 12), np.nan)
     data[7][:, 15] = np.nan  # NaN in ECG only: the EEG is fine, trial kept
     write_amigos(tmp_path / "Data_Preprocessed_P08.mat", data, labels, ids)
-    with pytest.warns(UserWarning) as rec:
+    with pytest.warns(UserWarning, match="^AMIGOS: skipping ") as rec:
         trials = AmigosReader(tmp_path, short_only=False).read_subject("P08")
     msgs = " | ".join(str(w.message) for w in rec)
     assert "Data_Preprocessed_P08.mat: trial 3" in msgs
-    assert "trial 6" in msgs and "NaN self-assessment" in msgs
+    assert "trial 6" in msgs
+    assert "NaN self-assessment" in msgs
     assert "trial 18" in msgs
     assert [t.video for t in trials] == [
         i for k, i in enumerate(AMIGOS_IDS) if k not in (2, 5, 17)
@@ -162,7 +163,10 @@ def test_all_trials_unusable(tmp_path):
     data, labels, ids = amigos_trials(n_videos=2)
     labels = [np.full((1, 12), np.nan)] * 2
     write_amigos(tmp_path / "Data_Preprocessed_P01.mat", data, labels, ids)
-    with pytest.warns(UserWarning), pytest.raises(DatasetError) as ei:
+    with (
+        pytest.warns(UserWarning, match="^AMIGOS: skipping .*NaN self-assessment"),
+        pytest.raises(DatasetError) as ei,
+    ):
         AmigosReader(tmp_path).read_subject("P01")
     _err(ei, "Data_Preprocessed_P01.mat", "no usable trial")
 

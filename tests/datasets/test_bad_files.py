@@ -644,7 +644,8 @@ def test_bad_file_exits_2_with_one_line_naming_it(
     rc, err = _run(argv, capsys)
     lines = err.strip().splitlines()
     assert rc == 2, err
-    assert len(lines) == 1 and lines[0].startswith("emomon: error: "), err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("emomon: error: "), err
     for needle in row.needles:
         assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
 

@@ -43,7 +43,8 @@ def test_reads_python_release_from_parent_dir(tmp_path):
         assert t.ch_names == DEAP_CHANNELS
         assert t.eeg.dtype == np.float64
         assert t.eeg.shape == (32, 200)
-        assert t.baseline is not None and t.baseline.shape == (32, 384)
+        assert t.baseline is not None
+        assert t.baseline.shape == (32, 384)
         # µV passed through unchanged; channels 32-39 (peripheral) dropped.
         np.testing.assert_array_equal(t.eeg, data[i, :32, 384:])
         np.testing.assert_array_equal(t.baseline, data[i, :32, :384])

@@ -183,7 +183,10 @@ def _check_bytes(fmt: str, raw: bytes, tmp_path: Path) -> None:
         _read_all(reader_name, d)
     except EmomonError as exc:
         msg = str(exc)
-        assert msg and "\n" not in msg, msg
+    else:
+        return
+    assert msg, msg
+    assert "\n" not in msg, msg
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))

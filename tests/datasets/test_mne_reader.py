@@ -31,7 +31,7 @@ def _raw(n_times=2000, first_samp=0, seed=0):
     data = rng.normal(0.0, 20e-6, (len(CH), n_times))  # volts, as MNE stores them
     info = mne.create_info(CH, SFREQ, TYPES)
     raw = mne.io.RawArray(data, info, first_samp=first_samp, verbose="error")
-    raw.set_meas_date(datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc))
+    raw.set_meas_date(datetime.datetime(2024, 5, 1, tzinfo=datetime.UTC))
     return raw
 
 
@@ -85,7 +85,8 @@ def test_annotations_with_durations_become_trials_in_microvolts(tmp_path):
     assert t0.meta["extra"] == {"intensity": "high"}
     np.testing.assert_allclose(t1.eeg, volts[:4, 900:1300] * 1e6, rtol=1e-12)
     assert t1.label == "neutral"
-    assert t1.ratings is None and t1.scale is None
+    assert t1.ratings is None
+    assert t1.scale is None
 
 
 def test_trial_duration_after_instantaneous_annotations_and_baseline(tmp_path):
@@ -128,7 +129,8 @@ def test_emomon_prediction_annotations_are_not_trials(tmp_path):
     raw.set_annotations(mne.Annotations([3.0, 3.25], [0.0, 0.0], preds))
     volts = _save(raw, tmp_path / "session.fif")
     (trial,) = MNEReader(tmp_path / "session.fif").read_subject("session")
-    assert trial.video == "rec" and trial.eeg.shape == (4, 600)
+    assert trial.video == "rec"
+    assert trial.eeg.shape == (4, 600)
     np.testing.assert_allclose(trial.eeg, volts[:4] * 1e6, rtol=1e-12)
     # beside stimulus annotations they are ignored
     raw.set_annotations(
@@ -136,7 +138,8 @@ def test_emomon_prediction_annotations_are_not_trials(tmp_path):
     )
     _save(raw, tmp_path / "session.fif")
     (trial,) = MNEReader(tmp_path / "session.fif").read_subject("session")
-    assert trial.video == "v1" and trial.eeg.shape == (4, 200)
+    assert trial.video == "v1"
+    assert trial.eeg.shape == (4, 200)
 
 
 def test_annotation_past_the_end_is_clipped(tmp_path):
@@ -209,10 +212,8 @@ def test_nan_samples(tmp_path):
     _err(ei, "n_eeg.fif", "1 NaN/inf")
     # replay reads recorded sessions as they were received
     (trial,) = MNEReader(tmp_path, allow_nonfinite=True).read_subject("n_eeg")
-    assert (
-        np.isnan(trial.eeg[2, 10])
-        and np.isfinite(trial.eeg).sum() == trial.eeg.size - 1
-    )
+    assert np.isnan(trial.eeg[2, 10])
+    assert np.isfinite(trial.eeg).sum() == trial.eeg.size - 1
 
 
 def test_only_bad_annotations_and_bad_ratings(tmp_path):

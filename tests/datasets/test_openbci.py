@@ -48,7 +48,8 @@ def test_real_recording_through_the_reader(openbci_sample):
     (trial,) = reader.read_subject(openbci_sample.stem)
     assert trial.ch_names == ("Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2")
     assert trial.video == "rec"
-    assert trial.ratings is None and trial.label is None
+    assert trial.ratings is None
+    assert trial.label is None
     assert trial.duration_s == pytest.approx(22490 / 250)
     assert trial.meta["timestamps"].shape == (22490,)
     assert trial.meta["timestamps_synthetic"] is False
@@ -100,7 +101,8 @@ def test_v4_file_without_column_row(tmp_path):
     f.write_text("\n".join(head + rows) + "\n")
     out, sfreq, names, ts = read_openbci_txt(f)
     np.testing.assert_allclose(out, eeg)
-    assert sfreq == 200.0 and names == ("EXG0", "EXG1", "EXG2", "EXG3")
+    assert sfreq == 200.0
+    assert names == ("EXG0", "EXG1", "EXG2", "EXG3")
     np.testing.assert_allclose(ts, (1539107310000 + 5 * np.arange(30)) / 1000)
     # no Unix column: timestamps count from 0 at the sample rate
     rows = [r.rsplit(",", 1)[0] for r in rows]

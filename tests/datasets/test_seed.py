@@ -87,8 +87,11 @@ def test_reads_sessions_films_and_labels(seed_root):
         assert len(t.ch_names) == 62
     t = trials[0]
     assert t.ch_names[:10] == expected_names[:10]
-    assert "Cz" in t.ch_names and "CB1" in t.ch_names and "Oz" in t.ch_names
-    assert "FCz" in t.ch_names and "POz" in t.ch_names
+    assert "Cz" in t.ch_names
+    assert "CB1" in t.ch_names
+    assert "Oz" in t.ch_names
+    assert "FCz" in t.ch_names
+    assert "POz" in t.ch_names
     # the folder itself works too
     assert SeedReader(root / "Preprocessed_EEG").subjects() == ["1", "2", "10"]
 
@@ -242,6 +245,7 @@ def test_training_on_precomputed_features_refuses_with_one_line(tmp_path, capsys
     capsys.readouterr()
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("emomon: error: ")
+    assert len(err) == 1
+    assert err[0].startswith("emomon: error: ")
     assert "--dataset 'seed-features' holds precomputed features" in err[0]
     assert not run.exists()

@@ -92,8 +92,10 @@ def test_reader_options_are_converted_and_unknown_rejected():
         alpha_freq_hz="9,11",
         deap_preprocessing="false",
     )
-    assert r.params.n_subjects == 2 and r.params.emotion_effect == 0.5
-    assert r.params.seed == 3 and r.params.alpha_freq_hz == (9.0, 11.0)
+    assert r.params.n_subjects == 2
+    assert r.params.emotion_effect == 0.5
+    assert r.params.seed == 3
+    assert r.params.alpha_freq_hz == (9.0, 11.0)
     assert r.params.deap_preprocessing is False
     with pytest.raises(ConfigError, match="n_subject"):
         SyntheticReader(None, n_subject=2)
@@ -158,10 +160,13 @@ def test_trial_records_look_like_deap():
         ("s02", "v01"),
     ]  # fmt: skip
     for t in trials:
-        assert t.eeg.shape == (32, 1024) and t.eeg.dtype == np.float64
+        assert t.eeg.shape == (32, 1024)
+        assert t.eeg.dtype == np.float64
         assert t.baseline.shape == (32, 384)
-        assert t.ch_names == DEAP_CHANNELS and t.sfreq == 128.0
-        assert t.dataset == "synthetic" and t.scale == (1.0, 9.0)
+        assert t.ch_names == DEAP_CHANNELS
+        assert t.sfreq == 128.0
+        assert t.dataset == "synthetic"
+        assert t.scale == (1.0, 9.0)
         assert set(t.ratings) == {"valence", "arousal", "dominance", "liking"}
         assert all(1.0 <= r <= 9.0 for r in t.ratings.values())
         full = np.concatenate([t.baseline, t.eeg], axis=1)
@@ -170,7 +175,8 @@ def test_trial_records_look_like_deap():
         assert np.abs(full.mean(axis=0)).max() < 1e-3
         # tens of µV, like DEAP's preprocessed EEG
         rms = full.std(axis=1)
-        assert 3.0 < rms.min() and rms.max() < 50.0
+        assert 3.0 < rms.min()
+        assert rms.max() < 50.0
         assert np.abs(full).max() < 400.0
     # ratings spread over the four quadrants
     quads = {(t.ratings["valence"] > 5, t.ratings["arousal"] > 5) for t in trials}
@@ -195,8 +201,10 @@ def test_write_deap_round_trip(tmp_path):
     with paths[1].open("rb") as f:
         d = pickle.load(f, encoding="latin1")
     assert set(d) == {"data", "labels"}
-    assert d["data"].shape == (4, 40, 8064) and d["data"].dtype == np.float64
-    assert d["labels"].shape == (4, 4) and d["labels"].dtype == np.float64
+    assert d["data"].shape == (4, 40, 8064)
+    assert d["data"].dtype == np.float64
+    assert d["labels"].shape == (4, 4)
+    assert d["labels"].dtype == np.float64
     ref = generate_subject(p, 1)
     for j, t in enumerate(ref):
         assert np.array_equal(d["data"][j, :32, :384], t.baseline)
@@ -204,7 +212,8 @@ def test_write_deap_round_trip(tmp_path):
         assert list(d["labels"][j]) == [
             t.ratings[k] for k in ("valence", "arousal", "dominance", "liking")
         ]
-    assert np.isfinite(d["data"][:, 32:]).all() and d["data"][:, 32:].std() > 0
+    assert np.isfinite(d["data"][:, 32:]).all()
+    assert d["data"][:, 32:].std() > 0
     # Like DEAP's Python 2 files: the numpy-1 module name, and str data that
     # only loads with encoding="latin1".
     raw = paths[0].read_bytes()[:200]
@@ -219,7 +228,8 @@ def test_write_deap_is_read_by_the_deap_reader(tmp_path):
     got = get_reader("deap", tmp_path).read_subject("s01")
     for a, b in zip(got, generate_subject(p, 0), strict=True):
         assert (a.subject, a.video, a.ratings) == (b.subject, b.video, b.ratings)
-        assert np.array_equal(a.eeg, b.eeg) and np.array_equal(a.baseline, b.baseline)
+        assert np.array_equal(a.eeg, b.eeg)
+        assert np.array_equal(a.baseline, b.baseline)
 
 
 def test_write_deap_refuses_non_deap_timing(tmp_path):
@@ -235,7 +245,8 @@ def test_write_deap_refuses_non_deap_timing(tmp_path):
 def test_reader_generates_in_memory():
     r = get_reader("synthetic", None, n_subjects=2, n_videos=4, seed=1)
     assert isinstance(r, SyntheticReader)
-    assert r.subjects() == ["s01", "s02"] and r.files("s01") == []
+    assert r.subjects() == ["s01", "s02"]
+    assert r.files("s01") == []
     got = r.read_subject("s02")
     ref = generate_subject(SynthParams(n_subjects=2, n_videos=4, seed=1), 1)
     assert np.array_equal(_stack(got), _stack(ref))
@@ -319,7 +330,8 @@ def test_blinks_are_frontal():
     fp = rms[[IDX["Fp1"], IDX["Fp2"]]].mean()
     af = rms[[IDX["AF3"], IDX["AF4"]]].mean()
     occ = rms[[IDX["O1"], IDX["O2"], IDX["Oz"]]].mean()
-    assert fp > 1.4 * af and af > 2 * occ
+    assert fp > 1.4 * af
+    assert af > 2 * occ
     assert fp > 2.5  # µV RMS: visible after the 4-45 Hz band-pass
 
 

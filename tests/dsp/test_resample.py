@@ -44,7 +44,8 @@ def test_any_chunking_gives_the_one_shot_output(f_in, f_out, seed):
     res = StreamResampler(s)
     chunked = _chunked(res, x, rng)
     assert one.shape == (3, math.ceil(x.shape[1] * s.up / s.down))
-    assert res.n_in == x.shape[1] and res.n_out == one.shape[1]
+    assert res.n_in == x.shape[1]
+    assert res.n_out == one.shape[1]
     np.testing.assert_array_equal(chunked, one)  # bit-identical
 
 
@@ -59,7 +60,9 @@ def test_matches_the_direct_definition(f_in, f_out):
 
 def test_identity_returns_the_input_unchanged():
     s = ResamplerSettings(128.0, 128, 2)
-    assert s.is_identity and s.n_taps == 1 and s.delay_s == 0.0
+    assert s.is_identity
+    assert s.n_taps == 1
+    assert s.delay_s == 0.0
     res = StreamResampler(s)
     x = np.random.default_rng(0).standard_normal((2, 50))
     assert res.process(x) is x
@@ -79,7 +82,8 @@ def test_design_is_flat_to_45_hz_and_stops_from_the_output_nyquist():
         w, resp = signal.freqz(h / s.up, worN=2**17, fs=f_in * s.up)
         db = 20 * np.log10(np.abs(resp) + 1e-300)
         assert np.abs(db[w <= 45.0]).max() < 0.01  # 0.1 dB asked; ~0.001 dB
-        assert s.stopband_hz == 64.0 and s.passband_hz == 48.0
+        assert s.stopband_hz == 64.0
+        assert s.passband_hz == 48.0
         assert -db[w >= s.stopband_hz].max() >= s.stopband_db
 
 

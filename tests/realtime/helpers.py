@@ -247,16 +247,19 @@ def check_prediction_payload(payload: dict[str, Any], *, stream: str) -> None:
     """The DESIGN.md section 10 prediction message, field by field."""
     validate(PREDICTION_TOPIC, payload)
     assert set(payload) == PREDICTION_KEYS, sorted(payload)
-    assert payload["v"] == 1 and payload["stream"] == stream
+    assert payload["v"] == 1
+    assert payload["stream"] == stream
     assert payload["window_s"] == 2.0
     assert set(payload["quality"]) == {"ok", "bad_channels", "dropped"}
     for task in TASKS:
         assert set(payload[task]) == {"p_high", "label"}
         p, label = payload[task]["p_high"], payload[task]["label"]
         if payload["quality"]["ok"]:
-            assert 0.0 <= p <= 1.0 and label == ("high" if p > 0.5 else "low")
+            assert 0.0 <= p <= 1.0
+            assert label == ("high" if p > 0.5 else "low")
         else:
-            assert p is None and label is None
+            assert p is None
+            assert label is None
     assert payload["latency_ms"] >= 0.0
     assert payload["model"].startswith("sha256-")
 

@@ -45,8 +45,10 @@ def test_synthetic_board_streams_microvolts_on_the_lsl_clock():
         now = pylsl.local_clock()
     assert src.state == "stopped"
     eeg, ts = got.eeg(src.n_channels), got.timestamps()
-    assert got.n > 0 and eeg.shape == (src.n_channels, got.n)
-    assert eeg.dtype == np.float64 and np.isfinite(eeg).all()
+    assert got.n > 0
+    assert eeg.shape == (src.n_channels, got.n)
+    assert eeg.dtype == np.float64
+    assert np.isfinite(eeg).all()
     # microvolts: the synthetic board's EEG is tens to hundreds of µV
     assert 1.0 < np.abs(eeg).max() < 5000.0
     # timestamps mapped onto the LSL clock, recent and non-decreasing
@@ -76,7 +78,8 @@ def test_playback_file_board_replays_a_recording(tmp_path):
     DataFilter.write_file(data, str(path), "w")
 
     src = BrainFlowSource("PLAYBACK_FILE_BOARD", file=path, master_board=SYNTH)
-    assert src.descriptor_board == SYNTH and src.n_channels == 16
+    assert src.descriptor_board == SYNTH
+    assert src.n_channels == 16
     with src:
         got = collect(src, 200, timeout_s=5.0)
         now = pylsl.local_clock()
@@ -142,7 +145,8 @@ def test_looping_playback_is_seamless(tmp_path):
                           playback_loop=True)  # fmt: skip
     with src:
         got = collect(src, 650, timeout_s=10.0)
-        assert src.loss_detection == "package counter" and src.lost_samples == 0
+        assert src.loss_detection == "package counter"
+        assert src.lost_samples == 0
     assert got.n >= 650
     rows = BoardShim.get_eeg_channels(SYNTH)
     eeg = got.eeg(16)

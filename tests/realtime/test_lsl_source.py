@@ -39,7 +39,9 @@ def test_open_without_stream_fails_within_timeout_naming_the_query():
         src.open()
     assert time.monotonic() - t < 1.5
     msg = str(info.value)
-    assert f"name='{name}'" in msg and "type='EEG'" in msg and "0.5 s" in msg
+    assert f"name='{name}'" in msg
+    assert "type='EEG'" in msg
+    assert "0.5 s" in msg
     assert "\n" not in msg
     assert src.state == "stopped"
 
@@ -74,7 +76,8 @@ def test_labels_fallback_names_and_unknown_units():
     name = unique()
     out = make_outlet(name, name, LABELS)
     with LSLSource(name, timeout_s=5.0) as src:
-        assert src.ch_names == LABELS and src.sfreq == 100.0
+        assert src.ch_names == LABELS
+        assert src.sfreq == 100.0
         assert src.source_id == name
     del out
     name2 = unique()
@@ -83,7 +86,8 @@ def test_labels_fallback_names_and_unknown_units():
         assert src.ch_names == ("ch1", "ch2", "ch3")
         assert _received_value(src, 7.5, 5.0, out)  # unit missing: taken as µV
         chunk = src.read()
-        assert chunk.data.shape == (3, 0) and chunk.timestamps.shape == (0,)
+        assert chunk.data.shape == (3, 0)
+        assert chunk.timestamps.shape == (0,)
     name3 = unique()
     keep = make_outlet(name3, name3, LABELS, unit="counts")
     src = LSLSource(name3, timeout_s=5.0)
@@ -124,11 +128,13 @@ def test_stream_vanishes_and_returns():
             timeout_s=5.0,
             tick=lambda: src.read(timeout_s=0.02),
         )
-        assert "lost" in src.last_error and name in src.last_error
+        assert "lost" in src.last_error
+        assert name in src.last_error
         assert src.read().n_times == 0  # non-blocking while reconnecting
         out2 = make_outlet(name, sid, LABELS)  # same source comes back
         assert _received_value(src, 2.0, 8.0, out2)
-        assert src.state == "connected" and src.reconnects == 1
+        assert src.state == "connected"
+        assert src.reconnects == 1
         # timestamps stay on the local clock and non-decreasing after the return
         got = collect(src, 1, timeout_s=1.0)
         _push(out2, 2.0)
@@ -170,7 +176,8 @@ def test_a_returned_stream_with_another_layout_is_refused(labels, why):
             assert src.state == "reconnecting"
         right = make_outlet(name, sid, LABELS)
         assert _received_value(src, 3.0, 8.0, right)
-        assert src.state == "connected" and src.ch_names == LABELS
+        assert src.state == "connected"
+        assert src.ch_names == LABELS
     finally:
         src.close()
 

@@ -98,7 +98,8 @@ def test_prediction_payload_is_exactly_the_design_md_schema():
 def test_status_payload_keys():
     s = _status(last_error="stream lost")
     assert list(s) == list(STATUS_FIELDS)
-    assert s["state"] == "connected" and s["last_error"] == "stream lost"
+    assert s["state"] == "connected"
+    assert s["last_error"] == "stream lost"
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -106,7 +107,9 @@ def test_status_round_trip_every_state(state):
     s = _status(state=state)
     msg = parse(encode(STATUS_TOPIC, s))
     assert msg == Message(STATUS_TOPIC, s)
-    assert msg.kind == "status" and msg.seq == 7 and msg.tasks == {}
+    assert msg.kind == "status"
+    assert msg.seq == 7
+    assert msg.tasks == {}
 
 
 def test_prediction_round_trip():
@@ -115,8 +118,11 @@ def test_prediction_round_trip():
     assert frames[0] == b"emomon.prediction.v1"
     assert b" " not in frames[1]  # compact
     msg = parse(frames)
-    assert msg.topic == PREDICTION_TOPIC and msg.payload == p
-    assert msg.kind == "prediction" and msg.seq == 41 and msg.stream == "Muse-1234"
+    assert msg.topic == PREDICTION_TOPIC
+    assert msg.payload == p
+    assert msg.kind == "prediction"
+    assert msg.seq == 41
+    assert msg.stream == "Muse-1234"
     assert set(msg.tasks) == {"valence", "arousal"}
 
 
@@ -138,9 +144,11 @@ def test_nan_and_inf_become_null():
         quality={"ok": False, "bad_channels": ["Fp1"], "dropped": 3},
     )
     raw = encode(PREDICTION_TOPIC, p)[1]
-    assert b"NaN" not in raw and b"Infinity" not in raw
+    assert b"NaN" not in raw
+    assert b"Infinity" not in raw
     got = parse([PREDICTION_TOPIC.encode(), raw]).payload
-    assert got["t_lsl"] is None and got["latency_ms"] is None
+    assert got["t_lsl"] is None
+    assert got["latency_ms"] is None
     assert got["valence"] == {"p_high": None, "label": None}
     assert got["class"]["probs"] == {"a": None, "b": 0.5}
     assert got["quality"] == {"ok": False, "bad_channels": ["Fp1"], "dropped": 3}
@@ -154,12 +162,13 @@ def test_numpy_values_are_accepted_and_encoded_as_python():
         quality={"ok": np.bool_(True), "bad_channels": np.array([]), "dropped": 0},
     )
     got = parse(encode(PREDICTION_TOPIC, p)).payload
-    assert got["seq"] == 3 and got["valence"]["p_high"] == 0.25
+    assert got["seq"] == 3
+    assert got["valence"]["p_high"] == 0.25
     assert got["quality"] == QUALITY_OK
 
 
 @pytest.mark.parametrize(
-    "over, exc",
+    ("over", "exc"),
     [
         ({"tasks": {}}, ValueError),
         ({"tasks": {"seq": (0.5, "high")}}, ValueError),
@@ -318,14 +327,15 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize(
-    "frames, reason", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+    ("frames", "reason"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
 )
 def test_parse_rejects_malformed(frames, reason):
     with pytest.raises(MessageError) as info:
         parse(frames)
     text = str(info.value)
     assert reason in text
-    assert "\n" not in text and len(text) < 300
+    assert "\n" not in text
+    assert len(text) < 300
     assert isinstance(info.value, EmomonError)
 
 
@@ -407,10 +417,15 @@ def test_parse_fuzz_only_message_error_escapes(frames):
     try:
         msg = parse(frames)
     except MessageError as exc:
-        assert "\n" not in str(exc)
+        error: str | None = str(exc)
+    else:
+        error = None
+    if error is not None:
+        assert "\n" not in error
         return
     # Whatever is accepted survives its own re-encoding unchanged.
-    assert isinstance(msg, Message) and msg.topic in TOPICS
+    assert isinstance(msg, Message)
+    assert msg.topic in TOPICS
     assert parse(encode(msg.topic, msg.payload)) == msg
 
 
@@ -438,7 +453,8 @@ def _captured() -> list[tuple[str, bytes, str]]:
 def test_captured_v1_messages_decode_to_typed_and_encode_byte_for_byte():
     rows = _captured()
     kinds = {(t, json.loads(p).get("state")) for t, p, _ in rows}
-    assert len(rows) > 90 and (STATUS_TOPIC, "stopped") in kinds
+    assert len(rows) > 90
+    assert (STATUS_TOPIC, "stopped") in kinds
     flagged = 0
     for topic, payload, origin in rows:
         msg = parse([topic.encode("ascii"), payload])
@@ -473,7 +489,8 @@ def test_typed_prediction_from_model_probabilities():
         model="sha256-0123456789ab",
     )
     validate(PREDICTION_TOPIC, msg.to_dict())
-    assert msg.tasks["class"].label == "positive" and not msg.tasks["class"].binary
+    assert msg.tasks["class"].label == "positive"
+    assert not msg.tasks["class"].binary
     assert msg.tasks["class"].probability("neutral") == 0.2
     assert msg.tasks["valence"].probability() == 0.7
     assert msg.tasks["valence"].to_dict() == {"p_high": 0.7, "label": "high"}

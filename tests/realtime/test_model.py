@@ -67,7 +67,8 @@ def test_predict_equals_what_emomon_stream_publishes(
     # the same windows: ends a hop apart from the same first one
     np.testing.assert_allclose(t_pub - t_pub[0], out.t_end - out.t_end[0], atol=1e-9)
     np.testing.assert_array_equal(out.end_index, np.round(out.t_end * 128.0))
-    assert out.ok.all() and all(p["quality"]["ok"] for p in published)
+    assert out.ok.all()
+    assert all(p["quality"]["ok"] for p in published)
     for task in ("valence", "arousal"):
         p_high = np.array([p[task]["p_high"] for p in published])
         assert np.abs(out.p_high(task) - p_high).max() < 1e-5, task
@@ -78,7 +79,8 @@ def test_predict_equals_what_emomon_stream_publishes(
     # flagged windows come back as NaN rows with their quality
     bad = model.predict(eeg, sfreq=128.0, ch_names=session.ch_names)
     flagged = ~bad.ok
-    assert flagged.any() and not flagged.all()
+    assert flagged.any()
+    assert not flagged.all()
     assert np.isnan(bad.probs["valence"][flagged]).all()
     assert all(
         DEAP_CHANNELS[5] in q.bad_channels for q in np.array(bad.quality)[flagged]
@@ -92,13 +94,14 @@ def test_predict_resamples_and_names_what_is_wrong(model_path, session):
     out = model.predict(x, sfreq=256.0, ch_names=session.ch_names)
     assert len(out) > 20
     np.testing.assert_allclose(np.diff(out.t_end), 0.25, atol=1.5 / 128)
-    assert np.all(out.end_index < x.shape[1]) and np.all(np.diff(out.end_index) > 0)
+    assert np.all(out.end_index < x.shape[1])
+    assert np.all(np.diff(out.end_index) > 0)
     with pytest.raises(EmomonError, match="eeg must be .* one row per name"):
         model.predict(x[:3], sfreq=256.0, ch_names=session.ch_names)
     with pytest.raises(EmomonError, match="lacks model channel"):
         model.predict(x[:31], sfreq=256.0, ch_names=session.ch_names[:31])
+    out.classes["valence"] = ("a", "b", "c")
     with pytest.raises(EmomonError, match="p_high is for binary tasks"):
-        out.classes["valence"] = ("a", "b", "c")
         out.p_high("valence")
 
 
@@ -127,4 +130,5 @@ def test_emomon_info_states_the_input_layout(model_path, capsys):
     assert cli_main(["info", str(model_path)]) == 0
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if ln.startswith("input layout"))
-    assert "input[b, f * 32 + c]" in line and "feature-major" in line
+    assert "input[b, f * 32 + c]" in line
+    assert "feature-major" in line

@@ -86,12 +86,14 @@ def test_nan_burst_is_flagged_and_the_pipeline_recovers(deap_model, session_eeg)
     bad = [p for p in preds if not p.quality.ok]
     assert bad, "windows covering the NaN burst must be flagged"
     for p in bad:
-        assert p.probs is None and p.quality.nonfinite
+        assert p.probs is None
+        assert p.quality.nonfinite
         assert ts[1000] <= p.t_lsl < ts[1010] + contract.spec.window_s + 1e-9
         assert DEAP_CHANNELS[3] in p.quality.bad_channels
     assert all(np.isfinite(p.features).all() for p in preds)
     later = [p for p in preds if p.t_lsl > ts[1010] + 2 * contract.spec.window_s]
-    assert later and all(p.quality.ok for p in later)
+    assert later
+    assert all(p.quality.ok for p in later)
 
 
 def test_quality_marks_match_a_per_window_reference(deap_model, session_eeg):
@@ -111,7 +113,8 @@ def test_quality_marks_match_a_per_window_reference(deap_model, session_eeg):
     preds = _feed(pipe, eeg[:, :2000], ts[:2000], rng)
     for a in range(2000, eeg.shape[1], 700):
         preds += pipe.process(eeg[:, a : a + 700], ts[a : a + 700], arrival=ts[a])
-    assert len(preds) > 50 and pipe.dropped == 40
+    assert len(preds) > 50
+    assert pipe.dropped == 40
     for p in preds:
         inside = (ts > p.t_lsl - contract.spec.window_s + 1e-9) & (ts <= p.t_lsl)
         assert p.quality.nonfinite == bool(np.isnan(eeg[:, inside]).any())
@@ -137,7 +140,8 @@ def test_timestamp_gap_counts_dropped_samples_and_flags_windows(
     preds = _feed(pipe, session_eeg, ts, np.random.default_rng(2))
     assert pipe.dropped == 10
     flagged = [p for p in preds if p.quality.dropped]
-    assert flagged and all(not p.quality.ok and p.probs is None for p in flagged)
+    assert flagged
+    assert all(not p.quality.ok and p.probs is None for p in flagged)
     assert all(p.t_lsl >= ts[2000] for p in flagged)
 
 
@@ -171,7 +175,8 @@ def test_flat_channel_is_flagged(deap_model, session_eeg):
     ts = np.arange(eeg.shape[1]) / SF
     pipe = Pipeline(model, source_ch_names=DEAP_CHANNELS, source_sfreq=SF)
     preds = pipe.process(eeg, ts, arrival=ts[-1])
-    assert preds and all(DEAP_CHANNELS[7] in p.quality.bad_channels for p in preds)
+    assert preds
+    assert all(DEAP_CHANNELS[7] in p.quality.bad_channels for p in preds)
 
 
 def test_smoothing_is_an_ema(deap_model, session_eeg):
@@ -202,7 +207,8 @@ def test_resampled_source(tmp_path, session_eeg):
     assert len(preds) > 40
     t = np.array([p.t_lsl for p in preds])
     assert np.allclose(np.diff(t), 0.25, atol=1.5 / SF)
-    assert ts[0] < t[0] and t[-1] <= ts[-1] + 1e-9
+    assert ts[0] < t[0]
+    assert t[-1] <= ts[-1] + 1e-9
     assert all(p.quality.ok for p in preds)
 
 

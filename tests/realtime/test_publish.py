@@ -130,7 +130,7 @@ def subscriber() -> Iterator[Callable[..., Subscriber]]:
 
 # -- settings (no sockets) -----------------------------------------------------
 @pytest.mark.parametrize(
-    "address, local",
+    ("address", "local"),
     [
         ("tcp://127.0.0.1:5556", True),
         ("tcp://127.0.0.1:*", True),
@@ -203,7 +203,8 @@ def test_predictions_arrive_in_order_with_consecutive_seq(publisher, subscriber)
     assert got[0].payload == json.loads(json.dumps(prediction(0)))
     assert sub.missed == {PREDICTION_TOPIC: 0}
     assert sub.received == {PREDICTION_TOPIC: 100}
-    assert pub.stats.sent == 100 and pub.dropped == 0
+    assert pub.stats.sent == 100
+    assert pub.dropped == 0
 
 
 @pytest.mark.integration
@@ -219,7 +220,8 @@ def test_late_joiner_gets_latest_status_at_once(publisher, subscriber):
 
     assert pub.maybe_heartbeat(build, now=0.0)  # the first heartbeat is due at once
     first = recv_n(early, 1)
-    assert [m.payload["seq"] for m in first] == [0] and first[0].kind == "status"
+    assert [m.payload["seq"] for m in first] == [0]
+    assert first[0].kind == "status"
     for seq in range(5):
         pub.publish_prediction(prediction(seq))
     assert len(recv_n(early, 5)) == 5
@@ -233,7 +235,9 @@ def test_late_joiner_gets_latest_status_at_once(publisher, subscriber):
         got = late.recv(timeout_s=0.01)
     assert got is not None, "late joiner saw no status within 1 s"
     assert time.monotonic() - t0 < 1.0
-    assert got.kind == "status" and got.seq == 0 and got.payload["state"] == "connected"
+    assert got.kind == "status"
+    assert got.seq == 0
+    assert got.payload["state"] == "connected"
     assert len(built) == 1  # the re-sent message, not a new heartbeat
     assert pub.stats.resent_status == 1
 
@@ -242,7 +246,8 @@ def test_late_joiner_gets_latest_status_at_once(publisher, subscriber):
         lambda: early.duplicates[STATUS_TOPIC] == 1,
         lambda: early.recv(timeout_s=0.05),
     )
-    assert early.received[STATUS_TOPIC] == 1 and early.missed[STATUS_TOPIC] == 0
+    assert early.received[STATUS_TOPIC] == 1
+    assert early.missed[STATUS_TOPIC] == 0
 
     # The next heartbeat arrives on schedule for everyone.
     assert pub.maybe_heartbeat(build, now=1.0)
@@ -307,7 +312,8 @@ def test_subscriber_skips_malformed_messages(subscriber):
         )
         got = recv_n(sub, 1)
         assert [m.seq for m in got] == [0]
-        assert sub.invalid == 2 and "2 frames" in sub.last_error
+        assert sub.invalid == 2
+        assert "2 frames" in sub.last_error
     finally:
         raw.close(0)
 
@@ -375,7 +381,8 @@ def test_dead_subscriber_never_blocks_and_costs_only_itself(publisher, subscribe
             assert [m.seq for m in got] == list(range(start, start + 100))
         assert_never_blocked(durations)
         # Lossy per subscriber: nothing refused, the live one missed nothing ...
-        assert pub.dropped == 0 and pub.stats.sent == N_FLOOD
+        assert pub.dropped == 0
+        assert pub.stats.sent == N_FLOOD
         assert live.received[PREDICTION_TOPIC] == N_FLOOD
         assert live.missed[PREDICTION_TOPIC] == 0
         # ... and the dead one lost most messages: once it reads again, the next
@@ -388,7 +395,8 @@ def test_dead_subscriber_never_blocks_and_costs_only_itself(publisher, subscribe
             pub.publish_prediction(prediction(extra))
             extra += 1
             seqs += _drain_seqs(dead, timeout_s=0.2)
-        assert seqs == sorted(seqs) and seqs[-1] >= N_FLOOD
+        assert seqs == sorted(seqs)
+        assert seqs[-1] >= N_FLOOD
         assert seqs[-1] + 1 - len(seqs) > N_FLOOD // 2  # missed
     finally:
         dead.close(0)
@@ -458,7 +466,8 @@ def test_lsl_prediction_outlet_streams_p_high_per_task():
         found = pylsl.resolve_byprop("name", outlet.name, timeout=5.0)
         assert len(found) == 1
         info = found[0]
-        assert info.type() == "Emotion" and info.channel_count() == 4
+        assert info.type() == "Emotion"
+        assert info.channel_count() == 4
         assert info.nominal_srate() == pylsl.IRREGULAR_RATE
         inlet = pylsl.StreamInlet(info)
         try:
@@ -482,7 +491,8 @@ def test_lsl_prediction_outlet_streams_p_high_per_task():
             outlet.push(payload)
             sample, stamp = inlet.pull_sample(timeout=5.0)
             assert sample is not None
-            assert math.isnan(sample[0]) and sample[1:] == [0.25, 0.25, 0.5]
+            assert math.isnan(sample[0])
+            assert sample[1:] == [0.25, 0.25, 0.5]
             assert stamp == pytest.approx(payload.t_lsl, abs=1e-6)
             desc = inlet.info(timeout=5.0).desc()
             first = desc.child("channels").child("channel")
@@ -529,8 +539,11 @@ def _listen_args(argv: list[str]) -> argparse.Namespace:
 def test_listen_parser_defaults_and_topic_aliases():
     args = _listen_args([])
     assert args.address == "tcp://127.0.0.1:5556"
-    assert args.topics is None and not args.json
-    assert args.count is None and args.duration is None and args.func is cmd_listen
+    assert args.topics is None
+    assert not args.json
+    assert args.count is None
+    assert args.duration is None
+    assert args.func is cmd_listen
     args = _listen_args(["--topic", "status", "--topic", PREDICTION_TOPIC])
     assert args.topics == [STATUS_TOPIC, PREDICTION_TOPIC]
     with pytest.raises(SystemExit):
@@ -551,7 +564,8 @@ def test_listen_json_prints_count_lines():
     assert len(lines) == 3
     for line in lines:
         payload = json.loads(line)
-        assert payload["v"] == 1 and payload["stream"] == "test"
+        assert payload["v"] == 1
+        assert payload["stream"] == "test"
 
 
 @pytest.mark.integration
@@ -563,7 +577,8 @@ def test_listen_plain_prints_prediction_lines_and_state_once():
     lines = out.getvalue().splitlines()
     pred = [ln for ln in lines if not ln.startswith("status")]
     stat = [ln for ln in lines if ln.startswith("status")]
-    assert len(stat) == 1 and "test  connected  samples" in stat[0]
+    assert len(stat) == 1
+    assert "test  connected  samples" in stat[0]
     assert pred, lines
     line_re = r"\s*\d+  \d+\.\d{3}  valence 0\.71 high  arousal 0\.35 low  ok  1\.3 ms"
     for line in pred:

@@ -111,7 +111,8 @@ def test_recording_reads_back_exactly_with_predictions(tmp_path):
         model="sha256-0123456789ab",
         metadata={"hop_s": 0.25},
     ) as rec:
-        assert rec.state == "recording" and recording_paths(path).spool.is_dir()
+        assert rec.state == "recording"
+        assert recording_paths(path).spool.is_dir()
         pos = 0
         for i, size in enumerate([1, 5, 17, 300, 33] * 12):
             if pos >= n:
@@ -123,21 +124,26 @@ def test_recording_reads_back_exactly_with_predictions(tmp_path):
                 pl = _payload(len(payloads), float(ts[k]), None if i == 8 else 0.25)
                 rec.write_prediction(pl)
                 payloads.append((k, pl))
-        assert rec.n_samples == n and rec.n_predictions == len(payloads)
+        assert rec.n_samples == n
+        assert rec.n_predictions == len(payloads)
     files = rec.close()  # idempotent after the with block
-    assert rec.state == "closed" and files is rec.close()
-    assert files.fif == (path,) and files.n_samples == n
+    assert rec.state == "closed"
+    assert files is rec.close()
+    assert files.fif == (path,)
+    assert files.n_samples == n
     assert not recording_paths(path).spool.exists()
     with pytest.raises(RecordError, match="closed"):
         rec.write_chunk(x[:, :1], ts[:1])
 
     raw = _read_fif(path)
-    assert raw.ch_names == list(NAMES) and raw.info["sfreq"] == SF
+    assert raw.ch_names == list(NAMES)
+    assert raw.info["sfreq"] == SF
     assert set(raw.get_channel_types()) == {"eeg"}
     volts = mne.io.constants.FIFF.FIFF_UNIT_V
     assert all(ch["unit"] == volts for ch in raw.info["chs"])
     data = raw.get_data()
-    assert data.dtype == np.float64 and data.shape == (len(NAMES), n)
+    assert data.dtype == np.float64
+    assert data.shape == (len(NAMES), n)
     np.testing.assert_array_equal(data, x / 1e6)  # the file holds uV / 1e6 exactly
     np.testing.assert_array_max_ulp(data * 1e6, x, maxulp=1)  # uV within an ulp
     # float32 samples (what LSL delivers and a replay serves) come back exact
@@ -149,12 +155,17 @@ def test_recording_reads_back_exactly_with_predictions(tmp_path):
 
     rec_read = read_recording(path)
     d = rec_read.description
-    assert d[DESCRIPTION_KEY] == 1 and d["stream"] == "amp"
-    assert d["source_id"] == "amp-123" and d["model"] == "sha256-0123456789ab"
-    assert d["n_samples"] == n and d["n_predictions"] == len(payloads)
-    assert d["first_sample_lsl"] == ts[0] and d["last_sample_lsl"] == ts[-1]
+    assert d[DESCRIPTION_KEY] == 1
+    assert d["stream"] == "amp"
+    assert d["source_id"] == "amp-123"
+    assert d["model"] == "sha256-0123456789ab"
+    assert d["n_samples"] == n
+    assert d["n_predictions"] == len(payloads)
+    assert d["first_sample_lsl"] == ts[0]
+    assert d["last_sample_lsl"] == ts[-1]
     assert d["max_step_s"] == pytest.approx(0.5 + 1 / SF)
-    assert d["metadata"] == {"hop_s": 0.25} and d["recovered"] is False
+    assert d["metadata"] == {"hop_s": 0.25}
+    assert d["recovered"] is False
     np.testing.assert_array_equal(rec_read.timestamps, ts)
     assert raw.info["meas_date"] is not None
 
@@ -176,7 +187,8 @@ def test_recording_reads_back_exactly_with_predictions(tmp_path):
     # the replay's reader serves the whole recording (emomon/ annotations are
     # not trials), in µV
     trials = load_trials(file=path)
-    assert len(trials) == 1 and trials[0].ch_names == NAMES
+    assert len(trials) == 1
+    assert trials[0].ch_names == NAMES
     np.testing.assert_array_max_ulp(trials[0].eeg, x, maxulp=1)
 
 
@@ -214,7 +226,8 @@ def test_spool_of_a_killed_process_is_recovered(tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert proc.stdout == "written\n"
     paths = recording_paths(path)
-    assert paths.spool.is_dir() and not path.exists()
+    assert paths.spool.is_dir()
+    assert not path.exists()
     # a kill in the middle of a write: half a sample and half a prediction line
     with open(paths.spool_eeg, "ab") as f:
         f.write(b"\x00" * 12)
@@ -319,7 +332,8 @@ def test_recorder_refuses_bad_paths_and_input(tmp_path):
     with pytest.raises(RecordError, match=r"chunk of shape \(3, 4\)"):
         rec.write_chunk(np.zeros((3, 4)), np.zeros(4))
     files = rec.close()  # nothing arrived: nothing written, the spool removed
-    assert files.fif == () and files.n_samples == 0
+    assert files.fif == ()
+    assert files.n_samples == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.predictions.jsonl"]
     if os.geteuid() != 0:  # root may write anywhere
         ro = tmp_path / "ro"
@@ -414,7 +428,8 @@ def test_recorded_session_replays_to_the_same_predictions(
 
     # `emomon replay --file session.fif` path: MNE reader -> Replay -> LSL
     trials = load_trials(file=path)
-    assert len(trials) == 1 and trials[0].ch_names == DEAP_CHANNELS
+    assert len(trials) == 1
+    assert trials[0].ch_names == DEAP_CHANNELS
     again = _stream(live_rig(), trials, model, n_pred=n_pred, file=path)
     assert again["k0"] == 0, "the second inlet missed the first samples"
     n2 = again["eeg"].shape[1]
@@ -423,7 +438,8 @@ def test_recorded_session_replays_to_the_same_predictions(
 
     diff = 0.0
     for (p1, pl1), (p2, pl2) in zip(live["preds"], again["preds"], strict=True):
-        assert pl1["quality"]["ok"] and pl2["quality"]["ok"]
+        assert pl1["quality"]["ok"]
+        assert pl2["quality"]["ok"]
         for task in ("valence", "arousal"):
             diff = max(diff, float(np.abs(p1.probs[task] - p2.probs[task]).max()))
             assert abs(pl1[task]["p_high"] - pl2[task]["p_high"]) <= 1e-5
@@ -511,7 +527,8 @@ def test_cli_record_survives_signals(
                 assert len(predictions(msgs)) >= 3, stream.poll()
                 inlet = open_inlet(f"name='{name}-emotion' and type='Emotion'")
                 sample, _ = inlet.pull_sample(timeout=5.0)
-                assert sample is not None and len(sample) == 2  # p_high per task
+                assert sample is not None
+                assert len(sample) == 2  # p_high per task
                 t_signal = time.monotonic()
                 stream.send_signal(getattr(signal, sig))
                 if sig != "SIGKILL":
@@ -531,7 +548,8 @@ def test_cli_record_survives_signals(
                     stream.communicate()
         # the process released the port and destroyed its outlet
         assert_can_bind(address)
-        assert inlet is not None and inlet_lost(inlet, timeout_s=2.0)
+        assert inlet is not None
+        assert inlet_lost(inlet, timeout_s=2.0)
     finally:
         rig.vanish(rep)
         inlet = None  # destroyed with its last reference
@@ -539,7 +557,8 @@ def test_cli_record_survives_signals(
     received = {p["seq"]: p for p in predictions(msgs)}
     if sig == "SIGKILL":
         assert stream.returncode == -signal.SIGKILL
-        assert paths.spool.is_dir() and not path.exists()
+        assert paths.spool.is_dir()
+        assert not path.exists()
         assert cli_main(["recover", str(path)]) == 0
         n_samples = n_preds = None
     else:
@@ -551,13 +570,16 @@ def test_cli_record_survives_signals(
     assert not paths.spool.exists()
 
     raw = _read_fif(path)  # flushed and readable
-    assert raw.ch_names == list(DEAP_CHANNELS) and raw.info["sfreq"] == SF
-    assert raw.n_times > 0 and np.isfinite(raw.get_data()).all()
+    assert raw.ch_names == list(DEAP_CHANNELS)
+    assert raw.info["sfreq"] == SF
+    assert raw.n_times > 0
+    assert np.isfinite(raw.get_data()).all()
     lines = paths.predictions.read_text(encoding="utf-8").splitlines()
     recorded = [json.loads(line) for line in lines]
     assert len(raw.annotations) == len(recorded) >= 2
     if n_samples is not None:
-        assert raw.n_times == n_samples and len(recorded) == n_preds
+        assert raw.n_times == n_samples
+        assert len(recorded) == n_preds
     # the recorded payloads are the published ones
     assert [p["seq"] for p in recorded] == list(range(len(recorded)))
     both = sorted(set(received) & {p["seq"] for p in recorded})
@@ -565,7 +587,8 @@ def test_cli_record_survives_signals(
     for seq in both:
         assert recorded[seq] == received[seq]
     desc = read_recording(path).description
-    assert desc["stream"] == name and desc["model"] == model_digest(model)
+    assert desc["stream"] == name
+    assert desc["model"] == model_digest(model)
     assert desc["metadata"]["time_scale"] == 4.0  # the replay's speed, from desc
 
 
@@ -581,5 +604,7 @@ def test_cli_record_path_errors(tmp_path, model, capsys):
     ]:
         assert cli_main([*base, str(target)]) == 2
         err = capsys.readouterr().err.strip()
-        assert err.count("\n") == 0 and str(target) in err and why in err, err
+        assert err.count("\n") == 0, err
+        assert str(target) in err, err
+        assert why in err, err
     assert existing.read_bytes() == b""  # refused before anything was written

@@ -81,8 +81,10 @@ def test_session_lays_trials_back_to_back_with_markers():
         ("baseline_start", 48), ("trial_start", 64), ("trial_end", 95),
     ]  # fmt: skip
     start = s.events[4].payload
-    assert start["video"] == "v1" and start["valence"] == 3.0
-    assert start["arousal"] == 6.0 and start["label"] is None
+    assert start["video"] == "v1"
+    assert start["valence"] == 3.0
+    assert start["arousal"] == 6.0
+    assert start["label"] is None
 
 
 def test_session_refuses_mixed_layouts():
@@ -111,9 +113,8 @@ def test_source_id_is_stable_and_specific(tmp_path):
     )
     f = tmp_path / "rec.edf"
     a = default_source_id(file=f)
-    assert a == default_source_id(file=str(f)) and a.startswith(
-        "emomon-replay:file:rec:"
-    )
+    assert a == default_source_id(file=str(f))
+    assert a.startswith("emomon-replay:file:rec:")
     assert a != default_source_id(file=tmp_path / "sub" / "rec.edf")
 
 
@@ -153,7 +154,8 @@ def test_replay_delivers_every_sample_bit_exact_with_markers(synthetic_trials):
             offset = src.clock_offset
         events = pull_markers(markers, 6, timeout_s=5.0)
         th.join(10.0)
-    assert not th.is_alive() and box["result"].reason == "end"
+    assert not th.is_alive()
+    assert box["result"].reason == "end"
     eeg, ts = got.eeg(32), got.timestamps()
     assert eeg.shape == (32, n)
     # float32 on the wire: exactly the float32-rounded recording, in order
@@ -173,7 +175,8 @@ def test_replay_delivers_every_sample_bit_exact_with_markers(synthetic_trials):
     for i, trial in enumerate(synthetic_trials):
         start, t_start = by_kind[("trial_start", i)]
         end, t_end = by_kind[("trial_end", i)]
-        assert start["subject"] == "s01" and start["video"] == trial.video
+        assert start["subject"] == "s01"
+        assert start["video"] == trial.video
         assert start["valence"] == trial.ratings["valence"]
         assert start["arousal"] == trial.ratings["arousal"]
         assert end["sample"] - start["sample"] == trial.eeg.shape[1] - 1
@@ -198,7 +201,8 @@ def test_pacing_follows_the_absolute_schedule(synthetic_trials):
             offset = src.clock_offset
         th.join(10.0)
     result = box["result"]
-    assert got.n == n and result.samples_pushed == n
+    assert got.n == n
+    assert result.samples_pushed == n
     assert result.elapsed_s == pytest.approx(nominal, rel=0.2)
     # chunks never arrive before their last sample is due, and the lag between
     # due time and arrival does not grow over the run (no accumulated drift)
@@ -224,7 +228,8 @@ def test_duration_and_stop_bound_the_run():
         t = time.monotonic()
         stop.set()
         th.join(2.0)
-        assert not th.is_alive() and box["result"].reason == "stopped"
+        assert not th.is_alive()
+        assert box["result"].reason == "stopped"
         assert time.monotonic() - t < 1.0
     assert not rep.is_open
 
@@ -261,15 +266,20 @@ def _replay_args(*argv: str) -> argparse.Namespace:
 
 def test_replay_parser_defaults():
     args = _replay_args("--dataset", "synthetic")
-    assert args.speed == 1.0 and not args.loop and not args.no_markers
-    assert args.chunk is None and args.duration is None and args.file is None
+    assert args.speed == 1.0
+    assert not args.loop
+    assert not args.no_markers
+    assert args.chunk is None
+    assert args.duration is None
+    assert args.file is None
     args = _replay_args("--file", "x.txt", "--speed", "2", "--loop", "--chunk", "8",
                         "--name", "N", "--source-id", "S", "--no-markers",
                         "--duration", "3", "-o", "n_videos=2")  # fmt: skip
     assert (args.speed, args.loop, args.chunk, args.name, args.source_id) == (
         2.0, True, 8, "N", "S",
     )  # fmt: skip
-    assert args.no_markers and args.duration == 3.0
+    assert args.no_markers
+    assert args.duration == 3.0
     assert args.reader_options == [("n_videos", 2)]
     with pytest.raises(ConfigError, match="either --dataset"):
         args.func(_replay_args())
@@ -285,12 +295,16 @@ def test_cli_replay_serves_the_real_openbci_file(openbci_sample, capsys):
     th.start()
     with LSLSource(name, timeout_s=5.0) as src:
         got = collect(src, 200, timeout_s=5.0)
-        assert src.n_channels == 8 and src.sfreq == 250.0
+        assert src.n_channels == 8
+        assert src.sfreq == 250.0
         assert src.ch_names == tuple(f"EXG{i}" for i in range(8))
     th.join(5.0)
-    assert not th.is_alive() and box["rc"] == 0
+    assert not th.is_alive()
+    assert box["rc"] == 0
     out = capsys.readouterr().out
-    assert name in out and "8 ch" in out and "250 Hz" in out
+    assert name in out
+    assert "8 ch" in out
+    assert "250 Hz" in out
     assert "emomon-replay:file:OpenBCI_GUI-v6-blinks-jawClench-alpha:" in out
     # what arrived is a contiguous block of the file, exact in float32
     eeg = got.eeg(8)

@@ -57,12 +57,16 @@ def _read_all(src: ReplaySource, max_reads: int = 100_000):
 def test_unpaced_reads_deliver_the_session_exactly_then_end(synthetic_trials):
     session = ReplaySession.from_trials(synthetic_trials)
     with ReplaySource(session, chunk=37) as src:
-        assert src.realtime is False and src.state == "connected"
-        assert src.ch_names == session.ch_names and src.sfreq == SF
+        assert src.realtime is False
+        assert src.state == "connected"
+        assert src.ch_names == session.ch_names
+        assert src.sfreq == SF
         data, ts = _read_all(src)
-        assert src.state == "stopped" and src.read().n_times == 0
+        assert src.state == "stopped"
+        assert src.read().n_times == 0
     np.testing.assert_array_equal(data, session.eeg)  # float64, not rounded
-    assert data.dtype == np.float64 and data.flags.c_contiguous
+    assert data.dtype == np.float64
+    assert data.flags.c_contiguous
     expected = src.t0 + np.arange(session.n_times) / SF
     np.testing.assert_allclose(ts, expected, rtol=0, atol=1e-9)
     assert src.samples_received == session.n_times
@@ -88,7 +92,8 @@ def test_paced_reads_keep_the_absolute_schedule(synthetic_trials):
     speed = 16.0
     rate = SF * speed
     with ReplaySource(synthetic_trials, speed=speed) as src:
-        assert src.realtime is True and src.metadata == {"replay/speed": speed}
+        assert src.realtime is True
+        assert src.metadata == {"replay/speed": speed}
         assert src.time_scale == speed
         got = 0
         deadline = time.monotonic() + 10.0
@@ -134,7 +139,8 @@ def test_run_stream_over_a_replay_source_equals_offline(synthetic_trials, deap_m
     preds = [p for p, _ in got.preds]
     rows = map_channels(contract.ch_names, session.ch_names)
     off = compute_features(session.eeg[rows], sfreq=SF, spec=contract.spec, hop_s=0.25)
-    assert stats.samples == session.n_times and stats.dropped == 0
+    assert stats.samples == session.n_times
+    assert stats.dropped == 0
     assert len(preds) == len(off) == stats.predictions > 80
     t_off = src.t0 + (off.ends - 1) / SF
     np.testing.assert_allclose([p.t_lsl for p in preds], t_off, rtol=0, atol=1e-9)
@@ -192,7 +198,8 @@ def test_cli_stream_source_replay_ends_with_the_recording(tmp_path, deap_model, 
             timeout_s=10.0,
         )
     seqs = [p["seq"] for p in predictions(msgs)]
-    assert seqs and seqs == list(range(seqs[0], n_windows))
+    assert seqs
+    assert seqs == list(range(seqs[0], n_windows))
     assert all(p["stream"] == "emomon-replay" for p in predictions(msgs))
 
 
@@ -210,6 +217,7 @@ def test_cli_replay_source_bad_input_exits_2(tmp_path, deap_model, capsys, extra
             *[a.replace("{tmp}", str(tmp_path)) for a in extra]]  # fmt: skip
     assert cli_main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("emomon: error: ") and "\n" not in err
+    assert err.startswith("emomon: error: ")
+    assert "\n" not in err
     for needle in needles:
         assert needle in err

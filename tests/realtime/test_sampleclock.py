@@ -55,7 +55,8 @@ def test_jitter_and_a_stall_that_catches_up_are_no_gap():
     clock = SampleClock(SF)
     stamps = run(clock, arrival, counter)
     check_basic(stamps, arrival)
-    assert clock.mode == "counter" and clock.lost == 0
+    assert clock.mode == "counter"
+    assert clock.lost == 0
     # the pipeline calls a rise of half a period a gap: never near it
     assert grid_steps(stamps, sfreq=SF).max() <= GAP / 2
     assert np.abs(stamps - true).max() < 0.006  # within the arrival delays
@@ -106,7 +107,8 @@ def test_a_restarted_counter_on_schedule_is_no_loss():
     clock = SampleClock(SF)
     stamps = run(clock, arrival, counter)
     check_basic(stamps, arrival)
-    assert clock.mode == "counter" and clock.lost == 0
+    assert clock.mode == "counter"
+    assert clock.lost == 0
     assert grid_steps(stamps, sfreq=SF).max() <= GAP / 2
     np.testing.assert_allclose(stamps, true, atol=0.006)
 
@@ -147,7 +149,8 @@ def test_reset_starts_a_new_clock_but_never_goes_back():
     first = run(clock, arrival[:600], counter[:600])
     clock.reset()  # e.g. after the board came back from an outage
     later = run(clock, arrival[600:] + 2.0, (counter[600:] + 77) % 256)
-    assert clock.mode == "counter" and clock.lost == 0
+    assert clock.mode == "counter"
+    assert clock.lost == 0
     assert later[0] >= first[-1]
     np.testing.assert_allclose(later[-100:], true[-100:] + 2.0, atol=0.006)
 
@@ -161,7 +164,8 @@ def test_reset_keeps_the_counter_wrap_around():
     clock.reset()
     keep = np.r_[600:766, 768:2000]  # counter 254 and 255 of the cycle 512-767
     run(clock, arrival[keep] + 1.0, counter[keep])
-    assert clock.mode == "counter" and clock.lost == 2
+    assert clock.mode == "counter"
+    assert clock.lost == 2
 
 
 def test_bad_rate_is_refused():

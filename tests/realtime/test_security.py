@@ -137,7 +137,8 @@ def test_keys_verb_writes_loadable_pair(tmp_path, capsys):
     assert cli_main(["keys", "--out", str(out), "--name", "server"]) == 0
     assert cli_main(["keys", "--out", str(out), "--name", "client-bob"]) == 0
     public, secret = load_server_keys(out / "server.key_secret")
-    assert len(public) == 40 and len(secret) == 40
+    assert len(public) == 40
+    assert len(secret) == 40
     assert load_client_keys(out / "client-bob.key_secret")[0] != public
     assert len(load_allowed_keys(out)) == 2
     assert (out / "server.key_secret").stat().st_mode & 0o077 == 0
@@ -186,4 +187,5 @@ def test_cli_security_options_are_wired():
     args = parser.parse_args(["listen", "--curve-secret", "a", "--curve-server", "b"])
     assert (str(args.curve_secret), str(args.curve_server)) == ("a", "b")
     args = parser.parse_args(["broker", "--insecure"])
-    assert args.insecure and args.frontend == "tcp://127.0.0.1:5559"
+    assert args.insecure
+    assert args.frontend == "tcp://127.0.0.1:5559"

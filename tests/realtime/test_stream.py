@@ -152,7 +152,9 @@ def test_live_stream_equals_offline_features_and_probabilities(
         p_high = np.array([pl[task]["p_high"] for _, pl in preds])
         np.testing.assert_array_equal(p_high, got_p[:, 1])
     assert all(p.quality.ok for p, _ in preds)
-    assert stats.dropped == 0 and stats.flagged == 0 and stats.samples == n - k0
+    assert stats.dropped == 0
+    assert stats.flagged == 0
+    assert stats.samples == n - k0
     # t_lsl advances by hop / speed (32 samples at 128 Hz * 4)
     np.testing.assert_allclose(np.diff(t_on), 0.25 / SPEED, rtol=0, atol=1e-9)
 
@@ -207,11 +209,14 @@ def test_subscriber_receives_consecutive_valid_predictions_and_status(
     st = statuses(msgs)
     for s in st:
         validate(STATUS_TOPIC, s)
-        assert list(s) == list(STATUS_FIELDS) and s["stream"] == name
+        assert list(s) == list(STATUS_FIELDS)
+        assert s["stream"] == name
     assert any(s["state"] == "connected" for s in st)
     last = st[-1]
-    assert last["state"] == "stopped" and last["predictions"] == n_pred
-    assert last["samples"] == stats.samples and last["dropped"] == 0
+    assert last["state"] == "stopped"
+    assert last["predictions"] == n_pred
+    assert last["samples"] == stats.samples
+    assert last["dropped"] == 0
     assert [s["seq"] for s in st] == sorted({s["seq"] for s in st})
 
 
@@ -248,7 +253,8 @@ def test_a_collecting_sink_gets_exactly_what_a_zeromq_subscriber_gets(
     msgs = rig.receive_until(
         lambda m: any(s["state"] == "stopped" for s in statuses(m)), timeout_s=5.0
     )
-    assert stats.predictions == 20 and stats.sink_drops == {"zeromq": 0, "_Keep": 0}
+    assert stats.predictions == 20
+    assert stats.sink_drops == {"zeromq": 0, "_Keep": 0}
     wire = [
         [m.topic.encode("ascii"), (m.prediction or m.status).to_json()] for m in msgs
     ]
@@ -297,7 +303,8 @@ def test_brainflow_synthetic_board_streams_predictions(synthetic_board_run):
     assert len(preds) == stats.predictions >= 6
     t = np.array([p.t_lsl for p, _ in preds])
     # window ends on the LSL clock, recent, a hop apart (+- a resampled sample)
-    assert run["now"] - 15.0 < t[0] and t[-1] <= run["now"]
+    assert run["now"] - 15.0 < t[0]
+    assert t[-1] <= run["now"]
     np.testing.assert_allclose(np.diff(t), 0.25, atol=1.5 / SF)
     for p, payload in preds:
         assert p.features.shape == (len(BRAINFLOW_NAMES), 8)
@@ -349,7 +356,8 @@ def test_brainflow_playback_file_board_streams_predictions(
 def test_real_openbci_recording_streams_end_to_end(live_rig, openbci_sample, tmp_path):
     trials = load_trials(file=openbci_sample)
     names = tuple(f"EXG{i}" for i in range(8))
-    assert trials[0].ch_names == names and trials[0].sfreq == 250.0
+    assert trials[0].ch_names == names
+    assert trials[0].sfreq == 250.0
     model = make_model(
         tmp_path / "cyton.onnx",
         ch_names=names,
@@ -366,14 +374,17 @@ def test_real_openbci_recording_streams_end_to_end(live_rig, openbci_sample, tmp
         file=openbci_sample,
     )
     src = rig.lsl(name)
-    assert src.ch_names == names and src.sfreq == 250.0
+    assert src.ch_names == names
+    assert src.sfreq == 250.0
     run = rig.stream(src, model, max_predictions=12, duration_s=15.0)
     msgs = rig.receive_until(lambda m: len(m) >= 12, timeout_s=15.0)
     stats = run.join()
-    assert stats.predictions == 12 and stats.dropped == 0
+    assert stats.predictions == 12
+    assert stats.dropped == 0
     assert [m.seq for m in msgs] == list(range(12))
     for (p, _), m in zip(run.preds, msgs, strict=True):
-        assert p.features.shape == (8, 8) and np.isfinite(p.features).all()
+        assert p.features.shape == (8, 8)
+        assert np.isfinite(p.features).all()
         check_prediction_payload(m.payload, stream=name)
     # the Cyton's DC offsets (tens of mV) are within range: windows are usable
     assert all(m.payload["quality"]["ok"] for m in msgs), [
@@ -406,7 +417,8 @@ def test_cli_stream_and_listen(live_rig, emomon_cli, synthetic_trials, deap_mode
     summary = [ln for ln in s_err.splitlines() if ln.startswith("stopped: ")]
     assert len(summary) == 1, s_err
     n_pred = int(summary[0].split(" predictions")[0].rsplit(" ", 1)[1])
-    assert n_pred >= 3 and " 0 dropped" in summary[0], summary
+    assert n_pred >= 3, summary
+    assert " 0 dropped" in summary[0], summary
     assert "\r" not in s_err  # --quiet: no status line
 
     assert listen.returncode == 0, l_err
@@ -445,7 +457,8 @@ def test_cli_stream_stops_cleanly_on_sigint(
         )
         _, err = emomon_cli.finish(stream, 10.0)
     assert stream.returncode == 0, err
-    assert "stopped: " in err and "Traceback" not in err
+    assert "stopped: " in err
+    assert "Traceback" not in err
     assert any(s["state"] == "stopped" for s in statuses(msgs))
     seqs = [p["seq"] for p in predictions(msgs)]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))

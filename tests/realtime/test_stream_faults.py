@@ -87,7 +87,8 @@ def test_stream_vanishes_for_3_s_and_returns(live_rig, synthetic_trials, deap_mo
     # ... and stays away 3 s (messages are received meanwhile)
     n_before = len(predictions(msgs))
     rig.receive_until(lambda m: pylsl.local_clock() - t_gone >= 3.0, timeout_s=3.5)
-    assert run.is_alive() and src.state == "reconnecting"
+    assert run.is_alive()
+    assert src.state == "reconnecting"
     # the same stream (name and source_id) comes back
     t_back = pylsl.local_clock()
     rig.replay(synthetic_trials, settings)
@@ -102,7 +103,8 @@ def test_stream_vanishes_for_3_s_and_returns(live_rig, synthetic_trials, deap_mo
     run.stop.set()
     stats = run.join()
     assert _states(msgs)[:3] == ["connected", "reconnecting", "connected"]
-    assert stats.reconnects == 1 and src.reconnects == 1
+    assert stats.reconnects == 1
+    assert src.reconnects == 1
     reconnecting = [s for s in statuses(msgs) if s["state"] == "reconnecting"]
     assert name in reconnecting[0]["last_error"]
     preds = predictions(msgs)
@@ -194,7 +196,8 @@ def test_nan_bursts_are_flagged_and_later_windows_recover(
     t0 = rep.t0
     # NaN went over the wire
     received = np.hstack([d for d, _ in run.chunks])
-    assert np.isnan(received[3]).sum() == 12 and np.isinf(received[20]).sum() == 1
+    assert np.isnan(received[3]).sum() == 12
+    assert np.isinf(received[20]).sum() == 1
     preds = [m.payload for m in msgs]
     assert [p["seq"] for p in preds] == list(range(n_pred))
     flagged = 0
@@ -205,14 +208,16 @@ def test_nan_bursts_are_flagged_and_later_windows_recover(
         bad = [c for c, (a, b) in bursts.items() if a <= end and b >= start]
         q = p["quality"]
         assert q["ok"] == (not bad), (end, q)
-        assert q["bad_channels"] == bad and q["dropped"] == 0
+        assert q["bad_channels"] == bad
+        assert q["dropped"] == 0
         if bad:
             flagged += 1
             assert p["valence"] == {"p_high": None, "label": None}
     # every window overlapping a burst is flagged; the rest, after too, are ok
     assert flagged == stats.flagged > 0
     last_end = round((preds[-1]["t_lsl"] - offset - t0) * SF * SPEED)
-    assert last_end > 1000 + 2 * SF and preds[-1]["quality"]["ok"]
+    assert last_end > 1000 + 2 * SF
+    assert preds[-1]["quality"]["ok"]
     assert all(np.isfinite(p.features).all() for p, _ in run.preds)
 
 
@@ -240,7 +245,8 @@ def test_jittered_timestamps_are_not_counted_as_dropped(deap_model):
         i += k
     assert pipe.dropped == 7
     flagged = [p for p in preds if p.quality.dropped]
-    assert flagged and all(p.quality.dropped == 7 for p in flagged)
+    assert flagged
+    assert all(p.quality.dropped == 7 for p in flagged)
     # only windows holding the loss (and the 0.1 s it takes to confirm it)
     assert all(ts[2000] <= p.t_lsl < ts[2000] + 2.0 + 0.1 for p in flagged)
     assert sum(p.quality.ok for p in preds) == len(preds) - len(flagged)
@@ -431,7 +437,8 @@ def test_stream_vanishing_and_returning_three_times(
     msgs = rig.receive_until(lambda m: _states(m)[-1:] == ["stopped"], timeout_s=2.0)
     sub = rig.sub
     assert _states(msgs) == ["connected", "reconnecting"] * 3 + ["connected", "stopped"]
-    assert stats.reconnects == 3 and src.reconnects == 3
+    assert stats.reconnects == 3
+    assert src.reconnects == 3
     preds = predictions(msgs)
     assert sub.missed[PREDICTION_TOPIC] == 0
     assert (
@@ -479,7 +486,8 @@ def test_stream_returning_with_other_channels_is_refused_until_the_right_one(
     # the refusal shows in the next status heartbeat (one a second)
     msgs = rig.receive_until(refused, timeout_s=6.0)
     assert refused(msgs), [s["last_error"] for s in statuses(msgs)]
-    assert run.is_alive() and src.state == "reconnecting"
+    assert run.is_alive()
+    assert src.state == "reconnecting"
     t_back = pylsl.local_clock()
     rig.replay(synthetic_trials, settings)  # the refused one stays
     done = _resumed_after(t_back, 2)
@@ -496,7 +504,8 @@ def test_stream_returning_with_other_channels_is_refused_until_the_right_one(
         "with 31 channels, expected 32 (channel count changed)" in report["last_error"]
     )
     assert _states(msgs)[:3] == ["connected", "reconnecting", "connected"]
-    assert stats.reconnects == 1 and src.n_channels == 32
+    assert stats.reconnects == 1
+    assert src.n_channels == 32
     preds = predictions(msgs)
     assert [p["seq"] for p in preds] == list(range(len(preds)))
     t = np.array([p["t_lsl"] for p in preds])
@@ -630,12 +639,14 @@ def test_samples_lost_in_transit_are_counted_and_flag_every_window_over_them(
     jump = int(np.flatnonzero(np.diff(ts) > 10 / rate)[0]) + 1  # first after it
     assert ts[jump] - ts[jump - 1] == pytest.approx((lost + 1) / rate, abs=1e-6)
     # counted once, in the status and in the stats
-    assert stats.dropped == lost and statuses(msgs)[-1]["dropped"] == lost
+    assert stats.dropped == lost
+    assert statuses(msgs)[-1]["dropped"] == lost
     window = int(2 * SF)
     over = (ends >= jump) & (ends <= jump + window - 2)  # holds both sides
     clear = (ends < jump) | (ends >= jump + window)
     preds = [pl for _, pl in run.preds]
-    assert over.sum() >= 7 and np.sum(clear & (ends > jump)) >= 3
+    assert over.sum() >= 7
+    assert np.sum(clear & (ends > jump)) >= 3
     for p, is_over, is_clear in zip(preds, over, clear, strict=True):
         q = p["quality"]
         if is_over:  # flagged with the count, probabilities withheld
@@ -672,12 +683,14 @@ def test_a_sender_clock_restart_restarts_the_pipeline(
     assert restart in np.cumsum([len(t) for _, t in run.chunks])
     preds = [pl for _, pl in run.preds]
     before, after = ends[ends < restart], ends[ends >= restart]
-    assert before.size >= 3 and after.size >= 3
+    assert before.size >= 3
+    assert after.size >= 3
     # the first window after the restart ends warm-up (1 s) + window (2 s) in
     assert after[0] == restart + 3 * int(SF) - 1
     clean = {"ok": True, "bad_channels": [], "dropped": 0}
     assert all(p["quality"] == clean for p in preds)
-    assert stats.dropped == 0 and statuses(msgs)[-1]["dropped"] == 0
+    assert stats.dropped == 0
+    assert statuses(msgs)[-1]["dropped"] == 0
 
 
 def test_a_loss_longer_than_the_horizon_flags_the_very_next_window(deap_model):
@@ -702,7 +715,8 @@ def test_a_loss_longer_than_the_horizon_flags_the_very_next_window(deap_model):
                 preds += pipe.process(eeg[:, i : i + 5], ts[i : i + 5], arrival=0.0)
             ends = np.searchsorted(ts, [p.t_lsl for p in preds])
             over = (ends >= k_gap) & (ends < k_gap + 2 * int(SF))
-            assert over.sum() >= 7 and pipe.dropped == lost
+            assert over.sum() >= 7
+            assert pipe.dropped == lost
             for p, is_over in zip(preds, over, strict=True):
                 assert p.quality.ok != is_over, (speed, k_gap, p.quality)
                 assert p.quality.dropped == (lost if is_over else 0)
@@ -729,7 +743,8 @@ def test_a_late_subscriber_gets_the_state_at_once(
         lambda m: len(predictions(m)) >= 8 and len(statuses(m)) >= 2,
         timeout_s=10.0,
     )
-    assert len(predictions(seen)) >= 8 and len(statuses(seen)) == 2
+    assert len(predictions(seen)) >= 8
+    assert len(statuses(seen)) == 2
     t_connect = time.monotonic()
     with Subscriber(pub.endpoint) as late:
         got = receive_until(late, statuses, timeout_s=1.0)
@@ -742,13 +757,15 @@ def test_a_late_subscriber_gets_the_state_at_once(
     run.join()
     status = statuses(got)[0]
     assert waited < 1.0
-    assert status["stream"] == name and status["state"] == "connected"
+    assert status["stream"] == name
+    assert status["state"] == "connected"
     # the latest status, re-sent as it was (counters as of then), with its
     # seq, so that the other subscribers drop the copy
     assert status["seq"] == statuses(seen)[-1]["seq"]
     assert pub.stats.resent_status >= 1
     seqs = [p["seq"] for p in predictions(got)]
-    assert len(seqs) >= 4 and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert len(seqs) >= 4
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
 
 
 # -- 9. Curve through the broker, the publisher connecting ---------------------------
@@ -832,7 +849,8 @@ def test_cli_stream_connects_to_a_curve_broker(
                 stream.communicate()
     assert stream.returncode == 0, err
     assert f"-> {broker.frontend_endpoint}" in err
-    assert others == [] and mallory.received == plain.received
+    assert others == []
+    assert mallory.received == plain.received
     assert sum(mallory.received.values()) == 0
     assert {m.stream for m in msgs} == {name}  # nothing from the intruder
     seqs = [p["seq"] for p in predictions(msgs)]

@@ -77,7 +77,7 @@ SOURCES: dict[str, SourceEntry] = {
 
 
 def source_class(name: str) -> type[Source]:
-    """The source class registered as ``name`` (imported now).
+    """Return the source class registered as ``name`` (imported now).
 
     Parameters
     ----------

@@ -84,10 +84,12 @@ class SampleClock:
         self.reset()
 
     def reset(self) -> None:
-        """Start a new sample clock (after an outage): the anchor, the sample
-        count and the last counter value are forgotten; what is known of the
-        counter (the check, its wrap-around) and the non-decreasing order of
-        the stamps are kept."""
+        """Start a new sample clock (after an outage).
+
+        The anchor, the sample count and the last counter value are forgotten;
+        what is known of the counter (the check, its wrap-around) and the
+        non-decreasing order of the stamps are kept.
+        """
         self._n_next = 0
         self._anchor: float | None = None
         self._env: deque[tuple[int, float]] = deque()  # (n, min offset), rising
@@ -169,8 +171,10 @@ class SampleClock:
         return out
 
     def _counter_gaps(self, counter: np.ndarray) -> np.ndarray | None:
-        """Samples lost before each sample (zeros while checking); None when
-        the counter is unusable (not one per sample, or not finite)."""
+        """Count the samples lost before each sample (zeros while checking).
+
+        None when the counter is unusable (not one per sample, or not finite).
+        """
         if not np.isfinite(counter).all():
             self.mode = "arrival"
             return None

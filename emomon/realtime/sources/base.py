@@ -81,7 +81,10 @@ class Chunk:
 
     @classmethod
     def empty(cls, n_channels: int) -> Chunk:
-        """A chunk with no samples: data ``(n_channels, 0)``, timestamps ``(0,)``."""
+        """Make a chunk with no samples.
+
+        Its data has shape ``(n_channels, 0)``, its timestamps ``(0,)``.
+        """
         return cls(
             np.empty((n_channels, 0), dtype=np.float64), np.empty(0, dtype=np.float64)
         )
@@ -170,8 +173,11 @@ class Source(ABC, Closing):
 
     @property
     def state(self) -> SourceState:
-        """One of ``"connecting"``, ``"connected"``, ``"reconnecting"``,
-        ``"stopped"``."""
+        """The state of the source.
+
+        One of ``"connecting"``, ``"connected"``, ``"reconnecting"`` and
+        ``"stopped"``.
+        """
         with self._state_lock:
             return self._state
 

@@ -361,11 +361,17 @@ class BrainFlowSource(Source):
 
     @property
     def loss_detection(self) -> str:
+        """How losses are found.
+
+        ``"package counter"``, ``"timestamps"`` (no usable counter) or
+        ``"checking"`` (the counter is being checked).
+        """
         mode = self._clock.mode
         return {"counter": "package counter", "arrival": "timestamps"}.get(mode, mode)
 
     @property
     def lost_samples(self) -> int:
+        """Samples the board's package counter showed as lost (its sample clock)."""
         return self._clock.lost
 
     def close(self) -> None:

@@ -342,7 +342,7 @@ class LSLSource(Source):
 
     # -- description of the query ---------------------------------------------
     def describe_query(self) -> str:
-        """The query in words, for messages (``"name='X' and type='EEG'"``)."""
+        """Describe the query in words, for messages (``"name='X' and type='EEG'"``)."""
         return self.predicate
 
     # -- open / close -----------------------------------------------------------
@@ -410,7 +410,7 @@ class LSLSource(Source):
 
     # -- reading ----------------------------------------------------------------
     def read(self, timeout_s: float = 0.0) -> Chunk:
-        """Samples that arrived since the last call, in µV on the LSL clock.
+        """Read the samples that arrived since the last call, in µV on the LSL clock.
 
         Parameters
         ----------
@@ -472,9 +472,11 @@ class LSLSource(Source):
         return self._deliver(data, ts)
 
     def _deliver(self, data: np.ndarray, ts: np.ndarray) -> Chunk:
-        """Make ``ts`` non-decreasing and return the chunk, up to a restart of
-        the sender's clock; the samples from the restart on are held for the
-        next :meth:`read`."""
+        """Make ``ts`` non-decreasing and return the chunk, up to a clock restart.
+
+        Up to a restart of the sender's clock: the samples from the restart on
+        are held for the next :meth:`read`.
+        """
         restarts = np.flatnonzero(np.diff(ts, prepend=self._last_ts) < -CLOCK_RESTART_S)
         floor = self._last_ts
         if restarts.size and restarts[0] == 0:  # a new time line: no floor
@@ -525,8 +527,10 @@ class LSLSource(Source):
     def _connect(
         self, info: pylsl.StreamInfo, timeout_s: float, *, expect: _Connection | None
     ) -> _Connection:
-        """Open an inlet on ``info`` with bounded waits; check it against
-        ``expect`` (the lost stream) when given."""
+        """Open an inlet on ``info`` with bounded waits.
+
+        Check it against ``expect`` (the lost stream) when given.
+        """
         deadline = time.monotonic() + timeout_s
         where = f"LSL stream '{info.name()}' on {info.hostname()}"
 
@@ -726,8 +730,10 @@ class LSLSource(Source):
 
 
 def _poll_resolver(predicate: str, deadline: float) -> list[pylsl.StreamInfo]:
-    """Streams matching ``predicate`` seen before ``deadline`` (monotonic s);
-    returns as soon as one answers."""
+    """Find the streams matching ``predicate`` before ``deadline`` (monotonic s).
+
+    Returns as soon as one answers.
+    """
     resolver = pylsl.ContinuousResolver(pred=predicate, forget_after=_FORGET_AFTER_S)
     try:
         while True:

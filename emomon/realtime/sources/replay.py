@@ -102,7 +102,7 @@ class ReplaySource(Source):
         self._set_state("connected")
 
     def read(self, timeout_s: float = 0.0) -> Chunk:
-        """The next chunk (unpaced) or every sample due by now (paced).
+        """Read the next chunk (unpaced) or every sample due by now (paced).
 
         A paced read waits at most ``timeout_s`` for the next sample to be due.
         """
