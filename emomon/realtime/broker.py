@@ -19,11 +19,11 @@ from __future__ import annotations
 import threading
 import uuid
 from pathlib import Path
-from types import TracebackType
 
 import zmq
 
 from emomon.errors import EmomonError, literal
+from emomon.realtime._closing import Closing
 from emomon.realtime.messages import DEFAULT_BACKEND, DEFAULT_FRONTEND
 from emomon.realtime.publish import (
     check_curve_settings,
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 
-class Broker:
+class Broker(Closing):
     """XSUB (frontend) to XPUB (backend) forwarder running in a thread.
 
     Parameters
@@ -170,16 +170,12 @@ class Broker:
         if self._ctx is not None and not self._ctx.closed:
             self._ctx.term()
 
+    def close(self) -> None:
+        """Stop forwarding and release everything (:meth:`stop`)."""
+        self.stop()
+
     def __enter__(self) -> Broker:
         return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _endpoint(sock: zmq.Socket) -> str:

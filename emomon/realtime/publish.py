@@ -49,6 +49,7 @@ from typing import Any
 import zmq
 
 from emomon.errors import ConfigError, EmomonError, Notice, literal
+from emomon.realtime._lsl import add_channels
 from emomon.realtime._timer import StatusTimer
 from emomon.realtime.messages import (
     DEFAULT_ADDRESS,
@@ -742,12 +743,7 @@ class LSLPredictionOutlet(Sink):
         desc = info.desc()
         desc.append_child_value("eeg_stream", stream)
         desc.append_child_value("model", model)
-        channels = desc.append_child("channels")
-        for label in self.channel_names:
-            ch = channels.append_child("channel")
-            ch.append_child_value("label", label)
-            ch.append_child_value("unit", "probability")
-            ch.append_child_value("type", "Emotion")
+        add_channels(desc, self.channel_names, unit="probability", kind="Emotion")
         self._outlet: Any = pylsl.StreamOutlet(info, chunk_size=1)
 
     @property

@@ -71,6 +71,7 @@ from emomon import __version__
 from emomon.datasets import Reader, Trial, get_reader
 from emomon.errors import ConfigError, DatasetError
 from emomon.realtime._closing import Closing
+from emomon.realtime._lsl import add_channels
 
 __all__ = [
     "MarkerEvent",
@@ -435,12 +436,7 @@ class Replay(Closing):
                 self.source_id,
             )
             desc = info.desc()
-            channels = desc.append_child("channels")
-            for label in s.ch_names:
-                ch = channels.append_child("channel")
-                ch.append_child_value("label", label)
-                ch.append_child_value("unit", "microvolts")
-                ch.append_child_value("type", "EEG")
+            add_channels(desc, s.ch_names, unit="microvolts", kind="EEG")
             acq = desc.append_child("acquisition")
             acq.append_child_value("manufacturer", "emomon replay")
             acq.append_child_value("model", s.dataset or "recording")

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pylsl
@@ -33,8 +34,9 @@ from emomon.realtime.messages import PREDICTION_TOPIC, parse
 from emomon.realtime.model import load_model
 from emomon.realtime.pipeline import Pipeline, PipelineSettings
 from emomon.realtime.publish import Publisher, PublisherSettings
-from emomon.realtime.replay import ReplaySession, ReplaySettings
+from emomon.realtime.replay import Replay, ReplaySession, ReplaySettings
 from emomon.realtime.security import generate_keypair
+from emomon.realtime.sources import LSLSource
 from emomon.realtime.stream import StreamStats
 from emomon.realtime.subscribe import Subscriber
 
@@ -57,27 +59,40 @@ from .helpers import states as _states
 SPEED = 4.0
 
 
-def _a_sender(prefix: str, speed: float) -> ReplaySettings:
-    """A looping replay with a unique name and its own source_id: one that a
-    test can stop and start again as the same stream."""
+def _flowing(
+    rig: Any,
+    trials: list[Trial],
+    model: Path,
+    prefix: str,
+    speed: float,
+    *,
+    n: int,
+    duration_s: float,
+) -> tuple[ReplaySettings, Replay, LSLSource, StreamThread, list]:
+    """A looping replay with a unique name and its own source_id (a sender a
+    test can stop and start again as the same stream), streamed until ``n``
+    predictions arrived; its settings, replay, source, stream and messages."""
     name = unique(prefix)
-    return ReplaySettings(
+    settings = ReplaySettings(
         name=name, source_id=f"{name}-sid", speed=speed, loop=True, markers=False
     )
+    rep, src, run = rig.replay_and_stream(
+        trials, settings, model, duration_s=duration_s
+    )
+    msgs = rig.receive_until(lambda m: len(predictions(m)) >= n, timeout_s=10)
+    assert len(predictions(msgs)) >= n
+    return settings, rep, src, run, msgs
 
 
 # -- 1. the stream vanishes for 3 s and comes back -------------------------------------
 @pytest.mark.integration
 def test_stream_vanishes_for_3_s_and_returns(live_rig, synthetic_trials, deap_model):
     rig = live_rig()
-    settings = _a_sender("emomon-gone", SPEED)
-    name = settings.name
-    rep1, src, run = rig.replay_and_stream(
-        synthetic_trials, settings, deap_model, duration_s=40.0
-    )
     # before: predictions flow
-    msgs = rig.receive_until(lambda m: len(predictions(m)) >= 4, timeout_s=10)
-    assert len(predictions(msgs)) >= 4
+    settings, rep1, src, run, msgs = _flowing(
+        rig, synthetic_trials, deap_model, "emomon-gone", SPEED, n=4, duration_s=40.0
+    )
+    name = settings.name
     # the outlet is destroyed (the sender quits) ...
     rep1.stop()
     rig.vanish(rep1)
@@ -410,13 +425,10 @@ def test_stream_vanishing_and_returning_three_times(
     return resumes predictions after a fresh warm-up, and one ``seq`` numbers
     every prediction of the run (the publisher never restarts)."""
     rig = live_rig()
-    settings = _a_sender("emomon-flaky", FAST)
-    rep, src, run = rig.replay_and_stream(
-        synthetic_trials, settings, deap_model, duration_s=60.0
+    settings, rep, src, run, msgs = _flowing(
+        rig, synthetic_trials, deap_model, "emomon-flaky", FAST, n=3, duration_s=60.0
     )
     outages: list[tuple[float, float]] = []  # (gone, back) on the LSL clock
-    msgs = rig.receive_until(lambda m: len(predictions(m)) >= 3, timeout_s=10)
-    assert len(predictions(msgs)) >= 3
     for cycle in range(1, 4):
         rig.vanish(rep)
         t_gone = pylsl.local_clock()
@@ -466,13 +478,10 @@ def test_stream_returning_with_other_channels_is_refused_until_the_right_one(
     refused and reported (``last_error``; the state stays ``reconnecting``);
     the right stream, returning next to it, is taken and predictions resume."""
     rig = live_rig()
-    settings = _a_sender("emomon-recabled", FAST)
-    name = settings.name
-    rep, src, run = rig.replay_and_stream(
-        synthetic_trials, settings, deap_model, duration_s=40.0
+    settings, rep, src, run, msgs = _flowing(
+        rig, synthetic_trials, deap_model, "emomon-recabled", FAST, n=3, duration_s=40.0
     )
-    msgs = rig.receive_until(lambda m: len(predictions(m)) >= 3, timeout_s=10)
-    assert len(predictions(msgs)) >= 3
+    name = settings.name
     rig.vanish(rep)
     t_gone = pylsl.local_clock()
     msgs = rig.receive_until(lambda m: "reconnecting" in _states(m), timeout_s=5.0)
