@@ -116,12 +116,6 @@ class AmigosReader(NumberedReader):
                 found.setdefault(self._numbered(m.group(1)), p)
         return self._by_number(found)
 
-    def _none_found(self) -> str:
-        return (
-            f"no AMIGOS files in {self.data_dir}: expected {self.expected_layout}; "
-            f"get AMIGOS from {self.source}"
-        )
-
     def read_subject(self, subject: str) -> list[Trial]:
         """Read the trials of one participant (``"P01"``; ``"1"`` and ``"p1"`` too).
 

@@ -278,9 +278,9 @@ class NumberedReader(FileReader):
     """A file reader whose subject ids are a letter and a number (``s01``, ``P01``).
 
     ``"1"``, ``"s1"`` and ``"S01"`` all stand for ``"s01"``, subjects come in
-    number order, and the "not found" message repeats the expected layout.
-    Subclasses set :attr:`prefix` and build the ids in :meth:`_scan` with
-    :meth:`_numbered` and :meth:`_by_number`.
+    number order, and both errors repeat the expected layout (the "none found"
+    one also where to get the dataset). Subclasses set :attr:`prefix` and build
+    the ids in :meth:`_scan` with :meth:`_numbered` and :meth:`_by_number`.
     """
 
     #: The letter of the ids, as they are spelled (``"s"``, ``"P"``).
@@ -299,6 +299,12 @@ class NumberedReader(FileReader):
         n = len(self.prefix)
         digits = subject[n:] if subject[:n].lower() == self.prefix.lower() else subject
         return self._numbered(digits) if digits.isdigit() else subject
+
+    def _none_found(self) -> str:
+        return (
+            f"no {self.unit} files in {self.data_dir}: expected "
+            f"{self.expected_layout}; get {self.name.upper()} from {self.source}"
+        )
 
     def _not_found_hint(self) -> str:
         return f"; expected {self.expected_layout}"

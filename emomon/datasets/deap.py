@@ -108,12 +108,6 @@ class DeapReader(NumberedReader):
                 break
         return self._by_number(found)
 
-    def _none_found(self) -> str:
-        return (
-            f"no DEAP subject files in {self.data_dir}: expected "
-            f"{self.expected_layout}; get DEAP from {self.source}"
-        )
-
     # -- reading -----------------------------------------------------------------
 
     def read_subject(self, subject: str) -> list[Trial]:
