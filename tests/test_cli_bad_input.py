@@ -389,134 +389,121 @@ CONFIGS = [
 # option and the rule.
 
 
-def _argv(*argv: str) -> Build:
-    return lambda r: [a.replace("{tmp}", str(r)) for a in argv]
+def _argv(command: str) -> Build:
+    """``command`` split on spaces, ``{tmp}`` standing for the row's directory."""
+    return lambda r: [a.replace("{tmp}", str(r)) for a in command.split()]
 
 
 ARGPARSE = [
-    Row("train-subjects-0", _argv("train", "--subjects", "0"), ("--subjects", ">= 1")),
-    Row(
-        "train-videos-neg",
-        _argv("train", "--videos", "-1"),
-        ("--videos", ">= 1, got -1"),
-    ),
-    Row("train-epochs-0", _argv("train", "--epochs", "0"), ("--epochs", ">= 1")),
+    Row("train-subjects-0", _argv("train --subjects 0"), ("--subjects", ">= 1")),
+    Row("train-videos-neg", _argv("train --videos -1"), ("--videos", ">= 1, got -1")),
+    Row("train-epochs-0", _argv("train --epochs 0"), ("--epochs", ">= 1")),
     Row(
         "train-batch-size-text",
-        _argv("train", "--batch-size", "x"),
+        _argv("train --batch-size x"),
         ("--batch-size", "expected a whole number, got 'x'"),
     ),
-    Row("train-lr-0", _argv("train", "--lr", "0"), ("--lr", "> 0, got 0")),
-    Row("train-lr-nan", _argv("train", "--lr", "nan"), ("--lr", "finite")),
-    Row("train-jobs-0", _argv("train", "--jobs", "0"), ("--jobs", ">= 1")),
+    Row("train-lr-0", _argv("train --lr 0"), ("--lr", "> 0, got 0")),
+    Row("train-lr-nan", _argv("train --lr nan"), ("--lr", "finite")),
+    Row("train-jobs-0", _argv("train --jobs 0"), ("--jobs", ">= 1")),
     Row(
         "train-permutations-neg",
-        _argv("train", "--permutations", "-1"),
+        _argv("train --permutations -1"),
         ("--permutations", ">= 0"),
     ),
     Row(
-        "train-threshold-nan",
-        _argv("train", "--threshold", "nan"),
-        ("--threshold", "finite"),
+        "train-threshold-nan", _argv("train --threshold nan"), ("--threshold", "finite")
     ),
     Row(
-        "train-threshold-inf",
-        _argv("train", "--threshold", "inf"),
-        ("--threshold", "finite"),
+        "train-threshold-inf", _argv("train --threshold inf"), ("--threshold", "finite")
     ),
-    Row("train-trial-s-0", _argv("train", "--trial-s", "0"), ("--trial-s", "> 0")),
+    Row("train-trial-s-0", _argv("train --trial-s 0"), ("--trial-s", "> 0")),
     Row(
         "train-emotion-effect-neg",
-        _argv("train", "--emotion-effect", "-1"),
+        _argv("train --emotion-effect -1"),
         ("--emotion-effect", ">= 0"),
     ),
     Row(
-        "train-synth-seed-neg",
-        _argv("train", "--synth-seed", "-1"),
-        ("--synth-seed", ">= 0"),
+        "train-synth-seed-neg", _argv("train --synth-seed -1"), ("--synth-seed", ">= 0")
     ),
-    Row(
-        "train-device",
-        _argv("train", "--device", "tpu"),
-        ("--device", "invalid choice"),
-    ),
+    Row("train-device", _argv("train --device tpu"), ("--device", "invalid choice")),
     Row(
         "synth-trial-s-0",
-        _argv("datasets", "synth", "--out", "{tmp}", "--trial-s", "0"),
+        _argv("datasets synth --out {tmp} --trial-s 0"),
         ("--trial-s", "> 0"),
     ),
     Row(
         "synth-videos-0",
-        _argv("datasets", "synth", "--out", "{tmp}", "--videos", "0"),
+        _argv("datasets synth --out {tmp} --videos 0"),
         ("--videos", ">= 1"),
     ),
     Row(
         "replay-speed-0",
-        _argv("replay", "--dataset", "synthetic", "--speed", "0"),
+        _argv("replay --dataset synthetic --speed 0"),
         ("--speed", "> 0"),
     ),
     Row(
         "replay-speed-neg",
-        _argv("replay", "--dataset", "synthetic", "--speed", "-2"),
+        _argv("replay --dataset synthetic --speed -2"),
         ("--speed", "finite number > 0, got -2"),
     ),
     Row(
         "replay-chunk-0",
-        _argv("replay", "--dataset", "synthetic", "--chunk", "0"),
+        _argv("replay --dataset synthetic --chunk 0"),
         ("--chunk", ">= 1"),
     ),
     Row(
         "replay-duration-0",
-        _argv("replay", "--dataset", "synthetic", "--duration", "0"),
+        _argv("replay --dataset synthetic --duration 0"),
         ("--duration", "> 0"),
     ),
     Row(
         "replay-option-without-value",
-        _argv("replay", "--dataset", "synthetic", "-o", "n_videos"),
+        _argv("replay --dataset synthetic -o n_videos"),
         ("--option", "expected KEY=VALUE"),
     ),
-    Row("listen-count-0", _argv("listen", "--count", "0"), ("--count", ">= 1")),
-    Row("listen-duration-neg", _argv("listen", "--duration", "-1"), ("--duration",)),
-    Row("listen-topic", _argv("listen", "--topic", "gossip"), ("--topic", "'gossip'")),
-    Row("stream-hop-text", _argv("stream", "--model", "m", "--hop", "x"), ("--hop",)),
+    Row("listen-count-0", _argv("listen --count 0"), ("--count", ">= 1")),
+    Row("listen-duration-neg", _argv("listen --duration -1"), ("--duration",)),
+    Row("listen-topic", _argv("listen --topic gossip"), ("--topic", "'gossip'")),
+    Row("stream-hop-text", _argv("stream --model m --hop x"), ("--hop",)),
     Row(
         "stream-source",
-        _argv("stream", "--model", "m", "--source", "wifi"),
+        _argv("stream --model m --source wifi"),
         ("--source", "invalid choice: 'wifi'"),
     ),
     Row(
         "stream-timeout-neg",
-        _argv("stream", "--model", "m", "--timeout", "-1"),
+        _argv("stream --model m --timeout -1"),
         ("--timeout", "> 0"),
     ),
     Row(
         "stream-duration-0",
-        _argv("stream", "--model", "m", "--duration", "0"),
+        _argv("stream --model m --duration 0"),
         ("--duration", "> 0"),
     ),
     Row(
         "stream-address-port",
-        _argv("stream", "--model", "m", "--address", "tcp://127.0.0.1:99999"),
+        _argv("stream --model m --address tcp://127.0.0.1:99999"),
         ("--address", "not a number in 1-65535"),
     ),
     Row(
         "stream-address-transport",
-        _argv("stream", "--model", "m", "--address", "udp://127.0.0.1:5556"),
+        _argv("stream --model m --address udp://127.0.0.1:5556"),
         ("--address", "expected e.g. tcp://"),
     ),
     Row(
         "listen-address-no-port",
-        _argv("listen", "--address", "tcp://127.0.0.1"),
+        _argv("listen --address tcp://127.0.0.1"),
         ("--address", "no host:port"),
     ),
     Row(
         "broker-frontend-port",
-        _argv("broker", "--frontend", "tcp://127.0.0.1:99999"),
+        _argv("broker --frontend tcp://127.0.0.1:99999"),
         ("--frontend", "not a number in 1-65535"),
     ),
     Row(
         "broker-backend-port",
-        _argv("broker", "--backend", "tcp://127.0.0.1:0"),
+        _argv("broker --backend tcp://127.0.0.1:0"),
         ("--backend", "not a number in 1-65535"),
     ),
 ]
@@ -579,25 +566,20 @@ VALUES = [
     ),
     Row(
         "replay-missing-file",
-        _argv("replay", "--file", "{tmp}/rec.edf"),
+        _argv("replay --file {tmp}/rec.edf"),
         ("rec.edf", "file not found"),
     ),
     Row(
         "listen-missing-curve-key",
         _argv(
-            "listen",
-            "--curve-secret",
-            "{tmp}/no.key_secret",
-            "--curve-server",
-            "{tmp}/server.key",
-            "--duration",
-            "0.1",
+            "listen --curve-secret {tmp}/no.key_secret "
+            "--curve-server {tmp}/server.key --duration 0.1"
         ),
         ("no.key_secret", "not found", "emomon keys"),
-    ),  # fmt: skip
+    ),
     Row(
         "broker-public-address-without-curve",
-        _argv("broker", "--frontend", "tcp://0.0.0.0:5599"),
+        _argv("broker --frontend tcp://0.0.0.0:5599"),
         ("tcp://0.0.0.0:5599", "needs --curve-secret", "--insecure"),
     ),
 ]

@@ -1,7 +1,8 @@
 """argparse value types shared by the CLI verbs: errors name the bad value.
 
 Each takes the command-line text and returns the value, or raises
-:class:`argparse.ArgumentTypeError` (argparse then names the option).
+:class:`argparse.ArgumentTypeError` for text it refuses (argparse then names the
+option).
 """
 
 from __future__ import annotations
@@ -52,22 +53,7 @@ def nonneg_float(text: str) -> float:
 
 
 def finite_float(text: str) -> float:
-    """Parse a finite number (any sign).
-
-    Parameters
-    ----------
-    text : str
-        The command-line value.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        For text that is not a number, or NaN/inf (argparse names the option).
-    """
+    """Parse a finite number (any sign); NaN and inf are refused."""
     v = _number(text)
     if not math.isfinite(v):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
@@ -83,26 +69,12 @@ def positive_float(text: str) -> float:
 
 
 def endpoint(text: str) -> str:
-    """Check a ZeroMQ endpoint.
+    """Check a ZeroMQ endpoint and return it unchanged.
 
     ``tcp://HOST:PORT`` (port 1-65535 or ``*``), ``ipc://PATH`` or
-    ``inproc://NAME``.
-
-    Parameters
-    ----------
-    text : str
-        The command-line value.
-
-    Returns
-    -------
-    str
-        ``text`` unchanged.
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        For another transport, a missing host or path, or a port that is not a
-        number in 1-65535 (ZeroMQ itself would wrap 99999 round to 34463).
+    ``inproc://NAME``. Another transport, a missing host or path, or a port that
+    is not a number in 1-65535 is refused (ZeroMQ itself would wrap 99999 round
+    to 34463).
     """
     example = "expected e.g. tcp://127.0.0.1:5556, ipc:///tmp/emomon or inproc://name"
     transport, sep, rest = text.partition("://")
@@ -120,24 +92,10 @@ def endpoint(text: str) -> str:
 
 
 def reader_option(text: str) -> tuple[str, Any]:
-    """Parse a dataset reader option ``KEY=VALUE``.
+    """Parse a dataset reader option ``KEY=VALUE`` into ``(key, value)``.
 
     The value becomes an int, a float or a bool where it reads as one, else stays
-    text.
-
-    Parameters
-    ----------
-    text : str
-        The command-line value.
-
-    Returns
-    -------
-    key, value : tuple of str and object
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        Without ``=`` or a key.
+    text. Text without ``=`` or a key is refused.
     """
     key, sep, value = text.partition("=")
     if not sep or not key.strip():

@@ -22,6 +22,7 @@ from emomon.errors import ConfigError, DatasetError
 
 __all__ = [
     "check_finite",
+    "float_array",
     "load_mat",
     "load_pickle",
     "mat_scalar",
@@ -265,6 +266,59 @@ def check_finite(arr: np.ndarray, where: str, expected: str = "") -> None:
         n_bad = int(arr.size - np.count_nonzero(finite))
         tail = f"; expected {expected}" if expected else ""
         raise DatasetError(f"{where}: {n_bad} NaN/inf value(s) out of {arr.size}{tail}")
+
+
+def float_array(
+    x: Any,
+    where: str,
+    shape: tuple[int | None, ...],
+    expected: str,
+    *,
+    finite: str,
+    need: str = "",
+) -> np.ndarray:
+    """Return a stored numeric array as a float64 copy, its shape and values checked.
+
+    Parameters
+    ----------
+    x : array_like
+        The stored array.
+    where : str
+        Names it in errors (``"s01.mat: djc_eeg1"``).
+    shape : tuple of int or None
+        The length of each axis; ``None`` takes any length >= 1.
+    expected : str
+        What the file should contain, for the error message.
+    finite : str
+        What NaN or inf break, for the error message (``"finite EEG samples"``).
+    need : str, optional
+        Appended to the shape error, e.g. ``", need (n_samples, 14) numeric"``.
+
+    Returns
+    -------
+    ndarray of float64
+
+    Raises
+    ------
+    DatasetError
+        For a non-numeric array, another number of axes or another length, an
+        empty axis, or NaN/inf values.
+    """
+    arr = np.asarray(x)
+    if (
+        arr.dtype.kind not in "iuf"
+        or arr.ndim != len(shape)
+        or any(
+            n == 0 or want not in (None, n)
+            for n, want in zip(arr.shape, shape, strict=True)
+        )
+    ):
+        raise DatasetError(
+            f"{where} has shape {arr.shape} ({arr.dtype}){need}; expected {expected}"
+        )
+    out = arr.astype(np.float64)
+    check_finite(out, where, finite)
+    return out
 
 
 def unwrap(x: Any) -> Any:

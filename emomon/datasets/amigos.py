@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from emomon.datasets._io import load_mat, mat_str, reject_unknown_options
-from emomon.datasets.base import FileReader, Trial
+from emomon.datasets.base import NumberedReader, Trial
 from emomon.dsp.layout import EMOTIV_CHANNELS, canonical_name
 from emomon.errors import DatasetError
 
@@ -53,7 +53,7 @@ _EXPECTED = (
 _CH_NAMES = tuple(canonical_name(n) for n in EMOTIV_CHANNELS)
 
 
-class AmigosReader(FileReader):
+class AmigosReader(NumberedReader):
     """Read AMIGOS ``Data_Preprocessed_PNN.mat`` files (searched recursively).
 
     Parameters
@@ -77,6 +77,7 @@ class AmigosReader(FileReader):
     """
 
     name = "amigos"
+    prefix = "P"
     unit = "AMIGOS subject"
     description = "AMIGOS: 40 participants, 16 short + 4 long videos, 14-ch Emotiv, 1-9"
     source = (
@@ -112,21 +113,8 @@ class AmigosReader(FileReader):
         for p in paths:
             m = _FILE_RE.match(p.name)
             if m and p.is_file():
-                found.setdefault(f"P{int(m.group(1)):02d}", p)
-        return dict(sorted(found.items(), key=lambda kv: int(kv[0][1:])))
-
-    def _none_found(self) -> str:
-        return (
-            f"no AMIGOS files in {self.data_dir}: expected {self.expected_layout}; "
-            f"get AMIGOS from {self.source}"
-        )
-
-    def _key(self, subject: str) -> str:
-        digits = subject[1:] if subject[:1].upper() == "P" else subject
-        return f"P{int(digits):02d}" if digits.isdigit() else subject
-
-    def _not_found_hint(self) -> str:
-        return f"; expected {self.expected_layout}"
+                found.setdefault(self._numbered(m.group(1)), p)
+        return self._by_number(found)
 
     def read_subject(self, subject: str) -> list[Trial]:
         """Read the trials of one participant (``"P01"``; ``"1"`` and ``"p1"`` too).
@@ -140,7 +128,7 @@ class AmigosReader(FileReader):
         (``strict``) a trial that would be skipped.
         """
         path = self._path(subject)
-        sid = f"P{int(_FILE_RE.match(path.name).group(1)):02d}"  # type: ignore[union-attr]
+        sid = self._numbered(_FILE_RE.match(path.name).group(1))  # type: ignore[union-attr]
         mat = load_mat(
             path, _EXPECTED, ("joined_data", "labels_selfassessment", "VideoIDs")
         )

@@ -274,6 +274,42 @@ class FileReader(Reader):
         return files[key]
 
 
+class NumberedReader(FileReader):
+    """A file reader whose subject ids are a letter and a number (``s01``, ``P01``).
+
+    ``"1"``, ``"s1"`` and ``"S01"`` all stand for ``"s01"``, subjects come in
+    number order, and both errors repeat the expected layout (the "none found"
+    one also where to get the dataset). Subclasses set :attr:`prefix` and build
+    the ids in :meth:`_scan` with :meth:`_numbered` and :meth:`_by_number`.
+    """
+
+    #: The letter of the ids, as they are spelled (``"s"``, ``"P"``).
+    prefix: ClassVar[str]
+
+    def _numbered(self, number: str) -> str:
+        """Return the id of subject ``number`` (``"7"`` -> ``"s07"``)."""
+        return f"{self.prefix}{int(number):02d}"
+
+    def _by_number(self, found: dict[str, Path]) -> dict[str, Path]:
+        """Return ``found`` (id -> file) in subject number order."""
+        n = len(self.prefix)
+        return dict(sorted(found.items(), key=lambda kv: int(kv[0][n:])))
+
+    def _key(self, subject: str) -> str:
+        n = len(self.prefix)
+        digits = subject[n:] if subject[:n].lower() == self.prefix.lower() else subject
+        return self._numbered(digits) if digits.isdigit() else subject
+
+    def _none_found(self) -> str:
+        return (
+            f"no {self.unit} files in {self.data_dir}: expected "
+            f"{self.expected_layout}; get {self.name.upper()} from {self.source}"
+        )
+
+    def _not_found_hint(self) -> str:
+        return f"; expected {self.expected_layout}"
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in sorted(obj.items())}

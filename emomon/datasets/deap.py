@@ -23,7 +23,7 @@ from emomon.datasets._io import (
     load_pickle,
     reject_unknown_options,
 )
-from emomon.datasets.base import FileReader, Trial
+from emomon.datasets.base import NumberedReader, Trial
 from emomon.dsp.layout import DEAP_CHANNELS, canonical_name
 from emomon.errors import DatasetError
 
@@ -47,7 +47,7 @@ _FILE_RE = re.compile(r"^s(\d+)\.(dat|mat)$")
 _CH_NAMES = tuple(canonical_name(n) for n in DEAP_CHANNELS)
 
 
-class DeapReader(FileReader):
+class DeapReader(NumberedReader):
     """Read DEAP's preprocessed Python (``sNN.dat``) or MATLAB (``sNN.mat``) files.
 
     Parameters
@@ -67,6 +67,7 @@ class DeapReader(FileReader):
     """
 
     name = "deap"
+    prefix = "s"
     unit = "DEAP subject"
     description = (
         "DEAP: 32 subjects x 40 music videos, 32-ch EEG at 128 Hz, 1-9 ratings"
@@ -102,24 +103,10 @@ class DeapReader(FileReader):
                 for p in folder.iterdir():
                     m = _FILE_RE.match(p.name)
                     if m and m.group(2) == ext and p.is_file():
-                        found.setdefault(f"s{int(m.group(1)):02d}", p)
+                        found.setdefault(self._numbered(m.group(1)), p)
             if found:
                 break
-        return dict(sorted(found.items(), key=lambda kv: int(kv[0][1:])))
-
-    def _none_found(self) -> str:
-        return (
-            f"no DEAP subject files in {self.data_dir}: expected "
-            f"{self.expected_layout}; get DEAP from {self.source}"
-        )
-
-    def _key(self, subject: str) -> str:
-        digits = subject[1:] if subject[:1].lower() == "s" else subject
-        # "1", "s1", "S01" -> "s01"
-        return f"s{int(digits):02d}" if digits.isdigit() else subject
-
-    def _not_found_hint(self) -> str:
-        return f"; expected {self.expected_layout}"
+        return self._by_number(found)
 
     # -- reading -----------------------------------------------------------------
 
@@ -133,7 +120,7 @@ class DeapReader(FileReader):
         raises :class:`~emomon.errors.DatasetError`.
         """
         path = self._path(subject)
-        sid = f"s{int(_FILE_RE.match(path.name).group(1)):02d}"  # type: ignore[union-attr]
+        sid = self._numbered(_FILE_RE.match(path.name).group(1))  # type: ignore[union-attr]
         eeg, labels = _load_arrays(path)
         trials = []
         for i in range(eeg.shape[0]):

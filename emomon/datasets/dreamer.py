@@ -27,6 +27,7 @@ import numpy as np
 
 from emomon.datasets._io import (
     check_finite,
+    float_array,
     load_mat,
     mat_scalar,
     mat_str,
@@ -223,20 +224,15 @@ class DreamerReader(Reader):
 
     def _clip(self, x: Any, where: str) -> np.ndarray:
         """(n_samples, n_ch) stored array -> (n_ch, n_samples) float64, CAR'd."""
-        arr = np.asarray(x)
         n_ch = len(self._ch_names)
-        if (
-            arr.dtype.kind not in "iuf"
-            or arr.ndim != 2
-            or arr.shape[1] != n_ch
-            or arr.shape[0] == 0
-        ):
-            raise DatasetError(
-                f"{where}: shape {arr.shape} ({arr.dtype}), need (n_samples, {n_ch}) "
-                f"numeric, samples first; expected {_EXPECTED}"
-            )
-        eeg = arr.T.astype(np.float64)
-        check_finite(eeg, where, "finite EEG samples")
+        eeg = float_array(
+            x,
+            where,
+            (None, n_ch),
+            _EXPECTED,
+            finite="finite EEG samples",
+            need=f", need (n_samples, {n_ch}) numeric, samples first",
+        ).T
         if self.car:
             eeg -= eeg.mean(axis=0, keepdims=True)
         return eeg

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from emomon.datasets._io import (
-    check_finite,
+    float_array,
     load_mat,
     reject_unknown_options,
     sorted_naturally,
@@ -200,19 +200,13 @@ class SeedReader(_SeedBase):
                 )
             sid = str(int(_FILE_RE.match(path.name).group(1)))  # type: ignore[union-attr]
             for i, label in enumerate(labels, start=1):
-                arr = np.asarray(mat[eeg_keys[i]])
-                if (
-                    arr.dtype.kind not in "iuf"
-                    or arr.ndim != 2
-                    or arr.shape[0] != N_CHANNELS
-                    or arr.shape[1] == 0
-                ):
-                    raise DatasetError(
-                        f"{path.name}: {eeg_keys[i]} has shape {arr.shape} "
-                        f"({arr.dtype}); expected {expected}"
-                    )
-                eeg = arr.astype(np.float64)
-                check_finite(eeg, f"{path.name}: {eeg_keys[i]}", "finite EEG samples")
+                eeg = float_array(
+                    mat[eeg_keys[i]],
+                    f"{path.name}: {eeg_keys[i]}",
+                    (N_CHANNELS, None),
+                    expected,
+                    finite="finite EEG samples",
+                )
                 trials.append(
                     Trial(
                         subject=sid,
@@ -310,21 +304,13 @@ class SeedFeaturesReader(_SeedBase):
                 feats: dict[str, np.ndarray] = {}
                 for f in self.features:
                     key = f"{f}{i}"
-                    arr = np.asarray(mat[key])
-                    if (
-                        arr.dtype.kind not in "iuf"
-                        or arr.ndim != 3
-                        or arr.shape[0] != N_CHANNELS
-                        or arr.shape[2] != len(BANDS)
-                        or arr.shape[1] == 0
-                    ):
-                        raise DatasetError(
-                            f"{path.name}: {key} has shape {arr.shape} ({arr.dtype}); "
-                            f"expected {expected}"
-                        )
-                    arr = arr.astype(np.float64)
-                    check_finite(arr, f"{path.name}: {key}", "finite features")
-                    feats[f] = arr
+                    feats[f] = float_array(
+                        mat[key],
+                        f"{path.name}: {key}",
+                        (N_CHANNELS, None, len(BANDS)),
+                        expected,
+                        finite="finite features",
+                    )
                 n_win = {a.shape[1] for a in feats.values()}
                 if len(n_win) > 1:
                     raise DatasetError(

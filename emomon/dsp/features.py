@@ -22,6 +22,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import signal
 
 from emomon.config import Band, FeatureSpec
+from emomon.dsp._arrays import as_eeg
 from emomon.dsp.filters import SOSFilterBank, band_filter_bank, notch_filter
 
 # Floors keep features finite on flat channels; quality flags report those.
@@ -297,11 +298,7 @@ class FeatureExtractor:
             Zero or more windows, in time order.
         """
         s = self.settings
-        chunk = np.asarray(chunk, dtype=np.float64)
-        if chunk.ndim != 2 or chunk.shape[0] != s.n_channels:
-            raise ValueError(
-                f"chunk must be ({s.n_channels}, n_times), got shape {chunk.shape}"
-            )
+        chunk = as_eeg(chunk, s.n_channels)
         n = chunk.shape[1]
         if n == 0:
             return self._empty()
@@ -515,8 +512,6 @@ def compute_features(
     WindowFeatures
         ``values`` (n_windows, n_channels, n_features), ``ends`` in samples.
     """
-    eeg = np.asarray(eeg, dtype=np.float64)
-    if eeg.ndim != 2:
-        raise ValueError(f"eeg must be (n_channels, n_times), got shape {eeg.shape}")
+    eeg = as_eeg(eeg, name="eeg")
     ext = FeatureExtractor(ExtractorSettings(spec, sfreq, eeg.shape[0], hop_s))
     return ext.process(eeg)

@@ -70,6 +70,8 @@ from functools import cached_property
 import numpy as np
 from scipy import signal
 
+from emomon.dsp._arrays import as_eeg
+
 # Kaiser's formula for the length undershoots the attenuation by ~0.6 dB.
 _KAISER_MARGIN_DB = 1.0
 
@@ -348,11 +350,7 @@ class StreamResampler:
             ``chunk`` itself (no copy when it is already float64).
         """
         s = self.settings
-        x = np.asarray(chunk, dtype=np.float64)
-        if x.ndim != 2 or x.shape[0] != s.n_channels:
-            raise ValueError(
-                f"chunk must be ({s.n_channels}, n_times), got shape {x.shape}"
-            )
+        x = as_eeg(chunk, s.n_channels)
         n = x.shape[1]
         if s.is_identity:
             self._n_in += n
@@ -411,8 +409,6 @@ def resample(
     ndarray, shape (n_channels, ceil(n_times * up / down))
         Causal output, delayed by ``ResamplerSettings.delay_s``.
     """
-    eeg = np.asarray(eeg, dtype=np.float64)
-    if eeg.ndim != 2:
-        raise ValueError(f"eeg must be (n_channels, n_times), got shape {eeg.shape}")
+    eeg = as_eeg(eeg, name="eeg")
     settings = ResamplerSettings(sfreq_in, sfreq_out, eeg.shape[0], **options)
     return StreamResampler(settings).process(eeg)

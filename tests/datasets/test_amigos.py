@@ -16,13 +16,6 @@ from emomon.errors import DatasetError
 from .writers import AMIGOS_IDS, amigos_trials, write_amigos
 
 
-def _err(excinfo, *needles):
-    msg = str(excinfo.value)
-    assert "\n" not in msg
-    for n in needles:
-        assert n in msg, msg
-
-
 @pytest.fixture
 def amigos_dir(tmp_path):
     """P01 in the per-participant subfolder layout, P02 flat; 18 videos each."""
@@ -83,7 +76,9 @@ def test_long_videos_with_short_only_false(amigos_dir):
     assert len(trials) == 18
 
 
-def test_empty_trials_and_nan_labels_are_skipped_with_a_warning(tmp_path):
+def test_empty_trials_and_nan_labels_are_skipped_with_a_warning(
+    tmp_path, raises_one_line
+):
     data, labels, ids = amigos_trials(n_videos=18)
     data[2] = np.zeros((0, 0))  # missing recording, as in the real release
     data[17] = np.zeros((0, 0))  # long video the participant did not attend
@@ -101,20 +96,20 @@ def test_empty_trials_and_nan_labels_are_skipped_with_a_warning(tmp_path):
     assert [t.video for t in trials] == [
         i for k, i in enumerate(AMIGOS_IDS) if k not in (2, 5, 17)
     ]
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(
+        DatasetError, "Data_Preprocessed_P08.mat", "trial 3", "no samples"
+    ):
         AmigosReader(tmp_path, strict=True).read_subject("P08")
-    _err(ei, "Data_Preprocessed_P08.mat", "trial 3", "no samples")
 
 
-def test_nan_eeg_trial_is_skipped_and_strict_raises(tmp_path):
+def test_nan_eeg_trial_is_skipped_and_strict_raises(tmp_path, raises_one_line):
     data, labels, ids = amigos_trials(n_videos=3)
     data[1][10, 4] = np.nan
     write_amigos(tmp_path / "Data_Preprocessed_P03.mat", data, labels, ids)
     with pytest.warns(UserWarning, match="1 NaN/inf EEG"):
         assert len(AmigosReader(tmp_path).read_subject("P03")) == 2
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "Data_Preprocessed_P03.mat", "trial 2", "NaN"):
         AmigosReader(tmp_path, strict=True).read_subject("P03")
-    _err(ei, "Data_Preprocessed_P03.mat", "trial 2", "NaN")
 
 
 def test_no_warning_on_clean_file(amigos_dir):
@@ -127,65 +122,64 @@ def test_no_warning_on_clean_file(amigos_dir):
 # -- errors ----------------------------------------------------------------------
 
 
-def test_missing_keys(tmp_path):
+def test_missing_keys(tmp_path, raises_one_line):
     data, labels, ids = amigos_trials(n_videos=2)
     savemat(
         tmp_path / "Data_Preprocessed_P01.mat",
         {"joined_data": np.asarray([[data[0]]], dtype=object)},
     )
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(
+        DatasetError, "Data_Preprocessed_P01.mat", "labels_selfassessment", "VideoIDs"
+    ):
         AmigosReader(tmp_path).read_subject("P01")
-    _err(ei, "Data_Preprocessed_P01.mat", "labels_selfassessment", "VideoIDs")
 
 
-def test_wrong_shapes(tmp_path):
+def test_wrong_shapes(tmp_path, raises_one_line):
     data, labels, ids = amigos_trials(n_videos=3)
     data[1] = np.zeros((50, 10))
     write_amigos(tmp_path / "Data_Preprocessed_P01.mat", data, labels, ids)
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(
+        DatasetError,
+        "Data_Preprocessed_P01.mat",
+        "trial 2",
+        "(50, 10)",
+        "(n_samples, 17)",
+    ):
         AmigosReader(tmp_path).read_subject("P01")
-    _err(ei, "Data_Preprocessed_P01.mat", "trial 2", "(50, 10)", "(n_samples, 17)")
     data, labels, ids = amigos_trials(n_videos=3)
     write_amigos(tmp_path / "Data_Preprocessed_P02.mat", data, labels[:2], ids)
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "Data_Preprocessed_P02.mat", "differ"):
         AmigosReader(tmp_path).read_subject("P02")
-    _err(ei, "Data_Preprocessed_P02.mat", "differ")
     savemat(
         tmp_path / "Data_Preprocessed_P03.mat",
         {"joined_data": np.ones((3, 17)), "labels_selfassessment": 1, "VideoIDs": 1},
     )
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "Data_Preprocessed_P03.mat", "cell array"):
         AmigosReader(tmp_path).read_subject("P03")
-    _err(ei, "Data_Preprocessed_P03.mat", "cell array")
 
 
-def test_all_trials_unusable(tmp_path):
+def test_all_trials_unusable(tmp_path, raises_one_line):
     data, labels, ids = amigos_trials(n_videos=2)
     labels = [np.full((1, 12), np.nan)] * 2
     write_amigos(tmp_path / "Data_Preprocessed_P01.mat", data, labels, ids)
     with (
         pytest.warns(UserWarning, match="^AMIGOS: skipping .*NaN self-assessment"),
-        pytest.raises(DatasetError) as ei,
+        raises_one_line(DatasetError, "Data_Preprocessed_P01.mat", "no usable trial"),
     ):
         AmigosReader(tmp_path).read_subject("P01")
-    _err(ei, "Data_Preprocessed_P01.mat", "no usable trial")
 
 
-def test_corrupt_file(tmp_path):
+def test_corrupt_file(tmp_path, raises_one_line):
     (tmp_path / "Data_Preprocessed_P04.mat").write_bytes(b"\x01\x02garbage" * 20)
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "Data_Preprocessed_P04.mat", "corrupt"):
         AmigosReader(tmp_path).read_subject("P04")
-    _err(ei, "Data_Preprocessed_P04.mat", "corrupt")
 
 
-def test_missing_and_empty_dir(tmp_path):
-    with pytest.raises(DatasetError) as ei:
+def test_missing_and_empty_dir(tmp_path, raises_one_line):
+    with raises_one_line(DatasetError, "nope", "does not exist", "amigos"):
         AmigosReader(tmp_path / "nope")
-    _err(ei, "nope", "does not exist", "amigos")
     (tmp_path / "other.mat").write_bytes(b"")
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, str(tmp_path), "Data_Preprocessed_P01.mat"):
         AmigosReader(tmp_path).subjects()
-    _err(ei, str(tmp_path), "Data_Preprocessed_P01.mat")
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "P05", "none"):
         AmigosReader(tmp_path).read_subject("P05")
-    _err(ei, "P05", "none")

@@ -15,14 +15,6 @@ from emomon.errors import ConfigError, DatasetError
 from .writers import deap_arrays, write_deap_dat, write_deap_mat
 
 
-def _one_line_error(excinfo: pytest.ExceptionInfo, *needles: str) -> str:
-    msg = str(excinfo.value)
-    assert "\n" not in msg
-    for n in needles:
-        assert n in msg, msg
-    return msg
-
-
 def test_reads_python_release_from_parent_dir(tmp_path):
     data, labels = deap_arrays(n_trials=3, seed=1)
     data2, labels2 = deap_arrays(n_trials=3, seed=2)
@@ -110,39 +102,36 @@ def test_python_release_preferred_over_matlab(tmp_path):
 # -- errors ----------------------------------------------------------------------
 
 
-def test_truncated_pickle(tmp_path):
+def test_truncated_pickle(tmp_path, raises_one_line):
     data, labels = deap_arrays(n_trials=2)
     good = write_deap_dat(tmp_path / "s01.dat", {"data": data, "labels": labels})
     raw = good.read_bytes()
     (tmp_path / "s02.dat").write_bytes(raw[: len(raw) // 2])
     reader = DeapReader(tmp_path)
     assert reader.subjects() == ["s01", "s02"]
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(
+        DatasetError, "s02.dat", "truncated or corrupt pickle", "'data' (40, 40, 8064)"
+    ):
         reader.read_subject("s02")
-    _one_line_error(
-        ei, "s02.dat", "truncated or corrupt pickle", "'data' (40, 40, 8064)"
-    )
 
 
-def test_empty_and_garbage_files(tmp_path):
+def test_empty_and_garbage_files(tmp_path, raises_one_line):
     (tmp_path / "s01.dat").write_bytes(b"")
     (tmp_path / "s02.dat").write_bytes(b"this is not a pickle at all")
     reader = DeapReader(tmp_path)
     for s in ("s01", "s02"):
-        with pytest.raises(DatasetError) as ei:
+        with raises_one_line(DatasetError, f"{s}.dat", "pickle"):
             reader.read_subject(s)
-        _one_line_error(ei, f"{s}.dat", "pickle")
 
 
-def test_pickle_with_foreign_global_is_refused_not_executed(tmp_path):
+def test_pickle_with_foreign_global_is_refused_not_executed(tmp_path, raises_one_line):
     class Evil:
         def __reduce__(self):
             return (print, ("pwned",))
 
     (tmp_path / "s01.dat").write_bytes(pickle.dumps({"data": Evil()}, protocol=2))
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "s01.dat"):
         DeapReader(tmp_path).read_subject("s01")
-    _one_line_error(ei, "s01.dat")
 
 
 @pytest.mark.parametrize(
@@ -159,21 +148,19 @@ def test_pickle_with_foreign_global_is_refused_not_executed(tmp_path):
         ({"data": np.zeros((2, 40, 600)), "labels": np.full((2, 4), np.nan)}, "NaN"),
     ],
 )
-def test_wrong_keys_shapes_and_ratings(tmp_path, obj, needle):
+def test_wrong_keys_shapes_and_ratings(tmp_path, obj, needle, raises_one_line):
     write_deap_dat(tmp_path / "s05.dat", obj)
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "s05.dat", needle):
         DeapReader(tmp_path).read_subject("s05")
-    _one_line_error(ei, "s05.dat", needle)
 
 
-def test_nan_and_inf_in_eeg(tmp_path):
+def test_nan_and_inf_in_eeg(tmp_path, raises_one_line):
     data, labels = deap_arrays(n_trials=2)
     data[1, 5, 400] = np.nan
     data[0, 3, 10] = np.inf
     write_deap_dat(tmp_path / "s01.dat", {"data": data, "labels": labels})
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "s01.dat", "2 NaN/inf"):
         DeapReader(tmp_path).read_subject("s01")
-    _one_line_error(ei, "s01.dat", "2 NaN/inf")
 
 
 def test_nan_in_peripheral_channels_is_ignored(tmp_path):
@@ -183,33 +170,29 @@ def test_nan_in_peripheral_channels_is_ignored(tmp_path):
     assert len(DeapReader(tmp_path).read_subject("s01")) == 2
 
 
-def test_corrupt_mat(tmp_path):
+def test_corrupt_mat(tmp_path, raises_one_line):
     folder = tmp_path / "data_preprocessed_matlab"
     folder.mkdir()
     (folder / "s01.mat").write_bytes(b"MATLAB 5.0 MAT-file" + b"\x00" * 50)
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "s01.mat", "data_preprocessed_matlab"):
         DeapReader(tmp_path).read_subject("s01")
-    _one_line_error(ei, "s01.mat", "data_preprocessed_matlab")
 
 
-def test_missing_and_empty_dir(tmp_path):
-    with pytest.raises(DatasetError) as ei:
+def test_missing_and_empty_dir(tmp_path, raises_one_line):
+    with raises_one_line(DatasetError, "nope", "does not exist", "s01.dat", "qmul"):
         DeapReader(tmp_path / "nope")
-    _one_line_error(ei, "nope", "does not exist", "s01.dat", "qmul")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "README.txt").write_text("x")
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "empty", "s01.dat"):
         DeapReader(tmp_path / "empty").subjects()
-    _one_line_error(ei, "empty", "s01.dat")
     with pytest.raises(DatasetError):
         DeapReader(None)
 
 
-def test_unknown_subject_and_option(tmp_path):
+def test_unknown_subject_and_option(tmp_path, raises_one_line):
     data, labels = deap_arrays(n_trials=2)
     write_deap_dat(tmp_path / "s01.dat", {"data": data, "labels": labels})
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "s09", "s01"):
         DeapReader(tmp_path).read_subject("s09")
-    _one_line_error(ei, "s09", "s01")
     with pytest.raises(ConfigError):
         DeapReader(tmp_path, bogus=1)

@@ -11,14 +11,6 @@ from emomon.errors import DatasetError
 
 from .writers import openbci_v6_text
 
-
-def _err(excinfo, *needles):
-    msg = str(excinfo.value)
-    assert "\n" not in msg
-    for n in needles:
-        assert n in msg, msg
-
-
 # -- the real recording (skips when ../shared/data is absent) ---------------------
 
 
@@ -66,7 +58,7 @@ def _v6_file(path, n=50, seed=0):
     return eeg, ts
 
 
-def test_v6_file_values_timestamps_and_names(tmp_path):
+def test_v6_file_values_timestamps_and_names(tmp_path, raises_one_line):
     f = tmp_path / "OpenBCI-RAW-2024-01-01_10-00-00.txt"
     eeg, ts = _v6_file(f)
     out, sfreq, names, t = read_openbci_txt(f)
@@ -76,9 +68,8 @@ def test_v6_file_values_timestamps_and_names(tmp_path):
     reader = OpenBCIReader(f, ch_names=[f"E{i}" for i in range(8)])
     assert reader.subjects() == [f.stem]
     assert reader.read_subject(f.stem)[0].ch_names[0] == "E0"
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, f.name, "8 EXG channels", "2 ch_names"):
         OpenBCIReader(f, ch_names=["Fp1", "Fp2"]).read_subject(f.stem)
-    _err(ei, f.name, "8 EXG channels", "2 ch_names")
 
 
 def test_v4_file_without_column_row(tmp_path):
@@ -133,66 +124,57 @@ def test_incomplete_last_row_is_dropped_with_warning(tmp_path):
 # -- errors ----------------------------------------------------------------------
 
 
-def test_no_header(tmp_path):
+def test_no_header(tmp_path, raises_one_line):
     f = tmp_path / "plain.txt"
     f.write_text("1, 2, 3\n4, 5, 6\n")
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "plain.txt", "no '%' header", "%Sample Rate"):
         read_openbci_txt(f)
-    _err(ei, "plain.txt", "no '%' header", "%Sample Rate")
     # a folder with only such files has no recordings
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, str(tmp_path), "OpenBCI"):
         OpenBCIReader(tmp_path).subjects()
-    _err(ei, str(tmp_path), "OpenBCI")
 
 
-def test_missing_sample_rate_unless_given(tmp_path):
+def test_missing_sample_rate_unless_given(tmp_path, raises_one_line):
     f = tmp_path / "r.txt"
     _v6_file(f, n=10)
     raw = f.read_bytes()
     f.write_bytes(raw.replace(b"%Sample Rate = 250 Hz\r\n", b""))
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "r.txt", "Sample Rate", "sfreq"):
         read_openbci_txt(f)
-    _err(ei, "r.txt", "Sample Rate", "sfreq")
     assert read_openbci_txt(f, sfreq=125.0)[1] == 125.0
     assert OpenBCIReader(f, sfreq=125).read_subject("r")[0].sfreq == 125.0
 
 
-def test_malformed_rows_and_nan(tmp_path):
+def test_malformed_rows_and_nan(tmp_path, raises_one_line):
     f = tmp_path / "bad.txt"
     _v6_file(f, n=10)
     lines = f.read_text().splitlines()
     lines[8] = lines[8].replace(lines[8].split(",")[3], " abc", 1)
     f.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "bad.txt", "malformed sample row"):
         read_openbci_txt(f)
-    _err(ei, "bad.txt", "malformed sample row")
     lines = f.read_text().splitlines()
     lines[8] = lines[8].replace(" abc", " nan", 1)
     f.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "bad.txt", "1 NaN/inf"):
         read_openbci_txt(f)
-    _err(ei, "bad.txt", "1 NaN/inf")
 
 
-def test_channel_count_mismatch_and_empty(tmp_path):
+def test_channel_count_mismatch_and_empty(tmp_path, raises_one_line):
     f = tmp_path / "m.txt"
     _v6_file(f, n=5)
     f.write_text(f.read_text().replace("channels = 8", "channels = 16"))
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "m.txt", "16 channels", "8 EXG columns"):
         read_openbci_txt(f)
-    _err(ei, "m.txt", "16 channels", "8 EXG columns")
     f.write_text(
         "%OpenBCI Raw EXG Data\n%Number of channels = 8\n%Sample Rate = 250 Hz\n"
     )
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "m.txt", "no sample rows"):
         read_openbci_txt(f)
-    _err(ei, "m.txt", "no sample rows")
 
 
-def test_missing_path(tmp_path):
-    with pytest.raises(DatasetError) as ei:
+def test_missing_path(tmp_path, raises_one_line):
+    with raises_one_line(DatasetError, "nope.txt", "does not exist"):
         OpenBCIReader(tmp_path / "nope.txt")
-    _err(ei, "nope.txt", "does not exist")
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "nope.txt", "file not found"):
         read_openbci_txt(tmp_path / "nope.txt")
-    _err(ei, "nope.txt", "file not found")

@@ -24,13 +24,6 @@ from .writers import (
 NAMES = {1: "positive", 0: "neutral", -1: "negative"}
 
 
-def _err(excinfo, *needles):
-    msg = str(excinfo.value)
-    assert "\n" not in msg
-    for n in needles:
-        assert n in msg, msg
-
-
 @pytest.fixture
 def seed_root(tmp_path):
     folder = tmp_path / "Preprocessed_EEG"
@@ -96,7 +89,7 @@ def test_reads_sessions_films_and_labels(seed_root):
     assert SeedReader(root / "Preprocessed_EEG").subjects() == ["1", "2", "10"]
 
 
-def test_features_reader(tmp_path):
+def test_features_reader(tmp_path, raises_one_line):
     folder = tmp_path / "ExtractedFeatures"
     write_seed_label(folder)
     feats = seed_features(seed=5)
@@ -125,37 +118,33 @@ def test_features_reader(tmp_path):
             assert arr.shape == (62, 3 + i % 4, 5)
     sub = SeedFeaturesReader(folder, features=["de_LDS"]).read_subject("3")
     assert set(sub[0].features) == {"de_LDS"}
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "de_foo", "de_LDS"):
         SeedFeaturesReader(folder, features=["de_foo"])
-    _err(ei, "de_foo", "de_LDS")
 
 
 # -- errors ----------------------------------------------------------------------
 
 
-def test_missing_label_file(tmp_path):
+def test_missing_label_file(tmp_path, raises_one_line):
     write_seed_session(tmp_path, "1_20131027.mat", seed_eeg())
     reader = SeedReader(tmp_path)
     assert reader.subjects() == ["1"]
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "label.mat", "file not found"):
         reader.read_subject("1")
-    _err(ei, "label.mat", "file not found")
 
 
-def test_bad_label_file(tmp_path):
+def test_bad_label_file(tmp_path, raises_one_line):
     write_seed_session(tmp_path, "1_20131027.mat", seed_eeg())
     savemat(tmp_path / "label.mat", {"label": np.array([[1, 2, 3]])})
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "label.mat", "1/0/-1"):
         SeedReader(tmp_path).read_subject("1")
-    _err(ei, "label.mat", "1/0/-1")
 
 
-def test_missing_film_variable(tmp_path):
+def test_missing_film_variable(tmp_path, raises_one_line):
     write_seed_label(tmp_path)
     write_seed_session(tmp_path, "4_20131027.mat", seed_eeg(n_films=14))
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "4_20131027.mat", "_eeg15"):
         SeedReader(tmp_path).read_subject("4")
-    _err(ei, "4_20131027.mat", "_eeg15")
 
 
 @pytest.mark.parametrize(
@@ -166,17 +155,16 @@ def test_missing_film_variable(tmp_path):
         (np.full((62, 40), np.inf), "NaN/inf"),
     ],
 )
-def test_wrong_shape_and_nonfinite(tmp_path, bad, needle):
+def test_wrong_shape_and_nonfinite(tmp_path, bad, needle, raises_one_line):
     write_seed_label(tmp_path)
     films = seed_eeg()
     films[6] = bad
     write_seed_session(tmp_path, "5_20131027.mat", films)
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "5_20131027.mat", "_eeg7", needle):
         SeedReader(tmp_path).read_subject("5")
-    _err(ei, "5_20131027.mat", "_eeg7", needle)
 
 
-def test_bad_feature_file(tmp_path):
+def test_bad_feature_file(tmp_path, raises_one_line):
     write_seed_label(tmp_path)
     feats = seed_features()
     write_seed_features(
@@ -188,39 +176,38 @@ def test_bad_feature_file(tmp_path):
     del feats["psd_LDS2"]
     write_seed_features(tmp_path, "3_20131027.mat", feats)
     reader = SeedFeaturesReader(tmp_path)
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "1_20131027.mat", "de_LDS4", "(62, 5)"):
         reader.read_subject("1")
-    _err(ei, "1_20131027.mat", "de_LDS4", "(62, 5)")
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "2_20131027.mat", "psd_LDS2", "NaN"):
         reader.read_subject("2")
-    _err(ei, "2_20131027.mat", "psd_LDS2", "NaN")
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(
+        DatasetError, "3_20131027.mat", "missing variable", "psd_LDS2"
+    ):
         reader.read_subject("3")
-    _err(ei, "3_20131027.mat", "missing variable", "psd_LDS2")
 
 
-def test_corrupt_session_file(tmp_path):
+def test_corrupt_session_file(tmp_path, raises_one_line):
     write_seed_label(tmp_path)
     (tmp_path / "7_20131027.mat").write_bytes(b"MATLAB 5.0" + b"\xff" * 200)
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "7_20131027.mat", "corrupt"):
         SeedReader(tmp_path).read_subject("7")
-    _err(ei, "7_20131027.mat", "corrupt")
 
 
-def test_missing_and_empty_dir(tmp_path):
-    with pytest.raises(DatasetError) as ei:
+def test_missing_and_empty_dir(tmp_path, raises_one_line):
+    with raises_one_line(DatasetError, "nope", "does not exist", "bcmi.sjtu.edu.cn"):
         SeedReader(tmp_path / "nope")
-    _err(ei, "nope", "does not exist", "bcmi.sjtu.edu.cn")
     write_seed_label(tmp_path)
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(
+        DatasetError, str(tmp_path), "Preprocessed_EEG/<subject>_<date>.mat"
+    ):
         SeedReader(tmp_path).subjects()
-    _err(ei, str(tmp_path), "Preprocessed_EEG/<subject>_<date>.mat")
-    with pytest.raises(DatasetError) as ei:
+    with raises_one_line(DatasetError, "ExtractedFeatures/<subject>_<date>.mat"):
         SeedFeaturesReader(tmp_path).subjects()
-    _err(ei, "ExtractedFeatures/<subject>_<date>.mat")
 
 
-def test_training_on_precomputed_features_refuses_with_one_line(tmp_path, capsys):
+def test_training_on_precomputed_features_refuses_with_one_line(
+    tmp_path, capsys, raises_one_line
+):
     """seed-features reads, but nothing trains on FeatureTrial records yet: training
     refuses before reading anything (exit 2, one line), instead of crashing."""
     from emomon.cli import main
@@ -233,9 +220,10 @@ def test_training_on_precomputed_features_refuses_with_one_line(tmp_path, capsys
     write_seed_features(folder, "3_20140611.mat", seed_features(seed=5))
     assert len(get_reader("seed-features", tmp_path).read_subject("3")) == 15
     cfg = TrainConfig(dataset="seed-features", data_dir=str(tmp_path), cache_dir=None)
-    with pytest.raises(ConfigError) as ei:
+    with raises_one_line(
+        ConfigError, "dataset 'seed-features' holds precomputed features", "'seed'"
+    ) as ei:
         load_dataset(cfg, progress=False)
-    _err(ei, "dataset 'seed-features' holds precomputed features", "'seed'")
     assert ei.value.params == {"dataset": "dataset"}
 
     run = tmp_path / "run"
