@@ -46,7 +46,8 @@ def test_export_creates_parent_dirs_and_keeps_eval_mode(tmp_path: Path) -> None:
         n_check=1,
         exporter="torchscript",
     )
-    assert path.is_file() and diff < 1e-4
+    assert path.is_file()
+    assert diff < 1e-4
     assert not model.training
     assert read_onnx_metadata(path) == {}
 
@@ -97,7 +98,8 @@ def test_auto_falls_back_to_torchscript_when_dynamo_fails(
     monkeypatch.setitem(export._EXPORTERS, "dynamo", broken)
     path = tmp_path / "m.onnx"
     diff = export_onnx(_logreg(), input_shape=(16,), input_name="features", path=path)
-    assert diff < 1e-4 and path.is_file()
+    assert diff < 1e-4
+    assert path.is_file()
     assert "no dynamo today" in caplog.text
     with pytest.raises(RuntimeError, match="no dynamo today"):
         export_onnx(
