@@ -29,7 +29,7 @@ from emomon.models.base import (
 
 
 def sinusoidal_encoding(length: int, d_model: int) -> Tensor:
-    """Fixed sinusoidal positional encoding (Vaswani et al. 2017).
+    """Compute the fixed sinusoidal positional encoding (Vaswani et al. 2017).
 
     Parameters
     ----------

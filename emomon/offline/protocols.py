@@ -415,7 +415,7 @@ class _Table:
 
 
 def _fold_rng(seed: int, name: str) -> np.random.Generator:
-    """Generator that depends only on the seed and the fold name."""
+    """Return a generator that depends only on the seed and the fold name."""
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())])
 
 
@@ -489,7 +489,7 @@ def _video_rating_array(
 def _extreme_videos(
     cand: np.ndarray, ratings: np.ndarray, extreme_fraction: float
 ) -> np.ndarray:
-    """The ``k`` lowest- and ``k`` highest-rated of ``cand`` (video codes)."""
+    """Pick the ``k`` lowest- and ``k`` highest-rated of ``cand`` (video codes)."""
     n = cand.size
     if n <= 2:
         return cand
