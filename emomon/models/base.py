@@ -254,17 +254,7 @@ class TaskHeads(nn.Module):
         self.heads = nn.ModuleList(heads)
 
     def forward(self, z: Tensor) -> dict[str, Tensor]:
-        """Apply every head.
-
-        Parameters
-        ----------
-        z : Tensor, shape (batch, in_features)
-
-        Returns
-        -------
-        logits : dict of str to Tensor, each shape (batch, n_classes)
-            In task order.
-        """
+        """Apply every head to ``z``, shape (batch, in_features): logits per task."""
         return {
             name: head(z)
             for name, head in zip(self.task_names, self.heads, strict=True)
@@ -323,6 +313,21 @@ class EmotionModel(nn.Module):
             loss_weights, self.tasks, model=self.name
         )
         self.hparams: dict[str, Any] = {}
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """Compute the logits per task; each model implements it.
+
+        Parameters
+        ----------
+        x : Tensor, shape (batch, *input_shape)
+            In the layout of the model's ``input_kind``.
+
+        Returns
+        -------
+        logits : dict of str to Tensor, each shape (batch, n_classes)
+            In task order.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def n_parameters(self, *, trainable_only: bool = True) -> int:
         """Count the (trainable) scalar parameters, each shared tensor once."""
