@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -14,6 +15,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's argument parser, described by the first paragraph of ``doc``.
+
+    Add the benchmark's own options, then read them with :func:`parse_args`.
+    """
+    return argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+
+
+def parse_args(ap: argparse.ArgumentParser) -> argparse.Namespace:
+    """Add ``--no-readme`` as the last option and parse the command line.
+
+    Every benchmark writes its table into README.md unless given ``--no-readme``.
+    """
+    ap.add_argument("--no-readme", action="store_true")
+    return ap.parse_args()
 
 
 def machine() -> dict[str, Any]:

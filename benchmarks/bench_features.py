@@ -13,13 +13,12 @@ Results: benchmarks/results/features.json and the README table.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import update_readme_table, write_result
+from _common import parse_args, parser, update_readme_table, write_result
 from scipy import signal
 
 from emomon.config import FeatureSpec
@@ -55,13 +54,12 @@ def naive_features(eeg: np.ndarray, sfreq: float, spec: FeatureSpec) -> np.ndarr
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--subjects", type=int, default=32)
     ap.add_argument("--videos", type=int, default=40)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--naive-trials", type=int, default=2)
-    ap.add_argument("--no-readme", action="store_true")
-    args = ap.parse_args()
+    args = parse_args(ap)
 
     spec = FeatureSpec(window_s=2.0, hop_s=0.5)
     params = SynthParams(n_subjects=args.subjects, n_videos=args.videos, seed=0)

@@ -25,7 +25,6 @@ Results: benchmarks/results/stream.json and the README table.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import multiprocessing
@@ -42,7 +41,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, update_readme_table, write_result
+from _common import ROOT, parse_args, parser, update_readme_table, write_result
 
 from emomon.datasets import get_reader
 from emomon.realtime.model import load_model
@@ -305,11 +304,10 @@ def run_pairs(model: Path, n: int, hold_s: float, chunk: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--hold", type=float, default=60.0)
     ap.add_argument("--levels", default="1,16,32")
-    ap.add_argument("--no-readme", action="store_true")
-    args = ap.parse_args()
+    args = parse_args(ap)
     levels = [int(v) for v in args.levels.split(",")]
 
     with tempfile.TemporaryDirectory() as tmp:

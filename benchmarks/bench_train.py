@@ -16,13 +16,12 @@ Results: benchmarks/results/train.json and the README table.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import tempfile
 import time
 
 import numpy as np
-from _common import update_readme_table, write_result
+from _common import parse_args, parser, update_readme_table, write_result
 
 from emomon.offline.crossval import protocol_splits
 from emomon.offline.dataset import load_dataset
@@ -56,11 +55,10 @@ def per_fold_times(ds, cfg, n_folds: int | None) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--cnn2d-folds", type=int, default=2)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--no-readme", action="store_true")
-    args = ap.parse_args()
+    args = parse_args(ap)
 
     with tempfile.TemporaryDirectory() as cache:
         base = TrainConfig(

@@ -21,7 +21,6 @@ Results: benchmarks/results/soak.json and a README line.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import socket
@@ -33,7 +32,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, update_readme_table, write_result
+from _common import ROOT, parse_args, parser, update_readme_table, write_result
 
 
 def _free_port() -> int:
@@ -189,13 +188,12 @@ def soak(model: Path, *, eeg_hours: float, speed: float, warmup_s: float) -> dic
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = parser(__doc__)
     ap.add_argument("--eeg-hours", type=float, default=2.0)
     ap.add_argument("--speed", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=60.0, help="wall seconds")
     ap.add_argument("--model", type=Path, help="default: train a small cnn2d")
-    ap.add_argument("--no-readme", action="store_true")
-    args = ap.parse_args()
+    args = parse_args(ap)
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
         if model is None:

@@ -169,8 +169,13 @@ def check_dropout(p: float, *, model: str) -> float:
 
 
 def check_sizes(sizes: Sequence[int], *, name: str, model: str) -> tuple[int, ...]:
-    """Return ``sizes`` as a tuple; raise :class:`ConfigError` unless it is a
-    non-empty sequence of positive ints."""
+    """Return ``sizes`` as a tuple of positive ints.
+
+    Raises
+    ------
+    ConfigError
+        Unless ``sizes`` is a non-empty sequence of positive ints.
+    """
     try:
         out = tuple(sizes)
     except TypeError:
@@ -188,8 +193,13 @@ def check_sizes(sizes: Sequence[int], *, name: str, model: str) -> tuple[int, ..
 def check_positive_int(
     n: int, *, name: str, model: str, allow_zero: bool = False
 ) -> int:
-    """Return ``n``; raise :class:`ConfigError` unless it is an int > 0 (>= 0 with
-    ``allow_zero``)."""
+    """Return ``n``, checked.
+
+    Raises
+    ------
+    ConfigError
+        Unless ``n`` is an int > 0 (>= 0 with ``allow_zero``).
+    """
     lo = 0 if allow_zero else 1
     if isinstance(n, bool) or not isinstance(n, int) or n < lo:
         raise ConfigError(
@@ -244,17 +254,7 @@ class TaskHeads(nn.Module):
         self.heads = nn.ModuleList(heads)
 
     def forward(self, z: Tensor) -> dict[str, Tensor]:
-        """Apply every head.
-
-        Parameters
-        ----------
-        z : Tensor, shape (batch, in_features)
-
-        Returns
-        -------
-        logits : dict of str to Tensor, each shape (batch, n_classes)
-            In task order.
-        """
+        """Apply every head to ``z``, shape (batch, in_features): logits per task."""
         return {
             name: head(z)
             for name, head in zip(self.task_names, self.heads, strict=True)
@@ -314,8 +314,23 @@ class EmotionModel(nn.Module):
         )
         self.hparams: dict[str, Any] = {}
 
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """Compute the logits per task; each model implements it.
+
+        Parameters
+        ----------
+        x : Tensor, shape (batch, *input_shape)
+            In the layout of the model's ``input_kind``.
+
+        Returns
+        -------
+        logits : dict of str to Tensor, each shape (batch, n_classes)
+            In task order.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
     def n_parameters(self, *, trainable_only: bool = True) -> int:
-        """Number of (trainable) scalar parameters, each shared tensor counted once."""
+        """Count the (trainable) scalar parameters, each shared tensor once."""
         return sum(
             p.numel()
             for p in self.parameters()
@@ -333,6 +348,7 @@ class EmotionModel(nn.Module):
         return torch.randn((batch, *self.input_shape), generator=g)
 
     def extra_repr(self) -> str:
+        """Return the input shape and tasks, shown in the module's repr."""
         return f"input_shape={self.input_shape}, tasks={self.tasks}"
 
 

@@ -104,15 +104,14 @@ class CNN2D(EmotionModel):
     ----------
     input_shape : tuple of int
         ``(n_features, 8, 9)``; any number of features and map size work.
-    tasks : mapping of str to int
-        Task name -> number of classes.
+    tasks, loss_weights
+        As for :class:`~emomon.models.base.EmotionModel`: task name -> number of
+        classes, and per-task loss weights (default 1.0).
     channels, bottleneck, dense, dropout
         Trunk settings, see :class:`BrainMapTrunk`.
     head_hidden : int, optional
         Hidden units of a task-specific layer in each head; 0 (default) makes each
         head a single linear layer on the 512-unit representation.
-    loss_weights : mapping of str to float, optional
-        Per-task loss weights (default 1.0).
 
     Notes
     -----
@@ -165,16 +164,7 @@ class CNN2D(EmotionModel):
         )
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Logits per task.
-
-        Parameters
-        ----------
-        x : Tensor, shape (batch, n_features, height, width)
-
-        Returns
-        -------
-        logits : dict of str to Tensor, each shape (batch, n_classes)
-        """
+        """Compute the logits per task; ``x`` is (batch, n_features, height, width)."""
         return self.heads(self.trunk(x))
 
 

@@ -29,7 +29,7 @@ from emomon.models.base import (
 
 
 def sinusoidal_encoding(length: int, d_model: int) -> Tensor:
-    """Fixed sinusoidal positional encoding (Vaswani et al. 2017).
+    """Compute the fixed sinusoidal positional encoding (Vaswani et al. 2017).
 
     Parameters
     ----------
@@ -72,8 +72,9 @@ class CNNTransformer(EmotionModel):
     ----------
     input_shape : tuple of int
         ``(n_channels, n_times)``; the model only accepts this window length.
-    tasks : mapping of str to int
-        Task name -> number of classes.
+    tasks, loss_weights
+        As for :class:`~emomon.models.base.EmotionModel`: task name -> number of
+        classes, and per-task loss weights (default 1.0).
     stem_channels : sequence of int, optional
         Filters of the strided temporal convolutions (default ``(32, 64)``).
     kernel_size : int, optional
@@ -88,8 +89,6 @@ class CNNTransformer(EmotionModel):
         Hidden size of the encoder's feed-forward blocks (default 128).
     dropout : float, optional
         Dropout in the encoder and before the heads (default 0.1).
-    loss_weights : mapping of str to float, optional
-        Per-task loss weights (default 1.0).
 
     Notes
     -----
@@ -192,16 +191,7 @@ class CNNTransformer(EmotionModel):
         self.heads = TaskHeads(d_model, self.tasks)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Logits per task.
-
-        Parameters
-        ----------
-        x : Tensor, shape (batch, n_channels, n_times)
-
-        Returns
-        -------
-        logits : dict of str to Tensor, each shape (batch, n_classes)
-        """
+        """Compute the logits per task of ``x``, shape (batch, n_channels, n_times)."""
         tokens = self.stem(x).transpose(1, 2)  # (batch, n_tokens, d_model)
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)
         z = torch.cat([cls, tokens], dim=1) + self.pos_encoding

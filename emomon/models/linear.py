@@ -19,10 +19,9 @@ class LogReg(EmotionModel):
     ----------
     input_shape : tuple of int
         ``(n_features,)``, e.g. ``n_channels * n_bands``.
-    tasks : mapping of str to int
-        Task name -> number of classes.
-    loss_weights : mapping of str to float, optional
-        Per-task loss weights (default 1.0).
+    tasks, loss_weights
+        As for :class:`~emomon.models.base.EmotionModel`: task name -> number of
+        classes, and per-task loss weights (default 1.0).
 
     Notes
     -----
@@ -48,16 +47,7 @@ class LogReg(EmotionModel):
         self.heads = TaskHeads(self.input_shape[0], self.tasks)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Logits per task.
-
-        Parameters
-        ----------
-        x : Tensor, shape (batch, n_features)
-
-        Returns
-        -------
-        logits : dict of str to Tensor, each shape (batch, n_classes)
-        """
+        """Compute the logits per task of ``x``, shape (batch, n_features)."""
         return self.heads(x)
 
 
@@ -70,14 +60,13 @@ class MLP(EmotionModel):
     ----------
     input_shape : tuple of int
         ``(n_features,)``.
-    tasks : mapping of str to int
-        Task name -> number of classes.
+    tasks, loss_weights
+        As for :class:`~emomon.models.base.EmotionModel`: task name -> number of
+        classes, and per-task loss weights (default 1.0).
     hidden : sequence of int, optional
         Hidden layer sizes (default ``(256, 64)``).
     dropout : float, optional
         Dropout probability after each hidden layer (default 0.3).
-    loss_weights : mapping of str to float, optional
-        Per-task loss weights (default 1.0).
 
     Notes
     -----
@@ -111,14 +100,5 @@ class MLP(EmotionModel):
         self.heads = TaskHeads(n_in, self.tasks)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Logits per task.
-
-        Parameters
-        ----------
-        x : Tensor, shape (batch, n_features)
-
-        Returns
-        -------
-        logits : dict of str to Tensor, each shape (batch, n_classes)
-        """
+        """Compute the logits per task of ``x``, shape (batch, n_features)."""
         return self.heads(self.trunk(x))

@@ -1,2 +1,5 @@
-"""Offline half: feature caching, labels, splits/protocols, training, metrics, reports
-and ONNX export."""
+"""Offline half: training and evaluation of models on recorded datasets.
+
+Feature caching, labels, splits/protocols, training, metrics, reports and ONNX
+export.
+"""

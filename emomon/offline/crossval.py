@@ -1,5 +1,4 @@
-"""Cross-validation bookkeeping: the folds of a protocol and their pooled
-predictions.
+"""Cross-validation bookkeeping: the folds of a protocol, their pooled predictions.
 
 :func:`protocol_splits` makes the folds; fold tasks (:mod:`emomon.offline.tasks`)
 predict each fold's held-out windows; :func:`pool_folds` puts the predictions
@@ -34,7 +33,7 @@ def protocol_splits(
     *,
     trial_labels: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[list[Split], list[str]]:
-    """The folds of ``protocol`` and its notes (e.g. one-class training folds).
+    """Make the folds of ``protocol`` and its notes (e.g. one-class training folds).
 
     Parameters
     ----------

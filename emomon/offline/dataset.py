@@ -46,14 +46,17 @@ class Dataset:
     def window_labels(
         self, trial_labels: Mapping[str, np.ndarray] | None = None
     ) -> dict[str, np.ndarray]:
-        """Labels per window, shape (n_windows,), of ``trial_labels`` (default the
-        dataset's)."""
+        """Return the labels per window, shape (n_windows,), of each task.
+
+        Read from ``trial_labels`` (trial-level labels per task), default the
+        dataset's own.
+        """
         labels = self.trial_labels if trial_labels is None else trial_labels
         return {task: np.asarray(labels[task])[self.table.trial] for task in self.tasks}
 
 
 def model_spec(spec: FeatureSpec, model: str) -> FeatureSpec:
-    """The feature spec a model reads: its layout, raw windows for EEG models."""
+    """Return the feature spec a model reads: its layout, raw windows for EEG models."""
     from emomon.models import model_input_kind
 
     kind = model_input_kind(model)
@@ -147,7 +150,7 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
 
 
 def dataset_info(ds: Dataset) -> DatasetInfo:
-    """Counts, montage and class balance of ``ds`` for the report."""
+    """Describe ``ds`` for the report: counts, montage and class balance."""
     t = ds.table
     return DatasetInfo(
         name=t.dataset,

@@ -1,5 +1,6 @@
-"""One protocol, evaluated: folds and permutation runs through an executor, then
-the pooled metrics with their nulls, CIs and per-group tables.
+"""One protocol, evaluated: folds and permutation runs through an executor.
+
+Then the pooled metrics with their nulls, CIs and per-group tables.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ __all__ = ["evaluate_protocol", "permuted_labels", "score_protocol"]
 
 
 def permuted_labels(ds: Dataset, cfg: TrainConfig) -> list[dict[str, np.ndarray]]:
-    """The trial labels of each of ``cfg.permutations`` permutation runs.
+    """Draw the trial labels of each of ``cfg.permutations`` permutation runs.
 
     Drawn by video (see :func:`~emomon.offline.metrics.permute_videos`: videos,
     not trials, are the exchangeable units under the null) from one stream seeded
@@ -65,7 +66,7 @@ def permuted_labels(ds: Dataset, cfg: TrainConfig) -> list[dict[str, np.ndarray]
 def _executor(
     executor: FoldExecutor | str, cfg: TrainConfig, n_windows: int, n_tasks: int
 ) -> Iterator[FoldExecutor]:
-    """The caller's executor, or a new one of that kind (closed afterwards)."""
+    """Yield the caller's executor, or a new one of that kind (closed afterwards)."""
     if isinstance(executor, FoldExecutor):
         yield executor
         return

@@ -55,7 +55,7 @@ class DataHandle(Protocol):
     """How a task reaches the dataset; picklable where tasks run elsewhere."""
 
     def get(self) -> Dataset:
-        """The dataset."""
+        """Return the dataset."""
         ...
 
 
@@ -66,13 +66,15 @@ class LocalHandle:
     data: Dataset
 
     def get(self) -> Dataset:
-        """The dataset."""
+        """Return the dataset."""
         return self.data
 
 
 class FileHandle:
-    """A dataset written to ``folder``: the feature array memory-mapped from
-    ``X.npy``, the rest unpickled from ``rest.pkl``.
+    """A dataset written to ``folder``, read back on demand.
+
+    The feature array is memory-mapped from ``X.npy``, the rest unpickled from
+    ``rest.pkl``.
 
     Resolved once per handle object; a pickled copy (one per task in a worker)
     resolves again, which costs a file open, not a copy of the features.
@@ -96,7 +98,7 @@ class FileHandle:
         return cls(folder)
 
     def get(self) -> Dataset:
-        """The dataset (features read-only, memory-mapped)."""
+        """Return the dataset (features read-only, memory-mapped)."""
         if self._data is None:
             folder = Path(self.folder)
             with (folder / "rest.pkl").open("rb") as fh:
@@ -122,14 +124,16 @@ class FoldExecutor(ABC):
 
     @abstractmethod
     def share(self, data: Dataset) -> DataHandle:
-        """A handle through which tasks reach ``data`` (sharing the same object
-        again returns the same handle)."""
+        """Return a handle through which tasks reach ``data``.
+
+        Sharing the same object again returns the same handle.
+        """
 
     @abstractmethod
     def map(
         self, fn: Callable[[DataHandle, T], R], data: DataHandle, tasks: Sequence[T]
     ) -> Iterator[R]:
-        """``fn(data, task)`` for every task, yielded in task order.
+        """Yield ``fn(data, task)`` for every task, in task order.
 
         ``fn`` must be a module-level function and the tasks picklable where the
         executor runs them in other processes. Closing the iterator early cancels
@@ -155,6 +159,7 @@ class SerialExecutor(FoldExecutor):
         self._shared: tuple[Dataset, LocalHandle] | None = None
 
     def share(self, data: Dataset) -> DataHandle:
+        """Return a :class:`LocalHandle` of ``data`` (reused for the same object)."""
         if self._shared is None or self._shared[0] is not data:
             self._shared = (data, LocalHandle(data))
         return self._shared[1]
@@ -162,6 +167,7 @@ class SerialExecutor(FoldExecutor):
     def map(
         self, fn: Callable[[DataHandle, T], R], data: DataHandle, tasks: Sequence[T]
     ) -> Iterator[R]:
+        """Yield ``fn(data, task)`` for every task, run here one after the other."""
         for task in tasks:
             yield fn(data, task)
 
@@ -186,6 +192,7 @@ class ProcessExecutor(FoldExecutor):
         self._shared: list[tuple[Dataset, FileHandle]] = []
 
     def share(self, data: Dataset) -> DataHandle:
+        """Write ``data`` to the temporary folder once; return its file handle."""
         for known, handle in self._shared:
             if known is data:
                 return handle
@@ -198,6 +205,11 @@ class ProcessExecutor(FoldExecutor):
     def map(
         self, fn: Callable[[DataHandle, T], R], data: DataHandle, tasks: Sequence[T]
     ) -> Iterator[R]:
+        """Submit ``fn(data, task)`` for every task to the workers; yield in order.
+
+        The worker pool starts on the first call. Closing the iterator early
+        cancels the tasks that have not started.
+        """
         if self._pool is None:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
@@ -214,6 +226,7 @@ class ProcessExecutor(FoldExecutor):
                 future.cancel()  # no-op for the finished and the running ones
 
     def close(self) -> None:
+        """Shut the workers down and remove the shared copies."""
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
@@ -226,7 +239,7 @@ class ProcessExecutor(FoldExecutor):
 def make_executor(
     kind: str, *, n_jobs: int, n_windows: int, n_tasks: int
 ) -> FoldExecutor:
-    """The executor ``kind`` for ``n_tasks`` tasks over ``n_windows`` windows.
+    """Make the executor ``kind`` for ``n_tasks`` tasks over ``n_windows`` windows.
 
     Parameters
     ----------

@@ -75,6 +75,18 @@ class ProbabilityModel(nn.Module):
         self.tasks = tuple(tasks)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Return the softmax probabilities of each task, in ``tasks`` order.
+
+        Parameters
+        ----------
+        x : Tensor
+            The wrapped model's input, shape (batch, *input_shape).
+
+        Returns
+        -------
+        tuple of Tensor
+            One (batch, n_classes) tensor per task.
+        """
         logits = self.model(x)
         return tuple(torch.softmax(logits[t], dim=-1) for t in self.tasks)
 

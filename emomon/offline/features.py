@@ -89,8 +89,11 @@ def trial_features(trial: Trial, spec: FeatureSpec) -> TrialFeatures:
 
 
 def _settings(trial: Trial, spec: FeatureSpec) -> ExtractorSettings:
-    """Extractor settings for ``trial``; a rate the spec cannot use is the
-    recording's problem, reported as such (dsp raises a bare ValueError)."""
+    """Return the extractor settings for ``trial``.
+
+    A rate the spec cannot use is the recording's problem, reported as such (dsp
+    raises a bare ValueError).
+    """
     where = f"subject {trial.subject} video {trial.video}"
     top = max(spec.bands, key=lambda b: b.hi)
     if top.hi >= trial.sfreq / 2:
@@ -176,6 +179,7 @@ class FeatureTable:
 
     @property
     def n_trials(self) -> int:
+        """Number of trials (rows of the trial-level arrays)."""
         return self.trial_subject.size
 
     def rating(self, name: str) -> np.ndarray:

@@ -18,8 +18,11 @@ __all__ = ["export_model", "final_epochs", "train_final"]
 
 
 def final_epochs(report: RunReport, cfg: TrainConfig) -> int:
-    """Epochs of the final model: the median epoch early stopping kept in the
-    first protocol's folds (``cfg.epochs`` when none was kept), at least 1."""
+    """Return the epochs of the final model, at least 1.
+
+    The median epoch early stopping kept in the first protocol's folds
+    (``cfg.epochs`` when none was kept).
+    """
     main = report.main
     epochs = [
         f.best_epoch

@@ -39,8 +39,11 @@ def _class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 @dataclass
 class FitResult:
-    """A trained model (in eval mode, on the CPU), the epoch whose weights it
-    kept, and one row per epoch (``epoch``, ``loss``, ``val_loss``)."""
+    """A trained model with its history.
+
+    The model (in eval mode, on the CPU), the epoch whose weights it kept, and
+    one row per epoch (``epoch``, ``loss``, ``val_loss``).
+    """
 
     model: Any
     best_epoch: int

@@ -706,7 +706,7 @@ def permute_videos(
     *,
     rng: np.random.Generator | int | None = None,
 ) -> np.ndarray:
-    """A trial permutation that relabels whole videos: (s, v) takes (s, pi(v)).
+    """Draw a trial permutation that relabels whole videos: (s, v) takes (s, pi(v)).
 
     Under the null hypothesis (the EEG carries no emotion information beyond the
     video it shows), the exchangeable units of a cross-video design are the

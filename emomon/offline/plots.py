@@ -1,5 +1,6 @@
-"""PNG plots of a run report: per-video accuracy, confusion matrices, protocols
-side by side, ablations.
+"""PNG plots of a run report.
+
+Per-video accuracy, confusion matrices, protocols side by side, ablations.
 
 Plots are drawn on ``matplotlib.figure.Figure`` objects with the non-interactive
 Agg canvas, never through ``pyplot``: no global backend switch (which would close
@@ -47,7 +48,7 @@ _CHANCE: dict[str, Any] = {
 
 
 def _v(x: float | None) -> float:
-    """A plotted number: NaN where undefined."""
+    """Return a plotted number: NaN where undefined."""
     return math.nan if x is None else float(x)
 
 
@@ -56,7 +57,7 @@ def _ok(x: float) -> bool:
 
 
 def _figure(figsize: tuple[float, float]) -> Figure:
-    """A pyplot-free figure on the Agg canvas (nothing global to close)."""
+    """Make a pyplot-free figure on the Agg canvas (nothing global to close)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -305,7 +306,7 @@ def _grouped_bars(
     *,
     chance_by_group: bool,
 ) -> None:
-    """Grouped bars with CI error bars, majority markers and chance lines.
+    """Draw grouped bars with CI error bars, majority markers and chance lines.
 
     ``series`` items: ``label``, ``values``, ``cis``, ``majority``, ``p`` (per
     group, None where undefined), ``color``, ``hatch``; ``chance`` maps a group (or

@@ -50,10 +50,11 @@ still produced; a ``SplitWarning`` is emitted and the trainer decides what to do
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -415,7 +416,7 @@ class _Table:
 
 
 def _fold_rng(seed: int, name: str) -> np.random.Generator:
-    """Generator that depends only on the seed and the fold name."""
+    """Return a generator that depends only on the seed and the fold name."""
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())])
 
 
@@ -489,7 +490,7 @@ def _video_rating_array(
 def _extreme_videos(
     cand: np.ndarray, ratings: np.ndarray, extreme_fraction: float
 ) -> np.ndarray:
-    """The ``k`` lowest- and ``k`` highest-rated of ``cand`` (video codes)."""
+    """Pick the ``k`` lowest- and ``k`` highest-rated of ``cand`` (video codes)."""
     n = cand.size
     if n <= 2:
         return cand
@@ -498,6 +499,43 @@ def _extreme_videos(
     # Video codes follow sorted video ids, so lexsort breaks rating ties by id.
     order = cand[np.lexsort((cand, ratings[cand]))]
     return np.sort(np.concatenate([order[:k], order[n - k :]]))
+
+
+def _hold_out(
+    name: str,
+    unit: int,
+    cand: np.ndarray,
+    codes: np.ndarray,
+    *,
+    val_fraction: float,
+    seed: int,
+    unit_labels: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+    keep_train: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Split:
+    """Make the fold ``name`` that tests on ``unit`` and trains on ``cand``.
+
+    A share ``val_fraction`` of the candidate units is drawn for validation (by
+    :func:`_pick_val`, class-interleaved with ``unit_labels``, from the fold's own
+    generator); ``keep_train`` may thin out the rest. ``codes`` gives each window's
+    unit: all windows, or those at the indices ``rows``.
+    """
+    val_units = _pick_val(
+        cand, _n_val(cand.size, val_fraction), _fold_rng(seed, name), unit_labels
+    )
+    train_units = np.setdiff1d(cand, val_units)
+    if keep_train is not None:
+        train_units = keep_train(train_units)
+
+    def windows(mask: np.ndarray) -> np.ndarray:
+        return _idx(mask) if rows is None else rows[mask]
+
+    return Split(
+        name,
+        windows(np.isin(codes, train_units)),
+        windows(np.isin(codes, val_units)),
+        windows(codes == unit),
+    )
 
 
 def _lovo(
@@ -513,25 +551,28 @@ def _lovo(
             f"protocol lovo needs at least 2 videos, got {n_videos}; "
             "use more videos or another protocol"
         )
+    keep_train = (
+        None
+        if ratings is None
+        else functools.partial(
+            _extreme_videos, ratings=ratings, extreme_fraction=extreme_fraction
+        )
+    )
     splits = []
     for v in range(n_videos):
-        name = str(t.video_names[v])
         cand = np.delete(np.arange(n_videos), v)
-        unit_labels = (
-            None if t.l_code is None else _unit_majority(t.v_code, t.l_code, cand)
-        )
-        val_units = _pick_val(
-            cand, _n_val(cand.size, val_fraction), _fold_rng(seed, name), unit_labels
-        )
-        train_units = np.setdiff1d(cand, val_units)
-        if ratings is not None:
-            train_units = _extreme_videos(train_units, ratings, extreme_fraction)
         splits.append(
-            Split(
-                name,
-                _idx(np.isin(t.v_code, train_units)),
-                _idx(np.isin(t.v_code, val_units)),
-                _idx(t.v_code == v),
+            _hold_out(
+                str(t.video_names[v]),
+                v,
+                cand,
+                t.v_code,
+                val_fraction=val_fraction,
+                seed=seed,
+                unit_labels=None
+                if t.l_code is None
+                else _unit_majority(t.v_code, t.l_code, cand),
+                keep_train=keep_train,
             )
         )
     return splits
@@ -544,23 +585,17 @@ def _loso(t: _Table, val_fraction: float, seed: int) -> list[Split]:
             f"protocol loso needs at least 2 subjects, got {n_subjects}; "
             "use more subjects or another protocol (e.g. subject-lovo)"
         )
-    splits = []
-    for s in range(n_subjects):
-        name = str(t.subject_names[s])
-        cand = np.delete(np.arange(n_subjects), s)
-        val_units = _pick_val(
-            cand, _n_val(cand.size, val_fraction), _fold_rng(seed, name), None
+    return [
+        _hold_out(
+            str(t.subject_names[s]),
+            s,
+            np.delete(np.arange(n_subjects), s),
+            t.s_code,
+            val_fraction=val_fraction,
+            seed=seed,
         )
-        train_units = np.setdiff1d(cand, val_units)
-        splits.append(
-            Split(
-                name,
-                _idx(np.isin(t.s_code, train_units)),
-                _idx(np.isin(t.s_code, val_units)),
-                _idx(t.s_code == s),
-            )
-        )
-    return splits
+        for s in range(n_subjects)
+    ]
 
 
 def _subject_lovo(t: _Table, val_fraction: float, seed: int) -> list[Split]:
@@ -581,21 +616,17 @@ def _subject_lovo(t: _Table, val_fraction: float, seed: int) -> list[Split]:
             else _unit_majority(v_rows, t.l_code[rows], np.arange(v_rows.max() + 1))
         )
         for v in vids:
-            name = f"{subject}/{t.video_names[v]}"
             cand = vids[vids != v]
-            val_units = _pick_val(
-                cand,
-                _n_val(cand.size, val_fraction),
-                _fold_rng(seed, name),
-                None if majority is None else majority[cand],
-            )
-            train_units = np.setdiff1d(cand, val_units)
             splits.append(
-                Split(
-                    name,
-                    rows[np.isin(v_rows, train_units)],
-                    rows[np.isin(v_rows, val_units)],
-                    rows[v_rows == v],
+                _hold_out(
+                    f"{subject}/{t.video_names[v]}",
+                    v,
+                    cand,
+                    v_rows,
+                    val_fraction=val_fraction,
+                    seed=seed,
+                    unit_labels=None if majority is None else majority[cand],
+                    rows=rows,
                 )
             )
     return splits

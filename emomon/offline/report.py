@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from emomon.offline import plots, tables
 from emomon.offline.plots import (
     plot_ablation,
     plot_confusion,
@@ -27,40 +28,19 @@ from emomon.offline.plots import (
     plot_protocols,
 )
 from emomon.offline.runreport import RunReport, to_jsonable
+from emomon.offline.tables import *  # noqa: F403 - re-exported, see __all__
 from emomon.offline.tables import (
     ABLATION_COLUMNS,
-    ALPHA,
     FOLD_COLUMNS,
     GROUP_COLUMNS,
-    LEAKY_NOTE,
     ablation_rows,
     fold_rows,
-    format_ablation,
-    format_summary,
     group_rows,
-    verdict,
 )
 
-# The public names of the report layer, importable from here.
-__all__ = [
-    "ABLATION_COLUMNS",
-    "ALPHA",
-    "FOLD_COLUMNS",
-    "GROUP_COLUMNS",
-    "LEAKY_NOTE",
-    "ablation_rows",
-    "fold_rows",
-    "format_ablation",
-    "format_summary",
-    "group_rows",
-    "plot_ablation",
-    "plot_confusion",
-    "plot_per_video",
-    "plot_protocols",
-    "to_jsonable",
-    "verdict",
-    "write_report",
-]
+# The public names of the report layer, importable from here: the tables', the
+# plots' and the files'.
+__all__ = [*tables.__all__, *plots.__all__, "to_jsonable", "write_report"]
 
 
 def _cell(v: Any) -> str:

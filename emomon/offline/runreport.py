@@ -30,11 +30,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -75,7 +75,7 @@ Pair = tuple[float | None, float | None]
 
 
 def _float(x: Any) -> float | None:
-    """A finite float, else None (None, booleans, strings, NaN and inf)."""
+    """Return a finite float, else None (None, booleans, strings, NaN and inf)."""
     if x is None or isinstance(x, (bool, np.bool_, str, bytes)):
         return None
     try:
@@ -114,7 +114,7 @@ def _pair(x: Any) -> Pair:
 
 
 def to_jsonable(obj: Any) -> Any:
-    """A strict-JSON copy of ``obj``.
+    """Return a strict-JSON copy of ``obj``.
 
     NaN and infinities become ``None``; numpy scalars and arrays become Python
     numbers and lists; tuples and sets become lists; paths and dates become strings;
@@ -158,9 +158,57 @@ def to_jsonable(obj: Any) -> Any:
 
 # ------------------------------------------------------------------ the records
 
+#: How :meth:`_Record.from_dict` reads a field, by its annotation.
+_READERS: dict[str, Callable[[Any], Any]] = {
+    "int | None": _int,
+    "float | None": _float,
+    "str | None": _str,
+    "Pair": _pair,
+}
+
+
+class _Record:
+    """Base of the report records: :meth:`to_dict` and a lenient :meth:`from_dict`.
+
+    :meth:`from_dict` reads each field by its annotation (``int | None`` with
+    :func:`_int`, ``float | None`` with :func:`_float`, ``str | None`` with
+    :func:`_str`, ``Pair`` with :func:`_pair`); a record with fields of other
+    kinds reads them in :meth:`_read_fields`.
+    """
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        """Read a record from its dict or its JSON, leniently.
+
+        Parameters
+        ----------
+        d : mapping
+            As written by :meth:`to_dict` (or by the metrics functions); a missing
+            or mistyped value reads as None.
+
+        Returns
+        -------
+        record
+            An instance of the class it is called on.
+        """
+        values = cls._read_fields(d)
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name not in values:
+                values[f.name] = _READERS[str(f.type)](d.get(f.name))
+        return cls(**values)
+
+    @classmethod
+    def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        """Read the fields :data:`_READERS` has no reader for (none here)."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-ready dict, fields in declaration order."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
 
 @dataclass(frozen=True)
-class Metrics:
+class Metrics(_Record):
     """Pooled metrics of one task (:func:`emomon.offline.metrics.summarize`).
 
     ``f1`` is class 1's for binary tasks and the macro F1 otherwise; ``confusion``
@@ -177,27 +225,18 @@ class Metrics:
     confusion: tuple[tuple[int, ...], ...] | None = None
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Metrics:
-        """From ``summarize``'s dict or its JSON."""
-        return cls(
-            n=_int(d.get("n")),
-            n_classes=_int(d.get("n_classes")),
-            accuracy=_float(d.get("accuracy")),
-            balanced_accuracy=_float(d.get("balanced_accuracy")),
-            auc=_float(d.get("auc")),
-            f1=_float(d.get("f1")),
-            f1_macro=_float(d.get("f1_macro")),
-            confusion=_confusion(d.get("confusion")),
-        )
+    def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        return {"confusion": _confusion(d.get("confusion"))}
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        """Return the metrics as a JSON-ready dict (``confusion`` as lists)."""
+        d = super().to_dict()
         d["confusion"] = [list(r) for r in self.confusion] if self.confusion else None
         return d
 
 
 def _confusion(x: Any) -> tuple[tuple[int, ...], ...] | None:
-    """A square matrix of counts, else None."""
+    """Return a square matrix of counts, else None."""
     rows = [_seq(r) for r in _seq(x)]
     if not rows or any(len(r) != len(rows) for r in rows):
         return None
@@ -208,18 +247,11 @@ def _confusion(x: Any) -> tuple[tuple[int, ...], ...] | None:
 
 
 @dataclass(frozen=True)
-class Baseline:
+class Baseline(_Record):
     """The majority-class baseline of each fold's training set, pooled."""
 
     accuracy: float | None = None
     balanced_accuracy: float | None = None
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Baseline:
-        return cls(_float(d.get("accuracy")), _float(d.get("balanced_accuracy")))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -231,11 +263,12 @@ class Permutation:
     null: tuple[float | None, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the test as a JSON-ready dict (``null`` as a list)."""
         return {"n": self.n, "p_value": self.p_value, "null": list(self.null)}
 
 
 @dataclass(frozen=True)
-class GroupRow:
+class GroupRow(_Record):
     """One row of ``per_video`` / ``per_subject`` (:func:`metrics.group_table`).
 
     ``mean_p`` maps ``"high"`` (binary) or each class index (``"0"``, ...) to the
@@ -253,32 +286,28 @@ class GroupRow:
     mean_p: Mapping[str, float | None] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GroupRow:
+    def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
         # The CSV (and early hand-made reports) say majority_true.
         true = d.get("true_majority", d.get("majority_true"))
-        return cls(
-            group=str(d.get("group", "?")),
-            n=_int(d.get("n")),
-            accuracy=_float(d.get("accuracy")),
-            balanced_accuracy=_float(d.get("balanced_accuracy")),
-            auc=_float(d.get("auc")),
-            true_majority=_int(true),
-            pred_majority=_int(d.get("pred_majority")),
-            mean_p={
+        return {
+            "group": str(d.get("group", "?")),
+            "true_majority": _int(true),
+            "mean_p": {
                 str(k)[len("mean_p_") :]: _float(v)
                 for k, v in d.items()
                 if str(k).startswith("mean_p_")
             },
-        )
+        }
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the row as a JSON-ready dict, ``mean_p`` as ``mean_p_<key>``."""
         d = {k: v for k, v in dataclasses.asdict(self).items() if k != "mean_p"}
         d.update({f"mean_p_{k}": v for k, v in self.mean_p.items()})
         return d
 
 
 @dataclass(frozen=True)
-class FoldRow:
+class FoldRow(_Record):
     """One fold of one task: sizes, the epoch early stopping chose, its scores."""
 
     fold: str
@@ -290,23 +319,12 @@ class FoldRow:
     balanced_accuracy: float | None = None
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> FoldRow:
-        return cls(
-            fold=str(d.get("fold", "?")),
-            n_train=_int(d.get("n_train")),
-            n_val=_int(d.get("n_val")),
-            n_test=_int(d.get("n_test")),
-            best_epoch=_int(d.get("best_epoch")),
-            accuracy=_float(d.get("accuracy")),
-            balanced_accuracy=_float(d.get("balanced_accuracy")),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        return {"fold": str(d.get("fold", "?"))}
 
 
 @dataclass(frozen=True)
-class Headline:
+class Headline(_Record):
     """The numbers a task is judged by (the summary, the model's contract)."""
 
     balanced_accuracy: float | None
@@ -314,9 +332,6 @@ class Headline:
     ci95_low: float | None
     ci95_high: float | None
     p_value: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -368,6 +383,11 @@ class TaskResult:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TaskResult:
+        """Read a task's results from their dict or JSON, leniently.
+
+        Classes missing from ``d`` are named by index, as many as the confusion
+        matrix has (default 2); a missing p-value is recomputed from the null.
+        """
         metrics = Metrics.from_dict(_map(d.get("metrics")))
         classes = tuple(str(c) for c in _seq(d.get("classes")))
         if not classes:  # name the classes by index, as many as the matrix has
@@ -387,6 +407,7 @@ class TaskResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the results as a JSON-ready dict, with ``above_chance``."""
         return {
             "classes": list(self.classes),
             "metrics": self.metrics.to_dict(),
@@ -401,7 +422,7 @@ class TaskResult:
 
 
 def _permutation(x: Any, metrics: Metrics) -> Permutation | None:
-    """The permutation entry; a missing p-value is recomputed from the null."""
+    """Read the permutation entry; a missing p-value is recomputed from the null."""
     if not isinstance(x, Mapping):
         return None
     null = tuple(_float(v) for v in _seq(x.get("null")))
@@ -438,6 +459,20 @@ class ProtocolResult:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, name: str) -> ProtocolResult:
+        """Read a protocol's results from their dict or JSON, leniently.
+
+        Parameters
+        ----------
+        d : mapping
+            One entry of ``report.json``'s ``results``.
+        name : str
+            Its key there: the protocol, where ``d`` does not name it.
+
+        Returns
+        -------
+        ProtocolResult
+            ``leaky`` defaults to whether the protocol is in ``LEAKY_PROTOCOLS``.
+        """
         protocol = str(d.get("protocol", name))
         leaky = d.get("leaky")
         return cls(
@@ -456,6 +491,7 @@ class ProtocolResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the results as a JSON-ready dict, ``tasks`` last."""
         return {
             "protocol": self.protocol,
             "leaky": self.leaky,
@@ -469,9 +505,11 @@ class ProtocolResult:
 
 
 @dataclass(frozen=True)
-class DatasetInfo:
-    """What the run read: counts, montage, and the class balance of each task
-    (trials per class)."""
+class DatasetInfo(_Record):
+    """What the run read: counts, montage, and each task's class balance.
+
+    ``class_balance`` gives the trials per class of each task.
+    """
 
     name: str | None = None
     n_subjects: int | None = None
@@ -483,30 +521,25 @@ class DatasetInfo:
     class_balance: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DatasetInfo:
-        return cls(
-            name=_str(d.get("name")),
-            n_subjects=_int(d.get("n_subjects")),
-            n_videos=_int(d.get("n_videos")),
-            n_trials=_int(d.get("n_trials")),
-            n_windows=_int(d.get("n_windows")),
-            ch_names=tuple(str(c) for c in _seq(d.get("ch_names"))),
-            sfreq=_float(d.get("sfreq")),
-            class_balance={
+    def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "ch_names": tuple(str(c) for c in _seq(d.get("ch_names"))),
+            "class_balance": {
                 str(k): tuple(_int(c) or 0 for c in _seq(v))
                 for k, v in _map(d.get("class_balance")).items()
             },
-        )
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        """Return the description as a JSON-ready dict (tuples as lists)."""
+        d = super().to_dict()
         d["ch_names"] = list(self.ch_names)
         d["class_balance"] = {k: list(v) for k, v in self.class_balance.items()}
         return d
 
 
 @dataclass(frozen=True)
-class AblationRow:
+class AblationRow(_Record):
     """One (setting, task) cell of an ablation: the setting's headline numbers."""
 
     setting: str
@@ -519,7 +552,7 @@ class AblationRow:
 
     @classmethod
     def from_task(cls, setting: str, task: str, result: TaskResult) -> AblationRow:
-        """The row of ``task`` of the run with ``setting``."""
+        """Make the row of ``task`` of the run with ``setting``."""
         return cls(
             setting,
             task,
@@ -531,25 +564,18 @@ class AblationRow:
         )
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> AblationRow:
-        return cls(
-            setting=str(d.get("setting", "?")),
-            task=str(d.get("task", "?")),
-            balanced_accuracy=_float(d.get("balanced_accuracy")),
-            auc=_float(d.get("auc")),
-            ci95=_pair(d.get("ci95")),
-            p_value=_float(d.get("p_value")),
-            majority_balanced_accuracy=_float(d.get("majority_balanced_accuracy")),
-        )
+    def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: str(d.get(k, "?")) for k in ("setting", "task")}
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        """Return the row as a JSON-ready dict (``ci95`` as a list)."""
+        d = super().to_dict()
         d["ci95"] = list(self.ci95)
         return d
 
 
 @dataclass(frozen=True)
-class Ablation:
+class Ablation(_Record):
     """A factor experiment: ``kind`` "bands" or "labels", rows in run order."""
 
     kind: str | None
@@ -557,28 +583,30 @@ class Ablation:
     rows: tuple[AblationRow, ...] = ()
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Ablation:
-        return cls(
-            _str(d.get("kind")),
-            _str(d.get("protocol")),
-            tuple(AblationRow.from_dict(r) for r in _maps(d.get("rows"))),
-        )
+    def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        return {"rows": tuple(AblationRow.from_dict(r) for r in _maps(d.get("rows")))}
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the ablation as a JSON-ready dict, each row through its own."""
         rows = [r.to_dict() for r in self.rows]
         return {"kind": self.kind, "protocol": self.protocol, "rows": rows}
 
 
 @dataclass(frozen=True)
-class ExportInfo:
-    """The exported model: its file name in the run directory and the largest
-    difference between onnxruntime and torch on the parity check."""
+class ExportInfo(_Record):
+    """The exported model: its file name and its parity with torch.
+
+    ``path`` is the file name in the run directory (required), and
+    ``parity_max_abs`` the largest difference between onnxruntime and torch on
+    the parity check.
+    """
 
     path: str
     parity_max_abs: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    @classmethod
+    def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        return {"path": str(d["path"])}
 
 
 @dataclass(frozen=True)
@@ -622,12 +650,12 @@ class RunReport:
         return {k: t.headline() for k, t in main.tasks.items()} if main else {}
 
     def with_export(self, export: ExportInfo) -> RunReport:
-        """This report with its ``export`` entry set."""
+        """Return a copy of the report with its ``export`` entry set."""
         return dataclasses.replace(self, export=export)
 
     # -- JSON ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The report as a strict-JSON object (NaN never appears)."""
+        """Return the report as a strict-JSON object (NaN never appears)."""
         d: dict[str, Any] = {
             "emomon_version": self.emomon_version,
             "schema_version": self.schema_version,
@@ -643,7 +671,7 @@ class RunReport:
         return d
 
     def to_json(self, *, sort_keys: bool = False) -> str:
-        """The text of ``report.json``: strict JSON, indent 2, no final newline."""
+        """Return ``report.json``'s text: strict JSON, indent 2, no final newline."""
         return json.dumps(
             self.to_dict(),
             indent=2,
@@ -682,7 +710,7 @@ class RunReport:
                 if isinstance(v, Mapping)
             },
             ablation=Ablation.from_dict(abl) if isinstance(abl, Mapping) else None,
-            export=ExportInfo(str(export["path"]), _float(export.get("parity_max_abs")))
+            export=ExportInfo.from_dict(export)
             if isinstance(export, Mapping) and export.get("path") is not None
             else None,
         )

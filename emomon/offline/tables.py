@@ -105,7 +105,7 @@ def natural_key(s: str) -> tuple[Any, ...]:
 
 
 def ablation_title(abl: Ablation) -> str:
-    """The title of an ablation: "Band ablation (lovo)", "Label reliability"."""
+    """Title an ablation: "Band ablation (lovo)", "Label reliability"."""
     title = _ABLATION_TITLES.get(abl.kind or "", "Ablation")
     return f"{title} ({abl.protocol})" if abl.protocol else title
 

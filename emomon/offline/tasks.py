@@ -55,7 +55,7 @@ FOLD_RESULT_VERSION = 1
 
 
 def task_seed(run_seed: int, index: int) -> int:
-    """The torch seed of fold ``index`` of a run seeded ``run_seed``.
+    """Return the torch seed of fold ``index`` of a run seeded ``run_seed``.
 
     ``run_seed + index``, the seeds emomon has always used: fold k trains with it
     in the observed cross-validation and in every permutation run, so the
@@ -140,7 +140,7 @@ class FoldResult:
     version: int = FOLD_RESULT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (probabilities as nested lists)."""
+        """Return a JSON-ready dict (probabilities as nested lists)."""
         return {
             "version": self.version,
             "fold": self.fold,
@@ -237,7 +237,7 @@ def fit_fold(ds: Dataset, task: FoldTask) -> FoldResult:
 
 
 def run_fold(data: DataHandle, task: FoldTask) -> FoldResult:
-    """The fold task: :func:`fit_fold` with :data:`TASK_THREADS` torch threads."""
+    """Run the fold task: :func:`fit_fold` with :data:`TASK_THREADS` torch threads."""
     with torch_threads(TASK_THREADS):
         return fit_fold(data.get(), task)
 
@@ -264,8 +264,10 @@ class PermutationTask:
 
 @dataclass(frozen=True)
 class PermutationResult:
-    """The pooled balanced accuracy per task of one permutation run (None where
-    undefined); ``seconds`` is volatile."""
+    """The pooled balanced accuracy per task of one permutation run.
+
+    None where undefined; ``seconds`` is volatile.
+    """
 
     index: int
     balanced_accuracy: Mapping[str, float | None] = field(default_factory=dict)
@@ -274,7 +276,7 @@ class PermutationResult:
 
 
 def run_permutation(data: DataHandle, task: PermutationTask) -> PermutationResult:
-    """The permutation task: every fold of the protocol, one after the other."""
+    """Run the permutation task: every fold of the protocol, one after the other."""
     t0 = time.perf_counter()
     ds, cfg, labels = data.get(), task.config, task.trial_labels
     with torch_threads(TASK_THREADS):

@@ -296,7 +296,7 @@ def run_ablation(
     progress: bool = True,
     executor: FoldExecutor | str = "auto",
 ) -> RunReport:
-    """The seed papers' factor experiments: each band alone, or label methods.
+    """Run the seed papers' factor experiments: each band alone, or label methods.
 
     Evaluates the first protocol of ``cfg`` once per setting.
 

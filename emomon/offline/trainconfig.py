@@ -134,7 +134,7 @@ def make_train_config(
     section: str = "train",
     **overrides: Any,
 ) -> TrainConfig:
-    """The one assembly of a :class:`TrainConfig`: defaults < ``base`` < overrides.
+    """Assemble a :class:`TrainConfig` (the one place): defaults < ``base`` < overrides.
 
     Parameters
     ----------
@@ -193,7 +193,7 @@ def make_train_config(
 
 
 def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The ``[train]`` keys and the nested tables of a TOML config."""
+    """Read the ``[train]`` keys and the nested tables of a TOML config."""
     data = load_toml(path)
     unknown = sorted(set(data) - {"train", "features", "synthetic", "model"})
     if unknown:
@@ -237,7 +237,7 @@ def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
 
 
 def config_from_report(report: RunReport, *, where: str) -> TrainConfig:
-    """The :class:`TrainConfig` a run was made with (``report.config``).
+    """Rebuild the :class:`TrainConfig` a run was made with (``report.config``).
 
     Parameters
     ----------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,18 +20,19 @@ def _logreg():  # noqa: ANN202
     return build_model("logreg", input_shape=(16,), tasks={"class": 3})
 
 
+def _export(path: Path, model: torch.nn.Module | None = None, **options: Any) -> float:
+    """export_onnx of ``model`` (default a new _logreg()) on 16 "features"."""
+    model = _logreg() if model is None else model
+    return export_onnx(
+        model, input_shape=(16,), input_name="features", path=path, **options
+    )
+
+
 def test_parity_failure_raises_and_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     path.write_bytes(b"previous model")
     with pytest.raises(RuntimeError, match="does not match torch"):
-        export_onnx(
-            _logreg(),
-            input_shape=(16,),
-            input_name="features",
-            path=path,
-            atol=0.0,  # no difference is < 0
-            exporter="torchscript",
-        )
+        _export(path, atol=0.0, exporter="torchscript")  # no difference is < 0
     assert path.read_bytes() == b"previous model"  # the old file is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
 
@@ -38,15 +40,9 @@ def test_parity_failure_raises_and_writes_nothing(tmp_path: Path) -> None:
 def test_export_creates_parent_dirs_and_keeps_eval_mode(tmp_path: Path) -> None:
     model = _logreg().eval()
     path = tmp_path / "a" / "b" / "m.onnx"
-    diff = export_onnx(
-        model,
-        input_shape=(16,),
-        input_name="features",
-        path=path,
-        n_check=1,
-        exporter="torchscript",
-    )
-    assert path.is_file() and diff < 1e-4
+    diff = _export(path, model, n_check=1, exporter="torchscript")
+    assert path.is_file()
+    assert diff < 1e-4
     assert not model.training
     assert read_onnx_metadata(path) == {}
 
@@ -69,12 +65,7 @@ def test_bad_arguments(kwargs: dict, error: type[Exception], tmp_path: Path) -> 
 
 def test_model_must_return_a_dict_of_logits(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="dict"):
-        export_onnx(
-            torch.nn.Linear(16, 2),
-            input_shape=(16,),
-            input_name="features",
-            path=tmp_path / "m.onnx",
-        )
+        _export(tmp_path / "m.onnx", torch.nn.Linear(16, 2))
 
 
 def test_read_metadata_of_missing_or_foreign_file(tmp_path: Path) -> None:
@@ -96,14 +87,9 @@ def test_auto_falls_back_to_torchscript_when_dynamo_fails(
 
     monkeypatch.setitem(export._EXPORTERS, "dynamo", broken)
     path = tmp_path / "m.onnx"
-    diff = export_onnx(_logreg(), input_shape=(16,), input_name="features", path=path)
-    assert diff < 1e-4 and path.is_file()
+    diff = _export(path)
+    assert diff < 1e-4
+    assert path.is_file()
     assert "no dynamo today" in caplog.text
     with pytest.raises(RuntimeError, match="no dynamo today"):
-        export_onnx(
-            _logreg(),
-            input_shape=(16,),
-            input_name="features",
-            path=path,
-            exporter="dynamo",
-        )
+        _export(path, exporter="dynamo")

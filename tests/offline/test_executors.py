@@ -92,7 +92,8 @@ def test_file_handle_pickles_without_the_data(ds: Dataset, tmp_path: Path) -> No
     got = copy.get()
     np.testing.assert_array_equal(got.table.X, ds.table.X)
     np.testing.assert_array_equal(got.table.trial, ds.table.trial)
-    assert got.tasks == ds.tasks and got.layout == ds.layout
+    assert got.tasks == ds.tasks
+    assert got.layout == ds.layout
     assert not got.table.X.flags.writeable  # memory-mapped, read-only
 
 
@@ -105,7 +106,8 @@ def test_small_jobs_stay_serial() -> None:
     assert kind(n_jobs=1, n_windows=10**6, n_tasks=20) == "serial"  # one job
     assert kind(n_jobs=4, n_windows=10**6, n_tasks=1) == "serial"  # one task
     with make_executor("auto", n_jobs=4, n_windows=10**5, n_tasks=3) as ex:
-        assert isinstance(ex, ProcessExecutor) and ex.n_workers == 3
+        assert isinstance(ex, ProcessExecutor)
+        assert ex.n_workers == 3
     with pytest.raises(ConfigError, match="unknown executor 'ray'"):
         make_executor("ray", n_jobs=2, n_windows=1, n_tasks=1)
 
@@ -119,10 +121,12 @@ def test_worker_processes_give_the_same_folds(ds: Dataset) -> None:
     with ProcessExecutor(2) as ex:
         spawned = list(ex.map(run_fold, ex.share(ds), tasks))
         shared = ex._tmp
-        assert shared is not None and shared.is_dir()
+        assert shared is not None
+        assert shared.is_dir()
     assert not shared.exists()  # closing removes the shared copy
     pids = {int(r.worker.rsplit(":", 1)[1]) for r in spawned}
-    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert os.getpid() not in pids
+    assert 1 <= len(pids) <= 2
     _assert_same_folds(serial, spawned)
 
 

@@ -37,7 +37,8 @@ def test_table_shapes_and_trial_metadata(deap_dir):
     assert t.X.shape[1:] == (32, spec.n_features)
     assert t.X.shape[0] == t.trial.size == t.t_end.size
     assert np.isfinite(t.X).all()
-    assert t.sfreq == 128.0 and t.scale == (1.0, 9.0)
+    assert t.sfreq == 128.0
+    assert t.scale == (1.0, 9.0)
     assert ((t.rating("valence") >= 1) & (t.rating("valence") <= 9)).all()
     # Trial windows never reach into the 3 s baseline: the first ends >= 2 s in.
     assert t.t_end.min() >= spec.window_s - 1e-9

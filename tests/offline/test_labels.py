@@ -47,7 +47,8 @@ def test_rank_split_exact_halves_with_ties() -> None:
     s = np.array(["a"] * 4 + ["b"] * 4 + ["c"] * 3)
     lab = make_labels(r, subjects=s, method="rank", seed=3)
     np.testing.assert_array_equal(lab[:4], [0, 0, 1, 1])
-    assert lab[7] == 1 and lab[4:7].sum() == 1  # 9 high, one of the tied 5s high
+    assert lab[7] == 1
+    assert lab[4:7].sum() == 1  # 9 high, one of the tied 5s high
     assert lab[8:].sum() == 1  # odd count: n // 2 = 1 high
     np.testing.assert_array_equal(
         lab, make_labels(r, subjects=s, method="rank", seed=3)
@@ -85,7 +86,8 @@ def test_unknown_method_names_argument_and_choices() -> None:
     with pytest.raises(ConfigError) as err:
         make_labels(np.array([1.0]), method="quantile")
     msg = str(err.value)
-    assert "method" in msg and all(m in msg for m in LABEL_METHODS)
+    assert "method" in msg
+    assert all(m in msg for m in LABEL_METHODS)
 
 
 def test_errors() -> None:

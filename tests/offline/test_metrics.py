@@ -90,7 +90,8 @@ def test_auc_matches_brute_force_random() -> None:
 def test_summarize_binary_and_multiclass() -> None:
     proba = np.array([0.2, 0.6, 0.9, 0.7, 0.5])  # 0.5 -> class 0
     out = summarize(Y, proba)
-    assert out["n"] == 5 and out["n_classes"] == 2
+    assert out["n"] == 5
+    assert out["n_classes"] == 2
     assert out["confusion"] == [[1, 1], [1, 2]]
     assert out["balanced_accuracy"] == pytest.approx(7 / 12)
     assert out["auc"] == pytest.approx(brute_auc(Y, proba))
@@ -105,7 +106,8 @@ def test_summarize_binary_and_multiclass() -> None:
         "confusion",
     }
     two = summarize(Y, np.stack([1 - proba, proba], axis=1))
-    assert two["confusion"] == out["confusion"] and two["auc"] == out["auc"]
+    assert two["confusion"] == out["confusion"]
+    assert two["auc"] == out["auc"]
     y3 = np.array([0, 1, 2, 2])
     p3 = np.eye(3)[[0, 1, 2, 1]] * 0.8 + 0.1
     out3 = summarize(y3, p3)
@@ -159,7 +161,8 @@ def test_bootstrap_multiclass_auc_and_cluster_ids() -> None:
     c = cluster_ids(
         np.repeat(["s1", "s2"], 60), np.tile(np.repeat(["a", "b", "c"], 20), 2)
     )
-    assert c[0] == "s1|a" and len(set(c)) == 6
+    assert c[0] == "s1|a"
+    assert len(set(c)) == 6
     fast = cluster_bootstrap(y, p, c, metric="auc", n_boot=20)
     slow = cluster_bootstrap(y, p, c, metric=roc_auc, n_boot=20)
     np.testing.assert_allclose(fast, slow, atol=1e-12)
@@ -187,7 +190,8 @@ def test_permute_trial_labels() -> None:
         within = permute_trial_labels(
             labels, groups=groups, rng=np.random.default_rng(seed)
         )
-        assert within[:4].sum() == 1 and within[4:].sum() == 5  # per-group balance kept
+        assert within[:4].sum() == 1
+        assert within[4:].sum() == 5  # per-group balance kept
         seen.add(tuple(within))
     assert len(seen) > 3
     # Expanding trial labels to windows keeps one label per trial.
@@ -219,7 +223,8 @@ def test_majority_baseline_is_far_below_chance_under_lovo() -> None:
         )
     yt, yp = np.concatenate(y_all), np.concatenate(pred_all)
     out = summarize(yt, yp.astype(float))
-    assert out["accuracy"] == 0.0 and out["balanced_accuracy"] == 0.0
+    assert out["accuracy"] == 0.0
+    assert out["balanced_accuracy"] == 0.0
 
 
 def test_group_table() -> None:
@@ -229,14 +234,18 @@ def test_group_table() -> None:
     rows = group_table(y, proba, groups)
     assert [r["group"] for r in rows] == ["v1", "v2"]
     v1, v2 = rows
-    assert v1["n"] == 3 and v1["accuracy"] == pytest.approx(2 / 3)
+    assert v1["n"] == 3
+    assert v1["accuracy"] == pytest.approx(2 / 3)
     assert v1["balanced_accuracy"] == pytest.approx((1 + 0.5) / 2)
     assert v1["auc"] == pytest.approx(1.0)
     assert v1["mean_p_high"] == pytest.approx(0.6)
-    assert v1["true_majority"] == 0 and v1["pred_majority"] == 1
-    assert v2["accuracy"] == pytest.approx(2 / 3) and v2["true_majority"] == 1
+    assert v1["true_majority"] == 0
+    assert v1["pred_majority"] == 1
+    assert v2["accuracy"] == pytest.approx(2 / 3)
+    assert v2["true_majority"] == 1
     one = group_table(np.array([1, 1]), np.array([0.7, 0.2]), np.array(["a", "a"]))[0]
-    assert math.isnan(one["balanced_accuracy"]) and math.isnan(one["auc"])
+    assert math.isnan(one["balanced_accuracy"])
+    assert math.isnan(one["auc"])
     assert one["accuracy"] == 0.5
     multi = group_table(np.array([0, 2]), np.eye(3)[[0, 1]], np.array(["a", "a"]))[0]
     assert set(multi) >= {"mean_p_0", "mean_p_1", "mean_p_2"}

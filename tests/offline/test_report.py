@@ -211,7 +211,8 @@ def test_write_report_writes_all_files(written: tuple[Path, list[Path]]) -> None
 def test_report_json_is_strict_and_complete(written: tuple[Path, list[Path]]) -> None:
     out, _ = written
     text = (out / "run" / "report.json").read_text(encoding="utf-8")
-    assert "NaN" not in text and "Infinity" not in text
+    assert "NaN" not in text
+    assert "Infinity" not in text
     data = _strict_json(text)
     assert list(data["results"]) == ["lovo", "intra"]  # run order kept
     assert data["dataset"]["sfreq"] == 128.0
@@ -253,7 +254,8 @@ def test_fold_and_ablation_csvs(written: tuple[Path, list[Path]]) -> None:
     assert len(rows) == 2 * (len(VIDEOS) + 3)
     lovo = [r for r in rows if r["protocol"] == "lovo" and r["task"] == "valence"]
     assert [r["fold"] for r in lovo] == VIDEOS
-    assert lovo[0]["balanced_accuracy"] == "" and lovo[1]["balanced_accuracy"] == "0.5"
+    assert lovo[0]["balanced_accuracy"] == ""
+    assert lovo[1]["balanced_accuracy"] == "0.5"
     cols, rows = _read_csv(out / "run" / "ablation.csv")
     assert cols == list(ABLATION_COLUMNS)
     assert len(rows) == 8
@@ -277,7 +279,8 @@ def test_pngs_are_valid(written: tuple[Path, list[Path]]) -> None:
     assert len(pngs) == 6
     for png in pngs:
         width, height = _png_size(png)
-        assert width >= 500 and height >= 300, png.name
+        assert width >= 500, png.name
+        assert height >= 300, png.name
         assert png.stat().st_size > 10_000, png.name
 
 
@@ -305,12 +308,16 @@ def _row(summary: str, protocol: str, task: str) -> str:
 def test_format_summary() -> None:
     summary = format_summary(make_report())
     assert all(len(line) < 100 for line in summary.splitlines())
-    assert "deap" in summary and "LEAKY" in summary
+    assert "deap" in summary
+    assert "LEAKY" in summary
     lovo_v = _row(summary, "lovo", "valence")
-    assert lovo_v.endswith("at chance") and "0.430" in lovo_v
-    assert "[0.470, 0.560]" in lovo_v and "0.00/0.00" in lovo_v
+    assert lovo_v.endswith("at chance")
+    assert "0.430" in lovo_v
+    assert "[0.470, 0.560]" in lovo_v
+    assert "0.00/0.00" in lovo_v
     lovo_a = _row(summary, "lovo", "arousal")
-    assert lovo_a.endswith("above chance") and "0.048" in lovo_a
+    assert lovo_a.endswith("above chance")
+    assert "0.048" in lovo_a
     for task in ("valence", "arousal"):
         intra = _row(summary, "intra (LEAKY)", task)
         assert intra.endswith("not tested")
@@ -331,7 +338,8 @@ def test_format_summary_p_rounding_never_crosses_alpha() -> None:
     task = report["results"]["lovo"]["tasks"]["valence"]
     task["permutation"]["p_value"] = 50 / 1001  # 0.04995 < 0.05
     line = _row(format_summary(report), "lovo", "valence")
-    assert line.endswith("above chance") and "0.050 " not in line
+    assert line.endswith("above chance")
+    assert "0.050 " not in line
 
 
 def test_format_ablation() -> None:
@@ -396,7 +404,8 @@ def test_minimal_report_without_optional_parts(tmp_path: Path) -> None:
     ]
     assert _read_csv(tmp_path / "per_subject.csv") == (list(GROUP_COLUMNS), [])
     summary = format_summary(report)
-    assert "not tested" in summary and "(LEAKY)" not in summary
+    assert "not tested" in summary
+    assert "(LEAKY)" not in summary
     assert format_summary({}).endswith("p < 0.05.")
 
 
@@ -414,7 +423,8 @@ def test_group_table_rows_and_recomputed_p_value(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.png"))
     cols, rows = _read_csv(tmp_path / "per_video.csv")
     assert cols[: len(GROUP_COLUMNS)] == list(GROUP_COLUMNS)
-    assert "pred_majority" in cols and "true_majority" not in cols
+    assert "pred_majority" in cols
+    assert "true_majority" not in cols
     mine = [r for r in rows if r["protocol"] == "lovo" and r["task"] == "valence"]
     assert [r["majority_true"] for r in mine] == ["0", "1", "1", "0"]
     # observed 0.52: one of four null values is >= -> p = (1 + 1) / (1 + 4) = 0.4

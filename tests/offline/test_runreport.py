@@ -53,15 +53,20 @@ def test_captured_train_report_typed_fields() -> None:
     report = RunReport.from_json(_captured("train")[0])
     assert list(report.results) == ["lovo", "intra"]
     lovo, intra = report.results["lovo"], report.results["intra"]
-    assert not lovo.leaky and intra.leaky and intra.label == "intra (LEAKY)"
+    assert not lovo.leaky
+    assert intra.leaky
+    assert intra.label == "intra (LEAKY)"
     valence = lovo.tasks["valence"]
     assert valence.classes == ("low", "high")
     assert valence.metrics.confusion is not None
     assert sum(map(sum, valence.metrics.confusion)) == valence.metrics.n == 204
     assert valence.per_video[0].balanced_accuracy is None  # a one-class video
-    assert valence.permutation is not None and valence.permutation.n == 2
-    assert report.export is not None and report.export.path == "model.onnx"
-    assert report.config is not None and report.config["protocols"] == [
+    assert valence.permutation is not None
+    assert valence.permutation.n == 2
+    assert report.export is not None
+    assert report.export.path == "model.onnx"
+    assert report.config is not None
+    assert report.config["protocols"] == [
         "lovo",
         "intra",
     ]

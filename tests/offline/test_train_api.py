@@ -33,14 +33,17 @@ def test_train_returns_the_report_it_writes_and_exports(tmp_path: Path) -> None:
     text = (tmp_path / "run" / "report.json").read_text(encoding="utf-8")
     assert text == report.to_json() + "\n"
     assert list(report.results) == ["lovo"]
-    assert report.config is not None and report.config["epochs"] == 2
-    assert report.dataset is not None and report.dataset.n_subjects == 2
+    assert report.config is not None
+    assert report.config["epochs"] == 2
+    assert report.dataset is not None
+    assert report.dataset.n_subjects == 2
     assert report.export is not None
     contract = ModelContract.from_onnx(tmp_path / "run" / report.export.path)
     # The contract carries the report's headline, undefined numbers as null.
     head = {k: h.to_dict() for k, h in report.headline().items()}
     assert contract.info["metrics"] == json.loads(json.dumps(head))
-    assert set(head) == {"valence", "arousal"} and head["valence"]["p_value"] is None
+    assert set(head) == {"valence", "arousal"}
+    assert head["valence"]["p_value"] is None
 
 
 def test_train_takes_a_config_and_overrides(tmp_path: Path) -> None:
@@ -94,5 +97,6 @@ def test_errors_name_library_parameters(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError) as ei:
         export_run(tmp_path / "{no run}")
-    assert "made with export=False" in str(ei.value) and "{no run}" in str(ei.value)
+    assert "made with export=False" in str(ei.value)
+    assert "{no run}" in str(ei.value)
     assert "made with --no-export" in _render(ei.value, no_export="--no-export")

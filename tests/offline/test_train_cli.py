@@ -48,15 +48,20 @@ def test_train_on_deap_dir_with_defaults_writes_reports_and_model(
         assert (run / name).is_file(), name
     assert len(list(run.glob("*.png"))) >= 2
     report = json.loads((run / "report.json").read_text())
-    assert report["dataset"]["n_subjects"] == 3 and report["dataset"]["n_videos"] == 4
+    assert report["dataset"]["n_subjects"] == 3
+    assert report["dataset"]["n_videos"] == 4
     with open(run / "per_video.csv") as f:
         rows = list(csv.DictReader(f))
     assert {r["group"] for r in rows} == {"v01", "v02", "v03", "v04"}
-    assert "lovo" in out and "valence" in out and "arousal" in out
+    assert "lovo" in out
+    assert "valence" in out
+    assert "arousal" in out
 
     contract = ModelContract.from_onnx(run / "model.onnx")
-    assert contract.model == "logreg" and contract.info["protocol"] == "lovo"
-    assert len(contract.ch_names) == 32 and contract.sfreq == 128.0
+    assert contract.model == "logreg"
+    assert contract.info["protocol"] == "lovo"
+    assert len(contract.ch_names) == 32
+    assert contract.sfreq == 128.0
     assert list(contract.tasks) == ["valence", "arousal"]
     sess = ort.InferenceSession(str(run / "model.onnx"))
     x = np.zeros((3, *contract.input_shape), np.float32)
@@ -66,7 +71,9 @@ def test_train_on_deap_dir_with_defaults_writes_reports_and_model(
 
     assert main(["info", str(run / "model.onnx")]) == 0
     info = capsys.readouterr().out
-    assert "logreg" in info and "Fp1" in info and "valence: low/high" in info
+    assert "logreg" in info
+    assert "Fp1" in info
+    assert "valence: low/high" in info
 
 
 @pytest.mark.slow
@@ -169,7 +176,8 @@ def test_export_of_an_evaluate_run_is_the_model_train_exports(
     assert exported.info["metrics"]["valence"]["balanced_accuracy"] == pytest.approx(
         bacc["balanced_accuracy"]
     )
-    assert exported.ch_names == trained.ch_names and exported.spec == trained.spec
+    assert exported.ch_names == trained.ch_names
+    assert exported.spec == trained.spec
     np.testing.assert_array_equal(exported.norm_mean, trained.norm_mean)
     x = np.random.default_rng(0).standard_normal((4, *exported.input_shape))
     a, b = (
@@ -186,7 +194,8 @@ def test_export_refuses_runs_it_cannot_reproduce(deap_dir, tmp_path, capsys):
     # no report
     assert main(["export", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "report.json not found" in err
+    assert err.count("\n") == 0
+    assert "report.json not found" in err
     # the data changed since the run: a second dir with 2 subjects instead of 3
     run = tmp_path / "r"
     assert main(["evaluate", "--dataset", "deap", "--data-dir", str(deap_dir),
@@ -199,7 +208,9 @@ def test_export_refuses_runs_it_cannot_reproduce(deap_dir, tmp_path, capsys):
     capsys.readouterr()
     assert main(["export", str(run), "--data-dir", str(fewer), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "no longer matches" in err and "n_subjects" in err
+    assert err.count("\n") == 0
+    assert "no longer matches" in err
+    assert "n_subjects" in err
     assert not (run / "model.onnx").exists()
     # an ablation run has no single model
     (run / "report.json").write_text(json.dumps({"ablation": {}, "config": {}}))
@@ -231,13 +242,16 @@ def test_bad_names_exit_2_with_one_line(deap_dir, tmp_path, capsys, args, needle
     rc = main(argv)
     err = capsys.readouterr().err.strip()
     assert rc == 2
-    assert len(err.splitlines()) == 1 and needle in err
+    assert len(err.splitlines()) == 1
+    assert needle in err
 
 
 def test_empty_data_dir_exits_2(tmp_path, capsys):
     rc = main(["train", "--dataset", "deap", "--data-dir", str(tmp_path), "--quiet"])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and len(err.splitlines()) == 1 and str(tmp_path) in err
+    assert rc == 2
+    assert len(err.splitlines()) == 1
+    assert str(tmp_path) in err
 
 
 def test_protocol_that_cannot_split_exits_2(tmp_path, capsys):
@@ -275,8 +289,10 @@ def test_protocol_that_cannot_split_exits_2(tmp_path, capsys):
         ]
     )
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and len(err.splitlines()) == 1
-    assert "lovo" in err and "video" in err
+    assert rc == 2
+    assert len(err.splitlines()) == 1
+    assert "lovo" in err
+    assert "video" in err
 
 
 def test_info_on_a_file_that_is_not_an_emomon_model(tmp_path, capsys):

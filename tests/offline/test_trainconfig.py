@@ -25,7 +25,8 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 def test_defaults_and_overrides() -> None:
     assert make_train_config() == TrainConfig()
     cfg = make_train_config(epochs=3, protocols=["lovo", "intra"])
-    assert cfg.epochs == 3 and cfg.protocols == ("lovo", "intra")
+    assert cfg.epochs == 3
+    assert cfg.protocols == ("lovo", "intra")
     with pytest.raises(ConfigError, match=r"train\.epochs: expected an integer"):
         make_train_config(epochs="3")
     with pytest.raises(ConfigError, match=r"unknown key train\.epoch\b"):
@@ -39,10 +40,13 @@ def test_toml_then_overrides_with_nested_tables_merged() -> None:
         synthetic={"n_subjects": 3},
     )
     assert cfg.epochs == 2  # override
-    assert cfg.batch_size == 256 and cfg.protocols == ("lovo", "intra")  # TOML
+    assert cfg.batch_size == 256  # TOML
+    assert cfg.protocols == ("lovo", "intra")  # TOML
     assert cfg.synthetic["n_subjects"] == 3  # merged over the TOML's 8
-    assert cfg.synthetic["n_videos"] == 20 and cfg.synthetic["emotion_effect"] == 0.0
-    assert cfg.patience == 3 and cfg.lr == TrainConfig().lr  # TOML, default
+    assert cfg.synthetic["n_videos"] == 20
+    assert cfg.synthetic["emotion_effect"] == 0.0
+    assert cfg.patience == 3  # TOML
+    assert cfg.lr == TrainConfig().lr  # default
 
 
 def test_none_override_sets_none_but_load_train_config_ignores_it() -> None:
@@ -54,7 +58,8 @@ def test_none_override_sets_none_but_load_train_config_ignores_it() -> None:
 
 def test_paths_are_accepted_for_directories(tmp_path: Path) -> None:
     cfg = make_train_config(dataset="deap", data_dir=tmp_path, cache_dir=tmp_path)
-    assert cfg.data_dir == str(tmp_path) and cfg.cache_dir == str(tmp_path)
+    assert cfg.data_dir == str(tmp_path)
+    assert cfg.cache_dir == str(tmp_path)
 
 
 def test_a_train_config_base_keeps_its_nested_tables() -> None:
@@ -67,7 +72,8 @@ def test_a_train_config_base_keeps_its_nested_tables() -> None:
     cfg = make_train_config(base, hparams={"hidden": [8]}, seed=3)
     assert cfg.hparams == {"dropout": 0.3, "hidden": [8]}
     assert cfg.synthetic == {"n_videos": 5}
-    assert cfg.features.kinds == ("de",) and cfg.seed == 3
+    assert cfg.features.kinds == ("de",)
+    assert cfg.seed == 3
     assert make_train_config(base) == base
     with pytest.raises(ConfigError, match="unknown hyper-parameter model.depth"):
         make_train_config(base, hparams={"depth": 2})
