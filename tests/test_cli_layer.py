@@ -154,3 +154,20 @@ def test_library_warnings_print_with_the_flags_of_the_verb_that_ran(
     monkeypatch.setattr(publish, "_warned_insecure", False)
     publish.warn_insecure("tcp://0.0.0.0:5599")  # outside main: no printer left
     assert capsys.readouterr().err == ""
+
+
+def test_an_error_from_a_worker_process_still_names_its_flag():
+    """Errors cross process boundaries (training workers) by pickle; the
+    parameters they name survive, so the CLI still renders its flags."""
+    import pickle
+
+    from emomon.errors import ConfigError
+    from emomon.realtime.messages import MessageError
+
+    err = ConfigError("{cache_dir} is a file", params=("cache_dir",))
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is ConfigError
+    assert str(back) == "cache_dir is a file"
+    assert back.render({"cache_dir": "--cache-dir"}) == "--cache-dir is a file"
+    msg = pickle.loads(pickle.dumps(MessageError("bad\nframe")))
+    assert str(msg) == "bad frame"
