@@ -70,9 +70,7 @@ class _Template:
         text = self.template
         if self.params:
             names = names or {}
-            text = text.format_map(
-                {p: names.get(p, t) for p, t in self.params.items()}
-            )
+            text = text.format_map({p: names.get(p, t) for p, t in self.params.items()})
         # One line whatever the message quotes (a damaged file's field names).
         return " ".join(text.splitlines()) if _BREAKS.search(text) else text
 
