@@ -38,6 +38,7 @@ _TRAIN_KEYS = {
     "seed": "seed",
     "device": "device",
     "jobs": "n_jobs",
+    "task_threads": "task_threads",
     "cache_dir": "cache_dir",
 }
 #: Option dest -> key of TrainConfig.synthetic (SynthParams field).
@@ -214,7 +215,17 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
     p.add_argument("--n-boot", type=nonneg_int, help="bootstrap resamples (1000)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--jobs", type=positive_int, help="feature worker processes")
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        help="worker processes for features, folds and permutations (default 2)",
+    )
+    p.add_argument(
+        "--task-threads",
+        type=positive_int,
+        help="torch threads per fold (default 1; the same value gives the same "
+        "report with any --jobs)",
+    )
     p.add_argument("--cache-dir", help="feature cache (default .emomon_cache)")
     p.add_argument("--no-cache", action="store_true", help="do not cache features")
     p.add_argument("--out", type=Path, help="run directory (default runs/NAME)")

@@ -4,8 +4,8 @@ A task is a small picklable record (the fold's split, the config, the seed, the
 labels when they are not the dataset's); running it needs nothing but the record
 and a data handle (:mod:`emomon.offline.executors`), and gives a versioned,
 serialisable result. The seed comes from (run seed, task index) and the torch
-thread count is fixed (:data:`TASK_THREADS`), so a task gives the same result in
-this process, in a worker process, or on another machine.
+thread count is fixed (the config's ``task_threads``), so a task gives the same
+result in this process, in a worker process, or on another machine.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from emomon.offline.trainconfig import TrainConfig
 
 __all__ = [
     "FOLD_RESULT_VERSION",
-    "TASK_THREADS",
     "FoldResult",
     "FoldTask",
     "PermutationResult",
@@ -44,11 +43,6 @@ __all__ = [
     "run_permutation",
     "task_seed",
 ]
-
-#: Torch threads of every task. Fixed, because the thread count changes how
-#: torch sums, and so the last bits of a model; parallelism comes from running
-#: several tasks at once.
-TASK_THREADS = 1
 
 #: Version of the :class:`FoldResult` and :class:`PermutationResult` records.
 FOLD_RESULT_VERSION = 1
@@ -237,8 +231,8 @@ def fit_fold(ds: Dataset, task: FoldTask) -> FoldResult:
 
 
 def run_fold(data: DataHandle, task: FoldTask) -> FoldResult:
-    """Run the fold task: :func:`fit_fold` with :data:`TASK_THREADS` torch threads."""
-    with torch_threads(TASK_THREADS):
+    """Run the fold task: :func:`fit_fold` with the config's ``task_threads``."""
+    with torch_threads(task.config.task_threads):
         return fit_fold(data.get(), task)
 
 
@@ -279,7 +273,7 @@ def run_permutation(data: DataHandle, task: PermutationTask) -> PermutationResul
     """Run the permutation task: every fold of the protocol, one after the other."""
     t0 = time.perf_counter()
     ds, cfg, labels = data.get(), task.config, task.trial_labels
-    with torch_threads(TASK_THREADS):
+    with torch_threads(cfg.task_threads):
         splits, notes = protocol_splits(ds, cfg, task.protocol, trial_labels=labels)
         folds = [
             fit_fold(ds, FoldTask(k, s, cfg, task_seed(cfg.seed, k), labels))

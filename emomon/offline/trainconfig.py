@@ -47,6 +47,10 @@ class TrainConfig:
 
     ``features`` is the ``[features]`` table, ``synthetic`` the generator options
     for ``dataset = "synthetic"``, ``hparams`` the ``[model]`` table.
+    ``task_threads`` is the torch thread count of every fold and permutation
+    task: fixed, because it changes the last bits of a model, so runs with the
+    same value give the same report whichever executor runs them (raise it for a
+    serial run, ``n_jobs = 1``, on an otherwise idle machine).
     """
 
     dataset: str = "synthetic"
@@ -70,6 +74,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     n_jobs: int = 2
+    task_threads: int = 1
     cache_dir: str | None = ".emomon_cache"
     export: bool = True
     features: FeatureSpec = field(default_factory=FeatureSpec)
@@ -97,7 +102,14 @@ class TrainConfig:
                 f"unknown labels '{self.labels}'; "
                 f"choose from {', '.join(LABEL_METHODS)}"
             )
-        for name in ("epochs", "batch_size", "patience", "n_folds", "n_jobs"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "patience",
+            "n_folds",
+            "n_jobs",
+            "task_threads",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1")
         if self.permutations < 0 or self.n_boot < 0:

@@ -163,3 +163,28 @@ def test_serial_and_process_runs_write_the_same_report(tmp_path: Path) -> None:
     for name in ("per_video.csv", "per_subject.csv", "per_fold.csv"):
         a = (tmp_path / "serial" / name).read_text()
         assert a == (tmp_path / "process" / name).read_text(), name
+
+
+def test_a_task_trains_with_the_configs_torch_threads(ds, monkeypatch):
+    """task_threads sets torch's thread count during a task, and restores it."""
+    import torch
+
+    import emomon.offline.tasks as tasks_module
+
+    seen: list[int] = []
+    real = tasks_module.fit_fold
+
+    def spy(data, task):
+        seen.append(torch.get_num_threads())
+        return real(data, task)
+
+    monkeypatch.setattr(tasks_module, "fit_fold", spy)
+    before = torch.get_num_threads()
+    task = _tasks(ds)[0]
+    for n in (1, 2):
+        cfg = dataclasses.replace(CFG, task_threads=n)
+        run_fold(SerialExecutor().share(ds), dataclasses.replace(task, config=cfg))
+    assert seen == [1, 2]
+    assert torch.get_num_threads() == before
+    with pytest.raises(ConfigError, match="task_threads must be >= 1"):
+        TrainConfig(task_threads=0)
