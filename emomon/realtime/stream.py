@@ -221,6 +221,7 @@ class _Loop:
         self.stats = StreamStats()
         self.sinks = [s if s.nonblocking else QueuedSink(s) for s in sinks]
         self._polled = [s for s in self.sinks if type(s).poll is not Sink.poll]
+        self._queued = [s for s in self.sinks if isinstance(s, QueuedSink)]
         self.seq = 0
         self.status_seq = 0
         self.last_ts: float | None = None
@@ -292,23 +293,19 @@ class _Loop:
     def poll(self) -> None:
         for s in self._polled:
             s.poll()
-        for s in self.sinks:
-            error = getattr(s, "error", None)
-            if error is not None:  # a queued sink failed: stop as if it raised
-                raise error
+        for s in self._queued:
+            if s.error is not None:  # a queued sink failed: stop as if it raised
+                raise s.error
 
     def finish(self) -> BaseException | None:
         """Deliver what queued sinks hold and stop their threads.
 
         Returns the first error a queued sink raised, if any.
         """
-        error = None
-        for s in self.sinks:
-            if isinstance(s, QueuedSink):
-                s.close()
-                error = error or s.error
-            self.stats.sink_drops[s.name] = s.dropped
-        return error
+        for s in self._queued:
+            s.close()
+        self.stats.sink_drops = {s.name: s.dropped for s in self.sinks}
+        return next((s.error for s in self._queued if s.error is not None), None)
 
 
 def run_stream(
