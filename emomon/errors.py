@@ -31,10 +31,7 @@ Notice('not encrypted (insecure=True)')
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-
-_BREAKS = re.compile("[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 
 
 class _Template:
@@ -72,7 +69,7 @@ class _Template:
             names = names or {}
             text = text.format_map({p: names.get(p, t) for p, t in self.params.items()})
         # One line whatever the message quotes (a damaged file's field names).
-        return " ".join(text.splitlines()) if _BREAKS.search(text) else text
+        return " ".join(text.splitlines())
 
 
 class EmomonError(_Template, Exception):
@@ -97,19 +94,6 @@ class EmomonError(_Template, Exception):
     ) -> None:
         self._set_template(message, params)
         super().__init__(self.render())
-
-    def __reduce__(self) -> tuple:
-        # Keep the template and params across a pickle (an error raised in a
-        # worker process): the CLI can then still name its flags.
-        return (_restore, (type(self), self.args, dict(self.__dict__)))
-
-
-def _restore(cls: type[EmomonError], args: tuple, state: dict) -> EmomonError:
-    """Rebuild a pickled error without calling its ``__init__``."""
-    err = cls.__new__(cls)
-    Exception.__init__(err, *args)
-    err.__dict__.update(state)
-    return err
 
 
 class Notice(_Template):
