@@ -42,6 +42,7 @@ from emomon.errors import ConfigError
 from emomon.offline.protocols import LEAKY_PROTOCOLS
 
 __all__ = [
+    "ALPHA",
     "SCHEMA_VERSION",
     "VOLATILE_FIELDS",
     "Ablation",
@@ -63,6 +64,9 @@ __all__ = [
 #: Version of the report.json layout. Files without the field (emomon before it
 #: existed) have the same layout and read as version 1.
 SCHEMA_VERSION: int = 1
+
+#: Significance level of the permutation test: above chance only when p < ALPHA.
+ALPHA: float = 0.05
 
 #: Fields that differ between two runs of the same config: wall-clock timing and
 #: the moment of the run. Everything else in report.json is reproducible.
@@ -203,8 +207,11 @@ class _Record:
         return {}
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the record as a JSON-ready dict, fields in declaration order."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        """Return the record as a JSON-ready dict, fields in declaration order.
+
+        Tuples become lists and NaN becomes None (:func:`to_jsonable`).
+        """
+        return to_jsonable(dataclasses.asdict(self))  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
@@ -367,9 +374,9 @@ class TaskResult:
 
     @property
     def above_chance(self) -> bool:
-        """Permutation p < 0.05 (False without a test)."""
+        """Permutation p < :data:`ALPHA` (False without a test)."""
         p = self.p_value
-        return p is not None and p < 0.05
+        return p is not None and p < ALPHA
 
     def headline(self) -> Headline:
         """Balanced accuracy, AUC, its CI and the permutation p-value."""
@@ -530,13 +537,6 @@ class DatasetInfo(_Record):
             },
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the description as a JSON-ready dict (tuples as lists)."""
-        d = super().to_dict()
-        d["ch_names"] = list(self.ch_names)
-        d["class_balance"] = {k: list(v) for k, v in self.class_balance.items()}
-        return d
-
 
 @dataclass(frozen=True)
 class AblationRow(_Record):
@@ -567,12 +567,6 @@ class AblationRow(_Record):
     def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
         return {k: str(d.get(k, "?")) for k in ("setting", "task")}
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the row as a JSON-ready dict (``ci95`` as a list)."""
-        d = super().to_dict()
-        d["ci95"] = list(self.ci95)
-        return d
-
 
 @dataclass(frozen=True)
 class Ablation(_Record):
@@ -585,11 +579,6 @@ class Ablation(_Record):
     @classmethod
     def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
         return {"rows": tuple(AblationRow.from_dict(r) for r in _maps(d.get("rows")))}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the ablation as a JSON-ready dict, each row through its own."""
-        rows = [r.to_dict() for r in self.rows]
-        return {"kind": self.kind, "protocol": self.protocol, "rows": rows}
 
 
 @dataclass(frozen=True)
@@ -716,21 +705,34 @@ class RunReport:
         )
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> RunReport:
+    def from_json(cls, text: str | bytes, *, where: str | None = None) -> RunReport:
         """Parse the text of a ``report.json``.
+
+        Parameters
+        ----------
+        text : str or bytes
+            The file's content.
+        where : str, optional
+            The file, named at the start of every error.
 
         Raises
         ------
         ConfigError
             If the text is not a JSON object, or is from a newer emomon.
         """
+        prefix = where or "not a report"
         try:
             data = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"not a report: cannot read it as JSON ({exc})") from None
+            raise ConfigError(f"{prefix}: cannot read it as JSON ({exc})") from None
         if not isinstance(data, Mapping):
-            raise ConfigError("not a report: expected a JSON object")
-        return cls.from_dict(data)
+            raise ConfigError(f"{prefix}: expected a JSON object")
+        if where is None:
+            return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:  # a newer emomon's report
+            raise ConfigError(f"{where}: {exc}") from None
 
     @classmethod
     def coerce(cls, report: RunReport | Mapping[str, Any]) -> RunReport:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from emomon.offline.runreport import Ablation, RunReport
+from emomon.offline.runreport import ALPHA, Ablation, RunReport
 
 __all__ = [
     "ABLATION_COLUMNS",
@@ -30,8 +30,6 @@ __all__ = [
     "verdict",
 ]
 
-#: Significance level of the permutation test: above chance only when p < ALPHA.
-ALPHA: float = 0.05
 
 #: What "LEAKY" means, in titles and footnotes.
 LEAKY_NOTE: str = "LEAKY (videos shared by train and test)"
