@@ -27,7 +27,7 @@ from emomon.offline.crossval import protocol_splits
 from emomon.offline.dataset import load_dataset
 from emomon.offline.evaluate import evaluate_protocol
 from emomon.offline.executors import SerialExecutor
-from emomon.offline.tasks import FoldTask, run_fold, task_seed
+from emomon.offline.tasks import fold_tasks, run_fold
 from emomon.offline.trainconfig import TrainConfig
 
 
@@ -35,10 +35,7 @@ def per_fold_times(ds, cfg, n_folds: int | None) -> list[dict]:
     """Run fold tasks one by one in this process and time each (each with the
     config's task_threads torch threads)."""
     splits, _ = protocol_splits(ds, cfg, "lovo")
-    tasks = [
-        FoldTask(k, s, cfg, task_seed(cfg.seed, k))
-        for k, s in enumerate(splits[:n_folds])
-    ]
+    tasks = fold_tasks(splits[:n_folds], cfg)
     rows = []
     with SerialExecutor() as ex:
         for res in ex.map(run_fold, ex.share(ds), tasks):

@@ -34,11 +34,10 @@ from emomon.offline.runreport import (
     TaskResult,
 )
 from emomon.offline.tasks import (
-    FoldTask,
     PermutationTask,
+    fold_tasks,
     run_fold,
     run_permutation,
-    task_seed,
 )
 from emomon.offline.trainconfig import TrainConfig
 
@@ -105,7 +104,7 @@ def evaluate_protocol(
 
     t0 = time.perf_counter()
     splits, notes = protocol_splits(ds, cfg, protocol)
-    folds = [FoldTask(k, s, cfg, task_seed(cfg.seed, k)) for k, s in enumerate(splits)]
+    folds = fold_tasks(splits, cfg)
     perms = [
         PermutationTask(j, protocol, cfg, labels)
         for j, labels in enumerate(permuted_labels(ds, cfg))

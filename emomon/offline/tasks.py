@@ -14,7 +14,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "PermutationResult",
     "PermutationTask",
     "fit_fold",
+    "fold_tasks",
     "run_fold",
     "run_permutation",
     "task_seed",
@@ -92,6 +93,30 @@ class FoldTask:
     config: TrainConfig
     seed: int
     trial_labels: Mapping[str, np.ndarray] | None = None
+
+
+def fold_tasks(
+    splits: Sequence[Split],
+    config: TrainConfig,
+    trial_labels: Mapping[str, np.ndarray] | None = None,
+) -> list[FoldTask]:
+    """Return one :class:`FoldTask` per split, seeded by :func:`task_seed`.
+
+    The observed cross-validation and every permutation run build their folds
+    here, so fold k trains with the same seed in both.
+
+    Parameters
+    ----------
+    splits : sequence of Split
+        The protocol's folds, in order.
+    config : TrainConfig
+    trial_labels : mapping of str to ndarray, optional
+        Labels per task (n_trials,); None for the dataset's.
+    """
+    return [
+        FoldTask(k, s, config, task_seed(config.seed, k), trial_labels)
+        for k, s in enumerate(splits)
+    ]
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,10 +300,7 @@ def run_permutation(data: DataHandle, task: PermutationTask) -> PermutationResul
     ds, cfg, labels = data.get(), task.config, task.trial_labels
     with torch_threads(cfg.task_threads):
         splits, notes = protocol_splits(ds, cfg, task.protocol, trial_labels=labels)
-        folds = [
-            fit_fold(ds, FoldTask(k, s, cfg, task_seed(cfg.seed, k), labels))
-            for k, s in enumerate(splits)
-        ]
+        folds = [fit_fold(ds, t) for t in fold_tasks(splits, cfg, labels)]
     cv = pool_folds(ds, splits, folds, notes, trial_labels=labels)
     scores = pooled_balanced_accuracy(ds, cv, trial_labels=labels)
     return PermutationResult(

@@ -23,7 +23,7 @@ from emomon.offline.executors import (
     make_executor,
 )
 from emomon.offline.runreport import VOLATILE_FIELDS, RunReport
-from emomon.offline.tasks import FoldResult, FoldTask, run_fold, task_seed
+from emomon.offline.tasks import FoldResult, FoldTask, fold_tasks, run_fold
 from emomon.offline.train import run_training
 from emomon.offline.trainconfig import TrainConfig
 
@@ -46,7 +46,7 @@ def ds(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
 
 def _tasks(ds: Dataset) -> list[FoldTask]:
     splits, _ = protocol_splits(ds, CFG, "lovo")
-    return [FoldTask(k, s, CFG, task_seed(CFG.seed, k)) for k, s in enumerate(splits)]
+    return fold_tasks(splits, CFG)
 
 
 def _assert_same_folds(a: list[FoldResult], b: list[FoldResult]) -> None:
