@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +60,6 @@ def fit_model(
     y_val: Mapping[str, np.ndarray] | None = None,
     epochs: int | None = None,
     seed: int = 0,
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> FitResult:
     """Train one registry model with Adam, plateau LR halving and early stopping.
 
@@ -79,8 +78,6 @@ def fit_model(
         Override ``cfg.epochs``.
     seed : int
         Torch seed (initialisation and batch order).
-    on_epoch : callable, optional
-        Called with each epoch's history row.
 
     Returns
     -------
@@ -160,8 +157,6 @@ def fit_model(
         else:
             best_epoch = epoch
         history.append(row)
-        if on_epoch is not None:
-            on_epoch(row)
         if has_val and bad >= cfg.patience:
             break
     if best_state is not None:

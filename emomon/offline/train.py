@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -241,21 +240,16 @@ def export_run(
     out = Path(run_dir)
     path = out / "report.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
             f"{literal(path)} not found; export needs the directory of a run made "
             "with {no_export} (or by `emomon evaluate`)",
             params={"no_export": "export=False"},
         ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read it as JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object")
-    try:
-        report = RunReport.from_dict(data)
-    except ConfigError as exc:  # a newer emomon's report
-        raise ConfigError(f"{path}: {exc}") from None
+    report = RunReport.from_json(text, where=str(path))
     if report.ablation is not None:
         raise ConfigError(
             f"{literal(path)} is an ablation run, which has no single model to export; "
