@@ -222,6 +222,11 @@ def run_live(
     }
 
 
+def _num(x: float | None) -> str:
+    """Return ``x`` to 2 decimals, ``-`` where undefined."""
+    return "-" if x is None else f"{x:.2f}"
+
+
 def _fmt(task: dict) -> str:
     if task.get("p_high") is None:
         return "-"
@@ -338,7 +343,7 @@ def run_demo(
     write(
         "offline LOVO balanced accuracy: "
         + ", ".join(
-            f"{t} {r.metrics.balanced_accuracy:.2f}" for t, r in main_res.items()
+            f"{t} {_num(r.metrics.balanced_accuracy)}" for t, r in main_res.items()
         )
     )
     write(f"\ndemo finished in {time.perf_counter() - t_start:.1f} s")

@@ -124,8 +124,19 @@ def _bar_labels(
         )
 
 
+def _protocol(
+    result: ProtocolResult | Mapping[str, Any], name: str | None
+) -> ProtocolResult:
+    """Return ``result``, or the protocol result dict read as one."""
+    if isinstance(result, ProtocolResult):
+        return result
+    return ProtocolResult.from_dict(
+        result, name=name or str(result.get("protocol", "protocol"))
+    )
+
+
 def plot_per_video(
-    result: ProtocolResult,
+    result: ProtocolResult | Mapping[str, Any],
     path: Path,
     *,
     name: str | None = None,
@@ -140,7 +151,8 @@ def plot_per_video(
 
     Parameters
     ----------
-    result : ProtocolResult
+    result : ProtocolResult or mapping
+        The protocol run, or its dict from report.json.
         One entry of ``report.results``.
     path : Path
         PNG to write.
@@ -155,6 +167,7 @@ def plot_per_video(
     """
     from matplotlib.patches import Patch
 
+    result = _protocol(result, name)
     name = name or result.protocol
     tasks = [(k, t) for k, t in result.tasks.items() if t.per_video]
     if not tasks:
@@ -225,7 +238,7 @@ def plot_per_video(
 
 
 def plot_confusion(
-    result: ProtocolResult,
+    result: ProtocolResult | Mapping[str, Any],
     path: Path,
     *,
     name: str | None = None,
@@ -238,7 +251,8 @@ def plot_confusion(
 
     Parameters
     ----------
-    result : ProtocolResult
+    result : ProtocolResult or mapping
+        The protocol run, or its dict from report.json.
         One entry of ``report.results``.
     path : Path
         PNG to write.
@@ -251,6 +265,7 @@ def plot_confusion(
     Path or None
         ``path``, or None when no task has a confusion matrix (nothing written).
     """
+    result = _protocol(result, name)
     name = name or result.protocol
     tasks = [
         (k, t, np.array(t.metrics.confusion, dtype=np.float64))
@@ -376,7 +391,9 @@ def _grouped_bars(
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
 
 
-def plot_protocols(report: RunReport, path: Path, *, dpi: int = 120) -> Path | None:
+def plot_protocols(
+    report: RunReport | Mapping[str, Any], path: Path, *, dpi: int = 120
+) -> Path | None:
     """Balanced accuracy of every protocol side by side, grouped by task.
 
     Bars carry 95% bootstrap CI error bars; black ticks mark the majority-class
@@ -385,7 +402,8 @@ def plot_protocols(report: RunReport, path: Path, *, dpi: int = 120) -> Path | N
 
     Parameters
     ----------
-    report : RunReport
+    report : RunReport or mapping
+        The run report, or its dict from report.json.
     path : Path
         PNG to write.
     dpi : int
@@ -395,7 +413,7 @@ def plot_protocols(report: RunReport, path: Path, *, dpi: int = 120) -> Path | N
     Path or None
         ``path``, or None with fewer than two protocol runs (nothing written).
     """
-    runs = list(report.results.values())
+    runs = list(RunReport.coerce(report).results.values())
     if len(runs) < 2:
         return None
     chance: dict[str, float] = {}
@@ -442,12 +460,15 @@ def plot_protocols(report: RunReport, path: Path, *, dpi: int = 120) -> Path | N
     return _save(fig, path, dpi)
 
 
-def plot_ablation(report: RunReport, path: Path, *, dpi: int = 120) -> Path | None:
+def plot_ablation(
+    report: RunReport | Mapping[str, Any], path: Path, *, dpi: int = 120
+) -> Path | None:
     """Ablation bars: balanced accuracy per setting, one bar per task.
 
     Parameters
     ----------
-    report : RunReport
+    report : RunReport or mapping
+        The run report, or its dict from report.json.
         Uses ``report.ablation``; chance levels come from the task classes in
         ``report.results`` (default 1/2).
     path : Path
@@ -459,6 +480,7 @@ def plot_ablation(report: RunReport, path: Path, *, dpi: int = 120) -> Path | No
     Path or None
         ``path``, or None without ablation rows (nothing written).
     """
+    report = RunReport.coerce(report)
     abl = report.ablation
     if abl is None or not abl.rows:
         return None
