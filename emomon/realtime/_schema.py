@@ -183,7 +183,9 @@ def _check_quality(obj: Any) -> None:
             f"{where} bad_channels must be a list of channel names, got {_short(bad)}"
         )
     _check_int(_require(obj, "dropped", where), f"{where} dropped")
-    _check_extras(obj, ("ok", "bad_channels", "dropped"), where)
+    if "sample_age_ms" in obj:  # optional, added within v1
+        _check_number(obj["sample_age_ms"], f"{where} sample_age_ms")
+    _check_extras(obj, ("ok", "bad_channels", "dropped", "sample_age_ms"), where)
 
 
 def _check_version(obj: Mapping[str, Any], where: str) -> None:

@@ -45,6 +45,13 @@ class StatusTimer:
             self._next = t + self.interval_s
         return True
 
+    def left(self, now: float | None = None) -> float:
+        """Seconds until the next heartbeat is due (0 when due, or never started)."""
+        if self._next is None:
+            return 0.0
+        t = self._clock() if now is None else now
+        return max(0.0, self._next - t)
+
     def reset(self) -> None:
         """Forget the schedule: the next :meth:`due` fires."""
         self._next = None

@@ -39,8 +39,11 @@ Conventions:
   smaller value that the publisher restarted. A status message re-sent to a late
   joiner keeps its ``seq``, so the other subscribers see it as a duplicate.
 - ``t_lsl`` is the LSL timestamp of the window's last sample, ``t_pub`` the Unix
-  time of publication, ``latency_ms`` publication time minus arrival time of that
-  sample.
+  time of publication, ``latency_ms`` publication time minus the time emomon
+  read that sample (the time spent inside emomon), and ``quality.sample_age_ms``
+  (added in v1, optional) publication time minus ``t_lsl`` on the LSL clock:
+  the latency up to publication as the user meets it, including the time the
+  sample waited in the sender's chunk and on the network.
 - Non-finite numbers are never emitted: NaN and infinities become ``null``, and
   every float field and probability may be ``null`` (not available). A window that
   was not predicted on (``quality.ok`` false) may carry ``null`` probabilities and
@@ -193,6 +196,16 @@ class Quality:
     reasons : mapping of str to str
         Bad channel -> why: ``"nonfinite"``, ``"railed"``, ``"flat"`` or
         ``"no data"`` (in process; not on the wire in v1).
+    sample_age_ms : float or None
+        Age of the window's last sample when the prediction was published: the
+        publication time minus the sample's timestamp, both on this machine's
+        LSL clock (the sender's stamp mapped with the inlet's time correction).
+        The latency a user meets up to publication, including the sender's
+        chunking and the network (the message's ``latency_ms`` counts only the
+        time inside emomon). Set by the live loop; None where it has no meaning
+        (a recording read as fast as possible). On the wire as
+        ``quality.sample_age_ms`` when set (v1 readers ignore quality keys they
+        do not know).
     extra : mapping
         Quality fields this version does not define, as received (kept so a
         received message is re-sent unchanged).
@@ -203,30 +216,40 @@ class Quality:
     dropped: int = 0
     nonfinite: bool = False
     reasons: Mapping[str, str] = field(default_factory=dict)
+    sample_age_ms: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the wire object ``{"ok", "bad_channels", "dropped", ...extra}``."""
-        return {
+        """Return the wire object.
+
+        ``{"ok", "bad_channels", "dropped", "sample_age_ms" (when set),
+        ...extra}``.
+        """
+        out: dict[str, Any] = {
             "ok": self.ok,
             "bad_channels": list(self.bad_channels),
             "dropped": self.dropped,
-            **self.extra,
         }
+        if self.sample_age_ms is not None:
+            out["sample_age_ms"] = self.sample_age_ms
+        out.update(self.extra)
+        return out
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> Quality:
         """From a validated wire object."""
         extra = {k: v for k, v in obj.items() if k not in _QUALITY_FIELDS}
+        age = obj.get("sample_age_ms")
         return cls(
             ok=bool(obj["ok"]),
             bad_channels=tuple(obj["bad_channels"]),
             dropped=int(obj["dropped"]),
+            sample_age_ms=None if age is None else float(age),
             extra=extra,
         )
 
 
-_QUALITY_FIELDS = ("ok", "bad_channels", "dropped")
+_QUALITY_FIELDS = ("ok", "bad_channels", "dropped", "sample_age_ms")
 
 
 @dataclass(frozen=True)

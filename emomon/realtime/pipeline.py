@@ -55,7 +55,11 @@ class PipelineSettings:
         Timestamps later than their schedule by more than ``gap_tolerance``
         sample periods for 0.1 s count the missing samples as dropped (a
         single late, jittered stamp does not); a jump forward longer than
-        those 0.1 s counts at once.
+        those 0.1 s counts at once. One period by default: a sender that
+        stamps each chunk's last sample with its push time (most LSL apps)
+        puts a whole chunk up to a period late (its last sample was acquired
+        up to a period before the push), which a smaller tolerance counted
+        as lost samples; a loss of one sample can then pass unnoticed.
     time_scale : float
         Replay speed of the source (timestamps advance ``1 / (sfreq * speed)`` per
         sample); 1 for live hardware.
@@ -65,7 +69,7 @@ class PipelineSettings:
     smoothing: float = 0.0
     flat_uv: float = 0.05
     railed_uv: float = 1.0e5
-    gap_tolerance: float = 0.5
+    gap_tolerance: float = 1.0
     time_scale: float = 1.0
 
     def __post_init__(self) -> None:

@@ -3,9 +3,12 @@
 :func:`run_stream` reads whatever the source has, hands each chunk to the sinks,
 feeds the pipeline, hands each prediction (built once, typed) to the sinks and
 sends a status message on every state change and every heartbeat. It does not
-wake for every sample: between windows it sleeps until shortly before the
-sample that completes the next window is due (:class:`_Pacer`), then waits on
-the source so that sample is processed as soon as it arrives. It survives bad
+wake for every sample: it asks the source for the samples still missing before
+the next window (``source.read(timeout_s, min_samples=n)``), and the source
+returns the moment the sample that completes the window arrives, whatever the
+sender's chunking or timing (for LSL, a blocking pull in liblsl). It never
+sleeps on a guess of when that sample comes, so a chunk that completes a
+window is never left waiting in the inlet. It survives bad
 chunks (NaN bursts are flagged, not fatal), a vanished stream (status
 ``reconnecting``; the pipeline restarts its warm-up when data returns) and slow
 sinks (each runs behind a bounded queue or bounds its own; see
@@ -44,6 +47,11 @@ __all__ = ["StreamSettings", "StreamStats", "run_stream"]
 #: percentiles of its summary are over these, the most recent ones).
 STATS_WINDOW = 20_000
 
+#: Longest wait of one read while the loop waits for a window: heartbeats, new
+#: subscribers and a stop are served at most this late. One default hop, so a
+#: hop costs one or two wake-ups of the loop.
+MAX_WAIT_S = 0.25
+
 
 @dataclass(frozen=True, kw_only=True)
 class StreamSettings:
@@ -68,8 +76,9 @@ class StreamSettings:
     read_timeout_s : float
         Longest wait for a sample in one read.
     pace : bool
-        Sleep between windows instead of waking for every sample (same
-        predictions, a fraction of the CPU; see :class:`_Pacer`).
+        Wait for the samples that complete the next window in one read instead
+        of waking for every sample (same predictions and latency, a fraction of
+        the CPU).
     heartbeat_s : float
         Interval of status messages while nothing changes.
     """
@@ -113,8 +122,10 @@ class StreamSettings:
 class StreamStats:
     """Counters of a stream run (published in status messages, returned).
 
-    ``latencies_ms`` (publication minus arrival of each window's last sample)
-    and ``compute_ms`` (the pipeline's work per window) keep the last
+    ``latencies_ms`` (publication minus the time emomon read each window's
+    last sample), ``sample_ages_ms`` (publication minus that sample's
+    timestamp: what the user meets, see :attr:`Quality.sample_age_ms`) and
+    ``compute_ms`` (the pipeline's work per window) keep the last
     :data:`STATS_WINDOW` predictions; ``sink_drops`` counts, per sink, the
     messages its queue dropped.
     """
@@ -126,82 +137,35 @@ class StreamStats:
     latencies_ms: deque[float] = field(
         default_factory=lambda: deque(maxlen=STATS_WINDOW)
     )
+    sample_ages_ms: deque[float] = field(
+        default_factory=lambda: deque(maxlen=STATS_WINDOW)
+    )
     compute_ms: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
     reconnects: int = 0
     sink_drops: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
     def summary(self) -> dict[str, Any]:
-        """Return counts and latency/compute percentiles (NaN before a prediction)."""
-        lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
-        comp = np.asarray(self.compute_ms) if self.compute_ms else np.array([np.nan])
+        """Return counts and latency/age/compute percentiles (NaN when none)."""
+
+        def pct(values: deque[float], q: float) -> float:
+            return float(np.percentile(np.asarray(values), q)) if values else math.nan
+
         return {
             "samples": self.samples,
             "dropped": self.dropped,
             "predictions": self.predictions,
             "flagged": self.flagged,
             "reconnects": self.reconnects,
-            "latency_ms_p50": float(np.nanpercentile(lat, 50)),
-            "latency_ms_p99": float(np.nanpercentile(lat, 99)),
-            "compute_ms_p50": float(np.nanpercentile(comp, 50)),
-            "compute_ms_p99": float(np.nanpercentile(comp, 99)),
+            "latency_ms_p50": pct(self.latencies_ms, 50),
+            "latency_ms_p99": pct(self.latencies_ms, 99),
+            "sample_age_ms_p50": pct(self.sample_ages_ms, 50),
+            "sample_age_ms_p99": pct(self.sample_ages_ms, 99),
+            "compute_ms_p50": pct(self.compute_ms, 50),
+            "compute_ms_p99": pct(self.compute_ms, 99),
             "sink_drops": dict(self.sink_drops),
             "uptime_s": time.monotonic() - self.started,
         }
-
-
-class _Pacer:
-    """How long the live loop may sleep before the next window can complete.
-
-    Sleeping until ``need - 1`` sample periods minus a margin have passed, then
-    blocking on the source, wakes a few times per hop instead of once per sample
-    (LSL senders often push one sample at a time), without delaying the sample
-    that completes the window. The rate used is the faster of the nominal one and
-    the one observed in the timestamps, so a source faster than it declares (a
-    replay whose speed the stream was not told) costs wake-ups, not latency.
-
-    Parameters
-    ----------
-    rate_hz : float
-        Nominal arrival rate (source rate times replay speed), samples/s.
-    margin_s : float
-        Wake this much before the completing sample is due.
-    max_sleep_s : float
-        Longest sleep: heartbeats (1 s) and new subscribers are served at most
-        this late (a stop ends the sleep at once). One default hop: a hop
-        costs about two wake-ups instead of five at 0.1 s, a quarter less CPU
-        in the loop's thread with 1-sample LSL chunks.
-    """
-
-    def __init__(
-        self, rate_hz: float, *, margin_s: float = 0.002, max_sleep_s: float = 0.25
-    ) -> None:
-        self.nominal = float(rate_hz)
-        self.rate = self.nominal
-        self.margin_s = margin_s
-        self.max_sleep_s = max_sleep_s
-        self._t0: float | None = None
-        self._n = 0
-
-    def observe(self, timestamps: np.ndarray) -> None:
-        """Update the observed rate from a chunk's timestamps (every ~2 s)."""
-        if self._t0 is None:
-            self._t0, self._n = float(timestamps[0]), 0
-        self._n += timestamps.shape[0]
-        span = float(timestamps[-1]) - self._t0
-        if span >= 2.0:
-            self.rate = max(self.nominal, (self._n - 1) / span)
-            self._t0, self._n = float(timestamps[-1]), 1
-
-    def reset(self) -> None:
-        """Forget the observed rate (the stream restarted)."""
-        self.rate = self.nominal
-        self._t0 = None
-
-    def sleep_s(self, need: int) -> float:
-        """Seconds to sleep while ``need`` more samples are missing."""
-        wait = (need - 1) / self.rate - self.margin_s
-        return min(self.max_sleep_s, wait) if wait > 0 else 0.0
 
 
 class _Loop:
@@ -228,6 +192,8 @@ class _Loop:
         contract = pipe.contract
         self._tasks = [(t, tuple(c)) for t, c in contract.tasks.items()]
         self._window_s = contract.spec.window_s
+        # a recording read unpaced has stamps, not ages
+        self._ages = source.realtime
 
     def status(self, state: str | None = None) -> StatusMessage:
         """Build a status message of now (``state`` overrides the source's)."""
@@ -267,7 +233,13 @@ class _Loop:
         if limit is not None:  # one chunk may close several windows
             preds = preds[: max(0, limit - stats.predictions)]
         for p in preds:
-            latency_ms = (pylsl.local_clock() - p.arrival) * 1e3
+            now = pylsl.local_clock()
+            latency_ms = (now - p.arrival) * 1e3
+            quality = p.quality
+            if self._ages:
+                age_ms = (now - p.t_lsl) * 1e3
+                quality = dataclasses.replace(quality, sample_age_ms=age_ms)
+                stats.sample_ages_ms.append(age_ms)
             msg = PredictionMessage(
                 seq=self.seq,
                 stream=self.name,
@@ -278,7 +250,7 @@ class _Loop:
                     t: TaskOutput.from_probs(c, None if p.probs is None else p.probs[t])
                     for t, c in self._tasks
                 },
-                quality=p.quality,
+                quality=quality,
                 latency_ms=latency_ms,
                 model=pipe.model_id,
             )
@@ -377,25 +349,28 @@ def _run(loop: _Loop, stop_event: threading.Event | None) -> None:
     last_state = source.state
     deadline = None if st.duration_s is None else time.monotonic() + st.duration_s
     paced = st.pace and source.realtime  # a recording read unpaced never waits
-    pacer = _Pacer(source.sfreq * pipe.settings.time_scale) if paced else None
     beat = StatusTimer(st.heartbeat_s)
     loop.send_status()
     while True:
-        if pacer is not None and source.state == "connected":
-            wait = pacer.sleep_s(pipe.samples_to_next_window())
-            if wait > 0:
-                if stop_event is not None:
-                    stop_event.wait(wait)
-                else:
-                    time.sleep(wait)
         if stop_event is not None and stop_event.is_set():
             break
-        if deadline is not None and time.monotonic() >= deadline:
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
             break
         if st.max_predictions is not None and stats.predictions >= st.max_predictions:
             break
         try:
-            chunk = source.read(timeout_s=st.read_timeout_s)
+            if paced and source.state == "connected":
+                # one blocking read until the window's last sample is there
+                wait = min(MAX_WAIT_S, beat.left(now))
+                if deadline is not None:
+                    wait = min(wait, deadline - now)
+                chunk = source.read(
+                    timeout_s=max(wait, 0.001),
+                    min_samples=pipe.samples_to_next_window(),
+                )
+            else:
+                chunk = source.read(timeout_s=st.read_timeout_s)
         except EmomonError as exc:  # a broken read is reported, not fatal
             source.last_error = str(exc)
             chunk = None
@@ -403,8 +378,6 @@ def _run(loop: _Loop, stop_event: threading.Event | None) -> None:
         if state != last_state:
             if state == "connected" and last_state == "reconnecting":
                 pipe.reset()  # stale filter state: warm up again
-                if pacer is not None:
-                    pacer.reset()
                 stats.reconnects += 1
             last_state = state
             if state != "stopped":  # that one goes out after the last window
@@ -416,10 +389,6 @@ def _run(loop: _Loop, stop_event: threading.Event | None) -> None:
                 and chunk.timestamps[0] < loop.last_ts - CLOCK_RESTART_S
             ):
                 pipe.reset()  # the stream restarted its clock
-                if pacer is not None:
-                    pacer.reset()
-            if pacer is not None:
-                pacer.observe(chunk.timestamps)
             loop.last_ts = float(chunk.timestamps[-1])
             loop.chunk(chunk, arrival)
         if beat.due():

@@ -301,3 +301,65 @@ def emomon_cli() -> Iterator[Cli]:
     cli = Cli()
     yield cli
     cli.close()
+
+
+# -- independent senders (benchmarks/probes: pylsl and numpy only) ---------------------
+PROBES = REPO / "benchmarks" / "probes"
+
+
+def load_probe(name: str) -> Any:
+    """Import ``benchmarks/probes/<name>.py`` (not a package) as a module."""
+    import importlib.util
+
+    path = PROBES / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"probe_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Senders:
+    """``benchmarks/probes/lsl_sender.py`` processes, stopped at the end of the test."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, name: str, channels: Sequence[str], *argv: str) -> subprocess.Popen:
+        """Start a sender; returns once its outlet exists (it waits for a consumer)."""
+        proc = subprocess.Popen(
+            [sys.executable, str(PROBES / "lsl_sender.py"), "--name", name,
+             "--channels", ",".join(channels), *argv],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.procs.append(proc)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.stdin is not None and not proc.stdin.closed:
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+@pytest.fixture
+def lsl_senders() -> Iterator[Senders]:
+    """Starts independent LSL senders; all are stopped at the end of the test."""
+    senders = Senders()
+    yield senders
+    senders.close()
+
+
+@pytest.fixture(scope="session")
+def wire_probe() -> Any:
+    """``benchmarks/probes/wire.py``: a plain pyzmq subscriber and latency matching."""
+    return load_probe("wire")

@@ -243,6 +243,11 @@ def fake_prediction(seq: int, stream: str = "test", **over: Any) -> dict[str, An
     return prediction_message(**{**kw, **over})
 
 
+def signal_quality(payload: dict[str, Any]) -> dict[str, Any]:
+    """A prediction's ``quality`` without ``sample_age_ms`` (which varies)."""
+    return {k: v for k, v in payload["quality"].items() if k != "sample_age_ms"}
+
+
 def check_prediction_payload(payload: dict[str, Any], *, stream: str) -> None:
     """The DESIGN.md section 10 prediction message, field by field."""
     validate(PREDICTION_TOPIC, payload)
@@ -250,7 +255,9 @@ def check_prediction_payload(payload: dict[str, Any], *, stream: str) -> None:
     assert payload["v"] == 1
     assert payload["stream"] == stream
     assert payload["window_s"] == 2.0
-    assert set(payload["quality"]) == {"ok", "bad_channels", "dropped"}
+    assert set(payload["quality"]) == {"ok", "bad_channels", "dropped", "sample_age_ms"}
+    # the window's last sample was stamped before it was published
+    assert payload["quality"]["sample_age_ms"] >= payload["latency_ms"] - 1.0
     for task in TASKS:
         assert set(payload[task]) == {"p_high", "label"}
         p, label = payload[task]["p_high"], payload[task]["label"]

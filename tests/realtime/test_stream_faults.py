@@ -51,6 +51,7 @@ from .helpers import (
     predictions,
     receive_until,
     session_eeg,
+    signal_quality,
     statuses,
     unique,
 )
@@ -466,7 +467,7 @@ def test_stream_vanishing_and_returning_three_times(
         after = t[t > back]
         assert after[0] == pytest.approx(first_end, abs=1e-6), (first, after[0])
     clean = {"ok": True, "bad_channels": [], "dropped": 0}
-    assert all(p["quality"] == clean for p in preds)
+    assert all(signal_quality(p) == clean for p in preds)
 
 
 # -- 6. the stream returns with another channel count ----------------------------------
@@ -657,7 +658,7 @@ def test_samples_lost_in_transit_are_counted_and_flag_every_window_over_them(
     assert over.sum() >= 7
     assert np.sum(clear & (ends > jump)) >= 3
     for p, is_over, is_clear in zip(preds, over, clear, strict=True):
-        q = p["quality"]
+        q = signal_quality(p)
         if is_over:  # flagged with the count, probabilities withheld
             assert q == {"ok": False, "bad_channels": [], "dropped": lost}, q
             assert p["valence"] == {"p_high": None, "label": None}
@@ -697,7 +698,7 @@ def test_a_sender_clock_restart_restarts_the_pipeline(
     # the first window after the restart ends warm-up (1 s) + window (2 s) in
     assert after[0] == restart + 3 * int(SF) - 1
     clean = {"ok": True, "bad_channels": [], "dropped": 0}
-    assert all(p["quality"] == clean for p in preds)
+    assert all(signal_quality(p) == clean for p in preds)
     assert stats.dropped == 0
     assert statuses(msgs)[-1]["dropped"] == 0
 

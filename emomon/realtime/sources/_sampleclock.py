@@ -18,7 +18,7 @@ are flagged although nothing was lost.
   :data:`ENVELOPE_S` seconds of samples (arrival = send time + a delay >= 0, so the
   lowest value is the least delayed one). It follows a board clock that runs
   fast at once and one that runs slow, or a timeline that shifted, at most
-  :data:`SLEW` periods per sample: far below the half period the pipeline
+  :data:`SLEW` periods per sample: far below the period the pipeline
   calls a gap, so the catching up is never counted as a loss.
 
 The counter is used only once it has shown itself to count one per sample

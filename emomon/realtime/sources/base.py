@@ -9,6 +9,9 @@ once, inside the source.
 
 Every wait is bounded: :meth:`Source.open` takes a timeout and :meth:`Source.read`
 never blocks longer than its ``timeout_s`` (default 0: return what is there).
+Within that bound a read returns as soon as ``min_samples`` samples are there, so
+the live loop waits for the sample that completes a window in one blocking read
+(in liblsl, for an LSL stream) instead of sleeping and guessing when it comes.
 """
 
 from __future__ import annotations
@@ -206,11 +209,19 @@ class Source(ABC, Closing):
         """
 
     @abstractmethod
-    def read(self, timeout_s: float = 0.0) -> Chunk:
+    def read(self, timeout_s: float = 0.0, *, min_samples: int = 1) -> Chunk:
         """Return the samples that arrived since the last call (maybe none).
 
-        Waits at most ``timeout_s`` seconds for the first sample; never blocks
-        for long, also while the input is being reconnected.
+        Parameters
+        ----------
+        timeout_s : float, default 0.0
+            Wait at most this long (seconds) while fewer than ``min_samples``
+            samples have arrived; 0 returns what is there at once. Never blocks
+            for long, also while the input is being reconnected.
+        min_samples : int, default 1
+            Return as soon as this many samples are there (with every other
+            sample already there); fewer only when ``timeout_s`` runs out, the
+            input is lost or the source stops.
         """
 
     @abstractmethod

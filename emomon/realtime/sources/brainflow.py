@@ -60,6 +60,8 @@ from emomon.realtime.sources.base import Chunk, Source, SourceError
 __all__ = ["BrainFlowSource", "board_id_from"]
 
 _POLL_S = 0.005
+_FINE_POLL_S = 0.001  # polling step once the awaited samples may be there
+_STALE_S = 0.5  # the last stamp is this old: poll at _POLL_S (no data flowing)
 _NEEDS_MASTER = (BoardIds.PLAYBACK_FILE_BOARD.value, BoardIds.STREAMING_BOARD.value)
 
 
@@ -259,6 +261,7 @@ class BrainFlowSource(Source):
         self._board: BoardShim | None = None
         self._clock = self._new_clock()
         self._last_data_at = 0.0
+        self._last_stamp = -math.inf  # LSL time of the latest sample delivered
 
     def open(self, timeout_s: float | None = None) -> None:
         """Prepare the session and start streaming.
@@ -302,32 +305,42 @@ class BrainFlowSource(Source):
         self._board = board
         self._clock = self._new_clock()
         self._last_data_at = pylsl.local_clock()
+        self._last_stamp = -math.inf
         self.samples_received = 0
         self.reconnects = 0
         self.last_error = None
         self._set_state("connected")
 
-    def read(self, timeout_s: float = 0.0) -> Chunk:
+    def read(self, timeout_s: float = 0.0, *, min_samples: int = 1) -> Chunk:
         """Drain the board's buffer: EEG rows in µV, timestamps on the LSL clock.
+
+        Parameters
+        ----------
+        timeout_s : float, default 0.0
+            Wait at most this long while fewer than ``min_samples`` are buffered.
+        min_samples : int, default 1
+            Return as soon as this many samples are there.
 
         Raises
         ------
         SourceError
             If BrainFlow reports an error while reading.
+
+        Notes
+        -----
+        BrainFlow has no blocking read, so the wait polls the board's sample
+        count. It sleeps while the missing samples cannot be there yet (the
+        sample clock stamps a sample no later than it arrives), then polls every
+        :data:`_FINE_POLL_S`, so a package that completes ``min_samples`` waits
+        at most that long in the board's buffer.
         """
         board = self._board
         if board is None:
             return Chunk.empty(self.n_channels)
         try:
+            if timeout_s > 0:
+                self._wait_for(board, min_samples, timeout_s)
             data = board.get_board_data()
-            if data.shape[1] == 0 and timeout_s > 0:
-                deadline = time.monotonic() + timeout_s
-                while board.get_board_data_count() == 0:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    time.sleep(min(_POLL_S, left))
-                data = board.get_board_data()
         except BrainFlowError as exc:
             self.last_error = f"BrainFlow read from {self._where()} failed: {exc}"
             raise SourceError(self.last_error) from None
@@ -354,7 +367,26 @@ class BrainFlowSource(Source):
         counter = None if self._counter_row is None else data[self._counter_row]
         ts = self._clock.stamps(arrival, counter)
         self.samples_received += n
+        self._last_stamp = float(ts[-1])
         return Chunk(eeg, ts)
+
+    def _wait_for(self, board: BoardShim, min_samples: int, timeout_s: float) -> None:
+        """Poll until ``min_samples`` are buffered or ``timeout_s`` has passed."""
+        deadline = time.monotonic() + timeout_s
+        # when the sample that makes min_samples is due, on the LSL clock
+        due = self._last_stamp + min_samples / self.sfreq - _FINE_POLL_S
+        while board.get_board_data_count() < min_samples:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            early = due - pylsl.local_clock()
+            if early > _FINE_POLL_S:  # cannot be there yet (stamps <= arrival)
+                step = early
+            elif early > -_STALE_S:  # due now: poll finely
+                step = _FINE_POLL_S
+            else:  # no recent data (starting, or the board stalled)
+                step = _POLL_S
+            time.sleep(min(step, left))
 
     def _new_clock(self) -> SampleClock:
         return SampleClock(self.sfreq, counter=self._counter_row is not None)

@@ -21,8 +21,11 @@ Pulling
     dest_obj=buffer)`` into one buffer allocated per connection, in the stream's
     own sample type, and drains until the inlet is empty (bounded number of
     pulls). liblsl's fixed-buffer pull waits for ``max_samples`` *or* the timeout
-    (pylsl docstring), so a positive ``read(timeout_s)`` waits for one sample
-    only, then drains without waiting.
+    (pylsl docstring), which is what ``read(timeout_s, min_samples=n)`` uses:
+    when fewer than ``n`` samples were drained, one blocking pull of the missing
+    ones returns inside liblsl the moment the sample that makes ``n`` arrives,
+    whatever the sender's chunking (its thread sleeps on liblsl's queue, not in
+    Python), then the rest is drained without waiting.
 
 Clock
     The inlet does no post-processing (``processing_flags=0``). Timestamps are
@@ -409,13 +412,16 @@ class LSLSource(Source):
         self._set_state("stopped")
 
     # -- reading ----------------------------------------------------------------
-    def read(self, timeout_s: float = 0.0) -> Chunk:
+    def read(self, timeout_s: float = 0.0, *, min_samples: int = 1) -> Chunk:
         """Read the samples that arrived since the last call, in µV on the LSL clock.
 
         Parameters
         ----------
         timeout_s : float, default 0.0
-            Wait at most this long for the first sample when none is buffered.
+            Wait at most this long while fewer than ``min_samples`` are buffered.
+        min_samples : int, default 1
+            Return as soon as this many samples are there (capped at
+            ``max_chunk``).
 
         Returns
         -------
@@ -442,10 +448,12 @@ class LSLSource(Source):
         data_parts: list[np.ndarray] = []
         ts_parts: list[np.ndarray] = []
         try:
-            self._pull_into(conn, 0.0, self.max_chunk, data_parts, ts_parts)
-            if not ts_parts and timeout_s > 0:
-                self._pull_into(conn, timeout_s, 1, data_parts, ts_parts)
-                if ts_parts:
+            got = self._pull_into(conn, 0.0, self.max_chunk, data_parts, ts_parts)
+            want = min(min_samples, self.max_chunk) - got
+            if want > 0 and timeout_s > 0:
+                if self._pull_into(
+                    conn, timeout_s, want, data_parts, ts_parts, drain=False
+                ):
                     self._pull_into(conn, 0.0, self.max_chunk, data_parts, ts_parts)
             now = pylsl.local_clock()
             if now >= conn.next_clock_update:
@@ -498,22 +506,30 @@ class LSLSource(Source):
         max_samples: int,
         data_parts: list[np.ndarray],
         ts_parts: list[np.ndarray],
-    ) -> None:
-        """Pull (and drain while full) into the preallocated buffer; copy out."""
+        *,
+        drain: bool = True,
+    ) -> int:
+        """Pull (and, with ``drain``, repeat while full) into the buffer; copy out.
+
+        Returns the number of samples pulled.
+        """
         buf = conn.buffer
+        total = 0
         for _ in range(_MAX_PULLS_PER_READ):
             _, stamps = conn.inlet.pull_chunk(
                 timeout=timeout, max_samples=max_samples, dest_obj=buf, **_PULL_KW
             )
             n = len(stamps)
             if n == 0:
-                return
+                break
             # (n, n_ch) in the stream's type -> a new (n_ch, n) float64 array
             data_parts.append(np.array(buf[:n].T, dtype=np.float64, order="C"))
             ts_parts.append(np.array(stamps, dtype=np.float64))
-            if n < max_samples or max_samples == 1:
-                return
+            total += n
+            if n < max_samples or not drain:
+                break
             timeout = 0.0
+        return total
 
     def _refresh_clock(self, conn: _Connection, now: float) -> None:
         conn.next_clock_update = now + self.clock_update_s

@@ -101,21 +101,21 @@ class ReplaySource(Source):
         self.t0 = pylsl.local_clock()
         self._set_state("connected")
 
-    def read(self, timeout_s: float = 0.0) -> Chunk:
+    def read(self, timeout_s: float = 0.0, *, min_samples: int = 1) -> Chunk:
         """Read the next chunk (unpaced) or every sample due by now (paced).
 
-        A paced read waits at most ``timeout_s`` for the next sample to be due.
+        A paced read waits at most ``timeout_s`` for ``min_samples`` samples to
+        be due, then returns every sample due by then.
         """
         if self.state != "connected":
             return Chunk.empty(self.n_channels)
         if self.speed is None:
             n = self.chunk
         else:
-            due = self.t0 + self._k / self._rate
+            due = self.t0 + (self._k + max(1, min_samples) - 1) / self._rate
             wait = due - pylsl.local_clock()
-            if wait > 0:
-                if timeout_s <= 0 or self._closed.wait(min(wait, timeout_s)):
-                    return Chunk.empty(self.n_channels)
+            if wait > 0 and timeout_s > 0 and self._closed.wait(min(wait, timeout_s)):
+                return Chunk.empty(self.n_channels)  # closed while waiting
             n = math.floor((pylsl.local_clock() - self.t0) * self._rate) + 1 - self._k
             if n <= 0:
                 return Chunk.empty(self.n_channels)
