@@ -275,7 +275,9 @@ def _serve(
         dropped_by = ", ".join(f"{n} by {k}" for k, n in s["sink_drops"].items() if n)
         print(
             f"\nstopped: {s['samples']} samples, {s['dropped']} dropped, "
-            f"{s['predictions']} predictions ({s['flagged']} flagged), latency p50 "
+            f"{s['predictions']} predictions ({s['flagged']} flagged); sample age "
+            f"at publication p50 {s['sample_age_ms_p50']:.1f} ms p99 "
+            f"{s['sample_age_ms_p99']:.1f} ms, of which in emomon p50 "
             f"{s['latency_ms_p50']:.1f} ms p99 {s['latency_ms_p99']:.1f} ms"
             + (f"; messages dropped {dropped_by}" if dropped_by else ""),
             file=sys.stderr,
