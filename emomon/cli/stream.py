@@ -111,6 +111,13 @@ def _open_source(args: argparse.Namespace) -> Source:
     from emomon.realtime.sources import source_class
 
     src = source_class(args.source)(**SOURCE_OPTIONS[args.source](args))
+    if args.source == "lsl":  # the search may take the whole timeout: say so first
+        query = src.describe_query()  # type: ignore[attr-defined]
+        print(
+            f"waiting up to {args.timeout:g} s for LSL stream {query}",
+            file=sys.stderr,
+            flush=True,
+        )
     src.open(timeout_s=args.timeout)
     return src
 
@@ -303,7 +310,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, required=True, help="emomon model.onnx")
     g = p.add_argument_group("LSL source")
     g.add_argument("--name", help="stream name to resolve")
-    g.add_argument("--type", default="EEG", help="stream type (default EEG)")
+    g.add_argument(
+        "--type",
+        default="EEG",
+        help="stream type, matched in any case (default %(default)s; MNE-LSL's "
+        'PlayerLSL sends "eeg"); --type "" matches any type',
+    )
     g.add_argument("--source-id", help="stream source_id to resolve")
     g = p.add_argument_group("BrainFlow source")
     g.add_argument("--board-id", default="synthetic", help="id or name (synthetic)")
@@ -325,7 +337,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--loop", action="store_true", help="restart at the end")
     p.add_argument(
-        "--timeout", type=positive_float, default=10.0, help="connect timeout (s)"
+        "--timeout",
+        type=positive_float,
+        default=10.0,
+        help="how long to wait for the source to connect, in seconds (default "
+        "%(default)g)",
     )
     p.add_argument(
         "--address",

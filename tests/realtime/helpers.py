@@ -11,6 +11,7 @@ happen inside bounded library calls (``Source.read(timeout_s=...)``,
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
 import time
@@ -18,7 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pylsl
@@ -123,6 +124,21 @@ def collect(
             out.data.append(chunk.data)
             out.stamps.append(chunk.timestamps)
     return out
+
+
+def read_line(stream: IO[str], *, timeout_s: float) -> str | None:
+    """The next line a subprocess writes to ``stream`` (a pipe), or None if none
+    came within ``timeout_s`` (bounded; POSIX ``select``, which does not see
+    what an earlier ``readline`` buffered: for the first lines of a pipe)."""
+    deadline = time.monotonic() + timeout_s
+    for _ in range(MAX_ITERATIONS):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        ready, _, _ = select.select([stream], [], [], min(left, 0.1))
+        if ready:
+            return stream.readline()
+    return None
 
 
 def grid_steps(stamps: np.ndarray, *, sfreq: float) -> np.ndarray:

@@ -17,8 +17,13 @@ LABELS = ("C3", "Cz", "C4", "Pz")
 
 
 def test_predicate_and_units():
-    assert build_predicate(name="a", stream_type="EEG") == "name='a' and type='EEG'"
+    # name and source_id exactly, the type in any case (XPath's translate)
+    lower = "translate(type,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')"
+    assert build_predicate(name="a", stream_type="EEG") == f"name='a' and {lower}='eeg'"
+    assert build_predicate(stream_type="ExG-Ä") == f"{lower}='exg-Ä'"  # ASCII only
     assert build_predicate(source_id="it's") == 'source_id="it\'s"'
+    assert LSLSource("a").describe_query() == "name='a' and type='EEG' (any case)"
+    assert LSLSource("a", type="").describe_query() == "name='a'"
     with pytest.raises(SourceError, match="quote"):
         build_predicate(name="'\"")
     for unit, factor in [("microvolts", 1.0), ("uV", 1.0), ("µV", 1.0), ("", 1.0),
@@ -44,6 +49,53 @@ def test_open_without_stream_fails_within_timeout_naming_the_query():
     assert "0.5 s" in msg
     assert "\n" not in msg
     assert src.state == "stopped"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("sent", ["eeg", "Eeg", "EEG"])
+def test_the_type_matches_in_any_case(sent):
+    name = unique()
+    out = make_outlet(name, name, LABELS, stream_type=sent)
+    with LSLSource(name, timeout_s=5.0) as src:  # the default type, "EEG"
+        assert src.ch_names == LABELS
+    with LSLSource(name, type="eEg", timeout_s=5.0) as src:
+        assert src.ch_names == LABELS
+    del out
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("sent", "advice"),
+    [("ExG", "pass type='ExG' or type=\"\" to match any type"),
+     ("", "pass type=\"\" to match any type")],
+)  # fmt: skip
+def test_a_stream_of_another_type_is_named_in_the_error(sent, advice):
+    name = unique()
+    out = make_outlet(name, name, LABELS, stream_type=sent)
+    src = LSLSource(name, timeout_s=1.5)
+    t = time.monotonic()
+    with pytest.raises(SourceError) as info:
+        src.open()
+    assert time.monotonic() - t < 3.0  # the second search runs beside the first
+    msg = str(info.value)
+    assert msg.startswith(
+        f"no LSL stream matching name='{name}' and type='EEG' (any case) found "
+        "within 1.5 s; "
+    ), msg
+    assert f"a stream named '{name}' exists with type '{sent}'; {advice}" in msg
+    # the command line names its flag
+    assert "pass --type=" in info.value.render({"type": "--type"})
+    with LSLSource(name, type=sent or None, timeout_s=5.0) as src:
+        assert src.ch_names == LABELS
+    del out
+
+
+@pytest.mark.integration
+def test_without_a_name_the_error_says_how_to_match_any_type():
+    src = LSLSource(type=unique("no-such-type"), timeout_s=0.3)
+    with pytest.raises(SourceError) as info:
+        src.open()
+    assert str(info.value).endswith('or pass type="" to match any type')
 
 
 def _push(outlet: pylsl.StreamOutlet, value: float, n: int = 5) -> None:

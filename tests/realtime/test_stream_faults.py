@@ -163,9 +163,13 @@ def test_stream_lacking_a_model_channel_exits_2_naming_it(
     out, err = emomon_cli.finish(proc, 30.0)
     assert proc.returncode == 2, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("emomon: error: ")
-    assert "lacks model channel(s) Oz;" in lines[0]
+    # what it waited for, then the error alone
+    assert len(lines) == 2, err
+    assert lines[0] == f"waiting up to 10 s for LSL stream name='{name}' and " + (
+        "type='EEG' (any case)"
+    )
+    assert lines[1].startswith("emomon: error: ")
+    assert "lacks model channel(s) Oz;" in lines[1]
     assert out == ""
 
 
