@@ -242,9 +242,14 @@ def _serve(
     recorder = None
     failing = True
     try:
-        # Refuse a stream without the model's channels before binding the port
-        # or announcing the stream: the error is then the only output.
-        map_channels(contract.ch_names, source.ch_names)
+        # Refuse a stream without the model's channels (or with one in a unit
+        # that is not a voltage) before binding the port or announcing the
+        # stream: the error is then the last output.
+        map_channels(
+            contract.ch_names,
+            source.ch_names,
+            unconverted_units=source.unconverted_units,
+        )
         pub_settings = PublisherSettings(
             address=args.address,
             curve_secret_key=_str_or_none(args.curve_secret),

@@ -67,17 +67,22 @@ def make_outlet(
     *,
     sfreq: float = 100.0,
     unit: str | None = "microvolts",
+    units: dict[str, str | None] | None = None,
     stream_type: str = "EEG",
 ) -> pylsl.StreamOutlet:
-    """A float32 EEG outlet with ``desc/channels/channel/{label, unit}``."""
+    """A float32 EEG outlet with ``desc/channels/channel/{label, unit}``.
+
+    Every channel has ``unit`` (None: no unit element) but those in ``units``
+    (label -> unit)."""
     info = pylsl.StreamInfo(name, stream_type, len(labels), sfreq, "float32", source_id)
     chans = info.desc().append_child("channels")
     for label in labels:
         ch = chans.append_child("channel")
         if label:
             ch.append_child_value("label", label)
-        if unit is not None:
-            ch.append_child_value("unit", unit)
+        ch_unit = (units or {}).get(label, unit)
+        if ch_unit is not None:
+            ch.append_child_value("unit", ch_unit)
     return pylsl.StreamOutlet(info)
 
 

@@ -10,11 +10,25 @@ bounded in iterations and time.
 
 from __future__ import annotations
 
+import numpy as np
+import pylsl
 import pytest
 
 from emomon.dsp.layout import DEAP_CHANNELS
+from emomon.realtime.model import load_model
+from emomon.realtime.pipeline import ChannelError
+from emomon.realtime.stream import StreamSettings, run_stream
 
-from .helpers import LOOPBACK, SF, make_outlet, read_line, unique
+from .helpers import (
+    LOOPBACK,
+    SF,
+    check_prediction_payload,
+    make_outlet,
+    predictions,
+    read_line,
+    session_eeg,
+    unique,
+)
 
 
 # -- the search: what it waits for, and a stream of another type ----------------------
@@ -39,4 +53,70 @@ def test_cli_says_at_once_what_it_waits_for_and_names_another_type(
         f"named '{name}' exists with type 'ExG'; pass --type='ExG' or --type=\"\" "
         "to match any type"
     ]
+    del out
+
+
+# -- units: a channel nobody reads may be in any unit, a model channel may not ---------
+@pytest.mark.integration
+def test_a_trigger_channel_in_unit_none_is_accepted_and_predictions_flow(
+    live_rig, synthetic_trials, deap_model
+):
+    # 32 EEG channels in microvolts and a trigger channel in "none", from a plain
+    # pylsl outlet, as a lab's own acquisition script would send them
+    name = unique("emomon-trig")
+    out = make_outlet(name, name, (*DEAP_CHANNELS, "TRIG"), sfreq=SF,
+                      units={"TRIG": "none"})  # fmt: skip
+    rig = live_rig()
+    rig.subscribed()
+    src = rig.lsl(name)  # the defaults: type "EEG"
+    assert src.unconverted_units == {"TRIG": "none"}
+    run = rig.stream(src, deap_model, max_predictions=4)
+    eeg = session_eeg(synthetic_trials)[:, : int(8 * SF)]
+    trig = np.zeros((1, eeg.shape[1]))
+    trig[0, :: int(SF)] = 255.0  # a marker a second, in no unit at all
+    # 8 s at once, stamped as if just acquired (the last sample now)
+    out.push_chunk(
+        np.vstack([eeg, trig]).T.astype(np.float32), timestamp=pylsl.local_clock()
+    )
+    msgs = rig.receive_until(lambda m: len(predictions(m)) >= 4, timeout_s=20.0)
+    stats = run.join(20.0)
+    assert stats.predictions == 4
+    assert len(predictions(msgs)) == 4
+    for payload in predictions(msgs):
+        check_prediction_payload(payload, stream=name)
+        assert payload["quality"]["ok"], payload
+    # the model saw the EEG only: the trigger channel is not among its inputs
+    window, _ = run.preds[0]
+    assert window.features.shape[0] == len(DEAP_CHANNELS)
+    del out
+
+
+@pytest.mark.integration
+def test_a_model_channel_in_an_unknown_unit_is_refused_naming_it(
+    live_rig, emomon_cli, deap_model
+):
+    name = unique("emomon-counts")
+    out = make_outlet(name, name, DEAP_CHANNELS, sfreq=SF, units={"Fz": "counts"})
+    src = live_rig().lsl(name)
+    assert src.unconverted_units == {"Fz": "counts"}
+    why = (
+        "model channel 'Fz' arrives in unit 'counts', not in microvolts, "
+        "millivolts or volts, so emomon cannot convert it to microvolts; send it "
+        "in one of those units (an LSL stream's desc/channels/channel/unit) or "
+        "use a model without it"
+    )
+    with pytest.raises(ChannelError) as info:
+        run_stream(src, load_model(deap_model), settings=StreamSettings())
+    assert str(info.value) == why
+    # the command line: exit 2, what it waited for, then the error alone
+    proc = emomon_cli.start("stream", "--name", name, "--model", str(deap_model),
+                            "--address", LOOPBACK, "--timeout", "10",
+                            "--quiet")  # fmt: skip
+    out_text, err = emomon_cli.finish(proc, 30.0)
+    assert proc.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 2, err
+    assert lines[0].startswith("waiting up to 10 s for LSL stream")
+    assert lines[1] == f"emomon: error: {why}"
+    assert out_text == ""
     del out

@@ -125,6 +125,11 @@ class Source(ABC, Closing):
         What the input says about itself, under flattened ``"node/child"``
         keys (an LSL stream's ``desc``, text values); ``"replay/speed"`` gives
         :attr:`time_scale`.
+    unconverted_units : dict of str to str
+        Channel name -> unit of each channel delivered as it came because its
+        unit is not a voltage the source converts to microvolts (an LSL trigger
+        channel in ``"none"``); empty when every channel is in µV. The pipeline
+        refuses a model channel listed here.
 
     Notes
     -----
@@ -149,6 +154,7 @@ class Source(ABC, Closing):
         self.last_error: str | None = None
         self.source_id = ""
         self.metadata: dict[str, Any] = {}
+        self.unconverted_units: dict[str, str] = {}
         self._state: SourceState = "stopped"
         self._state_lock = threading.Lock()
 

@@ -21,7 +21,11 @@ Resolution
     says), falling back to ``ch1 .. chN``. Units (``desc/channels/channel/unit``)
     are converted to microvolts: volts x 1e6, millivolts x 1e3, microvolts as is;
     a missing unit is taken as microvolts, the unit the XDF meta-data
-    recommendations give for EEG.
+    recommendations give for EEG. A channel in another unit (a trigger channel in
+    ``"none"``) is passed on unconverted and listed in
+    :attr:`LSLSource.unconverted_units`; whoever uses the channels checks them
+    there (:class:`~emomon.realtime.pipeline.Pipeline` refuses a model channel
+    in such a unit), so a stream is not refused for a channel nobody reads.
 
 Pulling
     :meth:`LSLSource.read` pulls with ``pull_chunk(timeout=0, max_samples=...,
@@ -67,7 +71,9 @@ Stream loss and return
     the lost stream's uid is skipped for that long and a stream that fails to
     connect is retried only after a back-off. A stream that answers is
     connected in the background (bounded waits) and checked
-    against the lost one: the same channel count, labels and sampling rate. A
+    against the lost one: the same channel count, labels and sampling rate, and
+    no channel newly in a unit that cannot be converted (the pipeline checked
+    the units of its channels once, against the first connection). A
     stream that differs is refused (``last_error`` says why, the state stays
     ``"reconnecting"``, the thread keeps waiting); a matching one is handed to
     the next :meth:`read`, which resumes. ``read`` itself never blocks on the
@@ -241,6 +247,7 @@ class _Connection:
     ch_names: tuple[str, ...]
     labels_from_stream: bool
     scale: np.ndarray | None  # (n_channels,) to µV, None when all 1
+    unconverted: dict[str, str]  # channel -> unit of those passed on as they are
     buffer: np.ndarray  # (max_chunk, n_channels) in the stream's sample type
     offset: float  # time_correction estimate (s)
     desc: dict[str, str]
@@ -321,6 +328,10 @@ class LSLSource(Source):
     metadata : dict of str to str
         The stream description outside ``channels``, flattened
         (``{"acquisition/manufacturer": "...", "replay/speed": "4.0", ...}``).
+    unconverted_units : dict of str to str
+        Channel name -> unit of the channels passed on unconverted because
+        their unit is not a voltage this source converts (a trigger channel in
+        ``"none"``); the pipeline refuses a model channel among them.
     """
 
     def __init__(
@@ -402,8 +413,9 @@ class LSLSource(Source):
         ------
         SourceError
             If no stream matches within ``timeout_s`` (the message names the
-            query), or the stream is not numeric, has no regular sampling rate,
-            has channels in an unknown unit, or stops answering while connecting.
+            query, and the type of a stream that matches it but for the type),
+            or the stream is not numeric, has no regular sampling rate, or stops
+            answering while connecting.
         """
         if self.state != "stopped":
             return
@@ -655,17 +667,18 @@ class LSLSource(Source):
             ch_names = tuple(lab or f"ch{i + 1}" for i, lab in enumerate(labels))
             units = _channel_fields(full, n_ch, "unit")
             scales = []
+            unconverted: dict[str, str] = {}
             for ch, unit in zip(ch_names, units, strict=True):
                 factor = unit_scale_to_uv(unit)
-                if factor is None:
-                    raise SourceError(
-                        f"{where}: channel {ch!r} has unit {unit!r}; expected "
-                        "microvolts, millivolts or volts"
-                    )
+                if factor is None:  # not a voltage: passed on as it is
+                    unconverted[ch] = unit
+                    factor = 1.0
                 scales.append(factor)
             scale = None if all(s == 1.0 for s in scales) else np.asarray(scales)
             if expect is not None:
-                self._check_same_layout(where, source_id, n_ch, ch_names, sfreq, expect)
+                self._check_same_layout(
+                    where, source_id, n_ch, ch_names, sfreq, unconverted, expect
+                )
             inlet.open_stream(timeout=left())
             offset = float(inlet.time_correction(timeout=left()))
         except _LSLTimeoutError:
@@ -686,6 +699,7 @@ class LSLSource(Source):
             ch_names=ch_names,
             labels_from_stream=from_stream,
             scale=scale,
+            unconverted=unconverted,
             buffer=np.empty((self.max_chunk, n_ch), dtype=_NUMERIC_DTYPES[fmt]),
             offset=offset,
             desc=_flatten_desc(full),
@@ -701,6 +715,7 @@ class LSLSource(Source):
         n_ch: int,
         ch_names: tuple[str, ...],
         sfreq: float,
+        unconverted: dict[str, str],
         expect: _Connection,
     ) -> None:
         what = f"{where} (source_id {source_id!r}) came back"
@@ -725,6 +740,15 @@ class LSLSource(Source):
                 f"{what} at {sfreq:g} Hz, expected {expect.sfreq:g} Hz "
                 f"(sampling rate changed){tail}"
             )
+        # The pipeline checked the units of its channels against the first
+        # connection: a channel it may read must not turn unconvertible.
+        newly = [ch for ch in unconverted if ch not in expect.unconverted]
+        if newly:
+            ch = newly[0]
+            raise _Refused(
+                f"{what} with channel {ch!r} in unit {unconverted[ch]!r}, which "
+                f"cannot be converted to microvolts (it was a voltage){tail}"
+            )
 
     def _adopt(self, conn: _Connection) -> None:
         self._conn = conn
@@ -736,6 +760,7 @@ class LSLSource(Source):
         self.stream_uid = conn.uid
         self.stream_hostname = conn.hostname
         self.metadata = conn.desc
+        self.unconverted_units = dict(conn.unconverted)
         self._set_state("connected")
 
     def _lost(self, conn: _Connection, reason: str, *, gone: bool) -> None:
