@@ -18,6 +18,16 @@ BoardIds, BoardShim = bf.BoardIds, bf.BoardShim
 SYNTH = BoardIds.SYNTHETIC_BOARD.value
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _native_library_loaded():
+    """Load BrainFlow's native library as the source does (its first load warns
+    about pkg_resources), so that a test calling BoardShim first, run alone,
+    does not fail on that warning."""
+    from emomon.realtime.sources.brainflow import _load_native_quietly
+
+    _load_native_quietly()
+
+
 def test_board_ids_and_bad_parameters(tmp_path):
     assert board_id_from("SYNTHETIC_BOARD") == SYNTH
     assert board_id_from("synthetic") == SYNTH
@@ -154,3 +164,34 @@ def test_looping_playback_is_seamless(tmp_path):
     ts = got.timestamps()
     steps = grid_steps(ts, sfreq=src.sfreq)
     assert steps.max() < 0.25
+
+
+def test_a_stall_is_reported_while_it_lasts_and_cleared_when_data_returns(tmp_path):
+    """A 1 s pause of the playback with a 0.2 s stall timeout: ``reconnecting``
+    with the stall in ``last_error`` while it lasts; ``connected`` again, one
+    reconnect, and no ``last_error`` once samples resume."""
+    path = tmp_path / "paused.csv"
+    data = _synthetic_recording(path, 500, lose=slice(0, 0), pause_at=250,
+                                pause_s=1.0)  # fmt: skip
+    src = BrainFlowSource("PLAYBACK_FILE_BOARD", file=path, master_board=SYNTH,
+                          stall_timeout_s=0.2)  # fmt: skip
+    seen: list[tuple[str, str | None, int]] = []  # (state, last_error, samples)
+    with src:
+        deadline = time.monotonic() + 10.0
+        for _ in range(MAX_ITERATIONS):
+            if src.samples_received >= data.shape[1] or time.monotonic() > deadline:
+                break
+            src.read(timeout_s=0.02)
+            seen.append((src.state, src.last_error, src.samples_received))
+        assert src.samples_received == data.shape[1]
+        stalled = [s for s in seen if s[0] == "reconnecting"]
+        assert stalled, "the 1 s pause was not reported"
+        assert all("no data from board PLAYBACK_FILE_BOARD" in (e or "")
+                   for _, e, _ in stalled)  # fmt: skip
+        assert src.state == "connected"
+        assert src.reconnects == 1
+        assert src.last_error is None
+        # cleared as the samples resumed, not later
+        back = next(i for i, s in enumerate(seen) if s[0] == "reconnecting")
+        back += next(i for i, s in enumerate(seen[back:]) if s[0] == "connected")
+        assert seen[back][1] is None

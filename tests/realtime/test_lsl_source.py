@@ -191,10 +191,12 @@ def test_stream_vanishes_and_returns():
         assert "lost" in src.last_error
         assert name in src.last_error
         assert src.read().n_times == 0  # non-blocking while reconnecting
+        assert "lost" in src.last_error  # kept while reconnecting
         out2 = make_outlet(name, sid, LABELS)  # same source comes back
         assert _received_value(src, 2.0, 8.0, out2)
         assert src.state == "connected"
         assert src.reconnects == 1
+        assert src.last_error is None  # back: the loss is over
         # timestamps stay on the local clock and non-decreasing after the return
         got = collect(src, 1, timeout_s=1.0)
         _push(out2, 2.0)
@@ -242,6 +244,7 @@ def test_a_returned_stream_with_another_layout_is_refused(labels, units, why):
         assert src.state == "connected"
         assert src.ch_names == LABELS
         assert src.unconverted_units == {}
+        assert src.last_error is None
     finally:
         src.close()
 
@@ -261,3 +264,4 @@ def test_a_silent_stream_counts_as_lost_and_resumes():
         assert "no data" in src.last_error
         assert _received_value(src, 2.0, 8.0, out)
         assert src.reconnects == 1
+        assert src.last_error is None

@@ -122,6 +122,14 @@ def test_stream_vanishes_for_3_s_and_returns(live_rig, synthetic_trials, deap_mo
     assert src.reconnects == 1
     reconnecting = [s for s in statuses(msgs) if s["state"] == "reconnecting"]
     assert name in reconnecting[0]["last_error"]
+    # the loss is reported while it lasts (every heartbeat) and no longer once the
+    # stream is back
+    assert all(name in (s["last_error"] or "") for s in reconnecting)
+    sts = statuses(msgs)
+    lost_at = next(i for i, s in enumerate(sts) if s["state"] == "reconnecting")
+    back = [s for s in sts[lost_at:] if s["state"] == "connected"]
+    assert back, _states(msgs)
+    assert all(s["last_error"] is None for s in back), back[0]
     preds = predictions(msgs)
     # one process, one sequence: no gap across the outage
     assert [p["seq"] for p in preds] == list(range(len(preds)))

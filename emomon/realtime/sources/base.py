@@ -114,7 +114,9 @@ class Source(ABC, Closing):
     reconnects : int
         Times the input was lost and came back.
     last_error : str or None
-        The latest problem seen (lost stream, refused replacement), one line.
+        The latest problem seen (lost stream, refused replacement), one line;
+        kept while the source reconnects, cleared when it is back
+        (``"reconnecting"`` -> ``"connected"``).
     realtime : bool
         Whether samples arrive at the sampling rate (True for every live input;
         False for a recording handed out as fast as it is read).
@@ -188,7 +190,10 @@ class Source(ABC, Closing):
             return self._state
 
     def _set_state(self, state: SourceState) -> None:
+        """Set the state; back from ``"reconnecting"``, clear :attr:`last_error`."""
         with self._state_lock:
+            if state == "connected" and self._state == "reconnecting":
+                self.last_error = None  # the problem it reported is over
             self._state = state
 
     def counters(self) -> dict[str, int | str | None]:

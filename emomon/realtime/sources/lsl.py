@@ -76,8 +76,8 @@ Stream loss and return
     the units of its channels once, against the first connection). A
     stream that differs is refused (``last_error`` says why, the state stays
     ``"reconnecting"``, the thread keeps waiting); a matching one is handed to
-    the next :meth:`read`, which resumes. ``read`` itself never blocks on the
-    network beyond its ``timeout_s``.
+    the next :meth:`read`, which resumes and clears ``last_error``. ``read``
+    itself never blocks on the network beyond its ``timeout_s``.
 """
 
 from __future__ import annotations
@@ -761,7 +761,7 @@ class LSLSource(Source):
         self.stream_hostname = conn.hostname
         self.metadata = conn.desc
         self.unconverted_units = dict(conn.unconverted)
-        self._set_state("connected")
+        self._set_state("connected")  # after a reconnect, clears last_error
 
     def _lost(self, conn: _Connection, reason: str, *, gone: bool) -> None:
         """Drop ``conn`` and start re-resolving the same source in the background.
