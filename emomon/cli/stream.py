@@ -323,8 +323,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--source-id", help="stream source_id to resolve")
     g = p.add_argument_group("BrainFlow source")
-    g.add_argument("--board-id", default="synthetic", help="id or name (synthetic)")
-    g.add_argument("--serial-port", help="e.g. /dev/ttyUSB0 for a Cyton")
+    g.add_argument(
+        "--board-id", default="synthetic", help="id or name (default %(default)s)"
+    )
+    g.add_argument(
+        "--serial-port",
+        help="the dongle's serial port, e.g. /dev/ttyUSB0 or COM3 (needed by "
+        "Cyton, Cyton-Daisy, Ganglion and other dongle boards)",
+    )
     g.add_argument(
         "--file",
         help="PLAYBACK_FILE_BOARD: a file written by BrainFlow; with --source "

@@ -41,6 +41,59 @@ def test_board_ids_and_bad_parameters(tmp_path):
                         master_board="SYNTHETIC_BOARD")  # fmt: skip
     with pytest.raises(SourceError, match="unknown BrainFlowInputParams"):
         BrainFlowSource(SYNTH, params={"bogus": 1})
+    # the Python API names its keywords (the command line its flags, below)
+    with pytest.raises(SourceError, match="unknown BrainFlow board 'x' for board_id"):
+        BrainFlowSource("x")
+    with pytest.raises(SourceError, match="'x' for master_board"):
+        BrainFlowSource("PLAYBACK_FILE_BOARD", file=tmp_path / "x.csv",
+                        master_board="x")  # fmt: skip
+    with pytest.raises(SourceError, match="CYTON_BOARD reads from a USB dongle: pass "
+                       "serial_port, the dongle's serial port"):  # fmt: skip
+        BrainFlowSource("cyton")
+    # with a port (either way) it is built; only open() would look for the dongle
+    assert BrainFlowSource("cyton", serial_port="/dev/ttyUSB9").n_channels == 8
+    assert BrainFlowSource("cyton-daisy", params={"serial_port": "COM3"}).n_channels
+    assert BrainFlowSource("CYTON_WIFI_BOARD").n_channels == 8  # no dongle
+
+
+def _stream_cli(capsys, model, *argv: str) -> tuple[int, list[str]]:
+    from emomon.cli import main
+
+    rc = main(["stream", "--source", "brainflow", "--model", str(model), *argv])
+    return rc, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--board-id", "cyton"],
+         "BrainFlow CYTON_BOARD reads from a USB dongle: pass --serial-port, the "
+         "dongle's serial port (e.g. /dev/ttyUSB0, COM3, /dev/cu.usbserial-... on "
+         "macOS)"),
+        (["--board-id", "GANGLION_BOARD"],
+         "BrainFlow GANGLION_BOARD reads from a USB dongle: pass --serial-port"),
+        (["--board-id", "nope"], "unknown BrainFlow board 'nope' for --board-id; use "
+         "a BoardIds name such as SYNTHETIC_BOARD"),
+        (["--board-id", "playback_file", "--file", "rec.csv"],
+         "BrainFlow PLAYBACK_FILE_BOARD needs --master-board: the id of the board "
+         "that recorded the data"),
+        (["--board-id", "playback_file", "--file", "rec.csv", "--master-board", "nope"],
+         "unknown BrainFlow board 'nope' for --master-board"),
+        (["--board-id", "playback_file", "--master-board", "synthetic"],
+         "BrainFlow PLAYBACK_FILE_BOARD needs --file: a recording"),
+        (["--board-id", "playback_file", "--master-board", "synthetic", "--file",
+          "missing.csv"], "BrainFlow playback --file missing.csv not found"),
+    ],
+)  # fmt: skip
+def test_cli_brainflow_errors_name_the_flags(argv, line, capsys, deap_model,
+                                             tmp_path, monkeypatch):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    rc, lines = _stream_cli(capsys, deap_model, *argv)
+    assert rc == 2
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"emomon: error: {line}"), lines[0]
+    for keyword in ("master_board", "serial_port", "board_id"):
+        assert keyword not in lines[0]
 
 
 def test_synthetic_board_streams_microvolts_on_the_lsl_clock():
