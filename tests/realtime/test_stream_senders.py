@@ -18,17 +18,80 @@ from emomon.dsp.layout import DEAP_CHANNELS
 from emomon.realtime.model import load_model
 from emomon.realtime.pipeline import ChannelError
 from emomon.realtime.stream import StreamSettings, run_stream
+from emomon.realtime.subscribe import Subscriber
 
 from .helpers import (
     LOOPBACK,
     SF,
     check_prediction_payload,
+    free_tcp_port,
     make_outlet,
     predictions,
     read_line,
+    receive_until,
     session_eeg,
     unique,
 )
+
+
+# -- MNE-LSL's PlayerLSL, in its own process, found and read with the defaults --------
+@pytest.mark.integration
+@pytest.mark.slow
+def test_an_mne_lsl_player_streams_predictions_with_the_defaults(
+    live_rig, mne_lsl_player, synthetic_trials, deap_model
+):
+    # the EEG written to a FIF by MNE and played by PlayerLSL: type "eeg", float64
+    # samples in volts, units "0" (10^0 V), chunks of 10 samples
+    name = unique("emomon-mne-lsl")
+    eeg = session_eeg(synthetic_trials)
+    mne_lsl_player(eeg, DEAP_CHANNELS, name)
+    rig = live_rig()
+    rig.subscribed()
+    src = rig.lsl(name)  # LSLSource's defaults: type "EEG", matched in any case
+    assert src.ch_names == DEAP_CHANNELS
+    assert src.sfreq == SF
+    assert src.unconverted_units == {}
+    run = rig.stream(src, deap_model, max_predictions=4)
+    msgs = rig.receive_until(lambda m: len(predictions(m)) >= 4, timeout_s=30.0)
+    stats = run.join(30.0)
+    assert stats.predictions == 4
+    assert stats.dropped == 0
+    assert len(predictions(msgs)) == 4
+    for payload in predictions(msgs):
+        check_prediction_payload(payload, stream=name)
+        assert payload["quality"]["ok"], payload
+    # what arrived is the EEG in microvolts, sample for sample (FIF stores float32)
+    got = np.hstack([data for data, _ in run.chunks])
+    start = int(np.argmin(np.abs(eeg - got[:, :1]).max(axis=0)))
+    n = min(got.shape[1], eeg.shape[1] - start)  # before the player loops
+    assert n >= int(3 * SF)
+    np.testing.assert_allclose(got[:, :n], eeg[:, start : start + n], atol=1e-3)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_cli_stream_gets_predictions_from_an_mne_lsl_player_with_the_defaults(
+    emomon_cli, mne_lsl_player, synthetic_trials, deap_model
+):
+    name = unique("emomon-mne-lsl-cli")
+    mne_lsl_player(session_eeg(synthetic_trials), DEAP_CHANNELS, name)
+    address = f"tcp://127.0.0.1:{free_tcp_port()}"
+    with Subscriber(address) as sub:
+        # no --type, no --timeout: the defaults
+        proc = emomon_cli.start("stream", "--name", name, "--model", str(deap_model),
+                                "--address", address, "--quiet",
+                                "--duration", "6")  # fmt: skip
+        msgs = receive_until(sub, lambda m: len(predictions(m)) >= 3, timeout_s=30.0)
+        _, err = emomon_cli.finish(proc, 30.0)
+    assert proc.returncode == 0, err
+    lines = err.strip().splitlines()
+    query = f"name='{name}' and type='EEG' (any case)"
+    assert lines[0] == f"waiting up to 10 s for LSL stream {query}", err
+    assert lines[1].startswith(f"emomon stream: {name} (32 ch @ 128 Hz) -> "), err
+    assert len(predictions(msgs)) >= 3, err
+    for payload in predictions(msgs):
+        check_prediction_payload(payload, stream=name)
+        assert payload["quality"]["ok"], payload
 
 
 # -- the search: what it waits for, and a stream of another type ----------------------
