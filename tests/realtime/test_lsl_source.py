@@ -31,7 +31,7 @@ def test_predicate_and_units():
                          ("V", 1e6), ("-6", 1.0), ("0", 1e6)]:  # fmt: skip
         assert unit_scale_to_uv(unit) == pytest.approx(factor), unit
     assert unit_scale_to_uv("counts") is None
-    with pytest.raises(ValueError, match="name, a type or a source_id"):
+    with pytest.raises(SourceError, match="give the LSL stream's name, type or "):
         LSLSource(None, type=None)
 
 

@@ -119,6 +119,16 @@ def test_cli_says_at_once_what_it_waits_for_and_names_another_type(
     del out
 
 
+def test_cli_any_type_alone_is_no_query(capsys, deap_model):
+    from emomon.cli import main
+
+    assert main(["stream", "--type", "", "--model", str(deap_model)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "emomon: error: nothing to look for: give the LSL stream's --name, --type "
+        "or --source-id (an empty type matches any type, but not alone)"
+    ]
+
+
 # -- units: a channel nobody reads may be in any unit, a model channel may not ---------
 @pytest.mark.integration
 def test_a_trigger_channel_in_unit_none_is_accepted_and_predictions_flow(

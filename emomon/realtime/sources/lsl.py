@@ -319,6 +319,11 @@ class LSLSource(Source):
     clock_update_s : float, default 5.0
         How often the clock offset estimate is refreshed.
 
+    Raises
+    ------
+    SourceError
+        If none of ``name``, ``type`` and ``source_id`` is given.
+
     Attributes
     ----------
     clock_offset : float
@@ -350,7 +355,11 @@ class LSLSource(Source):
     ) -> None:
         super().__init__()
         if not (name or type or source_id):
-            raise ValueError("LSLSource needs a name, a type or a source_id to match")
+            raise SourceError(  # reachable from the command line: --type ""
+                "nothing to look for: give the LSL stream's {name}, {type} or "
+                "{source_id} (an empty type matches any type, but not alone)",
+                params=("name", "type", "source_id"),
+            )
         if max_chunk < 1:
             raise ValueError(f"max_chunk must be >= 1, got {max_chunk}")
         for label, value in (
