@@ -111,6 +111,13 @@ def _open_source(args: argparse.Namespace) -> Source:
     from emomon.realtime.sources import source_class
 
     src = source_class(args.source)(**SOURCE_OPTIONS[args.source](args))
+    if args.source == "lsl":  # the search may take the whole timeout: say so first
+        query = src.describe_query()  # type: ignore[attr-defined]
+        print(
+            f"waiting up to {args.timeout:g} s for LSL stream {query}",
+            file=sys.stderr,
+            flush=True,
+        )
     src.open(timeout_s=args.timeout)
     return src
 
@@ -235,9 +242,14 @@ def _serve(
     recorder = None
     failing = True
     try:
-        # Refuse a stream without the model's channels before binding the port
-        # or announcing the stream: the error is then the only output.
-        map_channels(contract.ch_names, source.ch_names)
+        # Refuse a stream without the model's channels (or with one in a unit
+        # that is not a voltage) before binding the port or announcing the
+        # stream: the error is then the last output.
+        map_channels(
+            contract.ch_names,
+            source.ch_names,
+            unconverted_units=source.unconverted_units,
+        )
         pub_settings = PublisherSettings(
             address=args.address,
             curve_secret_key=_str_or_none(args.curve_secret),
@@ -305,11 +317,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, required=True, help="emomon model.onnx")
     g = p.add_argument_group("LSL source")
     g.add_argument("--name", help="stream name to resolve")
-    g.add_argument("--type", default="EEG", help="stream type (default EEG)")
+    g.add_argument(
+        "--type",
+        default="EEG",
+        help="stream type, matched in any case (default %(default)s; MNE-LSL's "
+        'PlayerLSL sends "eeg"); --type "" matches any type',
+    )
     g.add_argument("--source-id", help="stream source_id to resolve")
     g = p.add_argument_group("BrainFlow source")
-    g.add_argument("--board-id", default="synthetic", help="id or name (synthetic)")
-    g.add_argument("--serial-port", help="e.g. /dev/ttyUSB0 for a Cyton")
+    g.add_argument(
+        "--board-id", default="synthetic", help="id or name (default %(default)s)"
+    )
+    g.add_argument(
+        "--serial-port",
+        help="the dongle's serial port, e.g. /dev/ttyUSB0 or COM3 (needed by "
+        "Cyton, Cyton-Daisy, Ganglion and other dongle boards)",
+    )
     g.add_argument(
         "--file",
         help="PLAYBACK_FILE_BOARD: a file written by BrainFlow; with --source "
@@ -327,7 +350,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--loop", action="store_true", help="restart at the end")
     p.add_argument(
-        "--timeout", type=positive_float, default=10.0, help="connect timeout (s)"
+        "--timeout",
+        type=positive_float,
+        default=10.0,
+        help="how long to wait for the source to connect, in seconds (default "
+        "%(default)g)",
     )
     p.add_argument(
         "--address",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +32,7 @@ _GAP_HORIZON_S = 0.1
 
 
 class ChannelError(EmomonError):
-    """The source lacks channels the model needs."""
+    """The source lacks channels the model needs, or sends one in an unknown unit."""
 
 
 @dataclass(frozen=True)
@@ -114,13 +114,35 @@ class Prediction:
     compute_s: float = 0.0
 
 
-def map_channels(model_ch: Sequence[str], source_ch: Sequence[str]) -> np.ndarray:
+def map_channels(
+    model_ch: Sequence[str],
+    source_ch: Sequence[str],
+    *,
+    unconverted_units: Mapping[str, str] | None = None,
+) -> np.ndarray:
     """Row of each model channel in the source, matched by 10-20 name.
+
+    Parameters
+    ----------
+    model_ch : sequence of str
+        The model's channels.
+    source_ch : sequence of str
+        The source's channels, in row order.
+    unconverted_units : mapping of str to str, optional
+        Source channel -> unit of the channels the source delivers unconverted
+        (:attr:`Source.unconverted_units <emomon.realtime.sources.Source>`);
+        a model channel among them is refused.
+
+    Returns
+    -------
+    ndarray of int64
+        The source row of each model channel.
 
     Raises
     ------
     ChannelError
-        Naming every model channel the source does not provide.
+        Naming every model channel the source does not provide, or every one
+        it sends in a unit that is not a voltage.
     """
     index = {canonical_name(c).upper(): i for i, c in enumerate(source_ch)}
     rows, missing = [], []
@@ -136,7 +158,49 @@ def map_channels(model_ch: Sequence[str], source_ch: Sequence[str]) -> np.ndarra
             f"{', '.join(source_ch) or 'no named channels'} — use a stream with "
             "these channels or a model trained on this montage"
         )
+    check_units(model_ch, unconverted_units or {})
     return np.asarray(rows, dtype=np.int64)
+
+
+def check_units(model_ch: Sequence[str], unconverted_units: Mapping[str, str]) -> None:
+    """Refuse a source that sends a model channel in a unit other than a voltage.
+
+    Parameters
+    ----------
+    model_ch : sequence of str
+        The model's channels.
+    unconverted_units : mapping of str to str
+        Source channel -> unit of the channels the source passes on unconverted
+        (their unit is not microvolts, millivolts or volts); matched to the
+        model's channels by 10-20 name.
+
+    Raises
+    ------
+    ChannelError
+        Naming each such model channel and its unit, and what to do.
+    """
+    if not unconverted_units:
+        return
+    used = {canonical_name(c).upper() for c in model_ch}
+    bad = [
+        (ch, unit)
+        for ch, unit in unconverted_units.items()
+        if canonical_name(ch).upper() in used
+    ]
+    if bad:
+        if len(bad) == 1:
+            ((ch, unit),) = bad
+            what = f"model channel {ch!r} arrives in unit {unit!r}, not in"
+            it = "it"
+        else:
+            listed = ", ".join(f"{ch!r} (unit {unit!r})" for ch, unit in bad)
+            what = f"model channels {listed} arrive in units other than"
+            it = "them"
+        raise ChannelError(
+            f"{what} microvolts, millivolts or volts, so emomon cannot convert "
+            f"{it} to microvolts; send {it} in one of those units (an LSL stream's "
+            f"desc/channels/channel/unit) or use a model without {it}"
+        )
 
 
 class _RawRing:
@@ -203,6 +267,16 @@ class Pipeline:
     source_sfreq : float
         Sampling rate of the source (Hz); resampled to ``contract.sfreq``.
     settings : PipelineSettings
+    unconverted_units : mapping of str to str, optional
+        Source channel -> unit of the channels the source delivers unconverted
+        (:attr:`Source.unconverted_units <emomon.realtime.sources.Source>`):
+        a model channel among them raises :class:`ChannelError`.
+
+    Raises
+    ------
+    ChannelError
+        If the source lacks a model channel or sends one in a unit that is not
+        a voltage.
     """
 
     def __init__(
@@ -212,12 +286,15 @@ class Pipeline:
         source_ch_names: Sequence[str],
         source_sfreq: float,
         settings: PipelineSettings | None = None,
+        unconverted_units: Mapping[str, str] | None = None,
     ) -> None:
         contract = model.contract
         self.model = model
         self.contract = contract
         self.settings = settings or PipelineSettings()
-        self.rows = map_channels(contract.ch_names, source_ch_names)
+        self.rows = map_channels(
+            contract.ch_names, source_ch_names, unconverted_units=unconverted_units
+        )
         self.source_sfreq = float(source_sfreq)
         n_ch = len(contract.ch_names)
         self.session = model.session

@@ -37,7 +37,7 @@ from emomon.realtime.messages import (
     TaskOutput,
 )
 from emomon.realtime.model import LoadedModel
-from emomon.realtime.pipeline import Pipeline, PipelineSettings
+from emomon.realtime.pipeline import Pipeline, PipelineSettings, check_units
 from emomon.realtime.sinks import QueuedSink, Sink
 from emomon.realtime.sources.base import CLOCK_RESTART_S, Source
 
@@ -315,13 +315,15 @@ def run_stream(
     Raises
     ------
     ChannelError
-        If the source lacks a channel of the model.
+        If the source lacks a channel of the model, or sends one in a unit that
+        is not a voltage (:attr:`Source.unconverted_units`).
     EmomonError
         What a sink raised (a queued sink's error is raised in the loop).
     """
     settings = settings or StreamSettings()
     if isinstance(model, Pipeline):
         pipe = model
+        check_units(pipe.contract.ch_names, source.unconverted_units)
     else:
         pipe = Pipeline(
             model,
@@ -331,6 +333,7 @@ def run_stream(
                 settings.pipeline,
                 time_scale=settings.time_scale or source.time_scale,
             ),
+            unconverted_units=source.unconverted_units,
         )
     loop = _Loop(source, pipe, sinks, settings)
     try:

@@ -77,6 +77,7 @@ import time  # noqa: E402
 from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from emomon.datasets import Trial  # noqa: E402
@@ -97,6 +98,7 @@ from .helpers import (  # noqa: E402
     REPO,
     SF,
     StreamThread,
+    read_line,
     receive_until,
     session_eeg,
     start_replay,
@@ -363,3 +365,52 @@ def lsl_senders() -> Iterator[Senders]:
 def wire_probe() -> Any:
     """``benchmarks/probes/wire.py``: a plain pyzmq subscriber and latency matching."""
     return load_probe("wire")
+
+
+# -- a sender we did not write: MNE-LSL's PlayerLSL in its own process ---------------
+PLAYER_SCRIPT = Path(__file__).with_name("play_with_mne_lsl.py")
+
+
+@pytest.fixture
+def mne_lsl_player(tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Starts ``play_with_mne_lsl.py``: ``start(eeg_uv, ch_names, name)`` plays
+    ``eeg_uv`` (channels x samples, µV, at :data:`SF`) with MNE-LSL's
+    ``PlayerLSL`` defaults as stream ``name`` and returns once it plays; every
+    player is stopped (stdin closed, killed if need be) at the end."""
+    procs: list[subprocess.Popen] = []
+
+    def start(eeg_uv: np.ndarray, ch_names: Sequence[str], name: str):
+        where = tmp_path / f"player-{len(procs)}"
+        where.mkdir()
+        np.save(where / "eeg.npy", eeg_uv)
+        proc = subprocess.Popen(
+            [sys.executable, str(PLAYER_SCRIPT), str(where / "eeg.npy"), f"{SF:g}",
+             ",".join(ch_names), name, str(where)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # LSLAPICFG is inherited
+        )  # fmt: skip
+        procs.append(proc)
+        line = read_line(proc.stdout, timeout_s=60.0)
+        if line != "playing\n":
+            _, err = _stop_player(proc)
+            pytest.fail(f"the MNE-LSL player did not start: {line!r} {err}")
+        return proc
+
+    yield start
+    for proc in procs:
+        _stop_player(proc)
+
+
+def _stop_player(proc: subprocess.Popen) -> tuple[str, str]:
+    """Close the player's stdin (it stops) and reap it, killed after 10 s; its
+    (stdout, stderr)."""
+    if proc.returncode is not None:
+        return "", ""
+    try:
+        return proc.communicate(timeout=10.0)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()

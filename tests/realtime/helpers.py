@@ -11,6 +11,7 @@ happen inside bounded library calls (``Source.read(timeout_s=...)``,
 from __future__ import annotations
 
 import json
+import select
 import socket
 import threading
 import time
@@ -18,7 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pylsl
@@ -66,17 +67,22 @@ def make_outlet(
     *,
     sfreq: float = 100.0,
     unit: str | None = "microvolts",
+    units: dict[str, str | None] | None = None,
     stream_type: str = "EEG",
 ) -> pylsl.StreamOutlet:
-    """A float32 EEG outlet with ``desc/channels/channel/{label, unit}``."""
+    """A float32 EEG outlet with ``desc/channels/channel/{label, unit}``.
+
+    Every channel has ``unit`` (None: no unit element) but those in ``units``
+    (label -> unit)."""
     info = pylsl.StreamInfo(name, stream_type, len(labels), sfreq, "float32", source_id)
     chans = info.desc().append_child("channels")
     for label in labels:
         ch = chans.append_child("channel")
         if label:
             ch.append_child_value("label", label)
-        if unit is not None:
-            ch.append_child_value("unit", unit)
+        ch_unit = (units or {}).get(label, unit)
+        if ch_unit is not None:
+            ch.append_child_value("unit", ch_unit)
     return pylsl.StreamOutlet(info)
 
 
@@ -123,6 +129,21 @@ def collect(
             out.data.append(chunk.data)
             out.stamps.append(chunk.timestamps)
     return out
+
+
+def read_line(stream: IO[str], *, timeout_s: float) -> str | None:
+    """The next line a subprocess writes to ``stream`` (a pipe), or None if none
+    came within ``timeout_s`` (bounded; POSIX ``select``, which does not see
+    what an earlier ``readline`` buffered: for the first lines of a pipe)."""
+    deadline = time.monotonic() + timeout_s
+    for _ in range(MAX_ITERATIONS):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        ready, _, _ = select.select([stream], [], [], min(left, 0.1))
+        if ready:
+            return stream.readline()
+    return None
 
 
 def grid_steps(stamps: np.ndarray, *, sfreq: float) -> np.ndarray:
@@ -248,8 +269,14 @@ def signal_quality(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload["quality"].items() if k != "sample_age_ms"}
 
 
-def check_prediction_payload(payload: dict[str, Any], *, stream: str) -> None:
-    """The DESIGN.md section 10 prediction message, field by field."""
+def check_prediction_payload(
+    payload: dict[str, Any], *, stream: str, stamped_ahead_s: float = 0.0
+) -> None:
+    """The DESIGN.md section 10 prediction message, field by field.
+
+    ``stamped_ahead_s``: how far ahead of its push the sender stamps samples
+    (MNE-LSL's PlayerLSL: one chunk), which the sample age cannot see.
+    """
     validate(PREDICTION_TOPIC, payload)
     assert set(payload) == PREDICTION_KEYS, sorted(payload)
     assert payload["v"] == 1
@@ -257,7 +284,8 @@ def check_prediction_payload(payload: dict[str, Any], *, stream: str) -> None:
     assert payload["window_s"] == 2.0
     assert set(payload["quality"]) == {"ok", "bad_channels", "dropped", "sample_age_ms"}
     # the window's last sample was stamped before it was published
-    assert payload["quality"]["sample_age_ms"] >= payload["latency_ms"] - 1.0
+    ahead_ms = 1e3 * stamped_ahead_s
+    assert payload["quality"]["sample_age_ms"] >= payload["latency_ms"] - 1.0 - ahead_ms
     for task in TASKS:
         assert set(payload[task]) == {"p_high", "label"}
         p, label = payload[task]["p_high"], payload[task]["label"]

@@ -18,6 +18,16 @@ BoardIds, BoardShim = bf.BoardIds, bf.BoardShim
 SYNTH = BoardIds.SYNTHETIC_BOARD.value
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _native_library_loaded():
+    """Load BrainFlow's native library as the source does (its first load warns
+    about pkg_resources), so that a test calling BoardShim first, run alone,
+    does not fail on that warning."""
+    from emomon.realtime.sources.brainflow import _load_native_quietly
+
+    _load_native_quietly()
+
+
 def test_board_ids_and_bad_parameters(tmp_path):
     assert board_id_from("SYNTHETIC_BOARD") == SYNTH
     assert board_id_from("synthetic") == SYNTH
@@ -31,6 +41,59 @@ def test_board_ids_and_bad_parameters(tmp_path):
                         master_board="SYNTHETIC_BOARD")  # fmt: skip
     with pytest.raises(SourceError, match="unknown BrainFlowInputParams"):
         BrainFlowSource(SYNTH, params={"bogus": 1})
+    # the Python API names its keywords (the command line its flags, below)
+    with pytest.raises(SourceError, match="unknown BrainFlow board 'x' for board_id"):
+        BrainFlowSource("x")
+    with pytest.raises(SourceError, match="'x' for master_board"):
+        BrainFlowSource("PLAYBACK_FILE_BOARD", file=tmp_path / "x.csv",
+                        master_board="x")  # fmt: skip
+    with pytest.raises(SourceError, match="CYTON_BOARD reads from a USB dongle: pass "
+                       "serial_port, the dongle's serial port"):  # fmt: skip
+        BrainFlowSource("cyton")
+    # with a port (either way) it is built; only open() would look for the dongle
+    assert BrainFlowSource("cyton", serial_port="/dev/ttyUSB9").n_channels == 8
+    assert BrainFlowSource("cyton-daisy", params={"serial_port": "COM3"}).n_channels
+    assert BrainFlowSource("CYTON_WIFI_BOARD").n_channels == 8  # no dongle
+
+
+def _stream_cli(capsys, model, *argv: str) -> tuple[int, list[str]]:
+    from emomon.cli import main
+
+    rc = main(["stream", "--source", "brainflow", "--model", str(model), *argv])
+    return rc, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--board-id", "cyton"],
+         "BrainFlow CYTON_BOARD reads from a USB dongle: pass --serial-port, the "
+         "dongle's serial port (e.g. /dev/ttyUSB0, COM3, /dev/cu.usbserial-... on "
+         "macOS)"),
+        (["--board-id", "GANGLION_BOARD"],
+         "BrainFlow GANGLION_BOARD reads from a USB dongle: pass --serial-port"),
+        (["--board-id", "nope"], "unknown BrainFlow board 'nope' for --board-id; use "
+         "a BoardIds name such as SYNTHETIC_BOARD"),
+        (["--board-id", "playback_file", "--file", "rec.csv"],
+         "BrainFlow PLAYBACK_FILE_BOARD needs --master-board: the id of the board "
+         "that recorded the data"),
+        (["--board-id", "playback_file", "--file", "rec.csv", "--master-board", "nope"],
+         "unknown BrainFlow board 'nope' for --master-board"),
+        (["--board-id", "playback_file", "--master-board", "synthetic"],
+         "BrainFlow PLAYBACK_FILE_BOARD needs --file: a recording"),
+        (["--board-id", "playback_file", "--master-board", "synthetic", "--file",
+          "missing.csv"], "BrainFlow playback --file missing.csv not found"),
+    ],
+)  # fmt: skip
+def test_cli_brainflow_errors_name_the_flags(argv, line, capsys, deap_model,
+                                             tmp_path, monkeypatch):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    rc, lines = _stream_cli(capsys, deap_model, *argv)
+    assert rc == 2
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"emomon: error: {line}"), lines[0]
+    for keyword in ("master_board", "serial_port", "board_id"):
+        assert keyword not in lines[0]
 
 
 def test_synthetic_board_streams_microvolts_on_the_lsl_clock():
@@ -154,3 +217,34 @@ def test_looping_playback_is_seamless(tmp_path):
     ts = got.timestamps()
     steps = grid_steps(ts, sfreq=src.sfreq)
     assert steps.max() < 0.25
+
+
+def test_a_stall_is_reported_while_it_lasts_and_cleared_when_data_returns(tmp_path):
+    """A 1 s pause of the playback with a 0.2 s stall timeout: ``reconnecting``
+    with the stall in ``last_error`` while it lasts; ``connected`` again, one
+    reconnect, and no ``last_error`` once samples resume."""
+    path = tmp_path / "paused.csv"
+    data = _synthetic_recording(path, 500, lose=slice(0, 0), pause_at=250,
+                                pause_s=1.0)  # fmt: skip
+    src = BrainFlowSource("PLAYBACK_FILE_BOARD", file=path, master_board=SYNTH,
+                          stall_timeout_s=0.2)  # fmt: skip
+    seen: list[tuple[str, str | None, int]] = []  # (state, last_error, samples)
+    with src:
+        deadline = time.monotonic() + 10.0
+        for _ in range(MAX_ITERATIONS):
+            if src.samples_received >= data.shape[1] or time.monotonic() > deadline:
+                break
+            src.read(timeout_s=0.02)
+            seen.append((src.state, src.last_error, src.samples_received))
+        assert src.samples_received == data.shape[1]
+        stalled = [s for s in seen if s[0] == "reconnecting"]
+        assert stalled, "the 1 s pause was not reported"
+        assert all("no data from board PLAYBACK_FILE_BOARD" in (e or "")
+                   for _, e, _ in stalled)  # fmt: skip
+        assert src.state == "connected"
+        assert src.reconnects == 1
+        assert src.last_error is None
+        # cleared as the samples resumed, not later
+        back = next(i for i, s in enumerate(seen) if s[0] == "reconnecting")
+        back += next(i for i, s in enumerate(seen[back:]) if s[0] == "connected")
+        assert seen[back][1] is None

@@ -17,8 +17,13 @@ LABELS = ("C3", "Cz", "C4", "Pz")
 
 
 def test_predicate_and_units():
-    assert build_predicate(name="a", stream_type="EEG") == "name='a' and type='EEG'"
+    # name and source_id exactly, the type in any case (XPath's translate)
+    lower = "translate(type,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')"
+    assert build_predicate(name="a", stream_type="EEG") == f"name='a' and {lower}='eeg'"
+    assert build_predicate(stream_type="ExG-Ä") == f"{lower}='exg-Ä'"  # ASCII only
     assert build_predicate(source_id="it's") == 'source_id="it\'s"'
+    assert LSLSource("a").describe_query() == "name='a' and type='EEG' (any case)"
+    assert LSLSource("a", type="").describe_query() == "name='a'"
     with pytest.raises(SourceError, match="quote"):
         build_predicate(name="'\"")
     for unit, factor in [("microvolts", 1.0), ("uV", 1.0), ("µV", 1.0), ("", 1.0),
@@ -26,7 +31,7 @@ def test_predicate_and_units():
                          ("V", 1e6), ("-6", 1.0), ("0", 1e6)]:  # fmt: skip
         assert unit_scale_to_uv(unit) == pytest.approx(factor), unit
     assert unit_scale_to_uv("counts") is None
-    with pytest.raises(ValueError, match="name, a type or a source_id"):
+    with pytest.raises(SourceError, match="give the LSL stream's name, type or "):
         LSLSource(None, type=None)
 
 
@@ -44,6 +49,53 @@ def test_open_without_stream_fails_within_timeout_naming_the_query():
     assert "0.5 s" in msg
     assert "\n" not in msg
     assert src.state == "stopped"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("sent", ["eeg", "Eeg", "EEG"])
+def test_the_type_matches_in_any_case(sent):
+    name = unique()
+    out = make_outlet(name, name, LABELS, stream_type=sent)
+    with LSLSource(name, timeout_s=5.0) as src:  # the default type, "EEG"
+        assert src.ch_names == LABELS
+    with LSLSource(name, type="eEg", timeout_s=5.0) as src:
+        assert src.ch_names == LABELS
+    del out
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("sent", "advice"),
+    [("ExG", "pass type='ExG' or type=\"\" to match any type"),
+     ("", "pass type=\"\" to match any type")],
+)  # fmt: skip
+def test_a_stream_of_another_type_is_named_in_the_error(sent, advice):
+    name = unique()
+    out = make_outlet(name, name, LABELS, stream_type=sent)
+    src = LSLSource(name, timeout_s=1.5)
+    t = time.monotonic()
+    with pytest.raises(SourceError) as info:
+        src.open()
+    assert time.monotonic() - t < 3.0  # the second search runs beside the first
+    msg = str(info.value)
+    assert msg.startswith(
+        f"no LSL stream matching name='{name}' and type='EEG' (any case) found "
+        "within 1.5 s; "
+    ), msg
+    assert f"a stream named '{name}' exists with type '{sent}'; {advice}" in msg
+    # the command line names its flag
+    assert "pass --type=" in info.value.render({"type": "--type"})
+    with LSLSource(name, type=sent or None, timeout_s=5.0) as src:
+        assert src.ch_names == LABELS
+    del out
+
+
+@pytest.mark.integration
+def test_without_a_name_the_error_says_how_to_match_any_type():
+    src = LSLSource(type=unique("no-such-type"), timeout_s=0.3)
+    with pytest.raises(SourceError) as info:
+        src.open()
+    assert str(info.value).endswith('or pass type="" to match any type')
 
 
 def _push(outlet: pylsl.StreamOutlet, value: float, n: int = 5) -> None:
@@ -88,13 +140,21 @@ def test_labels_fallback_names_and_unknown_units():
         chunk = src.read()
         assert chunk.data.shape == (3, 0)
         assert chunk.timestamps.shape == (0,)
+    # a unit that is no voltage: the channel comes unconverted, and is listed
     name3 = unique()
-    keep = make_outlet(name3, name3, LABELS, unit="counts")
-    src = LSLSource(name3, timeout_s=5.0)
-    with pytest.raises(SourceError, match="unit 'counts'"):
-        src.open()
-    assert src.state == "stopped"
-    del keep
+    out = make_outlet(name3, name3, LABELS, unit="mV", units={"Pz": "none"})
+    with LSLSource(name3, timeout_s=5.0) as src:
+        assert src.unconverted_units == {"Pz": "none"}
+        seen: list[np.ndarray] = []
+
+        def tick() -> None:
+            _push(out, 2.0)
+            chunk = src.read(timeout_s=0.02)
+            if chunk.n_times:
+                seen.append(chunk.data[:, -1])
+
+        assert wait_until(lambda: bool(seen), timeout_s=5.0, tick=tick)
+        np.testing.assert_array_equal(seen[-1], [2000.0, 2000.0, 2000.0, 2.0])
 
 
 @pytest.mark.integration
@@ -131,10 +191,12 @@ def test_stream_vanishes_and_returns():
         assert "lost" in src.last_error
         assert name in src.last_error
         assert src.read().n_times == 0  # non-blocking while reconnecting
+        assert "lost" in src.last_error  # kept while reconnecting
         out2 = make_outlet(name, sid, LABELS)  # same source comes back
         assert _received_value(src, 2.0, 8.0, out2)
         assert src.state == "connected"
         assert src.reconnects == 1
+        assert src.last_error is None  # back: the loss is over
         # timestamps stay on the local clock and non-decreasing after the return
         got = collect(src, 1, timeout_s=1.0)
         _push(out2, 2.0)
@@ -149,10 +211,13 @@ def test_stream_vanishes_and_returns():
 
 @pytest.mark.integration
 @pytest.mark.parametrize(
-    ("labels", "why"),
-    [(("C3", "Cz", "C4"), "channel count"), (("C3", "Cz", "C4", "Oz"), "labels")],
-)
-def test_a_returned_stream_with_another_layout_is_refused(labels, why):
+    ("labels", "units", "why"),
+    [(("C3", "Cz", "C4"), None, "channel count"),
+     (("C3", "Cz", "C4", "Oz"), None, "labels"),
+     # the pipeline checked the units once: a channel may not turn unconvertible
+     (LABELS, {"Cz": "counts"}, "channel 'Cz' in unit 'counts'")],
+)  # fmt: skip
+def test_a_returned_stream_with_another_layout_is_refused(labels, units, why):
     name, sid, out, src = _outlet_and_source()
     try:
         assert _received_value(src, 1.0, 5.0, out)
@@ -162,7 +227,7 @@ def test_a_returned_stream_with_another_layout_is_refused(labels, why):
             timeout_s=5.0,
             tick=lambda: src.read(timeout_s=0.02),
         )
-        wrong = make_outlet(name, sid, labels)
+        wrong = make_outlet(name, sid, labels, units=units)
         assert wait_until(
             lambda: why in (src.last_error or ""),
             timeout_s=8.0,
@@ -178,6 +243,8 @@ def test_a_returned_stream_with_another_layout_is_refused(labels, why):
         assert _received_value(src, 3.0, 8.0, right)
         assert src.state == "connected"
         assert src.ch_names == LABELS
+        assert src.unconverted_units == {}
+        assert src.last_error is None
     finally:
         src.close()
 
@@ -197,3 +264,4 @@ def test_a_silent_stream_counts_as_lost_and_resumes():
         assert "no data" in src.last_error
         assert _received_value(src, 2.0, 8.0, out)
         assert src.reconnects == 1
+        assert src.last_error is None

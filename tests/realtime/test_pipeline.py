@@ -74,6 +74,26 @@ def test_missing_channel_is_named(deap_model):
         Pipeline(model, source_ch_names=names, source_sfreq=SF)
 
 
+def test_a_model_channel_in_a_unit_that_is_no_voltage_is_refused(deap_model):
+    model = load_model(deap_model)
+    names = [*DEAP_CHANNELS, "TRIG", "GSR"]
+    # channels the model does not read may be in any unit
+    Pipeline(model, source_ch_names=names, source_sfreq=SF,
+             unconverted_units={"TRIG": "none", "GSR": "microsiemens"})  # fmt: skip
+    # model channels are matched by 10-20 name, as the rows are
+    with pytest.raises(ChannelError) as info:
+        Pipeline(model, source_ch_names=names, source_sfreq=SF,
+                 unconverted_units={"TRIG": "none", "FZ": "counts",
+                                    "Oz": "-"})  # fmt: skip
+    msg = str(info.value)
+    assert msg.startswith(
+        "model channels 'FZ' (unit 'counts'), 'Oz' (unit '-') arrive in units "
+        "other than microvolts, millivolts or volts"
+    ), msg
+    assert msg.endswith("or use a model without them")
+    assert "TRIG" not in msg
+
+
 def test_nan_burst_is_flagged_and_the_pipeline_recovers(deap_model, session_eeg):
     model = load_model(deap_model)
     contract = model.contract

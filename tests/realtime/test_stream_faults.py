@@ -123,6 +123,14 @@ def test_stream_vanishes_for_3_s_and_returns(live_rig, synthetic_trials, deap_mo
     assert src.reconnects == 1
     reconnecting = [s for s in statuses(msgs) if s["state"] == "reconnecting"]
     assert name in reconnecting[0]["last_error"]
+    # the loss is reported while it lasts (every heartbeat) and no longer once the
+    # stream is back
+    assert all(name in (s["last_error"] or "") for s in reconnecting)
+    sts = statuses(msgs)
+    lost_at = next(i for i, s in enumerate(sts) if s["state"] == "reconnecting")
+    back = [s for s in sts[lost_at:] if s["state"] == "connected"]
+    assert back, _states(msgs)
+    assert all(s["last_error"] is None for s in back), back[0]
     preds = predictions(msgs)
     # one process, one sequence: no gap across the outage
     assert [p["seq"] for p in preds] == list(range(len(preds)))
@@ -164,9 +172,13 @@ def test_stream_lacking_a_model_channel_exits_2_naming_it(
     out, err = emomon_cli.finish(proc, 30.0)
     assert proc.returncode == 2, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("emomon: error: ")
-    assert "lacks model channel(s) Oz;" in lines[0]
+    # what it waited for, then the error alone
+    assert len(lines) == 2, err
+    assert lines[0] == f"waiting up to 10 s for LSL stream name='{name}' and " + (
+        "type='EEG' (any case)"
+    )
+    assert lines[1].startswith("emomon: error: ")
+    assert "lacks model channel(s) Oz;" in lines[1]
     assert out == ""
 
 

@@ -117,7 +117,9 @@ class Source(ABC, Closing):
     reconnects : int
         Times the input was lost and came back.
     last_error : str or None
-        The latest problem seen (lost stream, refused replacement), one line.
+        The latest problem seen (lost stream, refused replacement), one line;
+        kept while the source reconnects, cleared when it is back
+        (``"reconnecting"`` -> ``"connected"``).
     realtime : bool
         Whether samples arrive at the sampling rate (True for every live input;
         False for a recording handed out as fast as it is read).
@@ -128,6 +130,11 @@ class Source(ABC, Closing):
         What the input says about itself, under flattened ``"node/child"``
         keys (an LSL stream's ``desc``, text values); ``"replay/speed"`` gives
         :attr:`time_scale`.
+    unconverted_units : dict of str to str
+        Channel name -> unit of each channel delivered as it came because its
+        unit is not a voltage the source converts to microvolts (an LSL trigger
+        channel in ``"none"``); empty when every channel is in µV. The pipeline
+        refuses a model channel listed here.
 
     Notes
     -----
@@ -152,6 +159,7 @@ class Source(ABC, Closing):
         self.last_error: str | None = None
         self.source_id = ""
         self.metadata: dict[str, Any] = {}
+        self.unconverted_units: dict[str, str] = {}
         self._state: SourceState = "stopped"
         self._state_lock = threading.Lock()
 
@@ -185,7 +193,10 @@ class Source(ABC, Closing):
             return self._state
 
     def _set_state(self, state: SourceState) -> None:
+        """Set the state; back from ``"reconnecting"``, clear :attr:`last_error`."""
         with self._state_lock:
+            if state == "connected" and self._state == "reconnecting":
+                self.last_error = None  # the problem it reported is over
             self._state = state
 
     def counters(self) -> dict[str, int | str | None]:

@@ -54,6 +54,7 @@ from brainflow.board_shim import (
 )
 
 from emomon.dsp.layout import canonical_name
+from emomon.errors import literal
 from emomon.realtime.sources._sampleclock import SampleClock
 from emomon.realtime.sources.base import Chunk, Source, SourceError
 
@@ -64,11 +65,37 @@ _FINE_POLL_S = 0.001  # polling step once the awaited samples may be there
 _STALE_S = 0.5  # the last stamp is this old: poll at _POLL_S (no data flowing)
 _NEEDS_MASTER = (BoardIds.PLAYBACK_FILE_BOARD.value, BoardIds.STREAMING_BOARD.value)
 
+#: Boards that need ``serial_port`` (the port of their USB dongle), from the
+#: "Required inputs" tables of BrainFlow's supported boards page
+#: (docs/SupportedBoards.rst, https://brainflow.readthedocs.io/en/stable/
+#: SupportedBoards.html): "dongle serial port" for these, "-" for the others
+#: (a board absent from the installed BrainFlow is skipped).
+_NEEDS_SERIAL_PORT = frozenset(
+    int(BoardIds[name].value)
+    for name in (
+        "CYTON_BOARD",
+        "CYTON_DAISY_BOARD",
+        "GANGLION_BOARD",
+        "FREEEEG32_BOARD",
+        "BRAINBIT_BLED_BOARD",
+        "MUSE_S_BLED_BOARD",
+        "MUSE_2_BLED_BOARD",
+    )
+    if name in BoardIds.__members__
+)
 
-def board_id_from(board: int | str) -> int:
+
+def board_id_from(board: int | str, *, param: str = "board_id") -> int:
     """BrainFlow board id from an int, a digit string or a ``BoardIds`` name.
 
     ``"SYNTHETIC_BOARD"``, ``"synthetic"`` and ``-1`` all give ``-1``.
+
+    Parameters
+    ----------
+    board : int or str
+        The board.
+    param : str, default "board_id"
+        The parameter that gave ``board``, named in the error.
 
     Raises
     ------
@@ -89,11 +116,16 @@ def board_id_from(board: int | str) -> int:
                 if cand in BoardIds.__members__:
                     return int(BoardIds[cand].value)
             raise SourceError(
-                f"unknown BrainFlow board {board!r}; use a BoardIds name such as "
-                "SYNTHETIC_BOARD, CYTON_BOARD or PLAYBACK_FILE_BOARD, or its number"
+                f"unknown BrainFlow board {literal(repr(board))} for {{{param}}}; use "
+                "a BoardIds name such as SYNTHETIC_BOARD, CYTON_BOARD or "
+                "PLAYBACK_FILE_BOARD, or its number",
+                params=(param,),
             ) from None
     if value not in {int(b.value) for b in BoardIds}:
-        raise SourceError(f"unknown BrainFlow board id {value}; see BoardIds")
+        raise SourceError(
+            f"unknown BrainFlow board id {value} for {{{param}}}; see BoardIds",
+            params=(param,),
+        )
     return value
 
 
@@ -123,7 +155,9 @@ class BrainFlowSource(Source):
     board_id : int or str
         Any BrainFlow board id or ``BoardIds`` name (``"SYNTHETIC_BOARD"``).
     serial_port : str, optional
-        Serial port of the dongle (Cyton: ``/dev/ttyUSB0``, ``COM3``).
+        Serial port of the dongle (Cyton: ``/dev/ttyUSB0``, ``COM3``); required
+        by the boards that read from one (Cyton, Cyton-Daisy, Ganglion,
+        FreeEEG32 and the BLED112 boards), unless ``params`` gives it.
     file : str or Path, optional
         Recording to play back (PLAYBACK_FILE_BOARD), written by BrainFlow
         (``DataFilter.write_file`` or a ``file://`` streamer).
@@ -177,12 +211,16 @@ class BrainFlowSource(Source):
         super().__init__()
         self.board_id = board_id_from(board_id)
         self.master_board = (
-            None if master_board is None else board_id_from(master_board)
+            None
+            if master_board is None
+            else board_id_from(master_board, param="master_board")
         )
         if self.board_id in _NEEDS_MASTER and self.master_board is None:
             raise SourceError(
-                f"BrainFlow {_board_name(self.board_id)} needs master_board: the id of "
-                "the board that recorded the data (e.g. SYNTHETIC_BOARD, CYTON_BOARD)"
+                f"BrainFlow {_board_name(self.board_id)} needs {{master_board}}: the "
+                "id of the board that recorded the data (e.g. SYNTHETIC_BOARD, "
+                "CYTON_BOARD)",
+                params=("master_board",),
             )
         self.descriptor_board = (
             self.master_board if self.board_id in _NEEDS_MASTER else self.board_id
@@ -191,13 +229,15 @@ class BrainFlowSource(Source):
         if self.board_id == BoardIds.PLAYBACK_FILE_BOARD.value:
             if self.file is None:
                 raise SourceError(
-                    "BrainFlow PLAYBACK_FILE_BOARD needs file: a recording written "
-                    "by BrainFlow (DataFilter.write_file)"
+                    "BrainFlow PLAYBACK_FILE_BOARD needs {file}: a recording written "
+                    "by BrainFlow (DataFilter.write_file)",
+                    params=("file",),
                 )
             if not self.file.is_file():
                 raise SourceError(
-                    f"BrainFlow playback file {self.file} not found; expected a "
-                    "recording written by BrainFlow (DataFilter.write_file)"
+                    f"BrainFlow playback {{file}} {literal(self.file)} not found; "
+                    "expected a recording written by BrainFlow (DataFilter.write_file)",
+                    params=("file",),
                 )
         self._params = BrainFlowInputParams()
         known = set(vars(self._params))
@@ -212,6 +252,13 @@ class BrainFlowSource(Source):
             setattr(self._params, key, value)
         if serial_port is not None:
             self._params.serial_port = str(serial_port)
+        if self.board_id in _NEEDS_SERIAL_PORT and not self._params.serial_port:
+            raise SourceError(
+                f"BrainFlow {_board_name(self.board_id)} reads from a USB dongle: "
+                "pass {serial_port}, the dongle's serial port (e.g. /dev/ttyUSB0, "
+                "COM3, /dev/cu.usbserial-... on macOS)",
+                params=("serial_port",),
+            )
         if self.file is not None:
             self._params.file = str(self.file)
         if self.master_board is not None:
@@ -240,9 +287,12 @@ class BrainFlowSource(Source):
             self._ts_row = int(BoardShim.get_timestamp_channel(descr))
             self.sfreq = float(BoardShim.get_sampling_rate(descr))
         except BrainFlowError as exc:
+            param = "master_board" if descr != self.board_id else "board_id"
             raise SourceError(
                 f"BrainFlow board {_board_name(descr)} has no EEG channels or "
-                f"timestamp row ({exc}); choose an EEG board"
+                f"timestamp row ({literal(exc)}); choose an EEG board for "
+                f"{{{param}}}",
+                params=(param,),
             ) from None
         try:
             self._counter_row: int | None = int(
@@ -289,7 +339,13 @@ class BrainFlowSource(Source):
             board.prepare_session()
         except BrainFlowError as exc:
             self._set_state("stopped")
-            raise SourceError(f"BrainFlow could not open {where}: {exc}") from None
+            if not self._params.serial_port:
+                raise SourceError(f"BrainFlow could not open {where}: {exc}") from None
+            raise SourceError(
+                f"BrainFlow could not open {literal(where)}: {literal(exc)}; check "
+                "{serial_port} and that the board is on",
+                params=("serial_port",),
+            ) from None
         try:
             if self.board_id == BoardIds.PLAYBACK_FILE_BOARD.value:
                 board.config_board(

@@ -2,8 +2,15 @@
 
 Resolution
     The stream is looked for with a :class:`pylsl.ContinuousResolver` on an XPath
-    predicate built from ``name``, ``type`` and ``source_id`` (``"name='X' and
-    type='EEG'"``), whose results are polled until ``timeout_s``. (The one-shot
+    predicate built from ``name``, ``type`` and ``source_id``, whose results are
+    polled until ``timeout_s``. The name and source_id match exactly; the type
+    matches in any case (ASCII letters: liblsl evaluates the predicate with
+    pugixml's XPath 1.0, whose ``translate()`` lowers the stream's type), so the
+    default ``"EEG"`` finds MNE-LSL's ``PlayerLSL`` streams, typed ``"eeg"``.
+    While a type is asked for, a second resolver looks for the same name and
+    source_id with any type, so that a search that finds nothing can say which
+    type the stream has instead (MNE-LSL types a stream of mixed channel types
+    ``""``). (The one-shot
     :func:`pylsl.resolve_bypred` is not used: with liblsl 1.18 and a machine-only
     or IPv4-only configuration, a resolve that finds nothing returns only after
     its timeout *plus* ``UnicastMaxRTT``, 5 s by default, so it cannot bound a
@@ -14,7 +21,11 @@ Resolution
     says), falling back to ``ch1 .. chN``. Units (``desc/channels/channel/unit``)
     are converted to microvolts: volts x 1e6, millivolts x 1e3, microvolts as is;
     a missing unit is taken as microvolts, the unit the XDF meta-data
-    recommendations give for EEG.
+    recommendations give for EEG. A channel in another unit (a trigger channel in
+    ``"none"``) is passed on unconverted and listed in
+    :attr:`LSLSource.unconverted_units`; whoever uses the channels checks them
+    there (:class:`~emomon.realtime.pipeline.Pipeline` refuses a model channel
+    in such a unit), so a stream is not refused for a channel nobody reads.
 
 Pulling
     :meth:`LSLSource.read` pulls with ``pull_chunk(timeout=0, max_samples=...,
@@ -63,11 +74,13 @@ Stream loss and return
     the lost stream's uid is skipped for that long and a stream that fails to
     connect is retried only after a back-off. A stream that answers is
     connected in the background (bounded waits) and checked
-    against the lost one: the same channel count, labels and sampling rate. A
+    against the lost one: the same channel count, labels and sampling rate, and
+    no channel newly in a unit that cannot be converted (the pipeline checked
+    the units of its channels once, against the first connection). A
     stream that differs is refused (``last_error`` says why, the state stays
     ``"reconnecting"``, the thread keeps waiting); a matching one is handed to
-    the next :meth:`read`, which resumes. ``read`` itself never blocks on the
-    network beyond its ``timeout_s``.
+    the next :meth:`read`, which resumes and clears ``last_error``. ``read``
+    itself never blocks on the network beyond its ``timeout_s``.
 """
 
 from __future__ import annotations
@@ -83,6 +96,7 @@ from typing import Any
 import numpy as np
 import pylsl
 
+from emomon.errors import literal
 from emomon.realtime.sources.base import CLOCK_RESTART_S, Chunk, Source, SourceError
 
 try:  # pylsl >= 1.17 moved the exception classes out of the package namespace
@@ -131,6 +145,11 @@ _UNIT_TO_UV: dict[str, float] = {
     "nv": 1e-3,
 }
 
+#: ASCII letters for XPath's translate(): the type matches in any case.
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER = _UPPER.lower()
+_TO_LOWER = str.maketrans(_UPPER, _LOWER)
+
 _MAX_PULLS_PER_READ = 16
 _POLL_S = 0.01  # polling step of the resolver's results in open()
 _FORGET_AFTER_S = 1.0  # continuous resolver: drop streams unseen this long
@@ -174,18 +193,43 @@ def build_predicate(
 ) -> str:
     """XPath 1.0 predicate for LSL resolvers (empty parts skipped).
 
-    >>> build_predicate(name="Cyton", stream_type="EEG")
-    "name='Cyton' and type='EEG'"
+    ``name`` and ``source_id`` match exactly, ``stream_type`` in any case (ASCII
+    letters: the stream's type is lowered with XPath's ``translate()``).
+
+    >>> build_predicate(name="Cyton", source_id="cyton-1")
+    "name='Cyton' and source_id='cyton-1'"
+    >>> build_predicate(stream_type="EEG")
+    "translate(type,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')='eeg'"
     """
-    parts = [
-        f"{key}={_xpath_literal(value)}"
-        for key, value in (
-            ("name", name),
-            ("type", stream_type),
-            ("source_id", source_id),
-        )
-        if value
-    ]
+    parts = []
+    if name:
+        parts.append(f"name={_xpath_literal(name)}")
+    if stream_type:
+        lowered = _xpath_literal(stream_type.translate(_TO_LOWER))
+        parts.append(f"translate(type,'{_UPPER}','{_LOWER}')={lowered}")
+    if source_id:
+        parts.append(f"source_id={_xpath_literal(source_id)}")
+    return " and ".join(parts)
+
+
+def _describe_query(
+    *,
+    name: str | None = None,
+    stream_type: str | None = None,
+    source_id: str | None = None,
+) -> str:
+    """Describe the query of :func:`build_predicate` in words, for messages.
+
+    >>> _describe_query(name="Cyton", stream_type="EEG")
+    "name='Cyton' and type='EEG' (any case)"
+    """
+    parts = []
+    if name:
+        parts.append(f"name={name!r}")
+    if stream_type:
+        parts.append(f"type={stream_type!r} (any case)")
+    if source_id:
+        parts.append(f"source_id={source_id!r}")
     return " and ".join(parts)
 
 
@@ -206,6 +250,7 @@ class _Connection:
     ch_names: tuple[str, ...]
     labels_from_stream: bool
     scale: np.ndarray | None  # (n_channels,) to µV, None when all 1
+    unconverted: dict[str, str]  # channel -> unit of those passed on as they are
     buffer: np.ndarray  # (max_chunk, n_channels) in the stream's sample type
     offset: float  # time_correction estimate (s)
     desc: dict[str, str]
@@ -252,7 +297,8 @@ class LSLSource(Source):
     name : str, optional
         Stream name to match exactly (``StreamInfo.name``).
     type : str, default "EEG"
-        Stream content type to match; ``None`` or ``""`` matches any type.
+        Stream content type to match, in any case (``"EEG"`` finds ``"eeg"``);
+        ``None`` or ``""`` matches any type.
     source_id : str, optional
         Source id to match (the most specific choice: it survives restarts of
         the sending app).
@@ -276,6 +322,11 @@ class LSLSource(Source):
     clock_update_s : float, default 5.0
         How often the clock offset estimate is refreshed.
 
+    Raises
+    ------
+    SourceError
+        If none of ``name``, ``type`` and ``source_id`` is given.
+
     Attributes
     ----------
     clock_offset : float
@@ -285,6 +336,10 @@ class LSLSource(Source):
     metadata : dict of str to str
         The stream description outside ``channels``, flattened
         (``{"acquisition/manufacturer": "...", "replay/speed": "4.0", ...}``).
+    unconverted_units : dict of str to str
+        Channel name -> unit of the channels passed on unconverted because
+        their unit is not a voltage this source converts (a trigger channel in
+        ``"none"``); the pipeline refuses a model channel among them.
     """
 
     def __init__(
@@ -303,7 +358,11 @@ class LSLSource(Source):
     ) -> None:
         super().__init__()
         if not (name or type or source_id):
-            raise ValueError("LSLSource needs a name, a type or a source_id to match")
+            raise SourceError(  # reachable from the command line: --type ""
+                "nothing to look for: give the LSL stream's {name}, {type} or "
+                "{source_id} (an empty type matches any type, but not alone)",
+                params=("name", "type", "source_id"),
+            )
         if max_chunk < 1:
             raise ValueError(f"max_chunk must be >= 1, got {max_chunk}")
         for label, value in (
@@ -345,8 +404,15 @@ class LSLSource(Source):
 
     # -- description of the query ---------------------------------------------
     def describe_query(self) -> str:
-        """Describe the query in words, for messages (``"name='X' and type='EEG'"``)."""
-        return self.predicate
+        """Describe the query in words, for messages.
+
+        ``"name='X' and type='EEG' (any case)"``.
+        """
+        return _describe_query(
+            name=self.query_name,
+            stream_type=self.query_type,
+            source_id=self.query_source_id,
+        )
 
     # -- open / close -----------------------------------------------------------
     def open(self, timeout_s: float | None = None) -> None:
@@ -359,8 +425,9 @@ class LSLSource(Source):
         ------
         SourceError
             If no stream matches within ``timeout_s`` (the message names the
-            query), or the stream is not numeric, has no regular sampling rate,
-            has channels in an unknown unit, or stops answering while connecting.
+            query, and the type of a stream that matches it but for the type),
+            or the stream is not numeric, has no regular sampling rate, or stops
+            answering while connecting.
         """
         if self.state != "stopped":
             return
@@ -369,18 +436,21 @@ class LSLSource(Source):
         self._set_state("connecting")
         try:
             deadline = time.monotonic() + timeout
-            infos = _poll_resolver(self.predicate, deadline)
-            if not infos:
-                raise SourceError(
-                    f"no LSL stream matching {self.predicate} found within "
-                    f"{timeout:g} s; start the stream (e.g. 'emomon replay') or "
-                    "check its name/type/source_id"
+            # Beside the query, the same query without its type: what it finds
+            # explains a search that finds nothing.
+            any_type = None
+            if self.query_type:
+                any_type = build_predicate(
+                    name=self.query_name, source_id=self.query_source_id
                 )
+            infos, others = _poll_resolver(self.predicate, deadline, beside=any_type)
+            if not infos:
+                raise self._not_found(timeout, others)
             if len(infos) > 1:
                 infos.sort(key=lambda i: i.created_at(), reverse=True)
                 warnings.warn(
-                    f"{len(infos)} LSL streams match {self.predicate}; using the "
-                    f"newest, '{infos[0].name()}' on {infos[0].hostname()} "
+                    f"{len(infos)} LSL streams match {self.describe_query()}; using "
+                    f"the newest, '{infos[0].name()}' on {infos[0].hostname()} "
                     f"(source_id {infos[0].source_id()!r}); pass a source_id to "
                     "choose",
                     stacklevel=2,
@@ -395,6 +465,48 @@ class LSLSource(Source):
         self.last_error = None
         self._last_ts = -math.inf
         self._held = None
+
+    def _not_found(self, timeout: float, others: list[pylsl.StreamInfo]) -> SourceError:
+        """Make the error of a search that found nothing within ``timeout`` s.
+
+        ``others`` are the streams that match the query but for its type.
+        """
+        head = (
+            f"no LSL stream matching {literal(self.describe_query())} found within "
+            f"{timeout:g} s"
+        )
+        # (a stream of the type asked for that answered the first resolver too
+        # late is no other type)
+        asked = (self.query_type or "").translate(_TO_LOWER)
+        types = sorted(
+            {i.type() for i in others if i.type().translate(_TO_LOWER) != asked}
+        )
+        if types and self.query_type:
+            if self.query_name:
+                which = f"named {self.query_name!r}"
+            else:
+                which = f"with source_id {self.query_source_id!r}"
+            if len(types) == 1:
+                found = f"a stream {which} exists with type {types[0]!r}"
+            else:
+                listed = ", ".join(repr(t) for t in types)
+                found = f"streams {which} exist with types {listed}"
+            suggest = f"{{type}}={literal(repr(types[0]))} or " if types[0] else ""
+            return SourceError(
+                f'{head}; {literal(found)}; pass {suggest}{{type}}="" to match any '
+                "type",
+                params=("type",),
+            )
+        if self.query_type:
+            return SourceError(
+                f"{head}; start the stream (e.g. 'emomon replay'), check its "
+                'name/type/source_id, or pass {type}="" to match any type',
+                params=("type",),
+            )
+        return SourceError(
+            f"{head}; start the stream (e.g. 'emomon replay') or check its "
+            "name/source_id"
+        )
 
     def close(self) -> None:
         """Stop reconnecting, destroy the inlet; state becomes ``"stopped"``."""
@@ -580,17 +692,18 @@ class LSLSource(Source):
             ch_names = tuple(lab or f"ch{i + 1}" for i, lab in enumerate(labels))
             units = _channel_fields(full, n_ch, "unit")
             scales = []
+            unconverted: dict[str, str] = {}
             for ch, unit in zip(ch_names, units, strict=True):
                 factor = unit_scale_to_uv(unit)
-                if factor is None:
-                    raise SourceError(
-                        f"{where}: channel {ch!r} has unit {unit!r}; expected "
-                        "microvolts, millivolts or volts"
-                    )
+                if factor is None:  # not a voltage: passed on as it is
+                    unconverted[ch] = unit
+                    factor = 1.0
                 scales.append(factor)
             scale = None if all(s == 1.0 for s in scales) else np.asarray(scales)
             if expect is not None:
-                self._check_same_layout(where, source_id, n_ch, ch_names, sfreq, expect)
+                self._check_same_layout(
+                    where, source_id, n_ch, ch_names, sfreq, unconverted, expect
+                )
             inlet.open_stream(timeout=left())
             offset = float(inlet.time_correction(timeout=left()))
         except _LSLTimeoutError:
@@ -611,6 +724,7 @@ class LSLSource(Source):
             ch_names=ch_names,
             labels_from_stream=from_stream,
             scale=scale,
+            unconverted=unconverted,
             buffer=np.empty((self.max_chunk, n_ch), dtype=_NUMERIC_DTYPES[fmt]),
             offset=offset,
             desc=_flatten_desc(full),
@@ -626,6 +740,7 @@ class LSLSource(Source):
         n_ch: int,
         ch_names: tuple[str, ...],
         sfreq: float,
+        unconverted: dict[str, str],
         expect: _Connection,
     ) -> None:
         what = f"{where} (source_id {source_id!r}) came back"
@@ -650,6 +765,15 @@ class LSLSource(Source):
                 f"{what} at {sfreq:g} Hz, expected {expect.sfreq:g} Hz "
                 f"(sampling rate changed){tail}"
             )
+        # The pipeline checked the units of its channels against the first
+        # connection: a channel it may read must not turn unconvertible.
+        newly = [ch for ch in unconverted if ch not in expect.unconverted]
+        if newly:
+            ch = newly[0]
+            raise _Refused(
+                f"{what} with channel {ch!r} in unit {unconverted[ch]!r}, which "
+                f"cannot be converted to microvolts (it was a voltage){tail}"
+            )
 
     def _adopt(self, conn: _Connection) -> None:
         self._conn = conn
@@ -661,7 +785,8 @@ class LSLSource(Source):
         self.stream_uid = conn.uid
         self.stream_hostname = conn.hostname
         self.metadata = conn.desc
-        self._set_state("connected")
+        self.unconverted_units = dict(conn.unconverted)
+        self._set_state("connected")  # after a reconnect, clears last_error
 
     def _lost(self, conn: _Connection, reason: str, *, gone: bool) -> None:
         """Drop ``conn`` and start re-resolving the same source in the background.
@@ -745,18 +870,28 @@ class LSLSource(Source):
             del resolver
 
 
-def _poll_resolver(predicate: str, deadline: float) -> list[pylsl.StreamInfo]:
+def _poll_resolver(
+    predicate: str, deadline: float, *, beside: str | None = None
+) -> tuple[list[pylsl.StreamInfo], list[pylsl.StreamInfo]]:
     """Find the streams matching ``predicate`` before ``deadline`` (monotonic s).
 
-    Returns as soon as one answers.
+    Returns as soon as one answers. A second resolver on ``beside`` runs for the
+    same time; its results come second, when the first found nothing.
     """
     resolver = pylsl.ContinuousResolver(pred=predicate, forget_after=_FORGET_AFTER_S)
+    other = (
+        None
+        if not beside
+        else pylsl.ContinuousResolver(pred=beside, forget_after=_FORGET_AFTER_S)
+    )
     try:
         while True:
             infos = resolver.results()
             left = deadline - time.monotonic()
-            if infos or left <= 0:
-                return infos
+            if infos:
+                return infos, []
+            if left <= 0:
+                return [], [] if other is None else other.results()
             time.sleep(min(_POLL_S, left))
     finally:
-        del resolver
+        del resolver, other
