@@ -11,6 +11,7 @@ happen inside bounded library calls (``Source.read(timeout_s=...)``,
 from __future__ import annotations
 
 import json
+import selectors
 import socket
 import threading
 import time
@@ -262,6 +263,51 @@ def check_prediction_payload(payload: dict[str, Any], *, stream: str) -> None:
             assert label is None
     assert payload["latency_ms"] >= 0.0
     assert payload["model"].startswith("sha256-")
+
+
+def read_line(proc: Any, prefix: str, *, timeout_s: float) -> str:
+    """The first line of ``proc``'s stdout that starts with ``prefix`` ("" if
+    none came within ``timeout_s`` or the process ended); lines before it are
+    read and dropped. Waits in ``select``, bounded."""
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    try:
+        deadline = time.monotonic() + timeout_s
+        for _ in range(MAX_ITERATIONS):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return ""
+            if sel.select(timeout=min(left, 0.5)):
+                line = proc.stdout.readline()
+                if line.startswith(prefix):
+                    return line
+                if not line:  # end of file: the process ended
+                    return ""
+        return ""
+    finally:
+        sel.close()
+
+
+#: What liblsl's own log lines hold (its INFO lines at start, its ERR line when
+#: a sender stops); emomon's console shows none of them.
+LIBLSL_LOG_MARKS = ("Loaded", "Configuration loaded", "git:", "ERR|", "INFO|",
+                    "WARN|", "Stream transmission")  # fmt: skip
+
+
+def lsl_user_config(path: Path, session_id: str) -> Path:
+    """Write a lab's liblsl configuration to ``path``: as the test session's
+    (loopback only, IPv6 off, short unicast waits) but with its own
+    ``SessionID`` and no ``[log]`` section, so liblsl would log at its default
+    level (INFO) unless emomon turns it down."""
+    path.write_text(
+        "; a lab's liblsl configuration\n"
+        "[ports]\nIPv6 = disable\n\n"
+        "[multicast]\nResolveScope = machine\n\n"
+        f"[lab]\nKnownPeers = {{127.0.0.1}}\nSessionID = {session_id}\n\n"
+        "[tuning]\nUnicastMinRTT = 0.1\nUnicastMaxRTT = 0.25\n",
+        encoding="ascii",
+    )
+    return path
 
 
 def free_tcp_port() -> int:
