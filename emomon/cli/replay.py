@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     Returns 0; input problems raise :class:`~emomon.errors.EmomonError`.
     """
     from emomon.realtime._signals import StopOnSignals
+    from emomon.realtime.lslconfig import quiet_liblsl
     from emomon.realtime.replay import (
         Replay,
         ReplaySettings,
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         run_replay,
     )
 
+    quiet_liblsl()  # liblsl's own log off the console (before liblsl reads its config)
     if (args.dataset is None) == (args.file is None):
         raise ConfigError("replay: give either --dataset (with --subject) or --file")
     settings = ReplaySettings(
