@@ -207,6 +207,7 @@ def _sinks(
     The status line (unless ``--quiet``) rewrites itself once a second; a lost
     or returned input gets one line of its own either way.
     """
+    from emomon.dsp.features import ExtractorSettings
     from emomon.realtime.publish import LSLPredictionOutlet
     from emomon.realtime.sinks import StatusLine
 
@@ -221,8 +222,13 @@ def _sinks(
     sinks = [pub, StatusLine(None if args.quiet else status, announce=announce)]
     if args.lsl_outlet:
         name = source.name or "eeg"
+        c = model.contract
+        # the pipeline's hop, rounded to whole samples at the model's rate
+        hop = ExtractorSettings(c.spec, c.sfreq, len(c.ch_names), args.hop)
         sinks.append(
-            LSLPredictionOutlet(name, model.contract.tasks, model=model.digest)
+            LSLPredictionOutlet(
+                name, c.tasks, hop_s=hop.hop_n / c.sfreq, model=model.digest
+            )
         )
     return sinks
 

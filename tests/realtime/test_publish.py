@@ -23,12 +23,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import zmq
 
 import emomon.cli.listen
 from emomon.cli import add_verb
 from emomon.cli.listen import run as cmd_listen
+from emomon.dsp.layout import DEAP_CHANNELS
 from emomon.errors import EmomonError
 from emomon.realtime.messages import (
     PREDICTION_TOPIC,
@@ -37,6 +39,7 @@ from emomon.realtime.messages import (
     parse,
     status_message,
 )
+from emomon.realtime.model import load_model
 from emomon.realtime.publish import (
     LSLPredictionOutlet,
     Publisher,
@@ -44,9 +47,17 @@ from emomon.realtime.publish import (
     StatusTimer,
     is_loopback_address,
 )
+from emomon.realtime.replay import ReplaySession, ReplaySettings
 from emomon.realtime.subscribe import Subscriber
 
-from .helpers import fake_prediction
+from .helpers import (
+    MAX_ITERATIONS,
+    SF,
+    fake_prediction,
+    open_inlet,
+    session_eeg,
+    unique,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ANY_PORT = "tcp://127.0.0.1:*"
@@ -455,7 +466,7 @@ def test_lsl_prediction_outlet_streams_p_high_per_task():
     pylsl = pytest.importorskip("pylsl")
     stream = f"emomon-test-{uuid.uuid4().hex[:8]}"
     tasks = {"valence": ["low", "high"], "class": ["negative", "neutral", "positive"]}
-    with LSLPredictionOutlet(stream, tasks, model="abc") as outlet:
+    with LSLPredictionOutlet(stream, tasks, hop_s=0.25, model="abc") as outlet:
         assert outlet.name == f"{stream}-emotion"
         assert outlet.channel_names == [
             "valence.p_high",
@@ -468,10 +479,11 @@ def test_lsl_prediction_outlet_streams_p_high_per_task():
         info = found[0]
         assert info.type() == "Emotion"
         assert info.channel_count() == 4
-        assert info.nominal_srate() == pylsl.IRREGULAR_RATE
+        assert info.nominal_srate() == 4.0  # one prediction per 0.25 s hop
         inlet = pylsl.StreamInlet(info)
         try:
             inlet.open_stream(timeout=5.0)
+            assert inlet.info(timeout=5.0).nominal_srate() == 4.0
             payload = PredictionMessage.build(
                 seq=0,
                 stream=stream,
@@ -500,6 +512,61 @@ def test_lsl_prediction_outlet_streams_p_high_per_task():
         finally:
             inlet.close_stream()
             del inlet
+
+
+def test_lsl_prediction_outlet_needs_a_hop():
+    with pytest.raises(EmomonError, match="hop_s must be > 0"):
+        LSLPredictionOutlet("x", {"valence": ["low", "high"]}, hop_s=0.0)
+
+
+@pytest.mark.integration
+def test_lsl_outlet_sends_one_sample_per_hop_flagged_windows_too(
+    live_rig, synthetic_trials, deap_model
+):
+    """Through the live loop: the outlet declares 1 / hop and gets a sample for
+    every window, a flagged one (NaN burst) as NaN, stamped with its ``t_lsl``
+    one hop apart (in the replay's time: hop / speed)."""
+    eeg = session_eeg(synthetic_trials)
+    eeg[3, 600:612] = np.nan  # flags the windows that hold samples 600..611
+    session = ReplaySession(eeg=eeg, sfreq=SF, ch_names=DEAP_CHANNELS, events=(),
+                            subject="s01", dataset="synthetic", n_trials=2)  # fmt: skip
+    name = unique("emomon-outlet")
+    model = load_model(deap_model)
+    n_pred, speed = 24, 8.0
+    outlet = LSLPredictionOutlet(name, model.contract.tasks, hop_s=0.25)
+    try:
+        inlet = open_inlet(f"name='{name}-emotion' and type='Emotion'")
+        assert inlet.info(timeout=5.0).nominal_srate() == 4.0
+        settings = ReplaySettings(name=name, speed=speed, markers=False,
+                                  wait_for_consumers_s=5.0)  # fmt: skip
+        _, _, run = live_rig().replay_and_stream(
+            session, settings, model, sinks=[outlet], max_predictions=n_pred,
+            duration_s=20.0,
+        )  # fmt: skip
+        run.join(30.0)
+        got: list[tuple[list[float], float]] = []
+        deadline = time.monotonic() + 5.0
+        for _ in range(MAX_ITERATIONS):
+            if len(got) >= n_pred or time.monotonic() > deadline:
+                break
+            sample, stamp = inlet.pull_sample(timeout=0.05)
+            if sample is not None:
+                got.append((sample, stamp))
+        assert inlet.pull_sample(timeout=0.2)[0] is None  # nothing more
+    finally:
+        outlet.close()
+    assert len(got) == len(run.preds) == n_pred
+    flagged = [not payload["quality"]["ok"] for _, payload in run.preds]
+    assert 0 < sum(flagged) < n_pred
+    for (sample, stamp), (window, payload) in zip(got, run.preds, strict=True):
+        assert stamp == window.t_lsl
+        if payload["quality"]["ok"]:
+            expected = [payload[t]["p_high"] for t in ("valence", "arousal")]
+            assert sample == pytest.approx(expected, abs=1e-6)  # float32
+        else:
+            assert all(math.isnan(v) for v in sample)
+    stamps = np.array([stamp for _, stamp in got])
+    np.testing.assert_allclose(np.diff(stamps), 0.25 / speed, rtol=0, atol=1e-9)
 
 
 # -- the listen verb -----------------------------------------------------------
