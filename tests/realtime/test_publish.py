@@ -610,6 +610,8 @@ def test_listen_parser_defaults_and_topic_aliases():
     assert not args.json
     assert args.count is None
     assert args.duration is None
+    assert not args.latest
+    assert _listen_args(["--latest"]).latest
     assert args.func is cmd_listen
     args = _listen_args(["--topic", "status", "--topic", PREDICTION_TOPIC])
     assert args.topics == [STATUS_TOPIC, PREDICTION_TOPIC]
@@ -696,3 +698,118 @@ def test_listen_process_exits_0_on_signal(publisher, sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+
+
+# -- a consumer slower than the publisher: --latest --------------------------------
+@pytest.mark.integration
+def test_latest_hands_over_the_newest_message_of_each_topic_and_stream(
+    publisher, subscriber
+):
+    pub = publisher()
+    latest = subscriber(pub.endpoint, latest=True)
+    plain = subscriber(pub.endpoint)  # tells when everything has arrived
+    wait_subscribed(pub, 4)
+    n = 60
+    for seq in range(n):
+        pub.publish_prediction(prediction(seq, "a"))
+        pub.publish_prediction(prediction(seq, "b"))
+    pub.publish_status(status(0, stream="a"))
+    assert len(recv_n(plain, 2 * n + 1)) == 2 * n + 1
+    got = []
+    for _ in range(MAX_ITERATIONS):
+        msg = latest.recv(timeout_s=0.5)
+        if msg is None:
+            break
+        got.append(msg)
+    # the newest of each (topic, stream) always arrives; older ones are passed
+    # over (counted), never lost
+    newest = {(m.topic, m.stream): m.seq for m in got}
+    assert newest == {
+        (PREDICTION_TOPIC, "a"): n - 1,
+        (PREDICTION_TOPIC, "b"): n - 1,
+        (STATUS_TOPIC, "a"): 0,
+    }
+    for key in newest:
+        seqs = [m.seq for m in got if (m.topic, m.stream) == key]
+        assert seqs == sorted(set(seqs))
+    assert (
+        latest.received == plain.received == {PREDICTION_TOPIC: 2 * n, STATUS_TOPIC: 1}
+    )
+    assert latest.missed == {PREDICTION_TOPIC: 0, STATUS_TOPIC: 0}
+    assert sum(latest.skipped.values()) == 2 * n + 1 - len(got)
+    assert len(got) < 2 * n // 3  # most were passed over
+
+
+class _FastPublisher:
+    """Predictions as fast as a 1 ms wait between them lets (about a thousand
+    a second), in a thread, until stopped (at most 20 s); :attr:`seq` is the
+    last one sent."""
+
+    def __init__(self) -> None:
+        self.seq = -1
+        self._endpoint: queue.Queue[str] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with Publisher(PublisherSettings(address=ANY_PORT)) as pub:
+            self._endpoint.put(pub.endpoint)
+            deadline = time.monotonic() + 20.0
+            for seq in range(100_000):
+                if self._stop.wait(0.001) or time.monotonic() > deadline:
+                    break
+                pub.publish_prediction(prediction(seq))
+                self.seq = seq
+
+    def __enter__(self) -> _FastPublisher:
+        self._thread.start()
+        self.endpoint = self._endpoint.get(timeout=5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class _SlowApp(io.StringIO):
+    """Where ``emomon listen --json`` prints: an app that takes 50 ms per line.
+    Notes how many messages behind the publisher each printed one is."""
+
+    def __init__(self, source: _FastPublisher) -> None:
+        super().__init__()
+        self.source = source
+        self.lags: list[int] = []
+        self._busy = threading.Event()  # never set: the app's work, not a sync
+
+    def flush(self) -> None:
+        for line in self.getvalue().splitlines():
+            self.lags.append(self.source.seq - json.loads(line)["seq"])
+            self._busy.wait(0.05)
+        self.seek(0)
+        self.truncate()
+
+
+@pytest.mark.integration
+def test_listen_latest_keeps_a_slow_reader_up_to_date(capsys):
+    """Without ``--latest`` a reader slower than the publisher falls ever
+    further behind (it reads the queue in order); with it, every line is the
+    newest message, at most one line's work behind."""
+    lags = {}
+    for latest in (False, True):
+        with _FastPublisher() as source:
+            app = _SlowApp(source)
+            args = _listen_args(["--address", source.endpoint, "--json", "--count",
+                                 "20", "--duration", "15", "--topic", "prediction",
+                                 *(["--latest"] if latest else [])])  # fmt: skip
+            assert cmd_listen(args, out=app) == 0
+        lags[latest] = app.lags
+        err = capsys.readouterr().err
+        assert "20 message(s), 0 missed" in err
+        assert ("passed over for newer ones" in err) == latest
+    behind, fresh = lags[False], lags[True]
+    assert len(behind) == len(fresh) == 20
+    why = f"messages behind, plain: {behind}; --latest: {fresh}"
+    assert behind[-1] > behind[10] > behind[0], why  # ever further behind
+    assert behind[-1] >= 100, why
+    assert max(fresh) * 4 < behind[-1], why
+    assert max(fresh[10:]) <= max(fresh[:10]) + 50, why  # does not grow
