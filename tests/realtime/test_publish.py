@@ -813,3 +813,43 @@ def test_listen_latest_keeps_a_slow_reader_up_to_date(capsys):
     assert behind[-1] >= 100, why
     assert max(fresh) * 4 < behind[-1], why
     assert max(fresh[10:]) <= max(fresh[:10]) + 50, why  # does not grow
+
+
+def _readme_python_block(containing: str) -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    found = [b for b in blocks if containing in b]
+    assert len(found) == 1, f"README: {len(found)} python blocks with {containing!r}"
+    return found[0]
+
+
+@pytest.mark.integration
+def test_readme_pyzmq_drain_keeps_the_newest_per_topic(publisher):
+    """The README's plain-pyzmq ``newest`` (what ``--latest`` does), run on a
+    real SUB socket."""
+    namespace: dict = {}
+    exec(compile(_readme_python_block("def newest("), "README.md", "exec"), namespace)
+    newest = namespace["newest"]
+    pub = publisher()
+    sock = zmq.Context.instance().socket(zmq.SUB)
+    try:
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SUBSCRIBE, b"emomon.")
+        sock.connect(pub.endpoint)
+        wait_subscribed(pub, 1)
+        for seq in range(50):
+            pub.publish_prediction(prediction(seq))
+        pub.publish_status(status(0))
+        merged: dict = {}
+        calls = 0
+        for _ in range(MAX_ITERATIONS):
+            if not sock.poll(500):
+                break
+            merged.update(newest(sock))
+            calls += 1
+    finally:
+        sock.close(linger=0)
+    assert set(merged) == {PREDICTION_TOPIC.encode(), STATUS_TOPIC.encode()}
+    assert parse(merged[PREDICTION_TOPIC.encode()]).seq == 49
+    assert parse(merged[STATUS_TOPIC.encode()]).seq == 0
+    assert calls < 10  # each call drained what was waiting
