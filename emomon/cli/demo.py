@@ -31,7 +31,9 @@ FLAGS: dict[str, str] = {
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns 0."""
     from emomon.demo import run_demo
+    from emomon.realtime.lslconfig import quiet_liblsl
 
+    quiet_liblsl()  # liblsl's own log off the console (before liblsl reads its config)
     run_demo(
         args.out,
         write=_say,

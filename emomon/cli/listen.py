@@ -31,6 +31,7 @@ FLAGS: dict[str, str] = {
     "topics": "--topic",
     "curve_secret_key": "--curve-secret",
     "curve_server_key": "--curve-server",
+    "latest": "--latest",
 }
 
 _TOPIC_ALIASES = {"prediction": PREDICTION_TOPIC, "status": STATUS_TOPIC}
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             topics=topics,
             curve_secret_key=args.curve_secret,
             curve_server_key=args.curve_server,
+            latest=args.latest,
         ) as sub,
     ):
         # After the socket exists: a bad address or key is the only output.
@@ -102,6 +104,8 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
                 print(line, file=out, flush=True)
         missed = sum(sub.missed.values())
         summary = f"emomon listen: {n} message(s), {missed} missed"
+        if args.latest:
+            summary += f", {sum(sub.skipped.values())} passed over for newer ones"
         if sub.invalid:
             summary += f", {sub.invalid} malformed (last: {sub.last_error})"
         print(summary, file=sys.stderr)
@@ -148,6 +152,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="S",
         help="stop after S seconds",
+    )
+    p.add_argument(
+        "--latest",
+        action="store_true",
+        help="for a slow reader: before each line, read everything waiting and "
+        "keep only the newest message of each topic and stream (the others are "
+        "passed over and counted), so what is printed is never stale",
     )
     g = p.add_argument_group("security (a Curve publisher or broker)")
     g.add_argument(

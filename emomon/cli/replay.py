@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 
 from emomon.cli._options import (
     RECORDING_FLAGS,
@@ -32,7 +33,11 @@ FLAGS: dict[str, str] = {
     "chunk": "--chunk",
     "markers": "--no-markers",
     "duration_s": "--duration",
+    "wait_for_consumers_s": "--wait-for-consumer",
 }
+
+#: Seconds ``--wait-for-consumer`` waits when given without a number.
+WAIT_FOR_CONSUMER_S = 60.0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     Returns 0; input problems raise :class:`~emomon.errors.EmomonError`.
     """
     from emomon.realtime._signals import StopOnSignals
+    from emomon.realtime.lslconfig import quiet_liblsl
     from emomon.realtime.replay import (
         Replay,
         ReplaySettings,
@@ -48,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         run_replay,
     )
 
+    quiet_liblsl()  # liblsl's own log off the console (before liblsl reads its config)
     if (args.dataset is None) == (args.file is None):
         raise ConfigError("replay: give either --dataset (with --subject) or --file")
     settings = ReplaySettings(
@@ -57,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         speed=args.speed,
         loop=args.loop,
         markers=not args.no_markers,
+        wait_for_consumers_s=args.wait_for_consumer or 0.0,
     )
     trials = load_trials(**recording_kwargs(args))
     stop = threading.Event()
@@ -74,6 +82,22 @@ def run(args: argparse.Namespace) -> int:
             f"{' looping' if st.loop else ''}{markers}; Ctrl-C stops",
             flush=True,
         )
+        if st.wait_for_consumers_s > 0:
+            streams = f"'{st.name}'" + (
+                f" and '{st.marker_stream_name}'" if st.markers else ""
+            )
+            print(
+                f"replay: waiting up to {st.wait_for_consumers_s:g} s for a consumer "
+                f"of {streams} before the first sample (--wait-for-consumer)",
+                flush=True,
+            )
+            t = time.monotonic()
+            if replay.wait_for_consumers(st.wait_for_consumers_s, stop):
+                print(
+                    f"replay: connected after {time.monotonic() - t:.1f} s; serving "
+                    "from the first sample",
+                    flush=True,
+                )
 
     with StopOnSignals(stop):
         result = run_replay(
@@ -122,4 +146,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=None,
         help="stop after this many seconds (default: end of recording)",
+    )
+    out.add_argument(
+        "--wait-for-consumer",
+        type=positive_float,
+        nargs="?",
+        const=WAIT_FOR_CONSUMER_S,
+        default=None,
+        metavar="S",
+        help="before the first sample, wait up to S seconds (default "
+        f"{WAIT_FOR_CONSUMER_S:g}) until something reads the EEG stream and, "
+        "unless --no-markers, the marker stream, so that it gets the whole "
+        "session; exit 2 if nothing does",
     )

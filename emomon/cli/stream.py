@@ -182,10 +182,12 @@ def run(args: argparse.Namespace) -> int:
     source is opened.
     """
     from emomon.realtime._signals import StopOnSignals
+    from emomon.realtime.lslconfig import quiet_liblsl
     from emomon.realtime.model import load_model
     from emomon.realtime.pipeline import PipelineSettings
     from emomon.realtime.stream import StreamSettings
 
+    quiet_liblsl()  # liblsl's own log off the console (before liblsl reads its config)
     model = load_model(args.model)  # validate before connecting
     settings = StreamSettings(
         pipeline=PipelineSettings(hop_s=args.hop, smoothing=args.smoothing),
@@ -207,21 +209,33 @@ def run(args: argparse.Namespace) -> int:
 def _sinks(
     args: argparse.Namespace, source: Source, model: LoadedModel, pub: Sink
 ) -> list[Sink]:
-    """Return the sinks: the publisher, and the status line and LSL outlet asked for."""
+    """Return the sinks: the publisher, the console's lines, the LSL outlet asked for.
+
+    The status line (unless ``--quiet``) rewrites itself once a second; a lost
+    or returned input gets one line of its own either way.
+    """
+    from emomon.dsp.features import ExtractorSettings
     from emomon.realtime.publish import LSLPredictionOutlet
     from emomon.realtime.sinks import StatusLine
 
-    sinks = [pub]
-    if not args.quiet:
-        sinks.append(
-            StatusLine(
-                lambda text: print("\r" + text, end="", file=sys.stderr, flush=True)
-            )
-        )
+    def status(text: str) -> None:
+        print("\r" + text, end="", file=sys.stderr, flush=True)
+
+    def announce(text: str) -> None:
+        # below the status line, which goes on on the next line
+        lead = "" if args.quiet else "\n"
+        print(f"{lead}emomon stream: {text}", file=sys.stderr, flush=True)
+
+    sinks = [pub, StatusLine(None if args.quiet else status, announce=announce)]
     if args.lsl_outlet:
         name = source.name or "eeg"
+        c = model.contract
+        # the pipeline's hop, rounded to whole samples at the model's rate
+        hop = ExtractorSettings(c.spec, c.sfreq, len(c.ch_names), args.hop)
         sinks.append(
-            LSLPredictionOutlet(name, model.contract.tasks, model=model.digest)
+            LSLPredictionOutlet(
+                name, c.tasks, hop_s=hop.hop_n / c.sfreq, model=model.digest
+            )
         )
     return sinks
 
@@ -368,7 +382,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--duration", type=positive_float, help="stop after this many seconds"
     )
-    p.add_argument("--quiet", action="store_true", help="no status line")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no status line (a lost or returned input still gets one line)",
+    )
     p.add_argument(
         "--record",
         type=Path,

@@ -686,12 +686,14 @@ class Publisher(Sink):
 class LSLPredictionOutlet(Sink):
     """Predictions as an LSL stream, so LabRecorder records them beside the EEG.
 
-    The outlet is named ``<stream>-emotion``, of type ``Emotion``, float32 at an
-    irregular rate. A binary task gives one channel ``<task>.p_high``; a
-    multi-class task one channel per class, ``<task>.p_<class>``. Each sample is
-    stamped with the prediction's ``t_lsl`` (the LSL time of the window's last
-    EEG sample), so predictions line up with the EEG in the recording; a null
-    probability is written as NaN.
+    The outlet is named ``<stream>-emotion``, of type ``Emotion``, float32 at a
+    nominal rate of ``1 / hop_s``: the live loop hands it one prediction per
+    hop, a flagged window's too (its probabilities are NaN). A binary task
+    gives one channel ``<task>.p_high``; a multi-class task one channel per
+    class, ``<task>.p_<class>``. Each sample is stamped with the prediction's
+    ``t_lsl`` (the LSL time of the window's last EEG sample), so predictions
+    line up with the EEG in the recording; a null probability is written as
+    NaN.
 
     Parameters
     ----------
@@ -700,6 +702,11 @@ class LSLPredictionOutlet(Sink):
     tasks : mapping
         Task name -> class names, as in the model contract
         (``{"valence": ["low", "high"], "arousal": ["low", "high"]}``).
+    hop_s : float
+        Seconds of EEG between two predictions (the pipeline's hop in whole
+        samples of the model's rate). Like a replayed EEG stream's rate, it is
+        the rate of the content: a replay at speed 4 sends the predictions
+        four times as often, their ``t_lsl`` as close together.
     source_id : str, optional
         LSL source id; default ``emomon-<stream>-emotion``.
     model : str, optional
@@ -718,6 +725,7 @@ class LSLPredictionOutlet(Sink):
         stream: str,
         tasks: Mapping[str, Sequence[str]],
         *,
+        hop_s: float,
         source_id: str | None = None,
         model: str = "",
     ) -> None:
@@ -725,6 +733,8 @@ class LSLPredictionOutlet(Sink):
 
         if not tasks:
             raise ValueError("an LSL prediction outlet needs at least one task")
+        if not (hop_s > 0 and math.isfinite(hop_s)):
+            raise EmomonError(f"{{hop_s}} must be > 0, got {hop_s}", params=("hop_s",))
         self._channels: list[tuple[str, str | None]] = []
         for task, classes in tasks.items():
             if len(classes) == 2:
@@ -736,7 +746,7 @@ class LSLPredictionOutlet(Sink):
             name=self.name,
             type="Emotion",
             channel_count=len(self._channels),
-            nominal_srate=pylsl.IRREGULAR_RATE,
+            nominal_srate=1.0 / hop_s,
             channel_format=pylsl.cf_float32,
             source_id=source_id or f"emomon-{stream}-emotion",
         )

@@ -69,7 +69,7 @@ import pylsl
 
 from emomon import __version__
 from emomon.datasets import Reader, Trial, get_reader
-from emomon.errors import ConfigError, DatasetError
+from emomon.errors import ConfigError, DatasetError, EmomonError, literal
 from emomon.realtime._closing import Closing
 from emomon.realtime._lsl import add_channels
 
@@ -122,9 +122,11 @@ class ReplaySettings:
         LSL sample type of the EEG outlet (float32 holds 24-bit amplifier data
         exactly).
     wait_for_consumers_s : float, default 0.0
-        Before starting the schedule, wait up to this long for a consumer of the
-        EEG outlet (so that it receives the first sample); 0 starts at once, as
-        hardware does.
+        Before the first sample, wait up to this long for a consumer of every
+        outlet (the EEG one and, with ``markers``, the marker one), so that
+        they receive the session from its first sample; :meth:`Replay.run`
+        raises :class:`~emomon.errors.EmomonError` if one has none by then.
+        0 starts at once, as hardware does.
     """
 
     name: str = "emomon-replay"
@@ -150,10 +152,13 @@ class ReplaySettings:
                 f"replay: channel_format must be one of {', '.join(_FORMATS)}, "
                 f"got {self.channel_format!r}"
             )
-        if not self.wait_for_consumers_s >= 0:
+        if not (
+            self.wait_for_consumers_s >= 0 and math.isfinite(self.wait_for_consumers_s)
+        ):
             raise ConfigError(
-                "replay: wait_for_consumers_s must be >= 0, got "
-                f"{self.wait_for_consumers_s}"
+                "replay: {wait_for_consumers_s} must be a number of seconds >= 0, "
+                f"got {self.wait_for_consumers_s}",
+                params=("wait_for_consumers_s",),
             )
 
     @property
@@ -485,6 +490,64 @@ class Replay(Closing):
         """Ask a running (or the next) :meth:`run` to return (thread-safe)."""
         self._stop.set()
 
+    def wait_for_consumers(
+        self, timeout_s: float, stop_event: threading.Event | None = None
+    ) -> bool:
+        """Wait until every outlet (EEG, and markers if served) has a consumer.
+
+        Opens the outlets first. Stop requests (:meth:`stop`, ``stop_event``)
+        are noticed within 0.1 s.
+
+        Parameters
+        ----------
+        timeout_s : float
+            Longest wait in seconds.
+        stop_event : threading.Event, optional
+            Return False soon after it is set.
+
+        Returns
+        -------
+        bool
+            True once every outlet has a consumer; False if a stop came first.
+
+        Raises
+        ------
+        EmomonError
+            If an outlet still has no consumer after ``timeout_s``; the message
+            names it and the ``wait_for_consumers_s`` parameter.
+        """
+        self.open()
+        outlets = self._outlets
+        if outlets is None:  # closed from another thread meanwhile
+            return False
+        waiting = [(self.settings.name, outlets.eeg)]
+        if outlets.markers is not None:
+            waiting.append((self.settings.marker_stream_name, outlets.markers))
+        deadline = pylsl.local_clock() + timeout_s
+        while True:
+            if self._stop.is_set() or (stop_event is not None and stop_event.is_set()):
+                return False
+            waiting = [(n, o) for n, o in waiting if not o.have_consumers()]
+            if not waiting:
+                return True
+            left = deadline - pylsl.local_clock()
+            if left <= 0:
+                break
+            waiting[0][1].wait_for_consumers(min(left, _MAX_WAIT_SLICE_S))
+        names = " and ".join(f"'{literal(n)}'" for n, _ in waiting)
+        markers_only = waiting[0][0] != self.settings.name
+        raise EmomonError(
+            f"replay: nothing connected to LSL stream{'s' * (len(waiting) > 1)} "
+            f"{names} within "
+            f"{timeout_s:g} s ({{wait_for_consumers_s}}); "
+            + (
+                "start what reads the markers sooner, or serve no markers ({markers})"
+                if markers_only
+                else "start the consumer within that time, or wait longer"
+            ),
+            params=("wait_for_consumers_s", "markers"),
+        )
+
     def __enter__(self) -> Replay:
         self.open()
         return self
@@ -509,6 +572,12 @@ class Replay(Closing):
         Returns
         -------
         ReplayResult
+
+        Raises
+        ------
+        EmomonError
+            With ``settings.wait_for_consumers_s``, if an outlet has no
+            consumer by then (see :meth:`wait_for_consumers`).
         """
         if duration_s is not None and not duration_s >= 0:
             raise ConfigError(f"replay: duration must be >= 0 s, got {duration_s}")
@@ -533,13 +602,10 @@ class Replay(Closing):
                 waiter.wait(min(dt, _MAX_WAIT_SLICE_S))
 
         st = self.settings
-        if st.wait_for_consumers_s > 0:
-            deadline = pylsl.local_clock() + st.wait_for_consumers_s
-            while not outlets.eeg.have_consumers() and not stopped():
-                left = deadline - pylsl.local_clock()
-                if left <= 0:
-                    break
-                outlets.eeg.wait_for_consumers(min(left, _MAX_WAIT_SLICE_S))
+        if st.wait_for_consumers_s > 0 and not self.wait_for_consumers(
+            st.wait_for_consumers_s, ext
+        ):
+            return ReplayResult("stopped", 0, 0, 0, 0.0, math.nan)
 
         s = self.session
         n_total = s.n_times

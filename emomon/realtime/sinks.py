@@ -193,14 +193,30 @@ class QueuedSink(Sink):
 class StatusLine(Sink):
     """A compact status line about once a second (``emomon stream``'s console).
 
+    And one line of its own when the source loses its input and when the input
+    is back: a sender that stops is reported once, however long the source
+    then waits for it.
+
     Parameters
     ----------
-    write : callable
-        Receives each line (no newline), on every status message.
+    write : callable or None
+        Receives each status line (no newline), on every status message; None
+        writes none (only the ``announce`` lines).
+    announce : callable, optional
+        Receives one line (no newline) when the source's state becomes
+        ``"reconnecting"`` (the source's ``last_error``, which says what was
+        lost and why) and one when it is ``"connected"`` again.
     """
 
-    def __init__(self, write: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        write: Callable[[str], None] | None,
+        *,
+        announce: Callable[[str], None] | None = None,
+    ) -> None:
         self._write = write
+        self._announce = announce
+        self._state: str | None = None
         self._latency_ms: deque[float] = deque(maxlen=50)
         self.flagged = 0
 
@@ -211,7 +227,20 @@ class StatusLine(Sink):
         self.flagged += not message.quality.ok
 
     def on_status(self, message: StatusMessage) -> None:
-        """Write one line: state, samples, drops, predictions and median latency."""
+        """Announce a lost or returned input; write the line.
+
+        The line holds the state, samples, drops, predictions and median latency.
+        """
+        before, self._state = self._state, message.state
+        if self._announce is not None and before is not None:
+            if message.state == "reconnecting" and before != "reconnecting":
+                self._announce(
+                    message.last_error or f"{message.stream}: input lost; reconnecting"
+                )
+            elif message.state == "connected" and before == "reconnecting":
+                self._announce(f"{message.stream}: connected again")
+        if self._write is None:
+            return
         lat = f"{np.median(self._latency_ms):5.1f}" if self._latency_ms else "  -  "
         self._write(
             f"{message.stream} {message.state:<12} in {message.samples:>9} samples"

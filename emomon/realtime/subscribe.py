@@ -63,6 +63,17 @@ class Subscriber(Closing):
         CurveZMQ publisher; needs ``curve_server_key``.
     curve_server_key : str or Path, optional
         The publisher's (or broker's) public key file (``server.key``).
+    latest : bool, default False
+        For a consumer slower than the publisher: hand over only the newest
+        message of each topic and stream. Each :meth:`recv` first drains the
+        socket (reads without waiting until nothing is left, at most
+        ``max(1000, 2 * rcvhwm)`` messages) and keeps the newest message per
+        (topic, stream), then returns those one per call, in the order they
+        arrived; the ones passed over are counted in :attr:`skipped`, not in
+        :attr:`missed`. Without
+        it, a consumer slower than the publisher reads an ever older queue.
+        (ZeroMQ's ``CONFLATE`` option cannot do this: it does not support
+        multipart messages, and emomon's are two frames.)
 
     Raises
     ------
@@ -100,6 +111,7 @@ class Subscriber(Closing):
         context: zmq.Context | None = None,
         curve_secret_key: str | Path | None = None,
         curve_server_key: str | Path | None = None,
+        latest: bool = False,
     ) -> None:
         if (curve_secret_key is None) != (curve_server_key is None):
             raise EmomonError(
@@ -140,6 +152,10 @@ class Subscriber(Closing):
                 f"endpoint such as {DEFAULT_ADDRESS}"
             ) from None
         self._sock: zmq.Socket | None = sock
+        self.latest = bool(latest)
+        self._max_drain = max(1000, 2 * rcvhwm)
+        # with ``latest``: the newest message per (topic, stream) not yet handed over
+        self._newest: dict[tuple[str, str], Message] = {}
         self._last_seq: dict[tuple[str, str], int] = {}
         #: Messages delivered, per topic.
         self.received: dict[str, int] = dict.fromkeys(self.topics, 0)
@@ -147,6 +163,8 @@ class Subscriber(Closing):
         self.missed: dict[str, int] = dict.fromkeys(self.topics, 0)
         #: Repeated messages dropped (status re-sent to a newcomer), per topic.
         self.duplicates: dict[str, int] = dict.fromkeys(self.topics, 0)
+        #: Messages passed over for a newer one (``latest``), per topic.
+        self.skipped: dict[str, int] = dict.fromkeys(self.topics, 0)
         #: Malformed messages skipped.
         self.invalid = 0
         #: Times a stream's ``seq`` went back (publisher restarted).
@@ -177,7 +195,7 @@ class Subscriber(Closing):
         return True
 
     def recv(self, timeout_s: float | None = None) -> Message | None:
-        """Wait for the next valid message.
+        """Wait for the next valid message (with ``latest``: the next newest one).
 
         Parameters
         ----------
@@ -194,26 +212,54 @@ class Subscriber(Closing):
         sock = self._sock
         deadline = None if timeout_s is None else time.monotonic() + max(0.0, timeout_s)
         while True:
+            if self.latest:
+                self._drain(sock)
+                if self._newest:
+                    return self._newest.pop(next(iter(self._newest)))
             if deadline is None:
                 wait_ms: int | None = None
             else:
                 wait_ms = max(0, int((deadline - time.monotonic()) * 1000 + 0.999))
             if not sock.poll(wait_ms, zmq.POLLIN):
                 return None
-            try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:  # pragma: no cover - poll said readable
+            if not self.latest:
+                msg = self._read(sock)
+                if msg is not None:
+                    return msg
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+
+    def _read(self, sock: zmq.Socket) -> Message | None:
+        """Read one message without waiting; None if none, malformed or repeated."""
+        try:
+            frames = sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return None
+        try:
+            msg = parse(frames)
+        except MessageError as exc:
+            self.invalid += 1
+            self.last_error = str(exc)
+            return None
+        return msg if self._track(msg) else None
+
+    def _drain(self, sock: zmq.Socket) -> None:
+        """Read what ``sock`` holds (bounded); keep the newest per topic and stream.
+
+        ``_newest`` stays in the order the kept messages arrived; a message
+        replaced by a newer one is counted in :attr:`skipped`.
+        """
+        for _ in range(self._max_drain):
+            if not sock.poll(0, zmq.POLLIN):
+                return
+            msg = self._read(sock)
+            if msg is None:
                 continue
-            try:
-                msg = parse(frames)
-            except MessageError as exc:
-                self.invalid += 1
-                self.last_error = str(exc)
-                continue
-            if self._track(msg):
-                return msg
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
+            key = (msg.topic, msg.stream)
+            older = self._newest.pop(key, None)
+            if older is not None:
+                self.skipped[older.topic] += 1
+            self._newest[key] = msg
 
     def messages(
         self,

@@ -268,14 +268,16 @@ class Cli:
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, *argv: str) -> subprocess.Popen:
+    def start(self, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start ``emomon *argv``; ``env`` adds to (or replaces) variables of this
+        process's environment (``LSLAPICFG`` is inherited unless replaced)."""
         proc = subprocess.Popen(
             [sys.executable, "-m", "emomon.cli", *argv],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # LSLAPICFG is inherited
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         self.procs.append(proc)
         return proc

@@ -11,7 +11,8 @@ happen inside bounded library calls (``Source.read(timeout_s=...)``,
 from __future__ import annotations
 
 import json
-import select
+import os
+import selectors
 import socket
 import threading
 import time
@@ -129,21 +130,6 @@ def collect(
             out.data.append(chunk.data)
             out.stamps.append(chunk.timestamps)
     return out
-
-
-def read_line(stream: IO[str], *, timeout_s: float) -> str | None:
-    """The next line a subprocess writes to ``stream`` (a pipe), or None if none
-    came within ``timeout_s`` (bounded; POSIX ``select``, which does not see
-    what an earlier ``readline`` buffered: for the first lines of a pipe)."""
-    deadline = time.monotonic() + timeout_s
-    for _ in range(MAX_ITERATIONS):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        ready, _, _ = select.select([stream], [], [], min(left, 0.1))
-        if ready:
-            return stream.readline()
-    return None
 
 
 def grid_steps(stamps: np.ndarray, *, sfreq: float) -> np.ndarray:
@@ -297,6 +283,60 @@ def check_prediction_payload(
             assert label is None
     assert payload["latency_ms"] >= 0.0
     assert payload["model"].startswith("sha256-")
+
+
+def read_line(stream: IO[str], prefix: str = "", *, timeout_s: float) -> str:
+    """The first line a subprocess writes to ``stream`` (a pipe) that starts
+    with ``prefix``; lines before it are read and dropped. "" if none came
+    within ``timeout_s`` or the pipe closed. Reads the pipe byte by byte (bounded
+    waits in ``select``), so nothing after that line is taken from the pipe:
+    ``communicate()`` still gets the rest."""
+    fd = stream.fileno()
+    sel = selectors.DefaultSelector()
+    sel.register(fd, selectors.EVENT_READ)
+    line = bytearray()
+    try:
+        deadline = time.monotonic() + timeout_s
+        for _ in range(MAX_ITERATIONS):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return ""
+            if not sel.select(timeout=min(left, 0.5)):
+                continue
+            byte = os.read(fd, 1)
+            if not byte:  # end of file: the process ended
+                return ""
+            line += byte
+            if byte == b"\n":
+                text = line.decode("utf-8", errors="replace")
+                if text.startswith(prefix):
+                    return text
+                line.clear()
+        return ""
+    finally:
+        sel.close()
+
+
+#: What liblsl's own log lines hold (its INFO lines at start, its ERR line when
+#: a sender stops); emomon's console shows none of them.
+LIBLSL_LOG_MARKS = ("Loaded", "Configuration loaded", "git:", "ERR|", "INFO|",
+                    "WARN|", "Stream transmission")  # fmt: skip
+
+
+def lsl_user_config(path: Path, session_id: str) -> Path:
+    """Write a lab's liblsl configuration to ``path``: as the test session's
+    (loopback only, IPv6 off, short unicast waits) but with its own
+    ``SessionID`` and no ``[log]`` section, so liblsl would log at its default
+    level (INFO) unless emomon turns it down."""
+    path.write_text(
+        "; a lab's liblsl configuration\n"
+        "[ports]\nIPv6 = disable\n\n"
+        "[multicast]\nResolveScope = machine\n\n"
+        f"[lab]\nKnownPeers = {{127.0.0.1}}\nSessionID = {session_id}\n\n"
+        "[tuning]\nUnicastMinRTT = 0.1\nUnicastMaxRTT = 0.25\n",
+        encoding="ascii",
+    )
+    return path
 
 
 def free_tcp_port() -> int:

@@ -23,12 +23,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import zmq
 
 import emomon.cli.listen
 from emomon.cli import add_verb
 from emomon.cli.listen import run as cmd_listen
+from emomon.dsp.layout import DEAP_CHANNELS
 from emomon.errors import EmomonError
 from emomon.realtime.messages import (
     PREDICTION_TOPIC,
@@ -37,6 +39,7 @@ from emomon.realtime.messages import (
     parse,
     status_message,
 )
+from emomon.realtime.model import load_model
 from emomon.realtime.publish import (
     LSLPredictionOutlet,
     Publisher,
@@ -44,9 +47,17 @@ from emomon.realtime.publish import (
     StatusTimer,
     is_loopback_address,
 )
+from emomon.realtime.replay import ReplaySession, ReplaySettings
 from emomon.realtime.subscribe import Subscriber
 
-from .helpers import fake_prediction
+from .helpers import (
+    MAX_ITERATIONS,
+    SF,
+    fake_prediction,
+    open_inlet,
+    session_eeg,
+    unique,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ANY_PORT = "tcp://127.0.0.1:*"
@@ -455,7 +466,7 @@ def test_lsl_prediction_outlet_streams_p_high_per_task():
     pylsl = pytest.importorskip("pylsl")
     stream = f"emomon-test-{uuid.uuid4().hex[:8]}"
     tasks = {"valence": ["low", "high"], "class": ["negative", "neutral", "positive"]}
-    with LSLPredictionOutlet(stream, tasks, model="abc") as outlet:
+    with LSLPredictionOutlet(stream, tasks, hop_s=0.25, model="abc") as outlet:
         assert outlet.name == f"{stream}-emotion"
         assert outlet.channel_names == [
             "valence.p_high",
@@ -468,10 +479,11 @@ def test_lsl_prediction_outlet_streams_p_high_per_task():
         info = found[0]
         assert info.type() == "Emotion"
         assert info.channel_count() == 4
-        assert info.nominal_srate() == pylsl.IRREGULAR_RATE
+        assert info.nominal_srate() == 4.0  # one prediction per 0.25 s hop
         inlet = pylsl.StreamInlet(info)
         try:
             inlet.open_stream(timeout=5.0)
+            assert inlet.info(timeout=5.0).nominal_srate() == 4.0
             payload = PredictionMessage.build(
                 seq=0,
                 stream=stream,
@@ -500,6 +512,61 @@ def test_lsl_prediction_outlet_streams_p_high_per_task():
         finally:
             inlet.close_stream()
             del inlet
+
+
+def test_lsl_prediction_outlet_needs_a_hop():
+    with pytest.raises(EmomonError, match="hop_s must be > 0"):
+        LSLPredictionOutlet("x", {"valence": ["low", "high"]}, hop_s=0.0)
+
+
+@pytest.mark.integration
+def test_lsl_outlet_sends_one_sample_per_hop_flagged_windows_too(
+    live_rig, synthetic_trials, deap_model
+):
+    """Through the live loop: the outlet declares 1 / hop and gets a sample for
+    every window, a flagged one (NaN burst) as NaN, stamped with its ``t_lsl``
+    one hop apart (in the replay's time: hop / speed)."""
+    eeg = session_eeg(synthetic_trials)
+    eeg[3, 600:612] = np.nan  # flags the windows that hold samples 600..611
+    session = ReplaySession(eeg=eeg, sfreq=SF, ch_names=DEAP_CHANNELS, events=(),
+                            subject="s01", dataset="synthetic", n_trials=2)  # fmt: skip
+    name = unique("emomon-outlet")
+    model = load_model(deap_model)
+    n_pred, speed = 24, 8.0
+    outlet = LSLPredictionOutlet(name, model.contract.tasks, hop_s=0.25)
+    try:
+        inlet = open_inlet(f"name='{name}-emotion' and type='Emotion'")
+        assert inlet.info(timeout=5.0).nominal_srate() == 4.0
+        settings = ReplaySettings(name=name, speed=speed, markers=False,
+                                  wait_for_consumers_s=5.0)  # fmt: skip
+        _, _, run = live_rig().replay_and_stream(
+            session, settings, model, sinks=[outlet], max_predictions=n_pred,
+            duration_s=20.0,
+        )  # fmt: skip
+        run.join(30.0)
+        got: list[tuple[list[float], float]] = []
+        deadline = time.monotonic() + 5.0
+        for _ in range(MAX_ITERATIONS):
+            if len(got) >= n_pred or time.monotonic() > deadline:
+                break
+            sample, stamp = inlet.pull_sample(timeout=0.05)
+            if sample is not None:
+                got.append((sample, stamp))
+        assert inlet.pull_sample(timeout=0.2)[0] is None  # nothing more
+    finally:
+        outlet.close()
+    assert len(got) == len(run.preds) == n_pred
+    flagged = [not payload["quality"]["ok"] for _, payload in run.preds]
+    assert 0 < sum(flagged) < n_pred
+    for (sample, stamp), (window, payload) in zip(got, run.preds, strict=True):
+        assert stamp == window.t_lsl
+        if payload["quality"]["ok"]:
+            expected = [payload[t]["p_high"] for t in ("valence", "arousal")]
+            assert sample == pytest.approx(expected, abs=1e-6)  # float32
+        else:
+            assert all(math.isnan(v) for v in sample)
+    stamps = np.array([stamp for _, stamp in got])
+    np.testing.assert_allclose(np.diff(stamps), 0.25 / speed, rtol=0, atol=1e-9)
 
 
 # -- the listen verb -----------------------------------------------------------
@@ -543,6 +610,8 @@ def test_listen_parser_defaults_and_topic_aliases():
     assert not args.json
     assert args.count is None
     assert args.duration is None
+    assert not args.latest
+    assert _listen_args(["--latest"]).latest
     assert args.func is cmd_listen
     args = _listen_args(["--topic", "status", "--topic", PREDICTION_TOPIC])
     assert args.topics == [STATUS_TOPIC, PREDICTION_TOPIC]
@@ -629,3 +698,158 @@ def test_listen_process_exits_0_on_signal(publisher, sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+
+
+# -- a consumer slower than the publisher: --latest --------------------------------
+@pytest.mark.integration
+def test_latest_hands_over_the_newest_message_of_each_topic_and_stream(
+    publisher, subscriber
+):
+    pub = publisher()
+    latest = subscriber(pub.endpoint, latest=True)
+    plain = subscriber(pub.endpoint)  # tells when everything has arrived
+    wait_subscribed(pub, 4)
+    n = 60
+    for seq in range(n):
+        pub.publish_prediction(prediction(seq, "a"))
+        pub.publish_prediction(prediction(seq, "b"))
+    pub.publish_status(status(0, stream="a"))
+    assert len(recv_n(plain, 2 * n + 1)) == 2 * n + 1
+    got = []
+    for _ in range(MAX_ITERATIONS):
+        msg = latest.recv(timeout_s=0.5)
+        if msg is None:
+            break
+        got.append(msg)
+    # the newest of each (topic, stream) always arrives; older ones are passed
+    # over (counted), never lost
+    newest = {(m.topic, m.stream): m.seq for m in got}
+    assert newest == {
+        (PREDICTION_TOPIC, "a"): n - 1,
+        (PREDICTION_TOPIC, "b"): n - 1,
+        (STATUS_TOPIC, "a"): 0,
+    }
+    for key in newest:
+        seqs = [m.seq for m in got if (m.topic, m.stream) == key]
+        assert seqs == sorted(set(seqs))
+    assert (
+        latest.received == plain.received == {PREDICTION_TOPIC: 2 * n, STATUS_TOPIC: 1}
+    )
+    assert latest.missed == {PREDICTION_TOPIC: 0, STATUS_TOPIC: 0}
+    assert sum(latest.skipped.values()) == 2 * n + 1 - len(got)
+    assert len(got) < 2 * n // 3  # most were passed over
+
+
+class _FastPublisher:
+    """Predictions as fast as a 1 ms wait between them lets (about a thousand
+    a second), in a thread, until stopped (at most 20 s); :attr:`seq` is the
+    last one sent."""
+
+    def __init__(self) -> None:
+        self.seq = -1
+        self._endpoint: queue.Queue[str] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with Publisher(PublisherSettings(address=ANY_PORT)) as pub:
+            self._endpoint.put(pub.endpoint)
+            deadline = time.monotonic() + 20.0
+            for seq in range(100_000):
+                if self._stop.wait(0.001) or time.monotonic() > deadline:
+                    break
+                pub.publish_prediction(prediction(seq))
+                self.seq = seq
+
+    def __enter__(self) -> _FastPublisher:
+        self._thread.start()
+        self.endpoint = self._endpoint.get(timeout=5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class _SlowApp(io.StringIO):
+    """Where ``emomon listen --json`` prints: an app that takes 50 ms per line.
+    Notes how many messages behind the publisher each printed one is."""
+
+    def __init__(self, source: _FastPublisher) -> None:
+        super().__init__()
+        self.source = source
+        self.lags: list[int] = []
+        self._busy = threading.Event()  # never set: the app's work, not a sync
+
+    def flush(self) -> None:
+        for line in self.getvalue().splitlines():
+            self.lags.append(self.source.seq - json.loads(line)["seq"])
+            self._busy.wait(0.05)
+        self.seek(0)
+        self.truncate()
+
+
+@pytest.mark.integration
+def test_listen_latest_keeps_a_slow_reader_up_to_date(capsys):
+    """Without ``--latest`` a reader slower than the publisher falls ever
+    further behind (it reads the queue in order); with it, every line is the
+    newest message, at most one line's work behind."""
+    lags = {}
+    for latest in (False, True):
+        with _FastPublisher() as source:
+            app = _SlowApp(source)
+            args = _listen_args(["--address", source.endpoint, "--json", "--count",
+                                 "20", "--duration", "15", "--topic", "prediction",
+                                 *(["--latest"] if latest else [])])  # fmt: skip
+            assert cmd_listen(args, out=app) == 0
+        lags[latest] = app.lags
+        err = capsys.readouterr().err
+        assert "20 message(s), 0 missed" in err
+        assert ("passed over for newer ones" in err) == latest
+    behind, fresh = lags[False], lags[True]
+    assert len(behind) == len(fresh) == 20
+    why = f"messages behind, plain: {behind}; --latest: {fresh}"
+    assert behind[-1] > behind[10] > behind[0], why  # ever further behind
+    assert behind[-1] >= 100, why
+    assert max(fresh) * 4 < behind[-1], why
+    assert max(fresh[10:]) <= max(fresh[:10]) + 50, why  # does not grow
+
+
+def _readme_python_block(containing: str) -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    found = [b for b in blocks if containing in b]
+    assert len(found) == 1, f"README: {len(found)} python blocks with {containing!r}"
+    return found[0]
+
+
+@pytest.mark.integration
+def test_readme_pyzmq_drain_keeps_the_newest_per_topic(publisher):
+    """The README's plain-pyzmq ``newest`` (what ``--latest`` does), run on a
+    real SUB socket."""
+    namespace: dict = {}
+    exec(compile(_readme_python_block("def newest("), "README.md", "exec"), namespace)
+    newest = namespace["newest"]
+    pub = publisher()
+    sock = zmq.Context.instance().socket(zmq.SUB)
+    try:
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SUBSCRIBE, b"emomon.")
+        sock.connect(pub.endpoint)
+        wait_subscribed(pub, 1)
+        for seq in range(50):
+            pub.publish_prediction(prediction(seq))
+        pub.publish_status(status(0))
+        merged: dict = {}
+        calls = 0
+        for _ in range(MAX_ITERATIONS):
+            if not sock.poll(500):
+                break
+            merged.update(newest(sock))
+            calls += 1
+    finally:
+        sock.close(linger=0)
+    assert set(merged) == {PREDICTION_TOPIC.encode(), STATUS_TOPIC.encode()}
+    assert parse(merged[PREDICTION_TOPIC.encode()]).seq == 49
+    assert parse(merged[STATUS_TOPIC.encode()]).seq == 0
+    assert calls < 10  # each call drained what was waiting

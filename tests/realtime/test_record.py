@@ -526,6 +526,7 @@ def test_cli_record_survives_signals(
                 )
                 assert len(predictions(msgs)) >= 3, stream.poll()
                 inlet = open_inlet(f"name='{name}-emotion' and type='Emotion'")
+                assert inlet.info(timeout=5.0).nominal_srate() == 4.0  # 1 / --hop
                 sample, _ = inlet.pull_sample(timeout=5.0)
                 assert sample is not None
                 assert len(sample) == 2  # p_high per task

@@ -17,10 +17,11 @@ import pytest
 
 import emomon.cli.replay
 from emomon.cli import add_verb
+from emomon.cli import main as cli_main
 from emomon.datasets import Trial
 from emomon.datasets.openbci import read_openbci_txt
 from emomon.dsp.layout import DEAP_CHANNELS
-from emomon.errors import ConfigError, DatasetError
+from emomon.errors import ConfigError, DatasetError, EmomonError
 from emomon.realtime.replay import (
     Replay,
     ReplaySession,
@@ -366,3 +367,87 @@ def test_cli_replay_stops_cleanly_on_signals(sig):
             proc.communicate()
     assert proc.returncode == 0, err
     assert "replay: stopped" in err
+
+
+# -- --wait-for-consumer -----------------------------------------------------------
+_REPLAY_FLAGS = emomon.cli.replay.FLAGS
+
+
+def test_wait_for_consumer_option():
+    assert _replay_args("--dataset", "synthetic").wait_for_consumer is None
+    args = _replay_args("--dataset", "synthetic", "--wait-for-consumer")
+    assert args.wait_for_consumer == emomon.cli.replay.WAIT_FOR_CONSUMER_S == 60.0
+    args = _replay_args("--wait-for-consumer", "5", "--dataset", "synthetic")
+    assert args.wait_for_consumer == 5.0
+    with pytest.raises(SystemExit):
+        _replay_args("--dataset", "synthetic", "--wait-for-consumer", "0")
+    for bad in (float("nan"), -1.0):
+        with pytest.raises(ConfigError) as info:
+            ReplaySettings(wait_for_consumers_s=bad)
+        assert info.value.render(_REPLAY_FLAGS).startswith(
+            "replay: --wait-for-consumer must be a number of seconds >= 0"
+        )
+
+
+@pytest.mark.integration
+def test_cli_replay_nobody_connecting_in_time_exits_2_naming_the_flag(capsys):
+    name = unique()
+    argv = ["replay", "--dataset", "synthetic", "-o", "n_subjects=1", "-o",
+            "n_videos=1", "-o", "trial_s=2", "--name", name]  # fmt: skip
+    t = time.monotonic()
+    assert cli_main([*argv, "--wait-for-consumer", "0.3"]) == 2
+    assert time.monotonic() - t < 10.0
+    out, err = capsys.readouterr()
+    assert (
+        f"replay: waiting up to 0.3 s for a consumer of '{name}' and "
+        f"'{name}-markers' before the first sample (--wait-for-consumer)"
+    ) in out
+    assert err == (
+        f"emomon: error: replay: nothing connected to LSL streams '{name}' and "
+        f"'{name}-markers' within 0.3 s (--wait-for-consumer); start the consumer "
+        "within that time, or wait longer\n"
+    )
+    assert cli_main([*argv, "--no-markers", "--wait-for-consumer", "0.3"]) == 2
+    err = capsys.readouterr().err
+    assert f"nothing connected to LSL stream '{name}' within 0.3 s" in err
+
+
+@pytest.mark.integration
+def test_wait_for_consumers_waits_for_the_markers_too(synthetic_trials):
+    name = unique()
+    settings = ReplaySettings(name=name, wait_for_consumers_s=0.5)
+    with Replay(synthetic_trials, settings=settings) as rep:
+        inlet = open_inlet(f"name='{name}'")  # the EEG only
+        with pytest.raises(EmomonError) as info:
+            rep.run()
+        assert rep.samples_pushed == 0
+        assert info.value.render(_REPLAY_FLAGS) == (
+            f"replay: nothing connected to LSL stream '{name}-markers' within 0.5 s "
+            "(--wait-for-consumer); start what reads the markers sooner, or serve "
+            "no markers (--no-markers)"
+        )
+        markers = open_inlet(f"name='{name}-markers'")
+        th, box = start_replay(rep, duration_s=0.2)
+        th.join(10.0)
+        assert box["result"].samples_pushed > 0
+        # the consumers got the first sample and the first marker
+        sample, _ = inlet.pull_sample(timeout=5.0)
+        np.testing.assert_array_equal(sample, rep.session.eeg[:, 0].astype(np.float32))
+        assert pull_markers(markers, 1, timeout_s=5.0)[0][0]["sample"] == 0
+        del inlet, markers
+
+
+@pytest.mark.integration
+def test_a_stop_ends_the_wait(synthetic_trials):
+    settings = ReplaySettings(name=unique(), wait_for_consumers_s=30.0)
+    with Replay(synthetic_trials, settings=settings) as rep:
+        stop = threading.Event()
+        th, box = start_replay(rep, stop_event=stop)
+        t = time.monotonic()
+        stop.set()
+        th.join(5.0)
+        assert not th.is_alive()
+        assert time.monotonic() - t < 1.0
+        assert box["result"].reason == "stopped"
+        assert box["result"].samples_pushed == 0
+        assert rep.wait_for_consumers(30.0, stop) is False

@@ -8,8 +8,9 @@ import threading
 import pytest
 
 from emomon.errors import EmomonError
+from emomon.realtime.messages import StatusMessage
 from emomon.realtime.model import load_model
-from emomon.realtime.sinks import QueuedSink, Sink
+from emomon.realtime.sinks import QueuedSink, Sink, StatusLine
 from emomon.realtime.sources import ReplaySource
 from emomon.realtime.stream import StreamSettings, run_stream
 
@@ -110,3 +111,35 @@ def test_close_delivers_what_is_queued_and_leaves_the_sink_open():
     assert queued.dropped == 0
     queued.on_status(object())  # type: ignore[arg-type]
     assert queued.dropped == 1  # after close: counted, not delivered
+
+
+# -- the console's status line ---------------------------------------------------------
+def _status(seq: int, state: str, last_error: str | None = None) -> StatusMessage:
+    return StatusMessage.build(seq=seq, stream="amp", state=state, samples=128 * seq,
+                               dropped=0, buffer_lag_s=0.0, uptime_s=float(seq),
+                               predictions=4 * seq, last_error=last_error)  # fmt: skip
+
+
+def test_status_line_announces_a_lost_input_once_and_its_return():
+    lost = "LSL stream 'amp' (source_id 'x') lost: it broke off; reconnecting"
+    states = ["connecting", "connected", "connected", "reconnecting", "reconnecting",
+              "reconnecting", "connected", "reconnecting", "stopped"]  # fmt: skip
+    lines: list[str] = []
+    events: list[str] = []
+    quiet: list[str] = []
+    line = StatusLine(lines.append, announce=events.append)
+    quiet_line = StatusLine(None, announce=quiet.append)  # --quiet: events only
+    for seq, state in enumerate(states):
+        msg = _status(seq, state, lost if state == "reconnecting" else None)
+        line.on_status(msg)
+        quiet_line.on_status(msg)
+    assert events == [lost, "amp: connected again", lost]
+    assert quiet == events
+    assert len(lines) == len(states)
+    assert [ln.split()[1] for ln in lines] == states
+    # a source that gives no reason: the line says what happened anyway
+    bare: list[str] = []
+    line = StatusLine(None, announce=bare.append)
+    for seq, state in enumerate(["connected", "reconnecting", "reconnecting"]):
+        line.on_status(_status(seq, state))
+    assert bare == ["amp: input lost; reconnecting"]
