@@ -13,7 +13,7 @@ from typing import Any
 
 from emomon.cli.argtypes import positive_float, positive_int, reader_option
 
-#: :func:`~emomon.realtime.replay.load_trials` keyword -> flag.
+#: :func:`~emomon.realtime.loading.load_trials` keyword -> flag.
 RECORDING_FLAGS: dict[str, str] = {
     "dataset": "--dataset",
     "data_dir": "--data-dir",
@@ -59,7 +59,7 @@ def add_recording_arguments(group: Any, *, file: bool = True) -> None:
 
 
 def recording_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Return the keyword arguments of :func:`~emomon.realtime.replay.load_trials`.
+    """Return the keyword arguments of :func:`~emomon.realtime.loading.load_trials`.
 
     From the options that :func:`add_recording_arguments` added.
     """

@@ -46,13 +46,9 @@ def run(args: argparse.Namespace) -> int:
     Returns 0; input problems raise :class:`~emomon.errors.EmomonError`.
     """
     from emomon.realtime._signals import StopOnSignals
+    from emomon.realtime.loading import load_trials
     from emomon.realtime.lslconfig import quiet_liblsl
-    from emomon.realtime.replay import (
-        Replay,
-        ReplaySettings,
-        load_trials,
-        run_replay,
-    )
+    from emomon.realtime.replay import Replay, ReplaySettings, run_replay
 
     quiet_liblsl()  # liblsl's own log off the console (before liblsl reads its config)
     if (args.dataset is None) == (args.file is None):

@@ -89,7 +89,7 @@ def _brainflow_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _replay_options(args: argparse.Namespace) -> dict[str, Any]:
-    from emomon.realtime.replay import load_trials
+    from emomon.realtime.loading import load_trials
 
     return {
         "trials": load_trials(**recording_kwargs(args)),

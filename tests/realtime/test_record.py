@@ -29,6 +29,7 @@ from emomon.cli import main as cli_main
 from emomon.contract import model_digest
 from emomon.datasets import Trial
 from emomon.dsp.layout import DEAP_CHANNELS
+from emomon.realtime.loading import load_trials
 from emomon.realtime.messages import PredictionMessage
 from emomon.realtime.model import load_model
 from emomon.realtime.pipeline import Prediction
@@ -40,7 +41,7 @@ from emomon.realtime.record import (
     read_recording,
     recording_paths,
 )
-from emomon.realtime.replay import ReplaySettings, load_trials
+from emomon.realtime.replay import ReplaySettings
 from emomon.realtime.sources import ReplaySource
 from emomon.realtime.stream import StreamSettings, run_stream
 from emomon.realtime.subscribe import Subscriber

@@ -22,12 +22,12 @@ from emomon.datasets import Trial
 from emomon.datasets.openbci import read_openbci_txt
 from emomon.dsp.layout import DEAP_CHANNELS
 from emomon.errors import ConfigError, DatasetError, EmomonError
+from emomon.realtime.loading import reader_for_file
 from emomon.realtime.replay import (
     Replay,
     ReplaySession,
     ReplaySettings,
     default_source_id,
-    reader_for_file,
 )
 from emomon.realtime.sources import LSLSource
 

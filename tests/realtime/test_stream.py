@@ -32,6 +32,7 @@ import pytest
 from emomon.config import FeatureSpec
 from emomon.contract import ModelContract, model_digest
 from emomon.dsp.features import compute_features
+from emomon.realtime.loading import load_trials
 from emomon.realtime.messages import (
     PREDICTION_TOPIC,
     STATUS_FIELDS,
@@ -43,7 +44,7 @@ from emomon.realtime.messages import (
 from emomon.realtime.model import load_model
 from emomon.realtime.pipeline import Prediction, map_channels
 from emomon.realtime.publish import Publisher, PublisherSettings
-from emomon.realtime.replay import ReplaySettings, load_trials
+from emomon.realtime.replay import ReplaySettings
 from emomon.realtime.sinks import Sink
 from emomon.realtime.sources import ReplaySource
 from emomon.realtime.sources.base import Chunk

@@ -97,6 +97,16 @@ import numpy as np
 import pylsl
 
 from emomon.errors import literal
+from emomon.realtime.sources._lslinfo import (
+    FORGET_AFTER_S,
+    TO_LOWER,
+    build_predicate,
+    channel_fields,
+    describe_query,
+    flatten_desc,
+    poll_resolver,
+    unit_scale_to_uv,
+)
 from emomon.realtime.sources.base import CLOCK_RESTART_S, Chunk, Source, SourceError
 
 try:  # pylsl >= 1.17 moved the exception classes out of the package namespace
@@ -127,110 +137,9 @@ _NUMERIC_DTYPES: dict[int, type[np.generic]] = {
     pylsl.cf_int64: np.int64,
 }
 
-_UNIT_TO_UV: dict[str, float] = {
-    "": 1.0,
-    "microvolts": 1.0,
-    "microvolt": 1.0,
-    "uv": 1.0,
-    "µv": 1.0,  # micro sign
-    "μv": 1.0,  # Greek mu
-    "millivolts": 1e3,
-    "millivolt": 1e3,
-    "mv": 1e3,
-    "volts": 1e6,
-    "volt": 1e6,
-    "v": 1e6,
-    "nanovolts": 1e-3,
-    "nanovolt": 1e-3,
-    "nv": 1e-3,
-}
-
-#: ASCII letters for XPath's translate(): the type matches in any case.
-_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_LOWER = _UPPER.lower()
-_TO_LOWER = str.maketrans(_UPPER, _LOWER)
 
 _MAX_PULLS_PER_READ = 16
-_POLL_S = 0.01  # polling step of the resolver's results in open()
-_FORGET_AFTER_S = 1.0  # continuous resolver: drop streams unseen this long
 _RETRY_BACKOFF_S = 1.0  # a stream that failed to connect is retried after this
-
-
-def unit_scale_to_uv(unit: str) -> float | None:
-    """Factor that converts values in ``unit`` to microvolts, or None if unknown.
-
-    Accepts the usual spellings (``"microvolts"``, ``"uV"``, ``"µV"``,
-    ``"millivolts"``, ``"mV"``, ``"volts"``, ``"V"``; case-insensitive; empty means
-    microvolts) and a power-of-ten exponent of volts as written by MNE-LSL's
-    ``set_channel_units`` (``"-6"`` = microvolts, ``"0"`` = volts).
-    """
-    key = unit.strip().lower()
-    if key in _UNIT_TO_UV:
-        return _UNIT_TO_UV[key]
-    try:
-        exponent = int(key)
-    except ValueError:
-        return None
-    return float(10.0 ** (exponent + 6))
-
-
-def _xpath_literal(value: str) -> str:
-    if "'" not in value:
-        return f"'{value}'"
-    if '"' not in value:
-        return f'"{value}"'
-    raise SourceError(
-        f"LSL query value {value!r} contains both quote characters; XPath 1.0 "
-        "cannot express it (rename the stream or query by another property)"
-    )
-
-
-def build_predicate(
-    *,
-    name: str | None = None,
-    stream_type: str | None = None,
-    source_id: str | None = None,
-) -> str:
-    """XPath 1.0 predicate for LSL resolvers (empty parts skipped).
-
-    ``name`` and ``source_id`` match exactly, ``stream_type`` in any case (ASCII
-    letters: the stream's type is lowered with XPath's ``translate()``).
-
-    >>> build_predicate(name="Cyton", source_id="cyton-1")
-    "name='Cyton' and source_id='cyton-1'"
-    >>> build_predicate(stream_type="EEG")
-    "translate(type,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')='eeg'"
-    """
-    parts = []
-    if name:
-        parts.append(f"name={_xpath_literal(name)}")
-    if stream_type:
-        lowered = _xpath_literal(stream_type.translate(_TO_LOWER))
-        parts.append(f"translate(type,'{_UPPER}','{_LOWER}')={lowered}")
-    if source_id:
-        parts.append(f"source_id={_xpath_literal(source_id)}")
-    return " and ".join(parts)
-
-
-def _describe_query(
-    *,
-    name: str | None = None,
-    stream_type: str | None = None,
-    source_id: str | None = None,
-) -> str:
-    """Describe the query of :func:`build_predicate` in words, for messages.
-
-    >>> _describe_query(name="Cyton", stream_type="EEG")
-    "name='Cyton' and type='EEG' (any case)"
-    """
-    parts = []
-    if name:
-        parts.append(f"name={name!r}")
-    if stream_type:
-        parts.append(f"type={stream_type!r} (any case)")
-    if source_id:
-        parts.append(f"source_id={source_id!r}")
-    return " and ".join(parts)
 
 
 class _Refused(SourceError):
@@ -257,36 +166,6 @@ class _Connection:
     connected_at: float  # local_clock() when connected
     last_data_at: float  # local_clock() of the latest sample arrival
     next_clock_update: float
-
-
-def _channel_fields(info: pylsl.StreamInfo, n: int, field: str) -> list[str]:
-    """``desc/channels/channel/<field>`` of up to ``n`` channels ("" if absent)."""
-    out: list[str] = []
-    ch = info.desc().child("channels").child("channel")
-    while not ch.empty() and len(out) < n:
-        out.append(ch.child_value(field).strip())
-        ch = ch.next_sibling("channel")
-    return out + [""] * (n - len(out))
-
-
-def _flatten_desc(info: pylsl.StreamInfo, depth: int = 2) -> dict[str, str]:
-    """Text values of ``desc`` outside ``channels``, keyed ``"node/child"``."""
-    out: dict[str, str] = {}
-
-    def walk(element: Any, prefix: str, levels: int) -> None:
-        child = element.first_child()
-        while not child.empty():
-            name = child.name()
-            if name and not (not prefix and name == "channels"):
-                first = child.first_child()
-                if not first.empty() and first.is_text():
-                    out[prefix + name] = first.value()
-                elif levels > 0:
-                    walk(child, f"{prefix}{name}/", levels - 1)
-            child = child.next_sibling()
-
-    walk(info.desc(), "", depth)
-    return out
 
 
 class LSLSource(Source):
@@ -408,7 +287,7 @@ class LSLSource(Source):
 
         ``"name='X' and type='EEG' (any case)"``.
         """
-        return _describe_query(
+        return describe_query(
             name=self.query_name,
             stream_type=self.query_type,
             source_id=self.query_source_id,
@@ -443,7 +322,7 @@ class LSLSource(Source):
                 any_type = build_predicate(
                     name=self.query_name, source_id=self.query_source_id
                 )
-            infos, others = _poll_resolver(self.predicate, deadline, beside=any_type)
+            infos, others = poll_resolver(self.predicate, deadline, beside=any_type)
             if not infos:
                 raise self._not_found(timeout, others)
             if len(infos) > 1:
@@ -477,9 +356,9 @@ class LSLSource(Source):
         )
         # (a stream of the type asked for that answered the first resolver too
         # late is no other type)
-        asked = (self.query_type or "").translate(_TO_LOWER)
+        asked = (self.query_type or "").translate(TO_LOWER)
         types = sorted(
-            {i.type() for i in others if i.type().translate(_TO_LOWER) != asked}
+            {i.type() for i in others if i.type().translate(TO_LOWER) != asked}
         )
         if types and self.query_type:
             if self.query_name:
@@ -687,10 +566,10 @@ class LSLSource(Source):
                     f"{where} has no regular sampling rate (nominal_srate "
                     f"{sfreq:g}); expected an EEG stream with a nominal rate"
                 )
-            labels = _channel_fields(full, n_ch, "label")
+            labels = channel_fields(full, n_ch, "label")
             from_stream = all(labels)
             ch_names = tuple(lab or f"ch{i + 1}" for i, lab in enumerate(labels))
-            units = _channel_fields(full, n_ch, "unit")
+            units = channel_fields(full, n_ch, "unit")
             scales = []
             unconverted: dict[str, str] = {}
             for ch, unit in zip(ch_names, units, strict=True):
@@ -727,7 +606,7 @@ class LSLSource(Source):
             unconverted=unconverted,
             buffer=np.empty((self.max_chunk, n_ch), dtype=_NUMERIC_DTYPES[fmt]),
             offset=offset,
-            desc=_flatten_desc(full),
+            desc=flatten_desc(full),
             connected_at=now,
             last_data_at=now,
             next_clock_update=now + self.clock_update_s,
@@ -832,10 +711,8 @@ class LSLSource(Source):
         # a vanished stream stays in the resolver's results for forget_after
         skip_until: dict[str, float] = {}
         if gone:
-            skip_until[lost.uid] = now + _FORGET_AFTER_S + 0.5
-        resolver = pylsl.ContinuousResolver(
-            pred=predicate, forget_after=_FORGET_AFTER_S
-        )
+            skip_until[lost.uid] = now + FORGET_AFTER_S + 0.5
+        resolver = pylsl.ContinuousResolver(pred=predicate, forget_after=FORGET_AFTER_S)
         try:
             while not stop.is_set():
                 for info in resolver.results():
@@ -868,30 +745,3 @@ class LSLSource(Source):
                 stop.wait(self.retry_interval_s)
         finally:
             del resolver
-
-
-def _poll_resolver(
-    predicate: str, deadline: float, *, beside: str | None = None
-) -> tuple[list[pylsl.StreamInfo], list[pylsl.StreamInfo]]:
-    """Find the streams matching ``predicate`` before ``deadline`` (monotonic s).
-
-    Returns as soon as one answers. A second resolver on ``beside`` runs for the
-    same time; its results come second, when the first found nothing.
-    """
-    resolver = pylsl.ContinuousResolver(pred=predicate, forget_after=_FORGET_AFTER_S)
-    other = (
-        None
-        if not beside
-        else pylsl.ContinuousResolver(pred=beside, forget_after=_FORGET_AFTER_S)
-    )
-    try:
-        while True:
-            infos = resolver.results()
-            left = deadline - time.monotonic()
-            if infos:
-                return infos, []
-            if left <= 0:
-                return [], [] if other is None else other.results()
-            time.sleep(min(_POLL_S, left))
-    finally:
-        del resolver, other
