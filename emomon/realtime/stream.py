@@ -6,9 +6,11 @@ sends a status message on every state change and every heartbeat. It does not
 wake for every sample: it asks the source for the samples still missing before
 the next window (``source.read(timeout_s, min_samples=n)``), and the source
 returns the moment the sample that completes the window arrives, whatever the
-sender's chunking or timing (for LSL, a blocking pull in liblsl). It never
-sleeps on a guess of when that sample comes, so a chunk that completes a
-window is never left waiting in the inlet. It survives bad
+sender's chunking or timing (for LSL, a blocking pull in liblsl), so a chunk
+that completes a window is never left waiting in the inlet. Before that read it
+may rest, but only until shortly before the earliest moment the sample could
+arrive as judged from the last seconds of reads (:mod:`._arrivals`): the
+blocking read costs a wake-up per sample of a one-sample sender. It survives bad
 chunks (NaN bursts are flagged, not fatal), a vanished stream (status
 ``reconnecting``; the pipeline restarts its warm-up when data returns) and slow
 sinks (each runs behind a bounded queue or bounds its own; see
@@ -30,6 +32,7 @@ import numpy as np
 import pylsl
 
 from emomon.errors import ConfigError, EmomonError
+from emomon.realtime._arrivals import ArrivalModel
 from emomon.realtime._timer import StatusTimer
 from emomon.realtime.messages import (
     PredictionMessage,
@@ -51,6 +54,11 @@ STATS_WINDOW = 20_000
 #: subscribers and a stop are served at most this late. One default hop, so a
 #: hop costs one or two wake-ups of the loop.
 MAX_WAIT_S = 0.25
+#: The rest before the blocking read ends this long before the earliest moment
+#: the window's last sample can arrive (see :mod:`emomon.realtime._arrivals`);
+#: shorter rests are skipped.
+SLACK_S = 0.005
+MIN_REST_S = 0.002
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -353,6 +361,7 @@ def _run(loop: _Loop, stop_event: threading.Event | None) -> None:
     deadline = None if st.duration_s is None else time.monotonic() + st.duration_s
     paced = st.pace and source.realtime  # a recording read unpaced never waits
     beat = StatusTimer(st.heartbeat_s)
+    arrivals = ArrivalModel(source.sfreq * pipe.settings.time_scale)
     loop.send_status()
     while True:
         if stop_event is not None and stop_event.is_set():
@@ -364,14 +373,19 @@ def _run(loop: _Loop, stop_event: threading.Event | None) -> None:
             break
         try:
             if paced and source.state == "connected":
-                # one blocking read until the window's last sample is there
-                wait = min(MAX_WAIT_S, beat.left(now))
+                want = pipe.samples_to_next_window()
+                until = now + min(MAX_WAIT_S, beat.left(now))
                 if deadline is not None:
-                    wait = min(wait, deadline - now)
+                    until = min(until, deadline)
+                # rest while the window's last sample cannot be there yet ...
+                early = arrivals.earliest(want)
+                if early is not None and early - SLACK_S - now > MIN_REST_S:
+                    _rest(min(early - SLACK_S, until) - now, stop_event)
+                # ... then one blocking read, which returns as that sample arrives
                 chunk = source.read(
-                    timeout_s=max(wait, 0.001),
-                    min_samples=pipe.samples_to_next_window(),
+                    timeout_s=max(until - time.monotonic(), 0.001), min_samples=want
                 )
+                arrivals.observe(time.monotonic(), chunk.n_times)
             else:
                 chunk = source.read(timeout_s=st.read_timeout_s)
         except EmomonError as exc:  # a broken read is reported, not fatal
@@ -379,6 +393,7 @@ def _run(loop: _Loop, stop_event: threading.Event | None) -> None:
             chunk = None
         state = source.state
         if state != last_state:
+            arrivals.reset()
             if state == "connected" and last_state == "reconnecting":
                 pipe.reset()  # stale filter state: warm up again
                 stats.reconnects += 1
@@ -392,6 +407,7 @@ def _run(loop: _Loop, stop_event: threading.Event | None) -> None:
                 and chunk.timestamps[0] < loop.last_ts - CLOCK_RESTART_S
             ):
                 pipe.reset()  # the stream restarted its clock
+                arrivals.reset()
             loop.last_ts = float(chunk.timestamps[-1])
             loop.chunk(chunk, arrival)
         if beat.due():
@@ -400,3 +416,13 @@ def _run(loop: _Loop, stop_event: threading.Event | None) -> None:
         if state == "stopped":  # a recording that ended, or closed elsewhere
             break
     loop.send_status("stopped")
+
+
+def _rest(seconds: float, stop_event: threading.Event | None) -> None:
+    """Sleep ``seconds`` (a stop request ends it at once)."""
+    if seconds <= 0:
+        return
+    if stop_event is not None:
+        stop_event.wait(seconds)
+    else:
+        time.sleep(seconds)
