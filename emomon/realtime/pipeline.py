@@ -1,9 +1,9 @@
 """The online pipeline: chunks in, predictions out (DESIGN.md section 9).
 
 source chunk -> channel map (by name, from the model contract) -> NaN hold ->
-optional polyphase resampling -> the same causal :class:`FeatureExtractor` as
-training (state carried) -> every hop: z-score + layout -> onnxruntime ->
-optional EMA smoothing -> :class:`Prediction`.
+optional polyphase resampling -> optional bad-channel interpolation -> the same
+causal :class:`FeatureExtractor` as training (state carried) -> every hop:
+z-score + layout -> onnxruntime -> optional EMA smoothing -> :class:`Prediction`.
 
 :class:`Pipeline` does no I/O besides running the
 :class:`~emomon.realtime.model.LoadedModel` it is given;
@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from emomon.dsp.features import ExtractorSettings, FeatureExtractor
+from emomon.dsp.interpolate import Interpolator, InterpolatorSettings
 from emomon.dsp.layout import canonical_name
 from emomon.dsp.normalize import InputBuilder
-from emomon.errors import EmomonError
+from emomon.errors import EmomonError, literal
 from emomon.realtime.messages import Quality
 from emomon.realtime.model import LoadedModel
 
@@ -63,6 +64,16 @@ class PipelineSettings:
     time_scale : float
         Replay speed of the source (timestamps advance ``1 / (sfreq * speed)`` per
         sample); 1 for live hardware.
+    interpolate : bool
+        Interpolate bad channels from the others (spherical splines on the
+        model channels' 10-05 positions, :mod:`emomon.dsp.interpolate`) instead
+        of flagging their windows, up to a quarter of the channels; off by
+        default. A channel joins the interpolated set when a window's quality
+        check flags it, from the next sample on, and leaves after 4 clean
+        windows in a row; a window is published (``ok``, the channels named in
+        ``bad_channels`` with reason ``"interpolated"``) once its flagged
+        channels have been interpolated in all its samples and in the feature
+        warm-up before them (``warmup_s``, the filters' settling time).
     """
 
     hop_s: float = 0.25
@@ -71,6 +82,7 @@ class PipelineSettings:
     railed_uv: float = 1.0e5
     gap_tolerance: float = 1.0
     time_scale: float = 1.0
+    interpolate: bool = False
 
     def __post_init__(self) -> None:
         if not self.hop_s > 0:
@@ -203,6 +215,34 @@ def check_units(model_ch: Sequence[str], unconverted_units: Mapping[str, str]) -
         )
 
 
+def make_interpolator(ch_names: Sequence[str]) -> Interpolator:
+    """Build the bad-channel interpolator of a model's channels.
+
+    Parameters
+    ----------
+    ch_names : sequence of str
+        The model's channels (10-05 names).
+
+    Returns
+    -------
+    Interpolator
+        At most a quarter of the channels at once (2 of 8); a channel leaves
+        the bad set after 4 clean windows in a row.
+
+    Raises
+    ------
+    ChannelError
+        If a channel has no 10-05 position or the montage is too small to
+        interpolate (fewer than 4 channels); the message names ``interpolate``.
+    """
+    try:
+        return Interpolator(InterpolatorSettings(ch_names=tuple(ch_names)))
+    except EmomonError as exc:
+        raise ChannelError(
+            f"{literal(exc)}; run without {{interpolate}}", params=("interpolate",)
+        ) from exc
+
+
 class _RawRing:
     """The last ``capacity`` source samples with their timestamps.
 
@@ -311,6 +351,11 @@ class Pipeline:
         self.extractor = FeatureExtractor(
             ExtractorSettings(contract.spec, contract.sfreq, n_ch, self.settings.hop_s)
         )
+        # Fed the extractor's samples, so its sample indices are the extractor's.
+        self.interpolator = (
+            make_interpolator(contract.ch_names) if self.settings.interpolate else None
+        )
+        self._row = {c: i for i, c in enumerate(contract.ch_names)}
         self._inputs = InputBuilder(
             mean=contract.norm_mean,
             std=contract.norm_std,
@@ -339,6 +384,8 @@ class Pipeline:
         self.extractor.reset()
         if self.resampler is not None:
             self.resampler.reset()
+        if self.interpolator is not None:
+            self.interpolator.reset()
         n_ch = len(self.contract.ch_names)
         # Gap detection: u = stamp - grid position of the last samples.
         self._gap_horizon = max(
@@ -501,6 +548,44 @@ class Pipeline:
             reasons={names[i]: str(why[i]) for i in bad_idx},
         )
 
+    def _interpolated(self, q: Quality, end: int) -> Quality:
+        """Judge a window ending at extractor sample ``end`` with interpolation.
+
+        Returns the window's quality; then its flags move the interpolated set.
+
+        The raw check (:meth:`_quality`) still sees the source's samples, so an
+        interpolated channel stays flagged while it is bad. Its verdict is
+        accepted when every channel it flags has been interpolated since the
+        feature warm-up before the window's first sample (a switch to
+        interpolated samples is a step the causal filters must settle from, as
+        after a start); a lost sample is no channel's fault and keeps the
+        window flagged. The set changes after this window, so the samples of
+        the next hop are the first to see the change (causal).
+        """
+        interp = self.interpolator
+        es = self.extractor.settings
+        start = end - es.window_n
+        reasons = q.reasons
+        no_data = "no data" in reasons.values()
+        flagged = [] if no_data else [self._row[c] for c in q.bad_channels]
+        names = self.contract.ch_names
+        result = q
+        if q.ok or (
+            q.dropped == 0
+            and not no_data
+            and set(flagged) <= set(interp.covered(start - es.warmup_n))
+        ):
+            done = interp.touched(start, end)
+            if done:
+                result = Quality(
+                    ok=True,
+                    bad_channels=tuple(names[i] for i in done),
+                    nonfinite=q.nonfinite,
+                    reasons={names[i]: "interpolated" for i in done},
+                )
+        interp.update(flagged)
+        return result
+
     def infer(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Class probabilities of one window's features (n_channels, n_features)."""
         outs = self.session.run(
@@ -612,11 +697,15 @@ class Pipeline:
         else:
             t_new = timestamps
         self._t_ext = np.concatenate([self._t_ext, t_new])
+        if self.interpolator is not None:
+            x = self.interpolator.process(x)
         wf = self.extractor.process(x)
         out = []
         for i in range(len(wf)):
             t_end = float(self._t_ext[wf.ends[i] - 1 - self._t_ext_start])
             q = self._quality(t_end)
+            if self.interpolator is not None:
+                q = self._interpolated(q, int(wf.ends[i]))
             probs = None
             if q.ok:
                 probs = self.infer(wf.values[i])
