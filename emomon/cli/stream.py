@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         duration_s=args.duration,
     )
     if args.interpolate:  # a model channel without a position fails before connecting
-        from emomon.realtime.pipeline import make_interpolator
+        from emomon.realtime.interpolation import make_interpolator
 
         make_interpolator(model.contract.ch_names)
     if args.record is not None:  # a bad --record path fails before connecting

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from emomon.dsp.features import ExtractorSettings, FeatureExtractor
-from emomon.dsp.interpolate import Interpolator, InterpolatorSettings
 from emomon.dsp.layout import canonical_name
 from emomon.dsp.normalize import InputBuilder
-from emomon.errors import EmomonError, literal
+from emomon.errors import EmomonError
+from emomon.realtime.interpolation import WindowInterpolation
 from emomon.realtime.messages import Quality
 from emomon.realtime.model import LoadedModel
 
@@ -215,34 +215,6 @@ def check_units(model_ch: Sequence[str], unconverted_units: Mapping[str, str]) -
         )
 
 
-def make_interpolator(ch_names: Sequence[str]) -> Interpolator:
-    """Build the bad-channel interpolator of a model's channels.
-
-    Parameters
-    ----------
-    ch_names : sequence of str
-        The model's channels (10-05 names).
-
-    Returns
-    -------
-    Interpolator
-        At most a quarter of the channels at once (2 of 8); a channel leaves
-        the bad set after 4 clean windows in a row.
-
-    Raises
-    ------
-    ChannelError
-        If a channel has no 10-05 position or the montage is too small to
-        interpolate (fewer than 4 channels); the message names ``interpolate``.
-    """
-    try:
-        return Interpolator(InterpolatorSettings(ch_names=tuple(ch_names)))
-    except EmomonError as exc:
-        raise ChannelError(
-            f"{literal(exc)}; run without {{interpolate}}", params=("interpolate",)
-        ) from exc
-
-
 class _RawRing:
     """The last ``capacity`` source samples with their timestamps.
 
@@ -352,10 +324,15 @@ class Pipeline:
             ExtractorSettings(contract.spec, contract.sfreq, n_ch, self.settings.hop_s)
         )
         # Fed the extractor's samples, so its sample indices are the extractor's.
-        self.interpolator = (
-            make_interpolator(contract.ch_names) if self.settings.interpolate else None
+        self.interpolation = (
+            WindowInterpolation(
+                contract.ch_names,
+                window_n=self.extractor.settings.window_n,
+                settle_n=self.extractor.settings.warmup_n,
+            )
+            if self.settings.interpolate
+            else None
         )
-        self._row = {c: i for i, c in enumerate(contract.ch_names)}
         self._inputs = InputBuilder(
             mean=contract.norm_mean,
             std=contract.norm_std,
@@ -384,8 +361,8 @@ class Pipeline:
         self.extractor.reset()
         if self.resampler is not None:
             self.resampler.reset()
-        if self.interpolator is not None:
-            self.interpolator.reset()
+        if self.interpolation is not None:
+            self.interpolation.reset()
         n_ch = len(self.contract.ch_names)
         # Gap detection: u = stamp - grid position of the last samples.
         self._gap_horizon = max(
@@ -548,44 +525,6 @@ class Pipeline:
             reasons={names[i]: str(why[i]) for i in bad_idx},
         )
 
-    def _interpolated(self, q: Quality, end: int) -> Quality:
-        """Judge a window ending at extractor sample ``end`` with interpolation.
-
-        Returns the window's quality; then its flags move the interpolated set.
-
-        The raw check (:meth:`_quality`) still sees the source's samples, so an
-        interpolated channel stays flagged while it is bad. Its verdict is
-        accepted when every channel it flags has been interpolated since the
-        feature warm-up before the window's first sample (a switch to
-        interpolated samples is a step the causal filters must settle from, as
-        after a start); a lost sample is no channel's fault and keeps the
-        window flagged. The set changes after this window, so the samples of
-        the next hop are the first to see the change (causal).
-        """
-        interp = self.interpolator
-        es = self.extractor.settings
-        start = end - es.window_n
-        reasons = q.reasons
-        no_data = "no data" in reasons.values()
-        flagged = [] if no_data else [self._row[c] for c in q.bad_channels]
-        names = self.contract.ch_names
-        result = q
-        if q.ok or (
-            q.dropped == 0
-            and not no_data
-            and set(flagged) <= set(interp.covered(start - es.warmup_n))
-        ):
-            done = interp.touched(start, end)
-            if done:
-                result = Quality(
-                    ok=True,
-                    bad_channels=tuple(names[i] for i in done),
-                    nonfinite=q.nonfinite,
-                    reasons={names[i]: "interpolated" for i in done},
-                )
-        interp.update(flagged)
-        return result
-
     def infer(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Class probabilities of one window's features (n_channels, n_features)."""
         outs = self.session.run(
@@ -697,15 +636,15 @@ class Pipeline:
         else:
             t_new = timestamps
         self._t_ext = np.concatenate([self._t_ext, t_new])
-        if self.interpolator is not None:
-            x = self.interpolator.process(x)
+        if self.interpolation is not None:
+            x = self.interpolation.process(x)
         wf = self.extractor.process(x)
         out = []
         for i in range(len(wf)):
             t_end = float(self._t_ext[wf.ends[i] - 1 - self._t_ext_start])
             q = self._quality(t_end)
-            if self.interpolator is not None:
-                q = self._interpolated(q, int(wf.ends[i]))
+            if self.interpolation is not None:
+                q = self.interpolation.judge(q, int(wf.ends[i]))
             probs = None
             if q.ok:
                 probs = self.infer(wf.values[i])

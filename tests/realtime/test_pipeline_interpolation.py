@@ -8,24 +8,23 @@ channel, a channel that rails now and then, too many dead channels.
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import mne
 import numpy as np
 import pytest
 
 from emomon.cli import main as cli_main
+from emomon.dsp.interpolate import InterpolationError
+from emomon.realtime.interpolation import make_interpolator
 from emomon.realtime.model import load_model
-from emomon.realtime.pipeline import (
-    ChannelError,
-    Pipeline,
-    PipelineSettings,
-    make_interpolator,
-)
+from emomon.realtime.pipeline import Pipeline, PipelineSettings
 from emomon.realtime.replay import ReplaySession
 from emomon.realtime.sources import ReplaySource
 from emomon.realtime.stream import StreamSettings, run_stream
 
 from .helpers import SF, Collect, free_tcp_port
+from .models import make_model
 
 HOP = 0.25
 
@@ -61,7 +60,7 @@ def test_default_flags_every_window_of_a_zeroed_channel(deap_model, session):
     eeg = session.eeg.copy()
     eeg[session.ch_names.index("Cz")] = 0.0
     windows, pipe = live(deap_model, session, eeg)
-    assert pipe.interpolator is None
+    assert pipe.interpolation is None
     assert windows
     assert not any(w.quality.ok for w in windows)
     assert {w.quality.reasons["Cz"] for w in windows} == {"flat"}
@@ -101,8 +100,8 @@ def test_a_zeroed_channel_is_interpolated_causally_and_named(deap_model, session
         assert x.bad_channels == ("Cz",)
         assert dict(x.reasons) == {"Cz": "interpolated"}
     assert all(w.probs is not None for w in windows[done[0] :])
-    assert pipe.interpolator.active == (session.ch_names.index("Cz"),)
-    assert pipe.interpolator.matrices_built == 1
+    assert pipe.interpolation.interpolator.active == (session.ch_names.index("Cz"),)
+    assert pipe.interpolation.interpolator.matrices_built == 1
 
 
 def test_a_flickering_channel_keeps_one_matrix(deap_model, session):
@@ -112,8 +111,8 @@ def test_a_flickering_channel_keeps_one_matrix(deap_model, session):
     k = session.ch_names.index("T7")
     eeg[k, int(2 * SF) :: int(2.75 * SF)] = 2.0e5
     windows, pipe = live(deap_model, session, eeg, interpolate=True)
-    assert pipe.interpolator.matrices_built == 1
-    assert pipe.interpolator.active == (k,)
+    assert pipe.interpolation.interpolator.matrices_built == 1
+    assert pipe.interpolation.interpolator.active == (k,)
     # T7 joins after the first window; from 3 s (a window and the warm-up)
     # later every window is published, the spikes interpolated away.
     q = [w.quality for w in windows]
@@ -132,8 +131,8 @@ def test_more_than_a_quarter_of_the_channels_is_flagged_as_today(deap_model, ses
     eeg = session.eeg.copy()
     eeg[:9] = 0.0  # 9 of 32; at most 8 are interpolated
     windows, pipe = live(deap_model, session, eeg, interpolate=True)
-    assert pipe.interpolator.active == ()
-    assert len(pipe.interpolator.bad_set) == 9
+    assert pipe.interpolation.interpolator.active == ()
+    assert len(pipe.interpolation.interpolator.bad_set) == 9
     assert not any(w.quality.ok for w in windows)
     assert all("interpolated" not in w.quality.reasons.values() for w in windows)
 
@@ -156,11 +155,60 @@ def test_interpolation_beats_predicting_on_the_zeroed_channel(deap_model, sessio
     assert np.percentile(d_interp, 95) < np.percentile(d_as_is, 95)
 
 
+def test_a_resampled_source_is_interpolated_and_losses_stay_flagged(
+    deap_model, session
+):
+    from scipy.signal import resample_poly
+
+    model = load_model(deap_model)
+    eeg = resample_poly(session.eeg, 2, 1, axis=1)  # a 256 Hz headset
+    eeg[session.ch_names.index("O1")] = 0.0
+    t = np.arange(eeg.shape[1]) / 256.0
+    t[int(16.0 * 256) :] += 0.5  # 0.5 s of samples lost at 16 s
+    out = model.predict(
+        eeg,
+        sfreq=256.0,
+        ch_names=session.ch_names,
+        timestamps=t,
+        settings=PipelineSettings(hop_s=HOP, interpolate=True),
+    )
+    q = out.quality
+    assert out.ok.sum() > 40
+    assert out.ok[-1]  # interpolated again after the loss
+    for x, ok in zip(q, out.ok, strict=True):
+        if ok:
+            assert x.bad_channels == ("O1",)
+        else:
+            assert x.dropped > 0 or x.reasons.get("O1") == "flat"
+    lossy = [x for x in q if x.dropped]
+    assert lossy
+    assert not any(x.ok for x in lossy)
+
+
 def test_a_model_channel_without_a_position_is_refused():
-    with pytest.raises(ChannelError, match=r"'EXG1'.*run without interpolate"):
+    with pytest.raises(InterpolationError, match=r"'EXG1'.*run without interpolate"):
         make_interpolator(["Fp1", "Fp2", "C3", "C4", "EXG1"])
-    with pytest.raises(ChannelError, match="at least 4 channels"):
+    with pytest.raises(InterpolationError, match="at least 4 channels"):
         make_interpolator(["Fp1", "Fp2", "Cz"])
+
+
+def test_cli_refuses_interpolation_without_positions_before_connecting(
+    tmp_path, capsys
+):
+    names = ("Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "EXG1")
+    model = make_model(tmp_path / "exg.onnx", ch_names=names, sfreq=SF)
+    argv = ["stream", "--source", "lsl", "--name", "emomon-test-never-there",
+            "--timeout", "30", "--model", str(model), "--quiet",
+            "--interpolate"]  # fmt: skip
+    capsys.readouterr()
+    t0 = time.monotonic()
+    assert cli_main(argv) == 2
+    assert time.monotonic() - t0 < 20  # refused before waiting for the stream
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("emomon: error: ")
+    assert "\n" not in err
+    assert "'EXG1'" in err
+    assert "run without --interpolate" in err
 
 
 @pytest.mark.integration
