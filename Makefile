@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_features.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_stream.py
+	$(PY) benchmarks/bench_interpolation.py
 
 soak: $(STAMP)
 	$(PY) benchmarks/soak.py

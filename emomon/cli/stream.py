@@ -51,6 +51,7 @@ FLAGS: dict[str, str] = {
     "model_path": "--model",
     "hop_s": "--hop",
     "smoothing": "--smoothing",
+    "interpolate": "--interpolate",
     "address": "--address",
     "curve_server_key": "--curve-server",
     "connect": "--connect",
@@ -149,6 +150,7 @@ def _open_recorder(
             "model_file": str(args.model),
             "hop_s": settings.hop_s,
             "smoothing": settings.smoothing,
+            "interpolate": settings.interpolate,
             "time_scale": source.time_scale,
             "source_desc": dict(source.metadata),
         },
@@ -190,9 +192,15 @@ def run(args: argparse.Namespace) -> int:
     quiet_liblsl()  # liblsl's own log off the console (before liblsl reads its config)
     model = load_model(args.model)  # validate before connecting
     settings = StreamSettings(
-        pipeline=PipelineSettings(hop_s=args.hop, smoothing=args.smoothing),
+        pipeline=PipelineSettings(
+            hop_s=args.hop, smoothing=args.smoothing, interpolate=args.interpolate
+        ),
         duration_s=args.duration,
     )
+    if args.interpolate:  # a model channel without a position fails before connecting
+        from emomon.realtime.interpolation import make_interpolator
+
+        make_interpolator(model.contract.ch_names)
     if args.record is not None:  # a bad --record path fails before connecting
         from emomon.realtime.record import check_record_path
 
@@ -378,6 +386,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--hop", type=float, default=0.25, help="seconds between outputs")
     p.add_argument("--smoothing", type=float, default=0.0, help="EMA weight in [0,1)")
+    p.add_argument(
+        "--interpolate",
+        action="store_true",
+        help="interpolate bad channels (spherical splines, at most a quarter of the "
+        "model's channels) instead of flagging their windows",
+    )
     p.add_argument("--lsl-outlet", action="store_true", help="also publish on LSL")
     p.add_argument(
         "--duration", type=positive_float, help="stop after this many seconds"

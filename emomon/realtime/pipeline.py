@@ -1,9 +1,9 @@
 """The online pipeline: chunks in, predictions out (DESIGN.md section 9).
 
 source chunk -> channel map (by name, from the model contract) -> NaN hold ->
-optional polyphase resampling -> the same causal :class:`FeatureExtractor` as
-training (state carried) -> every hop: z-score + layout -> onnxruntime ->
-optional EMA smoothing -> :class:`Prediction`.
+optional polyphase resampling -> optional bad-channel interpolation -> the same
+causal :class:`FeatureExtractor` as training (state carried) -> every hop:
+z-score + layout -> onnxruntime -> optional EMA smoothing -> :class:`Prediction`.
 
 :class:`Pipeline` does no I/O besides running the
 :class:`~emomon.realtime.model.LoadedModel` it is given;
@@ -24,6 +24,7 @@ from emomon.dsp.features import ExtractorSettings, FeatureExtractor
 from emomon.dsp.layout import canonical_name
 from emomon.dsp.normalize import InputBuilder
 from emomon.errors import EmomonError
+from emomon.realtime.interpolation import WindowInterpolation
 from emomon.realtime.messages import Quality
 from emomon.realtime.model import LoadedModel
 
@@ -63,6 +64,16 @@ class PipelineSettings:
     time_scale : float
         Replay speed of the source (timestamps advance ``1 / (sfreq * speed)`` per
         sample); 1 for live hardware.
+    interpolate : bool
+        Interpolate bad channels from the others (spherical splines on the
+        model channels' 10-05 positions, :mod:`emomon.dsp.interpolate`) instead
+        of flagging their windows, up to a quarter of the channels; off by
+        default. A channel joins the interpolated set when a window's quality
+        check flags it, from the next sample on, and leaves after 4 clean
+        windows in a row; a window is published (``ok``, the channels named in
+        ``bad_channels`` with reason ``"interpolated"``) once its flagged
+        channels have been interpolated in all its samples and in the feature
+        warm-up before them (``warmup_s``, the filters' settling time).
     """
 
     hop_s: float = 0.25
@@ -71,6 +82,7 @@ class PipelineSettings:
     railed_uv: float = 1.0e5
     gap_tolerance: float = 1.0
     time_scale: float = 1.0
+    interpolate: bool = False
 
     def __post_init__(self) -> None:
         if not self.hop_s > 0:
@@ -311,6 +323,16 @@ class Pipeline:
         self.extractor = FeatureExtractor(
             ExtractorSettings(contract.spec, contract.sfreq, n_ch, self.settings.hop_s)
         )
+        # Fed the extractor's samples, so its sample indices are the extractor's.
+        self.interpolation = (
+            WindowInterpolation(
+                contract.ch_names,
+                window_n=self.extractor.settings.window_n,
+                settle_n=self.extractor.settings.warmup_n,
+            )
+            if self.settings.interpolate
+            else None
+        )
         self._inputs = InputBuilder(
             mean=contract.norm_mean,
             std=contract.norm_std,
@@ -339,6 +361,8 @@ class Pipeline:
         self.extractor.reset()
         if self.resampler is not None:
             self.resampler.reset()
+        if self.interpolation is not None:
+            self.interpolation.reset()
         n_ch = len(self.contract.ch_names)
         # Gap detection: u = stamp - grid position of the last samples.
         self._gap_horizon = max(
@@ -612,11 +636,15 @@ class Pipeline:
         else:
             t_new = timestamps
         self._t_ext = np.concatenate([self._t_ext, t_new])
+        if self.interpolation is not None:
+            x = self.interpolation.process(x)
         wf = self.extractor.process(x)
         out = []
         for i in range(len(wf)):
             t_end = float(self._t_ext[wf.ends[i] - 1 - self._t_ext_start])
             q = self._quality(t_end)
+            if self.interpolation is not None:
+                q = self.interpolation.judge(q, int(wf.ends[i]))
             probs = None
             if q.ok:
                 probs = self.infer(wf.values[i])
