@@ -14,6 +14,7 @@ torch.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -119,6 +120,7 @@ def map_channels(
     source_ch: Sequence[str],
     *,
     unconverted_units: Mapping[str, str] | None = None,
+    montage: str | None = None,
 ) -> np.ndarray:
     """Row of each model channel in the source, matched by 10-20 name.
 
@@ -132,6 +134,11 @@ def map_channels(
         Source channel -> unit of the channels the source delivers unconverted
         (:attr:`Source.unconverted_units <emomon.realtime.sources.Source>`);
         a model channel among them is refused.
+    montage : str, optional
+        The source's montage as ``emomon train --montage`` takes it
+        (:attr:`Source.montage <emomon.realtime.sources.Source>`, e.g.
+        ``"brainflow:synthetic"``); default the source's channel names.
+        A refusal names the ``train`` command for it.
 
     Returns
     -------
@@ -157,9 +164,24 @@ def map_channels(
             f"the stream lacks model channel(s) {', '.join(missing)}; it has "
             f"{', '.join(source_ch) or 'no named channels'} — use a stream with "
             "these channels or a model trained on this montage"
+            + _fit(source_ch, montage)
         )
     check_units(model_ch, unconverted_units or {})
     return np.asarray(rows, dtype=np.int64)
+
+
+def _fit(source_ch: Sequence[str], montage: str | None) -> str:
+    """Return the ``train`` command whose model would fit the source, as a hint."""
+    if montage is None:
+        names = [canonical_name(c) for c in source_ch]
+        # ch1, ch2, ...: the BrainFlow source's names for a board that names none
+        if not names or any(re.fullmatch(r"ch\d+", n, re.IGNORECASE) for n in names):
+            return (
+                " (its channels have no electrode names: train with emomon train "
+                "--montage NAME1,NAME2,... naming the electrodes on its inputs)"
+            )
+        montage = ",".join(names)
+    return f" (emomon train --montage {montage} ...)"
 
 
 def check_units(model_ch: Sequence[str], unconverted_units: Mapping[str, str]) -> None:
