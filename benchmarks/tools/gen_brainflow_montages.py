@@ -22,24 +22,26 @@ OUT = Path(__file__).resolve().parents[2] / "emomon" / "dsp" / "_brainflow_monta
 def board_table() -> dict[str, tuple[int, tuple[str, ...] | None, int | None]]:
     """``BoardIds`` name -> (id, EEG names or None, number of EEG rows or None)."""
     with warnings.catch_warnings():
+        # BrainFlow locates its native library through the deprecated
+        # pkg_resources on first use
         warnings.filterwarnings("ignore", message=".*pkg_resources.*")
         from brainflow.board_shim import BoardIds, BoardShim
         from brainflow.exit_codes import BrainFlowError
 
-    out = {}
-    for board in BoardIds:
-        try:
-            descr = BoardShim.get_board_descr(board.value)
-        except BrainFlowError:  # NO_BOARD: nothing to describe
-            continue
-        rows = descr.get("eeg_channels")
-        names = descr.get("eeg_names")
-        parts = tuple(n.strip() for n in names.split(",")) if names else None
-        if parts is not None and (
-            rows is None or len(parts) != len(rows) or not all(parts)
-        ):
-            parts = None
-        out[board.name] = (int(board.value), parts, len(rows) if rows else None)
+        out = {}
+        for board in BoardIds:
+            try:
+                descr = BoardShim.get_board_descr(board.value)
+            except BrainFlowError:  # NO_BOARD: nothing to describe
+                continue
+            rows = descr.get("eeg_channels")
+            names = descr.get("eeg_names")
+            parts = tuple(n.strip() for n in names.split(",")) if names else None
+            if parts is not None and (
+                rows is None or len(parts) != len(rows) or not all(parts)
+            ):
+                parts = None
+            out[board.name] = (int(board.value), parts, len(rows) if rows else None)
     return out
 
 

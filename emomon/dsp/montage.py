@@ -321,12 +321,12 @@ def pick_montage(
     index = {canonical_name(c).upper(): c for c in dataset_ch_names}
     shared = [c for c in montage.ch_names if c.upper() in index]
     missing = tuple(c for c in montage.ch_names if c.upper() not in index)
-    what = f"montage {montage.name} ({', '.join(montage.ch_names)})"
+    what = "{montage} " + literal(f"{montage.name} ({', '.join(montage.ch_names)})")
     ds = f"dataset {dataset}" if dataset else "the dataset"
     if len(shared) < MIN_SHARED:
         raise ConfigError(
-            f"{{montage}}: {what} shares no channel with {ds} "
-            f"({_short(dataset_ch_names)}); emomon does not substitute nearby "
+            f"{what} shares no channel with {ds} "
+            f"({literal(_short(dataset_ch_names))}); emomon does not substitute nearby "
             "electrodes: train on data recorded with these channels",
             params=("montage",),
         )
@@ -336,7 +336,7 @@ def pick_montage(
         if len(cells) < GRID_MIN_CELLS or len(cells) < GRID_MIN_SHARE * n:
             on_map = ", ".join(cells) or "none"
             raise ConfigError(
-                f"{{montage}}: {what} has {len(cells)} of its {n} channels in {ds} "
+                f"{what} has {len(cells)} of its {n} channels in {ds} "
                 f"and on the 8x9 map ({on_map}); {{model}} {model} reads the map "
                 f"and needs at least {GRID_MIN_CELLS} there and at least "
                 f"{GRID_MIN_SHARE:.0%} of the montage's channels; use a flat model "
