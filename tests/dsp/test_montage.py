@@ -31,7 +31,8 @@ def test_a_brainflow_board_by_name_or_id(text):
     m = resolve_montage(text)
     assert m.name == "brainflow:synthetic"
     assert m.ch_names == SYNTHETIC_BOARD
-    assert "BrainFlow 5.23.0" in m.source and "SYNTHETIC_BOARD" in m.source
+    assert "BrainFlow 5.23.0" in m.source
+    assert "SYNTHETIC_BOARD" in m.source
 
 
 def test_brainflow_names_are_spelled_as_10_20():
@@ -52,7 +53,8 @@ def test_named_headsets_carry_their_source():
     assert resolve_montage("muse").ch_names == ("TP9", "AF7", "AF8", "TP10")
     assert resolve_montage("cyton_daisy").name == "cyton-daisy"
     for chans, source in HEADSETS.values():
-        assert source and len(set(chans)) == len(chans)
+        assert source
+        assert len(set(chans)) == len(chans)
 
 
 def test_a_comma_list_in_any_case():
