@@ -1210,13 +1210,10 @@ class SyntheticReader(Reader):
 
     def cache_token(self) -> dict[str, Any]:
         """All parameters (defaults included) and the generator version."""
-        params = dataclasses.asdict(self.params)
-        if params["montage"] is None:  # keys of DEAP-montage data as before
-            del params["montage"]
         return {
             "reader": self.name,
             "generator_version": GENERATOR_VERSION,
-            "params": _jsonable(params),
+            "params": _jsonable(dataclasses.asdict(self.params)),
         }
 
     def summary(self) -> str:

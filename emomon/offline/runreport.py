@@ -530,6 +530,16 @@ class DatasetInfo(_Record):
     class_balance: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     montage: Mapping[str, Any] | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-ready dict; ``montage`` only when set.
+
+        (Reports of runs without a montage keep the layout they always had.)
+        """
+        d = super().to_dict()
+        if d.get("montage") is None:
+            d.pop("montage", None)
+        return d
+
     @classmethod
     def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
         montage = d.get("montage")

@@ -52,9 +52,9 @@ def test_electrodes_outside_deap_see_their_neighbourhood():
     assert min(r[1:4]) > max(r[4:6]), r
 
 
-def test_default_output_and_cache_token_are_unchanged():
+def test_the_montage_is_in_the_cache_token_and_names_the_channels():
     reader = get_reader("synthetic", None, **SMALL)
-    assert "montage" not in reader.cache_token()["params"]
+    assert reader.cache_token()["params"]["montage"] is None
     assert reader.channel_names("s01") == DEAP_CHANNELS
     other = get_reader("synthetic", None, **SMALL, montage="cyton")
     assert other.cache_token()["params"]["montage"] == "cyton"
