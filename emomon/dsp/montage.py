@@ -40,6 +40,7 @@ __all__ = [
     "describe_pick",
     "pick_montage",
     "resolve_montage",
+    "train_hint",
 ]
 
 #: Named headsets: name -> (channels in the headset's order, where they come from).
@@ -373,6 +374,35 @@ def describe_pick(pick: Mapping[str, Any], dataset: str) -> str:
     else:
         line += f"; dataset {dataset} has them all"
     return line
+
+
+def train_hint(source_ch: Sequence[str], montage: str | None = None) -> str:
+    """Return the ``train`` command whose model would fit a source, as a hint.
+
+    Parameters
+    ----------
+    source_ch : sequence of str
+        The source's channel names.
+    montage : str, optional
+        The source's montage, where it knows one (``"brainflow:synthetic"``);
+        default its channel names as a comma list.
+
+    Returns
+    -------
+    str
+        ``" (emomon train --montage M ...)"``, or, for channels without
+        electrode names (BrainFlow's ``ch1``, ``ch2``, ...), how to name them.
+    """
+    if montage is None:
+        names = [canonical_name(c) for c in source_ch]
+        # ch1, ch2, ...: the BrainFlow source's names for a board that names none
+        if not names or any(re.fullmatch(r"ch\d+", n, re.IGNORECASE) for n in names):
+            return (
+                " (its channels have no electrode names: train with emomon train "
+                "--montage NAME1,NAME2,... naming the electrodes on its inputs)"
+            )
+        montage = ",".join(names)
+    return f" (emomon train --montage {montage} ...)"
 
 
 def _short(names: Sequence[str], n: int = 8) -> str:

@@ -14,7 +14,6 @@ torch.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 
 from emomon.dsp.features import ExtractorSettings, FeatureExtractor
 from emomon.dsp.layout import canonical_name
+from emomon.dsp.montage import train_hint
 from emomon.dsp.normalize import InputBuilder
 from emomon.errors import EmomonError
 from emomon.realtime.messages import Quality
@@ -164,24 +164,10 @@ def map_channels(
             f"the stream lacks model channel(s) {', '.join(missing)}; it has "
             f"{', '.join(source_ch) or 'no named channels'} — use a stream with "
             "these channels or a model trained on this montage"
-            + _fit(source_ch, montage)
+            + train_hint(source_ch, montage)
         )
     check_units(model_ch, unconverted_units or {})
     return np.asarray(rows, dtype=np.int64)
-
-
-def _fit(source_ch: Sequence[str], montage: str | None) -> str:
-    """Return the ``train`` command whose model would fit the source, as a hint."""
-    if montage is None:
-        names = [canonical_name(c) for c in source_ch]
-        # ch1, ch2, ...: the BrainFlow source's names for a board that names none
-        if not names or any(re.fullmatch(r"ch\d+", n, re.IGNORECASE) for n in names):
-            return (
-                " (its channels have no electrode names: train with emomon train "
-                "--montage NAME1,NAME2,... naming the electrodes on its inputs)"
-            )
-        montage = ",".join(names)
-    return f" (emomon train --montage {montage} ...)"
 
 
 def check_units(model_ch: Sequence[str], unconverted_units: Mapping[str, str]) -> None:
