@@ -94,3 +94,19 @@ def test_each_refusal_is_one_line_and_exit_2(deap_dir, tmp_path, capsys, argv, l
     assert len(err) == 1, err
     assert err[0].startswith(f"emomon: error: {line}"), err[0]
     assert not (tmp_path / "run").exists()  # refused before any run dir
+
+
+def test_evaluate_takes_the_montage_too(deap_dir, tmp_path, capsys):
+    rc = main(["evaluate", "--dataset", "deap", "--data-dir", str(deap_dir),
+               "--out", str(tmp_path / "ev"), "--no-cache", "--montage", "cyton",
+               *FAST])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert (
+        "montage cyton: trained on 8 of its 8 channels (Fp1, Fp2, C3, C4, P7, P8, "
+        "O1, O2); dataset deap has them all"
+    ) in out.splitlines()
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert report["dataset"]["ch_names"] == ["Fp1", "Fp2", "C3", "C4", "P7", "P8",
+                                             "O1", "O2"]  # fmt: skip
+    assert not (tmp_path / "ev" / "model.onnx").exists()
