@@ -99,7 +99,8 @@ _ALIASES = {
     "muse-s": "muse",
 }
 
-#: Any model needs at least this many of the montage's channels in the dataset.
+#: Any model needs at least this many of the montage's channels in the dataset
+#: (2 when the features use the common average reference: see pick_montage).
 MIN_SHARED = 1
 #: A brain-map model (input ``grid``) needs at least this many montage channels
 #: that the dataset has on the 8x9 map: its 3x3 convolutions learn patterns of
@@ -291,6 +292,7 @@ def pick_montage(
     dataset_ch_names: Sequence[str],
     *,
     layout: str,
+    car: bool = False,
     model: str = "",
     dataset: str = "",
 ) -> MontagePick:
@@ -306,6 +308,9 @@ def pick_montage(
         :data:`GRID_MIN_CELLS` shared channels on the map and at least
         :data:`GRID_MIN_SHARE` of the montage's channels there; any model needs
         :data:`MIN_SHARED` shared channel.
+    car : bool
+        Whether the features use the common average reference: then at least
+        2 shared channels, since one channel minus its own average is zero.
     model, dataset : str
         Names for the messages.
 
@@ -329,6 +334,14 @@ def pick_montage(
             f"{what} shares no channel with {ds} "
             f"({literal(_short(dataset_ch_names))}); emomon does not substitute nearby "
             "electrodes: train on data recorded with these channels",
+            params=("montage",),
+        )
+    if car and len(shared) < 2:
+        raise ConfigError(
+            f"{what} shares 1 channel with {ds} ({literal(shared[0])}); with the "
+            "common average reference on (features.car) one channel references "
+            "to zero: name at least 2 channels the dataset has, or set car = "
+            "false in [features]",
             params=("montage",),
         )
     if layout == "grid":

@@ -185,6 +185,7 @@ def montage_pick(
         montage,
         reader.channel_names(first),
         layout=layout,
+        car=cfg.features.car,
         model=cfg.model,
         dataset=cfg.dataset,
     )

@@ -132,6 +132,21 @@ def test_muse_shares_nothing_with_deap_or_seed_and_is_refused_plainly():
         )
 
 
+def test_one_channel_under_the_average_reference_is_refused():
+    """One channel minus the average of itself is zero: no features."""
+    one = resolve_montage("Fz,TP9")
+    pick_montage(one, DEAP_CHANNELS, layout="flat")  # without CAR
+    with pytest.raises(ConfigError) as info:
+        pick_montage(one, DEAP_CHANNELS, layout="flat", car=True, dataset="deap")
+    assert str(info.value) == (
+        "montage Fz,TP9 (Fz, TP9) shares 1 channel with dataset deap (Fz); with "
+        "the common average reference on (features.car) one channel references "
+        "to zero: name at least 2 channels the dataset has, or set car = false in "
+        "[features]"
+    )
+    pick_montage(resolve_montage("Fz,Cz"), DEAP_CHANNELS, layout="flat", car=True)
+
+
 def test_a_brain_map_model_needs_cells_and_half_the_montage():
     few = resolve_montage("Fz,C3,Cz")
     pick_montage(few, DEAP_CHANNELS, layout="flat")  # a flat model takes them
