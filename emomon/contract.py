@@ -48,7 +48,9 @@ class ModelContract:
     model : str
         Registry name of the architecture.
     info : dict
-        Dataset, protocol, labels, headline metrics, training config.
+        Dataset, protocol, labels, headline metrics, training config; with
+        ``train --montage``, ``montage``: the headset's name, its channels
+        (``ch_names``), their ``source``, the ``shared`` and ``missing`` ones.
     """
 
     input_name: str
@@ -285,6 +287,15 @@ class ModelContract:
         for key in ("dataset", "protocol", "labels"):
             if key in self.info:
                 lines.append(f"{key:<13} {self.info[key]}")
+        montage = self.info.get("montage")
+        if isinstance(montage, dict):  # train --montage: the headset it is for
+            missing = montage.get("missing") or []
+            lines.append(
+                f"montage       {montage.get('name')} "
+                f"({len(montage.get('ch_names') or [])} ch; "
+                + (f"lacking {' '.join(missing)}" if missing else "all used")
+                + f"; from {montage.get('source')})"
+            )
         for task, m in self.info.get("metrics", {}).items():
             parts = [f"{k} {v:.3f}" for k, v in m.items() if isinstance(v, float)]
             lines.append(f"metrics       {task}: {', '.join(parts)}")

@@ -271,6 +271,7 @@ def _serve(
             contract.ch_names,
             source.ch_names,
             unconverted_units=source.unconverted_units,
+            montage=source.montage,
         )
         pub_settings = PublisherSettings(
             address=args.address,

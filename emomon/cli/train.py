@@ -39,6 +39,7 @@ _TRAIN_KEYS = {
     "device": "device",
     "jobs": "n_jobs",
     "task_threads": "task_threads",
+    "montage": "montage",
     "cache_dir": "cache_dir",
 }
 #: Option dest -> key of TrainConfig.synthetic (SynthParams field).
@@ -116,6 +117,15 @@ def _train_config(args: argparse.Namespace) -> Any:
     return cfg
 
 
+def _print_montage(report: Any) -> None:
+    """Print which of the montage's channels the run used, and which it lacked."""
+    from emomon.dsp.montage import describe_pick
+
+    d = report.dataset
+    if d is not None and d.montage:
+        print(describe_pick(d.montage, d.name or "?"))
+
+
 def _out_dir(args: argparse.Namespace, cfg: Any) -> Path:
     from emomon.offline.trainconfig import default_run_dir
 
@@ -132,6 +142,7 @@ def run_train(args: argparse.Namespace) -> int:
     report = run_training(
         cfg, out, progress=not args.quiet, export=False if args.no_export else None
     )
+    _print_montage(report)
     print(format_summary(report))
     print(f"reports in {out}/ (report.json, per_video.csv, per_subject.csv, *.png)")
     if report.export is not None:
@@ -162,6 +173,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(format_ablation(report))
     else:
         report = run_training(cfg, out, progress=not args.quiet, export=False)
+        _print_montage(report)
         print(format_summary(report))
     print(f"reports in {out}/")
     return 0
@@ -225,6 +237,14 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         type=positive_int,
         help="torch threads per fold (default 1; the same value gives the same "
         "report with any --jobs)",
+    )
+    p.add_argument(
+        "--montage",
+        metavar="M",
+        help="train for a headset: brainflow:BOARD (e.g. brainflow:synthetic, "
+        "brainflow:cyton_daisy), cyton, cyton-daisy, epoc, insight, muse, or a "
+        "comma list of channels (Fp1,Fp2,C3,...); uses the channels the dataset "
+        "shares with it (with --dataset synthetic the data is recorded with it)",
     )
     p.add_argument("--cache-dir", help="feature cache (default .emomon_cache)")
     p.add_argument("--no-cache", action="store_true", help="do not cache features")

@@ -116,6 +116,11 @@ class AmigosReader(NumberedReader):
                 found.setdefault(self._numbered(m.group(1)), p)
         return self._by_number(found)
 
+    def channel_names(self, subject: str) -> tuple[str, ...]:
+        """Return AMIGOS's fixed EEG channels (checks that ``subject`` exists)."""
+        self.files(subject)
+        return _CH_NAMES
+
     def read_subject(self, subject: str) -> list[Trial]:
         """Read the trials of one participant (``"P01"``; ``"1"`` and ``"p1"`` too).
 

@@ -191,6 +191,24 @@ class Reader(ABC):
             names the file and the expected layout).
         """
 
+    def channel_names(self, subject: str) -> tuple[str, ...]:
+        """Return the channels of ``subject``'s recordings, in row order.
+
+        Reads the subject (readers that know their montage without reading
+        override this).
+
+        Raises
+        ------
+        DatasetError
+            If the subject cannot be read or has no trials.
+        """
+        trials = self.read_subject(subject)
+        if not trials:
+            raise DatasetError(
+                f"dataset '{self.name}': subject {subject} has no trials"
+            )
+        return tuple(trials[0].ch_names)
+
     def cache_token(self) -> dict[str, Any]:
         """Return what besides the files identifies the data (reader options)."""
         return {"reader": self.name, "options": _jsonable(self.options)}

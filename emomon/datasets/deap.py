@@ -110,6 +110,11 @@ class DeapReader(NumberedReader):
 
     # -- reading -----------------------------------------------------------------
 
+    def channel_names(self, subject: str) -> tuple[str, ...]:
+        """Return DEAP's fixed EEG channels (checks that ``subject`` exists)."""
+        self.files(subject)
+        return _CH_NAMES
+
     def read_subject(self, subject: str) -> list[Trial]:
         """Read the 40 trials (or as many as the file holds) of one subject.
 

@@ -168,6 +168,11 @@ class SeedReader(_SeedBase):
         reject_unknown_options(self.name, unknown, "")
         super().__init__(data_dir)
 
+    def channel_names(self, subject: str) -> tuple[str, ...]:
+        """Return SEED's fixed EEG channels (checks that ``subject`` exists)."""
+        self.files(subject)
+        return CH_NAMES
+
     def read_subject(self, subject: str) -> list[Trial]:
         """Read every film of every session of one subject (a number, ``"1"``).
 

@@ -45,6 +45,7 @@ import functools
 import math
 import pickle
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, NoReturn
@@ -54,8 +55,10 @@ import scipy.fft as sfft
 from scipy import signal
 
 from emomon.datasets._io import reject_unknown_options
+from emomon.datasets._synth_positions import UNIT_POSITIONS
 from emomon.datasets.base import Reader, Trial, _jsonable
 from emomon.dsp.layout import DEAP_CHANNELS
+from emomon.dsp.montage import resolve_montage
 from emomon.errors import ConfigError, DatasetError
 
 __all__ = [
@@ -184,6 +187,10 @@ _DRIFT_STEP = 16
 
 # Seed-sequence tags: keep independent streams for each kind of property.
 _TAG_SUBJECT, _TAG_VIDEO, _TAG_TRIAL, _TAG_PERIPHERAL = 1, 2, 3, 4
+# Per-electrode draws of electrodes outside DEAP's 32 (another montage's): keys
+# (_TAG_ELECTRODES, 0, subject) gains, (.., 1, video) content pattern, (.., 2,
+# subject, video) sensor noise and drift.
+_TAG_ELECTRODES = 5
 
 
 def _rng(seed: int, *keys: int) -> np.random.Generator:
@@ -271,6 +278,15 @@ class SynthParams:
     deap_preprocessing : bool
         Apply DEAP's offline preprocessing, a zero-phase 4-45 Hz band-pass and
         common average reference (default True).
+    montage : str or None
+        Record with another headset (default None: DEAP's 32 channels): any
+        montage :func:`emomon.dsp.montage.resolve_montage` takes
+        (``brainflow:synthetic``, ``cyton``, ``Fp1,Fp2,...``) whose channels
+        are 10-05 electrodes. The head is the same: the 32 sources stay at
+        DEAP's sites with every effect placed there, and each electrode sees
+        them through volume conduction from its own 10-05 position, so a
+        DEAP-named electrode records what it records in the DEAP montage
+        (before the average reference) and the others what lies beneath them.
 
     Raises
     ------
@@ -300,6 +316,7 @@ class SynthParams:
     felt_noise_sd: float = 1.0
     content_freq_hz: tuple[float, float] = (5.0, 40.0)
     deap_preprocessing: bool = True
+    montage: str | None = None
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -328,6 +345,19 @@ class SynthParams:
         _range(self, "alpha_freq_hz", 6.0, 14.0)
         _range(self, "drift_timescale_s", 0.5, 1e4)
         _range(self, "content_freq_hz", 1.0, min(45.0, nyq - 1.0))
+        if self.montage is not None:
+            self.ch_names  # noqa: B018 - resolves and places it, or raises
+
+    @property
+    def ch_names(self) -> tuple[str, ...]:
+        """The recorded channels: DEAP's 32, or the montage's.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown montage or a channel with no 10-05 position.
+        """
+        return _montage_channels(self.montage)
 
     @classmethod
     def from_options(cls, **options: Any) -> SynthParams:
@@ -354,6 +384,25 @@ class SynthParams:
         return int(round(self.trial_s * self.sfreq))
 
 
+@functools.lru_cache(maxsize=32)
+def _montage_channels(montage: str | None) -> tuple[str, ...]:
+    if montage is None:
+        return DEAP_CHANNELS
+    chans = resolve_montage(montage).ch_names
+    if chans == DEAP_CHANNELS:
+        return DEAP_CHANNELS
+    upper = {n.upper(): n for n in UNIT_POSITIONS}
+    unknown = [c for c in chans if c.upper() not in upper]
+    if unknown:
+        _bad(
+            "montage",
+            montage,
+            "channels with a 10-05 position (no position for "
+            f"{', '.join(unknown)}); name the electrodes of a 10-05 montage",
+        )
+    return tuple(chans)
+
+
 def _bad(name: str, value: Any, expected: str) -> NoReturn:
     raise ConfigError(
         f"synthetic parameter {name}={value!r} is invalid: need {expected}"
@@ -367,6 +416,12 @@ def _coerce(name: str, value: Any) -> Any:
     """Convert ``value`` to the declared type of field ``name`` or raise."""
     kind = _FIELD_KIND[name]
     try:
+        if kind == "text":  # None, or a string ("none" from a command line)
+            if value is None or (isinstance(value, str) and value.lower() == "none"):
+                return None
+            if not isinstance(value, str) or not value.strip():
+                raise TypeError
+            return value.strip()
         if kind == "bool":
             if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
                 return value.strip().lower() == "true"
@@ -399,6 +454,7 @@ def _coerce(name: str, value: Any) -> Any:
             "int": "an integer",
             "float": "a finite number",
             "range": "two numbers (low, high)",
+            "text": "a montage name or a comma list of channels",
         }[kind]
         _bad(name, value, expected)
 
@@ -417,7 +473,7 @@ def _range(p: SynthParams, name: str, lo: float, hi: float) -> None:
 for _f in dataclasses.fields(SynthParams):
     _FIELD_KIND[_f.name] = {
         "int": "int", "float": "float", "bool": "bool",
-        "tuple[float, float]": "range",
+        "tuple[float, float]": "range", "str | None": "text",
     }[str(_f.type)]  # fmt: skip
 
 
@@ -435,14 +491,20 @@ class _Grid:
     band_split: np.ndarray  # (4, n_freq) amplitude partition of unity
     bandpass: np.ndarray  # (n_freq,) |H|^2 of DEAP's 4-45 Hz Butterworth
     ramp: np.ndarray  # (n_fft,) 0 before the video, 1 after its onset ramp
-    mixing: np.ndarray  # (32, 32) volume conduction, rows of unit norm
+    mixing: np.ndarray  # (n_el, 32) volume conduction, rows of unit norm
     alpha_topo: np.ndarray  # (32,) relative alpha amplitude, 1 at posterior sites
     posterior: np.ndarray  # (32,) posterior weighting for the content rhythm
-    blink_topo: np.ndarray  # (32,)
+    blink_topo: np.ndarray  # (n_el,)
     blink_spectrum: np.ndarray  # (n_freq,) rfft of the blink waveform (peak 1)
     drift_bins: np.ndarray  # (n_drift,) rfft bins of the drift band
     drift_step: int  # the drift is synthesised at sfreq / drift_step
-    idx: dict[str, int]
+    idx: dict[str, int]  # source name -> source row
+    # Electrodes (the montage's; DEAP's 32 sites by default): the posterior
+    # weighting of each, and the DEAP row whose per-electrode draws (gain, content
+    # pattern, sensor noise, drift) it reuses, -1 for one drawn apart
+    # (_per_electrode), so a DEAP-named electrode records the same in any montage.
+    electrode_posterior: np.ndarray  # (n_el,)
+    deap_row: np.ndarray  # (n_el,) int
 
 
 @functools.lru_cache(maxsize=8)
@@ -452,6 +514,7 @@ def _grid(
     n_trial: int,
     timescales: tuple[float, float],
     preprocess: bool,
+    channels: tuple[str, ...] = DEAP_CHANNELS,
 ) -> _Grid:
     n_pad = int(round(_PAD_S * sfreq))
     # A multiple of the drift decimation step, and FFT-friendly.
@@ -487,7 +550,8 @@ def _grid(
     names = list(DEAP_CHANNELS)
     idx = {n: i for i, n in enumerate(names)}
     pos = np.array([_POS[n] for n in names])
-    d2 = ((pos[:, None, :] - pos[None, :, :]) ** 2).sum(-1)
+    epos = _unit_positions(channels)
+    d2 = ((epos[:, None, :] - pos[None, :, :]) ** 2).sum(-1)
     mixing = np.exp(-d2 / (2 * _MIXING_SIGMA**2))
     mixing /= np.linalg.norm(mixing, axis=1, keepdims=True)  # preserves source power
 
@@ -497,8 +561,9 @@ def _grid(
     y = pos[:, 1]
     posterior = 1.0 / (1.0 + np.exp((y + 0.35) / 0.15))
     alpha_topo = _ALPHA_FRONTAL + (1.0 - _ALPHA_FRONTAL) * posterior
+    electrode_posterior = 1.0 / (1.0 + np.exp((epos[:, 1] + 0.35) / 0.15))
 
-    blink_topo = np.array([_BLINK_WEIGHTS.get(n, 0.0) for n in names])
+    blink_topo = _blink_weights(channels, epos, pos)
     # Blink waveform: gamma-like lid movement, ~0.15 s rise, ~0.4 s total.
     tk = np.arange(int(0.6 * sfreq)) / sfreq
     kernel = (tk / 0.15) ** 3 * np.exp(3.0 * (1.0 - tk / 0.15))
@@ -515,7 +580,8 @@ def _grid(
         ramp=ramp.astype(f32), mixing=mixing.astype(f32), alpha_topo=alpha_topo,
         posterior=posterior, blink_topo=blink_topo.astype(f32),
         blink_spectrum=blink_spectrum, drift_bins=drift_bins, drift_step=step_,
-        idx=idx,
+        idx=idx, electrode_posterior=electrode_posterior,
+        deap_row=np.array([idx.get(c, -1) for c in channels]),
     )  # fmt: skip
     for value in vars(grid).values():  # cached and shared: keep it immutable
         if isinstance(value, np.ndarray):
@@ -525,8 +591,59 @@ def _grid(
 
 def _grid_for(p: SynthParams) -> _Grid:
     return _grid(
-        p.sfreq, p.n_baseline, p.n_trial, p.drift_timescale_s, p.deap_preprocessing
+        p.sfreq,
+        p.n_baseline,
+        p.n_trial,
+        p.drift_timescale_s,
+        p.deap_preprocessing,
+        p.ch_names,
     )
+
+
+def _unit_positions(channels: tuple[str, ...]) -> np.ndarray:
+    """Unit-sphere positions (n, 3) of electrodes (DEAP's from ``_POS``)."""
+    upper = {n.upper(): v for n, v in UNIT_POSITIONS.items()}
+    return np.array([_POS.get(c, upper.get(c.upper())) for c in channels])
+
+
+# Blink weights of electrodes outside DEAP's 32: the table's weights averaged
+# with a Gaussian of this chord distance (neighbouring 10-10 sites are ~0.15-0.3
+# apart), so the field keeps its steep fall-off from the frontal pole.
+_BLINK_SPREAD = 0.15
+
+
+def _blink_weights(
+    channels: tuple[str, ...], epos: np.ndarray, pos: np.ndarray
+) -> np.ndarray:
+    table = np.array([_BLINK_WEIGHTS.get(n, 0.0) for n in DEAP_CHANNELS])
+    out = []
+    for c, e in zip(channels, epos, strict=True):
+        if c in DEAP_CHANNELS:
+            out.append(_BLINK_WEIGHTS.get(c, 0.0))
+            continue
+        w = np.exp(-((pos - e) ** 2).sum(-1) / (2 * _BLINK_SPREAD**2))
+        out.append(float(w @ table / max(w.sum(), 1e-12)))
+    return np.array(out)
+
+
+def _per_electrode(
+    g: _Grid, deap: np.ndarray, extra: Callable[[int], np.ndarray], axis: int = 0
+) -> np.ndarray:
+    """Per-electrode values from the DEAP sites' ``deap`` (along ``axis``).
+
+    A DEAP-named electrode takes its site's value; the others take theirs from
+    ``extra(n)``, ``n`` values along ``axis`` drawn from a stream of their own.
+    In the DEAP montage ``deap`` is returned as it is.
+    """
+    if np.array_equal(g.deap_row, np.arange(len(DEAP_CHANNELS))):
+        return deap
+    out = np.take(deap, np.maximum(g.deap_row, 0), axis=axis)
+    apart = np.flatnonzero(g.deap_row < 0)
+    if apart.size:
+        index: list[Any] = [slice(None)] * out.ndim
+        index[axis] = apart
+        out[tuple(index)] = extra(apart.size)
+    return out
 
 
 def _unit_rms(shape: np.ndarray, mask: np.ndarray, n_fft: int) -> np.ndarray:
@@ -586,7 +703,13 @@ def _subject_props(p: SynthParams, g: _Grid, i: int) -> _Subject:
     alpha_uv = (
         p.alpha_uv * rng.lognormal(0.0, 0.3) * g.alpha_topo * rng.lognormal(0, 0.15, n)
     )
-    gains = rng.lognormal(0.0, p.channel_gain_sd, n)
+    gains = _per_electrode(
+        g,
+        rng.lognormal(0.0, p.channel_gain_sd, n),
+        lambda k: _rng(p.seed, _TAG_ELECTRODES, 0, i).lognormal(
+            0.0, p.channel_gain_sd, k
+        ),
+    )
     responsiveness = float(rng.uniform(0.6, 1.4))
 
     # Resting source spectrum: 1/f^chi background plus a Gaussian alpha peak at
@@ -627,8 +750,17 @@ def _video_props(p: SynthParams, g: _Grid, j: int) -> _Video:
     )  # fmt: skip
     # Applied per electrode after volume conduction: mixing would otherwise
     # average a source-level pattern away (and leave it few dimensions).
-    topo = _CONTENT_FLOOR + (1.0 - _CONTENT_FLOOR) * g.posterior
-    log_gain = rng.normal(0.0, _CONTENT_GAIN_SD * p.content_effect, (4, n)) * topo
+    topo = _CONTENT_FLOOR + (1.0 - _CONTENT_FLOOR) * g.electrode_posterior
+    sd = _CONTENT_GAIN_SD * p.content_effect
+    log_gain = (
+        _per_electrode(
+            g,
+            rng.normal(0.0, sd, (4, n)),
+            lambda k: _rng(p.seed, _TAG_ELECTRODES, 1, j).normal(0.0, sd, (4, k)),
+            axis=1,
+        )
+        * topo
+    )
     return _Video(
         means={"valence": valence, "arousal": arousal, "dominance": dominance,
                "liking": liking},
@@ -687,9 +819,15 @@ def _band_log_gain(
 
 
 def _trial(
-    p: SynthParams, g: _Grid, s: _Subject, v: _Video, rng: np.random.Generator
+    p: SynthParams,
+    g: _Grid,
+    s: _Subject,
+    v: _Video,
+    rng: np.random.Generator,
+    extra: np.random.Generator,
 ) -> _TrialData:
-    n_ch = len(DEAP_CHANNELS)
+    """One trial; ``extra`` draws for electrodes outside DEAP's 32."""
+    n_ch = len(DEAP_CHANNELS)  # sources (and DEAP's electrodes)
     n_fft, f = g.n_fft, g.freqs
     ratings = _ratings(p, v, rng)
     fn = rng.normal(0.0, p.felt_noise_sd, 2)
@@ -722,7 +860,15 @@ def _trial(
     # on a busy machine.)
     mixed = np.einsum("ij,bjf->bif", g.mixing, both.view(np.float32))
     mixed = mixed.view(np.complex64)
-    noise = p.noise_uv * np.sqrt(n_fft) * _complex_normal(rng, (n_ch, f.size))
+    noise = (
+        p.noise_uv
+        * np.sqrt(n_fft)
+        * _per_electrode(
+            g,
+            _complex_normal(rng, (n_ch, f.size)),
+            lambda k: _complex_normal(extra, (k, f.size)),
+        )
+    )
     if p.content_effect > 0:  # the video's per-electrode band-power pattern
         cg = np.exp(v.content_log_gain).astype(np.float32).T
         mixed[1] *= np.einsum("cb,bf->cf", cg, g.band_split)
@@ -734,8 +880,10 @@ def _trial(
 
     # -- slow amplitude drift: 60% shared (vigilance), 40% per channel ----------
     nb, step = g.drift_bins.size, g.drift_step
-    coef = np.zeros((n_ch + 1, n_fft // step // 2 + 1), np.complex64)
-    coef[:, g.drift_bins] = _complex_normal(rng, (n_ch + 1, nb))
+    draws = _complex_normal(rng, (n_ch + 1, nb))  # the last row is shared
+    per_el = _per_electrode(g, draws[:-1], lambda k: _complex_normal(extra, (k, nb)))
+    coef = np.zeros((per_el.shape[0] + 1, n_fft // step // 2 + 1), np.complex64)
+    coef[:, g.drift_bins] = np.concatenate([per_el, draws[-1:]])
     if p.drift_sd > 0:
         d = sfft.irfft(coef, n_fft // step, axis=-1) * (n_fft / step / np.sqrt(2 * nb))
         lo = np.exp(
@@ -775,7 +923,16 @@ def _subject_trials(p: SynthParams, i: int) -> tuple[_Subject, list[_TrialData]]
     out = []
     for j in range(p.n_videos):
         v = _video_props(p, g, j)
-        out.append(_trial(p, g, s, v, _rng(p.seed, _TAG_TRIAL, i, j)))
+        out.append(
+            _trial(
+                p,
+                g,
+                s,
+                v,
+                _rng(p.seed, _TAG_TRIAL, i, j),
+                _rng(p.seed, _TAG_ELECTRODES, 2, i, j),
+            )
+        )
     return s, out
 
 
@@ -820,7 +977,7 @@ def generate_subject(params: SynthParams, subject_index: int) -> list[Trial]:
                 video=f"v{j + 1:02d}",
                 eeg=td.eeg[:, nb:],
                 sfreq=params.sfreq,
-                ch_names=DEAP_CHANNELS,
+                ch_names=params.ch_names,
                 baseline=td.eeg[:, :nb] if nb else None,
                 ratings=td.ratings,
                 dataset="synthetic",
@@ -947,6 +1104,8 @@ def write_deap(params: SynthParams, out_dir: str | Path) -> list[Path]:
         _bad("sfreq", params.sfreq, f"{_DEAP_SFREQ:g} Hz to write DEAP files")
     if params.baseline_s != _DEAP_BASELINE_S:
         _bad("baseline_s", params.baseline_s, f"{_DEAP_BASELINE_S:g} s for DEAP files")
+    if params.ch_names != DEAP_CHANNELS:
+        _bad("montage", params.montage, "DEAP's 32 channels (None) for DEAP files")
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -1044,6 +1203,11 @@ class SyntheticReader(Reader):
         """
         return generate_subject(self.params, self._index(subject))
 
+    def channel_names(self, subject: str) -> tuple[str, ...]:
+        """Return the recorded channels (DEAP's 32 or the montage's), unread."""
+        self._index(subject)
+        return self.params.ch_names
+
     def cache_token(self) -> dict[str, Any]:
         """All parameters (defaults included) and the generator version."""
         return {
@@ -1055,8 +1219,10 @@ class SyntheticReader(Reader):
     def summary(self) -> str:
         """One line describing the dataset, for ``emomon datasets``."""
         p = self.params
+        on = "" if p.montage is None else f" ({p.montage})"
         return (
-            f"synthetic: {p.n_subjects} subjects x {p.n_videos} videos, 32 ch, "
+            f"synthetic: {p.n_subjects} subjects x {p.n_videos} videos, "
+            f"{len(p.ch_names)} ch{on}, "
             f"{p.sfreq:g} Hz, {p.baseline_s:g} s baseline + {p.trial_s:g} s trial, "
             f"emotion_effect={p.emotion_effect:g}, "
             f"content_effect={p.content_effect:g}, seed={p.seed}"

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from emomon.config import FeatureSpec
-from emomon.datasets import get_reader, reader_class
+from emomon.datasets import Reader, get_reader, reader_class
+from emomon.dsp.montage import MontagePick, pick_montage, resolve_montage
 from emomon.dsp.normalize import channels_off_grid
 from emomon.errors import ConfigError, DatasetError
 from emomon.offline.features import FeatureTable, load_features
@@ -36,12 +37,15 @@ class Dataset:
         Task -> class index of each trial.
     layout : {"flat", "grid", "eeg"}
         The model input layout the features are for.
+    montage : MontagePick or None
+        The headset montage the channels were picked for (``cfg.montage``).
     """
 
     table: FeatureTable
     tasks: dict[str, list[str]]
     trial_labels: dict[str, np.ndarray]
     layout: str
+    montage: MontagePick | None = None
 
     def window_labels(
         self, trial_labels: Mapping[str, np.ndarray] | None = None
@@ -98,16 +102,27 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
             "reads SEED's Preprocessed_EEG)",
             params=("dataset",),
         )
-    options = cfg.synthetic if cfg.dataset == "synthetic" else {}
+    options = dict(cfg.synthetic) if cfg.dataset == "synthetic" else {}
+    pick = None
+    if cfg.montage is not None and cfg.dataset == "synthetic":
+        # The generator records the headset's own channels (see
+        # emomon.datasets.synthetic): the montage is the synthetic data's.
+        options.setdefault("montage", cfg.montage)
     reader = get_reader(cfg.dataset, cfg.data_dir, **options)
     spec = model_spec(cfg.features, cfg.model)
+    subjects = list(cfg.subjects) or None
+    channels = None
+    if cfg.montage is not None:
+        pick = montage_pick(cfg, reader, spec.layout, subjects)
+        channels = tuple(zip(pick.dataset_ch_names, pick.ch_names, strict=True))
     table = load_features(
         reader,
         spec=spec,
-        subjects=list(cfg.subjects) or None,
+        subjects=subjects,
         cache_dir=cfg.cache_dir,
         n_jobs=cfg.n_jobs,
         progress=progress,
+        channels=channels,
     )
     if spec.layout == "grid":
         off = channels_off_grid(table.ch_names)
@@ -146,7 +161,34 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
             scale=table.scale or (1.0, 9.0),
             seed=cfg.seed,
         )
-    return Dataset(table, tasks, trial_labels, spec.layout)
+    return Dataset(table, tasks, trial_labels, spec.layout, pick)
+
+
+def montage_pick(
+    cfg: TrainConfig, reader: Reader, layout: str, subjects: list[str] | None
+) -> MontagePick:
+    """Return the channels of ``cfg.montage`` the dataset has, checked.
+
+    The dataset's channels are those of the first subject's first trial (every
+    subject must have the montage's channels; :func:`load_features` says which
+    one does not).
+
+    Raises
+    ------
+    ConfigError
+        If the montage is unknown or shares too few channels with the dataset.
+    """
+    assert cfg.montage is not None
+    montage = resolve_montage(cfg.montage)
+    first = (subjects or reader.subjects())[0]
+    return pick_montage(
+        montage,
+        reader.channel_names(first),
+        layout=layout,
+        car=cfg.features.car,
+        model=cfg.model,
+        dataset=cfg.dataset,
+    )
 
 
 def dataset_info(ds: Dataset) -> DatasetInfo:
@@ -164,4 +206,5 @@ def dataset_info(ds: Dataset) -> DatasetInfo:
             task: tuple(np.bincount(lab, minlength=len(ds.tasks[task])).tolist())
             for task, lab in ds.trial_labels.items()
         },
+        montage=None if ds.montage is None else ds.montage.to_dict(),
     )

@@ -2,12 +2,15 @@
 
 The cache key of a subject is a hash of everything the features depend on: the
 reader and its options, the subject's files (name, size, mtime), the FeatureSpec,
-and the source code of ``emomon.dsp`` and this module. A changed spec, file or
-feature code never reuses a stale cache.
+the channels picked (a montage's, picked before the features so that the common
+average reference is over them, as it is live), and the source code of
+``emomon.dsp`` and this module. A changed spec, file, pick or feature code never
+reuses a stale cache.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -248,24 +251,63 @@ def _code_version() -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(reader: Reader, subject: str, spec: FeatureSpec) -> str:
-    """Hash of (reader, subject files, FeatureSpec, feature code version)."""
+#: Channels to pick before the features: ``(name in the dataset, name to give)``
+#: pairs, in the order the features get them.
+ChannelPick = tuple[tuple[str, str], ...]
+
+
+def pick_channels(trials: list[Trial], channels: ChannelPick) -> list[Trial]:
+    """Return the trials with only ``channels``, in that order and renamed.
+
+    Raises
+    ------
+    DatasetError
+        If a trial lacks one of them (a dataset needs one montage).
+    """
+    out = []
+    for t in trials:
+        index = {c: i for i, c in enumerate(t.ch_names)}
+        lacking = [d for d, _ in channels if d not in index]
+        if lacking:
+            raise DatasetError(
+                f"subject {t.subject} video {t.video} lacks channel(s) "
+                f"{', '.join(lacking)} of the montage, which other trials have; "
+                "emomon needs one montage per dataset"
+            )
+        rows = [index[d] for d, _ in channels]
+        out.append(
+            dataclasses.replace(
+                t,
+                eeg=t.eeg[rows],
+                ch_names=tuple(name for _, name in channels),
+                baseline=None if t.baseline is None else t.baseline[rows],
+            )
+        )
+    return out
+
+
+def cache_key(
+    reader: Reader,
+    subject: str,
+    spec: FeatureSpec,
+    channels: ChannelPick | None = None,
+) -> str:
+    """Hash of (reader, subject files, FeatureSpec, channel pick, code version)."""
     stats = []
     for f in reader.files(subject):
         st = Path(f).stat()
         stats.append([Path(f).name, st.st_size, st.st_mtime_ns])
-    blob = json.dumps(
-        {
-            "format": CACHE_FORMAT,
-            "reader": reader.cache_token(),
-            "subject": subject,
-            "files": stats,
-            "spec": spec.to_dict(),
-            "code": _code_version(),
-        },
-        sort_keys=True,
-        default=str,
-    )
+    token = {
+        "format": CACHE_FORMAT,
+        "reader": reader.cache_token(),
+        "subject": subject,
+        "files": stats,
+        "spec": spec.to_dict(),
+        "code": _code_version(),
+    }
+    if channels is not None:  # absent otherwise: the keys of all channels stay
+        token["channels"] = [list(pair) for pair in channels]
+    blob = json.dumps(token, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -274,6 +316,7 @@ def _extract_subject(
     subject: str,
     spec: FeatureSpec,
     cache_file: str | None,
+    channels: ChannelPick | None = None,
 ) -> dict[str, np.ndarray]:
     """Compute one subject's arrays and store them in the cache.
 
@@ -283,7 +326,10 @@ def _extract_subject(
     if isinstance(reader, tuple):
         name, data_dir, options = reader
         reader = get_reader(name, data_dir, **options)
-    arrays = _subject_arrays(reader.read_subject(subject), spec)
+    trials = reader.read_subject(subject)
+    if channels is not None:
+        trials = pick_channels(trials, channels)
+    arrays = _subject_arrays(trials, spec)
     if cache_file is not None:
         tmp = cache_file + f".{os.getpid()}.tmp.npz"
         np.savez(tmp, **arrays)
@@ -299,6 +345,7 @@ def load_features(
     cache_dir: str | Path | None = None,
     n_jobs: int = 1,
     progress: bool = True,
+    channels: ChannelPick | None = None,
 ) -> FeatureTable:
     """Features of every trial of ``subjects``, using and filling the cache.
 
@@ -315,6 +362,9 @@ def load_features(
         Worker processes for subjects not in the cache.
     progress : bool
         Show a progress bar over subjects (on stderr).
+    channels : tuple of (str, str), optional
+        Pick these channels before the features (``(name in the dataset, name
+        to give)`` pairs, in order), e.g. a montage's; default all.
 
     Returns
     -------
@@ -344,7 +394,7 @@ def load_features(
                 literal(where) + "; pass another {cache_dir} or {no_cache}",
                 params={"cache_dir": "cache_dir", "no_cache": "cache_dir=None"},
             ) from None
-        cache_files[s] = str(d / f"{s}-{cache_key(reader, s, spec)}.npz")
+        cache_files[s] = str(d / f"{s}-{cache_key(reader, s, spec, channels)}.npz")
 
     results: dict[str, dict[str, np.ndarray]] = {}
     todo = []
@@ -371,7 +421,12 @@ def load_features(
             with ProcessPoolExecutor(max_workers=min(n_jobs, len(todo))) as pool:
                 futs = {
                     s: pool.submit(
-                        _extract_subject, reader_args, s, spec, cache_files[s]
+                        _extract_subject,
+                        reader_args,
+                        s,
+                        spec,
+                        cache_files[s],
+                        channels,
                     )
                     for s in todo
                 }
@@ -380,7 +435,7 @@ def load_features(
                     bar.update()
         else:
             for s in todo:
-                results[s] = _extract_subject(reader, s, spec, cache_files[s])
+                results[s] = _extract_subject(reader, s, spec, cache_files[s], channels)
                 bar.update()
     finally:
         bar.close()

@@ -128,6 +128,7 @@ def export_model(
             "n_subjects": int(np.unique(t.trial_subject).size),
             "n_windows": int(t.X.shape[0]),
             "final_epochs": n_epochs,
+            **({} if ds.montage is None else {"montage": ds.montage.to_dict()}),
         },
     )
     path = Path(out_dir) / "model.onnx"

@@ -515,7 +515,9 @@ class ProtocolResult:
 class DatasetInfo(_Record):
     """What the run read: counts, montage, and each task's class balance.
 
-    ``class_balance`` gives the trials per class of each task.
+    ``class_balance`` gives the trials per class of each task. ``montage`` is
+    the headset montage of ``train --montage`` (name, its channels, source,
+    ``shared`` and ``missing`` channels), None without one.
     """
 
     name: str | None = None
@@ -526,10 +528,23 @@ class DatasetInfo(_Record):
     ch_names: tuple[str, ...] = ()
     sfreq: float | None = None
     class_balance: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    montage: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-ready dict; ``montage`` only when set.
+
+        (Reports of runs without a montage keep the layout they always had.)
+        """
+        d = super().to_dict()
+        if d.get("montage") is None:
+            d.pop("montage", None)
+        return d
 
     @classmethod
     def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        montage = d.get("montage")
         return {
+            "montage": dict(montage) if isinstance(montage, Mapping) else None,
             "ch_names": tuple(str(c) for c in _seq(d.get("ch_names"))),
             "class_balance": {
                 str(k): tuple(_int(c) or 0 for c in _seq(v))

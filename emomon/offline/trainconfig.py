@@ -51,6 +51,9 @@ class TrainConfig:
     task: fixed, because it changes the last bits of a model, so runs with the
     same value give the same report whichever executor runs them (raise it for a
     serial run, ``n_jobs = 1``, on an otherwise idle machine).
+    ``montage`` (``brainflow:synthetic``, ``cyton``, ``Fp1,Fp2,...``) trains on
+    the channels the dataset shares with that headset, in the headset's order
+    (:func:`emomon.dsp.montage.resolve_montage`); None: all the dataset's.
     """
 
     dataset: str = "synthetic"
@@ -75,6 +78,7 @@ class TrainConfig:
     device: str = "auto"
     n_jobs: int = 2
     task_threads: int = 1
+    montage: str | None = None  # see emomon.dsp.montage.resolve_montage
     cache_dir: str | None = ".emomon_cache"
     export: bool = True
     features: FeatureSpec = field(default_factory=FeatureSpec)
@@ -124,6 +128,10 @@ class TrainConfig:
             raise ConfigError(
                 f"train.threshold must be a finite number, got {self.threshold}"
             )
+        if self.montage is not None:
+            from emomon.dsp.montage import resolve_montage
+
+            resolve_montage(self.montage)  # a bad name fails now, not after reading
         from emomon.models import model_hparams
 
         # Unknown model or hyper-parameter names fail now, not after the features.

@@ -22,6 +22,7 @@ import numpy as np
 
 from emomon.dsp.features import ExtractorSettings, FeatureExtractor
 from emomon.dsp.layout import canonical_name
+from emomon.dsp.montage import train_hint
 from emomon.dsp.normalize import InputBuilder
 from emomon.errors import EmomonError
 from emomon.realtime.interpolation import WindowInterpolation
@@ -131,6 +132,7 @@ def map_channels(
     source_ch: Sequence[str],
     *,
     unconverted_units: Mapping[str, str] | None = None,
+    montage: str | None = None,
 ) -> np.ndarray:
     """Row of each model channel in the source, matched by 10-20 name.
 
@@ -144,6 +146,11 @@ def map_channels(
         Source channel -> unit of the channels the source delivers unconverted
         (:attr:`Source.unconverted_units <emomon.realtime.sources.Source>`);
         a model channel among them is refused.
+    montage : str, optional
+        The source's montage as ``emomon train --montage`` takes it
+        (:attr:`Source.montage <emomon.realtime.sources.Source>`, e.g.
+        ``"brainflow:synthetic"``); default the source's channel names.
+        A refusal names the ``train`` command for it.
 
     Returns
     -------
@@ -169,6 +176,7 @@ def map_channels(
             f"the stream lacks model channel(s) {', '.join(missing)}; it has "
             f"{', '.join(source_ch) or 'no named channels'} — use a stream with "
             "these channels or a model trained on this montage"
+            + train_hint(source_ch, montage)
         )
     check_units(model_ch, unconverted_units or {})
     return np.asarray(rows, dtype=np.int64)

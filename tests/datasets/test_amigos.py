@@ -183,3 +183,12 @@ def test_missing_and_empty_dir(tmp_path, raises_one_line):
         AmigosReader(tmp_path).subjects()
     with raises_one_line(DatasetError, "P05", "none"):
         AmigosReader(tmp_path).read_subject("P05")
+
+
+def test_channel_names_without_reading(amigos_dir):
+    """What train --montage checks a montage against, without reading a file."""
+    root, _, _ = amigos_dir
+    reader = get_reader("amigos", root)
+    assert reader.channel_names("P02") == reader.read_subject("P02")[0].ch_names
+    with pytest.raises(DatasetError):
+        reader.channel_names("P07")

@@ -196,3 +196,13 @@ def test_unknown_subject_and_option(tmp_path, raises_one_line):
         DeapReader(tmp_path).read_subject("s09")
     with pytest.raises(ConfigError):
         DeapReader(tmp_path, bogus=1)
+
+
+def test_channel_names_without_reading(tmp_path):
+    """What train --montage checks a montage against, without reading a file."""
+    data, labels = deap_arrays(n_trials=2, seed=3)
+    write_deap_dat(tmp_path / "s01.dat", {"data": data, "labels": labels})
+    reader = get_reader("deap", tmp_path)
+    assert reader.channel_names("1") == reader.read_subject("s01")[0].ch_names
+    with pytest.raises(DatasetError):
+        reader.channel_names("s02")

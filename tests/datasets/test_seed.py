@@ -237,3 +237,12 @@ def test_training_on_precomputed_features_refuses_with_one_line(
     assert err[0].startswith("emomon: error: ")
     assert "--dataset 'seed-features' holds precomputed features" in err[0]
     assert not run.exists()
+
+
+def test_channel_names_without_reading(seed_root):
+    """What train --montage checks a montage against, without reading a file."""
+    root, _ = seed_root
+    reader = get_reader("seed", root)
+    assert reader.channel_names("1") == reader.read_subject("1")[0].ch_names
+    with pytest.raises(DatasetError):
+        reader.channel_names("7")

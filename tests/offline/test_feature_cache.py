@@ -117,3 +117,39 @@ def test_baseline_subtraction_uses_the_pre_trial_segment(deap_dir):
     assert tf.baseline is not None
     n0 = tf.values.shape[0]
     np.testing.assert_allclose(sub.X[:n0], plain.X[:n0] - tf.baseline, atol=1e-12)
+
+
+def test_a_channel_pick_is_part_of_the_cache_key(deap_dir, tmp_path):
+    """A montage's channels are picked before the features (the average
+    reference is over them, as live); the cache never returns another pick's."""
+    reader = get_reader("deap", deap_dir)
+    spec = FeatureSpec(layout="flat")
+    cyton = (("Fp1", "Fp1"), ("Fp2", "Fp2"), ("C3", "C3"), ("O2", "O2"))
+    three = (("Oz", "Oz"), ("Fz", "Fz"), ("Cz", "Cz"))
+    keys = {F.cache_key(reader, "s01", spec, pick) for pick in (None, cyton, three)}
+    assert len(keys) == 3
+    assert F.cache_key(reader, "s01", spec, None) == F.cache_key(reader, "s01", spec)
+    cache = tmp_path / "cache"
+    a = F.load_features(reader, spec=spec, cache_dir=cache, progress=False,
+                        channels=cyton)  # fmt: skip
+    b = F.load_features(reader, spec=spec, cache_dir=cache, progress=False,
+                        channels=three)  # fmt: skip
+    again = F.load_features(reader, spec=spec, cache_dir=cache, progress=False,
+                            channels=cyton)  # fmt: skip
+    assert a.ch_names == ("Fp1", "Fp2", "C3", "O2")
+    assert b.ch_names == ("Oz", "Fz", "Cz")
+    assert b.X.shape[1] == 3
+    np.testing.assert_array_equal(again.X, a.X)
+    # the same features as picking the trials by hand, CAR over the pick
+    trials = F.pick_channels(reader.read_subject("s01"), cyton)
+    by_hand = F.trial_features(trials[0], spec).values
+    np.testing.assert_allclose(a.X[: by_hand.shape[0]], by_hand, rtol=0, atol=1e-12)
+
+
+def test_a_pick_renames_and_a_lacking_trial_is_named(deap_dir):
+    reader = get_reader("deap", deap_dir)
+    trials = F.pick_channels(reader.read_subject("s01"), (("Fz", "FZ"),))
+    assert trials[0].ch_names == ("FZ",)
+    assert trials[0].baseline.shape[0] == 1
+    with pytest.raises(F.DatasetError, match="lacks channel"):
+        F.pick_channels(trials, (("Cz", "Cz"),))

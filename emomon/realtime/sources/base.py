@@ -130,6 +130,10 @@ class Source(ABC, Closing):
         What the input says about itself, under flattened ``"node/child"``
         keys (an LSL stream's ``desc``, text values); ``"replay/speed"`` gives
         :attr:`time_scale`.
+    montage : str or None
+        The input's montage as ``emomon train --montage`` takes it, where the
+        source knows one (a BrainFlow board's ``"brainflow:synthetic"``); None
+        otherwise (its channel names are the montage then).
     unconverted_units : dict of str to str
         Channel name -> unit of each channel delivered as it came because its
         unit is not a voltage the source converts to microvolts (an LSL trigger
@@ -160,6 +164,7 @@ class Source(ABC, Closing):
         self.source_id = ""
         self.metadata: dict[str, Any] = {}
         self.unconverted_units: dict[str, str] = {}
+        self.montage: str | None = None
         self._state: SourceState = "stopped"
         self._state_lock = threading.Lock()
 

@@ -54,6 +54,7 @@ from brainflow.board_shim import (
 )
 
 from emomon.dsp.layout import canonical_name
+from emomon.dsp.montage import brainflow_montage_name
 from emomon.errors import literal
 from emomon.realtime.sources._sampleclock import SampleClock
 from emomon.realtime.sources.base import Chunk, Source, SourceError
@@ -306,6 +307,8 @@ class BrainFlowSource(Source):
             names = []
         if len(names) != len(self._eeg_rows) or not all(names):
             names = [f"ch{i + 1}" for i in range(len(self._eeg_rows))]
+        else:  # what `emomon train --montage` takes for this board
+            self.montage = brainflow_montage_name(_board_name(descr))
         self.ch_names = tuple(canonical_name(n) for n in names)
         self.clock_offset = 0.0
         self._board: BoardShim | None = None
