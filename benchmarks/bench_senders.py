@@ -20,8 +20,9 @@ completing chunk to publication) and the honest wire figure
 also counts the time a mid-chunk sample waited in the sender's chunk), the
 stream process's CPU (share of one core) and the windows flagged.
 
-Targets: push-to-receipt p50 <= 3 ms and p99 <= 10 ms; CPU <= 2% of a core with
-1-sample chunks.
+Targets: push-to-receipt p50 <= 5 ms and p99 <= 15 ms for every LSL sender
+(bench_stream.py's end-to-end targets, there for 1-sample chunks); CPU <= 2% of
+a core with 1-sample chunks (issue 11).
 
 Usage: python benchmarks/bench_senders.py [--seconds 60] [--rows 1,4,8,jitter,bf]
 Results: benchmarks/results/senders.json and the README table.
@@ -52,7 +53,9 @@ from emomon.dsp.layout import DEAP_CHANNELS  # noqa: E402
 
 SENDER = ROOT / "benchmarks" / "probes" / "lsl_sender.py"
 BF_CHANNELS = ("Fz", "C3", "Cz", "C4", "Pz", "Oz", "F3", "F4")
-TARGETS = {"p50_ms": 3.0, "p99_ms": 10.0, "cpu_core_share_chunk1": 0.02}
+#: The end-to-end targets of bench_stream.py (same model, same machine), met
+#: for every LSL sender; the CPU share of issue 11 for one-sample chunks.
+TARGETS = {"p50_ms": 5.0, "p99_ms": 15.0, "cpu_core_share_chunk1": 0.02}
 WARMUP_S = 3.0  # predictions of the first seconds (window warm-up) are left out
 
 

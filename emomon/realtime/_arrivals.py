@@ -10,10 +10,9 @@ blocking, keeps the latency of the blocking read at a fraction of the cost.
 The estimate must never be late (a reader asleep when the sample arrives is
 the latency the blocking read removed), so it is built to err early:
 
-- every read that returned samples gives a point ``(t_i, n_i)``: the time it
-  returned and the number of samples read so far. Up to the time the read
-  returned, at most ``n_i`` samples had arrived *and been read*; the read
-  returned no earlier than the arrival of its last sample;
+- every read that waited for its last sample and returned as it arrived (a
+  *prompt* read) gives a point ``(t_i, n_i)``: that arrival time and the number
+  of samples read so far;
 - at a rate ``r`` at least the highest seen (and at least the nominal one),
   sample ``N`` then arrives no earlier than ``N / r + min_i(t_i - n_i / r)``
   over the last few seconds: the earliest phase seen, at the fastest pace
@@ -21,7 +20,9 @@ the latency the blocking read removed), so it is built to err early:
   (the earliest push of the horizon sets the phase) and stalls (late, not
   early) keep it early; only a sender faster or earlier than anything in the
   last ``horizon_s`` can beat it, and the rate margin makes it drift early by
-  ``horizon_s * rate_margin`` (15 ms) on a steady sender.
+  ``horizon_s * rate_margin`` (15 ms) on a steady sender. When it was beaten
+  (the read after a rest finds the sample already there), the loop forgets the
+  reads and blocks until prompt reads span ``min_span_s`` again.
 """
 
 from __future__ import annotations
@@ -69,11 +70,21 @@ class ArrivalModel:
         """Forget every read (the source reconnected or restarted its clock)."""
         self._reads.clear()
 
-    def observe(self, t: float, n: int) -> None:
-        """Record a read that returned ``n`` samples at time ``t`` (monotonic s)."""
+    def observe(self, t: float, n: int, *, prompt: bool) -> None:
+        """Count a read that returned ``n`` samples at time ``t`` (monotonic s).
+
+        ``prompt``: the read waited for its last sample and returned as it
+        arrived, so ``t`` is that sample's arrival. Only such reads place the
+        phase: a read that found its samples already there, or gave up at its
+        timeout, returned at some time *after* they arrived, and learning from
+        it would make the estimate late (and a late estimate only ever sees
+        such reads).
+        """
         if n <= 0:
             return
         self._total += n
+        if not prompt:
+            return
         self._reads.append((t, self._total))
         while self._reads and self._reads[0][0] < t - self.horizon_s:
             self._reads.popleft()

@@ -59,6 +59,8 @@ MAX_WAIT_S = 0.25
 #: shorter rests are skipped.
 SLACK_S = 0.005
 MIN_REST_S = 0.002
+#: A read that returns its samples sooner than this found them already there.
+PROMPT_S = 0.001
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -379,13 +381,20 @@ def _run(loop: _Loop, stop_event: threading.Event | None) -> None:
                     until = min(until, deadline)
                 # rest while the window's last sample cannot be there yet ...
                 early = arrivals.earliest(want)
-                if early is not None and early - SLACK_S - now > MIN_REST_S:
+                rested = early is not None and early - SLACK_S - now > MIN_REST_S
+                if rested:
                     _rest(min(early - SLACK_S, until) - now, stop_event)
                 # ... then one blocking read, which returns as that sample arrives
+                t_read = time.monotonic()
                 chunk = source.read(
-                    timeout_s=max(until - time.monotonic(), 0.001), min_samples=want
+                    timeout_s=max(until - t_read, 0.001), min_samples=want
                 )
-                arrivals.observe(time.monotonic(), chunk.n_times)
+                t_back = time.monotonic()
+                complete = chunk.n_times >= want
+                waited = t_back - t_read > PROMPT_S
+                if rested and complete and not waited:
+                    arrivals.reset()  # it came before the estimate: learn anew
+                arrivals.observe(t_back, chunk.n_times, prompt=complete and waited)
             else:
                 chunk = source.read(timeout_s=st.read_timeout_s)
         except EmomonError as exc:  # a broken read is reported, not fatal

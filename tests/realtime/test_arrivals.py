@@ -30,7 +30,7 @@ def _blocking_reader(arrivals: np.ndarray, model: ArrivalModel) -> list[float]:
         if early is not None:
             errors.append(early - t)
         got = int(np.searchsorted(arrivals, t, side="right")) - n_read
-        model.observe(t, got)
+        model.observe(t, got, prompt=True)
         n_read += got
     return errors
 
@@ -84,16 +84,16 @@ def test_jitter_and_stalls_keep_it_early():
 def test_no_estimate_before_half_a_second_of_reads_and_after_reset():
     model = ArrivalModel(FS)
     assert model.earliest(HOP) is None
-    model.observe(1.0, 32)
-    model.observe(1.25, 32)
+    model.observe(1.0, 32, prompt=True)
+    model.observe(1.25, 32, prompt=True)
     assert model.earliest(HOP) is None  # 0.25 s of reads
-    model.observe(1.5, 32)
+    model.observe(1.5, 32, prompt=True)
     early = model.earliest(HOP)
     assert early is not None
     assert 1.5 + 0.2 < early <= 1.75
     model.reset()
     assert model.earliest(HOP) is None
-    model.observe(2.0, 0)  # an empty read records nothing
+    model.observe(2.0, 0, prompt=True)  # an empty read records nothing
     assert model.earliest(HOP) is None
 
 
@@ -102,12 +102,29 @@ def test_forgets_reads_older_than_the_horizon():
     estimate follows the sender's new phase."""
     model = ArrivalModel(FS, horizon_s=3.0)
     for k in range(40):  # 10 s at one read per hop
-        model.observe(k * 0.25, HOP)
+        model.observe(k * 0.25, HOP, prompt=True)
     for k in range(40):  # then the same sender, 1 s later
-        model.observe(11.0 + k * 0.25, HOP)
+        model.observe(11.0 + k * 0.25, HOP, prompt=True)
     early = model.earliest(HOP)
     assert early is not None
     assert 11.0 + 40 * 0.25 - 0.03 < early <= 11.0 + 40 * 0.25
+
+
+def test_reads_that_did_not_wait_count_samples_but_place_no_phase():
+    """A read that found its samples there (after a too-long rest) or gave up
+    at its timeout returned after they arrived: learning its time would make
+    the estimate late, and keep it late."""
+    model = ArrivalModel(FS)
+    for k in range(8):  # prompt reads: a hop's last sample at 10 + k/4 s
+        model.observe(10.0 + k * 0.25, HOP, prompt=True)
+    before = model.earliest(HOP)
+    assert before is not None
+    assert 10.0 + 8 * 0.25 - 0.02 < before <= 10.0 + 8 * 0.25
+    # the next hop, read 60 ms after its arrival: counted, but no phase
+    model.observe(10.0 + 8 * 0.25 + 0.06, HOP, prompt=False)
+    after = model.earliest(HOP)
+    assert after is not None
+    assert 10.0 + 9 * 0.25 - 0.02 < after <= 10.0 + 9 * 0.25
 
 
 def test_rejects_a_rate_that_is_not_positive():
