@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -55,6 +56,18 @@ STATUS_FIELDS: tuple[str, ...] = (
     "predictions",
     "last_error",
 )
+#: Reasons of ``quality.reasons``, in priority order (see
+#: :mod:`emomon.realtime.quality`, which holds the rules).
+QUALITY_REASONS: tuple[str, ...] = (
+    "nonfinite",
+    "railed",
+    "flat",
+    "noisy",
+    "line_noise",
+    "interpolated",
+    "no_data",
+)
+_REASON_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 #: Payloads larger than this are rejected before JSON decoding.
 MAX_PAYLOAD_BYTES = 1 << 20
 _MAX_SEQ = 2**63 - 1
@@ -185,7 +198,41 @@ def _check_quality(obj: Any) -> None:
     _check_int(_require(obj, "dropped", where), f"{where} dropped")
     if "sample_age_ms" in obj:  # optional, added within v1
         _check_number(obj["sample_age_ms"], f"{where} sample_age_ms")
-    _check_extras(obj, ("ok", "bad_channels", "dropped", "sample_age_ms"), where)
+    if "reasons" in obj:  # optional, added within v1
+        _check_reasons(obj["reasons"], bad, where)
+    _check_extras(
+        obj, ("ok", "bad_channels", "dropped", "reasons", "sample_age_ms"), where
+    )
+
+
+def _check_reasons(reasons: Any, bad: list[str], where: str) -> None:
+    """``quality.reasons``: channel -> reason word, naming every bad channel.
+
+    Reason words outside :data:`QUALITY_REASONS` pass (lower-case words, so a
+    reason added later within v1 does not break this reader); a bad channel
+    without a reason does not.
+    """
+    if not isinstance(reasons, dict):
+        raise MessageError(
+            f"{where} reasons must be an object channel -> reason, got "
+            f"{_short(reasons)}"
+        )
+    for ch, why in reasons.items():
+        if not isinstance(ch, str) or not 0 < len(ch) <= _MAX_NAME:
+            raise MessageError(
+                f"{where} reasons: channel names are strings of 1 to "
+                f"{_MAX_NAME} characters"
+            )
+        if not isinstance(why, str) or not _REASON_RE.fullmatch(why):
+            raise MessageError(
+                f"{where} reasons[{_short(ch)}] must be a reason such as "
+                f"{', '.join(map(repr, QUALITY_REASONS[:4]))}, got {_short(why)}"
+            )
+    missing = [c for c in bad if c not in reasons]
+    if missing:
+        raise MessageError(
+            f"{where} reasons lacks bad channel(s) {_short(', '.join(missing))}"
+        )
 
 
 def _check_version(obj: Mapping[str, Any], where: str) -> None:

@@ -44,6 +44,13 @@ Conventions:
   (added in v1, optional) publication time minus ``t_lsl`` on the LSL clock:
   the latency up to publication as the user meets it, including the time the
   sample waited in the sender's chunk and on the network.
+- ``quality.reasons`` (added in v1, optional: present when a channel has a
+  finding; older publishers never send it) names every channel with a
+  finding, channel -> reason (one of
+  :data:`~emomon.realtime.quality.QUALITY_REASONS`; a reader meeting another
+  word treats the channel as bad for an unknown reason). Every channel of
+  ``bad_channels`` has one; ``line_noise`` and ``interpolated`` channels are
+  named here only (the window was predicted on).
 - Non-finite numbers are never emitted: NaN and infinities become ``null``, and
   every float field and probability may be ``null`` (not available). A window that
   was not predicted on (``quality.ok`` false) may carry ``null`` probabilities and
@@ -194,8 +201,13 @@ class Quality:
         Whether NaN/inf samples fell in the window (in process; not on the wire,
         where such channels are among ``bad_channels``).
     reasons : mapping of str to str
-        Bad channel -> why: ``"nonfinite"``, ``"railed"``, ``"flat"`` or
-        ``"no data"`` (in process; not on the wire in v1).
+        Channel -> why, for every channel with a finding, in model order:
+        ``"nonfinite"``, ``"railed"``, ``"flat"``, ``"noisy"`` or ``"no_data"``
+        (these flag the window and the channel is among ``bad_channels``), or
+        ``"line_noise"`` or ``"interpolated"`` (these only annotate: the window
+        was predicted on). The rules are :mod:`emomon.realtime.quality`'s. On
+        the wire as ``quality.reasons`` when not empty (added in v1; a clean
+        window, and every window of an older publisher, has none).
     sample_age_ms : float or None
         Age of the window's last sample when the prediction was published: the
         publication time minus the sample's timestamp, both on this machine's
@@ -222,14 +234,16 @@ class Quality:
     def to_dict(self) -> dict[str, Any]:
         """Return the wire object.
 
-        ``{"ok", "bad_channels", "dropped", "sample_age_ms" (when set),
-        ...extra}``.
+        ``{"ok", "bad_channels", "dropped", "reasons" (when any),
+        "sample_age_ms" (when set), ...extra}``.
         """
         out: dict[str, Any] = {
             "ok": self.ok,
             "bad_channels": list(self.bad_channels),
             "dropped": self.dropped,
         }
+        if self.reasons:
+            out["reasons"] = dict(self.reasons)
         if self.sample_age_ms is not None:
             out["sample_age_ms"] = self.sample_age_ms
         out.update(self.extra)
@@ -244,12 +258,13 @@ class Quality:
             ok=bool(obj["ok"]),
             bad_channels=tuple(obj["bad_channels"]),
             dropped=int(obj["dropped"]),
+            reasons=dict(obj.get("reasons") or {}),
             sample_age_ms=None if age is None else float(age),
             extra=extra,
         )
 
 
-_QUALITY_FIELDS = ("ok", "bad_channels", "dropped", "sample_age_ms")
+_QUALITY_FIELDS = ("ok", "bad_channels", "dropped", "reasons", "sample_age_ms")
 
 
 @dataclass(frozen=True)
