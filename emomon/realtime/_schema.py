@@ -28,7 +28,8 @@ DEFAULT_FRONTEND = "tcp://127.0.0.1:5559"
 DEFAULT_BACKEND = "tcp://127.0.0.1:5560"
 PREDICTION_TOPIC = "emomon.prediction.v1"
 STATUS_TOPIC = "emomon.status.v1"
-TOPICS: tuple[str, ...] = (PREDICTION_TOPIC, STATUS_TOPIC)
+META_TOPIC = "emomon.meta.v1"
+TOPICS: tuple[str, ...] = (PREDICTION_TOPIC, STATUS_TOPIC, META_TOPIC)
 VERSION = 1
 #: Fixed keys of a prediction payload; every other key is a task.
 PREDICTION_FIELDS: tuple[str, ...] = (
@@ -55,6 +56,23 @@ STATUS_FIELDS: tuple[str, ...] = (
     "uptime_s",
     "predictions",
     "last_error",
+)
+#: Keys of a meta payload, in order.
+META_FIELDS: tuple[str, ...] = (
+    "v",
+    "seq",
+    "stream",
+    "t_pub",
+    "model",
+    "sfreq",
+    "model_sfreq",
+    "window_s",
+    "hop_s",
+    "tasks",
+    "ch_names",
+    "pos_3d",
+    "pos_2d",
+    "positions",
 )
 #: Reasons of ``quality.reasons``, in priority order (see
 #: :mod:`emomon.realtime.quality`, which holds the rules).
@@ -95,6 +113,8 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def _where(topic: str) -> str:
+    if topic == META_TOPIC:
+        return "meta"
     return "prediction" if topic == PREDICTION_TOPIC else "status"
 
 
@@ -235,6 +255,68 @@ def _check_reasons(reasons: Any, bad: list[str], where: str) -> None:
         )
 
 
+def _check_points(value: Any, n: int, dim: int, where: str) -> None:
+    """Check a list of ``n`` points of ``dim`` finite numbers (each may be null)."""
+    if not isinstance(value, list) or len(value) != n:
+        raise MessageError(
+            f"{where} must be a list of one position (or null) per channel, {n} "
+            f"in all, got {_short(value)}"
+        )
+    for i, p in enumerate(value):
+        if p is None:
+            continue
+        if (
+            not isinstance(p, list)
+            or len(p) != dim
+            or not all(
+                isinstance(c, (int, float))
+                and not isinstance(c, bool)
+                and math.isfinite(c)
+                for c in p
+            )
+        ):
+            raise MessageError(
+                f"{where}[{i}] must be {dim} finite numbers or null, got {_short(p)}"
+            )
+
+
+def _check_meta(payload: Mapping[str, Any]) -> None:
+    where = "meta"
+    _check_str(_require(payload, "model", where), "meta model")
+    for key in ("sfreq", "model_sfreq", "window_s", "hop_s"):
+        value = _require(payload, key, where)
+        _check_number(value, f"meta {key}")
+        if value is None or not (math.isfinite(value) and value > 0):
+            raise MessageError(f"meta {key} must be a number > 0, got {_short(value)}")
+    tasks = _require(payload, "tasks", where)
+    if not isinstance(tasks, dict) or not tasks:
+        raise MessageError(
+            f"meta tasks must be a non-empty object task -> class names, got "
+            f"{_short(tasks)}"
+        )
+    for task, classes in tasks.items():
+        if not isinstance(classes, list) or not all(
+            isinstance(c, str) for c in classes
+        ):
+            raise MessageError(
+                f"meta tasks[{_short(task)}] must be a list of class names"
+            )
+    names = _require(payload, "ch_names", where)
+    if not isinstance(names, list) or not names:
+        raise MessageError(
+            f"meta ch_names must be a non-empty list of channel names, got "
+            f"{_short(names)}"
+        )
+    for c in names:
+        _check_name(c, "meta ch_names entry")
+    if len(set(names)) != len(names):
+        raise MessageError("meta ch_names must not repeat a channel")
+    _check_points(_require(payload, "pos_3d", where), len(names), 3, "meta pos_3d")
+    _check_points(_require(payload, "pos_2d", where), len(names), 2, "meta pos_2d")
+    _check_str(_require(payload, "positions", where), "meta positions")
+    _check_extras(payload, META_FIELDS, where)
+
+
 def _check_version(obj: Mapping[str, Any], where: str) -> None:
     v = _require(obj, "v", where)
     if isinstance(v, bool) or not isinstance(v, int):
@@ -251,7 +333,7 @@ def validate(topic: str, payload: Any) -> None:
     Parameters
     ----------
     topic : str
-        :data:`PREDICTION_TOPIC` or :data:`STATUS_TOPIC`.
+        :data:`PREDICTION_TOPIC`, :data:`STATUS_TOPIC` or :data:`META_TOPIC`.
     payload : dict
         The payload (decoded JSON, or a freshly built payload that may still hold
         NaN, which :func:`encode` writes as null).
@@ -283,6 +365,9 @@ def validate(topic: str, payload: Any) -> None:
                 n_tasks += 1
         if n_tasks == 0:
             raise MessageError("prediction has no task (valence, arousal, ...)")
+        return
+    if topic == META_TOPIC:
+        _check_meta(payload)
         return
     state = _require(payload, "state", where)
     if not isinstance(state, str) or state not in STATES:
