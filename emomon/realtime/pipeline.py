@@ -556,6 +556,7 @@ class Pipeline:
                 len(names),
                 RunningLevel.windows(s.noisy_level_s, s.hop_s),
                 RunningLevel.windows(s.noisy_level_min_s, s.hop_s),
+                refresh=RunningLevel.windows(1.0, s.hop_s),
             )
         rms, line = self._spectral(x)
         broken = flat | railed | nonfinite

@@ -97,34 +97,42 @@ class SpectralMeasure:
             float(f) for f in line_freqs if f + line_half_width < nyq
         )
         self.line_half_width = float(line_half_width)
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray, slice, np.ndarray]] = {}
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, list]] = {}
 
-    def _operators(self, n: int) -> tuple[np.ndarray, np.ndarray, slice, np.ndarray]:
-        """Detrend basis, taper, the FFT bins in use and their band weights."""
+    def _operators(
+        self, n: int
+    ) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, list[tuple[slice, float, int | None]]
+    ]:
+        """Centred time, its regression weights, the taper, and each band's bins.
+
+        Each band is a contiguous run of FFT bins; its power is the sum of
+        their periodogram values times one scale (one-sided density times the
+        bin width, as ``scipy.signal.periodogram``'s "density" scaling), the
+        Nyquist bin counted once (``nyquist``: its index when in the band).
+        """
         got = self._cache.get(n)
         if got is not None:
             return got
         sfreq = self.sfreq
         freqs = np.fft.rfftfreq(n, d=1.0 / sfreq)
-        df = sfreq / n
         win = signal.get_window("hann", n)  # periodic, as the features' Welch
-        # One-sided density (scipy.signal.periodogram's "density" scaling) times
-        # the bin width: a column sum is the power (µV²) in that band.
-        scale = np.full(freqs.size, 2.0 * df / (sfreq * float(win @ win)))
-        scale[0] /= 2.0
-        if n % 2 == 0:
-            scale[-1] /= 2.0
+        scale = 2.0 / (n * float(win @ win))  # 2 * df / (sfreq * sum(win**2))
+        nyq = freqs.size - 1 if n % 2 == 0 else None
         lo, hi = self.band
         h = self.line_half_width
         masks = [(freqs >= lo) & (freqs <= hi)]
         masks += [np.abs(freqs - f) <= h for f in self.line_freqs]
-        used = np.flatnonzero(np.any(masks, axis=0))
-        bins = slice(int(used[0]), int(used[-1]) + 1)
-        weights = np.stack([m[bins] * scale[bins] for m in masks], axis=1)
-        # Least-squares detrend on an orthonormal basis of {1, t}: x - (x B') B.
+        bands = []
+        for m in masks:
+            idx = np.flatnonzero(m)
+            if idx.size == 0:  # a band narrower than a bin: no power
+                bands.append((slice(0, 0), scale, None))
+                continue
+            sl = slice(int(idx[0]), int(idx[-1]) + 1)
+            bands.append((sl, scale, nyq if nyq is not None and m[nyq] else None))
         t = np.arange(n) - (n - 1) / 2.0
-        basis = np.stack([np.full(n, 1.0 / math.sqrt(n)), t / math.sqrt(t @ t)])
-        got = (basis, win, bins, weights)
+        got = (t, t / float(t @ t), win, bands)
         if len(self._cache) > 8:  # lengths come and go with the sample rate
             self._cache.clear()
         self._cache[n] = got
@@ -145,14 +153,28 @@ class SpectralMeasure:
         line_ratio : ndarray, shape (n_channels,)
             Power within ``±line_half_width`` of the strongest mains frequency
             divided by the 1-40 Hz power (0 when no mains band fits).
+
+        Notes
+        -----
+        No matrix product: a threaded BLAS spends more waking its threads for
+        these small products than computing them (+0.4 ms a hop, measured on
+        this project's 2 busy cores); reductions and one FFT do not thread.
         """
-        basis, win, bins, weights = self._operators(x.shape[1])
-        xd = x - (x @ basis.T) @ basis
+        t, ramp, win, band_bins = self._operators(x.shape[1])
+        # Least-squares detrend (mean and slope: t is centred), then the taper.
+        xd = x - x.mean(axis=1, keepdims=True)
+        xd -= (x * ramp).sum(axis=1, keepdims=True) * t
         xd *= win
-        spec = np.fft.rfft(xd, axis=1)[:, bins]
+        spec = np.fft.rfft(xd, axis=1)
         power = spec.real * spec.real
         power += spec.imag * spec.imag
-        bands = power @ weights  # (n_channels, 1 + n_line)
+        out = []
+        for sl, scale, nyq in band_bins:
+            p = power[:, sl].sum(axis=1)
+            if nyq is not None:
+                p -= 0.5 * power[:, nyq]
+            out.append(p * scale)
+        bands = np.stack(out, axis=1)  # (n_channels, 1 + n_line)
         eeg = bands[:, 0]
         rms = np.sqrt(eeg)
         if bands.shape[1] == 1:
@@ -172,6 +194,9 @@ class RunningLevel:
         Windows the median covers (the newest ``length``).
     min_count : int
         Windows a channel needs before it has a level.
+    refresh : int
+        Windows between two computations of the median once every channel has
+        a full span (default 1: every window).
 
     Notes
     -----
@@ -181,19 +206,26 @@ class RunningLevel:
     non-finite) count as missing for that channel.
     """
 
-    def __init__(self, n_channels: int, length: int, min_count: int) -> None:
+    def __init__(
+        self, n_channels: int, length: int, min_count: int, *, refresh: int = 1
+    ) -> None:
         self.length = max(1, int(length))
         self.min_count = max(1, min(int(min_count), self.length))
         self._buf = np.full((n_channels, self.length), np.nan)
         self._i = 0
         self._clean = False  # the buffer holds no NaN (the usual, fast case)
         self._level: np.ndarray | None = None
+        self._since = 0  # windows pushed since the level was computed
+        self.refresh = max(1, int(refresh))
 
     def level(self) -> np.ndarray:
         """Median per channel; NaN for a channel with fewer than ``min_count``."""
         if self._clean:
-            if self._level is None:  # one median per window pushed, at most
+            # A median over ``length`` windows moves little in a few: recompute
+            # it every ``refresh`` windows (a 30 s level, once a second).
+            if self._level is None or self._since >= self.refresh:
                 self._level = np.median(self._buf, axis=1)
+                self._since = 0
             return self._level
         count = np.isfinite(self._buf).sum(axis=1)
         out = np.full(self._buf.shape[0], np.nan)
@@ -204,7 +236,7 @@ class RunningLevel:
 
     def push(self, values: np.ndarray, exclude: np.ndarray | None = None) -> None:
         """Add one window's values; ``exclude`` (bool per channel) counts as missing."""
-        self._level = None
+        self._since += 1
         col = self._buf[:, self._i]
         col[:] = values
         if exclude is not None and exclude.any():
@@ -214,6 +246,7 @@ class RunningLevel:
             self._clean = bool(np.isfinite(col).all())
         elif self._i == 0:  # a full cycle: the missing values may be gone
             self._clean = bool(np.isfinite(self._buf).all())
+            self._level = None
 
     @staticmethod
     def windows(span_s: float, hop_s: float) -> int:
