@@ -49,8 +49,8 @@ Conventions:
   finding, channel -> reason (one of
   :data:`~emomon.realtime.quality.QUALITY_REASONS`; a reader meeting another
   word treats the channel as bad for an unknown reason). Every channel of
-  ``bad_channels`` has one; ``line_noise`` and ``interpolated`` channels are
-  named here only (the window was predicted on).
+  ``bad_channels`` has one. ``interpolated`` (in ``bad_channels``) and
+  ``line_noise`` (in ``reasons`` only) leave the window predicted on.
 - Non-finite numbers are never emitted: NaN and infinities become ``null``, and
   every float field and probability may be ``null`` (not available). A window that
   was not predicted on (``quality.ok`` false) may carry ``null`` probabilities and
@@ -207,9 +207,11 @@ class Quality:
     Attributes
     ----------
     ok : bool
-        Whether the window was predicted on (no bad channel, nothing dropped).
+        Whether the window was predicted on (no flagged channel, nothing
+        dropped).
     bad_channels : tuple of str
-        Model channels flagged in the window, in model order.
+        Model channels flagged in the window, or interpolated for it, in model
+        order.
     dropped : int
         Samples lost (timestamp gaps) inside the window.
     nonfinite : bool
@@ -218,11 +220,12 @@ class Quality:
     reasons : mapping of str to str
         Channel -> why, for every channel with a finding, in model order:
         ``"nonfinite"``, ``"railed"``, ``"flat"``, ``"noisy"`` or ``"no_data"``
-        (these flag the window and the channel is among ``bad_channels``), or
-        ``"line_noise"`` or ``"interpolated"`` (these only annotate: the window
-        was predicted on). The rules are :mod:`emomon.realtime.quality`'s. On
-        the wire as ``quality.reasons`` when not empty (added in v1; a clean
-        window, and every window of an older publisher, has none).
+        (these flag the window and the channel is among ``bad_channels``),
+        ``"interpolated"`` (among ``bad_channels``, the window predicted on)
+        or ``"line_noise"`` (only named here; the window predicted on). The
+        rules are :mod:`emomon.realtime.quality`'s. On the wire as
+        ``quality.reasons`` when not empty (added in v1; a clean window, and
+        every window of an older publisher, has none).
     sample_age_ms : float or None
         Age of the window's last sample when the prediction was published: the
         publication time minus the sample's timestamp, both on this machine's

@@ -19,9 +19,10 @@ names every channel with a finding and why, as the wire's ``quality.reasons``
 
 A channel gets one reason, the first that applies in this list's order. A
 flagging reason sets ``quality.ok`` false (no probability is published) and
-lists the channel in ``bad_channels``; ``line_noise`` and ``interpolated`` only
-annotate: the window is predicted on, the channel is named in ``reasons`` and
-not in ``bad_channels``.
+lists the channel in ``bad_channels``. ``line_noise`` and ``interpolated`` do
+not flag the window: an ``interpolated`` channel is still listed in
+``bad_channels`` (its signal was bad and was replaced), a ``line_noise``
+channel is named in ``reasons`` only (its signal is used as it is).
 
 Where the measures come from: the *raw* source samples of the window (the ring
 the flat/railed rules read), at the source's rate, not the features. The
@@ -57,7 +58,8 @@ __all__ = [
 FLAGGING_REASONS: frozenset[str] = frozenset(
     {"nonfinite", "railed", "flat", "noisy", "no_data"}
 )
-#: Reasons that only name the channel; the window is predicted on.
+#: Reasons that leave the window predicted on (``interpolated`` channels are
+#: still in ``bad_channels``; ``line_noise`` ones only in ``reasons``).
 ANNOTATING_REASONS: frozenset[str] = frozenset({"line_noise", "interpolated"})
 
 

@@ -245,11 +245,14 @@ def _message(quality: Quality) -> PredictionMessage:
 
 
 def test_reasons_round_trip_on_the_wire_including_interpolated():
+    # an interpolated channel stays among bad_channels; the window is ok
     q = Quality(
         ok=True,
+        bad_channels=("Fp1",),
         reasons={"Fp1": "interpolated", "O2": "line_noise"},
     )
     msg = _message(q)
+    validate(PREDICTION_TOPIC, msg.to_dict())
     payload = msg.to_dict()
     assert payload["quality"]["reasons"] == {"Fp1": "interpolated", "O2": "line_noise"}
     back = PredictionMessage.from_json(msg.to_json())
