@@ -127,22 +127,22 @@ def test_nonfinite_channel_is_named_nonfinite(deap_model, clean_eeg):
 
 
 def test_noisy_by_absolute_level(deap_model, clean_eeg):
-    """White noise of 200 µV: 1-40 Hz RMS ~156 µV, above noisy_uv (100); the
+    """White noise of 300 µV: 1-40 Hz RMS ~234 µV, above noisy_uv (150); the
     ratio rule is off, so the absolute rule alone names it."""
     rng = np.random.default_rng(0)
-    faulty = _inject(clean_eeg, lambda x, t: x + 200.0 * rng.standard_normal(x.size))
+    faulty = _inject(clean_eeg, lambda x, t: x + 300.0 * rng.standard_normal(x.size))
     preds, _ = _run(deap_model, faulty, settings=PipelineSettings(noisy_ratio=math.inf))
     _assert_reason(preds, "noisy", flags=True)
 
 
 def test_noisy_by_ratio_to_the_running_level(deap_model, clean_eeg):
-    """The channel at 7 times its amplitude (a loose electrode): below 100 µV,
-    so only the ratio rule (5 x its running level) names it."""
+    """The channel at 7 times its amplitude (a loose electrode): below
+    noisy_uv, so only the ratio rule (5 x its running level) names it."""
     faulty = _inject(clean_eeg, lambda x, t: 7.0 * x)
     spec = SpectralMeasure(SF)
     a = int(T_FAULT * SF) + int(SF)
     rms, _ = spec(faulty[:, a : a + int(2 * SF)])
-    assert rms[CH] < 100.0  # the absolute rule cannot fire
+    assert rms[CH] < PipelineSettings().noisy_uv  # the absolute rule cannot fire
     preds, _ = _run(deap_model, faulty, settings=PipelineSettings(noisy_uv=math.inf))
     _assert_reason(preds, "noisy", flags=True)
 
