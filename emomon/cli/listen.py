@@ -12,6 +12,7 @@ from typing import TextIO
 from emomon.cli.argtypes import endpoint, positive_float, positive_int
 from emomon.realtime.messages import (
     DEFAULT_ADDRESS,
+    META_TOPIC,
     PREDICTION_TOPIC,
     STATUS_TOPIC,
     TOPICS,
@@ -21,8 +22,10 @@ from emomon.realtime.messages import (
 HELP = "print live predictions and status from `emomon stream`"
 DESCRIPTION = (
     "Subscribe to an emomon publisher and print one line per "
-    "prediction and a line when the source state changes (or, with --json, "
-    "every message as a JSON line). Runs until Ctrl-C, --count or --duration."
+    "prediction, a line when the source state changes and a line with each "
+    "stream's description (channels, rates, tasks) (or, with --json, "
+    "every message of the topics as a JSON line). Runs until Ctrl-C, --count or "
+    "--duration."
 )
 
 #: Library parameter -> flag (:class:`~emomon.realtime.subscribe.Subscriber`).
@@ -34,7 +37,13 @@ FLAGS: dict[str, str] = {
     "latest": "--latest",
 }
 
-_TOPIC_ALIASES = {"prediction": PREDICTION_TOPIC, "status": STATUS_TOPIC}
+_TOPIC_ALIASES = {
+    "prediction": PREDICTION_TOPIC,
+    "status": STATUS_TOPIC,
+    "meta": META_TOPIC,
+}
+#: Topics printed without --topic (and counted by --count).
+_DEFAULT_TOPICS = (PREDICTION_TOPIC, STATUS_TOPIC)
 
 
 def topic(text: str) -> str:
@@ -42,7 +51,7 @@ def topic(text: str) -> str:
     name = _TOPIC_ALIASES.get(text, text)
     if name not in TOPICS:
         raise argparse.ArgumentTypeError(
-            f"unknown topic {text!r}; use prediction, status, or one of "
+            f"unknown topic {text!r}; use prediction, status, meta, or one of "
             f"{', '.join(TOPICS)}"
         )
     return name
@@ -55,10 +64,17 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     """
     from emomon.realtime._signals import StopOnSignals
     from emomon.realtime.messages import encode
-    from emomon.realtime.subscribe import Subscriber, format_prediction, format_status
+    from emomon.realtime.subscribe import (
+        Subscriber,
+        format_meta,
+        format_prediction,
+        format_status,
+    )
 
     out = sys.stdout if out is None else out
-    topics = tuple(dict.fromkeys(args.topics or TOPICS))
+    topics = tuple(dict.fromkeys(args.topics or _DEFAULT_TOPICS))
+    # The human view also prints each stream's description (not counted).
+    shown = topics if args.json or META_TOPIC in topics else (*topics, META_TOPIC)
     count: int | None = args.count
     deadline = None if args.duration is None else time.monotonic() + args.duration
     n = 0
@@ -69,7 +85,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         StopOnSignals(stop),
         Subscriber(
             args.address,
-            topics=topics,
+            topics=shown,
             curve_secret_key=args.curve_secret,
             curve_server_key=args.curve_server,
             latest=args.latest,
@@ -90,6 +106,9 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             msg = sub.recv(wait)
             if msg is None:
                 continue
+            if msg.topic not in topics:  # a description for the human view
+                print(format_meta(msg.payload), file=out, flush=True)
+                continue
             n += 1
             line = None
             if args.json:
@@ -97,6 +116,8 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
             elif msg.topic == PREDICTION_TOPIC:
                 streams.add(msg.stream)
                 line = format_prediction(msg.payload, with_stream=len(streams) > 1)
+            elif msg.topic == META_TOPIC:
+                line = format_meta(msg.payload)
             elif states.get(msg.stream) != msg.payload["state"]:
                 states[msg.stream] = msg.payload["state"]
                 line = format_status(msg.payload)
@@ -132,7 +153,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         type=topic,
         metavar="TOPIC",
-        help="prediction or status (or the full topic name); repeatable; default both",
+        help="prediction, status or meta (or the full topic name); repeatable; "
+        "default prediction and status (the human view also prints each stream's "
+        "description, meta, without counting it)",
     )
     p.add_argument(
         "--json",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -27,7 +28,8 @@ DEFAULT_FRONTEND = "tcp://127.0.0.1:5559"
 DEFAULT_BACKEND = "tcp://127.0.0.1:5560"
 PREDICTION_TOPIC = "emomon.prediction.v1"
 STATUS_TOPIC = "emomon.status.v1"
-TOPICS: tuple[str, ...] = (PREDICTION_TOPIC, STATUS_TOPIC)
+META_TOPIC = "emomon.meta.v1"
+TOPICS: tuple[str, ...] = (PREDICTION_TOPIC, STATUS_TOPIC, META_TOPIC)
 VERSION = 1
 #: Fixed keys of a prediction payload; every other key is a task.
 PREDICTION_FIELDS: tuple[str, ...] = (
@@ -55,6 +57,35 @@ STATUS_FIELDS: tuple[str, ...] = (
     "predictions",
     "last_error",
 )
+#: Keys of a meta payload, in order.
+META_FIELDS: tuple[str, ...] = (
+    "v",
+    "seq",
+    "stream",
+    "t_pub",
+    "model",
+    "sfreq",
+    "model_sfreq",
+    "window_s",
+    "hop_s",
+    "tasks",
+    "ch_names",
+    "pos_3d",
+    "pos_2d",
+    "positions",
+)
+#: Reasons of ``quality.reasons``, in priority order (see
+#: :mod:`emomon.realtime.quality`, which holds the rules).
+QUALITY_REASONS: tuple[str, ...] = (
+    "nonfinite",
+    "railed",
+    "flat",
+    "noisy",
+    "line_noise",
+    "interpolated",
+    "no_data",
+)
+_REASON_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 #: Payloads larger than this are rejected before JSON decoding.
 MAX_PAYLOAD_BYTES = 1 << 20
 _MAX_SEQ = 2**63 - 1
@@ -82,6 +113,8 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def _where(topic: str) -> str:
+    if topic == META_TOPIC:
+        return "meta"
     return "prediction" if topic == PREDICTION_TOPIC else "status"
 
 
@@ -185,7 +218,103 @@ def _check_quality(obj: Any) -> None:
     _check_int(_require(obj, "dropped", where), f"{where} dropped")
     if "sample_age_ms" in obj:  # optional, added within v1
         _check_number(obj["sample_age_ms"], f"{where} sample_age_ms")
-    _check_extras(obj, ("ok", "bad_channels", "dropped", "sample_age_ms"), where)
+    if "reasons" in obj:  # optional, added within v1
+        _check_reasons(obj["reasons"], bad, where)
+    _check_extras(
+        obj, ("ok", "bad_channels", "dropped", "reasons", "sample_age_ms"), where
+    )
+
+
+def _check_reasons(reasons: Any, bad: list[str], where: str) -> None:
+    """``quality.reasons``: channel -> reason word, naming every bad channel.
+
+    Reason words outside :data:`QUALITY_REASONS` pass (lower-case words, so a
+    reason added later within v1 does not break this reader); a bad channel
+    without a reason does not.
+    """
+    if not isinstance(reasons, dict):
+        raise MessageError(
+            f"{where} reasons must be an object channel -> reason, got "
+            f"{_short(reasons)}"
+        )
+    for ch, why in reasons.items():
+        if not isinstance(ch, str) or not 0 < len(ch) <= _MAX_NAME:
+            raise MessageError(
+                f"{where} reasons: channel names are strings of 1 to "
+                f"{_MAX_NAME} characters"
+            )
+        if not isinstance(why, str) or not _REASON_RE.fullmatch(why):
+            raise MessageError(
+                f"{where} reasons[{_short(ch)}] must be a reason such as "
+                f"{', '.join(map(repr, QUALITY_REASONS[:4]))}, got {_short(why)}"
+            )
+    missing = [c for c in bad if c not in reasons]
+    if missing:
+        raise MessageError(
+            f"{where} reasons lacks bad channel(s) {_short(', '.join(missing))}"
+        )
+
+
+def _check_points(value: Any, n: int, dim: int, where: str) -> None:
+    """Check a list of ``n`` points of ``dim`` finite numbers (each may be null)."""
+    if not isinstance(value, list) or len(value) != n:
+        raise MessageError(
+            f"{where} must be a list of one position (or null) per channel, {n} "
+            f"in all, got {_short(value)}"
+        )
+    for i, p in enumerate(value):
+        if p is None:
+            continue
+        if (
+            not isinstance(p, list)
+            or len(p) != dim
+            or not all(
+                isinstance(c, (int, float))
+                and not isinstance(c, bool)
+                and math.isfinite(c)
+                for c in p
+            )
+        ):
+            raise MessageError(
+                f"{where}[{i}] must be {dim} finite numbers or null, got {_short(p)}"
+            )
+
+
+def _check_meta(payload: Mapping[str, Any]) -> None:
+    where = "meta"
+    _check_str(_require(payload, "model", where), "meta model")
+    for key in ("sfreq", "model_sfreq", "window_s", "hop_s"):
+        value = _require(payload, key, where)
+        _check_number(value, f"meta {key}")
+        if value is None or not (math.isfinite(value) and value > 0):
+            raise MessageError(f"meta {key} must be a number > 0, got {_short(value)}")
+    tasks = _require(payload, "tasks", where)
+    if not isinstance(tasks, dict) or not tasks:
+        raise MessageError(
+            f"meta tasks must be a non-empty object task -> class names, got "
+            f"{_short(tasks)}"
+        )
+    for task, classes in tasks.items():
+        if not isinstance(classes, list) or not all(
+            isinstance(c, str) for c in classes
+        ):
+            raise MessageError(
+                f"meta tasks[{_short(task)}] must be a list of class names"
+            )
+    names = _require(payload, "ch_names", where)
+    if not isinstance(names, list) or not names:
+        raise MessageError(
+            f"meta ch_names must be a non-empty list of channel names, got "
+            f"{_short(names)}"
+        )
+    for c in names:
+        _check_name(c, "meta ch_names entry")
+    if len(set(names)) != len(names):
+        raise MessageError("meta ch_names must not repeat a channel")
+    _check_points(_require(payload, "pos_3d", where), len(names), 3, "meta pos_3d")
+    _check_points(_require(payload, "pos_2d", where), len(names), 2, "meta pos_2d")
+    _check_str(_require(payload, "positions", where), "meta positions")
+    _check_extras(payload, META_FIELDS, where)
 
 
 def _check_version(obj: Mapping[str, Any], where: str) -> None:
@@ -204,7 +333,7 @@ def validate(topic: str, payload: Any) -> None:
     Parameters
     ----------
     topic : str
-        :data:`PREDICTION_TOPIC` or :data:`STATUS_TOPIC`.
+        :data:`PREDICTION_TOPIC`, :data:`STATUS_TOPIC` or :data:`META_TOPIC`.
     payload : dict
         The payload (decoded JSON, or a freshly built payload that may still hold
         NaN, which :func:`encode` writes as null).
@@ -236,6 +365,9 @@ def validate(topic: str, payload: Any) -> None:
                 n_tasks += 1
         if n_tasks == 0:
             raise MessageError("prediction has no task (valence, arousal, ...)")
+        return
+    if topic == META_TOPIC:
+        _check_meta(payload)
         return
     state = _require(payload, "state", where)
     if not isinstance(state, str) or state not in STATES:

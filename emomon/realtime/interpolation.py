@@ -125,7 +125,7 @@ class WindowInterpolation:
             channel ``q`` flags was interpolated long enough, an ``ok`` quality
             naming each interpolated channel with reason ``"interpolated"``.
         """
-        if "no data" in q.reasons.values():
+        if "no_data" in q.reasons.values():
             return q  # says nothing of any channel: the set stays as it is
         interp = self.interpolator
         start = end - self.window_n
@@ -137,11 +137,14 @@ class WindowInterpolation:
         ):
             done = interp.touched(start, end)
             if done:
+                names = [self.names[i] for i in done]
+                # annotations of the other channels (line_noise) stay
+                notes = {c: r for c, r in q.reasons.items() if c not in q.bad_channels}
                 result = Quality(
                     ok=True,
-                    bad_channels=tuple(self.names[i] for i in done),
+                    bad_channels=tuple(names),
                     nonfinite=q.nonfinite,
-                    reasons={self.names[i]: "interpolated" for i in done},
+                    reasons={**notes, **dict.fromkeys(names, "interpolated")},
                 )
         interp.update(flagged)
         return result

@@ -44,6 +44,13 @@ Conventions:
   (added in v1, optional) publication time minus ``t_lsl`` on the LSL clock:
   the latency up to publication as the user meets it, including the time the
   sample waited in the sender's chunk and on the network.
+- ``quality.reasons`` (added in v1, optional: present when a channel has a
+  finding; older publishers never send it) names every channel with a
+  finding, channel -> reason (one of
+  :data:`~emomon.realtime.quality.QUALITY_REASONS`; a reader meeting another
+  word treats the channel as bad for an unknown reason). Every channel of
+  ``bad_channels`` has one. ``interpolated`` (in ``bad_channels``) and
+  ``line_noise`` (in ``reasons`` only) leave the window predicted on.
 - Non-finite numbers are never emitted: NaN and infinities become ``null``, and
   every float field and probability may be ``null`` (not available). A window that
   was not predicted on (``quality.ok`` false) may carry ``null`` probabilities and
@@ -65,6 +72,7 @@ values and return the wire dict.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -79,6 +87,8 @@ from emomon.realtime._schema import (
     DEFAULT_BACKEND,
     DEFAULT_FRONTEND,
     MAX_PAYLOAD_BYTES,
+    META_FIELDS,
+    META_TOPIC,
     PREDICTION_FIELDS,
     PREDICTION_TOPIC,
     STATUS_FIELDS,
@@ -100,6 +110,8 @@ __all__ = [
     "DEFAULT_BACKEND",
     "DEFAULT_FRONTEND",
     "MAX_PAYLOAD_BYTES",
+    "META_FIELDS",
+    "META_TOPIC",
     "PREDICTION_FIELDS",
     "PREDICTION_TOPIC",
     "STATES",
@@ -109,6 +121,7 @@ __all__ = [
     "VERSION",
     "Message",
     "MessageError",
+    "MetaMessage",
     "PredictionMessage",
     "Quality",
     "State",
@@ -142,7 +155,9 @@ class Message:
 
     @property
     def kind(self) -> str:
-        """``"prediction"`` or ``"status"``."""
+        """``"prediction"``, ``"status"`` or ``"meta"``."""
+        if self.topic == META_TOPIC:
+            return "meta"
         return "prediction" if self.topic == PREDICTION_TOPIC else "status"
 
     @property
@@ -176,6 +191,13 @@ class Message:
             return None
         return StatusMessage.from_dict(self.payload)
 
+    @property
+    def meta(self) -> MetaMessage | None:
+        """The typed stream description (None for other messages)."""
+        if self.topic != META_TOPIC:
+            return None
+        return MetaMessage.from_dict(self.payload)
+
 
 # -- typed messages --------------------------------------------------------------
 @dataclass(frozen=True)
@@ -185,17 +207,25 @@ class Quality:
     Attributes
     ----------
     ok : bool
-        Whether the window was predicted on (no bad channel, nothing dropped).
+        Whether the window was predicted on (no flagged channel, nothing
+        dropped).
     bad_channels : tuple of str
-        Model channels flagged in the window, in model order.
+        Model channels flagged in the window, or interpolated for it, in model
+        order.
     dropped : int
         Samples lost (timestamp gaps) inside the window.
     nonfinite : bool
         Whether NaN/inf samples fell in the window (in process; not on the wire,
         where such channels are among ``bad_channels``).
     reasons : mapping of str to str
-        Bad channel -> why: ``"nonfinite"``, ``"railed"``, ``"flat"`` or
-        ``"no data"`` (in process; not on the wire in v1).
+        Channel -> why, for every channel with a finding, in model order:
+        ``"nonfinite"``, ``"railed"``, ``"flat"``, ``"noisy"`` or ``"no_data"``
+        (these flag the window and the channel is among ``bad_channels``),
+        ``"interpolated"`` (among ``bad_channels``, the window predicted on)
+        or ``"line_noise"`` (only named here; the window predicted on). The
+        rules are :mod:`emomon.realtime.quality`'s. On the wire as
+        ``quality.reasons`` when not empty (added in v1; a clean window, and
+        every window of an older publisher, has none).
     sample_age_ms : float or None
         Age of the window's last sample when the prediction was published: the
         publication time minus the sample's timestamp, both on this machine's
@@ -222,14 +252,16 @@ class Quality:
     def to_dict(self) -> dict[str, Any]:
         """Return the wire object.
 
-        ``{"ok", "bad_channels", "dropped", "sample_age_ms" (when set),
-        ...extra}``.
+        ``{"ok", "bad_channels", "dropped", "reasons" (when any),
+        "sample_age_ms" (when set), ...extra}``.
         """
         out: dict[str, Any] = {
             "ok": self.ok,
             "bad_channels": list(self.bad_channels),
             "dropped": self.dropped,
         }
+        if self.reasons:
+            out["reasons"] = dict(self.reasons)
         if self.sample_age_ms is not None:
             out["sample_age_ms"] = self.sample_age_ms
         out.update(self.extra)
@@ -244,12 +276,13 @@ class Quality:
             ok=bool(obj["ok"]),
             bad_channels=tuple(obj["bad_channels"]),
             dropped=int(obj["dropped"]),
+            reasons=dict(obj.get("reasons") or {}),
             sample_age_ms=None if age is None else float(age),
             extra=extra,
         )
 
 
-_QUALITY_FIELDS = ("ok", "bad_channels", "dropped", "sample_age_ms")
+_QUALITY_FIELDS = ("ok", "bad_channels", "dropped", "reasons", "sample_age_ms")
 
 
 @dataclass(frozen=True)
@@ -467,6 +500,117 @@ class StatusMessage(_Wire):
     def build(cls, **kwargs: Any) -> StatusMessage:
         """Build a checked message from loose values; see :func:`status_message`."""
         return cls.from_dict(status_message(**kwargs))
+
+
+def _point(p: Any) -> tuple[float, ...] | None:
+    return None if p is None else tuple(float(c) for c in p)
+
+
+@dataclass(frozen=True)
+class MetaMessage(_Wire):
+    """An ``emomon.meta.v1`` message: what a viewer needs once per stream.
+
+    Sent when the live loop starts and re-sent to every new subscriber of the
+    topic (see :class:`~emomon.realtime.publish.Publisher`); a re-send keeps
+    its ``seq``.
+
+    Attributes
+    ----------
+    seq : int
+        0 for a run's description (re-sends keep it).
+    stream : str
+        Name of the EEG stream, as in its predictions.
+    t_pub : float
+        Unix time the description was built.
+    model : str
+        Model identifier, as in the predictions.
+    sfreq : float
+        Sampling rate of the stream as received (Hz).
+    model_sfreq : float
+        Rate the model's features are computed at (Hz; the stream is
+        resampled to it when they differ).
+    window_s, hop_s : float
+        Window length and hop of the predictions (s).
+    tasks : mapping of str to tuple of str
+        Task -> class names, in the model's order.
+    ch_names : tuple of str
+        The model's channels in model order: the names ``quality.reasons``
+        and ``quality.bad_channels`` use.
+    pos_3d : tuple of (x, y, z) or None
+        Per channel, its position in metres in MNE's head frame (x to the
+        right ear, y to the nasion, z up), from the 10-05 table
+        (:mod:`emomon.dsp.positions`); None for a name the table lacks.
+    pos_2d : tuple of (x, y) or None
+        Per channel, the scalp-map position: the azimuthal equidistant
+        projection of ``pos_3d`` seen from above (the vertex, Cz, near the
+        centre), scaled so the head's circumference through Fpz, T7, Oz and
+        T8 is the unit circle; x to the right, y to the nose.
+    positions : str
+        Where the positions come from (``"standard_1005"``).
+    extra : mapping
+        Fields this version does not define, as received.
+    """
+
+    seq: int
+    stream: str
+    t_pub: float
+    model: str
+    sfreq: float
+    model_sfreq: float
+    window_s: float
+    hop_s: float
+    tasks: Mapping[str, tuple[str, ...]]
+    ch_names: tuple[str, ...]
+    pos_3d: tuple[tuple[float, ...] | None, ...]
+    pos_2d: tuple[tuple[float, ...] | None, ...]
+    positions: str = "standard_1005"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    topic: ClassVar[str] = META_TOPIC
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the payload, keys in :data:`META_FIELDS` order, then any extras."""
+        return {
+            "v": VERSION,
+            "seq": self.seq,
+            "stream": self.stream,
+            "t_pub": self.t_pub,
+            "model": self.model,
+            "sfreq": self.sfreq,
+            "model_sfreq": self.model_sfreq,
+            "window_s": self.window_s,
+            "hop_s": self.hop_s,
+            "tasks": {t: list(c) for t, c in self.tasks.items()},
+            "ch_names": list(self.ch_names),
+            "pos_3d": [None if p is None else list(p) for p in self.pos_3d],
+            "pos_2d": [None if p is None else list(p) for p in self.pos_2d],
+            "positions": self.positions,
+            **self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> MetaMessage:
+        """From a payload that passed :func:`validate` (as :func:`parse` returns)."""
+        extra = {k: v for k, v in payload.items() if k not in META_FIELDS}
+        return cls(
+            seq=payload["seq"],
+            stream=payload["stream"],
+            t_pub=payload["t_pub"],
+            model=payload["model"],
+            sfreq=payload["sfreq"],
+            model_sfreq=payload["model_sfreq"],
+            window_s=payload["window_s"],
+            hop_s=payload["hop_s"],
+            tasks={t: tuple(c) for t, c in payload["tasks"].items()},
+            ch_names=tuple(payload["ch_names"]),
+            pos_3d=tuple(_point(p) for p in payload["pos_3d"]),
+            pos_2d=tuple(_point(p) for p in payload["pos_2d"]),
+            positions=payload["positions"],
+            extra=extra,
+        )
+
+    def same_description(self, other: MetaMessage) -> bool:
+        """Whether ``other`` describes the same run (all but ``t_pub`` equal)."""
+        return dataclasses.replace(other, t_pub=self.t_pub) == self
 
 
 def _sanitize(obj: Any) -> Any:

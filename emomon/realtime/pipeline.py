@@ -28,6 +28,7 @@ from emomon.errors import EmomonError
 from emomon.realtime.interpolation import WindowInterpolation
 from emomon.realtime.messages import Quality
 from emomon.realtime.model import LoadedModel
+from emomon.realtime.quality import RunningLevel, SpectralMeasure
 
 #: Lateness of timestamps must persist this long to count as lost samples.
 _GAP_HORIZON_S = 0.1
@@ -75,6 +76,32 @@ class PipelineSettings:
         ``bad_channels`` with reason ``"interpolated"``) once its flagged
         channels have been interpolated in all its samples and in the feature
         warm-up before them (``warmup_s``, the filters' settling time).
+    noisy_uv : float
+        A channel whose 1-40 Hz RMS over a window exceeds this (µV) is flagged
+        noisy (default 150: clean EEG stayed below 65 µV in the synthetic set,
+        BrainFlow's synthetic board, whose channels are sines of fixed
+        amplitudes, reaches 96 µV; the largest jaw clench on the real OpenBCI
+        Cyton sample reaches 170 µV). ``math.inf`` turns the rule off.
+    noisy_ratio : float
+        A channel whose 1-40 Hz RMS exceeds this many times its running level
+        (the median over its last ``noisy_level_s``) is flagged noisy (default
+        5: the synthetic set's largest excursion, a video changing a channel's
+        band power, is 4.4 times). ``math.inf`` turns the rule off.
+    noisy_level_s : float
+        Seconds of windows the running level covers (default 30: a blink or a
+        clench lasts far less than half of it, so the median stays clean).
+    noisy_level_min_s : float
+        Seconds of windows a channel needs before the ratio rule applies
+        (default 5).
+    line_noise_ratio : float
+        A channel whose power within ±1 Hz of a mains frequency exceeds this
+        many times its 1-40 Hz power is named ``line_noise`` (default 1: the
+        mains as strong as all the EEG). It only annotates: the feature bands
+        end below the mains and the model's band-pass (and optional notch)
+        attenuate it, and flagging it would silence a whole session that
+        needs a better ground or a notch. ``math.inf`` turns the rule off.
+    line_freqs : tuple of float
+        Mains frequencies checked (Hz); the strongest counts.
     """
 
     hop_s: float = 0.25
@@ -84,8 +111,34 @@ class PipelineSettings:
     gap_tolerance: float = 1.0
     time_scale: float = 1.0
     interpolate: bool = False
+    noisy_uv: float = 150.0
+    noisy_ratio: float = 5.0
+    noisy_level_s: float = 30.0
+    noisy_level_min_s: float = 5.0
+    line_noise_ratio: float = 1.0
+    line_freqs: tuple[float, ...] = (50.0, 60.0)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "line_freqs", tuple(map(float, self.line_freqs)))
+        for name in ("noisy_uv", "noisy_ratio", "line_noise_ratio"):
+            if not getattr(self, name) > 0:
+                raise EmomonError(
+                    f"{{{name}}} must be > 0 (math.inf turns the rule off), "
+                    f"got {getattr(self, name)}",
+                    params=(name,),
+                )
+        if not 0 < self.noisy_level_min_s <= self.noisy_level_s < math.inf:
+            raise EmomonError(
+                "{noisy_level_min_s} and {noisy_level_s} must satisfy 0 < "
+                f"noisy_level_min_s <= noisy_level_s, got {self.noisy_level_min_s} "
+                f"and {self.noisy_level_s}",
+                params=("noisy_level_min_s", "noisy_level_s"),
+            )
+        if not all(f > 0 for f in self.line_freqs):
+            raise EmomonError(
+                f"{{line_freqs}} must be frequencies > 0 Hz, got {self.line_freqs}",
+                params=("line_freqs",),
+            )
         if not self.hop_s > 0:
             raise EmomonError(
                 f"{{hop_s}} must be > 0, got {self.hop_s}", params=("hop_s",)
@@ -394,6 +447,8 @@ class Pipeline:
         self.samples = 0
         self.ring = _RawRing(n_ch, self.ring.cap)
         self._need = self.samples_to_next_window()
+        self._spectral: SpectralMeasure | None = None  # built by _quality
+        self._levels: RunningLevel | None = None
 
     # -- helpers ------------------------------------------------------------------
     def _hold_nonfinite(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -491,6 +546,11 @@ class Pipeline:
         return out
 
     def _quality(self, t_end: float) -> Quality:
+        """Return the window's quality: every channel with a finding, and why.
+
+        The rules are :mod:`emomon.realtime.quality`'s, measured on the raw
+        source samples of the window (held where non-finite).
+        """
         s = self.settings
         ring = self.ring
         span_s = self.window_s / s.time_scale
@@ -502,7 +562,7 @@ class Pipeline:
         m = b - a
         if m < 2:
             return Quality(
-                ok=False, bad_channels=names, reasons=dict.fromkeys(names, "no data")
+                ok=False, bad_channels=names, reasons=dict.fromkeys(names, "no_data")
             )
         x = ring.x[:, recent.start + a : recent.start + b]
         s1 = x.sum(axis=1)
@@ -520,17 +580,43 @@ class Pipeline:
         dropped = 0
         if self._gap_marks:
             dropped = sum(c for i, c in self._gap_marks if first <= i < first + m)
-        bad = flat | railed | nonfinite
-        if dropped == 0 and not bad.any():
+        # Spectral rules: 1-40 Hz RMS against absolute and running levels, and
+        # the mains-to-EEG power ratio (one FFT of the window).
+        if self._spectral is None or self._levels is None:
+            self._spectral = SpectralMeasure(self.source_sfreq, line_freqs=s.line_freqs)
+            self._levels = RunningLevel(
+                len(names),
+                RunningLevel.windows(s.noisy_level_s, s.hop_s),
+                RunningLevel.windows(s.noisy_level_min_s, s.hop_s),
+                refresh=RunningLevel.windows(1.0, s.hop_s),
+            )
+        rms, line = self._spectral(x)
+        broken = flat | railed | nonfinite
+        level = self._levels.level()  # of the windows before this one
+        with np.errstate(invalid="ignore"):  # NaN level: no ratio rule yet
+            noisy = (rms > s.noisy_uv) | (rms > s.noisy_ratio * level)
+        noisy &= ~broken
+        self._levels.push(rms, broken)
+        bad = broken | noisy
+        hum = (line > s.line_noise_ratio) & ~bad
+        if dropped == 0 and not bad.any() and not hum.any():
             return Quality(ok=True)
-        why = np.where(nonfinite, "nonfinite", np.where(railed, "railed", "flat"))
+        why = np.where(
+            nonfinite,
+            "nonfinite",
+            np.where(
+                railed,
+                "railed",
+                np.where(flat, "flat", np.where(noisy, "noisy", "line_noise")),
+            ),
+        )
         bad_idx = np.flatnonzero(bad)
         return Quality(
-            ok=False,
+            ok=dropped == 0 and bad_idx.size == 0,
             bad_channels=tuple(names[i] for i in bad_idx),
             dropped=dropped,
             nonfinite=bool(nonfinite.any()),
-            reasons={names[i]: str(why[i]) for i in bad_idx},
+            reasons={names[i]: str(why[i]) for i in np.flatnonzero(bad | hum)},
         )
 
     def infer(self, features: np.ndarray) -> dict[str, np.ndarray]:

@@ -10,6 +10,12 @@ every subscription. That gives two properties:
   without a state for up to a heartbeat. ZeroMQ cannot address one subscriber, so
   the re-send reaches all status subscribers; it keeps its ``seq``, so the others
   see (and :class:`~emomon.realtime.subscribe.Subscriber` drops) a duplicate.
+  The stream description (``emomon.meta.v1``, sent once when a run starts) is
+  kept and re-sent the same way, before the status, to every new subscriber
+  of its topic: a viewer that connects an hour later draws its scalp map at
+  once. A subscription is seen directly and through ``emomon broker`` (whose
+  backend passes every subscription on); a forwarder that passes on only the
+  first subscription to a topic would hide later joiners.
 - *No slow-joiner guesswork in tests and tools*: a subscription notification
   means the subscriber's connection is up and messages sent from then on reach it.
 
@@ -49,13 +55,15 @@ from typing import Any
 import zmq
 
 from emomon.errors import ConfigError, EmomonError, Notice, literal
-from emomon.realtime._lsl import add_channels
 from emomon.realtime._timer import StatusTimer
+from emomon.realtime.lsloutlet import LSLPredictionOutlet
 from emomon.realtime.messages import (
     DEFAULT_ADDRESS,
+    META_TOPIC,
     PREDICTION_TOPIC,
     STATUS_TOPIC,
     MessageError,
+    MetaMessage,
     PredictionMessage,
     StatusMessage,
     encode,
@@ -82,6 +90,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _STATUS_BYTES = STATUS_TOPIC.encode("ascii")
+_META_BYTES = META_TOPIC.encode("ascii")
+#: Topics whose latest message per stream is kept and re-sent to newcomers, in
+#: re-send order (the description before the state).
+_KEPT = (_META_BYTES, _STATUS_BYTES)
 _SUBSCRIBE, _UNSUBSCRIBE = 1, 0
 
 
@@ -318,6 +330,8 @@ class PublisherStats:
         Messages refused with ``zmq.Again`` (only with ``nodrop=True``).
     resent_status : int
         Status messages re-sent because a subscriber joined.
+    resent_meta : int
+        Stream descriptions re-sent because a subscriber joined.
     subscribe_events, unsubscribe_events : int
         Subscription notifications seen (one per subscriber and topic prefix;
         a disconnect unsubscribes).
@@ -331,6 +345,7 @@ class PublisherStats:
     subscribe_events: int
     unsubscribe_events: int
     active_subscriptions: int
+    resent_meta: int = 0
 
 
 class Publisher(Sink):
@@ -433,12 +448,14 @@ class Publisher(Sink):
         self._sock: zmq.Socket | None = sock
         self._endpoint = endpoint.decode("utf-8", "replace")
         self._timer = StatusTimer(s.heartbeat_s)
-        self._latest_status: dict[str, list[bytes]] = {}
+        # The latest status and description per stream: {topic: {stream: frames}}.
+        self._kept: dict[bytes, dict[str, list[bytes]]] = {t: {} for t in _KEPT}
         self._subscriptions: Counter[bytes] = Counter()
         self._in_multipart = False
         self._sent = 0
         self._dropped = 0
         self._resent = 0
+        self._resent_meta = 0
         self._sub_events = 0
         self._unsub_events = 0
 
@@ -465,6 +482,7 @@ class Publisher(Sink):
             sent=self._sent,
             dropped=self._dropped,
             resent_status=self._resent,
+            resent_meta=self._resent_meta,
             subscribe_events=self._sub_events,
             unsubscribe_events=self._unsub_events,
             active_subscriptions=sum(self._subscriptions.values()),
@@ -488,7 +506,8 @@ class Publisher(Sink):
         """Handle pending subscription notifications; never blocks by default.
 
         A new subscription to the status topic (or to a prefix of it) re-sends
-        the latest status message of every stream.
+        the latest status message of every stream; one to the meta topic, the
+        latest description of every stream.
 
         Parameters
         ----------
@@ -500,9 +519,14 @@ class Publisher(Sink):
         int
             Number of subscribe/unsubscribe notifications handled.
         """
-        return self._drain(timeout_s, resend=True)
+        return self._drain(timeout_s)
 
-    def _drain(self, timeout_s: float, *, resend: bool) -> int:
+    def _drain(self, timeout_s: float, *, fresh: bytes | None = None) -> int:
+        """Handle subscriptions; re-send kept messages to newcomers.
+
+        ``fresh``: a kept topic whose new message is about to be sent (its
+        old one is not re-sent).
+        """
         sock = self._socket()
         if timeout_s > 0:
             if not sock.poll(max(1, math.ceil(timeout_s * 1000))):
@@ -510,7 +534,7 @@ class Publisher(Sink):
         elif not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             return 0  # the common case, without raising zmq.Again
         handled = 0
-        status_wanted = False
+        wanted: set[bytes] = set()
         while True:
             try:
                 frame = sock.recv(zmq.NOBLOCK)
@@ -525,7 +549,7 @@ class Publisher(Sink):
                 self._subscriptions[prefix] += 1
                 self._sub_events += 1
                 handled += 1
-                status_wanted |= _STATUS_BYTES.startswith(prefix)
+                wanted.update(t for t in _KEPT if t.startswith(prefix))
             elif kind == _UNSUBSCRIBE:
                 if self._subscriptions[prefix] > 1:
                     self._subscriptions[prefix] -= 1
@@ -533,10 +557,15 @@ class Publisher(Sink):
                     self._subscriptions.pop(prefix, None)
                 self._unsub_events += 1
                 handled += 1
-        if resend and status_wanted:
-            for frames in self._latest_status.values():
+        for topic in _KEPT:
+            if topic not in wanted or topic == fresh:
+                continue
+            for frames in self._kept[topic].values():
                 if self._send(frames):
-                    self._resent += 1
+                    if topic == _STATUS_BYTES:
+                        self._resent += 1
+                    else:
+                        self._resent_meta += 1
         return handled
 
     # -- publishing ---------------------------------------------------------------
@@ -550,9 +579,11 @@ class Publisher(Sink):
         return True
 
     def _encode(
-        self, topic: str, payload: Mapping[str, Any] | PredictionMessage | StatusMessage
+        self,
+        topic: str,
+        payload: Mapping[str, Any] | PredictionMessage | StatusMessage | MetaMessage,
     ) -> list[bytes]:
-        if isinstance(payload, (PredictionMessage, StatusMessage)):
+        if isinstance(payload, (PredictionMessage, StatusMessage, MetaMessage)):
             payload = payload.to_dict()
         if self.settings.validate:
             try:
@@ -584,7 +615,7 @@ class Publisher(Sink):
             If ``validate`` is on and the payload breaks the wire schema.
         """
         frames = self._encode(PREDICTION_TOPIC, payload)
-        self._drain(0.0, resend=True)
+        self._drain(0.0)
         return self._send(frames)
 
     def publish_status(self, payload: Mapping[str, Any] | StatusMessage) -> bool:
@@ -601,14 +632,34 @@ class Publisher(Sink):
         bool
             True if ZeroMQ queued it.
         """
-        frames = self._encode(STATUS_TOPIC, payload)
-        if isinstance(payload, StatusMessage):
+        return self._publish_kept(STATUS_TOPIC, payload)
+
+    def publish_meta(self, payload: Mapping[str, Any] | MetaMessage) -> bool:
+        """Send a stream description without blocking and keep it for late joiners.
+
+        Parameters
+        ----------
+        payload : MetaMessage or mapping
+            The description (:func:`~emomon.realtime.meta.describe`).
+
+        Returns
+        -------
+        bool
+            True if ZeroMQ queued it.
+        """
+        return self._publish_kept(META_TOPIC, payload)
+
+    def _publish_kept(
+        self, topic: str, payload: Mapping[str, Any] | StatusMessage | MetaMessage
+    ) -> bool:
+        frames = self._encode(topic, payload)
+        if isinstance(payload, (StatusMessage, MetaMessage)):
             stream = payload.stream
         else:
             stream = str(payload["stream"])
-        # Newcomers get this fresh status below; no need to re-send the old one.
-        self._drain(0.0, resend=False)
-        self._latest_status[stream] = frames
+        # Newcomers get this fresh message below; no need to re-send the old one.
+        self._drain(0.0, fresh=frames[0])
+        self._kept[frames[0]][stream] = frames
         return self._send(frames)
 
     # -- the Sink interface --------------------------------------------------------
@@ -627,8 +678,15 @@ class Publisher(Sink):
         """Publish a status of the live loop (kept for late joiners)."""
         self.publish_status(message)
 
+    def on_meta(self, message: MetaMessage) -> None:
+        """Publish the run's description (kept for late joiners)."""
+        self.publish_meta(message)
+
     def poll(self) -> None:
-        """Serve late joiners (re-send the latest status); never blocks."""
+        """Serve late joiners (re-send the latest description and status).
+
+        Never blocks.
+        """
         self.poll_subscriptions(0.0)
 
     def maybe_heartbeat(
@@ -656,7 +714,7 @@ class Publisher(Sink):
         if self._timer.due(now):
             self.publish_status(build_status())
             return True
-        self._drain(0.0, resend=True)
+        self._drain(0.0)
         return False
 
     # -- lifecycle ----------------------------------------------------------------
@@ -681,115 +739,3 @@ class Publisher(Sink):
     def __repr__(self) -> str:
         state = "closed" if self.closed else self._endpoint
         return f"Publisher({state}, sent={self._sent}, dropped={self._dropped})"
-
-
-class LSLPredictionOutlet(Sink):
-    """Predictions as an LSL stream, so LabRecorder records them beside the EEG.
-
-    The outlet is named ``<stream>-emotion``, of type ``Emotion``, float32 at a
-    nominal rate of ``1 / hop_s``: the live loop hands it one prediction per
-    hop, a flagged window's too (its probabilities are NaN). A binary task
-    gives one channel ``<task>.p_high``; a multi-class task one channel per
-    class, ``<task>.p_<class>``. Each sample is stamped with the prediction's
-    ``t_lsl`` (the LSL time of the window's last EEG sample), so predictions
-    line up with the EEG in the recording; a null probability is written as
-    NaN.
-
-    Parameters
-    ----------
-    stream : str
-        Name of the EEG stream.
-    tasks : mapping
-        Task name -> class names, as in the model contract
-        (``{"valence": ["low", "high"], "arousal": ["low", "high"]}``).
-    hop_s : float
-        Seconds of EEG between two predictions (the pipeline's hop in whole
-        samples of the model's rate). Like a replayed EEG stream's rate, it is
-        the rate of the content: a replay at speed 4 sends the predictions
-        four times as often, their ``t_lsl`` as close together.
-    source_id : str, optional
-        LSL source id; default ``emomon-<stream>-emotion``.
-    model : str, optional
-        Model identifier, written to the stream description.
-
-    Notes
-    -----
-    A non-blocking sink of :func:`~emomon.realtime.stream.run_stream`: liblsl
-    buffers up to ``max_buffered`` seconds per consumer and drops the oldest.
-    """
-
-    nonblocking = True
-
-    def __init__(
-        self,
-        stream: str,
-        tasks: Mapping[str, Sequence[str]],
-        *,
-        hop_s: float,
-        source_id: str | None = None,
-        model: str = "",
-    ) -> None:
-        import pylsl  # lazily: only this class needs liblsl
-
-        if not tasks:
-            raise ValueError("an LSL prediction outlet needs at least one task")
-        if not (hop_s > 0 and math.isfinite(hop_s)):
-            raise EmomonError(f"{{hop_s}} must be > 0, got {hop_s}", params=("hop_s",))
-        self._channels: list[tuple[str, str | None]] = []
-        for task, classes in tasks.items():
-            if len(classes) == 2:
-                self._channels.append((task, None))
-            else:
-                self._channels.extend((task, str(c)) for c in classes)
-        self._name = f"{stream}-emotion"
-        info = pylsl.StreamInfo(
-            name=self.name,
-            type="Emotion",
-            channel_count=len(self._channels),
-            nominal_srate=1.0 / hop_s,
-            channel_format=pylsl.cf_float32,
-            source_id=source_id or f"emomon-{stream}-emotion",
-        )
-        desc = info.desc()
-        desc.append_child_value("eeg_stream", stream)
-        desc.append_child_value("model", model)
-        add_channels(desc, self.channel_names, unit="probability", kind="Emotion")
-        self._outlet: Any = pylsl.StreamOutlet(info, chunk_size=1)
-
-    @property
-    def channel_names(self) -> list[str]:
-        """Channel labels in sample order."""
-        return [
-            f"{task}.p_high" if cls is None else f"{task}.p_{cls}"
-            for task, cls in self._channels
-        ]
-
-    @property
-    def name(self) -> str:
-        """The outlet's stream name, ``<stream>-emotion``."""
-        return self._name
-
-    def sample(self, message: PredictionMessage) -> list[float]:
-        """Return the channel values of a prediction (NaN where unavailable)."""
-        out: list[float] = []
-        for task, cls in self._channels:
-            obj = message.tasks.get(task)
-            value = None if obj is None else obj.probability(cls)
-            out.append(math.nan if value is None else float(value))
-        return out
-
-    def push(self, message: PredictionMessage) -> None:
-        """Push one prediction, stamped with its ``t_lsl`` (now if null)."""
-        if self._outlet is None:
-            raise RuntimeError("the LSL prediction outlet is closed")
-        t = message.t_lsl
-        stamp = float(t) if t is not None and math.isfinite(t) else 0.0
-        self._outlet.push_sample(self.sample(message), stamp)
-
-    def on_prediction(self, message: PredictionMessage, window: Any) -> None:
-        """Push a prediction of the live loop."""
-        self.push(message)
-
-    def close(self) -> None:
-        """Destroy the outlet (it disappears from the network). Idempotent."""
-        self._outlet = None

@@ -8,7 +8,7 @@ source delivered it (before any processing), each prediction (the typed
 :class:`~emomon.realtime.pipeline.Prediction` of the window) and each status
 message (heartbeats, state changes, the final ``stopped``). The ZeroMQ
 :class:`~emomon.realtime.publish.Publisher`, the
-:class:`~emomon.realtime.publish.LSLPredictionOutlet`, the
+:class:`~emomon.realtime.lsloutlet.LSLPredictionOutlet`, the
 :class:`~emomon.realtime.record.SessionRecorder` and :class:`StatusLine` are
 sinks; a new output (a file logger, a metrics exporter) is one new class.
 
@@ -35,7 +35,11 @@ import numpy as np
 from emomon.realtime._closing import Closing
 
 if TYPE_CHECKING:
-    from emomon.realtime.messages import PredictionMessage, StatusMessage
+    from emomon.realtime.messages import (
+        MetaMessage,
+        PredictionMessage,
+        StatusMessage,
+    )
     from emomon.realtime.pipeline import Prediction
     from emomon.realtime.sources.base import Chunk
 
@@ -81,6 +85,9 @@ class Sink(Closing):
 
     def on_status(self, message: StatusMessage) -> None:
         """Receive a status message (heartbeat, state change, final stop)."""
+
+    def on_meta(self, message: MetaMessage) -> None:
+        """Receive the stream's description, once, before its first status."""
 
     def poll(self) -> None:
         """Serve the sink's consumers.
@@ -156,6 +163,10 @@ class QueuedSink(Sink):
     def on_status(self, message: StatusMessage) -> None:
         """Queue ``message`` for the inner sink (dropped and counted if full)."""
         self._put(self.sink.on_status, message)
+
+    def on_meta(self, message: MetaMessage) -> None:
+        """Queue ``message`` for the inner sink (dropped and counted if full)."""
+        self._put(self.sink.on_meta, message)
 
     def _run(self) -> None:
         while True:

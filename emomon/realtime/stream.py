@@ -225,6 +225,24 @@ class _Loop:
         self.status_seq += 1
         return msg
 
+    def send_meta(self) -> None:
+        """Hand every sink the run's description (``emomon.meta.v1``)."""
+        from emomon.realtime.meta import describe
+
+        contract = self.pipe.contract
+        msg = describe(
+            stream=self.name,
+            model=self.pipe.model_id,
+            ch_names=contract.ch_names,
+            tasks=dict(self._tasks),
+            sfreq=self.pipe.source_sfreq,
+            model_sfreq=contract.sfreq,
+            window_s=self._window_s,
+            hop_s=self.pipe.extractor.settings.hop_n / contract.sfreq,
+        )
+        for s in self.sinks:
+            s.on_meta(msg)
+
     def send_status(self, state: str | None = None) -> None:
         msg = self.status(state)
         for s in self.sinks:
@@ -364,6 +382,7 @@ def _run(loop: _Loop, stop_event: threading.Event | None) -> None:
     paced = st.pace and source.realtime  # a recording read unpaced never waits
     beat = StatusTimer(st.heartbeat_s)
     arrivals = ArrivalModel(source.sfreq * pipe.settings.time_scale)
+    loop.send_meta()
     loop.send_status()
     while True:
         if stop_event is not None and stop_event.is_set():

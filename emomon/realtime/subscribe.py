@@ -19,12 +19,14 @@ from emomon.errors import EmomonError
 from emomon.realtime._closing import Closing
 from emomon.realtime.messages import (
     DEFAULT_ADDRESS,
+    META_TOPIC,
     PREDICTION_FIELDS,
     PREDICTION_TOPIC,
     STATUS_TOPIC,
     TOPICS,
     Message,
     MessageError,
+    MetaMessage,
     parse,
 )
 from emomon.realtime.security import apply_client_keys
@@ -32,6 +34,7 @@ from emomon.realtime.security import apply_client_keys
 __all__ = [
     "DEFAULT_ADDRESS",
     "Subscriber",
+    "format_meta",
     "format_prediction",
     "format_status",
 ]
@@ -47,13 +50,22 @@ class Subscriber(Closing):
     is dropped (counted in :attr:`duplicates`); a smaller ``seq`` means the
     publisher restarted (:attr:`restarts`).
 
+    Each stream's description (``emomon.meta.v1``: channel names in model
+    order, rates, tasks, scalp positions) is kept in :attr:`meta`, whatever
+    ``topics`` says: the subscriber always subscribes to it too (after the
+    requested topics), and the publisher sends it to every new subscriber.
+    It is handed over as a message only when ``topics`` names it, once per
+    distinct description (re-sends for other newcomers are dropped).
+
     Parameters
     ----------
     address : str
         Publisher endpoint; default ``tcp://127.0.0.1:5556``.
     topics : sequence of str
-        Topics to receive, among :data:`~emomon.realtime.messages.PREDICTION_TOPIC`
-        and :data:`~emomon.realtime.messages.STATUS_TOPIC` (default both).
+        Topics to hand over, among
+        :data:`~emomon.realtime.messages.PREDICTION_TOPIC`,
+        :data:`~emomon.realtime.messages.STATUS_TOPIC` (default these two) and
+        :data:`~emomon.realtime.messages.META_TOPIC`.
     rcvhwm : int
         Messages queued locally before ZeroMQ drops more (default 1000).
     context : zmq.Context, optional
@@ -144,6 +156,8 @@ class Subscriber(Closing):
                 sock.setsockopt(zmq.IPV6, 1)
             for topic in self.topics:
                 sock.setsockopt(zmq.SUBSCRIBE, topic.encode("ascii"))
+            if META_TOPIC not in self.topics:  # for .meta; after the others
+                sock.setsockopt(zmq.SUBSCRIBE, META_TOPIC.encode("ascii"))
             sock.connect(address)
         except zmq.ZMQError as exc:
             sock.close(linger=0)
@@ -171,6 +185,8 @@ class Subscriber(Closing):
         self.restarts = 0
         #: Reason the last malformed message was rejected.
         self.last_error: str | None = None
+        #: Stream name -> its latest description (``emomon.meta.v1``).
+        self.meta: dict[str, MetaMessage] = {}
 
     @property
     def closed(self) -> bool:
@@ -241,7 +257,25 @@ class Subscriber(Closing):
             self.invalid += 1
             self.last_error = str(exc)
             return None
+        if msg.topic == META_TOPIC:
+            return self._describe(msg)
         return msg if self._track(msg) else None
+
+    def _describe(self, msg: Message) -> Message | None:
+        """Keep a stream description; the message if new and asked for."""
+        meta = msg.meta
+        assert meta is not None
+        known = self.meta.get(meta.stream)
+        # By content, not seq: every run's description has seq 0.
+        if known is not None and known.same_description(meta):
+            if META_TOPIC in self.topics:
+                self.duplicates[META_TOPIC] += 1
+            return None
+        self.meta[meta.stream] = meta
+        if META_TOPIC not in self.topics:
+            return None
+        self.received[META_TOPIC] += 1
+        return msg
 
     def _drain(self, sock: zmq.Socket) -> None:
         """Read what ``sock`` holds (bounded); keep the newest per topic and stream.
@@ -349,6 +383,18 @@ def format_prediction(payload: dict[str, Any], *, with_stream: bool = False) -> 
     if with_stream:
         parts.insert(0, str(payload["stream"]))
     return "  ".join(parts)
+
+
+def format_meta(payload: dict[str, Any]) -> str:
+    """One human line for a meta payload (a stream's description)."""
+    names = payload["ch_names"]
+    placed = sum(p is not None for p in payload["pos_2d"])
+    return (
+        f"meta    {payload['stream']}  {len(names)} channels "
+        f"({' '.join(names)}), {placed} with positions  "
+        f"{payload['sfreq']:g} Hz (model {payload['model_sfreq']:g} Hz)  "
+        f"tasks {', '.join(payload['tasks'])}  model {payload['model']}"
+    )
 
 
 def format_status(payload: dict[str, Any]) -> str:

@@ -43,6 +43,7 @@ from emomon.realtime.messages import (
 )
 from emomon.realtime.model import LoadedModel, load_model
 from emomon.realtime.pipeline import Pipeline, Prediction
+from emomon.realtime.quality import QUALITY_REASONS
 from emomon.realtime.sinks import Sink
 from emomon.realtime.sources.base import Chunk, Source
 from emomon.realtime.stream import StreamSettings, StreamStats, run_stream
@@ -268,7 +269,16 @@ def check_prediction_payload(
     assert payload["v"] == 1
     assert payload["stream"] == stream
     assert payload["window_s"] == 2.0
-    assert set(payload["quality"]) == {"ok", "bad_channels", "dropped", "sample_age_ms"}
+    quality = payload["quality"]
+    assert set(quality) - {"reasons"} == {
+        "ok",
+        "bad_channels",
+        "dropped",
+        "sample_age_ms",
+    }
+    reasons = quality.get("reasons", {})
+    assert set(reasons.values()) <= set(QUALITY_REASONS), reasons
+    assert set(quality["bad_channels"]) <= set(reasons)
     # the window's last sample was stamped before it was published
     ahead_ms = 1e3 * stamped_ahead_s
     assert payload["quality"]["sample_age_ms"] >= payload["latency_ms"] - 1.0 - ahead_ms
