@@ -6,8 +6,8 @@ strong 60 Hz mains, eye blinks, jaw clenches and an eyes-closed stretch; no
 emotion labels). This study does what a user of a Cyton would:
 
 1. converts the OpenBCI GUI file to BrainFlow's file format (the Cyton's 24
-   rows: package counter, the 8 EXG rows in µV, accelerometer, the file's Unix
-   timestamps), as BrainFlow's own ``DataFilter.write_file`` writes it;
+   rows: package counter, the 8 EXG rows in µV, the file's Unix timestamps),
+   with BrainFlow's own ``DataFilter.write_file``;
 2. trains a model for the Cyton's montage, the README's way:
    ``emomon train --dataset synthetic --montage cyton`` (logreg);
 3. plays the file with ``emomon stream --source brainflow --board-id
@@ -44,6 +44,8 @@ import numpy as np
 from _common import ROOT, parse_args, parser, write_result
 from scipy import signal as sps
 
+from emomon.datasets.openbci import read_openbci_txt
+
 SAMPLE = ROOT.parent / "shared" / "data" / "openbci-cyton-sample"
 RAW = SAMPLE / "OpenBCI_GUI-v6-blinks-jawClench-alpha.txt"
 SF = 250.0
@@ -52,32 +54,19 @@ STEP_S = 0.25
 PLOT = ROOT / "benchmarks" / "results" / "openbci_playback.png"
 
 
-def read_gui_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(sample index, EXG µV (8, n), accelerometer (3, n), Unix time s (n,))."""
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("%") or line.startswith("Sample Index"):
-                continue
-            parts = line.strip().split(",")
-            if len(parts) < 24:
-                continue
-            rows.append([float(p) for p in parts[:23]])
-    a = np.array(rows)
-    return a[:, 0], a[:, 1:9].T, a[:, 9:12].T, a[:, 22] / 1e3
-
-
 def to_brainflow_file(path: Path, out: Path) -> np.ndarray:
     """Write the GUI file as a CYTON_BOARD recording; returns the EXG (8, n) µV."""
     from brainflow.board_shim import BoardIds, BoardShim
     from brainflow.data_filter import DataFilter
 
     board = BoardIds.CYTON_BOARD.value
-    index, exg, accel, unix_s = read_gui_file(path)
-    data = np.zeros((BoardShim.get_num_rows(board), index.size))
-    data[BoardShim.get_package_num_channel(board)] = index
+    exg, sfreq, _, unix_s = read_openbci_txt(path)  # emomon's reader: µV, Unix s
+    assert sfreq == SF, sfreq
+    n = exg.shape[1]
+    data = np.zeros((BoardShim.get_num_rows(board), n))
+    # the file's Sample Index column counts 0-255 without a gap in this file
+    data[BoardShim.get_package_num_channel(board)] = np.arange(n) % 256
     data[BoardShim.get_eeg_channels(board)] = exg
-    data[BoardShim.get_accel_channels(board)] = accel
     data[BoardShim.get_timestamp_channel(board)] = unix_s
     DataFilter.write_file(np.ascontiguousarray(data), str(out), "w")
     return exg

@@ -76,9 +76,10 @@ def test_unauthorised_gets_nothing_authorised_gets_every_seq(keys):
         plain = Subscriber(pub.endpoint, topics=(PREDICTION_TOPIC,))
         try:
             deadline = time.monotonic() + 5.0
-            while pub.stats.subscribe_events < 1 and time.monotonic() < deadline:
+            # the authorised one's topic and emomon.meta.v1 (every Subscriber's)
+            while pub.stats.subscribe_events < 2 and time.monotonic() < deadline:
                 pub.poll_subscriptions(timeout_s=0.05)
-            assert pub.stats.subscribe_events == 1  # only the authorised one
+            assert pub.stats.subscribe_events == 2  # only the authorised one
 
             got: list[int] = []
             seq = 0
@@ -103,7 +104,7 @@ def test_unauthorised_gets_nothing_authorised_gets_every_seq(keys):
             assert good.missed[PREDICTION_TOPIC] == 0
             assert bad.received[PREDICTION_TOPIC] == 0
             assert plain.received[PREDICTION_TOPIC] == 0
-            assert pub.stats.subscribe_events == 1
+            assert pub.stats.subscribe_events == 2
         finally:
             for sub in (good, bad, plain):
                 sub.close()
