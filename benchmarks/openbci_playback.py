@@ -140,9 +140,13 @@ def windows(session: Path) -> list[dict]:
     for line in session.with_suffix(".predictions.jsonl").read_text().splitlines():
         p = json.loads(line)
         q = p["quality"]
-        reasons = q.get("reasons") or dict.fromkeys(q["bad_channels"], "bad")
+        every = q.get("reasons") or {}
+        # the channels that flag the window, and why (line_noise only annotates)
+        reasons = {c: every.get(c, "bad") for c in q["bad_channels"]}
+        notes = sorted(set(every.values()) - set(reasons.values()))
         out.append({"end_s": p["t_lsl"] - stamps[0], "ok": q["ok"],
-                    "dropped": q["dropped"], "reasons": reasons})  # fmt: skip
+                    "dropped": q["dropped"], "reasons": reasons,
+                    "notes": notes})  # fmt: skip
     return out
 
 
@@ -242,6 +246,7 @@ def main() -> None:
         "flagged_by_reason": dict(reasons),
         "flagged_by_channel_and_reason": dict(per_channel.most_common()),
         "dropped_samples": int(sum(w["dropped"] for w in wins)),
+        "windows_with_line_noise_noted": sum("line_noise" in w["notes"] for w in wins),
         "overlap": overlap(wins, art, window_s),
         "blink_steps": int(art["blink"].sum()),
         "clench_steps": int(art["clench"].sum()),
