@@ -39,7 +39,6 @@ from _common import (  # noqa: E402
     write_result,
 )
 
-from emomon.config import FeatureSpec  # noqa: E402
 from emomon.datasets import get_reader  # noqa: E402
 from emomon.datasets.openbci import read_openbci_txt  # noqa: E402
 from emomon.dsp.layout import DEAP_CHANNELS  # noqa: E402
@@ -54,56 +53,13 @@ CYTON_NAMES = ("Fp1", "Fp2", "C3", "C4", "P7", "P8", "O1", "O2")
 
 
 def build_model(path: Path, ch_names, sfreq: float, eeg: np.ndarray) -> Path:
-    """A logreg on ``eeg``'s features (labels: alpha above its median), exported.
+    """A logreg on ``eeg``'s features: the tests' model builder (labels: alpha
+    above its median). The quality rules do not depend on the model; the
+    pipeline needs one."""
+    sys.path.insert(0, str(ROOT))
+    from tests.realtime.models import make_model
 
-    The quality rules do not depend on the model; the pipeline needs one.
-    """
-    import torch
-
-    from emomon.contract import ModelContract
-    from emomon.dsp.features import compute_features
-    from emomon.dsp.normalize import fit_zscore, input_shape, model_input
-    from emomon.offline.export import export_onnx
-    from emomon.offline.train import TrainConfig, fit_model
-
-    torch.manual_seed(0)
-    spec = FeatureSpec(layout="flat")
-    feats = compute_features(eeg, sfreq=sfreq, spec=spec).values
-    mean, std = fit_zscore(feats, layout="flat")
-    x = model_input(feats, mean=mean, std=std, layout="flat", ch_names=ch_names)
-    alpha = feats[:, :, spec.feature_names.index("de_alpha")].mean(axis=1)
-    y = (alpha > np.median(alpha)).astype(np.int64)
-    res = fit_model(
-        TrainConfig(model="logreg", epochs=2, hparams={}),
-        tasks={"valence": 2},
-        x_train=x,
-        y_train={"valence": y},
-    )
-    shape = input_shape(
-        layout="flat", n_channels=len(ch_names), n_features=feats.shape[2]
-    )
-    contract = ModelContract(
-        input_name="features",
-        input_kind="flat",
-        input_shape=shape,
-        spec=spec,
-        ch_names=tuple(ch_names),
-        sfreq=float(sfreq),
-        norm_mean=mean,
-        norm_std=std,
-        tasks={"valence": ["low", "high"]},
-        model="logreg",
-        info={"dataset": "bench_quality"},
-    )
-    export_onnx(
-        res.model,
-        input_shape=shape,
-        input_name="features",
-        path=path,
-        metadata={"emomon": contract.to_json()},
-        exporter="torchscript",
-    )
-    return path
+    return make_model(path, ch_names=ch_names, sfreq=sfreq, eeg=eeg)
 
 
 def run(model: Path, eeg: np.ndarray, sfreq: float, names, chunk: int = 10):

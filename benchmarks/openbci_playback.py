@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import ROOT, parse_args, parser, write_result
+from bench_stream import free_port
 from scipy import signal as sps
 
 from emomon.datasets.openbci import read_openbci_txt
@@ -119,7 +119,7 @@ def play(model: Path, recording: Path, session: Path, seconds: float) -> str:
         [sys.executable, "-m", "emomon.cli", "stream", "--source", "brainflow",
          "--board-id", "PLAYBACK_FILE_BOARD", "--master-board", "CYTON_BOARD",
          "--file", str(recording), "--model", str(model), "--record", str(session),
-         "--address", f"tcp://127.0.0.1:{_free_port()}", "--quiet",
+         "--address", f"tcp://127.0.0.1:{free_port()}", "--quiet",
          "--duration", f"{seconds:.1f}"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -260,12 +260,6 @@ def main() -> None:
     path = write_result("openbci_playback", result)
     print(json.dumps({k: v for k, v in result.items() if "spans" not in k}, indent=1))
     print(f"wrote {path} and {PLOT}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _spans(times: list[float], gap: float = 0.3) -> list[list[float]]:
