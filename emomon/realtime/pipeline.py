@@ -447,8 +447,14 @@ class Pipeline:
         self.samples = 0
         self.ring = _RawRing(n_ch, self.ring.cap)
         self._need = self.samples_to_next_window()
-        self._spectral: SpectralMeasure | None = None  # built by _quality
-        self._levels: RunningLevel | None = None
+        st = self.settings
+        self._spectral = SpectralMeasure(self.source_sfreq, line_freqs=st.line_freqs)
+        self._levels = RunningLevel(  # a restart forgets the channels' levels
+            len(self.contract.ch_names),
+            RunningLevel.windows(st.noisy_level_s, st.hop_s),
+            RunningLevel.windows(st.noisy_level_min_s, st.hop_s),
+            refresh=RunningLevel.windows(1.0, st.hop_s),
+        )
 
     # -- helpers ------------------------------------------------------------------
     def _hold_nonfinite(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -582,14 +588,6 @@ class Pipeline:
             dropped = sum(c for i, c in self._gap_marks if first <= i < first + m)
         # Spectral rules: 1-40 Hz RMS against absolute and running levels, and
         # the mains-to-EEG power ratio (one FFT of the window).
-        if self._spectral is None or self._levels is None:
-            self._spectral = SpectralMeasure(self.source_sfreq, line_freqs=s.line_freqs)
-            self._levels = RunningLevel(
-                len(names),
-                RunningLevel.windows(s.noisy_level_s, s.hop_s),
-                RunningLevel.windows(s.noisy_level_min_s, s.hop_s),
-                refresh=RunningLevel.windows(1.0, s.hop_s),
-            )
         rms, line = self._spectral(x)
         broken = flat | railed | nonfinite
         level = self._levels.level()  # of the windows before this one
