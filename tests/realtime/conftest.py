@@ -344,15 +344,7 @@ class Senders:
 
     def close(self) -> None:
         for proc in self.procs:
-            if proc.stdin is not None and not proc.stdin.closed:
-                proc.stdin.close()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            stop_by_stdin(proc)
 
 
 @pytest.fixture
@@ -378,7 +370,7 @@ def mne_lsl_player(tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
     """Starts ``play_with_mne_lsl.py``: ``start(eeg_uv, ch_names, name)`` plays
     ``eeg_uv`` (channels x samples, µV, at :data:`SF`) with MNE-LSL's
     ``PlayerLSL`` defaults as stream ``name`` and returns once it plays; every
-    player is stopped (stdin closed, killed if need be) at the end."""
+    player is stopped (:func:`stop_by_stdin`) at the end."""
     procs: list[subprocess.Popen] = []
 
     def start(eeg_uv: np.ndarray, ch_names: Sequence[str], name: str):
@@ -397,18 +389,18 @@ def mne_lsl_player(tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
         procs.append(proc)
         line = read_line(proc.stdout, timeout_s=60.0)
         if line != "playing\n":
-            _, err = _stop_player(proc)
+            _, err = stop_by_stdin(proc)
             pytest.fail(f"the MNE-LSL player did not start: {line!r} {err}")
         return proc
 
     yield start
     for proc in procs:
-        _stop_player(proc)
+        stop_by_stdin(proc)
 
 
-def _stop_player(proc: subprocess.Popen) -> tuple[str, str]:
-    """Close the player's stdin (it stops) and reap it, killed after 10 s; its
-    (stdout, stderr)."""
+def stop_by_stdin(proc: subprocess.Popen) -> tuple[str, str]:
+    """Close a helper process's stdin (the probe senders and the MNE-LSL player
+    stop at its end) and reap it, killed after 10 s; its (stdout, stderr)."""
     if proc.returncode is not None:
         return "", ""
     try:
