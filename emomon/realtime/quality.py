@@ -229,12 +229,7 @@ class RunningLevel:
                 self._level = np.median(self._buf, axis=1)
                 self._since = 0
             return self._level
-        count = np.isfinite(self._buf).sum(axis=1)
-        out = np.full(self._buf.shape[0], np.nan)
-        ok = count >= self.min_count
-        if ok.any():
-            out[ok] = np.nanmedian(self._buf[ok], axis=1)
-        return out
+        return _nanmedian_rows(self._buf, self.min_count)
 
     def push(self, values: np.ndarray, exclude: np.ndarray | None = None) -> None:
         """Add one window's values; ``exclude`` (bool per channel) counts as missing."""
@@ -254,3 +249,21 @@ class RunningLevel:
     def windows(span_s: float, hop_s: float) -> int:
         """Windows in ``span_s`` seconds at one window per ``hop_s``."""
         return max(1, math.ceil(span_s / hop_s - 1e-9))
+
+
+def _nanmedian_rows(buf: np.ndarray, min_count: int) -> np.ndarray:
+    """Median of each row's non-NaN values; NaN for a row with fewer than ``min_count``.
+
+    The same values as :func:`numpy.nanmedian` along axis 1, by one sort (NaN
+    sorts last) and an index: numpy's ``nanmedian`` goes through masked arrays
+    for rows this short, about 2 ms for 32 x 120 windows, which every hop paid
+    while the level filled (its first ``noisy_level_s``) and for as long as a
+    channel stays excluded (an unplugged electrode).
+    """
+    ordered = np.sort(buf, axis=1)
+    count = buf.shape[1] - np.isnan(buf).sum(axis=1)
+    rows = np.arange(buf.shape[0])
+    lo = np.maximum((count - 1) // 2, 0)
+    out = 0.5 * (ordered[rows, lo] + ordered[rows, count // 2 - (count == 0)])
+    out[count < min_count] = np.nan
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -214,6 +215,26 @@ def test_running_level_is_a_median_that_skips_excluded_windows():
     for _ in range(5):
         lv.push(np.array([7.0, 8.0]))
     np.testing.assert_array_equal(lv.level(), [7.0, 8.0])  # older ones rolled out
+
+
+def test_running_level_median_is_numpys_nanmedian():
+    # The level's own NaN-aware median (numpy's goes through masked arrays, ms
+    # per hop) gives numpy's values: odd and even counts, all-NaN rows, inf.
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n_ch, length = int(rng.integers(1, 6)), int(rng.integers(1, 10))
+        buf = rng.standard_normal((n_ch, length))
+        buf[rng.random(buf.shape) < rng.random()] = np.nan
+        buf[rng.random(buf.shape) < 0.05] = np.inf
+        min_count = int(rng.integers(1, length + 1))
+        lv = RunningLevel(n_ch, length=length, min_count=min_count)
+        for col in buf.T:
+            lv.push(col)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+            want = np.nanmedian(buf, axis=1)
+        want[(~np.isnan(buf)).sum(axis=1) < min_count] = np.nan
+        np.testing.assert_array_equal(lv.level(), want)
 
 
 def test_settings_refuse_bad_thresholds():
