@@ -16,6 +16,7 @@ prints).
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 import uuid
@@ -291,6 +292,7 @@ def run_demo(
         f"(held out: {held_out}), LOVO beside the leaky intra split",
     )
     from emomon.offline.report import format_summary
+    from emomon.offline.runfolder import MANIFEST
     from emomon.offline.train import TrainConfig, run_training
 
     cfg = TrainConfig(
@@ -307,7 +309,11 @@ def run_demo(
         cache_dir=str(out / "cache"),
     )
     run_dir = out / "run"
-    report = run_training(cfg, run_dir, progress=True)
+    # The demo's own run folder is replaced on every demo (one from before run
+    # folders had manifests is recognised by its report).
+    if (run_dir / "report.json").is_file() and not (run_dir / MANIFEST).is_file():
+        shutil.rmtree(run_dir)
+    report = run_training(cfg, run_dir, progress=True, mode="overwrite")
     write(format_summary(report))
     model = run_dir / report.export.path
     write(f"reports and model in {run_dir}/")

@@ -68,6 +68,8 @@ FLAGS: dict[str, str] = {
     "hparams": "--hparams",
     "config": "--config",
     "out_dir": "--out",
+    "resume": "--resume",
+    "overwrite": "--overwrite",
     "bands": "--ablate-bands",
     "run_dir": "RUN_DIR",
 }
@@ -140,7 +142,11 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = _train_config(args)
     out = _out_dir(args, cfg)
     report = run_training(
-        cfg, out, progress=not args.quiet, export=False if args.no_export else None
+        cfg,
+        out,
+        progress=not args.quiet,
+        export=False if args.no_export else None,
+        mode=args.mode,
     )
     _print_montage(report)
     print(format_summary(report))
@@ -166,13 +172,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
             out,
             bands=_split_list(args.ablate_bands) or [],
             progress=not args.quiet,
+            mode=args.mode,
         )
         print(format_ablation(report))
     elif len(labels) > 1:
-        report = run_ablation(cfg, out, labels=labels, progress=not args.quiet)
+        report = run_ablation(
+            cfg, out, labels=labels, progress=not args.quiet, mode=args.mode
+        )
         print(format_ablation(report))
     else:
-        report = run_training(cfg, out, progress=not args.quiet, export=False)
+        report = run_training(
+            cfg, out, progress=not args.quiet, export=False, mode=args.mode
+        )
         _print_montage(report)
         print(format_summary(report))
     print(f"reports in {out}/")
@@ -249,6 +260,24 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
     p.add_argument("--cache-dir", help="feature cache (default .emomon_cache)")
     p.add_argument("--no-cache", action="store_true", help="do not cache features")
     p.add_argument("--out", type=Path, help="run directory (default runs/NAME)")
+    m = p.add_mutually_exclusive_group()
+    m.add_argument(
+        "--resume",
+        action="store_const",
+        const="resume",
+        dest="mode",
+        help="continue the run in --out (same config and data): finished folds "
+        "and permutations are kept",
+    )
+    m.add_argument(
+        "--overwrite",
+        action="store_const",
+        const="overwrite",
+        dest="mode",
+        help="replace the earlier emomon run in --out (refused for a folder "
+        "that is not an emomon run)",
+    )
+    p.set_defaults(mode="new")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("synthetic dataset (--dataset synthetic)")
     g.add_argument("--subjects", type=positive_int)

@@ -9,6 +9,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,12 +35,18 @@ from emomon.offline.runreport import (
     TaskResult,
 )
 from emomon.offline.tasks import (
+    FoldResult,
+    FoldTask,
+    PermutationResult,
     PermutationTask,
     fold_tasks,
     run_fold,
     run_permutation,
 )
 from emomon.offline.trainconfig import TrainConfig
+
+if TYPE_CHECKING:
+    from emomon.offline.runfolder import TaskStore
 
 __all__ = ["evaluate_protocol", "permuted_labels", "score_protocol"]
 
@@ -82,6 +89,7 @@ def evaluate_protocol(
     *,
     progress: bool = True,
     executor: FoldExecutor | str = "auto",
+    store: TaskStore | None = None,
 ) -> ProtocolResult:
     """Cross-validate one protocol, with nulls, CIs and per-group tables.
 
@@ -95,6 +103,9 @@ def evaluate_protocol(
     executor : FoldExecutor or {"auto", "serial", "process"}
         Where the fold and permutation tasks run; a name makes a new executor for
         this protocol (``auto``: worker processes for large jobs only).
+    store : TaskStore, optional
+        Where each finished fold and permutation result is saved as it lands,
+        and found again by a resumed run (those tasks are not rerun).
 
     Returns
     -------
@@ -109,34 +120,71 @@ def evaluate_protocol(
         PermutationTask(j, protocol, cfg, labels)
         for j, labels in enumerate(permuted_labels(ds, cfg))
     ]
-    n_tasks = max(len(folds), len(perms))
+    done_folds = _saved_folds(store, folds)
+    done_perms = _saved_perms(store, len(perms))
+    todo_folds = [f for f in folds if f.index not in done_folds]
+    todo_perms = [p for p in perms if p.index not in done_perms]
+    n_tasks = max(len(todo_folds), len(todo_perms))
     with _executor(executor, cfg, ds.table.X.shape[0], n_tasks) as ex:
         data = ex.share(ds)
         with tqdm(
             total=len(folds),
+            initial=len(done_folds),
             desc=f"{protocol} {cfg.model}",
             unit="fold",
             disable=not progress,
         ) as bar:
-            results = []
-            for res in ex.map(run_fold, data, folds):
-                results.append(res)
+            for res in ex.map(run_fold, data, todo_folds):
+                if store is not None:
+                    store.save("fold", res.index, res.to_dict())
+                done_folds[res.index] = res
                 bar.set_postfix(fold=res.fold)
                 bar.update()
+        results = [done_folds[f.index] for f in folds]
         cv = pool_folds(ds, splits, results, notes)
         t_cv = time.perf_counter() - t0
-        null: dict[str, list[float]] = {task: [] for task in ds.tasks}
         with tqdm(
             total=len(perms),
+            initial=len(done_perms),
             desc=f"{protocol} permutations",
             unit="perm",
             disable=not progress or not perms,
         ) as bar:
-            for pres in ex.map(run_permutation, data, perms):
-                for task, ba in pres.balanced_accuracy.items():
-                    null[task].append(math.nan if ba is None else ba)
+            for pres in ex.map(run_permutation, data, todo_perms):
+                if store is not None:
+                    store.save("perm", pres.index, pres.to_dict())
+                done_perms[pres.index] = pres
                 bar.update()
+    null: dict[str, list[float]] = {task: [] for task in ds.tasks}
+    for j in range(len(perms)):
+        for task, ba in done_perms[j].balanced_accuracy.items():
+            null[task].append(math.nan if ba is None else ba)
     return score_protocol(ds, cfg, protocol, cv, null, seconds=t_cv)
+
+
+def _saved_folds(
+    store: TaskStore | None, folds: list[FoldTask]
+) -> dict[int, FoldResult]:
+    """Return the fold results an earlier attempt saved for these tasks, by index."""
+    out: dict[int, FoldResult] = {}
+    for f in folds if store is not None else ():
+        rec = store.load("fold", f.index)
+        if rec is None:
+            continue
+        res = FoldResult.from_dict(rec)
+        if res.fold == f.split.name and res.seed == f.seed:
+            out[f.index] = res
+    return out
+
+
+def _saved_perms(store: TaskStore | None, n: int) -> dict[int, PermutationResult]:
+    """Return the permutation results an earlier attempt saved, by index."""
+    out: dict[int, PermutationResult] = {}
+    for j in range(n) if store is not None else ():
+        rec = store.load("perm", j)
+        if rec is not None:
+            out[j] = PermutationResult.from_dict(rec)
+    return out
 
 
 def score_protocol(

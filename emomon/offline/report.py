@@ -10,6 +10,7 @@ all three: every function here also takes a report dict (as read from
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -27,6 +28,7 @@ from emomon.offline.plots import (
     plot_per_video,
     plot_protocols,
 )
+from emomon.offline.runfolder import atomic_write_text
 from emomon.offline.runreport import RunReport, to_jsonable
 from emomon.offline.tables import *  # noqa: F403 - re-exported, see __all__
 from emomon.offline.tables import (
@@ -65,11 +67,12 @@ def _write_csv(
     cols = list(columns)
     for row in rows:
         cols += [k for k, v in row.items() if k not in cols and v is not None]
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(cols)
-        for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in cols])
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(cols)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in cols])
+    atomic_write_text(path, buf.getvalue())
     return path
 
 
@@ -122,7 +125,7 @@ def write_report(
     written: list[Path] = []
 
     json_path = out / "report.json"
-    json_path.write_text(report.to_json(sort_keys=sort_keys) + "\n", encoding="utf-8")
+    atomic_write_text(json_path, report.to_json(sort_keys=sort_keys) + "\n")
     written.append(json_path)
 
     for which in ("per_video", "per_subject"):

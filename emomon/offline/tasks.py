@@ -293,6 +293,38 @@ class PermutationResult:
     seconds: float = 0.0
     version: int = FOLD_RESULT_VERSION
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "version": self.version,
+            "index": self.index,
+            "balanced_accuracy": dict(self.balanced_accuracy),
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PermutationResult:
+        """Read :meth:`to_dict`'s output.
+
+        Raises
+        ------
+        ValueError
+            For a record of another version.
+        """
+        if d.get("version") != FOLD_RESULT_VERSION:
+            raise ValueError(
+                f"permutation result version {d.get('version')!r}; this emomon "
+                f"reads {FOLD_RESULT_VERSION}"
+            )
+        return cls(
+            int(d["index"]),
+            {
+                str(k): None if v is None else float(v)
+                for k, v in d["balanced_accuracy"].items()
+            },
+            float(d["seconds"]),
+        )
+
 
 def run_permutation(data: DataHandle, task: PermutationTask) -> PermutationResult:
     """Run the permutation task: every fold of the protocol, one after the other."""

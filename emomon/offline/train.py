@@ -41,7 +41,9 @@ from emomon.offline.final import export_model
 from emomon.offline.fit import fit_model
 from emomon.offline.labels import LABEL_METHODS
 from emomon.offline.report import write_report
+from emomon.offline.runfolder import Manifest, RunFolder, data_digest
 from emomon.offline.runreport import (
+    SCHEMA_VERSION,
     Ablation,
     AblationRow,
     ExportInfo,
@@ -71,30 +73,6 @@ __all__ = [
 ]
 
 
-def _check_out_dir(out: Path) -> None:
-    """Fail before hours of training if the run directory cannot be one."""
-    for p in (out, *out.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise ConfigError(
-                    f"run directory {literal(out)}: {literal(p)} is a file, not a "
-                    "directory; pass another {out_dir}",
-                    params=("out_dir",),
-                )
-            return
-
-
-def _make_out_dir(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"run directory {literal(out)}: cannot create it "
-            f"({literal(exc.strerror)}); pass another {{out_dir}}",
-            params=("out_dir",),
-        ) from None
-
-
 def _new_report(cfg: TrainConfig, ds: Dataset, **parts: Any) -> RunReport:
     return RunReport(
         emomon_version=__version__,
@@ -112,6 +90,7 @@ def run_training(
     progress: bool = True,
     export: bool | None = None,
     executor: FoldExecutor | str = "auto",
+    mode: str = "new",
 ) -> RunReport:
     """Cross-validate every protocol of ``cfg``, export the model, write the reports.
 
@@ -119,7 +98,9 @@ def run_training(
     ----------
     cfg : TrainConfig
     out_dir : str or path
-        The run directory, created once the data has loaded.
+        The run directory (:mod:`~emomon.offline.runfolder`), created once the
+        data has loaded; each fold and permutation result is saved there as it
+        finishes.
     progress : bool
         Progress bars (stderr).
     export : bool, optional
@@ -127,28 +108,59 @@ def run_training(
     executor : FoldExecutor or {"auto", "serial", "process"}
         Where folds and permutation runs are trained; every choice gives the same
         report (apart from :data:`~emomon.offline.runreport.VOLATILE_FIELDS`).
+    mode : {"new", "resume", "overwrite"}
+        ``new`` refuses a non-empty ``out_dir``; ``resume`` continues the run in
+        it (the same config and data), rerunning only the unfinished tasks;
+        ``overwrite`` replaces an earlier emomon run.
 
     Returns
     -------
     RunReport
         Also written to ``out_dir/report.json``, with CSV tables and plots.
+
+    Raises
+    ------
+    ConfigError
+        When ``out_dir`` cannot hold this run (checked before the data loads) or
+        ``resume`` finds another run there.
     """
-    out = Path(out_dir)
-    _check_out_dir(out)
+    folder = RunFolder(out_dir, mode=mode)
+    out = folder.path
+    do_export = cfg.export if export is None else export
     ds = load_dataset(cfg, progress=progress)
-    # Created once the data loaded: a missing dataset leaves no empty run dir.
-    _make_out_dir(out)
-    results = {
-        protocol: evaluate_protocol(
-            ds, cfg, protocol, progress=progress, executor=executor
-        )
-        for protocol in cfg.protocols
-    }
-    report = _new_report(cfg, ds, results=results)
-    if cfg.export if export is None else export:
-        report = report.with_export(export_model(ds, cfg, report, out))
-    write_report(report, out)
+    # Opened once the data loaded: a missing dataset leaves no empty run dir.
+    config = {**config_dict(cfg), "export": do_export}
+    folder.open(_manifest("train", config, ds))
+    try:
+        results = {
+            protocol: evaluate_protocol(
+                ds,
+                cfg,
+                protocol,
+                progress=progress,
+                executor=executor,
+                store=folder.tasks("main", protocol),
+            )
+            for protocol in cfg.protocols
+        }
+        report = _new_report(cfg, ds, results=results)
+        if do_export:
+            report = report.with_export(export_model(ds, cfg, report, out))
+        write_report(report, out)
+    except BaseException:
+        folder.abandon()  # no empty folder after a failure or Ctrl-C
+        raise
     return report
+
+
+def _manifest(kind: str, config: dict[str, Any], ds: Dataset) -> Manifest:
+    return Manifest(
+        kind=kind,
+        config=config,
+        data_digest=data_digest(ds),
+        emomon_version=__version__,
+        report_schema=SCHEMA_VERSION,
+    )
 
 
 def train(
@@ -158,6 +170,7 @@ def train(
     out_dir: str | os.PathLike[str] | None = None,
     progress: bool = False,
     executor: FoldExecutor | str = "auto",
+    mode: str = "new",
     **overrides: Any,
 ) -> RunReport:
     """Train and evaluate leak-free; the library form of ``emomon train``.
@@ -174,6 +187,8 @@ def train(
         Progress bars (stderr).
     executor : FoldExecutor or {"auto", "serial", "process"}
         Where folds and permutation runs are trained.
+    mode : {"new", "resume", "overwrite"}
+        What to do with a non-empty ``out_dir`` (see :func:`run_training`).
     **overrides
         ``TrainConfig`` fields replacing the config's (``dataset="deap"``,
         ``data_dir=...``, ``protocols=("lovo", "intra")``, ``export=False``,
@@ -201,7 +216,7 @@ def train(
     """
     cfg = make_train_config(config, **overrides)
     out = Path(out_dir) if out_dir is not None else default_run_dir(cfg)
-    return run_training(cfg, out, progress=progress, executor=executor)
+    return run_training(cfg, out, progress=progress, executor=executor, mode=mode)
 
 
 def export_run(
@@ -289,6 +304,7 @@ def run_ablation(
     labels: Sequence[str] | None = None,
     progress: bool = True,
     executor: FoldExecutor | str = "auto",
+    mode: str = "new",
 ) -> RunReport:
     """Run the seed papers' factor experiments: each band alone, or label methods.
 
@@ -306,6 +322,8 @@ def run_ablation(
         Run with each of these label methods. Give ``bands`` or ``labels``.
     progress : bool
     executor : FoldExecutor or {"auto", "serial", "process"}
+    mode : {"new", "resume", "overwrite"}
+        As for :func:`run_training`.
 
     Returns
     -------
@@ -354,23 +372,37 @@ def run_ablation(
         raise ConfigError(
             "an ablation needs at least one method in {labels}", params=("labels",)
         )
-    out = Path(out_dir)
-    _check_out_dir(out)
+    folder = RunFolder(out_dir, mode=mode)
     protocol = cfg.protocols[0]
     rows: list[AblationRow] = []
     first: tuple[Dataset, ProtocolResult] | None = None
-    for name, c in runs:
-        ds = load_dataset(c, progress=progress)
-        _make_out_dir(out)
-        res = evaluate_protocol(ds, c, protocol, progress=progress, executor=executor)
-        first = first or (ds, res)
-        rows += [AblationRow.from_task(name, task, r) for task, r in res.tasks.items()]
-    assert first is not None  # runs is not empty
-    report = _new_report(
-        cfg,
-        first[0],
-        results={protocol: first[1]},
-        ablation=Ablation(kind, protocol, tuple(rows)),
-    )
-    write_report(report, out)
+    try:
+        for name, c in runs:
+            ds = load_dataset(c, progress=progress)
+            if first is None:
+                config = {**config_dict(cfg), "ablation": [kind, [n for n, _ in runs]]}
+                folder.open(_manifest("ablation", config, ds))
+            res = evaluate_protocol(
+                ds,
+                c,
+                protocol,
+                progress=progress,
+                executor=executor,
+                store=folder.tasks(name, protocol),
+            )
+            first = first or (ds, res)
+            rows += [
+                AblationRow.from_task(name, task, r) for task, r in res.tasks.items()
+            ]
+        assert first is not None  # runs is not empty
+        report = _new_report(
+            cfg,
+            first[0],
+            results={protocol: first[1]},
+            ablation=Ablation(kind, protocol, tuple(rows)),
+        )
+        write_report(report, folder.path)
+    except BaseException:
+        folder.abandon()
+        raise
     return report

@@ -22,7 +22,7 @@ from emomon.offline.executors import (
     SerialExecutor,
     make_executor,
 )
-from emomon.offline.runreport import VOLATILE_FIELDS, RunReport
+from emomon.offline.runreport import RunReport
 from emomon.offline.tasks import FoldResult, FoldTask, fold_tasks, run_fold
 from emomon.offline.train import run_training
 from emomon.offline.trainconfig import TrainConfig
@@ -130,19 +130,11 @@ def test_worker_processes_give_the_same_folds(ds: Dataset) -> None:
     _assert_same_folds(serial, spawned)
 
 
-def _without_volatile(text: str) -> dict:
-    """report.json minus VOLATILE_FIELDS (timing and the moment of the run)."""
-    assert VOLATILE_FIELDS == ("created", "results.<protocol>.seconds")
-    data = json.loads(text)
-    assert isinstance(data.pop("created"), str)
-    for result in data["results"].values():
-        assert result.pop("seconds") >= 0
-    return data
-
-
 @pytest.mark.integration
 @pytest.mark.slow
-def test_serial_and_process_runs_write_the_same_report(tmp_path: Path) -> None:
+def test_serial_and_process_runs_write_the_same_report(
+    tmp_path: Path, without_volatile
+) -> None:
     """Folds and permutation runs in worker processes: the same report.json as in
     this process, apart from the volatile fields."""
     cfg = dataclasses.replace(CFG, cache_dir=str(tmp_path / "cache"))
@@ -155,7 +147,7 @@ def test_serial_and_process_runs_write_the_same_report(tmp_path: Path) -> None:
         # A new run's report.json reads back as the report it was written from.
         assert RunReport.from_json(texts[kind]) == report
         assert report.to_json() + "\n" == texts[kind]
-    serial, process = (_without_volatile(texts[k]) for k in ("serial", "process"))
+    serial, process = (without_volatile(texts[k]) for k in ("serial", "process"))
     assert serial == process
     lovo = serial["results"]["lovo"]["tasks"]
     assert lovo["valence"]["permutation"]["n"] == 2
