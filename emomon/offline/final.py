@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,11 @@ def final_epochs(report: RunReport, cfg: TrainConfig) -> int:
 
 
 def train_final(
-    ds: Dataset, cfg: TrainConfig, *, epochs: int
+    ds: Dataset,
+    cfg: TrainConfig,
+    *,
+    epochs: int,
+    on_epoch: Callable[[], None] | None = None,
 ) -> tuple[Any, np.ndarray, np.ndarray]:
     """Train on all windows for ``epochs`` epochs.
 
@@ -62,6 +67,7 @@ def train_final(
             y_train={g: win[g] for g in group},
             epochs=epochs,
             seed=cfg.seed,
+            on_epoch=on_epoch,
         )
         models.append(res.model)
 
@@ -83,7 +89,12 @@ def train_final(
 
 
 def export_model(
-    ds: Dataset, cfg: TrainConfig, report: RunReport, out_dir: Path
+    ds: Dataset,
+    cfg: TrainConfig,
+    report: RunReport,
+    out_dir: Path,
+    *,
+    progress: bool = False,
 ) -> ExportInfo:
     """Train the final model on all data and write ``model.onnx`` with its contract.
 
@@ -96,15 +107,45 @@ def export_model(
         :meth:`~RunReport.headline` goes into the contract.
     out_dir : Path
         The run directory.
+    progress : bool
+        A progress bar over the final fit's epochs and the export (stderr).
 
     Returns
     -------
     ExportInfo
     """
-    from emomon.offline.export import export_onnx
+    from tqdm.auto import tqdm
+
+    from emomon.models import task_groups
 
     n_epochs = final_epochs(report, cfg)
-    module, mean, std = train_final(ds, cfg, epochs=n_epochs)
+    n_fits = len(task_groups(cfg.model, list(ds.tasks)))
+    with tqdm(
+        total=n_fits * n_epochs + 1,
+        desc=f"final {cfg.model}",
+        unit="step",
+        disable=not progress,
+    ) as bar:
+        bar.set_postfix_str(f"training on all {ds.table.X.shape[0]} windows")
+        module, mean, std = train_final(ds, cfg, epochs=n_epochs, on_epoch=bar.update)
+        bar.set_postfix_str("exporting model.onnx, checking parity")
+        info = _export(ds, cfg, report, out_dir, module, mean, std, n_epochs)
+        bar.update()
+    return info
+
+
+def _export(
+    ds: Dataset,
+    cfg: TrainConfig,
+    report: RunReport,
+    out_dir: Path,
+    module: Any,
+    mean: np.ndarray,
+    std: np.ndarray,
+    n_epochs: int,
+) -> ExportInfo:
+    from emomon.offline.export import export_onnx
+
     t = ds.table
     n_feat = t.X.shape[2]
     shape = input_shape(layout=ds.layout, n_channels=len(t.ch_names), n_features=n_feat)

@@ -9,15 +9,38 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from emomon.errors import ConfigError, literal
 from emomon.offline.trainconfig import TrainConfig
 
-__all__ = ["FitResult", "fit_model", "predict_proba"]
+__all__ = ["FitResult", "check_device", "fit_model", "predict_proba"]
+
+
+def check_device(name: str) -> None:
+    """Refuse ``cuda`` where torch has no usable CUDA, before any work starts.
+
+    Raises
+    ------
+    ConfigError
+        Naming the torch build and what to do.
+    """
+    if name != "cuda":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        why = "is a CPU-only build" if torch.version.cuda is None else "finds no GPU"
+        raise ConfigError(
+            f"{{device}} cuda: torch {literal(torch.__version__)} {why}; use "
+            "cpu (or auto), or install a CUDA build of torch on a machine with "
+            "an NVIDIA GPU",
+            params=("device",),
+        )
 
 
 def _device(name: str):
@@ -60,6 +83,7 @@ def fit_model(
     y_val: Mapping[str, np.ndarray] | None = None,
     epochs: int | None = None,
     seed: int = 0,
+    on_epoch: Callable[[], None] | None = None,
 ) -> FitResult:
     """Train one registry model with Adam, plateau LR halving and early stopping.
 
@@ -78,6 +102,8 @@ def fit_model(
         Override ``cfg.epochs``.
     seed : int
         Torch seed (initialisation and batch order).
+    on_epoch : callable, optional
+        Called after each epoch (a progress bar).
 
     Returns
     -------
@@ -132,6 +158,8 @@ def fit_model(
             opt.step()
             total += float(loss.detach()) * idx.numel()
         row = {"epoch": epoch, "loss": total / n}
+        if on_epoch is not None:
+            on_epoch()
         if has_val:
             model.eval()
             with torch.no_grad():

@@ -38,7 +38,7 @@ from emomon.offline.dataset import Dataset, dataset_info, load_dataset
 from emomon.offline.evaluate import evaluate_protocol
 from emomon.offline.executors import FoldExecutor
 from emomon.offline.final import export_model
-from emomon.offline.fit import fit_model
+from emomon.offline.fit import check_device, fit_model
 from emomon.offline.labels import LABEL_METHODS
 from emomon.offline.report import write_report
 from emomon.offline.runfolder import Manifest, RunFolder, data_digest
@@ -124,6 +124,7 @@ def run_training(
         When ``out_dir`` cannot hold this run (checked before the data loads) or
         ``resume`` finds another run there.
     """
+    check_device(cfg.device)
     folder = RunFolder(out_dir, mode=mode)
     out = folder.path
     do_export = cfg.export if export is None else export
@@ -145,7 +146,9 @@ def run_training(
         }
         report = _new_report(cfg, ds, results=results)
         if do_export:
-            report = report.with_export(export_model(ds, cfg, report, out))
+            report = report.with_export(
+                export_model(ds, cfg, report, out, progress=progress)
+            )
         write_report(report, out)
     except BaseException:
         folder.abandon()  # no empty folder after a failure or Ctrl-C
@@ -272,6 +275,7 @@ def export_run(
             params=("bands", "labels"),
         )
     cfg = config_from_report(report, where=str(path))
+    check_device(cfg.device)
     if data_dir is not None:
         cfg = dataclasses.replace(cfg, data_dir=os.fspath(data_dir))
     main = report.results.get(cfg.protocols[0])
@@ -291,7 +295,7 @@ def export_run(
                 f"run in {out} ({key}: {a!r} now, {b!r} then); run "
                 "`emomon train` again instead"
             )
-    info = export_model(ds, cfg, report, out)
+    info = export_model(ds, cfg, report, out, progress=progress)
     write_report(report.with_export(info), out, plots=False)
     return info
 
@@ -372,6 +376,7 @@ def run_ablation(
         raise ConfigError(
             "an ablation needs at least one method in {labels}", params=("labels",)
         )
+    check_device(cfg.device)
     folder = RunFolder(out_dir, mode=mode)
     protocol = cfg.protocols[0]
     rows: list[AblationRow] = []

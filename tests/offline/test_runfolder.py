@@ -188,3 +188,17 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_report(
     assert got == without_volatile((ref / "report.json").read_text())
     for name in ("per_video.csv", "per_subject.csv", "per_fold.csv"):
         assert (out / name).read_text() == (ref / name).read_text(), name
+
+
+def test_cuda_without_cuda_is_one_line_and_no_folder(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this torch has CUDA and a GPU: --device cuda is valid here")
+    out = tmp_path / "run"
+    rc = main(["train", *ARGS, "--device", "cuda", "--out", str(out)])
+    assert rc == 2
+    line = _error_line(capsys)
+    assert line.startswith("emomon: error: --device cuda: torch ")
+    assert "use cpu (or auto)" in line
+    assert not out.exists()

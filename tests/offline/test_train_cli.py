@@ -300,3 +300,18 @@ def test_info_on_a_file_that_is_not_an_emomon_model(tmp_path, capsys):
     bad.write_bytes(b"not onnx at all")
     assert main(["info", str(bad)]) == 2
     assert "x.onnx" in capsys.readouterr().err
+
+
+def test_the_final_fit_and_export_show_progress(tmp_path, capsys):
+    """After the last fold's bar the final model's steps are on stderr too."""
+    out = tmp_path / "run"
+    rc = main(["train", "--subjects", "3", "--videos", "4", "--trial-s", "10",
+               "--n-boot", "20", "--out", str(out),
+               "--cache-dir", str(tmp_path / "c")])  # fmt: skip
+    assert rc == 0
+    err = capsys.readouterr().err.replace("\r", "\n")
+    final = [line for line in err.splitlines() if line.startswith("final logreg")]
+    assert final, err[-2000:]
+    assert "exporting model.onnx" in final[-1]
+    assert "100%" in final[-1]
+    assert (out / "model.onnx").is_file()
