@@ -9,7 +9,7 @@ import threading
 from emomon.cli._options import CURVE_SERVER_FLAGS, add_curve_server_arguments
 from emomon.cli.argtypes import endpoint
 from emomon.errors import EmomonError
-from emomon.realtime.messages import DEFAULT_BACKEND, DEFAULT_FRONTEND
+from emomon.realtime.names import DEFAULT_BACKEND, DEFAULT_FRONTEND
 
 #: One line for ``emomon --help``.
 HELP = "forward many publishers to many subscribers (XSUB/XPUB proxy)"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from emomon.cli.argtypes import endpoint, positive_float, positive_int
-from emomon.realtime.messages import (
+from emomon.realtime.names import (
     DEFAULT_ADDRESS,
     META_TOPIC,
     PREDICTION_TOPIC,

@@ -25,7 +25,7 @@ from emomon.cli._options import (
 )
 from emomon.cli.argtypes import endpoint, positive_float
 from emomon.errors import EmomonError
-from emomon.realtime.messages import DEFAULT_ADDRESS
+from emomon.realtime.names import DEFAULT_ADDRESS
 from emomon.realtime.sources import SOURCES
 
 if TYPE_CHECKING:

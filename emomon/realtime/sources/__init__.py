@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from emomon.errors import ConfigError
-from emomon.realtime.sources.base import Chunk, Source, SourceError, SourceState
 
 if TYPE_CHECKING:
+    from emomon.realtime.sources.base import Chunk, Source, SourceError, SourceState
     from emomon.realtime.sources.brainflow import BrainFlowSource
     from emomon.realtime.sources.lsl import LSLSource
     from emomon.realtime.sources.replay import ReplaySource
@@ -101,7 +101,14 @@ def source_class(name: str) -> type[Source]:
     return getattr(importlib.import_module(module), cls)
 
 
+#: Names of :mod:`~emomon.realtime.sources.base`, imported on first use too: the
+#: command line's parser reads :data:`SOURCES` without loading numpy.
+_BASE = frozenset({"Chunk", "Source", "SourceError", "SourceState"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _BASE:
+        return getattr(importlib.import_module(f"{__name__}.base"), name)
     for entry in SOURCES.values():
         module, cls = entry.target.split(":")
         if cls == name:
