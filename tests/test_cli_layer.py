@@ -17,7 +17,8 @@ from emomon.cli import VERBS, build_parser, main
 from emomon.errors import EmomonError
 
 PACKAGE = Path(emomon.__file__).resolve().parent
-HEAVY = ("scipy", "torch", "onnxruntime", "pylsl", "zmq", "brainflow", "mne")
+HEAVY = ("scipy", "torch", "onnxruntime", "pylsl", "zmq", "brainflow", "mne",
+         "aiohttp")  # fmt: skip
 
 
 def test_only_the_cli_package_mentions_argparse():
@@ -68,10 +69,11 @@ def test_every_verb_module_declares_its_flags():
     }
     assert set(leaves) >= {"list", "synth", "check", "train", "evaluate", "export"}
     assert set(leaves) >= {"info", "replay", "stream", "recover", "listen", "keys"}
-    assert set(leaves) >= {"broker", "demo"}
+    assert set(leaves) >= {"broker", "demo", "dashboard"}
     assert all(isinstance(flags, dict) for flags in leaves.values())
     assert leaves["stream"]["hop_s"] == "--hop"
     assert leaves["train"]["out_dir"] == "--out"
+    assert leaves["dashboard"]["insecure"] == "--insecure"
 
 
 def test_the_source_registry_gives_stream_its_choices():
