@@ -44,7 +44,8 @@ class Tab:
         self.maxsize = int(maxsize)
         self._queue: deque[Update] = deque()
         self._ready = asyncio.Event()
-        self._resync = True  # the first thing a tab gets is a snapshot
+        self._resync = True  # the first thing a tab gets is a snapshot: at once
+        self._ready.set()
         #: Messages this tab lost to a full queue (each loss ends in a resync).
         self.dropped = 0
         #: Snapshots sent after the first (one per overflow).

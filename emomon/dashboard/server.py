@@ -245,11 +245,13 @@ class Dashboard(Closing):
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         app = self._app()
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
         await runner.setup()
         s = self.settings
         try:
-            site = web.TCPSite(runner, s.host, s.port, shutdown_timeout=2.0)
+            site = web.TCPSite(runner, s.host, s.port)
             try:
                 await site.start()
             except OSError as exc:

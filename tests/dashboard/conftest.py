@@ -11,13 +11,15 @@ Every wait is bounded by a deadline and a count, and blocks in a library call
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,32 @@ def bad_recording(tmp_path_factory, dash_trials) -> Path:
     path = tmp_path_factory.mktemp("dash-rec") / "bad_raw.fif"
     mne.io.RawArray(eeg * 1e-6, info, verbose="error").save(path, verbose="error")
     return path
+
+
+def run_async(scenario: Callable[[], Awaitable[Any]], *, timeout_s: float) -> Any:
+    """Run ``scenario()`` (a coroutine function) to the end in a thread of its own.
+
+    Playwright's sync API keeps an event loop in the test's thread (the session's
+    browser), where ``asyncio.run`` is refused; a thread has none. What the
+    scenario raises is raised here. Objects the test made (a Publisher) move to
+    that thread and back: the thread's start and join are the barriers ZeroMQ
+    asks for.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(asyncio.wait_for(scenario(), timeout_s))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test
+            box["error"] = exc
+
+    th = threading.Thread(target=target, name="async-scenario", daemon=True)
+    th.start()
+    th.join(timeout_s + 10.0)
+    assert not th.is_alive(), "the async scenario did not end"
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
 
 
 # -- the browser -------------------------------------------------------------------
