@@ -7,7 +7,7 @@
 
   var TRAIL = 20; // predicted windows in the plane's trail
   var LAG_RING = 4096; // lag samples kept for the benchmark and the counters
-  var CHART_HEIGHT = 190;
+  var CHART_HEIGHT = 230;
   var INK = "#1c2430";
   var GRID = "#e6e9ee";
   // Okabe-Ito colours (distinguishable with the common colour-vision deficiencies)
@@ -424,7 +424,8 @@
         { label: "time (local clock)", stroke: INK, grid: { stroke: GRID }, ticks: { stroke: GRID }, labelSize: 22 },
         {
           scale: "p", label: "probability", stroke: INK, grid: { stroke: GRID }, ticks: { stroke: GRID },
-          values: function (u, vals) { return vals.map(function (v) { return v.toFixed(1); }); },
+          splits: function () { return [0, 0.25, 0.5, 0.75, 1]; },
+          values: function (u, vals) { return vals.map(function (v) { return v.toFixed(2); }); },
           size: 44, labelSize: 20,
         },
       ],
@@ -480,7 +481,7 @@
     if (!n) return null;
     var hop = st.meta && st.meta.hop_s ? st.meta.hop_s : 0.25;
     var max = st.t[n - 1] + hop;
-    return { min: Math.min(st.t[0], max - 20), max: max };
+    return { min: Math.min(st.t[0], max - 10), max: max };
   }
   function drawCharts(st) {
     ensureCharts(st);
