@@ -364,9 +364,11 @@ class Dashboard(Closing):
         dict
             ``tabs`` (open pages), ``websockets`` (open sockets), ``tasks``
             (the event loop's tasks: one per open page, plus the server's),
-            ``tabs_opened``, ``tab_dropped``, ``streams``, ``points``,
+            ``tabs_opened``, ``tab_dropped``, ``streams``, ``points`` (kept),
+            ``predictions`` (received), ``missed`` (``seq`` gaps),
             ``refused_host``, ``refused_origin``, ``uptime_s`` and the
-            subscriber's counts.
+            subscriber's counts (``received`` messages of every topic,
+            ``invalid``, ``inbox_dropped``).
         """
         loop = self._loop
         tasks = len(asyncio.all_tasks(loop)) if loop is not None else 0

@@ -364,8 +364,11 @@ class DashboardState:
         return [view.snapshot(now) for view in self.streams.values()]
 
     def counts(self) -> dict[str, int]:
-        """Streams and predictions kept (for ``/healthz`` and the benchmark)."""
+        """Streams, predictions kept, received and missed (for ``/healthz``)."""
+        views = self.streams.values()
         return {
             "streams": len(self.streams),
-            "points": sum(len(v.points) for v in self.streams.values()),
+            "points": sum(len(v.points) for v in views),
+            "predictions": sum(v.received for v in views),
+            "missed": sum(v.missed for v in views),
         }
