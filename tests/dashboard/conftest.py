@@ -206,11 +206,12 @@ class DashboardProc:
 
 @pytest.fixture
 def dashboard(emomon_cli) -> Callable[..., DashboardProc]:
-    """Starts ``emomon dashboard --address ADDRESS --port <free>`` and returns
-    once it serves (its announce line); killed at the end if still running."""
+    """Starts ``emomon dashboard --address ADDRESS --port PORT`` (default a free
+    port) and returns once it serves (its announce line); killed at the end if
+    still running."""
 
-    def start(address: str, *extra: str) -> DashboardProc:
-        port = free_tcp_port()
+    def start(address: str, *extra: str, port: int | None = None) -> DashboardProc:
+        port = free_tcp_port() if port is None else port
         proc = emomon_cli.start(
             "dashboard", "--address", address, "--port", str(port), *extra
         )

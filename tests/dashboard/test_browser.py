@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from emomon.realtime.broker import Broker
-from tests.realtime.helpers import free_tcp_port
+from emomon.realtime.meta import describe
+from emomon.realtime.publish import Publisher, PublisherSettings
+from tests.realtime.helpers import fake_prediction, free_tcp_port
 
 from .conftest import CHART_DATA_JS, SEED_CLASSES, poll_until, text_of, wait_page
 
@@ -235,4 +237,88 @@ def test_three_class_stream_behind_a_broker_opened_mid_stream_and_resumed(
         assert seq_col[cut + 1] == 0
         assert page.emomon_errors == []
         rc, err = dash.interrupt()
+        assert rc == 0, err
+
+
+def _publish(pub, seqs, stream: str = "s1") -> None:
+    for seq in seqs:
+        pub.publish_prediction(fake_prediction(seq, stream))
+
+
+def _subscribed(pub, n: int, timeout_s: float = 20.0) -> None:
+    """Wait until the publisher saw ``n`` subscriptions in all (bounded)."""
+    poll_until(
+        lambda: pub.stats.subscribe_events >= n,
+        timeout_s=timeout_s,
+        tick=lambda: pub.poll_subscriptions(timeout_s=0.05),
+        what=f"{n} subscriptions",
+    )
+
+
+def test_the_page_survives_a_dashboard_restart_and_zooms(page, dashboard):
+    """The server goes away and comes back on its port: the page says so,
+    reconnects by itself and keeps its trace; drag zooms, double-click
+    follows again."""
+    with Publisher(PublisherSettings(address="tcp://127.0.0.1:*")) as pub:
+        first = dashboard(pub.endpoint)
+        _subscribed(pub, 3)  # prediction, status, meta
+        pub.publish_meta(
+            describe(
+                stream="s1", model="m", ch_names=["Fz", "Cz", "Pz"],
+                tasks={"valence": ["low", "high"], "arousal": ["low", "high"]},
+                sfreq=128.0, model_sfreq=128.0, window_s=2.0, hop_s=0.25,
+            )
+        )  # fmt: skip
+        _publish(pub, range(20))
+        page.goto(first.url)
+        wait_page(page, LAST_SEQ_ABOVE, arg=18, timeout_s=20)
+
+        # drag across the valence chart: zoomed, no longer following
+        box = page.locator("[data-task=valence] .u-over").bounding_box()
+        y = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + box["width"] * 0.2, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=5)
+        page.mouse.up()
+        assert page.is_visible("#follow")
+        # redrawn on the next frame: the newest windows are outside the view
+        wait_page(
+            page,
+            "() => { const u = window.emomonDashboard.charts.valence;"
+            " return u.scales.x.max < u.data[0][u.data[0].length - 1]; }",
+            timeout_s=5,
+        )
+        page.dblclick("[data-task=valence] .u-over")
+        assert page.is_hidden("#follow")
+
+        rc, err = first.interrupt()
+        assert rc == 0, err
+        wait_page(
+            page,
+            "() => document.getElementById('link').dataset.link === 'down'",
+            timeout_s=10,
+        )
+        assert "dashboard unreachable" in text_of(page, "link")
+        # the same dashboard again, on the same port: no history of its own
+        again = dashboard(pub.endpoint, port=first.port)
+        _subscribed(pub, 6)  # the newcomer gets the description and status again
+        wait_page(
+            page,
+            "() => document.getElementById('link').dataset.link === 'live'",
+            timeout_s=30,
+        )
+        _publish(pub, range(20, 30))
+        wait_page(page, LAST_SEQ_ABOVE, arg=28, timeout_s=20)
+        seqs = page.evaluate(
+            "() => window.emomonDashboard.charts.valence.data[1]"
+            ".filter(s => s !== null)"
+        )
+        assert seqs == list(range(30))  # what it had, then what came after
+        assert again.health()["points"] == 10
+        # the browser logs the refused reconnection attempts; nothing else
+        unexpected = [
+            e for e in page.emomon_errors if "ERR_CONNECTION_REFUSED" not in e
+        ]
+        assert unexpected == []
+        rc, err = again.interrupt()
         assert rc == 0, err
