@@ -101,7 +101,10 @@ class Guard:
         host = request.headers.get("Host", "").strip().lower()
         if host not in self.hosts:
             self.refused_host += 1
-            return f"unknown Host {host!r}: open the page through {self._example()}"
+            return (
+                f"unknown Host {host!r}: open the page through {self._example()}, "
+                "or allow that name (emomon dashboard --allow-host NAME)"
+            )
         origin = request.headers.get("Origin")
         if origin is not None and origin.strip().lower() not in self.origins:
             self.refused_origin += 1

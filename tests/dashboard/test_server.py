@@ -264,3 +264,44 @@ def test_a_closed_or_vanished_tab_leaves_no_socket_or_task_behind(dash):
             assert after["tabs_opened"] == 4
 
     run_async(scenario, timeout_s=60)
+
+
+def test_a_curve_publisher_is_read_with_the_clients_keys(tmp_path):
+    """The dashboard as a Curve client (``--curve-secret``/``--curve-server``,
+    as ``emomon listen``): an allowed key receives, the page gets the stream."""
+    from emomon.realtime.security import generate_keypair
+
+    server_pub, server_sec = generate_keypair(tmp_path / "server", "server")
+    client_pub, client_sec = generate_keypair(tmp_path / "clients", "client-dash")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / client_pub.name).write_bytes(client_pub.read_bytes())
+    settings = PublisherSettings(
+        address="tcp://127.0.0.1:*",
+        curve_secret_key=str(server_sec),
+        curve_allowed_dir=str(allowed),
+    )
+    with Publisher(settings) as pub:
+        dash_settings = DashboardSettings(
+            address=pub.endpoint,
+            port=0,
+            curve_secret_key=client_sec,
+            curve_server_key=server_pub,
+        )
+        with Dashboard(dash_settings).start() as dash:
+            deadline = time.monotonic() + 10
+            for _ in range(MAX_ITERATIONS):  # the handshake passed authentication
+                if pub.stats.subscribe_events >= 3:
+                    break
+                assert time.monotonic() < deadline, pub.stats
+                pub.poll_subscriptions(timeout_s=0.05)
+            for seq in range(5):
+                pub.publish_prediction(fake_prediction(seq, "secure"))
+
+            async def scenario() -> dict[str, Any]:
+                async with aiohttp.ClientSession() as session:
+                    return await _until(session, dash.url, lambda h: h["points"] == 5)
+
+            health = run_async(scenario, timeout_s=30)
+    assert health["predictions"] == 5
+    assert health["missed"] == 0
