@@ -22,6 +22,7 @@ UPLOT_VERSION = "1.6.32"
 SHIPPED = (
     "index.html",
     "dashboard.js",
+    "panels.js",
     "dashboard.css",
     "vendor/uplot/uPlot.iife.min.js",
     "vendor/uplot/uPlot.min.css",

@@ -195,7 +195,7 @@ def test_security_headers_and_nothing_from_elsewhere(dash):
                 assert r.headers["X-Content-Type-Options"] == "nosniff"
             assert 'id="last-seq"' in page
             for name in ("vendor/uplot/uPlot.iife.min.js", "vendor/uplot/uPlot.min.css",
-                         "dashboard.js", "dashboard.css"):  # fmt: skip
+                         "dashboard.js", "panels.js", "dashboard.css"):  # fmt: skip
                 async with session.get(f"{dash.url}static/{name}") as r:
                     assert r.status == 200, name
                     assert await r.read() == (STATIC_DIR / name).read_bytes()
@@ -206,9 +206,9 @@ def test_security_headers_and_nothing_from_elsewhere(dash):
     # offline: the page loads nothing from another host (no CDN, no web fonts)
     page = (STATIC_DIR / "index.html").read_text()
     links = re.findall(r'(?:src|href)="([^"]*)"', page)
-    assert len(links) == 5
+    assert len(links) == 6
     assert all(u.startswith("/static/") or u == "data:," for u in links), links
-    script = (STATIC_DIR / "dashboard.js").read_text()
+    script = "".join(p.read_text() for p in STATIC_DIR.glob("*.js"))
     assert set(re.findall(r"https?://[^\s\"']+", script)) == {
         "http://www.w3.org/2000/svg"  # the SVG namespace: a name, never fetched
     }
