@@ -141,6 +141,16 @@ class Dashboard(Closing):
     def start(self, timeout_s: float = 30.0) -> Self:
         """Bind the web server and start receiving; returns once the page is served.
 
+        Parameters
+        ----------
+        timeout_s : float
+            Longest wait for the web server to bind (default 30 s).
+
+        Returns
+        -------
+        Dashboard
+            ``self``, started (``with Dashboard(...).start() as dash:``).
+
         Raises
         ------
         EmomonError
