@@ -15,11 +15,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet "setuptools<81" wheel
 	# torch first, from the pinned CPU build, so no extra resolves to a CUDA build.
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e ".[train,dev]"
+	$(PIP) install --quiet -c constraints.txt -e ".[train,dev,dashboard]"
 	touch $(STAMP)
 
+# DASHBOARD=1: also serve the browser dashboard (http://127.0.0.1:8765, or
+# DASHBOARD_PORT), which keeps serving after the demo until Ctrl-C.
 demo: $(STAMP)
-	$(PY) -m emomon.cli demo --out $(DEMO_DIR)
+	$(PY) -m emomon.cli demo --out $(DEMO_DIR) $(if $(filter 1 yes true,$(DASHBOARD)),--dashboard) \
+		$(if $(DASHBOARD_PORT),--dashboard-port $(DASHBOARD_PORT))
 
 # pytest exits 5 when it collects nothing: that is a failure here, as is any skip
 # of a whole module by an import error (collection errors fail the run).

@@ -234,6 +234,23 @@ def _fmt(task: dict) -> str:
     return f"{task['p_high']:.2f} {task['label']}"
 
 
+def free_loopback_endpoint() -> str:
+    """Return a ZeroMQ endpoint on 127.0.0.1 whose port is free now.
+
+    For a subscriber that must know the address before the publisher binds it
+    (the demo's dashboard starts before training). The port is the one the
+    system picked for a socket bound and closed here; another process would
+    have to take that very port in between for the publisher's bind to fail,
+    and then it fails with an error naming the address.
+    """
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    return f"tcp://127.0.0.1:{port}"
+
+
 def run_demo(
     out_dir: str | Path,
     *,
@@ -242,6 +259,7 @@ def run_demo(
     trial_s: float = 30.0,
     replay_trials: int = 8,
     speed: float = 10.0,
+    address: str = "tcp://127.0.0.1:*",
     write: Write = _silent,
 ) -> None:
     """Run the whole chain on synthetic data under ``out_dir``, narrating each step.
@@ -258,6 +276,10 @@ def run_demo(
         Trials of the held-out subject replayed live.
     speed : float
         Replay speed (10 = ten times real time).
+    address : str
+        Where the live step's publisher binds (default loopback, any free
+        port; ``emomon demo --dashboard`` gives the address its dashboard
+        subscribes to, from :func:`free_loopback_endpoint`).
     write : callable of str, optional
         Receives the narrative (steps, tables, live predictions, summary), one
         piece of text a call (one or more lines, no trailing newline); default:
@@ -325,7 +347,13 @@ def run_demo(
         "ZeroMQ -> subscriber",
     )
     live = run_live(
-        model, data_dir, held_out, n_trials=replay_trials, speed=speed, write=write
+        model,
+        data_dir,
+        held_out,
+        n_trials=replay_trials,
+        speed=speed,
+        address=address,
+        write=write,
     )
     s = live["stats"]
     _step(write, 4, "summary")

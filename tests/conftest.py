@@ -1,7 +1,12 @@
-"""Shared test fixtures: paths to the real sample data under ../shared/data."""
+"""Shared test fixtures: paths to the real sample data under ../shared/data, and
+``emomon`` command lines run as subprocesses (``emomon_cli``)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +26,48 @@ def openbci_sample() -> Path:
             f"real OpenBCI sample not found at {OPENBCI_SAMPLE} (../shared/data)"
         )
     return OPENBCI_SAMPLE
+
+
+class Cli:
+    """``python -m emomon.cli`` subprocesses, killed at the end of the test."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start ``emomon *argv``; ``env`` adds to (or replaces) variables of this
+        process's environment (``LSLAPICFG`` is inherited unless replaced)."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emomon.cli", *argv],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+        self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def finish(proc: subprocess.Popen, timeout_s: float) -> tuple[str, str]:
+        """Its (stdout, stderr) once it exits; killed after ``timeout_s``."""
+        try:
+            return proc.communicate(timeout=timeout_s)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+@pytest.fixture
+def emomon_cli() -> Iterator[Cli]:
+    """Starts ``emomon`` command lines; any still running at the end is killed."""
+    cli = Cli()
+    yield cli
+    cli.close()

@@ -27,6 +27,8 @@ LAYERS: dict[str, set[str]] = {
     "models": {"config", "errors", "emomon"},
     "offline": {"config", "contract", "datasets", "dsp", "errors", "models", "emomon"},
     "realtime": {"config", "contract", "datasets", "dsp", "errors", "emomon"},
+    # the browser view: a subscriber of the wire format, nothing more
+    "dashboard": {"realtime", "config", "errors", "emomon"},
 }
 
 #: Third-party packages a layer never imports, and why.
@@ -37,6 +39,7 @@ FORBIDDEN: list[tuple[set[str], set[str], str]] = [
         "only realtime talks to LSL, BrainFlow and ZeroMQ",
     ),
     ({"realtime", "dsp", "datasets"}, {"torch"}, "streaming needs no torch"),
+    ({"dashboard"}, {"torch", "onnxruntime"}, "the dashboard only shows the wire"),
 ]
 
 
@@ -102,6 +105,8 @@ def test_every_module_keeps_to_its_layer():
         ("realtime/bad.py", "import argparse", "imports argparse"),
         ("offline/bad.py", "from emomon.realtime import stream", "offline imports"),
         ("dsp/bad.py", "from emomon.offline.train import x", "dsp imports"),
+        ("dashboard/bad.py", "import torch", "dashboard imports torch"),
+        ("dashboard/bad.py", "from emomon.offline import x", "dashboard imports"),
     ],
 )
 def test_a_forbidden_import_is_caught(tmp_path, monkeypatch, layer_file, line, needle):

@@ -18,7 +18,8 @@ from emomon.errors import EmomonError
 
 PACKAGE = Path(emomon.__file__).resolve().parent
 #: numpy too: `emomon --help` and `--version` in 0.1 s instead of 0.3 s (issue 14).
-HEAVY = ("numpy", "scipy", "torch", "onnxruntime", "pylsl", "zmq", "brainflow", "mne")
+HEAVY = ("numpy", "scipy", "torch", "onnxruntime", "pylsl", "zmq", "brainflow", "mne",
+         "aiohttp")  # fmt: skip
 
 
 def test_only_the_cli_package_mentions_argparse():
@@ -69,10 +70,11 @@ def test_every_verb_module_declares_its_flags():
     }
     assert set(leaves) >= {"list", "synth", "check", "train", "evaluate", "export"}
     assert set(leaves) >= {"info", "replay", "stream", "recover", "listen", "keys"}
-    assert set(leaves) >= {"broker", "demo"}
+    assert set(leaves) >= {"broker", "demo", "dashboard"}
     assert all(isinstance(flags, dict) for flags in leaves.values())
     assert leaves["stream"]["hop_s"] == "--hop"
     assert leaves["train"]["out_dir"] == "--out"
+    assert leaves["dashboard"]["insecure"] == "--insecure"
 
 
 def test_the_source_registry_gives_stream_its_choices():

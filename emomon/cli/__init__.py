@@ -52,6 +52,7 @@ VERBS: tuple[str, ...] = (
     "listen",
     "keys",
     "broker",
+    "dashboard",
     "demo",
 )
 

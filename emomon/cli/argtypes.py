@@ -28,6 +28,14 @@ def nonneg_int(text: str) -> int:
     return v
 
 
+def tcp_port(text: str) -> int:
+    """Parse a TCP port: a whole number in 0-65535 (0: any free port)."""
+    v = _whole(text)
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port in 0-65535, got {v}")
+    return v
+
+
 def _whole(text: str) -> int:
     try:
         return int(text)

@@ -331,8 +331,8 @@ class TaskOutput:
             if p is None:
                 return cls(label=None, p_high=None)
             return cls(label=classes[int(np.argmax(p))], p_high=float(p[1]))
-        if p is None:
-            return cls(label=None, probs={})
+        if p is None:  # every class named, with no probability (null on the wire)
+            return cls(label=None, probs=dict.fromkeys(classes))
         probs = {c: float(v) for c, v in zip(classes, p, strict=True)}
         return cls(label=classes[int(np.argmax(p))], probs=probs)
 

@@ -262,51 +262,6 @@ def live_rig() -> Iterator[Callable[..., LiveRig]]:
         rig.close()
 
 
-class Cli:
-    """``python -m emomon.cli`` subprocesses, killed at the end of the test."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-        """Start ``emomon *argv``; ``env`` adds to (or replaces) variables of this
-        process's environment (``LSLAPICFG`` is inherited unless replaced)."""
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "emomon.cli", *argv],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        )
-        self.procs.append(proc)
-        return proc
-
-    @staticmethod
-    def finish(proc: subprocess.Popen, timeout_s: float) -> tuple[str, str]:
-        """Its (stdout, stderr) once it exits; killed after ``timeout_s``."""
-        try:
-            return proc.communicate(timeout=timeout_s)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-
-    def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
-
-
-@pytest.fixture
-def emomon_cli() -> Iterator[Cli]:
-    """Starts ``emomon`` command lines; any still running at the end is killed."""
-    cli = Cli()
-    yield cli
-    cli.close()
-
-
 # -- independent senders (benchmarks/probes: pylsl and numpy only) ---------------------
 PROBES = REPO / "benchmarks" / "probes"
 

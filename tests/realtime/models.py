@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +22,14 @@ def make_model(
     eeg: np.ndarray | None = None,
     spec: FeatureSpec | None = None,
     seed: int = 0,
+    tasks: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Train a small model on ``eeg`` (or noise) and export it with its contract.
 
     Labels are a real signal property (window alpha power above its median), so
     the model is trained, not random, and its outputs vary with the input.
+    ``tasks`` (task -> class names; default binary valence and arousal): a task
+    of K classes is labelled by the K quantile bins of the alpha power.
     """
     import torch
 
@@ -43,10 +47,27 @@ def make_model(
     x = model_input(feats, mean=mean, std=std, layout=layout, ch_names=ch_names)
     alpha = feats[:, :, spec.feature_names.index("de_alpha")].mean(axis=1)
     y = (alpha > np.median(alpha)).astype(np.int64)
-    tasks = {"valence": 2, "arousal": 2}
+    classes = {
+        k: list(v)
+        for k, v in (
+            tasks or {"valence": ["low", "high"], "arousal": ["low", "high"]}
+        ).items()
+    }
+    labels = {}
+    for name, names in classes.items():
+        if name == "arousal" and len(names) == 2:
+            labels[name] = 1 - y
+        elif len(names) == 2:
+            labels[name] = y
+        else:
+            edges = np.quantile(alpha, np.linspace(0, 1, len(names) + 1)[1:-1])
+            labels[name] = np.searchsorted(edges, alpha).astype(np.int64)
     cfg = TrainConfig(model=model, epochs=3, hparams={})
     res = fit_model(
-        cfg, tasks=tasks, x_train=x, y_train={"valence": y, "arousal": 1 - y}
+        cfg,
+        tasks={k: len(v) for k, v in classes.items()},
+        x_train=x,
+        y_train=labels,
     )
     shape = input_shape(
         layout=layout, n_channels=len(ch_names), n_features=feats.shape[2]
@@ -60,7 +81,7 @@ def make_model(
         sfreq=float(sfreq),
         norm_mean=mean,
         norm_std=std,
-        tasks={"valence": ["low", "high"], "arousal": ["low", "high"]},
+        tasks=classes,
         model=model,
         info={"dataset": "test"},
     )

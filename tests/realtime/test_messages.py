@@ -500,6 +500,33 @@ def test_typed_prediction_from_model_probabilities():
         PredictionMessage.from_json(b'{"v":1,"seq":0,"stream":"s","t_pub":1}')
 
 
+def test_a_flagged_window_of_a_multiclass_model_is_a_valid_message():
+    """No estimate for a flagged window: every class is named with a null
+    probability (an empty ``probs`` breaks the schema, and made ``emomon
+    stream`` with a 3-class model stop at its first flagged window)."""
+    classes = ["negative", "neutral", "positive"]
+    task = TaskOutput.from_probs(classes, None)
+    assert task.to_dict() == {
+        "probs": {"negative": None, "neutral": None, "positive": None},
+        "label": None,
+    }
+    assert not task.binary
+    assert task.probability("neutral") is None
+    msg = PredictionMessage(
+        seq=3,
+        stream="SEED-1",
+        t_lsl=1234.5,
+        t_pub=1718000000.25,
+        window_s=2.0,
+        tasks={"class": task},
+        quality=Quality(ok=False, bad_channels=("Fz",), reasons={"Fz": "flat"}),
+        latency_ms=1.25,
+        model="sha256-0123456789ab",
+    )
+    validate(PREDICTION_TOPIC, msg.to_dict())
+    assert PredictionMessage.from_json(msg.to_json()) == msg
+
+
 def test_typed_builders_keep_the_dict_builders_checks():
     assert PredictionMessage.build(**_PREDICTION_KW).to_dict() == _prediction()
     assert StatusMessage.build(**_STATUS_KW).to_dict() == _status()
