@@ -100,6 +100,26 @@ def add_curve_server_arguments(p: argparse.ArgumentParser) -> Any:
     return g
 
 
+def add_curve_client_arguments(g: Any) -> None:
+    """``--curve-secret`` and ``--curve-server`` of a subscriber (listen, dashboard).
+
+    Parameters
+    ----------
+    g : argparse.ArgumentParser or argument group
+        Where the options go (the verb's security group).
+    """
+    g.add_argument(
+        "--curve-secret",
+        type=Path,
+        help="this client's secret key file (client-NAME.key_secret)",
+    )
+    g.add_argument(
+        "--curve-server",
+        type=Path,
+        help="the publisher's or broker's public key file (server.key)",
+    )
+
+
 def add_synthetic_size_arguments(p: argparse.ArgumentParser, *, trial_s: float) -> None:
     """Add the size of the synthetic dataset to ``p``.
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
+from emomon.cli._options import add_curve_client_arguments
 from emomon.cli.argtypes import endpoint, positive_float, tcp_port
 from emomon.realtime.names import DEFAULT_ADDRESS
 
@@ -133,13 +133,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="another name the browser may use for this server (checked in the "
         "Host and Origin headers), e.g. labpc.local; repeatable",
     )
-    g.add_argument(
-        "--curve-secret",
-        type=Path,
-        help="this client's secret key file (client-NAME.key_secret)",
-    )
-    g.add_argument(
-        "--curve-server",
-        type=Path,
-        help="the publisher's or broker's public key file (server.key)",
-    )
+    add_curve_client_arguments(g)

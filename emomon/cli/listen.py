@@ -6,9 +6,9 @@ import argparse
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TextIO
 
+from emomon.cli._options import add_curve_client_arguments
 from emomon.cli.argtypes import endpoint, positive_float, positive_int
 from emomon.realtime.names import (
     DEFAULT_ADDRESS,
@@ -184,13 +184,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "passed over and counted), so what is printed is never stale",
     )
     g = p.add_argument_group("security (a Curve publisher or broker)")
-    g.add_argument(
-        "--curve-secret",
-        type=Path,
-        help="this client's secret key file (client-NAME.key_secret)",
-    )
-    g.add_argument(
-        "--curve-server",
-        type=Path,
-        help="the publisher's or broker's public key file (server.key)",
-    )
+    add_curve_client_arguments(g)

@@ -49,6 +49,15 @@ __all__ = [
 FOLD_RESULT_VERSION = 1
 
 
+def _check_version(d: Mapping[str, Any], what: str) -> None:
+    """Refuse a task record of another :data:`FOLD_RESULT_VERSION`."""
+    if d.get("version") != FOLD_RESULT_VERSION:
+        raise ValueError(
+            f"{what} version {d.get('version')!r}; this emomon reads "
+            f"{FOLD_RESULT_VERSION}"
+        )
+
+
 def task_seed(run_seed: int, index: int) -> int:
     """Return the torch seed of fold ``index`` of a run seeded ``run_seed``.
 
@@ -184,11 +193,7 @@ class FoldResult:
         ValueError
             For a record of another version.
         """
-        if d.get("version") != FOLD_RESULT_VERSION:
-            raise ValueError(
-                f"fold result version {d.get('version')!r}; this emomon reads "
-                f"{FOLD_RESULT_VERSION}"
-            )
+        _check_version(d, "fold result")
         n_test = int(d["n_test"])
         return cls(
             fold=str(d["fold"]),
@@ -311,11 +316,7 @@ class PermutationResult:
         ValueError
             For a record of another version.
         """
-        if d.get("version") != FOLD_RESULT_VERSION:
-            raise ValueError(
-                f"permutation result version {d.get('version')!r}; this emomon "
-                f"reads {FOLD_RESULT_VERSION}"
-            )
+        _check_version(d, "permutation result")
         return cls(
             int(d["index"]),
             {
