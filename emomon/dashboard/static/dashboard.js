@@ -8,7 +8,7 @@
   var P = window.emomonPanels; // the plane and the scalp map (panels.js)
   var LAG_RING = 4096; // lag samples kept for the benchmark and the counters
   var CHART_HEIGHT = 230;
-  var INK = "#1c2430";
+  var INK = P.INK;
   var GRID = "#e6e9ee";
   // Okabe-Ito colours (distinguishable with the common colour-vision deficiencies)
   var PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#7f7f7f"];
@@ -23,13 +23,7 @@
     silent: "silent",
   };
 
-  function $(id) { return document.getElementById(id); }
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    return e;
-  }
+  var $ = P.$, el = P.el; // the DOM helpers both scripts use
   function fmt(v, digits, unit) {
     return v == null || !isFinite(v) ? "\u2013" : v.toFixed(digits) + (unit || "");
   }

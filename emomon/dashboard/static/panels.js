@@ -225,5 +225,8 @@
       : "no window yet";
   }
 
-  window.emomonPanels = { TRAIL: TRAIL, QUALITY: QUALITY, drawVA: drawVA, drawScalp: drawScalp };
+  window.emomonPanels = {
+    TRAIL: TRAIL, QUALITY: QUALITY, INK: INK, $: $, el: el,
+    drawVA: drawVA, drawScalp: drawScalp,
+  };
 })();
