@@ -117,6 +117,7 @@ def export_model(
     from tqdm.auto import tqdm
 
     from emomon.models import task_groups
+    from emomon.offline.export import export_onnx
 
     n_epochs = final_epochs(report, cfg)
     n_fits = len(task_groups(cfg.model, list(ds.tasks)))
@@ -129,55 +130,41 @@ def export_model(
         bar.set_postfix_str(f"training on all {ds.table.X.shape[0]} windows")
         module, mean, std = train_final(ds, cfg, epochs=n_epochs, on_epoch=bar.update)
         bar.set_postfix_str("exporting model.onnx, checking parity")
-        info = _export(ds, cfg, report, out_dir, module, mean, std, n_epochs)
+        t = ds.table
+        n_feat = t.X.shape[2]
+        shape = input_shape(
+            layout=ds.layout, n_channels=len(t.ch_names), n_features=n_feat
+        )
+        contract = ModelContract(
+            input_name="eeg" if ds.layout == "eeg" else "features",
+            input_kind=ds.layout,
+            input_shape=shape,
+            spec=t.spec,
+            ch_names=t.ch_names,
+            sfreq=t.sfreq,
+            norm_mean=mean,
+            norm_std=std,
+            tasks=ds.tasks,
+            model=cfg.model,
+            info={
+                "dataset": cfg.dataset,
+                "protocol": cfg.protocols[0],
+                "labels": cfg.labels,
+                "threshold": cfg.threshold,
+                "metrics": {k: h.to_dict() for k, h in report.headline().items()},
+                "n_subjects": int(np.unique(t.trial_subject).size),
+                "n_windows": int(t.X.shape[0]),
+                "final_epochs": n_epochs,
+                **({} if ds.montage is None else {"montage": ds.montage.to_dict()}),
+            },
+        )
+        path = Path(out_dir) / "model.onnx"
+        parity = export_onnx(
+            module,
+            input_shape=shape,
+            input_name=contract.input_name,
+            path=path,
+            metadata={"emomon": contract.to_json()},
+        )
         bar.update()
-    return info
-
-
-def _export(
-    ds: Dataset,
-    cfg: TrainConfig,
-    report: RunReport,
-    out_dir: Path,
-    module: Any,
-    mean: np.ndarray,
-    std: np.ndarray,
-    n_epochs: int,
-) -> ExportInfo:
-    from emomon.offline.export import export_onnx
-
-    t = ds.table
-    n_feat = t.X.shape[2]
-    shape = input_shape(layout=ds.layout, n_channels=len(t.ch_names), n_features=n_feat)
-    contract = ModelContract(
-        input_name="eeg" if ds.layout == "eeg" else "features",
-        input_kind=ds.layout,
-        input_shape=shape,
-        spec=t.spec,
-        ch_names=t.ch_names,
-        sfreq=t.sfreq,
-        norm_mean=mean,
-        norm_std=std,
-        tasks=ds.tasks,
-        model=cfg.model,
-        info={
-            "dataset": cfg.dataset,
-            "protocol": cfg.protocols[0],
-            "labels": cfg.labels,
-            "threshold": cfg.threshold,
-            "metrics": {k: h.to_dict() for k, h in report.headline().items()},
-            "n_subjects": int(np.unique(t.trial_subject).size),
-            "n_windows": int(t.X.shape[0]),
-            "final_epochs": n_epochs,
-            **({} if ds.montage is None else {"montage": ds.montage.to_dict()}),
-        },
-    )
-    path = Path(out_dir) / "model.onnx"
-    parity = export_onnx(
-        module,
-        input_shape=shape,
-        input_name=contract.input_name,
-        path=path,
-        metadata={"emomon": contract.to_json()},
-    )
     return ExportInfo(path.name, float(parity))

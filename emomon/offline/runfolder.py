@@ -27,7 +27,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,7 +192,7 @@ class TaskStore:
         Called after each save (the run folder counts them).
     """
 
-    def __init__(self, folder: Path, on_save: Any = None) -> None:
+    def __init__(self, folder: Path, on_save: Callable[[], None] | None = None) -> None:
         self.folder = folder
         self._on_save = on_save
 
