@@ -165,6 +165,37 @@ def test_millivolt_stream_is_scaled_to_microvolts():
         assert _received_value(src, 500.0, 5.0, out, pushed=0.5)
 
 
+@pytest.mark.integration
+def test_a_read_for_a_window_returns_its_samples_and_keeps_the_rest_in_order():
+    name = unique()
+    out = make_outlet(name, name, LABELS)
+    with LSLSource(name, timeout_s=5.0) as src:
+        # 40 numbered samples are queued before the read asks for 25 ...
+        out.push_chunk(
+            np.repeat(np.arange(40, dtype=np.float32)[:, None], len(LABELS), axis=1)
+        )
+        got: list[np.ndarray] = []
+
+        def first() -> None:
+            chunk = src.read(timeout_s=0.5, min_samples=25 - sum(map(len, got)))
+            if chunk.n_times:
+                got.append(chunk.data[0])
+
+        assert wait_until(lambda: sum(map(len, got)) >= 25, timeout_s=5.0, tick=first)
+        assert sum(map(len, got)) == 25  # exactly those the window needs
+        # ... the rest comes with the next reads, nothing lost or reordered
+        for _ in range(20):
+            chunk = src.read(timeout_s=0.2, min_samples=1)
+            got.append(chunk.data[0])
+            if sum(map(len, got)) >= 40:
+                break
+        np.testing.assert_array_equal(np.concatenate(got), np.arange(40.0))
+        # a read that must wait gets its samples as they are pushed
+        out.push_chunk(np.full((3, len(LABELS)), 40.0, dtype=np.float32))
+        chunk = src.read(timeout_s=2.0, min_samples=3)
+        np.testing.assert_array_equal(chunk.data[0], [40.0, 40.0, 40.0])
+
+
 def _outlet_and_source() -> tuple[str, str, pylsl.StreamOutlet, LSLSource]:
     """A new outlet and an opened source on it (name and source_id), which
     waits for a lost stream without a stall timeout."""
