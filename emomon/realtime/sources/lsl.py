@@ -447,16 +447,16 @@ class LSLSource(Source):
                 # (at once if it already is); samples after it stay queued for
                 # the next read. Draining first and after, as a plain read
                 # does, cost two more pulls a window (0.3 ms a hop, measured).
-                self._pull_into(conn, timeout_s, want, data_parts, ts_parts, drain=False)
+                self._pull_into(
+                    conn, timeout_s, want, data_parts, ts_parts, drain=False
+                )
             else:
                 got = self._pull_into(conn, 0.0, self.max_chunk, data_parts, ts_parts)
                 if got < want and timeout_s > 0:
                     if self._pull_into(
                         conn, timeout_s, want - got, data_parts, ts_parts, drain=False
                     ):
-                        self._pull_into(
-                            conn, 0.0, self.max_chunk, data_parts, ts_parts
-                        )
+                        self._pull_into(conn, 0.0, self.max_chunk, data_parts, ts_parts)
             now = pylsl.local_clock()
             if now >= conn.next_clock_update:
                 self._refresh_clock(conn, now)
