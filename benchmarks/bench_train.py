@@ -1,4 +1,4 @@
-"""LOVO wall time for logreg and cnn2d on the 8-subject synthetic set.
+"""LOVO training on the 8-subject synthetic set: wall time, speed against the machine.
 
 The default synthetic set (8 subjects x 20 videos x 60 s) is read in memory,
 features are computed once (timed separately), then leave-one-video-out is run
@@ -7,21 +7,32 @@ early stopping) for:
 
 - logreg: all 20 folds, wall time with 2 worker processes (the target: < 60 s on 2
   cores), plus each fold's time from a serial run;
-- cnn2d: the first ``--cnn2d-folds`` folds, timed one by one (the full run is
-  ~20x that); on a CUDA machine pass ``--device cuda``.
+- cnn2d and mtcnn: the first ``--cnn-folds`` folds, timed one by one with
+  the default one torch thread per task (the full run is ~20x that, divided by
+  the workers); on a CUDA machine pass ``--device cuda``;
+- training speed against the hardware (``_train_hw.py``): the measured float32
+  matmul peak at 1 thread, 2 threads and 2 processes of 1 thread, and per model
+  the training windows per second in the same three settings with the fraction
+  of that peak reached (training FLOPs = 2 x 3 x forward multiply-adds);
+- full DEAP (32 subjects x 40 videos) leave-one-video-out as a formula of the
+  measured per-fold times: a fold task's time scales with its training
+  windows (32 x 39 against 8 x 19 trials), 40 fold tasks per run and 40 more
+  per permutation rerun, spread over W workers of one core each.
 
-Usage: python benchmarks/bench_train.py [--cnn2d-folds 2] [--device cpu]
+Usage: python benchmarks/bench_train.py [--cnn-folds 1] [--device cpu]
 Results: benchmarks/results/train.json and the README table.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 import time
 
 import numpy as np
 from _common import parse_args, parser, update_readme_table, write_result
+from _train_hw import matmul_peak, training_throughput
 
 from emomon.offline.crossval import protocol_splits
 from emomon.offline.dataset import load_dataset
@@ -51,11 +62,50 @@ def per_fold_times(ds, cfg, n_folds: int | None) -> list[dict]:
     return rows
 
 
+#: Models of the hardware rows, with the input of the default features
+#: (32 channels, 5 bands x DE and PSD; 2 s raw windows at 128 Hz).
+HW_MODELS: dict[str, tuple[int, ...]] = {
+    "mlp": (320,),
+    "cnn2d": (10, 8, 9),
+    "mtcnn": (10, 8, 9),
+    "cnn_transformer": (32, 256),
+}
+TASKS = {"valence": 2, "arousal": 2}
+#: (processes, threads each) of the hardware rows.
+SETTINGS = ((1, 1), (1, 2), (2, 1))
+#: Trials a LOVO fold trains on: full DEAP (32 x 39) against this set (8 x 19).
+DEAP_SCALE = (32 * 39) / (8 * 19)
+
+
+def hardware_rows() -> dict:
+    """Matmul peak and per-model training throughput in each setting."""
+    peak = {f"{p}x{t}": round(matmul_peak(t, processes=p), 1) for p, t in SETTINGS}
+    print("matmul peak GFLOP/s (processes x threads):", peak, flush=True)
+    models = {}
+    for name, shape in HW_MODELS.items():
+        # cnn2d fits one network per task: time it as it trains, on one task.
+        tasks = {"valence": 2} if name == "cnn2d" else TASKS
+        rows = {}
+        for p, t in SETTINGS:
+            r = training_throughput(name, shape, tasks, threads=t, processes=p)
+            r["peak_fraction"] = round(r["train_gflops"] / peak[f"{p}x{t}"], 3)
+            rows[f"{p}x{t}"] = r
+            print(f"  {name} {p}x{t}: {r}", flush=True)
+        models[name] = {"tasks_per_network": list(tasks), "settings": rows}
+    return {"matmul_peak_gflops": peak, "models": models}
+
+
+def deap_formula(fold_s: float, permutations: int, workers: int) -> float:
+    """Seconds of a full-DEAP LOVO run: 40 x (1 + P) fold tasks on W workers."""
+    return math.ceil(40 * (1 + permutations) / workers) * fold_s * DEAP_SCALE
+
+
 def main() -> None:
     ap = parser(__doc__)
-    ap.add_argument("--cnn2d-folds", type=int, default=2)
+    ap.add_argument("--cnn-folds", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     args = parse_args(ap)
+    hw = hardware_rows()
 
     with tempfile.TemporaryDirectory() as cache:
         base = TrainConfig(
@@ -79,12 +129,28 @@ def main() -> None:
         serial = dataclasses.replace(logreg, n_jobs=1)
         logreg_folds = per_fold_times(ds_flat, serial, None)
 
-        # serial, on both cores: the run the table's cnn2d row has always timed
-        cnn = dataclasses.replace(base, model="cnn2d", n_jobs=1, task_threads=2)
-        ds_grid = load_dataset(cnn, progress=False)
-        cnn_folds = per_fold_times(ds_grid, cnn, args.cnn2d_folds)
+        # A fold task as a run executes it: one torch thread (task_threads=1).
+        cnn_folds = {}
+        for name in ("cnn2d", "mtcnn"):
+            cfg = dataclasses.replace(base, model=name, n_jobs=1, task_threads=1)
+            ds_grid = load_dataset(cfg, progress=False)
+            cnn_folds[name] = per_fold_times(ds_grid, cfg, args.cnn_folds)
 
-    cnn_mean = float(np.mean([r["seconds"] for r in cnn_folds]))
+    cnn = {}
+    for name, folds in cnn_folds.items():
+        mean = float(np.mean([r["seconds"] for r in folds]))
+        cnn[name] = {
+            "task_threads": 1,
+            "folds_timed": len(folds),
+            "folds": folds,
+            "mean_fold_s": round(mean, 1),
+            "lovo_20_folds_estimate_s_1_worker": round(20 * mean, 0),
+            "deap_lovo_s": {
+                f"W={w},P={p}": round(deap_formula(mean, p, w))
+                for w in (2, 8, 32)
+                for p in (0, 99)
+            },
+        }
     result = {
         "config": {
             "dataset": "synthetic 8 subjects x 20 videos x 60 s (seed 1)",
@@ -102,29 +168,65 @@ def main() -> None:
                 t: r.metrics.balanced_accuracy for t, r in res.tasks.items()
             },
         },
-        "cnn2d": {
-            "folds_timed": len(cnn_folds),
-            "folds": cnn_folds,
-            "mean_fold_s": round(cnn_mean, 1),
-            "lovo_20_folds_estimate_s": round(20 * cnn_mean, 0),
-        },
+        **cnn,
+        "hardware": hw,
+        "deap_formula": (
+            "T(W workers, P permutations) = ceil(40 (1 + P) / W) x fold_s x "
+            f"{DEAP_SCALE:.2f} (32 x 39 / 8 x 19 training trials)"
+        ),
         "targets": {"logreg_lovo_wall_s_max": 60.0},
         "meets_targets": bool(t_logreg < 60.0),
     }
     path = write_result("train", result)
     print(f"wrote {path}")
     if not args.no_readme:
-        lf = [r["seconds"] for r in logreg_folds]
-        update_readme_table(
-            "train",
-            "| LOVO training (8 subj x 20 videos x 60 s, batch 64) | value |\n"
-            "|---|---|\n"
-            f"| logreg, 20 folds, 2 jobs, wall | {t_logreg:.1f} s (target < 60 s) |\n"
-            f"| logreg per fold (serial) | median {np.median(lf):.2f} s, "
-            f"max {np.max(lf):.2f} s |\n"
-            f"| cnn2d per fold ({args.device}, {len(cnn_folds)} folds timed) | "
-            f"{cnn_mean:.0f} s (20 folds ~ {20 * cnn_mean / 60:.0f} min) |",
+        update_readme_table("train", _table(result, logreg_folds, t_logreg, args))
+
+
+def _hours(s: float) -> str:
+    return f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.0f} min"
+
+
+def _table(result: dict, logreg_folds: list, t_logreg: float, args) -> str:
+    lf = [r["seconds"] for r in logreg_folds]
+    lines = [
+        "| LOVO training (8 subj x 20 videos x 60 s, batch 64) | value |",
+        "|---|---|",
+        f"| logreg, 20 folds, 2 jobs, wall | {t_logreg:.1f} s (target < 60 s) |",
+        f"| logreg per fold (serial) | median {np.median(lf):.2f} s, "
+        f"max {np.max(lf):.2f} s |",
+    ]
+    for name in ("cnn2d", "mtcnn"):
+        r = result[name]
+        d = r["deap_lovo_s"]
+        lines += [
+            f"| {name} per fold ({args.device}, 1 thread, {r['folds_timed']} "
+            f"timed) | {r['mean_fold_s']:.0f} s (20 folds: "
+            f"{_hours(20 * r['mean_fold_s'])} on 1 core, "
+            f"{_hours(10 * r['mean_fold_s'])} on 2) |",
+            f"| {name}, full DEAP LOVO (formula) | {_hours(d['W=2,P=0'])} on 2 "
+            f"cores, {_hours(d['W=32,P=0'])} on 32 workers; with 99 "
+            f"permutations {_hours(d['W=32,P=99'])} on 32 |",
+        ]
+    hw = result["hardware"]
+    peak = hw["matmul_peak_gflops"]
+    lines += [
+        "",
+        "| training speed (batch 64) | 1 process x 1 thread | 1 x 2 threads "
+        "| 2 processes x 1 thread |",
+        "|---|---|---|---|",
+        f"| float32 matmul peak (GFLOP/s) | {peak['1x1']} | {peak['1x2']} | "
+        f"{peak['2x1']} |",
+    ]
+    for name, m in hw["models"].items():
+        s = m["settings"]
+        macs = s["1x1"]["forward_macs_per_window"] / 1e6
+        cells = " | ".join(
+            f"{s[k]['windows_per_s']:.0f} win/s ({100 * s[k]['peak_fraction']:.0f}%)"
+            for k in ("1x1", "1x2", "2x1")
         )
+        lines.append(f"| {name} ({macs:.1f} M multiply-adds/window) | {cells} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
