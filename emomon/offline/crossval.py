@@ -16,6 +16,7 @@ import numpy as np
 
 from emomon.errors import ConfigError
 from emomon.offline.dataset import Dataset
+from emomon.offline.holdout import shared_video_folds
 from emomon.offline.metrics import majority_baseline, summarize
 from emomon.offline.protocols import Split, SplitWarning, make_splits
 from emomon.offline.trainconfig import TrainConfig
@@ -105,6 +106,9 @@ class CVResult:
         Task -> the majority-class baseline's prediction.
     folds : list of FoldResult
     notes : list of str
+    shared_video_folds : int
+        Folds whose test videos appear in their training or validation part
+        (:func:`~emomon.offline.holdout.shared_video_folds`).
     """
 
     proba: dict[str, np.ndarray]
@@ -113,6 +117,7 @@ class CVResult:
     majority: dict[str, np.ndarray]
     folds: list[FoldResult]
     notes: list[str]
+    shared_video_folds: int = 0
 
 
 def pool_folds(
@@ -153,7 +158,10 @@ def pool_folds(
                 win[task][split.train], win[task][split.test]
             )
         fold_of[split.test] = k
-    return CVResult(proba, fold_of >= 0, fold_of, majority, list(results), notes)
+    shared = shared_video_folds(splits, ds.table.video)
+    return CVResult(
+        proba, fold_of >= 0, fold_of, majority, list(results), notes, shared
+    )
 
 
 def pooled_balanced_accuracy(

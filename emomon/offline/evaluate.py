@@ -16,6 +16,7 @@ import numpy as np
 from emomon.offline.crossval import CVResult, pool_folds, protocol_splits
 from emomon.offline.dataset import Dataset
 from emomon.offline.executors import FoldExecutor, make_executor
+from emomon.offline.holdout import HOLDOUTS
 from emomon.offline.metrics import (
     cluster_bootstrap_ci,
     cluster_ids,
@@ -253,9 +254,13 @@ def score_protocol(
             per_subject=_groups(y, p_high, t.subject[tested]),
             per_fold=_fold_rows(ds, cv, task, y_all[task]),
         )
+    decl = HOLDOUTS.get(protocol)
     return ProtocolResult(
         protocol=protocol,
         leaky=protocol in LEAKY_PROTOCOLS,
+        holds_out=None if decl is None else decl.holds_out,
+        exchangeable=None if decl is None else decl.exchangeable,
+        content_dependent=cv.shared_video_folds > 0,
         tasks=tasks_out,
         n_folds=len(cv.folds),
         model=cfg.model,

@@ -21,10 +21,10 @@ import numpy as np
 from emomon.offline.runreport import ProtocolResult, RunReport, TaskResult
 from emomon.offline.tables import (
     ALPHA,
-    LEAKY_NOTE,
     ablation_title,
     fmt,
     fmt_p,
+    mark_note,
     natural_key,
     verdict,
 )
@@ -37,7 +37,8 @@ __all__ = ["plot_ablation", "plot_confusion", "plot_per_video", "plot_protocols"
 
 _CLASS_COLORS = ("#4C72B0", "#DD8452", "#55A868", "#8172B3", "#937860", "#DA8BC3")
 _PROTOCOL_COLORS = ("#4C72B0", "#55A868", "#8172B3", "#937860", "#64B5CD")
-_LEAKY_COLOR = "#C44E52"
+#: Colour of a marked protocol's bars and titles (hatched bars).
+_MARK_COLORS = {"LEAKY": "#C44E52", "SHARES VIDEOS": "#DD8452"}
 _NA_COLOR = "#BBBBBB"
 _CHANCE: dict[str, Any] = {
     "colors": "0.35",
@@ -74,9 +75,13 @@ def _save(fig: Figure, path: Path, dpi: int) -> Path:
     return path
 
 
-def _suptitle(fig: Figure, title: str, leaky: bool) -> None:
-    if leaky:
-        fig.suptitle(f"{title}\n{LEAKY_NOTE}", color="red", fontweight="bold")
+def _suptitle(fig: Figure, title: str, result: ProtocolResult) -> None:
+    if result.marked:
+        fig.suptitle(
+            f"{title}\n{mark_note(result.mark)}",
+            color=_MARK_COLORS[result.mark],
+            fontweight="bold",
+        )
     else:
         fig.suptitle(title, fontweight="bold")
 
@@ -233,7 +238,7 @@ def plot_per_video(
         ax.set_title(_task_title(task, t), loc="left", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-    _suptitle(fig, f"Per-video accuracy: {name}", result.leaky)
+    _suptitle(fig, f"Per-video accuracy: {name}", result)
     return _save(fig, path, dpi)
 
 
@@ -309,7 +314,7 @@ def plot_confusion(
         ax.set_title(f"{task}\n{n_txt}bal.acc {ba}", fontsize=10)
     if image is not None:
         fig.colorbar(image, ax=list(axes), shrink=0.8, label="Fraction of true class")
-    _suptitle(fig, f"Confusion matrices: {name}", result.leaky)
+    _suptitle(fig, f"Confusion matrices: {name}", result)
     return _save(fig, path, dpi)
 
 
@@ -397,8 +402,9 @@ def plot_protocols(
     """Balanced accuracy of every protocol side by side, grouped by task.
 
     Bars carry 95% bootstrap CI error bars; black ticks mark the majority-class
-    baseline, dashed segments chance (1/n_classes). Leaky protocols are hatched, red
-    and labelled "(LEAKY)".
+    baseline, dashed segments chance (1/n_classes). Protocols whose number is
+    content-dependent are hatched and labelled: red "(LEAKY)" (same trials on
+    both sides), orange "(SHARES VIDEOS)" (test videos in training).
 
     Parameters
     ----------
@@ -435,8 +441,8 @@ def plot_protocols(
                 "cis": [t.ci95 for t in cells],
                 "majority": [t.majority_baseline.balanced_accuracy for t in cells],
                 "p": [t.p_value for t in cells],
-                "color": _LEAKY_COLOR if result.leaky else next(free),
-                "hatch": "//" if result.leaky else None,
+                "color": _MARK_COLORS[result.mark] if result.marked else next(free),
+                "hatch": "//" if result.marked else None,
             }
         )
     fig = _figure((min(max(6.5, 1.2 * len(tasks) * len(runs) + 3.0), 24.0), 4.6))
@@ -446,13 +452,14 @@ def plot_protocols(
     ax.set_title(
         "Balanced accuracy by protocol (pooled, 95% bootstrap CI)", fontsize=10
     )
-    if any(r.leaky for r in runs):
+    marks = dict.fromkeys(r.mark for r in runs if r.marked)
+    for k, mark in enumerate(marks):
         ax.text(
             0.0,
-            -0.16,
-            f"hatched red = {LEAKY_NOTE}: content-dependent, not a cross-video result",
+            -0.16 - 0.06 * k,
+            f"hatched = {mark_note(mark)}: content-dependent, not a cross-video result",
             transform=ax.transAxes,
-            color="red",
+            color=_MARK_COLORS[mark],
             fontsize=8,
             va="top",
         )

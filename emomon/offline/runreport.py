@@ -3,7 +3,8 @@
 A run's ``report.json`` is ``RunReport.to_json()``::
 
     {"emomon_version", "schema_version", "created", "config", "dataset",
-     "results": {<protocol>: {"protocol", "leaky", "n_folds", "model", "labels",
+     "results": {<protocol>: {"protocol", "leaky", "holds_out", "exchangeable",
+                              "content_dependent", "n_folds", "model", "labels",
                               "seconds", "notes",
                               "tasks": {<task>: {"classes", "metrics", "ci95",
                                                  "majority_baseline", "permutation",
@@ -39,6 +40,7 @@ from typing import Any, Self
 import numpy as np
 
 from emomon.errors import ConfigError
+from emomon.offline.holdout import HOLDOUTS
 from emomon.offline.protocols import LEAKY_PROTOCOLS
 
 __all__ = [
@@ -447,7 +449,12 @@ def _permutation(x: Any, metrics: Metrics) -> Permutation | None:
 class ProtocolResult:
     """The cross-validation of one protocol: one :class:`TaskResult` per task.
 
-    ``seconds`` (cross-validation wall time) is a volatile field.
+    ``leaky``: windows of the same trials on both sides (``intra``).
+    ``content_dependent``: some fold's test videos were in its training part
+    (measured on the run's splits; LOSO on DEAP), so the model may recognise
+    the video rather than the emotion. ``holds_out`` and ``exchangeable`` are
+    the protocol's declaration (:mod:`emomon.offline.holdout`). ``seconds``
+    (cross-validation wall time) is a volatile field.
     """
 
     protocol: str
@@ -458,11 +465,26 @@ class ProtocolResult:
     labels: str | None = None
     seconds: float | None = None
     notes: tuple[str, ...] = ()
+    holds_out: str | None = None
+    exchangeable: str | None = None
+    content_dependent: bool = False
+
+    @property
+    def marked(self) -> bool:
+        """Whether reports must mark the number as not a cross-video result."""
+        return self.leaky or self.content_dependent
+
+    @property
+    def mark(self) -> str:
+        """``"LEAKY"``, ``"SHARES VIDEOS"`` or ``""``."""
+        if self.leaky:
+            return "LEAKY"
+        return "SHARES VIDEOS" if self.content_dependent else ""
 
     @property
     def label(self) -> str:
-        """The protocol name, with " (LEAKY)" for leaky protocols."""
-        return f"{self.protocol} (LEAKY)" if self.leaky else self.protocol
+        """The protocol name, with its mark in brackets when it has one."""
+        return f"{self.protocol} ({self.mark})" if self.mark else self.protocol
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, name: str) -> ProtocolResult:
@@ -478,10 +500,14 @@ class ProtocolResult:
         Returns
         -------
         ProtocolResult
-            ``leaky`` defaults to whether the protocol is in ``LEAKY_PROTOCOLS``.
+            ``leaky`` defaults to whether the protocol is in ``LEAKY_PROTOCOLS``;
+            ``content_dependent`` (absent from reports before it was measured)
+            to the protocol's declaration, so an old LOSO report is marked too.
         """
         protocol = str(d.get("protocol", name))
         leaky = d.get("leaky")
+        decl = HOLDOUTS.get(protocol)
+        dep = d.get("content_dependent")
         return cls(
             protocol=protocol,
             leaky=protocol in LEAKY_PROTOCOLS if leaky is None else bool(leaky),
@@ -495,6 +521,13 @@ class ProtocolResult:
             labels=_str(d.get("labels")),
             seconds=_float(d.get("seconds")),
             notes=tuple(str(n) for n in _seq(d.get("notes"))),
+            holds_out=_str(d.get("holds_out")),
+            exchangeable=_str(d.get("exchangeable")),
+            content_dependent=(
+                bool(decl is not None and decl.shares_videos)
+                if dep is None
+                else bool(dep)
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -502,6 +535,9 @@ class ProtocolResult:
         return {
             "protocol": self.protocol,
             "leaky": self.leaky,
+            "holds_out": self.holds_out,
+            "exchangeable": self.exchangeable,
+            "content_dependent": self.content_dependent,
             "n_folds": self.n_folds,
             "model": self.model,
             "labels": self.labels,

@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from emomon.offline.holdout import HOLDOUTS
+from emomon.offline.protocols import LEAKY_PROTOCOLS
 from emomon.offline.runreport import ALPHA, Ablation, RunReport
 
 __all__ = [
@@ -22,17 +24,28 @@ __all__ = [
     "FOLD_COLUMNS",
     "GROUP_COLUMNS",
     "LEAKY_NOTE",
+    "SHARES_NOTE",
     "ablation_rows",
     "fold_rows",
     "format_ablation",
     "format_summary",
     "group_rows",
+    "mark_note",
     "verdict",
 ]
 
 
 #: What "LEAKY" means, in titles and footnotes.
-LEAKY_NOTE: str = "LEAKY (videos shared by train and test)"
+LEAKY_NOTE: str = "LEAKY (same trials in train and test)"
+
+#: What "SHARES VIDEOS" means, in titles and footnotes.
+SHARES_NOTE: str = "SHARES VIDEOS (test videos seen in training)"
+
+
+def mark_note(mark: str) -> str:
+    """Return the footnote of a protocol mark (``"LEAKY"``, ``"SHARES VIDEOS"``)."""
+    return {"LEAKY": LEAKY_NOTE, "SHARES VIDEOS": SHARES_NOTE}.get(mark, "")
+
 
 #: Columns of ``per_video.csv`` and ``per_subject.csv`` (extra row keys follow).
 GROUP_COLUMNS: tuple[str, ...] = (
@@ -103,9 +116,21 @@ def natural_key(s: str) -> tuple[Any, ...]:
 
 
 def ablation_title(abl: Ablation) -> str:
-    """Title an ablation: "Band ablation (lovo)", "Label reliability"."""
+    """Title an ablation: "Band ablation (lovo)", "Label reliability".
+
+    A protocol declared to share videos (:mod:`emomon.offline.holdout`) carries
+    its mark: "Band ablation (loso, SHARES VIDEOS)".
+    """
     title = _ABLATION_TITLES.get(abl.kind or "", "Ablation")
-    return f"{title} ({abl.protocol})" if abl.protocol else title
+    if not abl.protocol:
+        return title
+    decl = HOLDOUTS.get(abl.protocol)
+    mark = ""
+    if abl.protocol in LEAKY_PROTOCOLS:
+        mark = ", LEAKY"
+    elif decl is not None and decl.shares_videos:
+        mark = ", SHARES VIDEOS"
+    return f"{title} ({abl.protocol}{mark})"
 
 
 # ------------------------------------------------------------------------ CSV rows
@@ -275,7 +300,8 @@ def _header(report: RunReport) -> str:
 def format_summary(report: RunReport | Mapping[str, Any]) -> str:
     """Plain-text summary table of a run, one row per (protocol, task).
 
-    Columns: protocol (" (LEAKY)" appended for leaky protocols), task, pooled
+    Columns: protocol (" (LEAKY)" or " (SHARES VIDEOS)" appended to a protocol
+    whose number is content-dependent), task, pooled
     balanced accuracy, its 95% CI, ROC AUC, F1, the majority-class baseline's
     balanced accuracy / accuracy, the permutation p-value ("-" when not run) and the
     verdict (``verdict``). A header line names the dataset; footnotes explain the
@@ -288,8 +314,9 @@ def format_summary(report: RunReport | Mapping[str, Any]) -> str:
     Returns
     -------
     str
-        Lines under 100 characters (for usual protocol and task names), no trailing
-        newline.
+        Lines under 100 characters for usual protocol and task names (a
+        protocol marked "(SHARES VIDEOS)" widens its column to about 105), no
+        trailing newline.
     """
     report = RunReport.coerce(report)
     rows = []
@@ -331,8 +358,8 @@ def format_summary(report: RunReport | Mapping[str, Any]) -> str:
         f"above chance only when permutation p < {ALPHA:g}"
         + (f" (n = {perms} permutations)." if n_perm else "."),
     ]
-    if any(r.leaky for r in report.results.values()):
-        notes.append(f"{LEAKY_NOTE}: content-dependent, not a cross-video result.")
+    for mark in dict.fromkeys(r.mark for r in report.results.values() if r.marked):
+        notes.append(f"{mark_note(mark)}: content-dependent, not a cross-video result.")
     if report.export is not None:
         parity = report.export.parity_max_abs
         extra = f" (ONNX parity max |diff| {parity:.1e})" if parity is not None else ""

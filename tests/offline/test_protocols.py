@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emomon.errors import ConfigError, DatasetError, EmomonError
+from emomon.offline.holdout import HOLDOUTS, shared_video_folds
 from emomon.offline.protocols import (
     LEAKY_PROTOCOLS,
     PROTOCOLS,
@@ -395,3 +396,33 @@ def test_test_folds_do_not_depend_on_labels(tab: dict) -> None:
         )
         b = make_splits(protocol, **kw(tab))
         assert all(np.array_equal(x.test, y.test) for x, y in zip(a, b, strict=True))
+
+
+def test_every_protocol_declares_what_it_holds_out() -> None:
+    assert set(HOLDOUTS) == set(PROTOCOLS)  # a new protocol must declare itself
+    for name, h in HOLDOUTS.items():
+        assert h.holds_out.startswith(("videos", "subjects", "windows")), name
+        assert h.exchangeable, name
+        assert h.question, name
+    assert HOLDOUTS["lovo"].exchangeable == "video"
+    assert HOLDOUTS["loso"].exchangeable == "subject"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_shared_videos_are_measured_on_the_splits(protocol: str) -> None:
+    # every subject watched every video (as on DEAP): the declaration holds
+    seed = protocol == "seed-split"
+    tab = window_table(n_videos=15 if seed else 6, video_prefix="film" if seed else "v")
+    splits = make_splits(protocol, **kw(tab))
+    shared = shared_video_folds(splits, tab["videos"])
+    if HOLDOUTS[protocol].shares_videos:
+        assert shared == len(splits) if protocol == "loso" else shared > 0
+    else:
+        assert shared == 0
+
+
+def test_loso_shares_no_video_when_subjects_saw_different_ones() -> None:
+    tab = window_table(n_subjects=4, n_videos=3)
+    tab["videos"] = np.char.add(tab["subjects"], tab["videos"])  # own stimuli
+    splits = make_splits("loso", **kw(tab))
+    assert shared_video_folds(splits, tab["videos"]) == 0

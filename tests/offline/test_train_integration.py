@@ -75,3 +75,57 @@ def test_lovo_is_above_chance_with_a_clear_emotion_effect(tmp_path):
         assert r["above_chance"] is True
         lo, hi = r["ci95"]["balanced_accuracy"]
         assert lo <= r["metrics"]["balanced_accuracy"] <= hi
+
+
+def test_protocols_that_share_videos_are_marked_everywhere(tmp_path, monkeypatch):
+    from emomon.offline import plots
+    from emomon.offline.report import format_summary
+
+    shown: dict[str, list[str]] = {}
+    save = plots._save
+
+    def keep_texts(fig, path, dpi):  # every text the figure draws, then save
+        texts = [fig._suptitle.get_text()] if fig._suptitle else []
+        texts += [t.get_text() for ax in fig.axes for t in ax.texts]
+        texts += [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
+        texts += [
+            t.get_text()
+            for ax in fig.axes
+            if ax.get_legend()
+            for t in ax.get_legend().get_texts()
+        ]
+        shown[Path(path).name] = texts
+        return save(fig, path, dpi)
+
+    monkeypatch.setattr(plots, "_save", keep_texts)
+    cfg = load_train_config(CONFIGS / "synthetic_null.toml", cache_dir=str(tmp_path))
+    small = dataclasses.replace(
+        cfg,
+        protocols=("lovo", "loso", "intra"),
+        permutations=0,
+        n_boot=20,
+        synthetic={**cfg.synthetic, "n_subjects": 3, "n_videos": 6},
+    )
+    run_training(small, tmp_path / "run", progress=False, export=False)
+    saved = json.loads((tmp_path / "run" / "report.json").read_text())["results"]
+    assert saved["loso"]["content_dependent"] is True  # measured on the splits
+    assert saved["loso"]["holds_out"].startswith("subjects")
+    assert saved["loso"]["exchangeable"] == "subject"
+    assert saved["intra"]["content_dependent"] is True
+    assert saved["lovo"]["content_dependent"] is False
+    assert saved["lovo"]["holds_out"].startswith("videos")
+    summary = format_summary(json.loads((tmp_path / "run" / "report.json").read_text()))
+    assert "loso (SHARES VIDEOS)" in summary
+    assert "intra (LEAKY)" in summary
+    assert "lovo (" not in summary
+    assert "SHARES VIDEOS (test videos seen in training)" in summary
+    # every plot of a marked protocol says so; lovo's do not
+    for name, texts in shown.items():
+        text = "\n".join(texts)
+        if name.endswith("_loso.png"):
+            assert "SHARES VIDEOS" in text, name
+        elif name.endswith("_lovo.png"):
+            assert "SHARES VIDEOS" not in text, name
+            assert "LEAKY" not in text, name
+    assert {"per_video_loso.png", "confusion_loso.png", "protocols.png"} <= set(shown)
+    assert "SHARES VIDEOS" in "\n".join(shown["protocols.png"])

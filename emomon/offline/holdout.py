@@ -1,0 +1,108 @@
+"""What each protocol holds out, what its null exchanges, and which question it answers.
+
+Every protocol in :data:`~emomon.offline.protocols.PROTOCOLS` declares a
+:class:`Holdout`; a protocol added later without one fails the tests. Whether a
+run's numbers are *content-dependent* is not taken from the declaration: it is
+measured on the run's own splits (:func:`shared_video_folds`): a fold whose test
+videos appear in its training or validation part lets the model recognise the
+video, the stimulus, rather than the emotion. Under LOSO on DEAP every held-out
+subject watched the training subjects' videos, so LOSO is content-dependent
+there; on a dataset whose subjects saw different stimuli it would not be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["HOLDOUTS", "Holdout", "shared_video_folds"]
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """A protocol's declaration.
+
+    Attributes
+    ----------
+    holds_out : str
+        What a test fold keeps out of training: ``"videos"``, ``"subjects"``,
+        ``"subjects and videos"`` or ``"windows"``, with the scope in words.
+    exchangeable : str
+        The unit whose labels are exchangeable under the null (no emotion
+        effect), i.e. what a permutation may shuffle and a bootstrap resample.
+    question : str
+        The question the protocol's number answers.
+    shares_videos : bool
+        Whether its test videos are expected in training on a dataset where
+        every subject watches every video (DEAP, DREAMER, SEED); the measured
+        value is the report's ``content_dependent``.
+    """
+
+    holds_out: str
+    exchangeable: str
+    question: str
+    shares_videos: bool
+
+
+HOLDOUTS: dict[str, Holdout] = {
+    "lovo": Holdout(
+        holds_out="videos (one video, all subjects' trials of it)",
+        exchangeable="video",
+        question="Does the model recognise the emotion of a video it has never "
+        "seen, in subjects it has seen?",
+        shares_videos=False,
+    ),
+    "loso": Holdout(
+        holds_out="subjects (one subject, all its trials)",
+        exchangeable="subject",
+        question="Does the model work on a new person, for videos it was "
+        "trained on? Content-dependent where subjects watched the same videos.",
+        shares_videos=True,
+    ),
+    "subject-lovo": Holdout(
+        holds_out="videos, within each subject (trained on that subject alone)",
+        exchangeable="video",
+        question="Does a model of one person recognise the emotion of a video "
+        "that person has not been trained on?",
+        shares_videos=False,
+    ),
+    "seed-split": Holdout(
+        holds_out="videos (films 10-15; trained on films 1-9 of the same subject "
+        "and session)",
+        exchangeable="video",
+        question="SEED's customary within-subject benchmark: later films from "
+        "earlier ones of the same recording session.",
+        shares_videos=False,
+    ),
+    "intra": Holdout(
+        holds_out="windows (the same trials are on both sides)",
+        exchangeable="window (not truly: windows of a trial share its label)",
+        question="None about emotion: how far memorising trials inflates a "
+        "number. Shown only beside a cross-video protocol.",
+        shares_videos=True,
+    ),
+}
+
+
+def shared_video_folds(splits: Sequence, video: np.ndarray) -> int:
+    """Count the folds whose test videos appear in their training or validation part.
+
+    Parameters
+    ----------
+    splits : sequence of Split
+        Each with ``train``, ``val`` and ``test`` window indices.
+    video : ndarray, shape (n_windows,)
+        Video id of each window.
+
+    Returns
+    -------
+    int
+        Folds in which some test video is also a training or validation video.
+    """
+    n = 0
+    for s in splits:
+        seen = np.union1d(video[s.train], video[s.val])
+        n += bool(np.isin(video[s.test], seen).any())
+    return n
