@@ -166,18 +166,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
         args.labels = labels[0]  # the config takes one method; the list drives runs
     cfg = _train_config(args)
     out = _out_dir(args, cfg)
-    if args.ablate_bands is not None:
+    if args.ablate_bands is not None or len(labels) > 1:
+        # bands and label methods together: one table (run_ablation)
         report = run_ablation(
             cfg,
             out,
-            bands=_split_list(args.ablate_bands) or [],
+            bands=None
+            if args.ablate_bands is None
+            else _split_list(args.ablate_bands) or [],
+            labels=labels if len(labels) > 1 else None,
             progress=not args.quiet,
             mode=args.mode,
-        )
-        print(format_ablation(report))
-    elif len(labels) > 1:
-        report = run_ablation(
-            cfg, out, labels=labels, progress=not args.quiet, mode=args.mode
         )
         print(format_ablation(report))
     else:

@@ -51,7 +51,7 @@ def protocol_splits(
     -------
     splits : list of Split
     notes : list of str
-        The distinct warnings the protocol raised, sorted.
+        Problems of the folds in the user's words (:func:`one_class_notes`).
 
     Raises
     ------
@@ -87,8 +87,48 @@ def protocol_splits(
             seed=cfg.seed,
         )
     # One-class training folds are legitimate (video-level labels); the model then
-    # predicts that class and the pooled metrics show it. Report, don't spam.
-    return splits, sorted({str(w.message) for w in caught})
+    # predicts that class and the pooled metrics show it. Report them per task, in
+    # the user's words (printed under the results table), not as warnings.
+    del caught
+    return splits, one_class_notes(ds.window_labels(trial_labels), splits, ds.tasks)
+
+
+def one_class_notes(
+    labels: Mapping[str, np.ndarray],
+    splits: Sequence[Split],
+    tasks: Mapping[str, Sequence[str]],
+) -> list[str]:
+    """Say, per task, which folds trained on one class only.
+
+    Parameters
+    ----------
+    labels : mapping of str to ndarray of int, shape (n_windows,)
+        Task -> class index of each window.
+    splits : sequence of Split
+    tasks : mapping of str to sequence of str
+        Task -> class names.
+
+    Returns
+    -------
+    list of str
+        One line per task with such folds, e.g. "valence: 3 of 20 folds trained
+        on one class only (v03, v07, v11): those folds predict that class for
+        every test window".
+    """
+    notes = []
+    for task in tasks:
+        y = np.asarray(labels[task])
+        bad = [s.name for s in splits if np.unique(y[s.train]).size < 2]
+        if not bad:
+            continue
+        shown = ", ".join(bad[:4]) + (
+            f" and {len(bad) - 4} more" if len(bad) > 4 else ""
+        )
+        notes.append(
+            f"{task}: {len(bad)} of {len(splits)} folds trained on one class only "
+            f"({shown}): those folds predict that class for every test window"
+        )
+    return notes
 
 
 @dataclass

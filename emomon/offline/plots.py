@@ -519,9 +519,11 @@ def plot_ablation(
     ax = fig.subplots()
     _grouped_bars(ax, settings, series, chance, chance_by_group=False)
     ax.set_xlabel(
-        {"bands": "Frequency bands used", "labels": "Labels"}.get(
-            abl.kind or "", "Setting"
-        )
+        {
+            "bands": "Frequency bands used",
+            "labels": "Labels",
+            "bands+labels": "Setting",
+        }.get(abl.kind or "", "Setting")
     )
     ax.set_title("Balanced accuracy (pooled, 95% bootstrap CI)", fontsize=10)
     fig.suptitle(ablation_title(abl), fontweight="bold")

@@ -621,7 +621,7 @@ class AblationRow(_Record):
 
 @dataclass(frozen=True)
 class Ablation(_Record):
-    """A factor experiment: ``kind`` "bands" or "labels", rows in run order."""
+    """A factor experiment (``kind`` bands, labels or bands+labels) in run order."""
 
     kind: str | None
     protocol: str | None

@@ -87,7 +87,11 @@ ABLATION_COLUMNS: tuple[str, ...] = (
 # The report's name of a CSV column where it differs.
 _SOURCE_KEY: dict[str, str] = {"majority_true": "true_majority"}
 
-_ABLATION_TITLES = {"bands": "Band ablation", "labels": "Label reliability"}
+_ABLATION_TITLES = {
+    "bands": "Band ablation",
+    "labels": "Label reliability",
+    "bands+labels": "Band ablation and label reliability",
+}
 
 
 def verdict(p_value: float | None) -> str:
@@ -353,6 +357,11 @@ def format_summary(report: RunReport | Mapping[str, Any]) -> str:
     lines = [_header(report), ""]
     lines.append(_table(headers, rows, "llrlrrrrl") if rows else "(no results)")
     perms = ", ".join(str(n) for n in sorted(n_perm))
+    problems = [
+        f"{r.protocol}, {note}" for r in report.results.values() for note in r.notes
+    ]
+    if problems:
+        lines += ["", "fold problems:", *(f"  {p}" for p in problems)]
     notes = [
         "maj = majority class of each fold's training set (null baseline).",
         f"above chance only when permutation p < {ALPHA:g}"

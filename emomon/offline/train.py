@@ -300,6 +300,36 @@ def export_run(
     return info
 
 
+def _band_settings(
+    cfg: TrainConfig, bands: Sequence[str]
+) -> list[tuple[str, TrainConfig]]:
+    """All bands, then each band alone and every band but it (``"all but B"``)."""
+    valid = cfg.features.band_names
+    bad = [b for b in bands if b not in valid]
+    if bad:
+        raise ConfigError(
+            f"{{bands}}: unknown band '{literal(bad[0])}'; "
+            f"bands: {literal(', '.join(valid))}",
+            params=("bands",),
+        )
+    runs = [("all", cfg)]
+    for b in list(bands) or valid:
+        only = tuple(x for x in cfg.features.bands if x.name == b)
+        rest = tuple(x for x in cfg.features.bands if x.name != b)
+        runs.append(
+            (
+                b,
+                dataclasses.replace(
+                    cfg, features=dataclasses.replace(cfg.features, bands=only)
+                ),
+            )
+        )
+        if rest:  # leave-one-band-out: what the others lose without it
+            spec = dataclasses.replace(cfg.features, bands=rest)
+            runs.append((f"all but {b}", dataclasses.replace(cfg, features=spec)))
+    return runs
+
+
 def run_ablation(
     cfg: TrainConfig,
     out_dir: str | os.PathLike[str],
@@ -310,9 +340,9 @@ def run_ablation(
     executor: FoldExecutor | str = "auto",
     mode: str = "new",
 ) -> RunReport:
-    """Run the seed papers' factor experiments: each band alone, or label methods.
+    """Run the seed papers' factor experiments: bands, label methods, or both.
 
-    Evaluates the first protocol of ``cfg`` once per setting.
+    Evaluates the first protocol of ``cfg`` once per setting, all in one table.
 
     Parameters
     ----------
@@ -320,10 +350,12 @@ def run_ablation(
     out_dir : str or path
         The run directory.
     bands : sequence of str, optional
-        Run with all bands, then with each of these bands alone (empty: every
-        band of ``cfg.features``).
+        Run with all bands, then with each of these bands alone and with every
+        band but it (empty: every band of ``cfg.features``).
     labels : sequence of str, optional
-        Run with each of these label methods. Give ``bands`` or ``labels``.
+        Run with each of these label methods. With ``bands`` too, the band
+        settings use ``cfg.labels`` and the other methods follow as
+        ``"labels <method>"`` rows of the same table.
     progress : bool
     executor : FoldExecutor or {"auto", "serial", "process"}
     mode : {"new", "resume", "overwrite"}
@@ -338,44 +370,41 @@ def run_ablation(
     Raises
     ------
     ConfigError
-        On an unknown band or label method, or unless exactly one of ``bands``
-        and ``labels`` is given.
+        On an unknown band or label method, or when neither ``bands`` nor
+        ``labels`` is given.
     """
-    if (bands is None) == (labels is None):
+    if bands is None and labels is None:
         raise ConfigError(
-            "an ablation needs exactly one of {bands} and {labels}",
-            params=("bands", "labels"),
+            "an ablation needs {bands} or {labels}", params=("bands", "labels")
         )
-    runs: list[tuple[str, TrainConfig]] = []
-    if bands is not None:
-        kind = "bands"
-        valid = cfg.features.band_names
-        bad = [b for b in bands if b not in valid]
-        if bad:
+    for m in labels or ():
+        if m not in LABEL_METHODS:
             raise ConfigError(
-                f"{{bands}}: unknown band '{literal(bad[0])}'; "
-                f"bands: {literal(', '.join(valid))}",
-                params=("bands",),
+                f"{{labels}}: unknown method '{literal(m)}'; "
+                f"choose from {', '.join(LABEL_METHODS)}",
+                params=("labels",),
             )
-        runs.append(("all", cfg))
-        for b in list(bands) or valid:
-            only = tuple(x for x in cfg.features.bands if x.name == b)
-            spec = dataclasses.replace(cfg.features, bands=only)
-            runs.append((b, dataclasses.replace(cfg, features=spec)))
-    else:
-        kind = "labels"
-        for m in labels or ():
-            if m not in LABEL_METHODS:
-                raise ConfigError(
-                    f"{{labels}}: unknown method '{literal(m)}'; "
-                    f"choose from {', '.join(LABEL_METHODS)}",
-                    params=("labels",),
-                )
-            runs.append((m, dataclasses.replace(cfg, labels=m)))
+    runs: list[tuple[str, TrainConfig]] = []
+    kinds = []
+    if bands is not None:
+        kinds.append("bands")
+        runs += _band_settings(cfg, bands)
+    if labels is not None:
+        kinds.append("labels")
+        if bands is None:
+            runs += [(m, dataclasses.replace(cfg, labels=m)) for m in labels]
+        else:
+            runs[0] = (f"all, labels {cfg.labels}", cfg)
+            runs += [
+                (f"labels {m}", dataclasses.replace(cfg, labels=m))
+                for m in labels
+                if m != cfg.labels
+            ]
     if not runs:
         raise ConfigError(
             "an ablation needs at least one method in {labels}", params=("labels",)
         )
+    kind = "+".join(kinds)
     check_device(cfg.device)
     folder = RunFolder(out_dir, mode=mode)
     protocol = cfg.protocols[0]

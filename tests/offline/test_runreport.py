@@ -37,9 +37,15 @@ def test_captured_report_loads_with_the_same_summary(name: str) -> None:
     # What emomon printed for the run at 70c53bf (the summary, then the ablation).
     parts = [format_summary(report), format_ablation(report)]
     printed = "\n\n".join(p for p in parts if p)
-    # ... but for the footnote of the LEAKY mark, which now says what leaks.
+    # ... but for the footnote of the LEAKY mark, which now says what leaks, and
+    # the fold problems, which are now printed under the table.
     old_note = "LEAKY (videos shared by train and test)"
-    assert printed + "\n" == summary.replace(old_note, LEAKY_NOTE)
+    head, problems, tail = printed.partition("\n\nfold problems:\n")
+    notes = report.results["lovo"].notes
+    assert problems
+    assert tail.startswith("\n".join(f"  lovo, {n}" for n in notes) + "\n\n")
+    tail = tail.partition("\n\n")[2]
+    assert head + "\n\n" + tail + "\n" == summary.replace(old_note, LEAKY_NOTE)
 
 
 @pytest.mark.parametrize("name", CAPTURED)

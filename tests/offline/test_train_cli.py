@@ -130,9 +130,13 @@ def test_evaluate_band_ablation_and_label_reliability(deap_dir, tmp_path, capsys
     rc = main(["evaluate", *common, "--ablate-bands", "--out", str(tmp_path / "b")])
     out = capsys.readouterr().out
     assert rc == 0
-    for band in ("all", "theta", "alpha", "beta", "gamma"):
-        assert band in out
-    assert (tmp_path / "b" / "ablation.csv").is_file()
+    with open(tmp_path / "b" / "ablation.csv") as f:
+        settings = list(dict.fromkeys(r["setting"] for r in csv.DictReader(f)))
+    bands = ("theta", "alpha", "beta", "gamma")
+    # each band alone, and leave-one-band-out beside it
+    assert settings == ["all", *(s for b in bands for s in (b, f"all but {b}"))]
+    for s in settings:
+        assert f"\n{s} " in out
     assert (tmp_path / "b" / "ablation.png").is_file()
     rc = main(
         [
@@ -150,6 +154,25 @@ def test_evaluate_band_ablation_and_label_reliability(deap_dir, tmp_path, capsys
         assert method in out
     with open(tmp_path / "l" / "ablation.csv") as f:
         assert len(list(csv.DictReader(f))) == 6  # 3 methods x 2 tasks
+    # both experiments asked for: both run, in one table (not bands alone)
+    rc = main(
+        [
+            "evaluate",
+            *common,
+            "--ablate-bands",
+            "alpha",
+            "--labels",
+            "fixed,random",
+            "--out",
+            str(tmp_path / "bl"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert out.startswith("Band ablation and label reliability (lovo)")
+    with open(tmp_path / "bl" / "ablation.csv") as f:
+        settings = list(dict.fromkeys(r["setting"] for r in csv.DictReader(f)))
+    assert settings == ["all, labels fixed", "alpha", "all but alpha", "labels random"]
 
 
 def test_export_of_an_evaluate_run_is_the_model_train_exports(
