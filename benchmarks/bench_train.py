@@ -8,9 +8,15 @@ early stopping) for:
 - logreg: all 20 folds, wall time with 2 worker processes (the target: < 60 s on 2
   cores), plus each fold's time from a serial run;
 - cnn2d: the first ``--cnn2d-folds`` folds, timed one by one (the full run is
-  ~20x that); on a CUDA machine pass ``--device cuda``.
+  ~20x that); on a CUDA machine pass ``--device cuda``;
+- with ``--ray``: the same LOVO tasks (``--ray-model``, default mlp, on
+  ``--ray-subjects`` x ``--ray-videos``) serial in this process, then on a local
+  Ray cluster of 2 one-CPU workers that this script starts and stops (the data
+  put once, workers cold): the wall time of both and their ratio. ``--only-ray``
+  times only that row and writes nothing (a quick check: ``--only-ray
+  --ray-subjects 3 --ray-videos 4``).
 
-Usage: python benchmarks/bench_train.py [--cnn2d-folds 2] [--device cpu]
+Usage: python benchmarks/bench_train.py [--cnn2d-folds 2] [--device cpu] [--ray]
 Results: benchmarks/results/train.json and the README table.
 """
 
@@ -51,11 +57,80 @@ def per_fold_times(ds, cfg, n_folds: int | None) -> list[dict]:
     return rows
 
 
+def ray_vs_serial(args) -> dict:
+    """LOVO of ``--ray-model`` serial, then on a local 2-CPU Ray cluster."""
+    import ray
+
+    from emomon.offline.ray_executor import RayExecutor
+
+    with tempfile.TemporaryDirectory() as cache:
+        cfg = TrainConfig(
+            dataset="synthetic",
+            synthetic={
+                "n_subjects": args.ray_subjects,
+                "n_videos": args.ray_videos,
+                "seed": 1,
+            },
+            protocols=("lovo",),
+            model=args.ray_model,
+            n_boot=0,
+            cache_dir=cache,
+            device=args.device,
+            task_threads=1,
+        )
+        ds = load_dataset(cfg, progress=False)
+        t0 = time.perf_counter()
+        serial = evaluate_protocol(ds, cfg, "lovo", progress=False, executor="serial")
+        t_serial = time.perf_counter() - t0
+        # A new local cluster ("local": never one this machine already runs).
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            object_store_memory=200_000_000,
+            logging_level="WARNING",
+        )
+        try:
+            address = ray.get_runtime_context().gcs_address
+            t0 = time.perf_counter()
+            with RayExecutor(address, cpus_per_task=cfg.task_threads) as ex:
+                on_ray = evaluate_protocol(ds, cfg, "lovo", progress=False, executor=ex)
+            t_ray = time.perf_counter() - t0
+        finally:
+            ray.shutdown()
+    same = all(serial.tasks[t].metrics == on_ray.tasks[t].metrics for t in serial.tasks)
+    row = {
+        "model": cfg.model,
+        "subjects_x_videos": f"{args.ray_subjects}x{args.ray_videos}",
+        "windows": int(ds.table.X.shape[0]),
+        "folds": serial.n_folds,
+        "serial_wall_s": round(t_serial, 2),
+        "ray_2_workers_wall_s": round(t_ray, 2),
+        "speedup": round(t_serial / t_ray, 2),
+        "same_metrics": same,
+    }
+    print(
+        f"{cfg.model} LOVO {row['folds']} folds: serial {t_serial:.1f} s, "
+        f"Ray 2 local workers {t_ray:.1f} s (x{row['speedup']}), same "
+        f"metrics: {same}"
+    )
+    return row
+
+
 def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--cnn2d-folds", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--ray", action="store_true", help="add the Ray vs serial row")
+    ap.add_argument("--only-ray", action="store_true", help="only that row; no files")
+    ap.add_argument("--ray-model", default="mlp")
+    ap.add_argument("--ray-subjects", type=int, default=8)
+    ap.add_argument("--ray-videos", type=int, default=20)
     args = parse_args(ap)
+    if args.only_ray:
+        ray_vs_serial(args)
+        return
+    ray_row = ray_vs_serial(args) if args.ray else None
 
     with tempfile.TemporaryDirectory() as cache:
         base = TrainConfig(
@@ -108,6 +183,7 @@ def main() -> None:
             "mean_fold_s": round(cnn_mean, 1),
             "lovo_20_folds_estimate_s": round(20 * cnn_mean, 0),
         },
+        **({"ray_vs_serial": ray_row} if ray_row else {}),
         "targets": {"logreg_lovo_wall_s_max": 60.0},
         "meets_targets": bool(t_logreg < 60.0),
     }
@@ -123,7 +199,14 @@ def main() -> None:
             f"| logreg per fold (serial) | median {np.median(lf):.2f} s, "
             f"max {np.max(lf):.2f} s |\n"
             f"| cnn2d per fold ({args.device}, {len(cnn_folds)} folds timed) | "
-            f"{cnn_mean:.0f} s (20 folds ~ {20 * cnn_mean / 60:.0f} min) |",
+            f"{cnn_mean:.0f} s (20 folds ~ {20 * cnn_mean / 60:.0f} min) |"
+            + (
+                f"\n| {ray_row['model']} LOVO {ray_row['folds']} folds, Ray with 2 "
+                f"local workers vs serial | {ray_row['ray_2_workers_wall_s']:.1f} s "
+                f"vs {ray_row['serial_wall_s']:.1f} s (x{ray_row['speedup']}) |"
+                if ray_row
+                else ""
+            ),
         )
 
 
