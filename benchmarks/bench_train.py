@@ -23,6 +23,8 @@ Results: benchmarks/results/train.json and the README table.
 from __future__ import annotations
 
 import dataclasses
+import os
+import secrets
 import tempfile
 import time
 
@@ -82,7 +84,10 @@ def ray_vs_serial(args) -> dict:
         t0 = time.perf_counter()
         serial = evaluate_protocol(ds, cfg, "lovo", progress=False, executor="serial")
         t_serial = time.perf_counter() - t0
-        # A new local cluster ("local": never one this machine already runs).
+        # A new local cluster ("local": never one this machine already runs),
+        # with a token of its own (else Ray writes one to ~/.ray/auth_token).
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
         ray.init(
             address="local",
             num_cpus=2,

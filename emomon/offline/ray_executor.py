@@ -123,7 +123,7 @@ def _check_reachable(address: str) -> None:
             pass
     except OSError as exc:
         raise ConfigError(
-            f"cannot reach a Ray cluster at {{ray_address}} {literal(address)} "
+            f"{{ray_address}} {literal(address)}: no Ray cluster answers there "
             f"({literal(exc.strerror or type(exc).__name__)}); start one with "
             "`ray start --head` and pass the address it prints",
             params=("ray_address",),
@@ -182,9 +182,9 @@ class RayExecutor(FoldExecutor):
             )
         except ConnectionError as exc:  # auto without a cluster, a refused address
             raise ConfigError(
-                f"cannot connect to a Ray cluster at {{ray_address}} "
-                f"{literal(address)} ({literal(str(exc).splitlines()[0])}); start "
-                "one with `ray start --head`",
+                f"{{ray_address}} {literal(address)}: cannot connect to a Ray "
+                f"cluster ({literal(str(exc).splitlines()[0])}); start one with "
+                "`ray start --head`",
                 params=("ray_address",),
             ) from None
         log.info("connected to the Ray cluster at %s", address)

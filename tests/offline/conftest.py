@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -66,7 +67,9 @@ def ray_cluster() -> Iterator[RayCluster]:
     Skips without Ray; in CI (``CI=true``) a missing Ray fails, as the dev extra
     installs it. The object store is 200 MB (Ray would take 30% of memory, capped
     by /dev/shm); temp files go to a short folder of its own (Ray's socket paths
-    must stay under 108 characters).
+    must stay under 108 characters). The cluster takes a token of its own,
+    through the environment of this process (so of every driver the tests
+    start), never ~/.ray/auth_token: a token there (or none) changes nothing.
     """
     if importlib.util.find_spec("ray") is None:
         reason = "Ray is not installed (pip install 'emomon[cluster]')"
@@ -75,6 +78,10 @@ def ray_cluster() -> Iterator[RayCluster]:
         pytest.skip(reason)
     tmp = Path(tempfile.mkdtemp(prefix="emr-", dir="/tmp"))
     port = _free_port()
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    saved = {k: os.environ.get(k) for k in (*auth, "RAY_AUTH_TOKEN_PATH")}
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+    os.environ.update(auth)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
@@ -108,6 +115,11 @@ def ray_cluster() -> Iterator[RayCluster]:
         _stop(proc)
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _stop(proc: subprocess.Popen) -> None:
