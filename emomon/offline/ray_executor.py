@@ -186,7 +186,7 @@ class RayExecutor(FoldExecutor):
                 f"cluster ({literal(str(exc).splitlines()[0])}); start one with "
                 "`ray start --head`",
                 params=("ray_address",),
-            ) from None
+            ) from exc
         log.info("connected to the Ray cluster at %s", address)
 
     def share(self, data: Dataset) -> DataHandle:

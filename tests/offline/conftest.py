@@ -54,6 +54,15 @@ class RayCluster:
     temp_dir: Path
 
 
+def ray_installed() -> bool:
+    """Whether Ray is installed (the ``cluster`` extra), without importing it:
+    Ray reads its authentication settings once, at its first import."""
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules["ray"] is None
+        return False
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -61,27 +70,41 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[RayCluster]:
+def ray_token() -> Iterator[str]:
+    """A token for the test cluster, in this process's environment (so in every
+    driver the tests start), never ~/.ray/auth_token: a token there (or none)
+    changes nothing. Set before Ray is first imported, as Ray reads its
+    authentication settings once."""
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    saved = {k: os.environ.get(k) for k in (*auth, "RAY_AUTH_TOKEN_PATH")}
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+    os.environ.update(auth)
+    try:
+        yield auth["RAY_AUTH_TOKEN"]
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ray_token: str) -> Iterator[RayCluster]:
     """A 2-CPU Ray head node on free ports, stopped (only it) at the end.
 
     Skips without Ray; in CI (``CI=true``) a missing Ray fails, as the dev extra
     installs it. The object store is 200 MB (Ray would take 30% of memory, capped
     by /dev/shm); temp files go to a short folder of its own (Ray's socket paths
-    must stay under 108 characters). The cluster takes a token of its own,
-    through the environment of this process (so of every driver the tests
-    start), never ~/.ray/auth_token: a token there (or none) changes nothing.
+    must stay under 108 characters). It takes the token of ``ray_token``.
     """
-    if importlib.util.find_spec("ray") is None:
+    if not ray_installed():
         reason = "Ray is not installed (pip install 'emomon[cluster]')"
         if os.environ.get("CI") == "true":
             pytest.fail(f"the Ray tests cannot run in CI: {reason}")
         pytest.skip(reason)
     tmp = Path(tempfile.mkdtemp(prefix="emr-", dir="/tmp"))
     port = _free_port()
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    saved = {k: os.environ.get(k) for k in (*auth, "RAY_AUTH_TOKEN_PATH")}
-    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
-    os.environ.update(auth)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
@@ -115,11 +138,6 @@ def ray_cluster() -> Iterator[RayCluster]:
         _stop(proc)
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from emomon.offline.executors import DataHandle
 from emomon.offline.tasks import FoldResult, FoldTask, run_fold
+from emomon.offline.trainconfig import TrainConfig
 
 #: The fold whose worker dies on its first attempt.
 DYING_FOLD = 1
@@ -63,3 +64,16 @@ def raises(data: DataHandle, task: FoldTask) -> FoldResult:
     if task.index == RAISING_FOLD:
         raise BadFoldError(f"fold {task.split.name} has no usable windows")
     return run_fold(data, task)
+
+
+def resources(data: DataHandle, config: TrainConfig) -> tuple[dict[str, float], int]:
+    """The CPUs Ray gave this task, and torch's threads in the task's setting."""
+    import ray
+
+    from emomon.offline.tasks import torch_threads
+
+    with torch_threads(config.task_threads):
+        import torch
+
+        threads = torch.get_num_threads()
+    return dict(ray.get_runtime_context().get_assigned_resources()), threads

@@ -11,7 +11,6 @@ report itself names no executor or host.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import pickle
@@ -31,6 +30,7 @@ from emomon.offline.train import run_training
 from emomon.offline.trainconfig import TrainConfig
 
 from . import ray_hooks
+from .conftest import ray_installed
 
 CFG = TrainConfig(
     dataset="synthetic",
@@ -186,6 +186,13 @@ def test_the_executor_shares_a_handle_not_the_data(ray_cluster, tmp_path) -> Non
         assert got.table.X.tobytes() == ds.table.X.tobytes()
         assert ray.is_initialized()
     assert not ray.is_initialized()  # the executor left the cluster it joined
+    # Each task reserves its torch thread count in CPUs, and runs with it.
+    cfg = dataclasses.replace(CFG, task_threads=2)
+    with make_executor(
+        "ray", ray_address=ray_cluster.address, task_threads=2, **kw
+    ) as ex:
+        got = list(ex.map(ray_hooks.resources, ex.share(ds), [cfg, cfg]))
+    assert got == [({"CPU": 2.0}, 2)] * 2
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -238,7 +245,7 @@ def test_ray_needs_an_address_and_an_address_needs_ray() -> None:
 
 
 def test_the_command_line_refuses_ray_errors_in_one_line(
-    tmp_path, monkeypatch, capsys
+    ray_token, tmp_path, monkeypatch, capsys
 ) -> None:
     """Without --ray-address, with an address nothing answers at, and without
     Ray installed: exit 2, one line naming the flag or the install, before the
@@ -251,7 +258,7 @@ def test_the_command_line_refuses_ray_errors_in_one_line(
     out = tmp_path / "run"
     base = ["train", *SMALL, "--no-cache", "--out", str(out), "--executor", "ray"]
     cases = [(base, "--executor ray needs --ray-address")]
-    if importlib.util.find_spec("ray") is not None:  # else: the install line
+    if ray_installed():  # else: the install line
         cases += [
             ([*base, "--ray-address", dead], f"--ray-address {dead}: no Ray cluster"),
             ([*base, "--ray-address", "nohost"], "expected HOST:PORT"),
