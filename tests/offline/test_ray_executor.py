@@ -195,16 +195,6 @@ def test_the_executor_shares_a_handle_not_the_data(ray_cluster, tmp_path) -> Non
     assert got == [({"CPU": 2.0}, 2)] * 2
 
 
-def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "emomon.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ, **(env or {})},
-    )
-
-
 SMALL = ("--subjects", "3", "--videos", "4", "--trial-s", "10", "--model", "mlp",
          "--epochs", "2", "--n-boot", "10", "--quiet")  # fmt: skip
 
@@ -214,15 +204,14 @@ SMALL = ("--subjects", "3", "--videos", "4", "--trial-s", "10", "--model", "mlp"
 def test_train_and_evaluate_run_on_ray_from_the_command_line(
     ray_cluster, tmp_path, monkeypatch
 ) -> None:
-    """``emomon train --executor ray --ray-address HOST:PORT`` (its own process)
-    and ``emomon evaluate ... --ray-address auto`` (the cluster named by
-    RAY_ADDRESS, as on a cluster's node; in this process): the same report."""
+    """``emomon train --executor ray --ray-address HOST:PORT`` and ``emomon
+    evaluate ... --ray-address auto`` (the cluster named by RAY_ADDRESS, as on a
+    cluster's node): the same report."""
     common = (*SMALL, "--cache-dir", str(tmp_path / "cache"))
-    done = _cli(
+    assert main([
         "train", *common, "--no-export", "--out", str(tmp_path / "a"),
         "--executor", "ray", "--ray-address", ray_cluster.address,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    ]) == 0  # fmt: skip
     monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
     argv = ["evaluate", *common, "--out", str(tmp_path / "b"), "--executor", "ray"]
     assert main([*argv, "--ray-address", "auto"]) == 0
