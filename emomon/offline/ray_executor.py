@@ -108,6 +108,14 @@ def _run(fn: Callable[[DataHandle, T], R], data: DataHandle, task: T) -> R:
     return fn(data, task)
 
 
+def _lost_worker(ray: Any) -> tuple[type[BaseException], ...]:
+    """Ray's errors for a task whose worker or node died (on every attempt)."""
+    names = ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError")
+    return tuple(
+        getattr(ray.exceptions, n) for n in names if hasattr(ray.exceptions, n)
+    )
+
+
 def _check_reachable(address: str) -> None:
     """Refuse an address whose head port does not answer, in seconds, not minutes."""
     hostport = address.removeprefix("ray://")
@@ -119,7 +127,8 @@ def _check_reachable(address: str) -> None:
             params=("ray_address",),
         )
     try:
-        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
+        where = (host.strip("[]"), int(port))  # [::1]:6379 too
+        with socket.create_connection(where, timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as exc:
         raise ConfigError(
@@ -180,11 +189,13 @@ class RayExecutor(FoldExecutor):
                 include_dashboard=False,
                 logging_level=logging.WARNING,
             )
-        except ConnectionError as exc:  # auto without a cluster, a refused address
+        except ConnectionError as exc:  # auto without a cluster, a wrong token
+            # The first sentence of Ray's reason (a token error is a paragraph).
+            why = str(exc.__cause__ or exc).strip().split(". ")[0].splitlines()[0]
             raise ConfigError(
                 f"{{ray_address}} {literal(address)}: cannot connect to a Ray "
-                f"cluster ({literal(str(exc).splitlines()[0])}); start one with "
-                "`ray start --head`",
+                f"cluster ({literal(why)}); start one with `ray start --head`, "
+                "or give this machine the cluster's token",
                 params=("ray_address",),
             ) from exc
         log.info("connected to the Ray cluster at %s", address)
@@ -260,7 +271,7 @@ class RayExecutor(FoldExecutor):
                 # stays attached as its cause.
                 raise cause from exc
             raise
-        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as e:
+        except _lost_worker(ray) as e:
             raise ClusterError(
                 f"a Ray worker died on each of {1 + self.max_retries} attempts "
                 f"at a task ({literal(type(e).__name__)}); see the cluster's logs "
