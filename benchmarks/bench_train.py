@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import shutil
 import tempfile
 import time
 
@@ -61,6 +62,10 @@ def per_fold_times(ds, cfg, n_folds: int | None) -> list[dict]:
 
 def ray_vs_serial(args) -> dict:
     """LOVO of ``--ray-model`` serial, then on a local 2-CPU Ray cluster."""
+    # A token of its own (else Ray writes one to ~/.ray/auth_token), set before
+    # Ray's first import, when it reads its authentication settings.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
     import ray
 
     from emomon.offline.ray_executor import RayExecutor
@@ -84,18 +89,17 @@ def ray_vs_serial(args) -> dict:
         t0 = time.perf_counter()
         serial = evaluate_protocol(ds, cfg, "lovo", progress=False, executor="serial")
         t_serial = time.perf_counter() - t0
-        # A new local cluster ("local": never one this machine already runs),
-        # with a token of its own (else Ray writes one to ~/.ray/auth_token).
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
-        os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
-        ray.init(
-            address="local",
-            num_cpus=2,
-            include_dashboard=False,
-            object_store_memory=200_000_000,
-            logging_level="WARNING",
-        )
+        # A new local cluster ("local": never one this machine already runs).
+        ray_tmp = tempfile.mkdtemp(prefix="emr-", dir="/tmp")  # short socket paths
         try:
+            ray.init(
+                address="local",
+                num_cpus=2,
+                include_dashboard=False,
+                object_store_memory=200_000_000,
+                logging_level="WARNING",
+                _temp_dir=ray_tmp,  # not /tmp/ray, which `auto` would find
+            )
             address = ray.get_runtime_context().gcs_address
             t0 = time.perf_counter()
             with RayExecutor(address, cpus_per_task=cfg.task_threads) as ex:
@@ -103,6 +107,7 @@ def ray_vs_serial(args) -> dict:
             t_ray = time.perf_counter() - t0
         finally:
             ray.shutdown()
+            shutil.rmtree(ray_tmp, ignore_errors=True)
     same = all(serial.tasks[t].metrics == on_ray.tasks[t].metrics for t in serial.tasks)
     row = {
         "model": cfg.model,
