@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet "setuptools<81" wheel
 	# torch first, from the pinned CPU build, so no extra resolves to a CUDA build.
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e ".[train,dev,dashboard]"
+	$(PIP) install --quiet -c constraints.txt -e ".[train,dev,dashboard,cluster]"
 	touch $(STAMP)
 
 # DASHBOARD=1: also serve the browser dashboard (http://127.0.0.1:8765, or

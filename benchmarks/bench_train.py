@@ -19,7 +19,14 @@ early stopping) for:
   windows (32 x 39 against 8 x 19 trials), 40 fold tasks per run and 40 more
   per permutation rerun, spread over W workers of one core each.
 
-Usage: python benchmarks/bench_train.py [--cnn-folds 1] [--device cpu]
+- with ``--ray``: the same LOVO tasks (``--ray-model``, default mlp, on
+  ``--ray-subjects`` x ``--ray-videos``) serial in this process, then on a local
+  Ray cluster of 2 one-CPU workers that this script starts and stops (the data
+  put once, workers cold): the wall time of both and their ratio. ``--only-ray``
+  times only that row and writes nothing (a quick check: ``--only-ray
+  --ray-subjects 3 --ray-videos 4``).
+
+Usage: python benchmarks/bench_train.py [--cnn-folds 1] [--device cpu] [--ray]
 Results: benchmarks/results/train.json and the README table.
 """
 
@@ -27,6 +34,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import secrets
+import shutil
 import tempfile
 import time
 
@@ -60,6 +70,73 @@ def per_fold_times(ds, cfg, n_folds: int | None) -> list[dict]:
             )
             print(f"  {cfg.model} fold {res.fold}: {res.seconds:.2f} s", flush=True)
     return rows
+
+
+def ray_vs_serial(args) -> dict:
+    """LOVO of ``--ray-model`` serial, then on a local 2-CPU Ray cluster."""
+    # A token of its own (else Ray writes one to ~/.ray/auth_token), set before
+    # Ray's first import, when it reads its authentication settings.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+    import ray
+
+    from emomon.offline.ray_executor import RayExecutor
+
+    with tempfile.TemporaryDirectory() as cache:
+        cfg = TrainConfig(
+            dataset="synthetic",
+            synthetic={
+                "n_subjects": args.ray_subjects,
+                "n_videos": args.ray_videos,
+                "seed": 1,
+            },
+            protocols=("lovo",),
+            model=args.ray_model,
+            n_boot=0,
+            cache_dir=cache,
+            device=args.device,
+            task_threads=1,
+        )
+        ds = load_dataset(cfg, progress=False)
+        t0 = time.perf_counter()
+        serial = evaluate_protocol(ds, cfg, "lovo", progress=False, executor="serial")
+        t_serial = time.perf_counter() - t0
+        # A new local cluster ("local": never one this machine already runs).
+        ray_tmp = tempfile.mkdtemp(prefix="emr-", dir="/tmp")  # short socket paths
+        try:
+            ray.init(
+                address="local",
+                num_cpus=2,
+                include_dashboard=False,
+                object_store_memory=200_000_000,
+                logging_level="WARNING",
+                _temp_dir=ray_tmp,  # not /tmp/ray, which `auto` would find
+            )
+            address = ray.get_runtime_context().gcs_address
+            t0 = time.perf_counter()
+            with RayExecutor(address, cpus_per_task=cfg.task_threads) as ex:
+                on_ray = evaluate_protocol(ds, cfg, "lovo", progress=False, executor=ex)
+            t_ray = time.perf_counter() - t0
+        finally:
+            ray.shutdown()
+            shutil.rmtree(ray_tmp, ignore_errors=True)
+    same = all(serial.tasks[t].metrics == on_ray.tasks[t].metrics for t in serial.tasks)
+    row = {
+        "model": cfg.model,
+        "subjects_x_videos": f"{args.ray_subjects}x{args.ray_videos}",
+        "windows": int(ds.table.X.shape[0]),
+        "folds": serial.n_folds,
+        "serial_wall_s": round(t_serial, 2),
+        "ray_2_workers_wall_s": round(t_ray, 2),
+        "speedup": round(t_serial / t_ray, 2),
+        "same_metrics": same,
+    }
+    print(
+        f"{cfg.model} LOVO {row['folds']} folds: serial {t_serial:.1f} s, "
+        f"Ray 2 local workers {t_ray:.1f} s (x{row['speedup']}), same "
+        f"metrics: {same}"
+    )
+    return row
 
 
 #: Models of the hardware rows, with the input of the default features
@@ -104,7 +181,16 @@ def main() -> None:
     ap = parser(__doc__)
     ap.add_argument("--cnn-folds", type=int, default=1)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--ray", action="store_true", help="add the Ray vs serial row")
+    ap.add_argument("--only-ray", action="store_true", help="only that row; no files")
+    ap.add_argument("--ray-model", default="mlp")
+    ap.add_argument("--ray-subjects", type=int, default=8)
+    ap.add_argument("--ray-videos", type=int, default=20)
     args = parse_args(ap)
+    if args.only_ray:
+        ray_vs_serial(args)
+        return
+    ray_row = ray_vs_serial(args) if args.ray else None
     hw = hardware_rows()
 
     with tempfile.TemporaryDirectory() as cache:
@@ -170,6 +256,7 @@ def main() -> None:
         },
         **cnn,
         "hardware": hw,
+        **({"ray_vs_serial": ray_row} if ray_row else {}),
         "deap_formula": (
             "T(W workers, P permutations) = ceil(40 (1 + P) / W) x fold_s x "
             f"{DEAP_SCALE:.2f} (32 x 39 / 8 x 19 training trials)"
@@ -196,6 +283,13 @@ def _table(result: dict, logreg_folds: list, t_logreg: float, args) -> str:
         f"| logreg per fold (serial) | median {np.median(lf):.2f} s, "
         f"max {np.max(lf):.2f} s |",
     ]
+    ray_row = result.get("ray_vs_serial")
+    if ray_row:
+        lines.append(
+            f"| {ray_row['model']} LOVO {ray_row['folds']} folds, Ray with 2 "
+            f"local workers vs serial | {ray_row['ray_2_workers_wall_s']:.1f} s "
+            f"vs {ray_row['serial_wall_s']:.1f} s (x{ray_row['speedup']}) |"
+        )
     for name in ("cnn2d", "mtcnn"):
         r = result[name]
         d = r["deap_lovo_s"]

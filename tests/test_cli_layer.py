@@ -18,8 +18,9 @@ from emomon.errors import EmomonError
 
 PACKAGE = Path(emomon.__file__).resolve().parent
 #: numpy too: `emomon --help` and `--version` in 0.1 s instead of 0.3 s (issue 14).
+#: ray: never imported, so never initialised, unless --executor ray asks for it.
 HEAVY = ("numpy", "scipy", "torch", "onnxruntime", "pylsl", "zmq", "brainflow", "mne",
-         "aiohttp")  # fmt: skip
+         "aiohttp", "ray")  # fmt: skip
 
 
 def test_only_the_cli_package_mentions_argparse():

@@ -72,6 +72,8 @@ FLAGS: dict[str, str] = {
     "overwrite": "--overwrite",
     "bands": "--ablate-bands",
     "run_dir": "RUN_DIR",
+    "executor": "--executor",
+    "ray_address": "--ray-address",
 }
 
 
@@ -134,6 +136,10 @@ def _out_dir(args: argparse.Namespace, cfg: Any) -> Path:
     return Path(args.out) if args.out is not None else default_run_dir(cfg)
 
 
+def _executor_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {"executor": args.executor, "ray_address": args.ray_address}
+
+
 def run_train(args: argparse.Namespace) -> int:
     """``emomon train``: cross-validate, report, export model.onnx."""
     from emomon.offline.report import format_summary
@@ -147,6 +153,7 @@ def run_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         export=False if args.no_export else None,
         mode=args.mode,
+        **_executor_args(args),
     )
     _print_montage(report)
     print(format_summary(report))
@@ -177,11 +184,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
             labels=labels if len(labels) > 1 else None,
             progress=not args.quiet,
             mode=args.mode,
+            **_executor_args(args),
         )
         print(format_ablation(report))
     else:
         report = run_training(
-            cfg, out, progress=not args.quiet, export=False, mode=args.mode
+            cfg,
+            out,
+            progress=not args.quiet,
+            export=False,
+            mode=args.mode,
+            **_executor_args(args),
         )
         _print_montage(report)
         print(format_summary(report))
@@ -241,6 +254,20 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         "--jobs",
         type=positive_int,
         help="worker processes for features, folds and permutations (default 2)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=["auto", "serial", "process", "ray"],
+        default="auto",
+        help="where folds and permutations train: auto (worker processes for "
+        "large jobs, --jobs of them), serial, process, or ray (a Ray cluster: "
+        "needs --ray-address and pip install 'emomon[cluster]')",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="with --executor ray: the head node's HOST:PORT (as `ray start "
+        "--head` prints it), or auto for the cluster on this machine",
     )
     p.add_argument(
         "--task-threads",

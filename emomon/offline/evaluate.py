@@ -78,7 +78,11 @@ def _executor(
         yield executor
         return
     with make_executor(
-        executor, n_jobs=cfg.n_jobs, n_windows=n_windows, n_tasks=n_tasks
+        executor,
+        n_jobs=cfg.n_jobs,
+        n_windows=n_windows,
+        n_tasks=n_tasks,
+        task_threads=cfg.task_threads,
     ) as ex:
         yield ex
 
@@ -103,7 +107,10 @@ def evaluate_protocol(
         Progress bars over folds and permutation runs (stderr).
     executor : FoldExecutor or {"auto", "serial", "process"}
         Where the fold and permutation tasks run; a name makes a new executor for
-        this protocol (``auto``: worker processes for large jobs only).
+        this protocol (``auto``: worker processes for large jobs only). A Ray
+        cluster comes as a :class:`~emomon.offline.ray_executor.RayExecutor`
+        (:func:`~emomon.offline.executors.run_executor` makes one per run).
+        Results are saved as tasks finish, in any order.
     store : TaskStore, optional
         Where each finished fold and permutation result is saved as it lands,
         and found again by a resumed run (those tasks are not rerun).
@@ -135,7 +142,7 @@ def evaluate_protocol(
             unit="fold",
             disable=not progress,
         ) as bar:
-            for res in ex.map(run_fold, data, todo_folds):
+            for res in ex.map(run_fold, data, todo_folds, ordered=False):
                 if store is not None:
                     store.save("fold", res.index, res.to_dict())
                 done_folds[res.index] = res
@@ -151,7 +158,7 @@ def evaluate_protocol(
             unit="perm",
             disable=not progress or not perms,
         ) as bar:
-            for pres in ex.map(run_permutation, data, todo_perms):
+            for pres in ex.map(run_permutation, data, todo_perms, ordered=False):
                 if store is not None:
                     store.save("perm", pres.index, pres.to_dict())
                 done_perms[pres.index] = pres

@@ -1,4 +1,4 @@
-"""Where training tasks run: in this process, or in a pool of worker processes.
+"""Where training tasks run: in this process, in worker processes, on a cluster.
 
 A :class:`FoldExecutor` runs pure tasks (:mod:`emomon.offline.tasks`): functions
 of a data handle and a small task record. The executor owns how the data reaches
@@ -6,8 +6,10 @@ the tasks: :meth:`FoldExecutor.share` turns the dataset into a handle once, and
 every task resolves the handle with ``handle.get()``. In this process the handle
 holds the dataset itself; for worker processes the features are written once to a
 temporary folder and memory-mapped by each task, so no task pickles the dataset
-and workers keep no global state. A cluster executor is one more class: its
-``share`` puts the dataset in the cluster's object store.
+and workers keep no global state. The cluster executor,
+:class:`~emomon.offline.ray_executor.RayExecutor` (``make_executor("ray",
+ray_address=...)``), is one more class in its own module, imported only when
+asked: its ``share`` puts the dataset in the cluster's object store.
 
 Tasks fix their own seed and torch thread count, so every executor gives the
 same results.
@@ -15,6 +17,7 @@ same results.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pickle
 import shutil
@@ -37,11 +40,13 @@ __all__ = [
     "LocalHandle",
     "ProcessExecutor",
     "SerialExecutor",
+    "check_executor",
     "make_executor",
+    "run_executor",
 ]
 
 #: Names :func:`make_executor` takes.
-EXECUTORS: tuple[str, ...] = ("auto", "serial", "process")
+EXECUTORS: tuple[str, ...] = ("auto", "serial", "process", "ray")
 
 #: Below this many (window x task) units a run stays in this process: starting a
 #: worker costs seconds (each imports torch).
@@ -131,9 +136,17 @@ class FoldExecutor(ABC):
 
     @abstractmethod
     def map(
-        self, fn: Callable[[DataHandle, T], R], data: DataHandle, tasks: Sequence[T]
+        self,
+        fn: Callable[[DataHandle, T], R],
+        data: DataHandle,
+        tasks: Sequence[T],
+        *,
+        ordered: bool = True,
     ) -> Iterator[R]:
-        """Yield ``fn(data, task)`` for every task, in task order.
+        """Yield ``fn(data, task)`` for every task.
+
+        In task order, or with ``ordered=False`` as the tasks finish (a caller
+        that saves each result at once loses less to a crash).
 
         ``fn`` must be a module-level function and the tasks picklable where the
         executor runs them in other processes. Closing the iterator early cancels
@@ -165,9 +178,17 @@ class SerialExecutor(FoldExecutor):
         return self._shared[1]
 
     def map(
-        self, fn: Callable[[DataHandle, T], R], data: DataHandle, tasks: Sequence[T]
+        self,
+        fn: Callable[[DataHandle, T], R],
+        data: DataHandle,
+        tasks: Sequence[T],
+        *,
+        ordered: bool = True,
     ) -> Iterator[R]:
-        """Yield ``fn(data, task)`` for every task, run here one after the other."""
+        """Yield ``fn(data, task)`` for every task, run here one after the other.
+
+        They finish in task order, so ``ordered`` changes nothing.
+        """
         for task in tasks:
             yield fn(data, task)
 
@@ -203,12 +224,18 @@ class ProcessExecutor(FoldExecutor):
         return handle
 
     def map(
-        self, fn: Callable[[DataHandle, T], R], data: DataHandle, tasks: Sequence[T]
+        self,
+        fn: Callable[[DataHandle, T], R],
+        data: DataHandle,
+        tasks: Sequence[T],
+        *,
+        ordered: bool = True,
     ) -> Iterator[R]:
-        """Submit ``fn(data, task)`` for every task to the workers; yield in order.
+        """Submit ``fn(data, task)`` for every task to the workers; yield results.
 
-        The worker pool starts on the first call. Closing the iterator early
-        cancels the tasks that have not started.
+        In task order, or with ``ordered=False`` as they finish. The worker pool
+        starts on the first call. Closing the iterator early cancels the tasks
+        that have not started.
         """
         if self._pool is None:
             import multiprocessing as mp
@@ -219,8 +246,14 @@ class ProcessExecutor(FoldExecutor):
             )
         futures = [self._pool.submit(fn, data, task) for task in tasks]
         try:
-            for future in futures:
-                yield future.result()
+            if ordered:
+                for future in futures:
+                    yield future.result()
+            else:
+                from concurrent.futures import as_completed
+
+                for future in as_completed(futures):
+                    yield future.result()
         finally:
             for future in futures:
                 future.cancel()  # no-op for the finished and the running ones
@@ -237,20 +270,32 @@ class ProcessExecutor(FoldExecutor):
 
 
 def make_executor(
-    kind: str, *, n_jobs: int, n_windows: int, n_tasks: int
+    kind: str,
+    *,
+    n_jobs: int,
+    n_windows: int,
+    n_tasks: int,
+    task_threads: int = 1,
+    ray_address: str | None = None,
 ) -> FoldExecutor:
     """Make the executor ``kind`` for ``n_tasks`` tasks over ``n_windows`` windows.
 
     Parameters
     ----------
-    kind : {"auto", "serial", "process"}
+    kind : {"auto", "serial", "process", "ray"}
         ``auto``: worker processes only when there are at least two jobs and two
         tasks and at least :data:`MIN_PARALLEL_WORK` (window x task) units, else
-        this process (small jobs stay serial).
+        this process (small jobs stay serial). ``ray``: the Ray cluster at
+        ``ray_address`` (:class:`~emomon.offline.ray_executor.RayExecutor`).
     n_jobs : int
         Most worker processes to use.
     n_windows, n_tasks : int
         Size of the work.
+    task_threads : int
+        Torch threads of each task: the CPUs Ray reserves per task.
+    ray_address : str, optional
+        For ``ray`` only, and required there: ``host:port`` of the cluster's
+        head node, or ``auto`` for the cluster on this machine.
 
     Returns
     -------
@@ -260,16 +305,81 @@ def make_executor(
     Raises
     ------
     ConfigError
-        On an unknown ``kind``.
+        On an unknown ``kind``, a missing or misplaced ``ray_address``, Ray not
+        installed, or no cluster at ``ray_address``.
     """
-    if kind not in EXECUTORS:
-        raise ConfigError(
-            f"unknown {{executor}} {kind!r}; choose from {', '.join(EXECUTORS)}",
-            params=("executor",),
-        )
+    check_executor(kind, ray_address)
+    if kind == "ray":
+        from emomon.offline.ray_executor import RayExecutor
+
+        assert ray_address is not None  # check_executor
+        return RayExecutor(ray_address, cpus_per_task=task_threads)
     if kind == "auto":
         small = n_jobs < 2 or n_tasks < 2 or n_windows * n_tasks < MIN_PARALLEL_WORK
         kind = "serial" if small else "process"
     if kind == "serial":
         return SerialExecutor()
     return ProcessExecutor(max(1, min(n_jobs, n_tasks)))
+
+
+def check_executor(kind: str, ray_address: str | None = None) -> None:
+    """Refuse an unknown executor, ``ray`` without an address, an address without it.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``executor`` or ``ray_address``.
+    """
+    if kind not in EXECUTORS:
+        raise ConfigError(
+            f"unknown {{executor}} {kind!r}; choose from {', '.join(EXECUTORS)}",
+            params=("executor",),
+        )
+    if kind == "ray" and not ray_address:
+        # Never an address-less ray.init(): it attaches to whatever cluster the
+        # machine knows, or starts one.
+        raise ConfigError(
+            "{executor} ray needs {ray_address}: the head node's HOST:PORT (as "
+            "`ray start --head` prints it), or auto for the cluster on this machine",
+            params=("executor", "ray_address"),
+        )
+    if kind != "ray" and ray_address is not None:
+        raise ConfigError(
+            "{ray_address} is for {executor} ray only",
+            params=("executor", "ray_address"),
+        )
+
+
+@contextlib.contextmanager
+def run_executor(
+    executor: FoldExecutor | str, *, task_threads: int, ray_address: str | None
+) -> Iterator[FoldExecutor | str]:
+    """Give the executor of a whole run: join a cluster once, before the data loads.
+
+    Yields the caller's executor as it is, a new
+    :class:`~emomon.offline.ray_executor.RayExecutor` for ``"ray"`` (shared by
+    every protocol of the run, so the data goes to the object store once; closed
+    afterwards), and another name as it is (each protocol makes its own, sized to
+    its tasks).
+
+    Raises
+    ------
+    ConfigError
+        As :func:`make_executor`.
+    """
+    if isinstance(executor, FoldExecutor):
+        yield executor
+        return
+    check_executor(executor, ray_address)
+    if executor != "ray":
+        yield executor
+        return
+    with make_executor(
+        "ray",
+        n_jobs=1,
+        n_windows=0,
+        n_tasks=0,
+        task_threads=task_threads,
+        ray_address=ray_address,
+    ) as ex:
+        yield ex

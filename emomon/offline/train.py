@@ -36,7 +36,7 @@ from emomon import __version__
 from emomon.errors import ConfigError, literal
 from emomon.offline.dataset import Dataset, dataset_info, load_dataset
 from emomon.offline.evaluate import evaluate_protocol
-from emomon.offline.executors import FoldExecutor
+from emomon.offline.executors import FoldExecutor, run_executor
 from emomon.offline.final import export_model
 from emomon.offline.fit import check_device, fit_model
 from emomon.offline.labels import LABEL_METHODS
@@ -90,6 +90,7 @@ def run_training(
     progress: bool = True,
     export: bool | None = None,
     executor: FoldExecutor | str = "auto",
+    ray_address: str | None = None,
     mode: str = "new",
 ) -> RunReport:
     """Cross-validate every protocol of ``cfg``, export the model, write the reports.
@@ -105,9 +106,13 @@ def run_training(
         Progress bars (stderr).
     export : bool, optional
         Override ``cfg.export``.
-    executor : FoldExecutor or {"auto", "serial", "process"}
+    executor : FoldExecutor or {"auto", "serial", "process", "ray"}
         Where folds and permutation runs are trained; every choice gives the same
         report (apart from :data:`~emomon.offline.runreport.VOLATILE_FIELDS`).
+        ``ray``: on the Ray cluster at ``ray_address``, joined once for the run
+        (:mod:`~emomon.offline.ray_executor`).
+    ray_address : str, optional
+        With ``executor="ray"`` only: the head node's ``host:port``, or ``auto``.
     mode : {"new", "resume", "overwrite"}
         ``new`` refuses a non-empty ``out_dir``; ``resume`` continues the run in
         it (the same config and data), rerunning only the unfinished tasks;
@@ -121,29 +126,38 @@ def run_training(
     Raises
     ------
     ConfigError
-        When ``out_dir`` cannot hold this run (checked before the data loads) or
-        ``resume`` finds another run there.
+        When ``out_dir`` cannot hold this run (checked before the data loads),
+        ``resume`` finds another run there, or the executor cannot start (Ray
+        not installed, no cluster at ``ray_address``).
     """
     check_device(cfg.device)
     folder = RunFolder(out_dir, mode=mode)
     out = folder.path
     do_export = cfg.export if export is None else export
-    ds = load_dataset(cfg, progress=progress)
-    # Opened once the data loaded: a missing dataset leaves no empty run dir.
-    config = {**config_dict(cfg), "export": do_export}
-    folder.open(_manifest("train", config, ds))
+    # A cluster is joined before the data loads: a wrong address fails in seconds.
+    with run_executor(
+        executor, task_threads=cfg.task_threads, ray_address=ray_address
+    ) as ex:
+        ds = load_dataset(cfg, progress=progress)
+        # Opened once the data loaded: a missing dataset leaves no empty run dir.
+        config = {**config_dict(cfg), "export": do_export}
+        folder.open(_manifest("train", config, ds))
+        try:
+            results = {
+                protocol: evaluate_protocol(
+                    ds,
+                    cfg,
+                    protocol,
+                    progress=progress,
+                    executor=ex,
+                    store=folder.tasks("main", protocol),
+                )
+                for protocol in cfg.protocols
+            }
+        except BaseException:
+            folder.abandon()  # no empty folder after a failure or Ctrl-C
+            raise
     try:
-        results = {
-            protocol: evaluate_protocol(
-                ds,
-                cfg,
-                protocol,
-                progress=progress,
-                executor=executor,
-                store=folder.tasks("main", protocol),
-            )
-            for protocol in cfg.protocols
-        }
         report = _new_report(cfg, ds, results=results)
         if do_export:
             report = report.with_export(
@@ -151,7 +165,7 @@ def run_training(
             )
         write_report(report, out)
     except BaseException:
-        folder.abandon()  # no empty folder after a failure or Ctrl-C
+        folder.abandon()
         raise
     return report
 
@@ -173,6 +187,7 @@ def train(
     out_dir: str | os.PathLike[str] | None = None,
     progress: bool = False,
     executor: FoldExecutor | str = "auto",
+    ray_address: str | None = None,
     mode: str = "new",
     **overrides: Any,
 ) -> RunReport:
@@ -188,8 +203,10 @@ def train(
         The run directory (default ``runs/<dataset>-<protocol>-<model>``).
     progress : bool
         Progress bars (stderr).
-    executor : FoldExecutor or {"auto", "serial", "process"}
+    executor : FoldExecutor or {"auto", "serial", "process", "ray"}
         Where folds and permutation runs are trained.
+    ray_address : str, optional
+        For ``executor="ray"``: the cluster's ``host:port``, or ``auto``.
     mode : {"new", "resume", "overwrite"}
         What to do with a non-empty ``out_dir`` (see :func:`run_training`).
     **overrides
@@ -219,7 +236,14 @@ def train(
     """
     cfg = make_train_config(config, **overrides)
     out = Path(out_dir) if out_dir is not None else default_run_dir(cfg)
-    return run_training(cfg, out, progress=progress, executor=executor, mode=mode)
+    return run_training(
+        cfg,
+        out,
+        progress=progress,
+        executor=executor,
+        ray_address=ray_address,
+        mode=mode,
+    )
 
 
 def export_run(
@@ -338,6 +362,7 @@ def run_ablation(
     labels: Sequence[str] | None = None,
     progress: bool = True,
     executor: FoldExecutor | str = "auto",
+    ray_address: str | None = None,
     mode: str = "new",
 ) -> RunReport:
     """Run the seed papers' factor experiments: bands, label methods, or both.
@@ -357,7 +382,8 @@ def run_ablation(
         settings use ``cfg.labels`` and the other methods follow as
         ``"labels <method>"`` rows of the same table.
     progress : bool
-    executor : FoldExecutor or {"auto", "serial", "process"}
+    executor : FoldExecutor or {"auto", "serial", "process", "ray"}
+    ray_address : str, optional
     mode : {"new", "resume", "overwrite"}
         As for :func:`run_training`.
 
@@ -411,23 +437,30 @@ def run_ablation(
     rows: list[AblationRow] = []
     first: tuple[Dataset, ProtocolResult] | None = None
     try:
-        for name, c in runs:
-            ds = load_dataset(c, progress=progress)
-            if first is None:
-                config = {**config_dict(cfg), "ablation": [kind, [n for n, _ in runs]]}
-                folder.open(_manifest("ablation", config, ds))
-            res = evaluate_protocol(
-                ds,
-                c,
-                protocol,
-                progress=progress,
-                executor=executor,
-                store=folder.tasks(name, protocol),
-            )
-            first = first or (ds, res)
-            rows += [
-                AblationRow.from_task(name, task, r) for task, r in res.tasks.items()
-            ]
+        with run_executor(
+            executor, task_threads=cfg.task_threads, ray_address=ray_address
+        ) as ex:
+            for name, c in runs:
+                ds = load_dataset(c, progress=progress)
+                if first is None:
+                    config = {
+                        **config_dict(cfg),
+                        "ablation": [kind, [n for n, _ in runs]],
+                    }
+                    folder.open(_manifest("ablation", config, ds))
+                res = evaluate_protocol(
+                    ds,
+                    c,
+                    protocol,
+                    progress=progress,
+                    executor=ex,
+                    store=folder.tasks(name, protocol),
+                )
+                first = first or (ds, res)
+                rows += [
+                    AblationRow.from_task(name, task, r)
+                    for task, r in res.tasks.items()
+                ]
         assert first is not None  # runs is not empty
         report = _new_report(
             cfg,

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
-from collections.abc import Callable
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +36,120 @@ def _without_volatile(text: str) -> dict:
 def without_volatile() -> Callable[[str], dict]:
     """report.json's text -> its object minus VOLATILE_FIELDS (timing, moment)."""
     return _without_volatile
+
+
+# -- a local Ray cluster -------------------------------------------------------------
+#: The folder whose packages the tests import from (pytest puts it on sys.path:
+#: ``offline`` is this package): Ray workers get it too, to import the test hooks.
+TESTS_ROOT = Path(__file__).resolve().parents[__name__.count(".")]
+RAY_START_S = 90.0  # a deadline for `ray start`, far above its ~4 s
+RAY_STOP_S = 40.0  # Ray drains for up to 30 s on SIGTERM
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    """A Ray head node these tests started: ``address`` is its ``host:port``."""
+
+    address: str
+    temp_dir: Path
+
+
+def ray_installed() -> bool:
+    """Whether Ray is installed (the ``cluster`` extra), without importing it:
+    Ray reads its authentication settings once, at its first import."""
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules["ray"] is None
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_token() -> Iterator[str]:
+    """A token for the test cluster, in this process's environment (so in every
+    driver the tests start), never ~/.ray/auth_token: a token there (or none)
+    changes nothing. Set before Ray is first imported, as Ray reads its
+    authentication settings once."""
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    saved = {k: os.environ.get(k) for k in (*auth, "RAY_AUTH_TOKEN_PATH")}
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+    os.environ.update(auth)
+    try:
+        yield auth["RAY_AUTH_TOKEN"]
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ray_token: str) -> Iterator[RayCluster]:
+    """A 2-CPU Ray head node on free ports, stopped (only it) at the end.
+
+    Skips without Ray; in CI (``CI=true``) a missing Ray fails, as the dev extra
+    installs it. The object store is 200 MB (Ray would take 30% of memory, capped
+    by /dev/shm); temp files go to a short folder of its own (Ray's socket paths
+    must stay under 108 characters). It takes the token of ``ray_token``.
+    """
+    if not ray_installed():
+        reason = "Ray is not installed (pip install 'emomon[cluster]')"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the Ray tests cannot run in CI: {reason}")
+        pytest.skip(reason)
+    tmp = Path(tempfile.mkdtemp(prefix="emr-", dir="/tmp"))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(TESTS_ROOT), os.environ.get("PYTHONPATH")) if p
+        ),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    env.pop("RAY_ADDRESS", None)
+    cmd = [
+        sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+        f"--port={port}", "--num-cpus=2", "--num-gpus=0",
+        "--object-store-memory=200000000", "--include-dashboard=false",
+        f"--dashboard-port={_free_port()}",
+        f"--dashboard-agent-listen-port={_free_port()}",
+        "--disable-usage-stats", f"--temp-dir={tmp}",
+    ]  # fmt: skip
+    log = (tmp / "ray-start.log").open("w")
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + RAY_START_S
+        while "Ray runtime started" not in (tmp / "ray-start.log").read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    "ray start failed:\n" + (tmp / "ray-start.log").read_text()[-3000:]
+                )
+            time.sleep(0.2)  # polling a log file with a deadline
+        yield RayCluster(f"127.0.0.1:{port}", tmp)
+    finally:
+        _stop(proc)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the head node we started: SIGTERM to `ray start`, which stops its
+    processes; then SIGKILL its process group (ours: a new session)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(RAY_STOP_S)
+        except subprocess.TimeoutExpired:
+            pass
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of this group only
+    if proc.poll() is None:
+        proc.wait(10)

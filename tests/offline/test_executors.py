@@ -108,8 +108,8 @@ def test_small_jobs_stay_serial() -> None:
     with make_executor("auto", n_jobs=4, n_windows=10**5, n_tasks=3) as ex:
         assert isinstance(ex, ProcessExecutor)
         assert ex.n_workers == 3
-    with pytest.raises(ConfigError, match="unknown executor 'ray'"):
-        make_executor("ray", n_jobs=2, n_windows=1, n_tasks=1)
+    with pytest.raises(ConfigError, match="unknown executor 'dask'"):
+        make_executor("dask", n_jobs=2, n_windows=1, n_tasks=1)
 
 
 @pytest.mark.integration
