@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -315,7 +316,9 @@ class RunFolder:
         def count() -> None:
             self.saved += 1
 
-        return TaskStore(self.path / _TASKS / run / protocol, count)
+        # Setting names such as "all but alpha" become "all-but-alpha".
+        folder = re.sub(r"[^A-Za-z0-9._-]+", "-", run).strip("-") or "run"
+        return TaskStore(self.path / _TASKS / folder / protocol, count)
 
     def abandon(self) -> None:
         """After a failure or interrupt: remove the folder if nothing was kept.
