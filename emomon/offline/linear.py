@@ -80,7 +80,7 @@ class LinearFit:
 class _Task:
     """One task's part of the joint problem: its columns and window weights."""
 
-    cols: slice  # its present classes' columns in the joint logits
+    cols: slice  # its present classes' rows in the joint (n_classes, n) logits
     y: np.ndarray  # (n,) column index within ``cols``; 0 where s is 0
     s: np.ndarray  # (n,) window weights, summing to the task's loss weight
 
@@ -91,27 +91,31 @@ def _objective(
     """Loss and gradient at ``theta`` = (W.ravel(), b) of all tasks' columns.
 
     One product with ``x`` for all tasks' logits and one for all their
-    gradients: the fit is bound by reading ``x``, not by arithmetic.
+    gradients: the fit is bound by reading ``x``. The logits are held class by
+    row, (n_classes, n), so the per-window reductions over a few classes run
+    along contiguous rows (numpy reduces a short last axis slowly).
     """
     d = x.shape[1]
     k = theta.size // (d + 1)
     w = theta[: k * d].reshape(k, d)
-    z = x @ w.T + theta[k * d :]
+    z = w @ x.T  # (k, n)
+    z += theta[k * d :, None]
     g = np.empty_like(z)
-    rows = np.arange(x.shape[0])
+    cols = np.arange(x.shape[0])
     loss = 0.5 * l2 * float(np.sum(w * w))
     for p in parts:
-        zt = z[:, p.cols]
-        zt -= zt.max(axis=1, keepdims=True)  # log-sum-exp without overflow
+        zt = z[p.cols]
+        zt -= zt.max(axis=0)  # log-sum-exp without overflow
         ez = np.exp(zt)
-        norm = ez.sum(axis=1)
-        loss += float(p.s @ (np.log(norm) - zt[rows, p.y]))
-        gt = ez / norm[:, None]  # softmax
-        gt[rows, p.y] -= 1.0
-        g[:, p.cols] = gt * p.s[:, None]
+        norm = ez.sum(axis=0)
+        loss += float(p.s @ (np.log(norm) - zt[p.y, cols]))
+        gt = ez
+        gt *= p.s / norm  # softmax, weighted
+        gt[p.y, cols] -= p.s
+        g[p.cols] = gt
     grad = np.empty_like(theta)
-    grad[: k * d] = (g.T @ x + l2 * w).ravel()
-    grad[k * d :] = g.sum(axis=0)
+    grad[: k * d] = (g @ x + l2 * w).ravel()
+    grad[k * d :] = g.sum(axis=1)
     return loss, grad
 
 
