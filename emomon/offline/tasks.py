@@ -139,7 +139,8 @@ class FoldResult:
     index, seed : int
         As in the task.
     n_train, n_val, n_test : int
-        Window counts of the split.
+        Windows trained on, validated on and tested (a full-batch model trains
+        on the split's validation windows too: its ``n_val`` is 0).
     test : ndarray of int64, shape (n_test,)
         The held-out windows.
     proba : dict of str to ndarray of float64, shape (n_test, n_classes)
@@ -257,8 +258,8 @@ def fit_fold(ds: Dataset, task: FoldTask) -> FoldResult:
         fold=split.name,
         index=task.index,
         seed=task.seed,
-        n_train=int(split.train.size),
-        n_val=int(split.val.size),
+        n_train=int(train.size),
+        n_val=int(val.size),
         n_test=int(split.test.size),
         test=np.asarray(split.test, dtype=np.int64),
         proba=proba,

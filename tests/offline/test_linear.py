@@ -220,7 +220,9 @@ def test_logreg_folds_are_identical_in_this_process_and_in_workers(ds):
     with ProcessExecutor(2) as ex:
         workers = list(ex.map(run_fold, ex.share(ds), tasks))
     assert len({r.worker for r in workers} - {r.worker for r in serial}) >= 1
-    for a, b in zip(serial, workers, strict=True):
+    for a, b, split in zip(serial, workers, splits, strict=True):
         assert a.best_epoch == b.best_epoch == {"valence": 0, "arousal": 0}
+        assert a.n_train == split.train.size + split.val.size
+        assert a.n_val == 0
         for task in ("valence", "arousal"):
             np.testing.assert_array_equal(a.proba[task], b.proba[task])
