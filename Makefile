@@ -37,6 +37,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_features.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_linear.py
 	$(PY) benchmarks/bench_stream.py
 	$(PY) benchmarks/bench_interpolation.py
 

@@ -53,6 +53,7 @@ __all__ = [
     "MTCNN",
     "TaskHeads",
     "build_model",
+    "model_full_batch",
     "model_hparams",
     "model_input_kind",
     "multitask_loss",
@@ -105,6 +106,21 @@ def model_input_kind(name: str) -> InputKind:
         If ``name`` is not in :data:`MODELS`.
     """
     return _model_class(name).input_kind
+
+
+def model_full_batch(name: str) -> bool:
+    """Whether the trainer fits the model full-batch to its optimum (``logreg``).
+
+    Such a model trains on all training windows, the inner validation windows
+    included, with no epochs and no early stopping
+    (:mod:`emomon.offline.linear`).
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not in :data:`MODELS`.
+    """
+    return _model_class(name).full_batch
 
 
 def task_groups(name: str, tasks: Sequence[str]) -> list[tuple[str, ...]]:

@@ -296,6 +296,10 @@ class EmotionModel(nn.Module):
     input_kind: ClassVar[InputKind]
     #: Whether the trainer fits all tasks in one network (else one per task).
     joint_tasks: ClassVar[bool] = False
+    #: Whether the model is fit to its optimum on all training windows at once
+    #: (a convex loss: :mod:`emomon.offline.linear`) instead of by minibatch Adam
+    #: with early stopping.
+    full_batch: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -1,5 +1,8 @@
 """Fitting one registry model: Adam, plateau LR halving, early stopping.
 
+A ``full_batch`` model (logreg) is instead fit to its optimum on all
+training windows (:mod:`emomon.offline.linear`).
+
 The seed and the torch thread count are the caller's: a fold task
 (:mod:`emomon.offline.tasks`) fixes both, so a fit gives the same model in any
 process.
@@ -109,6 +112,12 @@ def fit_model(
     -------
     FitResult
     """
+    from emomon.models import model_full_batch
+
+    if model_full_batch(cfg.model):
+        return _fit_full_batch(
+            cfg, tasks=tasks, x_train=x_train, y_train=y_train, on_epoch=on_epoch
+        )
     import torch
 
     from emomon.models import build_model, multitask_loss
@@ -191,6 +200,52 @@ def fit_model(
         model.load_state_dict(best_state)
     model.eval()
     return FitResult(model.cpu(), best_epoch, history)
+
+
+def _fit_full_batch(
+    cfg: TrainConfig,
+    *,
+    tasks: Mapping[str, int],
+    x_train: np.ndarray,
+    y_train: Mapping[str, np.ndarray],
+    on_epoch: Callable[[], None] | None = None,
+) -> FitResult:
+    """Fit a full-batch model (logreg) to its optimum; no epochs, no seed.
+
+    The solution is unique (a strictly convex objective) and the solver starts
+    from zero, so it depends on the data alone; ``cfg.task_threads`` bounds the
+    BLAS threads, as it bounds torch's for the other models. The weights go
+    into the registry's torch module, so prediction and export are the same
+    as for any model. ``best_epoch`` is 0: there are no epochs.
+    """
+    import torch
+
+    from emomon.models import build_model
+    from emomon.offline.linear import blas_threads, fit_multinomial
+
+    model = build_model(
+        cfg.model, input_shape=x_train.shape[1:], tasks=dict(tasks), **cfg.hparams
+    )
+    with blas_threads(cfg.task_threads):
+        fit = fit_multinomial(
+            x_train,
+            {t: y_train[t] for t in tasks},
+            n_classes=tasks,
+            class_weights={t: _class_weights(y_train[t], k) for t, k in tasks.items()},
+            l2=model.hparams["l2"],
+            loss_weights=model.loss_weights,
+        )
+    with torch.no_grad():
+        for t in tasks:
+            head = model.heads[t]
+            head.weight.copy_(torch.from_numpy(fit.weight[t]))
+            head.bias.copy_(torch.from_numpy(fit.bias[t]))
+    if on_epoch is not None:
+        on_epoch()
+    history = [
+        {"epoch": 1, "loss": fit.loss, "n_iter": fit.n_iter, "grad": fit.grad_norm}
+    ]
+    return FitResult(model.eval(), 0, history)
 
 
 def predict_proba(

@@ -139,13 +139,14 @@ class FoldResult:
     index, seed : int
         As in the task.
     n_train, n_val, n_test : int
-        Window counts of the split.
+        Windows trained on, validated on and tested (a full-batch model trains
+        on the split's validation windows too: its ``n_val`` is 0).
     test : ndarray of int64, shape (n_test,)
         The held-out windows.
     proba : dict of str to ndarray of float64, shape (n_test, n_classes)
         Task -> predicted probabilities of the held-out windows.
     best_epoch : dict of str to int
-        Task -> the epoch early stopping kept.
+        Task -> the epoch early stopping kept (0 for a full-batch model).
     seconds : float
         Wall time of the task (volatile).
     worker : str
@@ -216,21 +217,29 @@ class FoldResult:
 def fit_fold(ds: Dataset, task: FoldTask) -> FoldResult:
     """Normalise with training statistics, fit, predict one fold's test windows.
 
-    The caller sets the torch thread count (:func:`run_fold` does).
+    A full-batch model (logreg) trains on the training and the inner validation
+    windows together. The caller sets the torch thread count (:func:`run_fold`
+    does); the full-batch fit bounds its BLAS threads to the same count.
     """
-    from emomon.models import task_groups
+    from emomon.models import model_full_batch, task_groups
 
     t0 = time.perf_counter()
     t, split, cfg = ds.table, task.split, task.config
     win = ds.window_labels(task.trial_labels)
-    mean, std = fit_zscore(t.X[split.train], layout=ds.layout)
+    train, val = split.train, split.val
+    if model_full_batch(cfg.model):
+        # No early stopping to feed: the inner validation windows are training
+        # windows like the others (all from training videos/subjects).
+        train, val = np.union1d(train, val), val[:0]
+    mean, std = fit_zscore(t.X[train], layout=ds.layout)
 
     def prep(idx: np.ndarray) -> np.ndarray:
         return model_input(
             t.X[idx], mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names
         )
 
-    x_tr, x_va, x_te = prep(split.train), prep(split.val), prep(split.test)
+    x_tr, x_te = prep(train), prep(split.test)
+    x_va = prep(val) if val.size else None
     proba: dict[str, np.ndarray] = {}
     best: dict[str, int] = {}
     for group in task_groups(cfg.model, list(ds.tasks)):
@@ -238,9 +247,9 @@ def fit_fold(ds: Dataset, task: FoldTask) -> FoldResult:
             cfg,
             tasks={g: len(ds.tasks[g]) for g in group},
             x_train=x_tr,
-            y_train={g: win[g][split.train] for g in group},
+            y_train={g: win[g][train] for g in group},
             x_val=x_va,
-            y_val={g: win[g][split.val] for g in group},
+            y_val=None if x_va is None else {g: win[g][val] for g in group},
             seed=task.seed,
         )
         proba.update(predict_proba(res.model, x_te))
@@ -249,8 +258,8 @@ def fit_fold(ds: Dataset, task: FoldTask) -> FoldResult:
         fold=split.name,
         index=task.index,
         seed=task.seed,
-        n_train=int(split.train.size),
-        n_val=int(split.val.size),
+        n_train=int(train.size),
+        n_val=int(val.size),
         n_test=int(split.test.size),
         test=np.asarray(split.test, dtype=np.int64),
         proba=proba,

@@ -48,9 +48,10 @@ class TrainConfig:
     ``features`` is the ``[features]`` table, ``synthetic`` the generator options
     for ``dataset = "synthetic"``, ``hparams`` the ``[model]`` table.
     ``task_threads`` is the torch thread count of every fold and permutation
-    task: fixed, because it changes the last bits of a model, so runs with the
-    same value give the same report whichever executor runs them (raise it for a
-    serial run, ``n_jobs = 1``, on an otherwise idle machine).
+    task (and the BLAS thread count of logreg's full-batch fit): fixed, because
+    it changes the last bits of a model, so runs with the same value give the
+    same report whichever executor runs them (raise it for a serial run,
+    ``n_jobs = 1``, on an otherwise idle machine).
     ``montage`` (``brainflow:synthetic``, ``cyton``, ``Fp1,Fp2,...``) trains on
     the channels the dataset shares with that headset, in the headset's order
     (:func:`emomon.dsp.montage.resolve_montage`); None: all the dataset's.

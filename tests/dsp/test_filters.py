@@ -81,3 +81,19 @@ def test_kernel_fast_path_equals_public_sosfilt(monkeypatch):
     slow = band_filter_bank(DEFAULT_BANDS, sfreq=128.0, n_channels=3)
     b = np.concatenate([slow.process(x[:, :7]), slow.process(x[:, 7:])], axis=-1)
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_designs_are_made_once_and_handed_out_as_copies():
+    a = bandpass_sos(8.0, 13.0, sfreq=128.0, order=4)
+    np.testing.assert_array_equal(
+        a, signal.butter(4, [8.0, 13.0], btype="bandpass", fs=128.0, output="sos")
+    )
+    a[:] = 0.0  # a caller's copy: the next one is intact
+    b = bandpass_sos(8.0, 13.0, sfreq=128.0, order=4)
+    assert np.abs(b).max() > 0
+    # Two banks of the same bands share one steady state, which nobody can write.
+    z1 = band_filter_bank(DEFAULT_BANDS, sfreq=128.0, n_channels=2).settings.zi
+    z2 = band_filter_bank(DEFAULT_BANDS, sfreq=128.0, n_channels=2).settings.zi
+    assert all(p is q for p, q in zip(z1, z2, strict=True))
+    assert not z1[0].flags.writeable
+    np.testing.assert_allclose(z1[1], signal.sosfilt_zi(b), rtol=0, atol=0)  # alpha
