@@ -40,6 +40,7 @@ __all__ = [
     "LocalHandle",
     "ProcessExecutor",
     "SerialExecutor",
+    "SharedHandles",
     "check_executor",
     "make_executor",
     "run_executor",
@@ -115,6 +116,33 @@ class FileHandle:
 
     def __getstate__(self) -> dict[str, Any]:
         return {"folder": self.folder, "_data": None}
+
+
+class SharedHandles:
+    """The handle of each dataset an executor shared, found by identity.
+
+    An executor that copies the dataset somewhere (a file, an object store)
+    makes the copy once per dataset object, however often it is shared.
+    """
+
+    def __init__(self) -> None:
+        self._pairs: list[tuple[Dataset, DataHandle]] = []
+
+    def get(self, data: Dataset, make: Callable[[Dataset], DataHandle]) -> DataHandle:
+        """Return the handle of ``data``, made by ``make(data)`` the first time."""
+        for known, handle in self._pairs:
+            if known is data:
+                return handle
+        handle = make(data)
+        self._pairs.append((data, handle))
+        return handle
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def clear(self) -> None:
+        """Forget every handle (the executor removes the copies)."""
+        self._pairs.clear()
 
 
 class FoldExecutor(ABC):
@@ -210,18 +238,16 @@ class ProcessExecutor(FoldExecutor):
         self.n_workers = n_workers
         self._pool: Any = None
         self._tmp: Path | None = None
-        self._shared: list[tuple[Dataset, FileHandle]] = []
+        self._shared = SharedHandles()
 
     def share(self, data: Dataset) -> DataHandle:
         """Write ``data`` to the temporary folder once; return its file handle."""
-        for known, handle in self._shared:
-            if known is data:
-                return handle
+        return self._shared.get(data, self._write)
+
+    def _write(self, data: Dataset) -> FileHandle:
         if self._tmp is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="emomon-share-"))
-        handle = FileHandle.write(data, self._tmp / str(len(self._shared)))
-        self._shared.append((data, handle))
-        return handle
+        return FileHandle.write(data, self._tmp / str(len(self._shared)))
 
     def map(
         self,

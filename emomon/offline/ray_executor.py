@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from emomon.errors import ConfigError, EmomonError, literal
 from emomon.offline.dataset import Dataset
-from emomon.offline.executors import DataHandle, FoldExecutor
+from emomon.offline.executors import DataHandle, FoldExecutor, SharedHandles
 
 __all__ = [
     "CLUSTER_EXTRA",
@@ -177,7 +177,7 @@ class RayExecutor(FoldExecutor):
         self._remote = ray.remote(_run).options(
             num_cpus=cpus_per_task, max_retries=max_retries, retry_exceptions=False
         )
-        self._shared: list[tuple[Dataset, RayHandle]] = []
+        self._shared = SharedHandles()
 
     @staticmethod
     def _connect(ray: Any, address: str) -> None:
@@ -202,14 +202,9 @@ class RayExecutor(FoldExecutor):
 
     def share(self, data: Dataset) -> DataHandle:
         """Put ``data`` in the object store once; return a handle to it."""
-        for known, handle in self._shared:
-            if known is data:
-                return handle
         import ray
 
-        handle = RayHandle(ray.put(data))
-        self._shared.append((data, handle))
-        return handle
+        return self._shared.get(data, lambda d: RayHandle(ray.put(d)))
 
     def map(
         self,
