@@ -36,8 +36,8 @@ class LogReg(EmotionModel):
 
     name = "logreg"
     input_kind = "flat"
-    # The heads share no parameter: one joint fit equals separate fits (up to the
-    # common early-stopping epoch) at half the cost.
+    # The heads share no parameter: one joint full-batch fit reaches each task's
+    # own optimum, in one pass over the windows per step for all tasks.
     joint_tasks = True
     full_batch = True
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -336,21 +336,17 @@ def _band_settings(
             f"bands: {literal(', '.join(valid))}",
             params=("bands",),
         )
+    def keeping(keep: Callable[[str], bool]) -> TrainConfig:
+        bands_kept = tuple(x for x in cfg.features.bands if keep(x.name))
+        return dataclasses.replace(
+            cfg, features=dataclasses.replace(cfg.features, bands=bands_kept)
+        )
+
     runs = [("all", cfg)]
     for b in list(bands) or valid:
-        only = tuple(x for x in cfg.features.bands if x.name == b)
-        rest = tuple(x for x in cfg.features.bands if x.name != b)
-        runs.append(
-            (
-                b,
-                dataclasses.replace(
-                    cfg, features=dataclasses.replace(cfg.features, bands=only)
-                ),
-            )
-        )
-        if rest:  # leave-one-band-out: what the others lose without it
-            spec = dataclasses.replace(cfg.features, bands=rest)
-            runs.append((f"all but {b}", dataclasses.replace(cfg, features=spec)))
+        runs.append((b, keeping(lambda name, b=b: name == b)))
+        if len(valid) > 1:  # leave-one-band-out: what the others lose without it
+            runs.append((f"all but {b}", keeping(lambda name, b=b: name != b)))
     return runs
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -113,6 +114,12 @@ def test_every_model_trains_and_exports_through_the_cli(deap_dir, tmp_path, mode
     assert contract.input_kind == expected[model]
 
 
+def _settings(run: Path) -> list[str]:
+    """The settings of an ablation run, in table order (ablation.csv)."""
+    with open(run / "ablation.csv") as f:
+        return list(dict.fromkeys(r["setting"] for r in csv.DictReader(f)))
+
+
 def test_evaluate_band_ablation_and_label_reliability(deap_dir, tmp_path, capsys):
     common = [
         "--dataset",
@@ -130,8 +137,7 @@ def test_evaluate_band_ablation_and_label_reliability(deap_dir, tmp_path, capsys
     rc = main(["evaluate", *common, "--ablate-bands", "--out", str(tmp_path / "b")])
     out = capsys.readouterr().out
     assert rc == 0
-    with open(tmp_path / "b" / "ablation.csv") as f:
-        settings = list(dict.fromkeys(r["setting"] for r in csv.DictReader(f)))
+    settings = _settings(tmp_path / "b")
     bands = ("theta", "alpha", "beta", "gamma")
     # each band alone, and leave-one-band-out beside it
     assert settings == ["all", *(s for b in bands for s in (b, f"all but {b}"))]
@@ -170,9 +176,12 @@ def test_evaluate_band_ablation_and_label_reliability(deap_dir, tmp_path, capsys
     out = capsys.readouterr().out
     assert rc == 0
     assert out.startswith("Band ablation and label reliability (lovo)")
-    with open(tmp_path / "bl" / "ablation.csv") as f:
-        settings = list(dict.fromkeys(r["setting"] for r in csv.DictReader(f)))
-    assert settings == ["all, labels fixed", "alpha", "all but alpha", "labels random"]
+    assert _settings(tmp_path / "bl") == [
+        "all, labels fixed",
+        "alpha",
+        "all but alpha",
+        "labels random",
+    ]
 
 
 def test_export_of_an_evaluate_run_is_the_model_train_exports(

@@ -446,7 +446,7 @@ class LSLSource(Source):
                 # One pull that returns when the ``want``-th sample is there
                 # (at once if it already is); samples after it stay queued for
                 # the next read. Draining first and after, as a plain read
-                # does, cost two more pulls a window (0.3 ms a hop, measured).
+                # does, cost two more pulls a window (0.25 ms a hop, measured).
                 self._pull_into(
                     conn, timeout_s, want, data_parts, ts_parts, drain=False
                 )
