@@ -40,6 +40,7 @@ from typing import Any, Self
 import numpy as np
 
 from emomon.errors import ConfigError
+from emomon.offline.figdata import FigureData
 from emomon.offline.holdout import HOLDOUTS
 from emomon.offline.protocols import LEAKY_PROTOCOLS
 
@@ -358,6 +359,8 @@ class TaskResult:
         None when no permutation test was run.
     per_video, per_subject : tuple of GroupRow
     per_fold : tuple of FoldRow
+    figures : FigureData or None
+        What the paper plots draw (``figures`` in report.json, optional).
     """
 
     classes: tuple[str, ...] = ()
@@ -368,6 +371,7 @@ class TaskResult:
     per_video: tuple[GroupRow, ...] = ()
     per_subject: tuple[GroupRow, ...] = ()
     per_fold: tuple[FoldRow, ...] = ()
+    figures: FigureData | None = None
 
     @property
     def p_value(self) -> float | None:
@@ -413,11 +417,12 @@ class TaskResult:
                 GroupRow.from_dict(r) for r in _maps(d.get("per_subject"))
             ),
             per_fold=tuple(FoldRow.from_dict(r) for r in _maps(d.get("per_fold"))),
+            figures=FigureData.read(d.get("figures")),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the results as a JSON-ready dict, with ``above_chance``."""
-        return {
+        d = {
             "classes": list(self.classes),
             "metrics": self.metrics.to_dict(),
             "ci95": {"balanced_accuracy": list(self.ci95)},
@@ -428,6 +433,9 @@ class TaskResult:
             "per_subject": [r.to_dict() for r in self.per_subject],
             "per_fold": [r.to_dict() for r in self.per_fold],
         }
+        if self.figures is not None:  # additive: absent from older reports
+            d["figures"] = self.figures.to_dict()
+        return d
 
 
 def _permutation(x: Any, metrics: Metrics) -> Permutation | None:
