@@ -34,6 +34,7 @@ _TRAIN_KEYS = {
     "lr": "lr",
     "patience": "patience",
     "permutations": "permutations",
+    "importance": "importance",
     "n_boot": "n_boot",
     "seed": "seed",
     "device": "device",
@@ -246,6 +247,12 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
     p.add_argument("--patience", type=positive_int)
     p.add_argument(
         "--permutations", type=nonneg_int, help="permutation-test reruns (default 0)"
+    )
+    p.add_argument(
+        "--importance",
+        type=nonneg_int,
+        help="permutation importance: shuffles per channel x band of each fold's "
+        "held-out windows (default 5 for logreg, 0 = off for neural models)",
     )
     p.add_argument("--n-boot", type=nonneg_int, help="bootstrap resamples (1000)")
     p.add_argument("--seed", type=int)

@@ -466,10 +466,14 @@ def draw_null(
     Returns
     -------
     Figure or None
-        None when no task has a permutation test.
+        None when no task has a permutation test with a defined rerun.
     """
     result = _protocol(result, name)
-    tasks = [(k, t) for k, t in result.tasks.items() if t.permutation is not None]
+    tasks = [
+        (k, t)
+        for k, t in result.tasks.items()
+        if t.permutation is not None and any(v is not None for v in t.permutation.null)
+    ]
     if not tasks:
         return None
     fig = _figure((4.6 * len(tasks) + 0.6, 4.2))
