@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emomon.offline import plots
 from emomon.offline.figdata import FigureData, Importance
 from emomon.offline.plots import (
     _CLASS_COLORS,
@@ -35,7 +36,6 @@ from emomon.offline.plots import (
     _figure,
     _n_classes,
     _protocol,
-    _save,
     _suptitle,
 )
 from emomon.offline.runreport import ProtocolResult, TaskResult
@@ -641,5 +641,6 @@ def write_paper_plots(
     for kind, draw in PAPER_PLOTS:
         fig = draw(result, name=name)
         if fig is not None:
-            out.append(_save(fig, Path(out_dir) / f"{kind}_{stem}.png", dpi))
+            # Through the module: one place saves every plot of a report.
+            out.append(plots._save(fig, Path(out_dir) / f"{kind}_{stem}.png", dpi))
     return out
