@@ -422,7 +422,7 @@ class TaskResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the results as a JSON-ready dict, with ``above_chance``."""
-        d = {
+        return {
             "classes": list(self.classes),
             "metrics": self.metrics.to_dict(),
             "ci95": {"balanced_accuracy": list(self.ci95)},
@@ -432,10 +432,9 @@ class TaskResult:
             "per_video": [r.to_dict() for r in self.per_video],
             "per_subject": [r.to_dict() for r in self.per_subject],
             "per_fold": [r.to_dict() for r in self.per_fold],
+            # additive: absent from older reports, and from tasks without figures
+            **({"figures": self.figures.to_dict()} if self.figures else {}),
         }
-        if self.figures is not None:  # additive: absent from older reports
-            d["figures"] = self.figures.to_dict()
-        return d
 
 
 def _permutation(x: Any, metrics: Metrics) -> Permutation | None:
