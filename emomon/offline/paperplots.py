@@ -420,6 +420,8 @@ def draw_roc(
     for ax, (task, t, curves) in zip(axes, tasks, strict=True):
         binary = len(curves) == 1
         for i, c in enumerate(curves):
+            if not c.fpr:  # a class with no windows (or all of them): no curve
+                continue
             # The legend prints the report's AUC: a thinned curve's own area may
             # differ from it in the last digits.
             auc = t.metrics.auc if binary else c.auc

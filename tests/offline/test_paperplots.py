@@ -281,3 +281,42 @@ def test_null_drawn_marks_the_observed_balanced_accuracy(effect_run) -> None:
         assert obs.get_xdata()[0] == t.metrics.balanced_accuracy
         assert f"n = {t.permutation.n} permutations" in ax.get_title()
         assert t.permutation.n == 4
+
+
+def test_feature_maps_of_several_classes_are_each_class_minus_the_rest() -> None:
+    from emomon.offline.figdata import _contrast
+
+    rng = np.random.default_rng(8)
+    ch = ("Fp1", "Fz", "Cz", "Pz", "O1", "X9")  # X9 has no 10-05 position
+    y = np.repeat([0, 1, 2], 50)
+    X = rng.normal(size=(150, len(ch), 8))
+    X[y == 2, 2, 1] += 3.0  # class 2: higher DE alpha at Cz
+    names = [
+        f"{k}_{b}" for k in ("de", "psd") for b in ("theta", "alpha", "beta", "gamma")
+    ]
+    c = _contrast(
+        X,
+        y,
+        feature_names=names,
+        bands=["theta", "alpha", "beta", "gamma"],
+        ch_names=ch,
+        classes=["negative", "neutral", "positive"],
+    )
+    assert [r.label for r in c.rows] == [
+        "negative - rest",
+        "neutral - rest",
+        "positive - rest",
+    ]
+    assert [(r.n_a, r.n_b) for r in c.rows] == [(50, 100)] * 3
+    diff = np.array(c.rows[2].diff)
+    want = X[y == 2, 2, 1].mean() - X[y != 2, 2, 1].mean()
+    assert diff[2, 1] == pytest.approx(want)
+    assert np.unravel_index(np.argmax(np.abs(diff)), diff.shape) == (2, 1)
+    task = TaskResult(
+        classes=("negative", "neutral", "positive"), figures=FigureData(contrast=c)
+    )
+    fig = draw_feature_maps(_protocol(**{"class": task}))
+    assert (
+        len([ax for ax in fig.axes if ax.get_title() == "alpha"]) == 3
+    )  # a row per class
+    assert any("X9" in t.get_text() for t in fig.texts)  # named, not drawn
