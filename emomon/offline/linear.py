@@ -103,16 +103,15 @@ def _objective(
     loss = 0.5 * l2 * float(np.sum(w * w))
     stack = _stacked(parts, k)
     if stack is not None:
-        g, data = _softmax_terms(z.reshape(len(parts), -1, z.shape[1]), *stack)
+        g, data = softmax_terms(z.reshape(len(parts), -1, z.shape[1]), *stack)
         g = g.reshape(k, -1)
+        loss += float(data.sum())
     else:
         g = np.empty_like(z)
-        data = 0.0
         for p in parts:
-            gt, dt = _softmax_terms(z[p.cols][None], p.y[None], p.s[None])
+            gt, dt = softmax_terms(z[p.cols][None], p.y[None], p.s[None])
             g[p.cols] = gt[0]
-            data += dt
-    loss += data
+            loss += float(dt[0])
     grad = np.empty_like(theta)
     grad[: k * d] = (g @ x + l2 * w).ravel()
     grad[k * d :] = g.sum(axis=1)
@@ -133,19 +132,21 @@ def _stacked(parts: list[_Task], k: int) -> tuple[np.ndarray, np.ndarray] | None
     return np.stack([p.y for p in parts]), np.stack([p.s for p in parts])
 
 
-def _softmax_terms(
+def softmax_terms(
     z: np.ndarray, y: np.ndarray, s: np.ndarray
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted cross-entropy of (parts, classes, n) logits and its gradient.
 
-    ``z`` is overwritten (shifted by its maximum, for a log-sum-exp without
-    overflow); the gradient has ``z``'s shape.
+    ``y`` and ``s`` are each part's class indices and window weights, shape
+    (parts, n). ``z`` is overwritten (shifted by its maximum, for a
+    log-sum-exp without overflow); the gradient has ``z``'s shape, the loss is
+    one number per part, shape (parts,).
     """
     z -= z.max(axis=1, keepdims=True)
     ez = np.exp(z)
     norm = ez.sum(axis=1)  # (parts, n)
     picked = np.take_along_axis(z, y[:, None, :], axis=1)[:, 0, :]
-    data = float(np.sum(s * (np.log(norm) - picked)))
+    data = np.sum(s * (np.log(norm) - picked), axis=1)
     ez *= (s / norm)[:, None, :]  # softmax, weighted
     onehot = np.arange(z.shape[1])[None, :, None] == y[:, None, :]
     ez -= onehot * s[:, None, :]

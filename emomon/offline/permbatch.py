@@ -3,14 +3,15 @@
 A permutation rerun changes the labels and nothing else: the folds, the
 normalisation and the model inputs are those of the observed run. For a
 full-batch model the objectives of different label sets share no parameter,
-so the sum over a batch of permutations is minimised in one L-BFGS run
-(:func:`~emomon.offline.linear.fit_multinomial`): every step reads a fold's
-windows once for all of them, a matrix product instead of one thin product
-per permutation. Each permutation's optimum is reached to the same gradient
-tolerance as a fit of its own (the solutions agree to that tolerance, not to
-the last bit), so its predictions and pooled balanced accuracy are those of
-a separate rerun. The batches are fixed by index (``j // PERM_BATCH``), so a
-run gives the same null whichever executor runs it and however often it is
+so a batch of permutations is minimised together
+(:func:`~emomon.offline.linear_batch.fit_multinomial_many`: one L-BFGS per
+label set, advancing in step): every step reads a fold's windows once for all
+of them, a matrix product instead of one thin product per permutation. Each
+permutation's optimum is reached to the same gradient tolerance as a fit of
+its own (the solutions agree to that tolerance, not to the last bit), so its
+predictions and pooled balanced accuracy are those of a separate rerun. The
+batches are fixed by index (``j // PERM_BATCH``), so a run gives the same
+null whichever executor runs it and however often it is
 resumed: a batch with any result missing is rerun whole.
 
 A permutation whose folds differ from the first one's in the batch (a label
@@ -139,6 +140,7 @@ def _fit_joint(
 
     from emomon.models import build_model
     from emomon.offline.linear import blas_threads, fit_multinomial
+    from emomon.offline.linear_batch import fit_multinomial_many
 
     t = ds.table
     train = np.union1d(split.train, split.val)
@@ -154,32 +156,28 @@ def _fit_joint(
     model = build_model(
         cfg.model, input_shape=x_tr.shape[1:], tasks=tasks, **cfg.hparams
     )
-    lw = model.loss_weights
-    targets, n_classes, cw, weights = {}, {}, {}, {}
-    for j, lab in enumerate(labels):
+    lw = dict(model.loss_weights or {})
+    targets, cws = [], []
+    for lab in labels:
         win = ds.window_labels(lab)
-        for task, n in tasks.items():
-            key = f"{j}\x00{task}"
-            targets[key] = win[task][train]
-            n_classes[key] = n
-            cw[key] = class_weights(targets[key], n)
-            weights[key] = lw.get(task, 1.0) if lw else 1.0
+        targets.append({task: win[task][train] for task in tasks})
+        cws.append({t_: class_weights(targets[-1][t_], n) for t_, n in tasks.items()})
+    opts = {"n_classes": tasks, "l2": model.hparams["l2"], "loss_weights": lw}
     with blas_threads(cfg.task_threads):
-        fit = fit_multinomial(
-            x_tr.reshape(len(x_tr), -1),
-            targets,
-            n_classes=n_classes,
-            class_weights=cw,
-            l2=model.hparams["l2"],
-            loss_weights=weights,
-        )
+        try:
+            fits = fit_multinomial_many(x_tr, targets, class_weights=cws, **opts)
+        except ValueError:  # classes present differ between label sets
+            fits = [
+                fit_multinomial(x_tr, tg, class_weights=cw, **opts)
+                for tg, cw in zip(targets, cws, strict=True)
+            ]
     out = []
     for j in range(len(labels)):
         with torch.no_grad():
             for task in tasks:
                 head = model.heads[task]
-                head.weight.copy_(torch.from_numpy(fit.weight[f"{j}\x00{task}"]))
-                head.bias.copy_(torch.from_numpy(fit.bias[f"{j}\x00{task}"]))
+                head.weight.copy_(torch.from_numpy(fits[j].weight[task]))
+                head.bias.copy_(torch.from_numpy(fits[j].bias[task]))
         out.append(
             FoldResult(
                 fold=split.name,
