@@ -1,0 +1,228 @@
+"""The numbers of one task (metrics, null, interval, verdict), latency and flags.
+
+The metrics are :mod:`emomon.offline.metrics`'s, the offline report's code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ALPHA",
+    "TaskScore",
+    "flagged_summary",
+    "latency_summary",
+    "score_windows",
+]
+
+#: Significance level of the verdicts (the offline report's).
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    """One task's numbers for one set of predictions (live or offline).
+
+    Attributes
+    ----------
+    n_windows, n_trials : int
+        Windows scored and the trials they belong to.
+    metrics : dict
+        :func:`emomon.offline.metrics.summarize` (``balanced_accuracy``,
+        ``accuracy``, ``auc``, ``f1``, ``confusion``, ...).
+    ci95 : (float or None, float or None)
+        Bootstrap interval of the balanced accuracy resampling trials; None
+        without a permutation test.
+    p_value : float or None
+        Permutation p-value (None: not tested).
+    n_permutations : int
+    verdict : str
+        ``"above chance"``, ``"at chance"``, ``"inconclusive"``, ``"not tested"``.
+    """
+
+    n_windows: int
+    n_trials: int
+    metrics: dict[str, Any]
+    ci95: tuple[float | None, float | None]
+    p_value: float | None
+    n_permutations: int
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN as None)."""
+        return _clean(dataclasses.asdict(self))
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _verdict(p: float | None, n: int, alpha: float = ALPHA) -> str:
+    if p is None or not math.isfinite(p):
+        return "not tested"
+    if 1.0 / (n + 1) >= alpha:
+        return "inconclusive"
+    return "above chance" if p < alpha else "at chance"
+
+
+def score_windows(
+    y: np.ndarray,
+    proba: np.ndarray,
+    trials: np.ndarray,
+    *,
+    n_classes: int,
+    permutations: int,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> TaskScore:
+    """Score a fixed model's windows: metrics, permutation null by trial, interval.
+
+    Parameters
+    ----------
+    y : ndarray of int, shape (n,)
+        Class of each window (its trial's).
+    proba : ndarray, shape (n, k)
+        Class probabilities.
+    trials : ndarray, shape (n,)
+        Trial of each window (the exchangeable unit).
+    n_classes : int
+    permutations : int
+        Label permutations of the null (0: not tested, no interval).
+    n_boot : int
+        Bootstrap resamples of the trials.
+    seed : int
+        Seed of the permutations and of the bootstrap.
+
+    Returns
+    -------
+    TaskScore
+    """
+    from emomon.offline.metrics import (
+        balanced_accuracy,
+        cluster_bootstrap_ci,
+        permutation_p_value,
+        permute_trial_labels,
+        predict,
+        summarize,
+    )
+
+    p = proba[:, 1] if proba.shape[1] == 2 else proba  # summarize's binary form
+    metrics = summarize(y, p, n_classes=n_classes)
+    n_trials = int(np.unique(trials).size)
+    if permutations <= 0 or y.size == 0:
+        return TaskScore(
+            int(y.size), n_trials, metrics, (None, None), None, 0, "not tested"
+        )
+    names, first, code = np.unique(trials, return_index=True, return_inverse=True)
+    code = code.reshape(-1)
+    trial_label = y[first]
+    pred = predict(p)
+    rng = np.random.default_rng(seed)
+    null = np.array(
+        [
+            balanced_accuracy(
+                permute_trial_labels(trial_label, rng=rng)[code],
+                pred,
+                n_classes=n_classes,
+            )
+            for _ in range(int(permutations))
+        ]
+    )
+    pv = permutation_p_value(metrics["balanced_accuracy"], null)
+    lo, hi = cluster_bootstrap_ci(y, p, trials, n_boot=n_boot, seed=seed)
+    fin = lambda v: float(v) if math.isfinite(v) else None  # noqa: E731
+    return TaskScore(
+        int(y.size),
+        n_trials,
+        metrics,
+        (fin(lo), fin(hi)),
+        fin(pv),
+        int(permutations),
+        _verdict(fin(pv), int(permutations)),
+    )
+
+
+def _percentiles(values: Sequence[float | None]) -> dict[str, Any]:
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], float)
+    if v.size == 0:
+        return {"n": 0, "p50": None, "p95": None, "p99": None, "max": None}
+    q = np.percentile(v, [50, 95, 99])
+    return {
+        "n": int(v.size),
+        "p50": float(q[0]),
+        "p95": float(q[1]),
+        "p99": float(q[2]),
+        "max": float(v.max()),
+    }
+
+
+def latency_summary(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Latency of the published predictions, from the recorded payloads.
+
+    Returns
+    -------
+    dict
+        ``sample_age_ms`` (sender's stamp of the window's last sample -> publication)
+        and ``latency_ms`` (chunk read by emomon -> publication), each with ``n``,
+        ``p50``, ``p95``, ``p99``, ``max`` in ms (None where nothing was
+        recorded), and ``clock``.
+    """
+    return {
+        "clock": "this machine's LSL clock (local_clock); the sender's stamps "
+        "mapped by the inlet's time correction",
+        "sample_age_ms": _percentiles(
+            [(p.get("quality") or {}).get("sample_age_ms") for p in predictions]
+        ),
+        "latency_ms": _percentiles([p.get("latency_ms") for p in predictions]),
+    }
+
+
+def flagged_summary(predictions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Summarise the quality flags the pipeline published.
+
+    Returns
+    -------
+    dict
+        ``published``, ``flagged`` (windows not predicted on), ``reasons``
+        (reason -> channel findings in flagged windows), ``channels`` (channel
+        -> flagged windows naming it), ``dropped`` (samples lost inside
+        windows, summed), ``interpolated`` (windows predicted on with
+        interpolated channels).
+    """
+    reasons: Counter[str] = Counter()
+    channels: Counter[str] = Counter()
+    flagged = dropped = interpolated = 0
+    for p in predictions:
+        q = p.get("quality") or {}
+        dropped += int(q.get("dropped") or 0)
+        why = q.get("reasons") or {}
+        if q.get("ok"):
+            interpolated += any(r == "interpolated" for r in why.values())
+            continue
+        flagged += 1
+        for ch in q.get("bad_channels") or []:
+            channels[str(ch)] += 1
+            reasons[str(why.get(ch, "unspecified"))] += 1
+        if not q.get("bad_channels") and q.get("dropped"):
+            reasons["dropped samples"] += 1
+    return {
+        "published": len(predictions),
+        "flagged": flagged,
+        "reasons": dict(reasons.most_common()),
+        "channels": dict(channels.most_common()),
+        "dropped": dropped,
+        "interpolated": interpolated,
+    }

@@ -1,0 +1,167 @@
+"""``emomon score``: a recorded live session scored by the offline report's rules.
+
+End to end: a logreg trained and exported on synthetic subjects (the training
+code, ``permutations=0`` passed explicitly), a held-out subject served by a real
+emomon replay over liblsl with its marker stream, ``emomon stream --record`` as
+a separate process, then ``emomon score``. Its live numbers must equal the
+offline ones for the same windows: those wholly inside a trial's marker span,
+recomputed from the recorded EEG by the offline feature path.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emomon.cli import main as cli_main
+from emomon.datasets import get_reader
+from emomon.realtime.record import read_recording, recording_paths
+from emomon.realtime.replay import ReplaySettings
+from emomon.realtime.subscribe import Subscriber
+
+from .helpers import free_tcp_port, predictions, receive_until, unique
+
+pytestmark = [pytest.mark.integration]
+
+SYNTH = {
+    "n_subjects": 3,
+    "n_videos": 4,
+    "trial_s": 8.0,
+    "emotion_effect": 1.0,
+    "content_effect": 1.0,
+    "seed": 1,
+}
+SPEED = 8.0
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """model.onnx of a logreg trained on s01, s02 (s03 held out)."""
+    from emomon.offline.train import TrainConfig, run_training
+
+    out = tmp_path_factory.mktemp("score-train")
+    cfg = TrainConfig(
+        dataset="synthetic",
+        synthetic=dict(SYNTH),
+        subjects=("s01", "s02"),
+        protocols=("lovo",),
+        model="logreg",
+        permutations=0,
+        n_boot=50,
+        cache_dir=str(out / "cache"),
+    )
+    report = run_training(cfg, out / "run", progress=False)
+    return out / "run" / report.export.path
+
+
+def _record_replayed_session(live_rig, emomon_cli, model: Path, path: Path) -> dict:
+    """Replay s03 with markers, ``emomon stream --record`` it; return what was sent."""
+    trials = get_reader("synthetic", None, **SYNTH).read_subject("s03")
+    name = unique("emomon-score")
+    address = f"tcp://127.0.0.1:{free_tcp_port()}"
+    rig = live_rig()
+    # The replay starts once the stream's EEG inlet and marker inlet subscribed.
+    rep = rig.replay(
+        trials,
+        ReplaySettings(name=name, speed=SPEED, markers=True, wait_for_consumers_s=30),
+    )
+    with Subscriber(address) as sub:
+        proc = emomon_cli.start(
+            "stream", "--source", "lsl", "--name", name, "--model", str(model),
+            "--address", address, "--quiet", "--timeout", "10",
+            "--record", str(path),
+        )  # fmt: skip
+        n_total = rep.session.n_times
+        rate = rep.session.sfreq * SPEED
+        hop_n = int(round(0.25 * rep.session.sfreq))
+
+        def last_window_in(msgs) -> bool:
+            t0 = rep.t0
+            return (
+                t0 is not None
+                and np.isfinite(t0)
+                and any(
+                    p["t_lsl"] >= t0 + (n_total - hop_n) / rate
+                    for p in predictions(msgs)
+                )
+            )
+
+        msgs = receive_until(sub, last_window_in, timeout_s=60.0)
+        assert last_window_in(msgs), proc.poll()
+        proc.send_signal(signal.SIGINT)
+        _, err = emomon_cli.finish(proc, 30.0)
+    assert proc.returncode == 0, err
+    assert f"with the markers of '{name}-markers'" in err
+    return {"trials": trials, "session": rep.session, "err": err, "name": name}
+
+
+def test_recorded_replay_scores_as_offline_on_the_same_windows(
+    tmp_path, live_rig, emomon_cli, trained, capsys
+):
+    path = tmp_path / "session.fif"
+    sent = _record_replayed_session(live_rig, emomon_cli, trained, path)
+    session = sent["session"]
+
+    # the ground truth is in the recording, on the samples the replay sent it with
+    rec = read_recording(path)
+    assert rec.description["markers_stream"] == f"{sent['name']}-markers"
+    assert recording_paths(path).markers.is_file()
+    events = [json.loads(m["marker"]) for m in rec.markers]
+    assert [e["event"] for e in events] == [e.payload["event"] for e in session.events]
+    # the replay waited for the recording's inlets: sample k is session sample k
+    assert [m["sample"] for m in rec.markers] == [e.sample for e in session.events]
+    assert rec.raw.n_times == session.n_times
+
+    out = tmp_path / "score.json"
+    argv = ["score", str(path), "--model", str(trained), "--permutations", "199",
+            "--n-boot", "200", "--json", str(out)]  # fmt: skip
+    assert cli_main(argv) == 0
+    text = capsys.readouterr().out
+    score = json.loads(out.read_text())
+
+    # which windows: those whose first and last samples fall inside a trial
+    # (trial_start..trial_end), as the replay laid the trials out
+    spans = []
+    for e in session.events:
+        if e.payload["event"] == "trial_start":
+            spans.append([e.sample, None, e.payload])
+        elif e.payload["event"] == "trial_end":
+            spans[-1][1] = e.sample
+    window_n = int(round(2.0 * session.sfreq))
+    ends = np.searchsorted(rec.timestamps, [p["t_lsl"] for p in rec.predictions])
+    ok = np.array([p["quality"]["ok"] for p in rec.predictions])
+    inside = np.zeros(ends.size, dtype=bool)
+    y = {"valence": [], "arousal": []}
+    for a, b, payload in spans:
+        m = ok & (ends - window_n + 1 >= a) & (ends <= b)
+        inside |= m
+        for task in y:
+            y[task] += [int(payload[task] > 5.0)] * int(m.sum())
+    assert inside.sum() > 50
+    assert score["trials"] == len(spans) == len(sent["trials"])
+
+    for task in ("valence", "arousal"):
+        live, off = score["live"][task], score["offline"][task]
+        cmp = score["compared"][task]
+        assert cmp["windows"] == live["n_windows"] == int(inside.sum())
+        assert cmp["live_only"] == 0
+        assert cmp["max_abs_proba_diff"] <= 1e-5
+        # labels as the offline code makes them (fixed, threshold 5 on 1-9)
+        conf = np.array(live["metrics"]["confusion"])
+        assert conf.sum(axis=1).tolist() == np.bincount(y[task], minlength=2).tolist()
+        # the acceptance: the same numbers, the same code
+        for key in ("metrics", "ci95", "p_value", "n_permutations", "verdict"):
+            assert live[key] == off[key], (task, key)
+        assert live["n_permutations"] == 199
+        assert live["p_value"] is not None and live["ci95"][0] is not None
+        assert f"{task}\n  live     bal.acc" in text
+    assert "permutations of the trials' labels" in score["null"]
+    lat = score["latency"]["sample_age_ms"]
+    assert lat["n"] == len(rec.predictions)
+    assert 0 < lat["p50"] <= lat["p99"] < 5000
+    assert score["flagged"]["published"] == len(rec.predictions)
+    assert "sender push -> prediction" in text
