@@ -317,11 +317,12 @@ def score_session(
         flagged=flagged_summary(rec.predictions),
         trials=len(win.trials),
         null=(
-            f"{permutations} permutations of the trials' labels among the "
-            f"session's {len(win.trials)} trials (every window of a trial keeps "
-            "one label; the fixed model's predictions stay): the test-set "
-            "permutation null of a model that is not retrained; seed "
-            f"{seed}"
+            f"the trials' labels permuted among the session's {len(win.trials)} "
+            "trials (every window of a trial keeps one label; the fixed model's "
+            "predictions stay): the test-set permutation null of a model that is "
+            f"not retrained; every distinct arrangement once when there are at "
+            f"most {permutations + 1} (exact), else {permutations} random ones "
+            f"(seed {seed})"
             if permutations
             else "no permutation test (--permutations 0): not tested, no interval"
         ),
@@ -345,7 +346,16 @@ def _cell(s: TaskScore) -> str:
         if s.ci95[0] is not None and s.ci95[1] is not None
         else ""
     )
-    p = f" p={_num(s.p_value, '.4f')}" if s.p_value is not None else ""
+    p = ""
+    if s.p_value is not None:
+        how = (
+            f"exact, {s.arrangements} arrangements"
+            if s.exact
+            else f"{s.n_permutations} permutations"
+        )
+        p = f" p={_num(s.p_value, '.4f')} ({how})"
+    if s.verdict == "inconclusive" and s.min_p is not None:
+        p += f" (p cannot go below {_num(s.min_p, '.3f')})"
     return (
         f"bal.acc {_num(m['balanced_accuracy'])}{ci}{p} {s.verdict}; acc "
         f"{_num(m['accuracy'])}, AUC {_num(m['auc'])} ({s.n_windows} windows, "

@@ -6,6 +6,7 @@ The metrics are :mod:`emomon.offline.metrics`'s, the offline report's code.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ import numpy as np
 __all__ = [
     "ALPHA",
     "TaskScore",
+    "arrangements",
     "flagged_summary",
     "latency_summary",
     "score_windows",
@@ -43,8 +45,22 @@ class TaskScore:
     p_value : float or None
         Permutation p-value (None: not tested).
     n_permutations : int
+        Label arrangements in the null.
+    arrangements : int
+        Distinct assignments of the session's trial labels to its trials (the
+        multinomial coefficient of the class counts).
+    exact : bool
+        Whether the null holds every other arrangement once (when there are
+        no more than ``permutations + 1``): the exact test, whose p-value
+        cannot fall below ``1 / arrangements``. Otherwise ``permutations``
+        random shuffles (Monte Carlo).
+    min_p : float or None
+        The smallest p-value the test can give, ``1 / (n_permutations + 1)``;
+        None without a test.
     verdict : str
-        ``"above chance"``, ``"at chance"``, ``"inconclusive"``, ``"not tested"``.
+        ``"above chance"`` (p < alpha), ``"at chance"``, ``"inconclusive"``
+        (``min_p >= alpha``: too few permutations, or too few trials, e.g. 2 high
+        and 2 low trials have 6 arrangements, p >= 1/6) or ``"not tested"``.
     """
 
     n_windows: int
@@ -53,6 +69,9 @@ class TaskScore:
     ci95: tuple[float | None, float | None]
     p_value: float | None
     n_permutations: int
+    arrangements: int
+    exact: bool
+    min_p: float | None
     verdict: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,12 +89,31 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def _verdict(p: float | None, n: int, alpha: float = ALPHA) -> str:
+def _verdict(p: float | None, min_p: float, alpha: float = ALPHA) -> str:
     if p is None or not math.isfinite(p):
         return "not tested"
-    if 1.0 / (n + 1) >= alpha:
+    if min_p >= alpha:
         return "inconclusive"
     return "above chance" if p < alpha else "at chance"
+
+
+def arrangements(trial_labels: np.ndarray) -> int:
+    """Distinct assignments of ``trial_labels`` to the trials (multinomial).
+
+    Parameters
+    ----------
+    trial_labels : ndarray of int, shape (n_trials,)
+
+    Returns
+    -------
+    int
+        ``n! / prod(n_c!)`` over the classes ``c``.
+    """
+    counts = np.bincount(np.asarray(trial_labels, dtype=np.int64))
+    out = math.factorial(int(counts.sum()))
+    for c in counts:
+        out //= math.factorial(int(c))
+    return out
 
 
 def score_windows(
@@ -100,7 +138,9 @@ def score_windows(
         Trial of each window (the exchangeable unit).
     n_classes : int
     permutations : int
-        Label permutations of the null (0: not tested, no interval).
+        Label permutations of the null (0: not tested, no interval); when the
+        trials allow no more distinct arrangements than this, each is taken
+        once (the exact test).
     n_boot : int
         Bootstrap resamples of the trials.
     seed : int
@@ -121,38 +161,71 @@ def score_windows(
 
     p = proba[:, 1] if proba.shape[1] == 2 else proba  # summarize's binary form
     metrics = summarize(y, p, n_classes=n_classes)
-    n_trials = int(np.unique(trials).size)
-    if permutations <= 0 or y.size == 0:
-        return TaskScore(
-            int(y.size), n_trials, metrics, (None, None), None, 0, "not tested"
-        )
     names, first, code = np.unique(trials, return_index=True, return_inverse=True)
     code = code.reshape(-1)
     trial_label = y[first]
+    n_trials = int(names.size)
+    n_arr = arrangements(trial_label) if n_trials else 0
+    if permutations <= 0 or y.size == 0:
+        return TaskScore(
+            int(y.size), n_trials, metrics, (None, None), None, 0, n_arr, False,
+            None, "not tested",
+        )  # fmt: skip
     pred = predict(p)
-    rng = np.random.default_rng(seed)
-    null = np.array(
-        [
-            balanced_accuracy(
-                permute_trial_labels(trial_label, rng=rng)[code],
-                pred,
-                n_classes=n_classes,
-            )
-            for _ in range(int(permutations))
+    exact = n_arr <= permutations + 1
+    if exact:  # every other arrangement once: the exact test
+        draws = list(_other_arrangements(trial_label))
+    else:
+        rng = np.random.default_rng(seed)
+        draws = [
+            permute_trial_labels(trial_label, rng=rng) for _ in range(permutations)
         ]
+    null = np.array(
+        [balanced_accuracy(lab[code], pred, n_classes=n_classes) for lab in draws]
     )
+    # With every other arrangement as the null, Phipson & Smyth's
+    # (1 + #(null >= observed)) / (1 + n) is the exact p-value.
     pv = permutation_p_value(metrics["balanced_accuracy"], null)
     lo, hi = cluster_bootstrap_ci(y, p, trials, n_boot=n_boot, seed=seed)
     fin = lambda v: float(v) if math.isfinite(v) else None  # noqa: E731
+    min_p = 1.0 / (len(draws) + 1)
     return TaskScore(
         int(y.size),
         n_trials,
         metrics,
         (fin(lo), fin(hi)),
         fin(pv),
-        int(permutations),
-        _verdict(fin(pv), int(permutations)),
+        len(draws),
+        n_arr,
+        exact,
+        min_p,
+        _verdict(fin(pv), min_p),
     )
+
+
+def _other_arrangements(trial_labels: np.ndarray) -> list[np.ndarray]:
+    """Every distinct arrangement of ``trial_labels`` but the observed one."""
+    lab = np.asarray(trial_labels, dtype=np.int64)
+    n = lab.size
+    classes = np.unique(lab)
+    out: list[np.ndarray] = []
+
+    def place(k: int, free: tuple[int, ...], cur: np.ndarray) -> None:
+        if k == classes.size - 1:
+            cur = cur.copy()
+            cur[list(free)] = classes[k]
+            if not np.array_equal(cur, lab):
+                out.append(cur)
+            return
+        need = int(np.sum(lab == classes[k]))
+        for pick in itertools.combinations(free, need):
+            nxt = cur.copy()
+            nxt[list(pick)] = classes[k]
+            place(k + 1, tuple(i for i in free if i not in pick), nxt)
+
+    if n:
+        place(0, tuple(range(n)), np.empty(n, dtype=np.int64))
+    return out
 
 
 def _percentiles(values: Sequence[float | None]) -> dict[str, Any]:
