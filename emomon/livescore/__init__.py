@@ -58,6 +58,7 @@ from emomon.livescore.session import (
 from emomon.livescore.stats import (
     ALPHA,
     TaskScore,
+    arrangements,
     flagged_summary,
     latency_summary,
     score_windows,
@@ -77,6 +78,7 @@ __all__ = [
     "SessionWindows",
     "TaskScore",
     "TrialSpan",
+    "arrangements",
     "flagged_summary",
     "format_session_score",
     "latency_summary",

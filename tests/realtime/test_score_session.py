@@ -175,3 +175,54 @@ def test_recorded_replay_scores_as_offline_on_the_same_windows(
     assert 0 < lat["p50"] <= lat["p99"] < 5000
     assert score["flagged"]["published"] == len(rec.predictions)
     assert "sender push -> prediction" in text
+
+
+# -- bad input: one line naming the file and what to do, exit 2 ----------------------
+def _recording(path: Path, *, markers: list[str] | None, model_file: str = "") -> Path:
+    from emomon.realtime.record import SessionRecorder
+
+    names = ("Fp1", "Fp2", "Cz", "O1")
+    with SessionRecorder(
+        path,
+        ch_names=names,
+        sfreq=128.0,
+        markers_stream="cues" if markers is not None else "",
+        metadata={"model_file": model_file},
+    ) as rec:
+        rec.write_chunk(np.zeros((4, 256)), 10.0 + np.arange(256) / 128.0)
+        for i, m in enumerate(markers or []):
+            rec.write_marker(m, 10.0 + i)
+    return path
+
+
+def _score_error(capsys, *argv: str) -> str:
+    assert cli_main(["score", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_score_refuses_what_is_not_a_scorable_recording(tmp_path, capsys, deap_model):
+    missing = tmp_path / "none.fif"
+    err = _score_error(capsys, str(missing))
+    assert f"{missing} not found" in err
+    assert "pass the .fif that `emomon stream --record` wrote" in err
+
+    err = _score_error(capsys, str(tmp_path / "notes.txt"))
+    assert "expected a name ending in .fif" in err
+
+    old = _recording(tmp_path / "old.fif", markers=None)
+    err = _score_error(capsys, str(old))
+    assert err == (
+        f"emomon: error: score: {old} holds no marker stream (recorded without "
+        "one); record from an emomon replay (its markers are kept) or name the "
+        "marker stream with `emomon stream --record ... --markers NAME`"
+    )
+
+    lost = _recording(tmp_path / "lost.fif", markers=["x"], model_file="gone.onnx")
+    err = _score_error(capsys, str(lost))
+    assert "its model file 'gone.onnx' is not there; pass --model" in err
+
+    no_trials = _recording(tmp_path / "cues.fif", markers=["start", "7", "{}"])
+    err = _score_error(capsys, str(no_trials), "--model", str(deap_model))
+    assert f"{no_trials}: its 3 markers hold no complete trial" in err
