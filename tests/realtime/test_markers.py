@@ -72,7 +72,7 @@ def test_markers_are_recorded_on_their_samples_and_read_back(tmp_path):
         raw = mne.io.read_raw_fif(path, verbose="error")
     notes = [
         (round(o * SF), d)
-        for o, d in zip(raw.annotations.onset, raw.annotations.description)
+        for o, d in zip(raw.annotations.onset, raw.annotations.description, strict=True)
         if d.startswith("emomon/marker;")
     ]
     assert notes == [
@@ -212,7 +212,7 @@ def test_a_stream_that_never_appears():
     )
 
 
-# -- the command line ---------------------------------------------------------------------
+# -- the command line ------------------------------------------------------------
 def test_stream_refuses_a_named_marker_stream_that_never_appears(
     tmp_path, live_rig, synthetic_trials, deap_model, capsys
 ):
