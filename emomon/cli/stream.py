@@ -188,6 +188,12 @@ def _open_markers(args: argparse.Namespace, source: Source) -> Any:
     """
     from emomon.realtime.markers import open_marker_tap
 
+    if args.markers:  # the search may take the whole timeout: say so first
+        print(
+            f"waiting up to {args.timeout:g} s for LSL marker stream '{args.markers}'",
+            file=sys.stderr,
+            flush=True,
+        )
     tap, warning = open_marker_tap(
         args.markers, source.metadata, timeout_s=args.timeout
     )
@@ -278,6 +284,7 @@ def _serve(
     stop: threading.Event,
 ) -> None:
     """Publish ``source``'s predictions until ``stop``; always closes ``source``."""
+    from emomon.realtime.markers import own_markers
     from emomon.realtime.pipeline import map_channels
     from emomon.realtime.publish import Publisher, PublisherSettings
     from emomon.realtime.stream import run_stream
@@ -316,17 +323,22 @@ def _serve(
             )
             sinks = _sinks(args, source, model, pub)
             if args.record is not None:
+                # a replay read in process has its markers without LSL
+                own_name, own = own_markers(source) if tap is None else ("", [])
+                markers = tap.name if tap else own_name
                 recorder = _open_recorder(
-                    args, source, model, settings.pipeline, tap.name if tap else ""
+                    args, source, model, settings.pipeline, markers
                 )
                 print(
                     f"recording to {recorder.path} (spool {recorder.paths.spool})"
-                    + (f" with the markers of '{tap.name}'" if tap else ""),
+                    + (f" with the markers of '{markers}'" if markers else ""),
                     file=sys.stderr,
                     flush=True,
                 )
                 if tap is not None:
                     tap.start(recorder.write_marker)
+                for text, t in own:
+                    recorder.write_marker(text, t)
                 sinks.append(recorder)  # every chunk as read, every message sent
             try:
                 stats = run_stream(

@@ -34,13 +34,20 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import pylsl
 
 from emomon.errors import EmomonError
 from emomon.realtime.sources._lslinfo import build_predicate, poll_resolver
 
-__all__ = ["MarkerError", "MarkerTap", "open_marker_tap", "replay_markers_stream"]
+__all__ = [
+    "MarkerError",
+    "MarkerTap",
+    "open_marker_tap",
+    "own_markers",
+    "replay_markers_stream",
+]
 
 #: Key of the LSL source's metadata under which an emomon replay names its
 #: marker outlet (``desc/replay/markers_stream``).
@@ -256,3 +263,27 @@ def open_marker_tap(
             f"{timeout_s:g} s; recording without markers (`emomon score` needs them)"
         )
     return tap, None
+
+
+def own_markers(source: Any) -> tuple[str, list[tuple[str, float]]]:
+    """Return the markers of a source that knows its own: a replay read in process.
+
+    Parameters
+    ----------
+    source : Source
+        An opened source.
+
+    Returns
+    -------
+    name : str
+        ``"<stream name>-markers"``, as ``emomon replay`` names its outlet; ""
+        for any other source.
+    markers : list of (str, float)
+        :meth:`ReplaySource.markers <emomon.realtime.sources.ReplaySource>`:
+        the strings ``emomon replay`` would send, stamped as their samples.
+    """
+    from emomon.realtime.sources.replay import ReplaySource
+
+    if isinstance(source, ReplaySource):
+        return f"{source.name}-markers", source.markers()
+    return "", []

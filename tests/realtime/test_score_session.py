@@ -21,7 +21,7 @@ import pytest
 from emomon.cli import main as cli_main
 from emomon.datasets import get_reader
 from emomon.realtime.record import read_recording, recording_paths
-from emomon.realtime.replay import ReplaySettings
+from emomon.realtime.replay import ReplaySession, ReplaySettings
 from emomon.realtime.subscribe import Subscriber
 
 from .helpers import free_tcp_port, predictions, receive_until, unique
@@ -175,6 +175,41 @@ def test_recorded_replay_scores_as_offline_on_the_same_windows(
     assert 0 < lat["p50"] <= lat["p99"] < 5000
     assert score["flagged"]["published"] == len(rec.predictions)
     assert "sender push -> prediction" in text
+
+
+def test_a_session_read_in_process_keeps_its_markers_and_scores(
+    tmp_path, trained, capsys
+):
+    """``stream --source replay --record`` (no LSL) records the markers the LSL
+    replay would send, and scores like the LSL session."""
+    path = tmp_path / "inproc.fif"
+    opts = [a for k, v in SYNTH.items() for a in ("--option", f"{k}={v}")]
+    code = cli_main(
+        ["stream", "--source", "replay", "--dataset", "synthetic", "--subject",
+         "s03", *opts, "--model", str(trained), "--quiet", "--address",
+         f"tcp://127.0.0.1:{free_tcp_port()}", "--record", str(path)]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "with the markers of 'emomon-replay-markers'" in err
+    rec = read_recording(path)
+    session = ReplaySession.from_trials(
+        get_reader("synthetic", None, **SYNTH).read_subject("s03")
+    )
+    assert [m["marker"] for m in rec.markers] == [e.text() for e in session.events]
+    assert [m["sample"] for m in rec.markers] == [e.sample for e in session.events]
+
+    out = tmp_path / "score.json"
+    argv = ["score", str(path), "--permutations", "199", "--json", str(out)]
+    assert cli_main(argv) == 0  # the model: the file the recording names
+    score = json.loads(out.read_text())
+    assert score["trials"] == 8
+    for task in ("valence", "arousal"):
+        live, off = score["live"][task], score["offline"][task]
+        assert live["n_windows"] == score["compared"][task]["windows"] > 50
+        for key in ("metrics", "ci95", "p_value", "verdict"):
+            assert live[key] == off[key], (task, key)
+    assert score["latency"]["sample_age_ms"]["n"] == 0  # unpaced: no meaning
 
 
 # -- bad input: one line naming the file and what to do, exit 2 ----------------------
