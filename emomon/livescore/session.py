@@ -260,7 +260,8 @@ def score_session(
             "(a trial_start and its trial_end as emomon replay sends them); "
             "nothing to score"
         )
-    hop_s = float((rec.description.get("metadata") or {}).get("hop_s") or 0.25)
+    meta = rec.description.get("metadata") or {}
+    hop_s = float(meta.get("hop_s") or 0.25)
     off_end = off_p = None
     note = ""
     if offline:
@@ -268,6 +269,17 @@ def score_session(
             off_end, off_p = offline_proba(rec, loaded, hop_s=hop_s)
         except ScoreError as exc:
             note = f"no offline column: {exc.render()}"
+        # what the live pipeline did beyond the offline path: say so, not hide it
+        if meta.get("smoothing"):
+            note = (
+                f"the live probabilities were smoothed (--smoothing "
+                f"{meta['smoothing']:g}); the offline ones are not"
+            )
+        if meta.get("interpolate"):
+            note += ("; " if note else "") + (
+                "the live pipeline interpolated flagged channels (--interpolate); "
+                "the offline path does not"
+            )
     else:
         note = "offline column not asked for"
     live: dict[str, TaskScore] = {}
@@ -282,13 +294,21 @@ def score_session(
             pos = np.searchsorted(off_end, win.end)
             pos = np.minimum(pos, max(off_end.size - 1, 0))
             twin = (off_end.size > 0) & (off_end[pos] == win.end)
+        live[task] = score_windows(
+            win.labels[task][mask], win.proba[task][mask],
+            win.trial[mask].astype(str), n_classes=k,
+            permutations=permutations, n_boot=n_boot, seed=seed,
+        )  # fmt: skip
+        if off_end is not None and off_p is not None:
+            # the same windows: the live windows whose last sample the offline
+            # path also ends a window on (all of them, unless the live pipeline
+            # restarted: a lost and returned stream starts a new window grid)
+            pos = np.searchsorted(off_end, win.end)
+            pos = np.minimum(pos, max(off_end.size - 1, 0))
+            twin = (off_end.size > 0) & (off_end[pos] == win.end)
             both = mask & twin
             y = win.labels[task][both]
             units = win.trial[both].astype(str)
-            live[task] = score_windows(
-                y, win.proba[task][both], units, n_classes=k,
-                permutations=permutations, n_boot=n_boot, seed=seed,
-            )  # fmt: skip
             po = off_p[task][pos[both]]
             off[task] = score_windows(
                 y, po, units, n_classes=k,
@@ -300,12 +320,11 @@ def score_session(
                 "live_only": int((mask & ~twin).sum()),
                 "max_abs_proba_diff": float(diff.max()) if diff.size else None,
             }
-        else:
-            live[task] = score_windows(
-                win.labels[task][mask], win.proba[task][mask],
-                win.trial[mask].astype(str), n_classes=k,
-                permutations=permutations, n_boot=n_boot, seed=seed,
-            )  # fmt: skip
+            if compared[task]["live_only"]:  # the live column on the same windows
+                compared[task]["live_same_windows"] = score_windows(
+                    y, win.proba[task][both], units, n_classes=k,
+                    permutations=permutations, n_boot=n_boot, seed=seed,
+                ).to_dict()  # fmt: skip
     n = win.seq.size
     return SessionScore(
         recording=str(path),
@@ -379,6 +398,9 @@ def format_session_score(score: SessionScore) -> str:
         if task in score.offline:
             lines.append(f"  offline  {_cell(score.offline[task])}")
             cmp = score.compared[task]
+            if "live_same_windows" in cmp:
+                same = TaskScore(**cmp["live_same_windows"])
+                lines.append(f"  live on the offline column's windows: {_cell(same)}")
             diff = _num(cmp["max_abs_proba_diff"], ".2g")
             lines.append(
                 f"  same windows: {cmp['windows']} (live only: {cmp['live_only']}); "

@@ -145,13 +145,14 @@ def _task_labels(
     where: str,
 ) -> dict[str, np.ndarray]:
     """Class index of each trial per task (-1 where the trial has no label)."""
+    from emomon.offline.dataset import BINARY_CLASSES
     from emomon.offline.labels import make_labels
 
     method = str(info.get("labels") or "fixed")
     out: dict[str, np.ndarray] = {}
     for task, names in classes.items():
         lab = np.full(len(trials), -1, dtype=np.int64)
-        if list(names) != ["low", "high"]:  # a class task: the marker's class name
+        if list(names) != BINARY_CLASSES:  # a class task: the marker's class name
             for i, t in enumerate(trials):
                 name = t.payload.get("label")
                 if name in names:

@@ -100,6 +100,7 @@ def _record_replayed_session(live_rig, emomon_cli, model: Path, path: Path) -> d
     return {"trials": trials, "session": rep.session, "err": err, "name": name}
 
 
+@pytest.mark.slow
 def test_recorded_replay_scores_as_offline_on_the_same_windows(
     tmp_path, live_rig, emomon_cli, trained, capsys
 ):
@@ -177,6 +178,7 @@ def test_recorded_replay_scores_as_offline_on_the_same_windows(
     assert "sender push -> prediction" in text
 
 
+@pytest.mark.slow
 def test_a_session_read_in_process_keeps_its_markers_and_scores(
     tmp_path, trained, capsys
 ):
