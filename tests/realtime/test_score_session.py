@@ -214,6 +214,59 @@ def test_a_session_read_in_process_keeps_its_markers_and_scores(
     assert score["latency"]["sample_age_ms"]["n"] == 0  # unpaced: no meaning
 
 
+def test_windows_scored_are_those_wholly_inside_a_trial(tmp_path):
+    """The alignment rule at its edges, on a recording written directly."""
+    from emomon.livescore import session_windows
+    from emomon.realtime.messages import PredictionMessage
+    from emomon.realtime.record import SessionRecorder
+
+    sf, t0 = 128.0, 100.0
+
+    def marker(event: str, trial: int, valence: float, arousal: float) -> str:
+        return json.dumps({"event": event, "subject": "s", "video": f"v{trial}",
+                           "trial": trial, "loop": 0, "valence": valence,
+                           "arousal": arousal, "scale": [1, 9]})  # fmt: skip
+
+    def pred(seq: int, end: int, ok: bool = True) -> PredictionMessage:
+        p = 0.8 if ok else None
+        return PredictionMessage.build(
+            seq=seq, stream="amp", t_lsl=t0 + end / sf, window_s=2.0,
+            tasks={t: (p, None if p is None else "high")
+                   for t in ("valence", "arousal")},
+            quality={"ok": ok, "bad_channels": [] if ok else ["Cz"], "dropped": 0,
+                     "reasons": {} if ok else {"Cz": "flat"}},
+            latency_ms=1.0, model="",
+        )  # fmt: skip
+
+    path = tmp_path / "s.fif"
+    with SessionRecorder(
+        path, ch_names=("Fp1", "Cz"), sfreq=sf, markers_stream="m"
+    ) as rec:
+        rec.write_chunk(np.zeros((2, 3000)), t0 + np.arange(3000) / sf)
+        for text, k in ((marker("trial_start", 0, 7.0, 2.0), 500),
+                        (marker("trial_end", 0, 7.0, 2.0), 1499),
+                        (marker("trial_start", 1, 3.0, 8.0), 2000),
+                        (marker("trial_end", 1, 3.0, 8.0), 2999)):  # fmt: skip
+            rec.write_marker(text, t0 + k / sf)
+        ends = [754, 755, 1499, 1500, 2255, 2400]
+        for i, end in enumerate(ends):
+            rec.write_prediction(pred(i, end, ok=end != 2255))
+    win = session_windows(
+        read_recording(path),
+        classes={"valence": ["low", "high"], "arousal": ["low", "high"]},
+        window_s=2.0,
+    )
+    assert [(t.start, t.end) for t in win.trials] == [(500, 1499), (2000, 2999)]
+    assert win.end.tolist() == ends
+    # 754 starts at 499 (the baseline), 1500 ends after trial_end
+    assert win.trial.tolist() == [-1, 0, 0, -1, 1, 1]
+    assert win.scored("valence").tolist() == [False, True, True, False, False, True]
+    assert win.labels["valence"].tolist() == [-1, 1, 1, -1, 0, 0]
+    assert win.labels["arousal"].tolist() == [-1, 0, 0, -1, 1, 1]
+    assert np.isnan(win.proba["valence"][4]).all()
+    np.testing.assert_allclose(win.proba["valence"][1], [0.2, 0.8])
+
+
 # -- bad input: one line naming the file and what to do, exit 2 ----------------------
 def _recording(path: Path, *, markers: list[str] | None, model_file: str = "") -> Path:
     from emomon.realtime.record import SessionRecorder
