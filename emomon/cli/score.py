@@ -14,7 +14,7 @@ DESCRIPTION = (
     "Per task: balanced accuracy, accuracy and AUC of the live predictions "
     "against the labels of the recorded trial markers, with the offline "
     "report's code: a permutation test of the fixed model (the trials' labels "
-    "shuffled among the session's trials, the predictions fixed), the 95%% "
+    "shuffled among the session's trials, the predictions fixed), the 95% "
     "interval resampling trials only beside it, 'inconclusive' when the "
     "permutations cannot reach p < 0.05. Beside it, the same windows recomputed "
     "offline from the recorded EEG (the offline feature path and the model), "
@@ -72,8 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=nonneg_int,
         default=999,
         help="label permutations of the null (default %(default)s: p can reach "
-        "0.001; milliseconds each, the model is not rerun); 0: not tested, no "
-        "interval",
+        "0.001; milliseconds each, the model is not rerun; every distinct "
+        "arrangement once, the exact test, when the trials allow no more); 0: "
+        "not tested, no interval",
     )
     p.add_argument(
         "--n-boot",

@@ -452,7 +452,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PATH.fif",
         help="save the raw EEG received and the predictions: PATH.fif (MNE FIF, "
         "replay it with `emomon replay --file PATH.fif`), "
-        "PATH.predictions.jsonl, PATH.timestamps.npy",
+        "PATH.predictions.jsonl, PATH.timestamps.npy, and with a marker stream "
+        "(a replay's, or --markers) PATH.markers.jsonl for `emomon score`",
     )
     p.add_argument(
         "--markers",
