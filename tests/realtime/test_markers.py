@@ -246,3 +246,58 @@ def test_markers_without_record_is_refused(deap_model, capsys):
     assert capsys.readouterr().err.strip() == (
         "emomon: error: --markers needs --record"
     )
+
+
+def test_stream_records_a_named_marker_stream(
+    tmp_path, live_rig, emomon_cli, synthetic_trials, deap_model
+):
+    """``emomon stream --record --markers NAME``: an independent pylsl outlet's
+    markers land beside the EEG, each on the sample of its LSL time."""
+    import signal
+
+    from emomon.realtime.subscribe import Subscriber
+
+    from .helpers import free_tcp_port, predictions, receive_until
+
+    name = unique("emomon-eeg")
+    cues = unique("cues")
+    outlet = _outlet(cues, pylsl.cf_string)
+    rig = live_rig()
+    rig.replay(
+        synthetic_trials, ReplaySettings(name=name, speed=4.0, loop=True, markers=False)
+    )
+    path = tmp_path / "s.fif"
+    address = f"tcp://127.0.0.1:{free_tcp_port()}"
+    with Subscriber(address) as sub:
+        proc = emomon_cli.start(
+            "stream", "--source", "lsl", "--name", name, "--model", str(deap_model),
+            "--address", address, "--quiet", "--timeout", "10",
+            "--record", str(path), "--markers", cues,
+        )  # fmt: skip
+        assert outlet.wait_for_consumers(20.0), proc.poll()
+        msgs = receive_until(sub, lambda m: len(predictions(m)) >= 2, timeout_s=20.0)
+        assert len(predictions(msgs)) >= 2, proc.poll()
+        sent = []
+        for i in range(3):
+            t = pylsl.local_clock()
+            outlet.push_sample([f"cue {i}"], t)
+            sent.append(t)
+        # the markers are in once predictions made after them were published
+        receive_until(
+            sub,
+            lambda m: any(p["t_lsl"] > sent[-1] + 0.5 for p in predictions(m)),
+            timeout_s=20.0,
+            into=msgs,
+        )
+        proc.send_signal(signal.SIGINT)
+        _, err = emomon_cli.finish(proc, 20.0)
+    assert proc.returncode == 0, err
+    assert f"with the markers of '{cues}'" in err
+    assert ", 3 markers" in err
+    rec = read_recording(path)
+    assert rec.description["markers_stream"] == cues
+    assert [m["marker"] for m in rec.markers] == ["cue 0", "cue 1", "cue 2"]
+    for m, t in zip(rec.markers, sent, strict=True):
+        assert abs(m["t_lsl"] - t) < 1e-3
+        # the sample nearest in time; the replay's samples are 1/(128*4) s apart
+        assert abs(rec.timestamps[m["sample"]] - m["t_lsl"]) <= 1 / (SF * 4.0)
