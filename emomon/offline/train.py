@@ -336,6 +336,7 @@ def _band_settings(
             f"bands: {literal(', '.join(valid))}",
             params=("bands",),
         )
+
     def keeping(keep: Callable[[str], bool]) -> TrainConfig:
         bands_kept = tuple(x for x in cfg.features.bands if keep(x.name))
         return dataclasses.replace(
