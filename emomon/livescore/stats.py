@@ -1,6 +1,10 @@
 """The numbers of one task (metrics, null, interval, verdict), latency and flags.
 
-The metrics are :mod:`emomon.offline.metrics`'s, the offline report's code.
+Metrics, interval, p-value and verdict come from
+:func:`emomon.offline.scoring.score_task`, the offline report's function; the
+null of a fixed model from :func:`emomon.offline.scoring.fixed_model_null`, or,
+when the session's trials allow few label arrangements, from every arrangement
+once (the exact test).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from emomon.offline.runreport import ALPHA  # the verdicts' level, the report's
+
 __all__ = [
     "ALPHA",
     "TaskScore",
@@ -23,9 +29,6 @@ __all__ = [
     "latency_summary",
     "score_windows",
 ]
-
-#: Significance level of the verdicts (the offline report's).
-ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -89,14 +92,6 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def _verdict(p: float | None, min_p: float, alpha: float = ALPHA) -> str:
-    if p is None or not math.isfinite(p):
-        return "not tested"
-    if min_p >= alpha:
-        return "inconclusive"
-    return "above chance" if p < alpha else "at chance"
-
-
 def arrangements(trial_labels: np.ndarray) -> int:
     """Distinct assignments of ``trial_labels`` to the trials (multinomial).
 
@@ -150,56 +145,53 @@ def score_windows(
     -------
     TaskScore
     """
-    from emomon.offline.metrics import (
-        balanced_accuracy,
-        cluster_bootstrap_ci,
-        permutation_p_value,
-        permute_trial_labels,
-        predict,
-        summarize,
-    )
+    from emomon.offline.metrics import balanced_accuracy, predict
+    from emomon.offline.scoring import fixed_model_null, score_task
 
     p = proba[:, 1] if proba.shape[1] == 2 else proba  # summarize's binary form
-    metrics = summarize(y, p, n_classes=n_classes)
     names, first, code = np.unique(trials, return_index=True, return_inverse=True)
     code = code.reshape(-1)
     trial_label = y[first]
     n_trials = int(names.size)
     n_arr = arrangements(trial_label) if n_trials else 0
-    if permutations <= 0 or y.size == 0:
-        return TaskScore(
-            int(y.size), n_trials, metrics, (None, None), None, 0, n_arr, False,
-            None, "not tested",
-        )  # fmt: skip
-    pred = predict(p)
-    exact = n_arr <= permutations + 1
-    if exact:  # every other arrangement once: the exact test
-        draws = list(_other_arrangements(trial_label))
-    else:
-        rng = np.random.default_rng(seed)
-        draws = [
-            permute_trial_labels(trial_label, rng=rng) for _ in range(permutations)
-        ]
-    null = np.array(
-        [balanced_accuracy(lab[code], pred, n_classes=n_classes) for lab in draws]
-    )
-    # With every other arrangement as the null, Phipson & Smyth's
-    # (1 + #(null >= observed)) / (1 + n) is the exact p-value.
-    pv = permutation_p_value(metrics["balanced_accuracy"], null)
-    lo, hi = cluster_bootstrap_ci(y, p, trials, n_boot=n_boot, seed=seed)
-    fin = lambda v: float(v) if math.isfinite(v) else None  # noqa: E731
-    min_p = 1.0 / (len(draws) + 1)
+    exact = False
+    null: np.ndarray | None = None
+    if permutations > 0 and y.size:
+        exact = n_arr <= permutations + 1
+        if exact:  # every other arrangement once: the exact test
+            pred = predict(p)
+            null = np.array(
+                [
+                    balanced_accuracy(lab[code], pred, n_classes=n_classes)
+                    for lab in _other_arrangements(trial_label)
+                ]
+            )
+        else:
+            null = fixed_model_null(
+                y, p, trials, n_permutations=permutations, n_classes=n_classes,
+                seed=seed,
+            )  # fmt: skip
+    # The offline report's function: metrics, the interval resampling trials
+    # only beside a p, and the verdict. With every other arrangement as the
+    # null, Phipson & Smyth's (1 + #(null >= observed)) / (1 + n) is the exact
+    # p-value, and its "inconclusive when 1 / (n + 1) >= alpha" is 1 /
+    # arrangements >= alpha.
+    scored = score_task(
+        y, p, units=np.asarray(trials).astype(str), unit="trial",
+        n_classes=n_classes, null=null, n_boot=n_boot, seed=seed,
+    )  # fmt: skip
+    perm = scored.permutation
     return TaskScore(
         int(y.size),
         n_trials,
-        metrics,
-        (fin(lo), fin(hi)),
-        fin(pv),
-        len(draws),
+        scored.metrics.to_dict(),
+        scored.ci95,
+        None if perm is None else perm.p_value,
+        0 if perm is None else perm.n,
         n_arr,
-        exact,
-        min_p,
-        _verdict(fin(pv), min_p),
+        exact and perm is not None,
+        None if perm is None else 1.0 / (perm.n + 1),
+        scored.verdict,
     )
 
 
