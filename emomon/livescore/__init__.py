@@ -23,7 +23,8 @@ Labels
     nothing to score against and are refused.
 
 Statistics
-    Per task, with the offline report's code (:mod:`emomon.offline.metrics`):
+    Per task, with the offline report's function
+    (:func:`emomon.offline.scoring.score_task`):
     balanced accuracy, accuracy, AUC; the permutation test of a fixed model
     (the model is not retrained, so its null is the test-set permutation null:
     the trials' labels are shuffled among the session's trials, all windows of
