@@ -29,6 +29,18 @@ LAYERS: dict[str, set[str]] = {
     "realtime": {"config", "contract", "datasets", "dsp", "errors", "emomon"},
     # the browser view: a subscriber of the wire format, nothing more
     "dashboard": {"realtime", "config", "errors", "emomon"},
+    # scoring a recorded session: reads the recording (realtime), scores with
+    # the offline report's code
+    "livescore": {
+        "realtime",
+        "offline",
+        "datasets",
+        "dsp",
+        "config",
+        "contract",
+        "errors",
+        "emomon",
+    },
 }
 
 #: Third-party packages a layer never imports, and why.
@@ -38,7 +50,11 @@ FORBIDDEN: list[tuple[set[str], set[str], str]] = [
         {"pylsl", "brainflow", "zmq"},
         "only realtime talks to LSL, BrainFlow and ZeroMQ",
     ),
-    ({"realtime", "dsp", "datasets"}, {"torch"}, "streaming needs no torch"),
+    (
+        {"realtime", "dsp", "datasets", "livescore"},
+        {"torch"},
+        "streaming (and scoring what it recorded) needs no torch",
+    ),
     ({"dashboard"}, {"torch", "onnxruntime"}, "the dashboard only shows the wire"),
 ]
 

@@ -49,6 +49,7 @@ VERBS: tuple[str, ...] = (
     "replay",
     "stream",
     "recover",
+    "score",
     "listen",
     "keys",
     "broker",

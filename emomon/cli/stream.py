@@ -67,6 +67,8 @@ FLAGS: dict[str, str] = {
     "duration_s": "--duration",
     "lsl_outlet": "--lsl-outlet",
     "overwrite": "--overwrite",
+    "record": "--record",
+    "markers": "--markers",
 }
 
 
@@ -133,6 +135,7 @@ def _open_recorder(
     source: Source,
     model: LoadedModel,
     settings: PipelineSettings,
+    markers_stream: str,
 ) -> Any:
     """Open the :class:`~emomon.realtime.record.SessionRecorder` of ``--record``."""
     from emomon.realtime.record import RecorderSettings, SessionRecorder
@@ -144,6 +147,7 @@ def _open_recorder(
         stream_name=source.name,
         source_id=source.source_id,
         model=model.digest,
+        markers_stream=markers_stream,
         metadata={
             "source": args.source,
             "model_name": model.contract.model,
@@ -176,6 +180,28 @@ def _finish_recording(recorder: Any, *, failing: bool) -> None:
     print(files.describe(), file=sys.stderr, flush=True)
 
 
+def _open_markers(args: argparse.Namespace, source: Source) -> Any:
+    """Open the marker stream ``--record`` keeps (``--markers``, else the replay's).
+
+    A stream named by ``--markers`` that does not answer is an error; a replay's
+    that does not answer gets one line and the session is recorded without it.
+    """
+    from emomon.realtime.markers import open_marker_tap
+
+    if args.markers:  # the search may take the whole timeout: say so first
+        print(
+            f"waiting up to {args.timeout:g} s for LSL marker stream '{args.markers}'",
+            file=sys.stderr,
+            flush=True,
+        )
+    tap, warning = open_marker_tap(
+        args.markers, source.metadata, timeout_s=args.timeout
+    )
+    if warning:
+        print(f"emomon stream: warning: {warning}", file=sys.stderr, flush=True)
+    return tap
+
+
 # -- the verb --------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
     """Run ``emomon stream`` until SIGINT/SIGTERM, ``--duration`` or the source's end.
@@ -201,6 +227,8 @@ def run(args: argparse.Namespace) -> int:
         from emomon.realtime.interpolation import make_interpolator
 
         make_interpolator(model.contract.ch_names)
+    if args.markers is not None and args.record is None:
+        raise EmomonError("{markers} needs {record}", params=("markers", "record"))
     if args.record is not None:  # a bad --record path fails before connecting
         from emomon.realtime.record import check_record_path
 
@@ -256,12 +284,14 @@ def _serve(
     stop: threading.Event,
 ) -> None:
     """Publish ``source``'s predictions until ``stop``; always closes ``source``."""
+    from emomon.realtime.markers import own_markers
     from emomon.realtime.pipeline import map_channels
     from emomon.realtime.publish import Publisher, PublisherSettings
     from emomon.realtime.stream import run_stream
 
     contract = model.contract
     recorder = None
+    tap = None
     failing = True
     try:
         # Refuse a stream without the model's channels (or with one in a unit
@@ -273,6 +303,8 @@ def _serve(
             unconverted_units=source.unconverted_units,
             montage=source.montage,
         )
+        if args.record is not None:  # before the stream starts: liblsl keeps no past
+            tap = _open_markers(args, source)
         pub_settings = PublisherSettings(
             address=args.address,
             curve_secret_key=_str_or_none(args.curve_secret),
@@ -291,12 +323,22 @@ def _serve(
             )
             sinks = _sinks(args, source, model, pub)
             if args.record is not None:
-                recorder = _open_recorder(args, source, model, settings.pipeline)
+                # a replay read in process has its markers without LSL
+                own_name, own = own_markers(source) if tap is None else ("", [])
+                markers = tap.name if tap else own_name
+                recorder = _open_recorder(
+                    args, source, model, settings.pipeline, markers
+                )
                 print(
-                    f"recording to {recorder.path} (spool {recorder.paths.spool})",
+                    f"recording to {recorder.path} (spool {recorder.paths.spool})"
+                    + (f" with the markers of '{markers}'" if markers else ""),
                     file=sys.stderr,
                     flush=True,
                 )
+                if tap is not None:
+                    tap.start(recorder.write_marker)
+                for text, t in own:
+                    recorder.write_marker(text, t)
                 sinks.append(recorder)  # every chunk as read, every message sent
             try:
                 stats = run_stream(
@@ -320,6 +362,8 @@ def _serve(
         failing = False
     finally:
         try:
+            if tap is not None:  # the last markers in before the files close
+                tap.close()
             _finish_recording(recorder, failing=failing)
         finally:
             source.close()
@@ -408,7 +452,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PATH.fif",
         help="save the raw EEG received and the predictions: PATH.fif (MNE FIF, "
         "replay it with `emomon replay --file PATH.fif`), "
-        "PATH.predictions.jsonl, PATH.timestamps.npy",
+        "PATH.predictions.jsonl, PATH.timestamps.npy, and with a marker stream "
+        "(a replay's, or --markers) PATH.markers.jsonl for `emomon score`",
+    )
+    p.add_argument(
+        "--markers",
+        metavar="NAME",
+        help="with --record: also record this LSL marker stream as the session's "
+        "ground truth (PATH.markers.jsonl, scored by `emomon score`); an emomon "
+        "replay's marker stream is recorded without it; a NAME that does not "
+        "answer within --timeout is an error",
     )
     p.add_argument(
         "--overwrite", action="store_true", help="with --record: replace the files"

@@ -18,24 +18,17 @@ from emomon.offline.dataset import Dataset
 from emomon.offline.executors import FoldExecutor, make_executor
 from emomon.offline.figdata import task_figures
 from emomon.offline.holdout import HOLDOUTS
-from emomon.offline.metrics import (
-    cluster_bootstrap_ci,
-    cluster_ids,
-    group_table,
-    permutation_p_value,
-    permute_videos,
-    summarize,
-)
+from emomon.offline.metrics import group_table, summarize
+from emomon.offline.permbatch import batches, run_permutation_batch
 from emomon.offline.protocols import LEAKY_PROTOCOLS
 from emomon.offline.runreport import (
     Baseline,
     FoldRow,
     GroupRow,
-    Metrics,
-    Permutation,
     ProtocolResult,
     TaskResult,
 )
+from emomon.offline.scoring import permute_by_unit, score_task, window_units
 from emomon.offline.tasks import (
     FoldResult,
     FoldTask,
@@ -50,24 +43,39 @@ from emomon.offline.trainconfig import TrainConfig
 if TYPE_CHECKING:
     from emomon.offline.runfolder import TaskStore
 
-__all__ = ["evaluate_protocol", "permuted_labels", "score_protocol"]
+__all__ = [
+    "evaluate_protocol",
+    "exchangeable_unit",
+    "permuted_labels",
+    "score_protocol",
+]
 
 
-def permuted_labels(ds: Dataset, cfg: TrainConfig) -> list[dict[str, np.ndarray]]:
-    """Draw the trial labels of each of ``cfg.permutations`` permutation runs.
+def permuted_labels(
+    ds: Dataset, cfg: TrainConfig, protocol: str
+) -> list[dict[str, np.ndarray]]:
+    """Draw the trial labels of each of the config's permutation runs.
 
-    Drawn by video (see :func:`~emomon.offline.metrics.permute_videos`: videos,
-    not trials, are the exchangeable units under the null) from one stream seeded
-    by the run seed; one permutation is applied to every task, keeping their joint
-    structure.
+    Drawn by the protocol's exchangeable unit
+    (:func:`~emomon.offline.scoring.permute_by_unit`: videos for leave-one-video-
+    out, subjects for leave-one-subject-out, trials for window splits; never by
+    window) from one stream seeded by the run seed; one permutation is applied to
+    every task, keeping their joint structure.
     """
     rng = np.random.default_rng(cfg.seed + 7919)
     t = ds.table
+    unit = exchangeable_unit(protocol)
     out = []
-    for _ in range(cfg.permutations):
-        perm = permute_videos(t.trial_subject, t.trial_video, rng=rng)
+    for _ in range(cfg.n_permutations):
+        perm = permute_by_unit(unit, t.trial_subject, t.trial_video, rng=rng)
         out.append({task: lab[perm] for task, lab in ds.trial_labels.items()})
     return out
+
+
+def exchangeable_unit(protocol: str) -> str:
+    """Return the unit a protocol's null exchanges and its interval resamples."""
+    decl = HOLDOUTS.get(protocol)
+    return "trial" if decl is None else decl.unit
 
 
 #: How many times cheaper a full-batch fit (logreg) is than an Adam fit of the
@@ -134,15 +142,23 @@ def evaluate_protocol(
     folds = fold_tasks(splits, cfg)
     perms = [
         PermutationTask(j, protocol, cfg, labels)
-        for j, labels in enumerate(permuted_labels(ds, cfg))
+        for j, labels in enumerate(permuted_labels(ds, cfg, protocol))
     ]
+    full_batch = model_full_batch(cfg.model)
     done_folds = _saved_folds(store, folds)
     done_perms = _saved_perms(store, len(perms))
     todo_folds = [f for f in folds if f.index not in done_folds]
     todo_perms = [p for p in perms if p.index not in done_perms]
+    if full_batch:  # a batch with a result missing reruns whole (same null)
+        todo_perms = [
+            p
+            for b in batches(perms)
+            if set(b.indices) - set(done_perms)
+            for p in b.tasks
+        ]
     n_tasks = max(len(todo_folds), len(todo_perms))
     n_windows = ds.table.X.shape[0]
-    if model_full_batch(cfg.model) and n_tasks:
+    if full_batch and n_tasks:
         # A full-batch fit costs about a tenth of an Adam fit per window
         # (measured: ~0.3 s for an 8k-window fold), while a worker process
         # takes seconds to start (it imports torch): weigh the work by the
@@ -174,16 +190,31 @@ def evaluate_protocol(
             unit="perm",
             disable=not progress or not perms,
         ) as bar:
-            for pres in ex.map(run_permutation, data, todo_perms, ordered=False):
-                if store is not None:
-                    store.save("perm", pres.index, pres.to_dict())
-                done_perms[pres.index] = pres
-                bar.update()
+            for got in _run_perms(ex, data, todo_perms, full_batch):
+                for pres in got:
+                    if store is not None:
+                        store.save("perm", pres.index, pres.to_dict())
+                    done_perms[pres.index] = pres
+                    bar.update()
     null: dict[str, list[float]] = {task: [] for task in ds.tasks}
     for j in range(len(perms)):
         for task, ba in done_perms[j].balanced_accuracy.items():
             null[task].append(math.nan if ba is None else ba)
     return score_protocol(ds, cfg, protocol, cv, null, seconds=t_cv)
+
+
+def _run_perms(
+    ex: FoldExecutor,
+    data: object,
+    todo: list[PermutationTask],
+    full_batch: bool,
+) -> Iterator[list[PermutationResult]]:
+    """Yield the permutation results as they land, a batch at a time for logreg."""
+    if full_batch:
+        yield from ex.map(run_permutation_batch, data, batches(todo), ordered=False)
+        return
+    for pres in ex.map(run_permutation, data, todo, ordered=False):
+        yield [pres]
 
 
 def _saved_folds(
@@ -240,44 +271,38 @@ def score_protocol(
     """
     t = ds.table
     tested = cv.tested
-    clusters = cluster_ids(t.subject[tested], t.video[tested])
+    unit = exchangeable_unit(protocol)
+    units = window_units(unit, t.subject[tested], t.video[tested])
     y_all = ds.window_labels()
     tasks_out: dict[str, TaskResult] = {}
     for task, classes in ds.tasks.items():
         y = y_all[task][tested]
         p = cv.proba[task][tested]
         k = len(classes)
-        metrics = Metrics.from_dict(summarize(y, p, n_classes=k))
-        lo, hi = (
-            cluster_bootstrap_ci(y, p, clusters, n_boot=cfg.n_boot, seed=cfg.seed)
-            if cfg.n_boot
-            else (math.nan, math.nan)
+        scored = score_task(
+            y,
+            p,
+            units=units,
+            unit=unit,
+            n_classes=k,
+            null=null.get(task) if cfg.n_permutations else None,
+            n_boot=cfg.n_boot,
+            seed=cfg.seed,
         )
         maj = summarize(y, np.eye(k)[cv.majority[task][tested]], n_classes=k)
-        perm = None
-        if cfg.permutations:
-            observed = metrics.balanced_accuracy
-            perm = Permutation(
-                cfg.permutations,
-                _finite(
-                    permutation_p_value(
-                        math.nan if observed is None else observed, null[task]
-                    )
-                ),
-                tuple(_finite(v) for v in null[task]),
-            )
         p_high = p[:, 1] if p.shape[1] == 2 else p
         tasks_out[task] = TaskResult(
             classes=tuple(classes),
-            metrics=metrics,
-            ci95=(_finite(lo), _finite(hi)),
+            metrics=scored.metrics,
+            ci95=scored.ci95,
+            ci_unit=unit if scored.ci95[0] is not None else None,
             majority_baseline=Baseline.from_dict(maj),
-            permutation=perm,
+            permutation=scored.permutation,
             per_video=_groups(y, p_high, t.video[tested]),
             per_subject=_groups(y, p_high, t.subject[tested]),
             per_fold=_fold_rows(ds, cv, task, y_all[task]),
             figures=task_figures(
-                ds, cv, task, y=y, proba=p, observed=metrics.balanced_accuracy
+                ds, cv, task, y=y, proba=p, observed=scored.metrics.balanced_accuracy
             ),
         )
     decl = HOLDOUTS.get(protocol)
@@ -294,11 +319,6 @@ def score_protocol(
         seconds=round(seconds, 2),
         notes=tuple(cv.notes),
     )
-
-
-def _finite(x: float) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def _groups(y: np.ndarray, p: np.ndarray, groups: np.ndarray) -> tuple[GroupRow, ...]:

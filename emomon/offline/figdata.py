@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emomon.offline._jsonread import to_jsonable
+
 if TYPE_CHECKING:  # pragma: no cover
     from emomon.offline.crossval import CVResult
     from emomon.offline.dataset import Dataset
@@ -92,8 +94,6 @@ def _strs(x: Any) -> tuple[str, ...]:
 
 
 def _jsonable(obj: Any) -> Any:
-    from emomon.offline.runreport import to_jsonable
-
     return to_jsonable(dataclasses.asdict(obj))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from emomon.errors import ConfigError, literal
 from emomon.offline.trainconfig import TrainConfig
 
-__all__ = ["FitResult", "check_device", "fit_model", "predict_proba"]
+__all__ = ["FitResult", "check_device", "class_weights", "fit_model", "predict_proba"]
 
 
 def check_device(name: str) -> None:
@@ -54,7 +54,7 @@ def _device(name: str):
     return torch.device("cpu")
 
 
-def _class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     """Balanced weights n / (k * count); classes absent from training weigh 0."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
     present = counts > 0
@@ -137,7 +137,7 @@ def fit_model(
     yt = {t: torch.from_numpy(y_train[t].astype(np.int64)).to(device) for t in tasks}
     cw = {
         t: torch.tensor(
-            _class_weights(y_train[t], k), dtype=torch.float32, device=device
+            class_weights(y_train[t], k), dtype=torch.float32, device=device
         )
         for t, k in tasks.items()
     }
@@ -253,7 +253,7 @@ def _fit_full_batch(
             x_train,
             {t: y_train[t] for t in tasks},
             n_classes=tasks,
-            class_weights={t: _class_weights(y_train[t], k) for t, k in tasks.items()},
+            class_weights={t: class_weights(y_train[t], k) for t, k in tasks.items()},
             l2=model.hparams["l2"],
             loss_weights=model.loss_weights,
         )

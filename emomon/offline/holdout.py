@@ -38,12 +38,15 @@ class Holdout:
         Whether its test videos are expected in training on a dataset where
         every subject watches every video (DEAP, DREAMER, SEED); the measured
         value is the report's ``content_dependent``.
+    unit : {"video", "subject", "trial"}
+        ``exchangeable`` as a key of :func:`emomon.offline.scoring.window_units`.
     """
 
     holds_out: str
     exchangeable: str
     question: str
     shares_videos: bool
+    unit: str
 
 
 HOLDOUTS: dict[str, Holdout] = {
@@ -53,6 +56,7 @@ HOLDOUTS: dict[str, Holdout] = {
         question="Does the model recognise the emotion of a video it has never "
         "seen, in subjects it has seen?",
         shares_videos=False,
+        unit="video",
     ),
     "loso": Holdout(
         holds_out="subjects (one subject, all its trials)",
@@ -60,6 +64,7 @@ HOLDOUTS: dict[str, Holdout] = {
         question="Does the model work on a new person, for videos it was "
         "trained on? Content-dependent where subjects watched the same videos.",
         shares_videos=True,
+        unit="subject",
     ),
     "subject-lovo": Holdout(
         holds_out="videos, within each subject (trained on that subject alone)",
@@ -67,6 +72,7 @@ HOLDOUTS: dict[str, Holdout] = {
         question="Does a model of one person recognise the emotion of a video "
         "that person has not been trained on?",
         shares_videos=False,
+        unit="video",
     ),
     "seed-split": Holdout(
         holds_out="videos (films 10-15; trained on films 1-9 of the same subject "
@@ -75,13 +81,15 @@ HOLDOUTS: dict[str, Holdout] = {
         question="SEED's customary within-subject benchmark: later films from "
         "earlier ones of the same recording session.",
         shares_videos=False,
+        unit="video",
     ),
     "intra": Holdout(
         holds_out="windows (the same trials are on both sides)",
-        exchangeable="window (not truly: windows of a trial share its label)",
+        exchangeable="trial (within subject; windows of a trial share its label)",
         question="None about emotion: how far memorising trials inflates a "
         "number. Shown only beside a cross-video protocol.",
         shares_videos=True,
+        unit="trial",
     ),
 }
 

@@ -100,23 +100,57 @@ def _objective(
     w = theta[: k * d].reshape(k, d)
     z = w @ x.T  # (k, n)
     z += theta[k * d :, None]
-    g = np.empty_like(z)
-    cols = np.arange(x.shape[0])
     loss = 0.5 * l2 * float(np.sum(w * w))
-    for p in parts:
-        zt = z[p.cols]
-        zt -= zt.max(axis=0)  # log-sum-exp without overflow
-        ez = np.exp(zt)
-        norm = ez.sum(axis=0)
-        loss += float(p.s @ (np.log(norm) - zt[p.y, cols]))
-        gt = ez
-        gt *= p.s / norm  # softmax, weighted
-        gt[p.y, cols] -= p.s
-        g[p.cols] = gt
+    stack = _stacked(parts, k)
+    if stack is not None:
+        g, data = softmax_terms(z.reshape(len(parts), -1, z.shape[1]), *stack)
+        g = g.reshape(k, -1)
+        loss += float(data.sum())
+    else:
+        g = np.empty_like(z)
+        for p in parts:
+            gt, dt = softmax_terms(z[p.cols][None], p.y[None], p.s[None])
+            g[p.cols] = gt[0]
+            loss += float(dt[0])
     grad = np.empty_like(theta)
     grad[: k * d] = (g @ x + l2 * w).ravel()
     grad[k * d :] = g.sum(axis=1)
     return loss, grad
+
+
+def _stacked(parts: list[_Task], k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Labels and weights of all parts as (n_parts, n) arrays, when they stack.
+
+    They stack when every part has the same number of classes (the usual
+    case: binary tasks, or one task under many permuted labels), so the
+    softmax of all parts is one operation on an (n_parts, n_classes, n) array.
+    """
+    if len({p.cols.stop - p.cols.start for p in parts}) != 1 or (
+        parts[-1].cols.stop != k
+    ):
+        return None
+    return np.stack([p.y for p in parts]), np.stack([p.s for p in parts])
+
+
+def softmax_terms(
+    z: np.ndarray, y: np.ndarray, s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted cross-entropy of (parts, classes, n) logits and its gradient.
+
+    ``y`` and ``s`` are each part's class indices and window weights, shape
+    (parts, n). ``z`` is overwritten (shifted by its maximum, for a
+    log-sum-exp without overflow); the gradient has ``z``'s shape, the loss is
+    one number per part, shape (parts,).
+    """
+    z -= z.max(axis=1, keepdims=True)
+    ez = np.exp(z)
+    norm = ez.sum(axis=1)  # (parts, n)
+    picked = np.take_along_axis(z, y[:, None, :], axis=1)[:, 0, :]
+    data = np.sum(s * (np.log(norm) - picked), axis=1)
+    ez *= (s / norm)[:, None, :]  # softmax, weighted
+    onehot = np.arange(z.shape[1])[None, :, None] == y[:, None, :]
+    ez -= onehot * s[:, None, :]
+    return ez, data
 
 
 def fit_multinomial(

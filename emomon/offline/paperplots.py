@@ -39,7 +39,7 @@ from emomon.offline.plots import (
     _suptitle,
 )
 from emomon.offline.runreport import ProtocolResult, TaskResult
-from emomon.offline.tables import ALPHA, fmt, fmt_p, natural_key, verdict
+from emomon.offline.tables import ALPHA, fmt, fmt_p, natural_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -502,7 +502,7 @@ def draw_null(
         p = perm.p_value
         n_undef = len(perm.null) - null.size
         title = f"{task}: n = {perm.n} permutations, p = {fmt_p(p)}"
-        title += f"\n{verdict(p)} (alpha {ALPHA:g}; smallest p {1 / (perm.n + 1):.3g})"
+        title += f"\n{t.verdict} (alpha {ALPHA:g}; smallest p {1 / (perm.n + 1):.3g})"
         if n_undef:
             title += f"; {n_undef} undefined runs"
         ax.set_title(title, fontsize=9)

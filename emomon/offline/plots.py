@@ -26,7 +26,7 @@ from emomon.offline.tables import (
     fmt_p,
     mark_note,
     natural_key,
-    verdict,
+    shows_interval,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,10 +89,10 @@ def _suptitle(fig: Figure, title: str, result: ProtocolResult) -> None:
 def _task_title(task: str, t: TaskResult) -> str:
     h = t.headline()
     ci = ""
-    if h.ci95_low is not None and h.ci95_high is not None:
-        ci = f" (95% CI {h.ci95_low:.3f}-{h.ci95_high:.3f})"
     p = h.p_value
-    test = f"{verdict(p)}, p = {fmt_p(p)}" if p is not None else verdict(p)
+    if h.ci95_low is not None and h.ci95_high is not None and shows_interval(t):
+        ci = f" (95% CI {h.ci95_low:.3f}-{h.ci95_high:.3f})"
+    test = f"{t.verdict}, p = {fmt_p(p)}" if p is not None else t.verdict
     return f"{task}: pooled bal.acc {fmt(h.balanced_accuracy)}{ci}; {test}"
 
 
@@ -438,7 +438,7 @@ def plot_protocols(
             {
                 "label": result.label,
                 "values": [t.metrics.balanced_accuracy for t in cells],
-                "cis": [t.ci95 for t in cells],
+                "cis": [t.ci95 if shows_interval(t) else (None, None) for t in cells],
                 "majority": [t.majority_baseline.balanced_accuracy for t in cells],
                 "p": [t.p_value for t in cells],
                 "color": _MARK_COLORS[result.mark] if result.marked else next(free),
@@ -506,7 +506,10 @@ def plot_ablation(
             {
                 "label": task,
                 "values": [c.balanced_accuracy if c else None for c in cells],
-                "cis": [c.ci95 if c else (None, None) for c in cells],
+                "cis": [
+                    c.ci95 if c and c.p_value is not None else (None, None)
+                    for c in cells
+                ],
                 "majority": [
                     c.majority_balanced_accuracy if c else None for c in cells
                 ],

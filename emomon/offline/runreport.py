@@ -31,15 +31,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from pathlib import PurePath
 from typing import Any, Self
 
-import numpy as np
-
 from emomon.errors import ConfigError
+from emomon.offline._jsonread import (
+    Pair,
+    _float,
+    _int,
+    _map,
+    _maps,
+    _pair,
+    _seq,
+    _str,
+    to_jsonable,
+)
 from emomon.offline.figdata import FigureData
 from emomon.offline.holdout import HOLDOUTS
 from emomon.offline.protocols import LEAKY_PROTOCOLS
@@ -74,93 +81,6 @@ ALPHA: float = 0.05
 #: Fields that differ between two runs of the same config: wall-clock timing and
 #: the moment of the run. Everything else in report.json is reproducible.
 VOLATILE_FIELDS: tuple[str, ...] = ("created", "results.<protocol>.seconds")
-
-Pair = tuple[float | None, float | None]
-
-
-# ------------------------------------------------------------------ lenient reads
-
-
-def _float(x: Any) -> float | None:
-    """Return a finite float, else None (None, booleans, strings, NaN and inf)."""
-    if x is None or isinstance(x, (bool, np.bool_, str, bytes)):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
-def _int(x: Any) -> int | None:
-    v = _float(x)
-    return int(v) if v is not None and v == int(v) else None
-
-
-def _str(x: Any) -> str | None:
-    return None if x is None else str(x)
-
-
-def _map(x: Any) -> Mapping[str, Any]:
-    return x if isinstance(x, Mapping) else {}
-
-
-def _seq(x: Any) -> list[Any]:
-    if isinstance(x, (Sequence, np.ndarray)) and not isinstance(x, (str, bytes)):
-        return list(x)
-    return []
-
-
-def _maps(x: Any) -> list[Mapping[str, Any]]:
-    return [r for r in _seq(x) if isinstance(r, Mapping)]
-
-
-def _pair(x: Any) -> Pair:
-    v = _seq(x)
-    return (_float(v[0]), _float(v[1])) if len(v) == 2 else (None, None)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Return a strict-JSON copy of ``obj``.
-
-    NaN and infinities become ``None``; numpy scalars and arrays become Python
-    numbers and lists; tuples and sets become lists; paths and dates become strings;
-    mapping keys become strings (insertion order kept); dataclasses with a
-    ``to_dict`` method are written through it. Anything else is ``str()``.
-
-    Parameters
-    ----------
-    obj : object
-
-    Returns
-    -------
-    object
-        Serialisable by ``json.dumps(..., allow_nan=False)``.
-    """
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (set, frozenset)):
-        return [to_jsonable(v) for v in sorted(obj, key=str)]
-    if isinstance(obj, PurePath):
-        return str(obj)
-    if isinstance(obj, (datetime, date)):
-        return obj.isoformat()
-    if dataclasses.is_dataclass(obj) and hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    return str(obj)
 
 
 # ------------------------------------------------------------------ the records
@@ -353,7 +273,9 @@ class TaskResult:
     classes : tuple of str
     metrics : Metrics
     ci95 : (float or None, float or None)
-        95% (subject, video) bootstrap CI of the balanced accuracy.
+        95% bootstrap CI of the balanced accuracy; None without a permutation test.
+    ci_unit : str or None
+        The unit the bootstrap resampled (the protocol's exchangeable unit).
     majority_baseline : Baseline
     permutation : Permutation or None
         None when no permutation test was run.
@@ -366,6 +288,7 @@ class TaskResult:
     classes: tuple[str, ...] = ()
     metrics: Metrics = field(default_factory=Metrics)
     ci95: Pair = (None, None)
+    ci_unit: str | None = None
     majority_baseline: Baseline = field(default_factory=Baseline)
     permutation: Permutation | None = None
     per_video: tuple[GroupRow, ...] = ()
@@ -383,6 +306,13 @@ class TaskResult:
         """Permutation p < :data:`ALPHA` (False without a test)."""
         p = self.p_value
         return p is not None and p < ALPHA
+
+    @property
+    def verdict(self) -> str:
+        """Return the verdict: above chance, at chance, inconclusive, not tested."""
+        from emomon.offline.scoring import verdict
+
+        return verdict(self.p_value, self.permutation.n if self.permutation else None)
 
     def headline(self) -> Headline:
         """Balanced accuracy, AUC, its CI and the permutation p-value."""
@@ -410,6 +340,7 @@ class TaskResult:
             classes=classes,
             metrics=metrics,
             ci95=_pair(_map(d.get("ci95")).get("balanced_accuracy")),
+            ci_unit=_str(_map(d.get("ci95")).get("resamples")),
             majority_baseline=Baseline.from_dict(_map(d.get("majority_baseline"))),
             permutation=_permutation(d.get("permutation"), metrics),
             per_video=tuple(GroupRow.from_dict(r) for r in _maps(d.get("per_video"))),
@@ -425,10 +356,11 @@ class TaskResult:
         return {
             "classes": list(self.classes),
             "metrics": self.metrics.to_dict(),
-            "ci95": {"balanced_accuracy": list(self.ci95)},
+            "ci95": {"balanced_accuracy": list(self.ci95), "resamples": self.ci_unit},
             "majority_baseline": self.majority_baseline.to_dict(),
             "permutation": self.permutation.to_dict() if self.permutation else None,
             "above_chance": self.above_chance,
+            "verdict": self.verdict,
             "per_video": [r.to_dict() for r in self.per_video],
             "per_subject": [r.to_dict() for r in self.per_subject],
             "per_fold": [r.to_dict() for r in self.per_fold],
@@ -607,6 +539,7 @@ class AblationRow(_Record):
     ci95: Pair = (None, None)
     p_value: float | None = None
     majority_balanced_accuracy: float | None = None
+    n_permutations: int | None = None
 
     @classmethod
     def from_task(cls, setting: str, task: str, result: TaskResult) -> AblationRow:
@@ -616,9 +549,10 @@ class AblationRow(_Record):
             task,
             result.metrics.balanced_accuracy,
             result.metrics.auc,
-            result.ci95,
+            result.ci95 if result.ci_unit is not None else (None, None),
             result.p_value,
             result.majority_baseline.balanced_accuracy,
+            result.permutation.n if result.permutation else None,
         )
 
     @classmethod

@@ -1,22 +1,25 @@
 """Tables of a run report: the CSV rows and the plain-text summaries.
 
-Verdicts follow the design: a result is "above chance" only when its permutation
-p-value is below 0.05, "at chance" otherwise, and "not tested" without a
-permutation test. Leaky protocols (videos shared by train and test, ``intra``) are
-flagged "LEAKY" in every table. Undefined numbers are blanks in the CSV rows' files
-and ``-`` in the text.
+Verdicts follow :func:`emomon.offline.scoring.verdict`: "above chance" only when
+the permutation p-value is below 0.05, "inconclusive" when the reruns cannot
+reach that, "at chance" otherwise, "not tested" without a permutation test, and
+then no interval is shown either. Leaky protocols (videos shared by train and
+test, ``intra``) are flagged "LEAKY" in every table. Undefined numbers are
+blanks in the CSV rows' files and ``-`` in the text.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from emomon.offline.holdout import HOLDOUTS
 from emomon.offline.protocols import LEAKY_PROTOCOLS
-from emomon.offline.runreport import ALPHA, Ablation, RunReport
+from emomon.offline.runreport import ALPHA, Ablation, RunReport, TaskResult
+from emomon.offline.scoring import verdict
 
 __all__ = [
     "ABLATION_COLUMNS",
@@ -30,8 +33,11 @@ __all__ = [
     "format_ablation",
     "format_summary",
     "group_rows",
+    "interval_text",
     "mark_note",
+    "shows_interval",
     "verdict",
+    "verdict_notes",
 ]
 
 
@@ -92,25 +98,6 @@ _ABLATION_TITLES = {
     "labels": "Label reliability",
     "bands+labels": "Band ablation and label reliability",
 }
-
-
-def verdict(p_value: float | None) -> str:
-    """Chance verdict of a permutation p-value.
-
-    Parameters
-    ----------
-    p_value : float or None
-        Permutation-test p-value; None or NaN when no test was run.
-
-    Returns
-    -------
-    str
-        ``"above chance"`` when ``p < ALPHA`` (0.05), ``"at chance"`` when
-        ``p >= ALPHA``, ``"not tested"`` without a p-value.
-    """
-    if p_value is None or not math.isfinite(p_value):
-        return "not tested"
-    return "above chance" if p_value < ALPHA else "at chance"
 
 
 def natural_key(s: str) -> tuple[Any, ...]:
@@ -325,22 +312,27 @@ def format_summary(report: RunReport | Mapping[str, Any]) -> str:
     report = RunReport.coerce(report)
     rows = []
     n_perm: set[int] = set()
+    verdicts: set[str] = set()
+    units: dict[str, str] = {}
     for result in report.results.values():
         for task, t in result.tasks.items():
             h, maj = t.headline(), t.majority_baseline
             if t.permutation is not None:
                 n_perm.add(t.permutation.n)
+            if t.ci_unit is not None:
+                units.setdefault(result.protocol, t.ci_unit)
+            verdicts.add(t.verdict)
             rows.append(
                 [
                     result.label,
                     task,
                     fmt(h.balanced_accuracy),
-                    _ci_text((h.ci95_low, h.ci95_high)),
+                    interval_text(t),
                     fmt(h.auc),
                     fmt(t.metrics.f1),
                     f"{fmt(maj.balanced_accuracy, 2)}/{fmt(maj.accuracy, 2)}",
                     fmt_p(h.p_value),
-                    verdict(h.p_value),
+                    t.verdict,
                 ]
             )
     headers = [
@@ -366,7 +358,15 @@ def format_summary(report: RunReport | Mapping[str, Any]) -> str:
         "maj = majority class of each fold's training set (null baseline).",
         f"above chance only when permutation p < {ALPHA:g}"
         + (f" (n = {perms} permutations)." if n_perm else "."),
+        *verdict_notes(verdicts, n_perm),
     ]
+    if units:
+        notes.append(
+            "95% CI: bootstrap over "
+            + ", ".join(f"{p}'s {u}s" for p, u in units.items())
+            + " (the units exchangeable under each protocol's null)."
+        )
+    notes = [w for n in notes for w in textwrap.wrap(n, 98, subsequent_indent="  ")]
     for mark in dict.fromkeys(r.mark for r in report.results.values() if r.marked):
         notes.append(f"{mark_note(mark)}: content-dependent, not a cross-video result.")
     if report.export is not None:
@@ -374,6 +374,38 @@ def format_summary(report: RunReport | Mapping[str, Any]) -> str:
         extra = f" (ONNX parity max |diff| {parity:.1e})" if parity is not None else ""
         notes.append(f"model: {report.export.path}{extra}")
     return "\n".join([*lines, "", *notes])
+
+
+def interval_text(t: TaskResult) -> str:
+    """Return the 95% CI of a task, or ``-`` where it is not to be shown.
+
+    Shown only beside a permutation p-value and when it resampled the
+    protocol's exchangeable unit (reports before issue 15 resampled (subject,
+    video) pairs: far too narrow under leave-one-video-out).
+    """
+    return _ci_text(t.ci95) if shows_interval(t) else "-"
+
+
+def shows_interval(t: TaskResult) -> bool:
+    """Whether a task's interval is shown: beside a p, resampled by its unit."""
+    return t.p_value is not None and t.ci_unit is not None
+
+
+def verdict_notes(verdicts: set[str], n_perm: Iterable[int]) -> list[str]:
+    """Footnotes explaining the "not tested" and "inconclusive" verdicts shown."""
+    notes = []
+    if "not tested" in verdicts:
+        notes.append(
+            "not tested: no permutation test was run (--permutations N; none by "
+            "default for neural models), so no interval is shown either."
+        )
+    short = sorted(n for n in n_perm if 1.0 / (n + 1) >= ALPHA)
+    if "inconclusive" in verdicts and short:
+        notes.append(
+            f"inconclusive: {short[0]} permutations cannot reach p < {ALPHA:g} "
+            f"(the smallest p is 1/(n+1)); use at least {math.ceil(1 / ALPHA)}."
+        )
+    return notes
 
 
 def format_ablation(report: RunReport | Mapping[str, Any]) -> str:
@@ -399,11 +431,11 @@ def format_ablation(report: RunReport | Mapping[str, Any]) -> str:
             r.setting,
             r.task,
             fmt(r.balanced_accuracy),
-            _ci_text(r.ci95),
+            _ci_text(r.ci95) if r.p_value is not None else "-",
             fmt(r.auc),
             fmt(r.majority_balanced_accuracy, 2),
             fmt_p(r.p_value),
-            verdict(r.p_value),
+            verdict(r.p_value, r.n_permutations),
         ]
         for r in abl.rows
     ]

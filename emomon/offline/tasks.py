@@ -190,7 +190,7 @@ class FoldResult:
         ``history`` and ``importance`` (additive: a record without them is read
         as one with them empty) are written only when present.
         """
-        from emomon.offline.runreport import to_jsonable
+        from emomon.offline._jsonread import to_jsonable
 
         d = {
             "version": self.version,

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from emomon.offline.runreport import RunReport
 
 __all__ = [
+    "DEFAULT_PERMUTATIONS",
     "TASK_CHOICES",
     "TrainConfig",
     "config_dict",
@@ -36,6 +37,12 @@ __all__ = [
 ]
 
 TASK_CHOICES = ("valence", "arousal", "class")
+
+#: Permutation reruns of a full-batch model (logreg) unless the config says
+#: otherwise: 199 lets p reach 1/200 = 0.005, below the 0.01 and 0.05 levels.
+#: Neural models default to none (each rerun retrains every fold); their report
+#: then says "not tested" and shows no interval.
+DEFAULT_PERMUTATIONS: int = 199
 
 # Fields that hold a nested table rather than a [train] key.
 _NESTED = ("features", "synthetic", "hparams")
@@ -73,7 +80,7 @@ class TrainConfig:
     lr: float = 1e-3
     patience: int = 5
     weight_decay: float = 0.0
-    permutations: int = 0
+    permutations: int | None = None  # None: DEFAULT_PERMUTATIONS for the model
     importance: int | None = None  # shuffles per channel x band; None: auto
     n_boot: int = 1000
     seed: int = 0
@@ -86,6 +93,15 @@ class TrainConfig:
     features: FeatureSpec = field(default_factory=FeatureSpec)
     synthetic: dict[str, Any] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_permutations(self) -> int:
+        """Permutation reruns: ``permutations``, or the model's default when None."""
+        if self.permutations is not None:
+            return self.permutations
+        from emomon.models import model_full_batch
+
+        return DEFAULT_PERMUTATIONS if model_full_batch(self.model) else 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "protocols", tuple(self.protocols))
@@ -120,7 +136,7 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be >= 1")
         if self.importance is not None and self.importance < 0:
             raise ConfigError("train.importance must be >= 0 (0: off)")
-        if self.permutations < 0 or self.n_boot < 0:
+        if (self.permutations is not None and self.permutations < 0) or self.n_boot < 0:
             raise ConfigError("train.permutations and train.n_boot must be >= 0")
         if not self.lr > 0:
             raise ConfigError("train.lr must be > 0")

@@ -35,6 +35,19 @@ Files of a finished recording ``session.fif``
     ``session.predictions.jsonl``
         The prediction payloads exactly as published (the ZeroMQ frame's UTF-8
         JSON), one per line.
+    ``session.markers.jsonl`` (only with a marker stream)
+        The ground truth: every string of the recorded LSL marker stream
+        (``markers_stream``: the replay's ``<name>-markers`` or the one
+        ``--markers`` names), one JSON object per line in arrival order,
+        ``{"t_lsl": <float>, "sample": <int>, "marker": <str>}``: ``t_lsl`` the
+        marker's timestamp mapped to this machine's LSL clock (the clock of
+        ``session.timestamps.npy`` and of the predictions' ``t_lsl``),
+        ``sample`` the recorded sample nearest to it (-1 outside the
+        recording), ``marker`` the string as sent. Each marker is also a FIF
+        annotation ``emomon/marker;<string>`` at its sample. The description
+        then names ``markers_stream``, ``markers_file`` and ``n_markers``; a
+        recording without them (every one made before markers were recorded)
+        reads as before, with ``Recording.markers`` None.
 
 Crash safety (the spool)
     While recording nothing is held in memory: samples are appended to a spool
@@ -43,7 +56,9 @@ Crash safety (the spool)
     killed) and ``fsync``-ed every ``fsync_interval_s`` (power loss):
     ``meta.json`` (settings, written once), ``eeg.f64`` (little-endian float64,
     sample-major, volts), ``times.f64`` (float64 LSL timestamps) and
-    ``predictions.tsv`` (``<sample index>\t<payload JSON>`` lines). :meth:`close`
+    ``predictions.tsv`` (``<sample index>\t<payload JSON>`` lines) and, with a
+    marker stream, ``markers.tsv`` (``<LSL time>\t<marker as a JSON string>``).
+    :meth:`close`
     builds the FIF from a memory map of the spool (constant memory, any length)
     and removes the spool only after every file is written. A spool left by a
     process that died (SIGKILL, power loss, a failed disk) is finished with
@@ -175,6 +190,9 @@ class SessionRecorder(Sink):
         The source's stream name and id (stored in the FIF description).
     model : str, optional
         Model id of the predictions (the payloads' ``model``).
+    markers_stream : str, optional
+        Name of the LSL marker stream whose strings :meth:`write_marker`
+        records (``session.markers.jsonl``); empty: no markers are recorded.
     metadata : mapping, optional
         JSON-serialisable extras stored in the description (hop, replay speed).
     settings : RecorderSettings, optional
@@ -205,10 +223,13 @@ class SessionRecorder(Sink):
         stream_name: str = "",
         source_id: str = "",
         model: str = "",
+        markers_stream: str = "",
         metadata: Mapping[str, Any] | None = None,
         settings: RecorderSettings | None = None,
     ) -> None:
         self.settings = settings or RecorderSettings()
+        self._marker_lock = threading.Lock()
+        self._n_markers = 0
         names = tuple(str(c) for c in ch_names)
         if not names:
             raise RecordError(f"record: {path}: the source has no channels")
@@ -239,6 +260,7 @@ class SessionRecorder(Sink):
             "stream": str(stream_name),
             "source_id": str(source_id),
             "model": str(model),
+            "markers_stream": str(markers_stream),
             "metadata": dict(metadata or {}),
             "split_size": self.settings.split_size,
             # the first sample's wall time is derived from this pair at the end
@@ -276,8 +298,9 @@ class SessionRecorder(Sink):
             self._eeg = open(self.paths.spool_eeg, "xb")  # kept open: appended to
             self._times = open(self.paths.spool_times, "xb")
             self._preds = open(self.paths.spool_predictions, "xb")
+            self._markers = open(self.paths.spool_markers, "xb")
         except OSError as exc:
-            for name in ("_eeg", "_times", "_preds"):
+            for name in ("_eeg", "_times", "_preds", "_markers"):
                 f = getattr(self, name, None)
                 if f is not None:
                     f.close()
@@ -288,7 +311,10 @@ class SessionRecorder(Sink):
         self._files_open = True
         if self.settings.fsync_interval_s > 0:
             self._syncer = _Syncer(
-                [f.fileno() for f in (self._eeg, self._times, self._preds)],
+                [
+                    f.fileno()
+                    for f in (self._eeg, self._times, self._preds, self._markers)
+                ],
                 self.settings.fsync_interval_s,
             )
         self.state: RecorderState = "recording"
@@ -313,6 +339,16 @@ class SessionRecorder(Sink):
     def n_predictions(self) -> int:
         """Predictions written so far."""
         return self._n_pred
+
+    @property
+    def markers_stream(self) -> str:
+        """Name of the marker stream recorded ("" when none)."""
+        return str(self._meta["markers_stream"])
+
+    @property
+    def n_markers(self) -> int:
+        """Markers written so far."""
+        return self._n_markers
 
     # -- writing --------------------------------------------------------------------
     def write_chunk(self, data: np.ndarray, timestamps: np.ndarray) -> None:
@@ -384,6 +420,41 @@ class SessionRecorder(Sink):
             raise self._write_failed(exc) from None
         self._n_pred += 1
 
+    def write_marker(self, marker: str, t_lsl: float) -> None:
+        """Append a string of the marker stream (thread-safe).
+
+        Parameters
+        ----------
+        marker : str
+            The marker as sent (emomon replay: one JSON object per event).
+        t_lsl : float
+            Its timestamp on this machine's LSL clock (the sender's stamp plus
+            the inlet's time correction), the clock of the samples.
+
+        Raises
+        ------
+        RecordError
+            If the recorder records no marker stream, is closed, or the write
+            fails.
+        """
+        if not self.markers_stream:
+            raise RecordError(
+                f"record: {self.paths.fif}: this recorder was opened without a "
+                "marker stream (markers_stream)"
+            )
+        line = b"%s\t%s\n" % (
+            repr(float(t_lsl)).encode("ascii"),
+            json.dumps(str(marker), ensure_ascii=False).encode("utf-8"),
+        )
+        with self._marker_lock:
+            self._check_recording()
+            try:
+                self._markers.write(line)
+                self._markers.flush()
+            except OSError as exc:
+                raise self._write_failed(exc) from None
+            self._n_markers += 1
+
     # -- the Sink interface ------------------------------------------------------
     queue_size = 8192
 
@@ -407,7 +478,7 @@ class SessionRecorder(Sink):
 
     def _maybe_sync(self) -> None:
         if self._syncer is None:  # fsync_interval_s == 0: after every chunk
-            for f in (self._eeg, self._times, self._preds):
+            for f in (self._eeg, self._times, self._preds, self._markers):
                 os.fsync(f.fileno())
         elif self._syncer.error is not None:
             raise self._syncer.error
@@ -449,7 +520,9 @@ class SessionRecorder(Sink):
             if self._syncer is not None:
                 self._syncer.stop()  # before the files (and their fds) close
             errors = []
-            for f in (self._eeg, self._times, self._preds):
+            with self._marker_lock:  # a marker write in flight ends first
+                files = (self._eeg, self._times, self._preds, self._markers)
+            for f in files:
                 try:
                     f.flush()
                     os.fsync(f.fileno())

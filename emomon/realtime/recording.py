@@ -3,8 +3,9 @@
 :class:`~emomon.realtime.record.SessionRecorder` appends a live session to a
 spool directory; :func:`finish_spool` turns the spool into ``session.fif``,
 ``session.timestamps.npy`` and ``session.predictions.jsonl`` (at the end of a
-recording, or when a crashed one is recovered) and :func:`read_recording` opens
-them. The layout of the files is described in :mod:`emomon.realtime.record`.
+recording, or when a crashed one is recovered), plus ``session.markers.jsonl``
+when a marker stream was recorded, and :func:`read_recording` opens them. The
+layout of the files is described in :mod:`emomon.realtime.record`.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class RecordingPaths:
         ``session.predictions.jsonl``.
     timestamps : Path
         ``session.timestamps.npy``.
+    markers : Path
+        ``session.markers.jsonl``, written only when a marker stream was
+        recorded (an optional part: recordings without markers stay complete).
     spool : Path
         ``session.fif.partial/``, present only while recording (or after a crash).
     """
@@ -78,6 +82,7 @@ class RecordingPaths:
     fif: Path
     predictions: Path
     timestamps: Path
+    markers: Path
     spool: Path
 
     @property
@@ -99,6 +104,11 @@ class RecordingPaths:
     def spool_predictions(self) -> Path:
         """The spool's ``predictions.tsv``."""
         return self.spool / "predictions.tsv"
+
+    @property
+    def spool_markers(self) -> Path:
+        """The spool's ``markers.tsv`` (LSL time, tab, the marker as a JSON string)."""
+        return self.spool / "markers.tsv"
 
     @property
     def outputs(self) -> tuple[Path, Path, Path]:
@@ -132,6 +142,7 @@ def recording_paths(path: str | Path) -> RecordingPaths:
         fif=p,
         predictions=p.with_name(f"{base}.predictions.jsonl"),
         timestamps=p.with_name(f"{base}.timestamps.npy"),
+        markers=p.with_name(f"{base}.markers.jsonl"),
         spool=p.with_name(p.name + SPOOL_SUFFIX),
     )
 
@@ -167,10 +178,10 @@ def check_record_path(path: str | Path, *, overwrite: bool = False) -> Recording
             f"session that did not close); finish it with `emomon recover "
             f"{paths.fif}` or delete it"
         )
-    for p in paths.outputs:
+    for p in (*paths.outputs, paths.markers):
         if p.is_dir():
             raise RecordError(f"record: {p} is a directory; expected a file name")
-    existing = [p for p in paths.outputs if p.exists()]
+    existing = [p for p in (*paths.outputs, paths.markers) if p.exists()]
     if existing and not overwrite:
         raise RecordError(
             f"record: {literal(existing[0])} exists; pass {{overwrite}} to replace "
@@ -207,6 +218,8 @@ class RecordingFiles:
     n_samples: int
     n_predictions: int
     recovered: bool = False
+    markers: Path | None = None
+    n_markers: int = 0
 
     def describe(self) -> str:
         """One line for the command line."""
@@ -216,8 +229,10 @@ class RecordingFiles:
         how = "recovered" if self.recovered else "recorded"
         return (
             f"{how} {self.fif[0]}{parts}: {self.n_samples} samples, "
-            f"{self.n_predictions} predictions (+ {self.predictions.name}, "
-            f"{self.timestamps.name})"
+            f"{self.n_predictions} predictions"
+            + (f", {self.n_markers} markers" if self.markers is not None else "")
+            + f" (+ {self.predictions.name}, {self.timestamps.name}"
+            + (f", {self.markers.name})" if self.markers is not None else ")")
         )
 
 
@@ -280,6 +295,52 @@ def _read_spool_predictions(
             if not sep:
                 continue
             out.append((sample if sample < n_samples else -1, text, msg))
+    return out
+
+
+def _read_spool_markers(path: Path) -> list[tuple[float, str]]:
+    """Read ``(LSL time, marker string)`` of every complete line of the spool.
+
+    A torn last line or a corrupt one (a crash while writing it) is skipped.
+    """
+    out: list[tuple[float, str]] = []
+    if not path.is_file():
+        return out
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                break  # torn last line
+            head, sep, text = line[:-1].partition(b"\t")
+            try:
+                t = float(head)
+                marker = json.loads(text)
+            except ValueError:
+                continue
+            if sep and isinstance(marker, str) and math.isfinite(t):
+                out.append((t, marker))
+    return out
+
+
+def _nearest_samples(times: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Index of the sample whose timestamp is nearest to each ``t`` (-1 if none).
+
+    Times outside the recording by more than its largest step map to -1 (a
+    marker sent before the first sample arrived or after the last).
+    """
+    n = times.shape[0]
+    out = np.full(t.shape, -1, dtype=np.int64)
+    if n == 0 or t.size == 0:
+        return out
+    step = max(float(times[-1] - times[0]) / max(n - 1, 1), 0.0) * 2.0
+    right = np.clip(np.searchsorted(times, t), 1, max(n - 1, 1))
+    left = right - 1
+    pick = np.where(
+        np.abs(times[np.minimum(right, n - 1)] - t) < np.abs(times[left] - t),
+        np.minimum(right, n - 1),
+        left,
+    )
+    inside = (t >= times[0] - step) & (t <= times[-1] + step)
+    out[inside] = pick[inside]
     return out
 
 
@@ -386,6 +447,7 @@ def _finish_spool_unchecked(
         return RecordingFiles((), None, None, 0, 0, recovered)
     preds = _read_spool_predictions(paths.spool_predictions, n)
     _write_atomic(paths.predictions, b"".join(text + b"\n" for _, text, _ in preds))
+    markers_stream = str(meta.get("markers_stream") or "")
 
     import mne
 
@@ -394,6 +456,25 @@ def _finish_spool_unchecked(
     eeg = np.memmap(paths.spool_eeg, dtype=_F64, mode="r", shape=(n, n_ch))
     first, last = float(times[0]), float(times[-1])
     min_step, max_step = _step_range(times)
+    markers: list[tuple[float, str]] = []
+    marker_samples = np.empty(0, dtype=np.int64)
+    if markers_stream:
+        markers = _read_spool_markers(paths.spool_markers)
+        marker_samples = _nearest_samples(
+            np.asarray(times), np.array([t for t, _ in markers], dtype=np.float64)
+        )
+        lines = [
+            json.dumps(
+                {"t_lsl": t, "sample": int(k), "marker": text},
+                ensure_ascii=False,
+                allow_nan=False,
+            ).encode("utf-8")
+            + b"\n"
+            for (t, text), k in zip(markers, marker_samples, strict=True)
+        ]
+        _write_atomic(paths.markers, b"".join(lines))
+    else:  # an overwritten recording's markers must not pass for this one's
+        paths.markers.unlink(missing_ok=True)
     description = {
         DESCRIPTION_KEY: 1,
         "emomon_version": meta.get("emomon_version", __version__),
@@ -410,6 +491,9 @@ def _finish_spool_unchecked(
         "max_step_s": max_step,
         "timestamps_file": paths.timestamps.name,
         "predictions_file": paths.predictions.name,
+        "markers_stream": markers_stream,
+        "markers_file": paths.markers.name if markers_stream else "",
+        "n_markers": len(markers),
         "recovered": recovered,
         "metadata": meta.get("metadata", {}),
     }
@@ -421,13 +505,19 @@ def _finish_spool_unchecked(
     # eeg.T is a (n_channels, n_times) view of the memory map: MNE writes it in
     # buffers, so the recording never has to fit in memory.
     raw = mne.io.RawArray(eeg.T, info, copy="auto", verbose="error")
-    kept = [(s, msg) for s, _, msg in preds if s >= 0]
-    if kept:
+    notes = [(s, _annotation(msg)) for s, _, msg in preds if s >= 0]
+    notes += [
+        (int(k), f"{ANNOTATION_PREFIX}marker;{text}")
+        for (_, text), k in zip(markers, marker_samples, strict=True)
+        if k >= 0
+    ]
+    if notes:
+        notes.sort(key=lambda sn: sn[0])
         raw.set_annotations(
             mne.Annotations(
-                onset=np.array([s for s, _ in kept], dtype=np.float64) / sfreq,
-                duration=np.zeros(len(kept)),
-                description=[_annotation(msg) for _, msg in kept],
+                onset=np.array([s for s, _ in notes], dtype=np.float64) / sfreq,
+                duration=np.zeros(len(notes)),
+                description=[d for _, d in notes],
             )
         )
     with _mne_naming_quiet():
@@ -448,6 +538,8 @@ def _finish_spool_unchecked(
         n_samples=n,
         n_predictions=len(preds),
         recovered=recovered,
+        markers=paths.markers if markers_stream else None,
+        n_markers=len(markers),
     )
 
 
@@ -481,12 +573,18 @@ class Recording:
         LSL timestamp of every sample (memory-mapped).
     predictions : list of dict
         The published payloads, in order.
+    markers : list of dict or None
+        The recorded marker stream, in arrival order: ``{"t_lsl": float (this
+        machine's LSL clock), "sample": int (nearest recorded sample, -1 when
+        outside the recording), "marker": str (as sent)}``; None when no marker
+        stream was recorded (also every recording made before markers were).
     """
 
     raw: Any
     description: dict[str, Any]
     timestamps: np.ndarray
     predictions: list[dict[str, Any]]
+    markers: list[dict[str, Any]] | None = None
 
 
 def read_recording(path: str | Path) -> Recording:
@@ -517,4 +615,18 @@ def read_recording(path: str | Path) -> Recording:
     timestamps = np.load(paths.timestamps, mmap_mode="r")
     with open(paths.predictions, encoding="utf-8") as f:
         predictions = [json.loads(line) for line in f if line.strip()]
-    return Recording(raw, desc, timestamps, predictions)
+    markers = None
+    if desc.get("markers_file"):
+        mpath = paths.fif.with_name(str(desc["markers_file"]))
+        try:
+            with open(mpath, encoding="utf-8") as f:
+                markers = [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            raise RecordError(
+                f"recording: {mpath} not found (the recording says it holds the "
+                f"markers of {desc.get('markers_stream')!r}); put it back beside "
+                f"{paths.fif.name}"
+            ) from None
+        except ValueError as exc:
+            raise RecordError(f"recording: {mpath} is not JSON lines ({exc})") from None
+    return Recording(raw, desc, timestamps, predictions, markers)

@@ -174,6 +174,13 @@ class MarkerEvent:
     sample: int
     payload: dict[str, Any]
 
+    def text(self, loop: int = 0) -> str:
+        """Return the marker string as sent: compact JSON with ``sample``, ``loop``."""
+        return json.dumps(
+            {**self.payload, "sample": self.sample, "loop": loop},
+            separators=(",", ":"),
+        )
+
 
 @dataclass(frozen=True, eq=False)
 class ReplaySession:
@@ -642,11 +649,7 @@ class Replay(Closing):
                 while next_event < len(events) and events[next_event].sample < i + n:
                     ev = events[next_event]
                     ts = t0 + (k + ev.sample - i) / rate
-                    text = json.dumps(
-                        {**ev.payload, "sample": ev.sample, "loop": loops},
-                        separators=(",", ":"),
-                    )
-                    outlets.markers.push_sample([text], ts)
+                    outlets.markers.push_sample([ev.text(loops)], ts)
                     pushed_markers += 1
                     next_event += 1
                 self.markers_pushed = pushed_markers

@@ -352,6 +352,8 @@ def _train_mne(*recordings: dict[str, object], model: str = "logreg") -> Build:
             _edf(data / f"sub{i + 1}.edf", seed=i, **kw)  # type: ignore[arg-type]
         return [
             "train",
+            "--permutations",
+            "0",
             "--dataset",
             "mne",
             "--data-dir",

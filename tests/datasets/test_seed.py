@@ -228,7 +228,7 @@ def test_training_on_precomputed_features_refuses_with_one_line(
 
     run = tmp_path / "run"
     argv = ["train", "--dataset", "seed-features", "--data-dir", str(tmp_path),
-            "--targets", "class", "--no-cache", "--quiet",
+            "--permutations", "0", "--targets", "class", "--no-cache", "--quiet",
             "--out", str(run)]  # fmt: skip
     capsys.readouterr()
     assert main(argv) == 2

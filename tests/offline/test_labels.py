@@ -74,12 +74,41 @@ def test_rank_is_monotone_within_subject() -> None:
 
 def test_random_keeps_class_balance_and_is_seeded() -> None:
     r = np.linspace(1, 9, 41)
+    s = np.array(["a", "b"] * 20 + ["a"])
     fixed = make_labels(r)
-    a = make_labels(r, method="random", seed=1)
+    a = make_labels(r, subjects=s, method="random", seed=1)
     assert a.sum() == fixed.sum()
-    np.testing.assert_array_equal(a, make_labels(r, method="random", seed=1))
-    assert not np.array_equal(a, make_labels(r, method="random", seed=2))
+    np.testing.assert_array_equal(
+        a, make_labels(r, subjects=s, method="random", seed=1)
+    )
+    assert not np.array_equal(a, make_labels(r, subjects=s, method="random", seed=2))
     assert not np.array_equal(a, fixed)
+
+
+def test_random_shuffles_within_subject_keeping_each_subjects_balance() -> None:
+    # 6 subjects x 8 trials, subjects interleaved in trial order, with a rating
+    # bias per subject (s0 rates everything high, s5 everything low): the shuffled
+    # control must keep each subject's count of highs exactly (a global shuffle
+    # hands each subject a random share, which LOVO models learn from the
+    # subject's identity: benchmarks/exp_shuffled_control.py).
+    rng = np.random.default_rng(0)
+    subjects = np.tile([f"s{i}" for i in range(6)], 8)
+    bias = np.array([3.0, 1.0, 0.5, 0.0, -1.0, -3.0])[np.tile(np.arange(6), 8)]
+    r = np.clip(5.0 + bias + rng.normal(0.0, 1.5, 48), 1.0, 9.0)
+    fixed = make_labels(r)
+    moved = 0
+    for seed in range(10):
+        lab = make_labels(r, subjects=subjects, method="random", seed=seed)
+        for subj in np.unique(subjects):
+            m = subjects == subj
+            assert lab[m].sum() == fixed[m].sum(), (seed, subj)
+        moved += int(np.sum(lab != fixed))
+    assert moved > 0  # the labels do move between a subject's trials
+
+
+def test_random_needs_subjects() -> None:
+    with pytest.raises(ConfigError, match="subjects"):
+        make_labels(np.array([2.0, 7.0]), method="random")
 
 
 def test_unknown_method_names_argument_and_choices() -> None:

@@ -17,7 +17,7 @@ from emomon.offline.crossval import protocol_splits
 from emomon.offline.dataset import Dataset, load_dataset
 from emomon.offline.executors import ProcessExecutor, SerialExecutor
 from emomon.offline.export import export_onnx
-from emomon.offline.fit import _class_weights, fit_model, predict_proba
+from emomon.offline.fit import class_weights, fit_model, predict_proba
 from emomon.offline.linear import ABSENT_BIAS, blas_threads, fit_multinomial
 from emomon.offline.tasks import fold_tasks, run_fold
 from emomon.offline.trainconfig import TrainConfig
@@ -38,7 +38,7 @@ def _fit(x, y, k, l2=L2, **kw):
         x,
         {"t": y},
         n_classes={"t": k},
-        class_weights={"t": _class_weights(y, k)},
+        class_weights={"t": class_weights(y, k)},
         l2=l2,
         **kw,
     )
@@ -104,7 +104,7 @@ def test_a_joint_fit_equals_separate_fits_and_weighs_each_task():
         x,
         {"a": ya, "b": yb},
         n_classes={"a": 2, "b": 3},
-        class_weights={"a": _class_weights(ya, 2), "b": _class_weights(yb, 3)},
+        class_weights={"a": class_weights(ya, 2), "b": class_weights(yb, 3)},
         l2=L2,
         loss_weights={"a": 1.0, "b": 2.0},
     )

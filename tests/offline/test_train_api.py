@@ -22,6 +22,7 @@ SMALL = {
     "synthetic": {"n_subjects": 2, "n_videos": 4, "trial_s": 10.0},
     "epochs": 2,
     "n_boot": 0,
+    "permutations": 0,
     "cache_dir": None,
 }
 

@@ -41,7 +41,18 @@ def test_train_on_deap_dir_with_defaults_writes_reports_and_model(
     deap_dir, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.chdir(tmp_path)  # default cache and run dirs land here
-    rc = main(["train", "--dataset", "deap", "--data-dir", str(deap_dir), "--quiet"])
+    rc = main(
+        [
+            "train",
+            "--permutations",
+            "0",
+            "--dataset",
+            "deap",
+            "--data-dir",
+            str(deap_dir),
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     run = tmp_path / "runs" / "deap-lovo-logreg"
@@ -83,6 +94,8 @@ def test_every_model_trains_and_exports_through_the_cli(deap_dir, tmp_path, mode
     rc = main(
         [
             "train",
+            "--permutations",
+            "0",
             "--dataset",
             "deap",
             "--data-dir",
@@ -134,7 +147,17 @@ def test_evaluate_band_ablation_and_label_reliability(deap_dir, tmp_path, capsys
         "--cache-dir",
         str(tmp_path / "c"),
     ]
-    rc = main(["evaluate", *common, "--ablate-bands", "--out", str(tmp_path / "b")])
+    rc = main(
+        [
+            "evaluate",
+            "--permutations",
+            "0",
+            *common,
+            "--ablate-bands",
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     settings = _settings(tmp_path / "b")
@@ -147,6 +170,8 @@ def test_evaluate_band_ablation_and_label_reliability(deap_dir, tmp_path, capsys
     rc = main(
         [
             "evaluate",
+            "--permutations",
+            "0",
             *common,
             "--labels",
             "fixed,rank,random",
@@ -164,6 +189,8 @@ def test_evaluate_band_ablation_and_label_reliability(deap_dir, tmp_path, capsys
     rc = main(
         [
             "evaluate",
+            "--permutations",
+            "0",
             *common,
             "--ablate-bands",
             "alpha",
@@ -191,12 +218,18 @@ def test_export_of_an_evaluate_run_is_the_model_train_exports(
     and seed), with the run's headline metrics in its contract."""
     common = ["--dataset", "deap", "--data-dir", str(deap_dir), "--quiet",
               "--n-boot", "20", "--cache-dir", str(tmp_path / "c")]  # fmt: skip
-    assert main(["evaluate", *common, "--out", str(tmp_path / "e")]) == 0
+    assert (
+        main(["evaluate", "--permutations", "0", *common, "--out", str(tmp_path / "e")])
+        == 0
+    )
     assert not (tmp_path / "e" / "model.onnx").exists()
     assert main(["export", str(tmp_path / "e"), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert f"wrote {tmp_path / 'e' / 'model.onnx'}" in out
-    assert main(["train", *common, "--out", str(tmp_path / "t")]) == 0
+    assert (
+        main(["train", "--permutations", "0", *common, "--out", str(tmp_path / "t")])
+        == 0
+    )
 
     exported = ModelContract.from_onnx(tmp_path / "e" / "model.onnx")
     trained = ModelContract.from_onnx(tmp_path / "t" / "model.onnx")
@@ -231,7 +264,7 @@ def test_export_refuses_runs_it_cannot_reproduce(deap_dir, tmp_path, capsys):
     # the data changed since the run: a second dir with 2 subjects instead of 3
     run = tmp_path / "r"
     assert main(["evaluate", "--dataset", "deap", "--data-dir", str(deap_dir),
-                 "--quiet", "--n-boot", "5", "--out", str(run),
+                 "--permutations", "0", "--quiet", "--n-boot", "5", "--out", str(run),
                  "--cache-dir", str(tmp_path / "c")]) == 0  # fmt: skip
     fewer = tmp_path / "fewer"
     fewer.mkdir()
@@ -262,6 +295,8 @@ def test_export_refuses_runs_it_cannot_reproduce(deap_dir, tmp_path, capsys):
 def test_bad_names_exit_2_with_one_line(deap_dir, tmp_path, capsys, args, needle):
     argv = [
         "train",
+        "--permutations",
+        "0",
         "--dataset",
         "deap",
         "--data-dir",
@@ -309,6 +344,8 @@ def test_protocol_that_cannot_split_exits_2(tmp_path, capsys):
     rc = main(
         [
             "train",
+            "--permutations",
+            "0",
             "--dataset",
             "deap",
             "--data-dir",
@@ -338,7 +375,7 @@ def test_the_final_fit_and_export_show_progress(tmp_path, capsys):
     """After the last fold's bar the final model's steps are on stderr too."""
     out = tmp_path / "run"
     rc = main(["train", "--subjects", "3", "--videos", "4", "--trial-s", "10",
-               "--n-boot", "20", "--out", str(out),
+               "--permutations", "0", "--n-boot", "20", "--out", str(out),
                "--cache-dir", str(tmp_path / "c")])  # fmt: skip
     assert rc == 0
     err = capsys.readouterr().err.replace("\r", "\n")

@@ -103,7 +103,7 @@ def test_train_for_the_synthetic_board_then_stream_it(tmp_path, emomon_cli):
     proc = emomon_cli.start(
         "train", "--dataset", "synthetic", "--montage", "brainflow:synthetic",
         "--subjects", "3", "--videos", "8", "--trial-s", "20", "--epochs", "5",
-        "--n-boot", "20", "--jobs", "1", "--out", str(run),
+        "--permutations", "0", "--n-boot", "20", "--jobs", "1", "--out", str(run),
         "--cache-dir", str(tmp_path / "cache"), "--quiet",
     )  # fmt: skip
     out, err = emomon_cli.finish(proc, 240.0)

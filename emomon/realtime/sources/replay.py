@@ -146,6 +146,25 @@ class ReplaySource(Source):
         self.samples_received += got
         return Chunk(data, stamps)
 
+    def markers(self) -> list[tuple[str, float]]:
+        """Return the first pass's markers with their timestamps (after :meth:`open`).
+
+        The strings an ``emomon replay`` sends on its marker outlet, each
+        stamped as the sample it belongs to will be (``t0 + sample / (sfreq *
+        speed)``), so that a recorder can keep the ground truth of a session
+        read in process.
+
+        Returns
+        -------
+        list of (str, float)
+            ``(marker, LSL time)`` in sample order; empty before :meth:`open`.
+        """
+        if not math.isfinite(self.t0):
+            return []
+        return [
+            (ev.text(0), self.t0 + ev.sample / self._rate) for ev in self.session.events
+        ]
+
     def close(self) -> None:
         """End the session (idempotent); :attr:`state` becomes ``"stopped"``."""
         self._closed.set()
