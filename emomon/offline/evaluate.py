@@ -191,6 +191,8 @@ def evaluate_protocol(
         ) as bar:
             for got in _run_perms(ex, data, todo_perms, full_batch):
                 for pres in got:
+                    if pres.index in done_perms:
+                        continue  # saved before (a batch reruns whole): kept as is
                     if store is not None:
                         store.save("perm", pres.index, pres.to_dict())
                     done_perms[pres.index] = pres
