@@ -249,9 +249,10 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         "--permutations",
         type=nonneg_int,
         help="permutation-test reruns, labels shuffled by the protocol's "
-        "exchangeable unit (default: 199 for logreg, a few seconds per rerun on "
-        "DEAP-size data; 0 for neural models, whose reruns retrain every fold). "
-        "Without a test the report shows no interval and says 'not tested'",
+        "exchangeable unit (default: 199 for logreg, fit 25 at a time, its cost "
+        "in README 'Permutation reruns of logreg'; 0 for neural models, whose "
+        "reruns retrain every fold). Without a test the report shows no "
+        "interval and says 'not tested'",
     )
     p.add_argument(
         "--importance",

@@ -156,14 +156,16 @@ def evaluate_protocol(
             if set(b.indices) - set(done_perms)
             for p in b.tasks
         ]
-    n_tasks = max(len(todo_folds), len(todo_perms))
+    n_perm_tasks = len(batches(todo_perms)) if full_batch else len(todo_perms)
+    n_tasks = max(len(todo_folds), n_perm_tasks)
     n_windows = ds.table.X.shape[0]
     if full_batch and n_tasks:
         # A full-batch fit costs about a tenth of an Adam fit per window
         # (measured: ~0.3 s for an 8k-window fold), while a worker process
         # takes seconds to start (it imports torch): weigh the work by the
-        # fits it holds (a permutation task runs every fold) at that rate.
-        n_fits = len(todo_folds) + len(todo_perms) * len(folds)
+        # fits it holds (a permutation task runs every fold; in a batch a
+        # rerun costs about a quarter of a fit of its own) at that rate.
+        n_fits = len(todo_folds) + len(todo_perms) * len(folds) // 4
         n_windows = max(1, n_windows * n_fits // (FULL_BATCH_COST * n_tasks))
     with _executor(executor, cfg, n_windows, n_tasks) as ex:
         data = ex.share(ds)
@@ -192,6 +194,8 @@ def evaluate_protocol(
         ) as bar:
             for got in _run_perms(ex, data, todo_perms, full_batch):
                 for pres in got:
+                    if pres.index in done_perms:
+                        continue  # saved before (a batch reruns whole): kept as is
                     if store is not None:
                         store.save("perm", pres.index, pres.to_dict())
                     done_perms[pres.index] = pres

@@ -54,7 +54,9 @@ __all__ = [
     "majority_baseline",
     "majority_class",
     "permutation_p_value",
+    "permute_by_donor",
     "permute_trial_labels",
+    "permute_videos",
     "predict",
     "roc_auc",
     "summarize",
@@ -735,13 +737,41 @@ def permute_videos(
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     videos = np.unique(vid)
     pi = dict(zip(videos, gen.permutation(videos), strict=True))
+    return permute_by_donor(subj, vid, lambda s, v: (s, pi[v]), rng=gen)
+
+
+def permute_by_donor(
+    trial_subjects: np.ndarray,
+    trial_videos: np.ndarray,
+    donor: Callable[[str, str], tuple[str, str]],
+    *,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Draw the trial permutation in which trial (s, v) takes trial ``donor(s, v)``.
+
+    A subject that lacks one of its donor trials gets a shuffle of its own
+    trials instead.
+
+    Parameters
+    ----------
+    trial_subjects, trial_videos : ndarray of str, shape (n_trials,)
+    donor : callable
+        ``(subject, video) -> (subject, video)`` of the trial whose label it takes.
+    rng : numpy Generator
+
+    Returns
+    -------
+    ndarray of int, shape (n_trials,)
+        ``perm`` such that ``labels[perm]`` are the permuted trial labels.
+    """
+    subj, vid = trial_subjects, trial_videos
     where = {(s, v): i for i, (s, v) in enumerate(zip(subj, vid, strict=True))}
     perm = np.arange(subj.size)
     for s in np.unique(subj):
         rows = np.flatnonzero(subj == s)
-        donors = [where.get((s, pi[vid[i]])) for i in rows]
+        donors = [where.get(donor(s, vid[i])) for i in rows]
         if any(d is None for d in donors):
-            perm[rows] = gen.permutation(rows)
+            perm[rows] = rng.permutation(rows)
         else:
             perm[rows] = donors
     return perm

@@ -35,6 +35,7 @@ from emomon.offline.metrics import (
     cluster_bootstrap_ci,
     cluster_ids,
     permutation_p_value,
+    permute_by_donor,
     permute_videos,
     predict,
     summarize,
@@ -142,16 +143,7 @@ def permute_subjects(
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     names = np.unique(subj)
     pi = dict(zip(names, gen.permutation(names), strict=True))
-    where = {(s, v): i for i, (s, v) in enumerate(zip(subj, vid, strict=True))}
-    perm = np.arange(subj.size)
-    for s in names:
-        rows = np.flatnonzero(subj == s)
-        donors = [where.get((pi[s], vid[i])) for i in rows]
-        if any(d is None for d in donors):
-            perm[rows] = gen.permutation(rows)
-        else:
-            perm[rows] = donors
-    return perm
+    return permute_by_donor(subj, vid, lambda s, v: (pi[s], v), rng=gen)
 
 
 def permute_by_unit(

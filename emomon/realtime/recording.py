@@ -280,22 +280,31 @@ def _read_spool_predictions(
     A torn or corrupt line (the process died while writing it) is skipped.
     """
     out: list[tuple[int, bytes, PredictionMessage]] = []
+    for head, text in _spool_lines(path):
+        try:
+            sample = int(head)
+            msg = PredictionMessage.from_json(text)
+        except (ValueError, MessageError):
+            continue  # corrupt line (a crash while writing it)
+        out.append((sample if sample < n_samples else -1, text, msg))
+    return out
+
+
+def _spool_lines(path: Path) -> Iterator[tuple[bytes, bytes]]:
+    """Yield ``(head, text)`` of every complete ``head<TAB>text`` line of a spool.
+
+    Reading stops at a torn last line (the process died while writing it);
+    a line without a tab is skipped.
+    """
     if not path.is_file():
-        return out
+        return
     with open(path, "rb") as f:
         for line in f:
             if not line.endswith(b"\n"):
                 break  # torn last line
             head, sep, text = line[:-1].partition(b"\t")
-            try:
-                sample = int(head)
-                msg = PredictionMessage.from_json(text)
-            except (ValueError, MessageError):
-                continue  # corrupt line (a crash while writing it)
-            if not sep:
-                continue
-            out.append((sample if sample < n_samples else -1, text, msg))
-    return out
+            if sep:
+                yield head, text
 
 
 def _read_spool_markers(path: Path) -> list[tuple[float, str]]:
@@ -304,20 +313,14 @@ def _read_spool_markers(path: Path) -> list[tuple[float, str]]:
     A torn last line or a corrupt one (a crash while writing it) is skipped.
     """
     out: list[tuple[float, str]] = []
-    if not path.is_file():
-        return out
-    with open(path, "rb") as f:
-        for line in f:
-            if not line.endswith(b"\n"):
-                break  # torn last line
-            head, sep, text = line[:-1].partition(b"\t")
-            try:
-                t = float(head)
-                marker = json.loads(text)
-            except ValueError:
-                continue
-            if sep and isinstance(marker, str) and math.isfinite(t):
-                out.append((t, marker))
+    for head, text in _spool_lines(path):
+        try:
+            t = float(head)
+            marker = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(marker, str) and math.isfinite(t):
+            out.append((t, marker))
     return out
 
 

@@ -27,6 +27,7 @@ CFG = TrainConfig(
     synthetic={"n_subjects": 3, "n_videos": 4, "trial_s": 10.0},
     epochs=3,
     n_boot=20,
+    permutations=0,
     export=False,
 )
 #: A run of a few seconds: 6 LOVO folds, then 6 permutation runs of 6 folds each.
@@ -151,7 +152,10 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_report(
     """SIGKILL ``emomon train`` once some permutation runs have landed; ``--resume``
     keeps them (their files are not rewritten) and the report equals an
     uninterrupted run's apart from the volatile fields."""
-    common = [*ARGS, "--cache-dir", str(tmp_path / "cache")]
+    # mlp: one task per permutation run, each landing on its own (logreg's
+    # land 25 at a time: see the next test).
+    common = [*ARGS, "--model", "mlp", "--epochs", "3"]
+    common += ["--cache-dir", str(tmp_path / "cache")]
     ref = tmp_path / "ref"
     assert main(["train", *common, "--out", str(ref)]) == 0
 
@@ -188,6 +192,35 @@ def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_report(
     assert got == without_volatile((ref / "report.json").read_text())
     for name in ("per_video.csv", "per_subject.csv", "per_fold.csv"):
         assert (out / name).read_text() == (ref / name).read_text(), name
+
+
+def test_resume_reruns_a_partial_logreg_batch_and_keeps_what_was_saved(
+    tmp_path, without_volatile
+):
+    """Logreg's permutation reruns land 25 at a time; a run that died inside a
+    batch (some of its results saved) resumes by rerunning that batch whole,
+    keeps the saved files, and gives the uninterrupted report."""
+    from emomon.offline.permbatch import PERM_BATCH
+
+    cfg = _cfg(tmp_path, permutations=PERM_BATCH + 5)
+    ref = tmp_path / "ref"
+    run_training(cfg, ref, progress=False)
+    out = tmp_path / "died"
+    run_training(cfg, out, progress=False)
+    perms = out / "tasks" / "main" / "lovo"
+    # As if the run died after 3 results of the second batch: the others and
+    # the report never landed.
+    for j in range(PERM_BATCH + 3, PERM_BATCH + 5):
+        (perms / f"perm-{j:04d}.json").unlink()
+    (out / "report.json").unlink()
+    kept = {p.name: p.stat().st_mtime_ns for p in perms.glob("perm-*.json")}
+    assert len(kept) == PERM_BATCH + 3
+    run_training(cfg, out, progress=False, mode="resume")
+    for name, mtime in kept.items():
+        assert (perms / name).stat().st_mtime_ns == mtime, name  # not rewritten
+    assert len(list(perms.glob("perm-*.json"))) == PERM_BATCH + 5
+    got = without_volatile((out / "report.json").read_text())
+    assert got == without_volatile((ref / "report.json").read_text())
 
 
 def test_cuda_without_cuda_is_one_line_and_no_folder(tmp_path, capsys):
