@@ -34,6 +34,7 @@ _TRAIN_KEYS = {
     "lr": "lr",
     "patience": "patience",
     "permutations": "permutations",
+    "importance": "importance",
     "n_boot": "n_boot",
     "seed": "seed",
     "device": "device",
@@ -252,6 +253,12 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         "in README 'Permutation reruns of logreg'; 0 for neural models, whose "
         "reruns retrain every fold). Without a test the report shows no "
         "interval and says 'not tested'",
+    )
+    p.add_argument(
+        "--importance",
+        type=nonneg_int,
+        help="permutation importance: shuffles per channel x band of each fold's "
+        "held-out windows (default 5 for logreg, 0 = off for neural models)",
     )
     p.add_argument("--n-boot", type=nonneg_int, help="bootstrap resamples (1000)")
     p.add_argument("--seed", type=int)

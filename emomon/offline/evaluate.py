@@ -16,6 +16,7 @@ import numpy as np
 from emomon.offline.crossval import CVResult, pool_folds, protocol_splits
 from emomon.offline.dataset import Dataset
 from emomon.offline.executors import FoldExecutor, make_executor
+from emomon.offline.figdata import task_figures
 from emomon.offline.holdout import HOLDOUTS
 from emomon.offline.metrics import group_table, summarize
 from emomon.offline.permbatch import batches, run_permutation_batch
@@ -304,6 +305,9 @@ def score_protocol(
             per_video=_groups(y, p_high, t.video[tested]),
             per_subject=_groups(y, p_high, t.subject[tested]),
             per_fold=_fold_rows(ds, cv, task, y_all[task]),
+            figures=task_figures(
+                ds, cv, task, y=y, proba=p, observed=scored.metrics.balanced_accuracy
+            ),
         )
     decl = HOLDOUTS.get(protocol)
     return ProtocolResult(

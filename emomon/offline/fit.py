@@ -68,12 +68,15 @@ class FitResult:
     """A trained model with its history.
 
     The model (in eval mode, on the CPU), the epoch whose weights it kept, and
-    one row per epoch (``epoch``, ``loss``, ``val_loss``).
+    one row per epoch: ``epoch``, ``loss`` (mean training loss), and with inner
+    validation windows ``val_loss`` and ``val_balanced_accuracy`` (task -> the
+    balanced accuracy of the validation windows, None where undefined): the
+    learning curves of the report.
     """
 
     model: Any
     best_epoch: int
-    history: list[dict[str, float]]
+    history: list[dict[str, Any]]
 
 
 def fit_model(
@@ -145,7 +148,7 @@ def fit_model(
     n = xt.shape[0]
     bs = cfg.batch_size
     best_loss, best_epoch, best_state, bad = math.inf, 0, None, 0
-    history: list[dict[str, float]] = []
+    history: list[dict[str, Any]] = []
     n_epochs = epochs or cfg.epochs
     for epoch in range(1, n_epochs + 1):
         model.train()
@@ -166,15 +169,18 @@ def fit_model(
             loss.backward()
             opt.step()
             total += float(loss.detach()) * idx.numel()
-        row = {"epoch": epoch, "loss": total / n}
+        row: dict[str, Any] = {"epoch": epoch, "loss": total / n}
         if on_epoch is not None:
             on_epoch()
         if has_val:
             model.eval()
             with torch.no_grad():
                 vl = 0.0
+                pred: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
                 for b in range(0, xv.shape[0], 4096):
                     out = model(xv[b : b + 4096])
+                    for t in tasks:
+                        pred[t].append(out[t].argmax(dim=1).cpu().numpy())
                     vl += float(
                         multitask_loss(
                             out,
@@ -185,6 +191,7 @@ def fit_model(
                     ) * min(4096, xv.shape[0] - b)
             vl /= xv.shape[0]
             row["val_loss"] = vl
+            row["val_balanced_accuracy"] = _val_balanced_accuracy(y_val, pred, tasks)
             sched.step(vl)
             if vl < best_loss - 1e-6:
                 best_loss, best_epoch, bad = vl, epoch, 0
@@ -200,6 +207,21 @@ def fit_model(
         model.load_state_dict(best_state)
     model.eval()
     return FitResult(model.cpu(), best_epoch, history)
+
+
+def _val_balanced_accuracy(
+    y_val: Mapping[str, np.ndarray],
+    pred: Mapping[str, list[np.ndarray]],
+    tasks: Mapping[str, int],
+) -> dict[str, float | None]:
+    """Task -> balanced accuracy of the validation predictions (None if undefined)."""
+    from emomon.offline.metrics import balanced_accuracy
+
+    out: dict[str, float | None] = {}
+    for t, k in tasks.items():
+        v = balanced_accuracy(y_val[t], np.concatenate(pred[t]), n_classes=k)
+        out[t] = v if math.isfinite(v) else None
+    return out
 
 
 def _fit_full_batch(

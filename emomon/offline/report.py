@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from emomon.offline import plots, tables
+from emomon.offline.paperplots import write_paper_plots
 from emomon.offline.plots import (
     plot_ablation,
     plot_confusion,
@@ -94,9 +95,12 @@ def write_report(
     ``per_video.csv``, ``per_subject.csv``, ``per_fold.csv`` (long format, one row per
     protocol, task and group/fold; blanks for undefined values),
     ``ablation.csv`` when the report has an ablation section, and the PNG plots
-    ``per_video_<protocol>.png``, ``confusion_<protocol>.png``, ``protocols.png``
-    (two or more protocols) and ``ablation.png``. Tables are written before plots,
-    so a plotting problem never loses them.
+    ``per_video_<protocol>.png``, ``confusion_<protocol>.png``, the paper plots
+    of each protocol (:func:`~emomon.offline.paperplots.write_paper_plots`:
+    ``features_topomap_``, ``importance_topomap_``, ``per_subject_``, ``roc_``,
+    ``null_``, ``learning_curves_<protocol>.png``, those its data allows),
+    ``protocols.png`` (two or more protocols) and ``ablation.png``. Tables are
+    written before plots, so a plotting problem never loses them.
 
     Parameters
     ----------
@@ -158,6 +162,7 @@ def write_report(
             png = fn(result, out / f"{kind}_{stem}.png", name=name, dpi=dpi)
             if png is not None:
                 written.append(png)
+        written += write_paper_plots(result, out, stem=stem, name=name, dpi=dpi)
     for fn, fname in (
         (plot_protocols, "protocols.png"),
         (plot_ablation, "ablation.png"),

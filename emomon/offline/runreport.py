@@ -47,6 +47,7 @@ from emomon.offline._jsonread import (
     _str,
     to_jsonable,
 )
+from emomon.offline.figdata import FigureData
 from emomon.offline.holdout import HOLDOUTS
 from emomon.offline.protocols import LEAKY_PROTOCOLS
 
@@ -280,6 +281,8 @@ class TaskResult:
         None when no permutation test was run.
     per_video, per_subject : tuple of GroupRow
     per_fold : tuple of FoldRow
+    figures : FigureData or None
+        What the paper plots draw (``figures`` in report.json, optional).
     """
 
     classes: tuple[str, ...] = ()
@@ -291,6 +294,7 @@ class TaskResult:
     per_video: tuple[GroupRow, ...] = ()
     per_subject: tuple[GroupRow, ...] = ()
     per_fold: tuple[FoldRow, ...] = ()
+    figures: FigureData | None = None
 
     @property
     def p_value(self) -> float | None:
@@ -344,6 +348,7 @@ class TaskResult:
                 GroupRow.from_dict(r) for r in _maps(d.get("per_subject"))
             ),
             per_fold=tuple(FoldRow.from_dict(r) for r in _maps(d.get("per_fold"))),
+            figures=FigureData.read(d.get("figures")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -359,6 +364,8 @@ class TaskResult:
             "per_video": [r.to_dict() for r in self.per_video],
             "per_subject": [r.to_dict() for r in self.per_subject],
             "per_fold": [r.to_dict() for r in self.per_fold],
+            # additive: absent from older reports, and from tasks without figures
+            **({"figures": self.figures.to_dict()} if self.figures else {}),
         }
 
 

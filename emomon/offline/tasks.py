@@ -153,6 +153,18 @@ class FoldResult:
         ``host:pid`` of the process that ran it (volatile).
     version : int
         :data:`FOLD_RESULT_VERSION`.
+    history : dict of str to list of dict
+        Task -> the fit's rows per epoch (:class:`~emomon.offline.fit.FitResult`),
+        the learning curves. Empty in records written before it existed.
+    importance : dict of str to dict of str to ndarray
+        Task -> ``confusion`` (n_channels, n_bands, k, k) and ``loss``
+        (n_channels, n_bands, k) of the held-out windows with one channel x
+        band shuffled (:func:`~emomon.offline.importance.shuffled_scores`);
+        empty where not computed (permutation runs, older records).
+    importance_bands : tuple of str
+        The bands of ``importance``'s second axis.
+    importance_repeats : int
+        Shuffles summed in each cell.
     """
 
     fold: str
@@ -167,10 +179,20 @@ class FoldResult:
     seconds: float = 0.0
     worker: str = ""
     version: int = FOLD_RESULT_VERSION
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    importance: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    importance_bands: tuple[str, ...] = ()
+    importance_repeats: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (probabilities as nested lists)."""
-        return {
+        """Return a JSON-ready dict (probabilities as nested lists).
+
+        ``history`` and ``importance`` (additive: a record without them is read
+        as one with them empty) are written only when present.
+        """
+        from emomon.offline._jsonread import to_jsonable
+
+        d = {
             "version": self.version,
             "fold": self.fold,
             "index": self.index,
@@ -184,6 +206,18 @@ class FoldResult:
             "seconds": self.seconds,
             "worker": self.worker,
         }
+        if self.history:
+            d["history"] = to_jsonable(self.history)
+        if self.importance:
+            d["importance"] = {
+                "bands": list(self.importance_bands),
+                "n_repeats": self.importance_repeats,
+                "scores": {
+                    t: {k: v.tolist() for k, v in s.items()}
+                    for t, s in self.importance.items()
+                },
+            }
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FoldResult:
@@ -196,6 +230,7 @@ class FoldResult:
         """
         _check_version(d, "fold result")
         n_test = int(d["n_test"])
+        imp = d.get("importance") or {}
         return cls(
             fold=str(d["fold"]),
             index=int(d["index"]),
@@ -211,17 +246,31 @@ class FoldResult:
             best_epoch={k: int(v) for k, v in d["best_epoch"].items()},
             seconds=float(d["seconds"]),
             worker=str(d.get("worker", "")),
+            history={str(k): list(v) for k, v in (d.get("history") or {}).items()},
+            importance={
+                str(t): {
+                    "confusion": np.asarray(v["confusion"], dtype=np.int64),
+                    "loss": np.asarray(v["loss"], dtype=np.float64),
+                }
+                for t, v in (imp.get("scores") or {}).items()
+            },
+            importance_bands=tuple(str(b) for b in imp.get("bands", ())),
+            importance_repeats=int(imp.get("n_repeats", 0)),
         )
 
 
-def fit_fold(ds: Dataset, task: FoldTask) -> FoldResult:
+def fit_fold(ds: Dataset, task: FoldTask, *, importance: int = 0) -> FoldResult:
     """Normalise with training statistics, fit, predict one fold's test windows.
 
     A full-batch model (logreg) trains on the training and the inner validation
     windows together. The caller sets the torch thread count (:func:`run_fold`
     does); the full-batch fit bounds its BLAS threads to the same count.
+    ``importance`` > 0 shuffles each channel x band of the held-out windows that
+    many times (:mod:`emomon.offline.importance`; the observed run only, never a
+    permutation run), with a generator seeded by the fold's seed.
     """
     from emomon.models import model_full_batch, task_groups
+    from emomon.offline.importance import band_columns, shuffled_scores
 
     t0 = time.perf_counter()
     t, split, cfg = ds.table, task.split, task.config
@@ -233,15 +282,21 @@ def fit_fold(ds: Dataset, task: FoldTask) -> FoldResult:
         train, val = np.union1d(train, val), val[:0]
     mean, std = fit_zscore(t.X[train], layout=ds.layout)
 
+    def prep_x(x: np.ndarray) -> np.ndarray:
+        return model_input(x, mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names)
+
     def prep(idx: np.ndarray) -> np.ndarray:
-        return model_input(
-            t.X[idx], mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names
-        )
+        return prep_x(t.X[idx])
 
     x_tr, x_te = prep(train), prep(split.test)
     x_va = prep(val) if val.size else None
     proba: dict[str, np.ndarray] = {}
     best: dict[str, int] = {}
+    history: dict[str, list[dict[str, Any]]] = {}
+    imp: dict[str, np.ndarray] = {}
+    bands = t.spec.band_names if importance else ()
+    columns = band_columns(t.spec.feature_names, bands)
+    rng = np.random.default_rng([task.seed, 0x1A5])  # the fold's own stream
     for group in task_groups(cfg.model, list(ds.tasks)):
         res = fit_model(
             cfg,
@@ -254,6 +309,19 @@ def fit_fold(ds: Dataset, task: FoldTask) -> FoldResult:
         )
         proba.update(predict_proba(res.model, x_te))
         best.update(dict.fromkeys(group, res.best_epoch))
+        history.update(dict.fromkeys(group, res.history))
+        if importance and split.test.size:
+            imp.update(
+                shuffled_scores(
+                    t.X[split.test],
+                    {g: win[g][split.test] for g in group},
+                    lambda x, m=res.model: predict_proba(m, prep_x(x)),
+                    columns=columns,
+                    n_classes={g: len(ds.tasks[g]) for g in group},
+                    n_repeats=importance,
+                    rng=rng,
+                )
+            )
     return FoldResult(
         fold=split.name,
         index=task.index,
@@ -266,13 +334,23 @@ def fit_fold(ds: Dataset, task: FoldTask) -> FoldResult:
         best_epoch=best,
         seconds=round(time.perf_counter() - t0, 3),
         worker=f"{socket.gethostname()}:{os.getpid()}",
+        history=history,
+        importance=imp,
+        importance_bands=tuple(bands) if imp else (),
+        importance_repeats=importance if imp else 0,
     )
 
 
 def run_fold(data: DataHandle, task: FoldTask) -> FoldResult:
-    """Run the fold task: :func:`fit_fold` with the config's ``task_threads``."""
+    """Run the fold task: :func:`fit_fold` with the config's ``task_threads``.
+
+    The observed cross-validation's folds compute the permutation importance
+    the config asks for (:func:`~emomon.offline.importance.importance_repeats`).
+    """
+    from emomon.offline.importance import importance_repeats
+
     with torch_threads(task.config.task_threads):
-        return fit_fold(data.get(), task)
+        return fit_fold(data.get(), task, importance=importance_repeats(task.config))
 
 
 @dataclass(frozen=True, eq=False)

@@ -81,6 +81,7 @@ class TrainConfig:
     patience: int = 5
     weight_decay: float = 0.0
     permutations: int | None = None  # None: DEFAULT_PERMUTATIONS for the model
+    importance: int | None = None  # shuffles per channel x band; None: auto
     n_boot: int = 1000
     seed: int = 0
     device: str = "auto"
@@ -133,6 +134,8 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1")
+        if self.importance is not None and self.importance < 0:
+            raise ConfigError("train.importance must be >= 0 (0: off)")
         if (self.permutations is not None and self.permutations < 0) or self.n_boot < 0:
             raise ConfigError("train.permutations and train.n_boot must be >= 0")
         if not self.lr > 0:

@@ -166,9 +166,9 @@ def test_a_task_trains_with_the_configs_torch_threads(ds, monkeypatch):
     seen: list[int] = []
     real = tasks_module.fit_fold
 
-    def spy(data, task):
+    def spy(data, task, **kw):
         seen.append(torch.get_num_threads())
-        return real(data, task)
+        return real(data, task, **kw)
 
     monkeypatch.setattr(tasks_module, "fit_fold", spy)
     before = torch.get_num_threads()

@@ -174,6 +174,9 @@ EXPECTED = {
     "per_video_intra.png",
     "confusion_lovo.png",
     "confusion_intra.png",
+    "per_subject_lovo.png",  # the paper plots its data allows (paperplots)
+    "per_subject_intra.png",
+    "null_lovo.png",
     "protocols.png",
     "ablation.png",
 }
@@ -279,7 +282,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 def test_pngs_are_valid(written: tuple[Path, list[Path]]) -> None:
     out, paths = written
     pngs = [p for p in paths if p.suffix == ".png"]
-    assert len(pngs) == 6
+    assert len(pngs) == 9
     for png in pngs:
         width, height = _png_size(png)
         assert width >= 500, png.name

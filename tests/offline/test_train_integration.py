@@ -166,4 +166,10 @@ def test_protocols_that_share_videos_are_marked_everywhere(tmp_path, monkeypatch
             assert "SHARES VIDEOS" not in text, name
             assert "LEAKY" not in text, name
     assert {"per_video_loso.png", "confusion_loso.png", "protocols.png"} <= set(shown)
+    # the paper plots too (emomon.offline.paperplots)
+    assert {
+        "roc_loso.png",
+        "per_subject_loso.png",
+        "importance_topomap_loso.png",
+    } <= set(shown)
     assert "SHARES VIDEOS" in "\n".join(shown["protocols.png"])
