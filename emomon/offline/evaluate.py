@@ -13,11 +13,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from emomon.offline.crossval import CVResult, pool_folds, protocol_splits
+from emomon.offline.crossval import (
+    CVResult,
+    pool_folds,
+    pooled_balanced_accuracy,
+    protocol_splits,
+)
 from emomon.offline.dataset import Dataset
 from emomon.offline.executors import FoldExecutor, make_executor
 from emomon.offline.figdata import task_figures
-from emomon.offline.holdout import HOLDOUTS
+from emomon.offline.holdout import HOLDOUTS, exchangeable_unit
 from emomon.offline.metrics import group_table, summarize
 from emomon.offline.permbatch import batches, run_permutation_batch
 from emomon.offline.protocols import LEAKY_PROTOCOLS
@@ -70,12 +75,6 @@ def permuted_labels(
         perm = permute_by_unit(unit, t.trial_subject, t.trial_video, rng=rng)
         out.append({task: lab[perm] for task, lab in ds.trial_labels.items()})
     return out
-
-
-def exchangeable_unit(protocol: str) -> str:
-    """Return the unit a protocol's null exchanges and its interval resamples."""
-    decl = HOLDOUTS.get(protocol)
-    return "trial" if decl is None else decl.unit
 
 
 #: How many times cheaper a full-batch fit (logreg) is than an Adam fit of the
@@ -140,13 +139,23 @@ def evaluate_protocol(
     t0 = time.perf_counter()
     splits, notes = protocol_splits(ds, cfg, protocol)
     folds = fold_tasks(splits, cfg)
+    drawn = permuted_labels(ds, cfg, protocol)
+    # Reruns whose labels the permutation left as they are (the unit it
+    # exchanges does not vary them: LOSO where every subject gives a video
+    # the same label) would refit the observed run: they score its value.
+    n_same = {
+        task: sum(np.array_equal(d[task], lab) for d in drawn)
+        for task, lab in ds.trial_labels.items()
+    }
     perms = [
         PermutationTask(j, protocol, cfg, labels)
-        for j, labels in enumerate(permuted_labels(ds, cfg, protocol))
+        for j, labels in enumerate(drawn)
+        if not all(np.array_equal(labels[t], v) for t, v in ds.trial_labels.items())
     ]
     full_batch = model_full_batch(cfg.model)
+    unit = exchangeable_unit(protocol)
     done_folds = _saved_folds(store, folds)
-    done_perms = _saved_perms(store, len(perms))
+    done_perms = _saved_perms(store, [p.index for p in perms], unit)
     todo_folds = [f for f in folds if f.index not in done_folds]
     todo_perms = [p for p in perms if p.index not in done_perms]
     if full_batch:  # a batch with a result missing reruns whole (same null)
@@ -200,11 +209,16 @@ def evaluate_protocol(
                         store.save("perm", pres.index, pres.to_dict())
                     done_perms[pres.index] = pres
                     bar.update()
+    observed = pooled_balanced_accuracy(ds, cv)
     null: dict[str, list[float]] = {task: [] for task in ds.tasks}
-    for j in range(len(perms)):
-        for task, ba in done_perms[j].balanced_accuracy.items():
+    for j in range(len(drawn)):
+        for task in ds.tasks:
+            if j not in done_perms:  # labels unchanged: the observed run
+                null[task].append(observed[task])
+                continue
+            ba = done_perms[j].balanced_accuracy[task]
             null[task].append(math.nan if ba is None else ba)
-    return score_protocol(ds, cfg, protocol, cv, null, seconds=t_cv)
+    return score_protocol(ds, cfg, protocol, cv, null, seconds=t_cv, n_same=n_same)
 
 
 def _run_perms(
@@ -236,13 +250,21 @@ def _saved_folds(
     return out
 
 
-def _saved_perms(store: TaskStore | None, n: int) -> dict[int, PermutationResult]:
-    """Return the permutation results an earlier attempt saved, by index."""
+def _saved_perms(
+    store: TaskStore | None, indices: list[int], unit: str
+) -> dict[int, PermutationResult]:
+    """Return the permutation results an earlier attempt saved, by index.
+
+    A result permuted by another unit (a run begun before the protocol's null
+    changed) is not this null's: it is rerun, not mixed in.
+    """
     out: dict[int, PermutationResult] = {}
-    for j in range(n) if store is not None else ():
+    for j in indices if store is not None else ():
         rec = store.load("perm", j)
         if rec is not None:
-            out[j] = PermutationResult.from_dict(rec)
+            res = PermutationResult.from_dict(rec)
+            if res.unit == unit:
+                out[j] = res
     return out
 
 
@@ -254,6 +276,7 @@ def score_protocol(
     null: dict[str, list[float]],
     *,
     seconds: float,
+    n_same: dict[str, int] | None = None,
 ) -> ProtocolResult:
     """Pooled metrics of a cross-validation, with baselines, CIs and tables.
 
@@ -266,6 +289,8 @@ def score_protocol(
     cv : CVResult
     null : dict of str to list of float
         Task -> balanced accuracy of each permutation run (empty without a test).
+    n_same : dict of str to int, optional
+        Task -> reruns whose permuted labels equal the observed ones.
     seconds : float
         Wall time of the cross-validation.
 
@@ -290,6 +315,7 @@ def score_protocol(
             unit=unit,
             n_classes=k,
             null=null.get(task) if cfg.n_permutations else None,
+            n_same=(n_same or {}).get(task, 0),
             n_boot=cfg.n_boot,
             seed=cfg.seed,
         )

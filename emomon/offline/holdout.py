@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["HOLDOUTS", "Holdout", "shared_video_folds"]
+__all__ = ["HOLDOUTS", "Holdout", "exchangeable_unit", "shared_video_folds"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,17 @@ HOLDOUTS: dict[str, Holdout] = {
         unit="trial",
     ),
 }
+
+
+def exchangeable_unit(protocol: str) -> str:
+    """Return the unit a protocol's null exchanges and its interval resamples.
+
+    Raises
+    ------
+    KeyError
+        For a protocol without a declaration (every protocol must have one).
+    """
+    return HOLDOUTS[protocol].unit
 
 
 def shared_video_folds(splits: Sequence, video: np.ndarray) -> int:

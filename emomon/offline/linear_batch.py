@@ -10,9 +10,12 @@ stopping point (a joint L-BFGS over the sum of the objectives would share one
 line search, and needs about three times the iterations of a single fit). The
 line search is a backtracking Armijo search from the unit step (Nocedal &
 Wright, *Numerical Optimization*, 2nd ed., algorithms 3.1 and 7.4, two-loop
-recursion with the scaling ``s'y / y'y``); the objectives are strictly convex,
-so every accepted step has ``s'y > 0`` and the history stays positive
-definite.
+recursion with the scaling ``s'y / y'y``); a pair is kept only when its
+curvature ``s'y`` is positive relative to ``|s| |y|``, so the history stays
+positive definite. A problem stops when its largest gradient component is at
+most ``gtol``, when its objective no longer decreases relative to its size
+(scipy's ``ftol`` test, 1e-15, as the single fit uses), or when no step along
+its gradient decreases it.
 """
 
 from __future__ import annotations
@@ -222,21 +225,36 @@ def _lbfgs(
                 break
             alpha[todo] *= 0.5
         stuck = np.zeros(rows.size, dtype=bool)
-        stuck[todo] = True  # no decrease found: at the optimum to float precision
+        stuck[todo] = True  # no decrease found along this direction
+        # A stuck problem with a history retries from its gradient; stuck
+        # from the gradient, it is at its optimum to float precision.
+        retry = stuck & ~fresh[rows]
         sv = x_new - x[rows]
         yv = g_new - gr
         sy = np.einsum("bp,bp->b", sv, yv)
         yy = np.einsum("bp,bp->b", yv, yv)
-        keep = (sy > 1e-12) & ~stuck
+        norms = np.linalg.norm(sv, axis=1) * np.sqrt(yy)
+        keep = (sy > 1e-10 * norms) & (sy > 0) & ~stuck
         slot = it % m
         s_hist[slot][rows] = sv
         y_hist[slot][rows] = yv
         rho[slot][rows] = np.where(keep, 1.0 / np.where(keep, sy, 1.0), 0.0)
         gamma[rows] = np.where(keep, sy / np.where(keep, yy, 1.0), gamma[rows])
         fresh[rows] &= ~keep
+        if retry.any():
+            rho[:, rows[retry]] = 0.0
+            gamma[rows[retry]] = 1.0
+            fresh[rows[retry]] = True
+        # scipy's L-BFGS-B stop on the relative decrease (its ftol, as the
+        # single fit uses): no progress left to float precision.
+        flat = (f[rows] - f_new) <= 1e-15 * np.maximum(
+            np.maximum(np.abs(f[rows]), np.abs(f_new)), 1.0
+        )
         x[rows], f[rows], g[rows] = x_new, f_new, g_new
         n_iter[rows] += 1
-        active[rows] = (np.abs(g_new).max(axis=1) > gtol) & ~stuck
+        active[rows] = (
+            (np.abs(g_new).max(axis=1) > gtol) & ~(stuck & ~retry) & ~(flat & ~stuck)
+        )
     return x, n_iter, g
 
 

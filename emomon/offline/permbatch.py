@@ -36,6 +36,7 @@ from emomon.offline.crossval import (
 from emomon.offline.dataset import Dataset
 from emomon.offline.executors import DataHandle
 from emomon.offline.fit import class_weights, predict_proba
+from emomon.offline.holdout import exchangeable_unit
 from emomon.offline.protocols import Split
 from emomon.offline.tasks import (
     FoldResult,
@@ -123,6 +124,7 @@ def run_permutation_batch(
                 t.index,
                 {k: v if np.isfinite(v) else None for k, v in scores.items()},
                 seconds,
+                unit=exchangeable_unit(t.protocol),
             )
         )
     return out

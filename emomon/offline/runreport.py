@@ -191,10 +191,16 @@ class Permutation:
     n: int
     p_value: float | None
     null: tuple[float | None, ...] = ()
+    n_same: int = 0  # reruns whose permuted labels equal the observed ones
 
     def to_dict(self) -> dict[str, Any]:
         """Return the test as a JSON-ready dict (``null`` as a list)."""
-        return {"n": self.n, "p_value": self.p_value, "null": list(self.null)}
+        return {
+            "n": self.n,
+            "p_value": self.p_value,
+            "null": list(self.null),
+            "n_same": self.n_same,
+        }
 
 
 @dataclass(frozen=True)
@@ -312,7 +318,11 @@ class TaskResult:
         """Return the verdict: above chance, at chance, inconclusive, not tested."""
         from emomon.offline.scoring import verdict
 
-        return verdict(self.p_value, self.permutation.n if self.permutation else None)
+        perm = self.permutation
+        if perm is None:
+            return verdict(None)
+        fixed = perm.n_same + sum(v is None for v in perm.null)
+        return verdict(self.p_value, perm.n, n_fixed=fixed)
 
     def headline(self) -> Headline:
         """Balanced accuracy, AUC, its CI and the permutation p-value."""
@@ -381,7 +391,8 @@ def _permutation(x: Any, metrics: Metrics) -> Permutation | None:
         from emomon.offline.metrics import permutation_p_value
 
         p = permutation_p_value(obs, [math.nan if v is None else v for v in null])
-    return Permutation(len(null) if n is None else n, p, null)
+    same = _int(x.get("n_same")) or 0
+    return Permutation(len(null) if n is None else n, p, null, same)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ __all__ = [
     "UNITS",
     "Scored",
     "fixed_model_null",
+    "min_p",
     "permute_by_unit",
     "permute_subjects",
     "score_task",
@@ -58,7 +59,11 @@ UNITS: tuple[str, ...] = ("video", "subject", "trial")
 
 
 def verdict(
-    p_value: float | None, n: int | None = None, *, alpha: float = ALPHA
+    p_value: float | None,
+    n: int | None = None,
+    *,
+    alpha: float = ALPHA,
+    n_fixed: int = 0,
 ) -> str:
     """Chance verdict of a permutation test.
 
@@ -67,10 +72,16 @@ def verdict(
     p_value : float or None
         Permutation p-value; None or NaN when no test was run.
     n : int, optional
-        Number of permutation reruns; with it, a test that cannot reach
-        ``alpha`` (``1 / (n + 1) >= alpha``) is ``"inconclusive"``.
+        Number of permutation reruns. With it, a test that cannot reach
+        ``alpha`` is ``"inconclusive"``: the smallest p it can give is
+        ``(1 + n_fixed) / (n + 1)``.
     alpha : float
         Significance level.
+    n_fixed : int
+        Reruns that count as reaching the observed value whatever the EEG
+        holds: those whose permuted labels equal the observed ones (the unit
+        the null exchanges does not vary them) and those with an undefined
+        score.
 
     Returns
     -------
@@ -80,9 +91,15 @@ def verdict(
     """
     if p_value is None or not math.isfinite(p_value):
         return "not tested"
-    if n is not None and 1.0 / (n + 1) >= alpha:
+    if n is not None and (1.0 + n_fixed) / (n + 1) >= alpha:
         return "inconclusive"
     return "above chance" if p_value < alpha else "at chance"
+
+
+def min_p(permutation: Permutation) -> float:
+    """Return the smallest p-value a test's reruns allow (see :func:`verdict`)."""
+    fixed = permutation.n_same + sum(v is None for v in permutation.null)
+    return (1.0 + fixed) / (permutation.n + 1)
 
 
 def window_units(
@@ -123,8 +140,10 @@ def permute_subjects(
     *their* ratings. Each subject's trials take another subject's labels of the
     same videos, so each video keeps the labels people gave it: a model that only
     recognises the video scores as well on the null as on the data, which is
-    what a content-dependent protocol deserves. A trial whose video the donor
-    subject lacks keeps a shuffle within its own subject.
+    what a content-dependent protocol deserves. Where every subject gives a
+    video the same label the permutation changes nothing, and the test cannot
+    reject (:func:`verdict` then says "inconclusive"). A subject that lacks one
+    of its donor's videos gets a shuffle of all its own trials instead.
 
     Parameters
     ----------
@@ -271,6 +290,7 @@ def score_task(
     unit: str,
     n_classes: int,
     null: Sequence[float] | np.ndarray | None,
+    n_same: int = 0,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> Scored:
@@ -290,6 +310,8 @@ def score_task(
     null : sequence of float or None
         Balanced accuracy of each permutation rerun; None (or empty) when no
         test was run: then no interval either.
+    n_same : int
+        Reruns among ``null`` whose permuted labels equal the observed ones.
     n_boot : int
         Bootstrap resamples of the units (0: no interval).
     seed : int
@@ -305,14 +327,19 @@ def score_task(
         return Scored(metrics, (None, None), None, unit, verdict(None))
     observed = metrics.balanced_accuracy
     p = permutation_p_value(math.nan if observed is None else observed, nul)
-    perm = Permutation(len(nul), _finite(p), tuple(_finite(v) for v in nul))
+    perm = Permutation(len(nul), _finite(p), tuple(_finite(v) for v in nul), n_same)
     lo, hi = (
         cluster_bootstrap_ci(y, proba, np.asarray(units), n_boot=n_boot, seed=seed)
-        if n_boot
+        if n_boot and perm.p_value is not None
         else (math.nan, math.nan)
     )
+    fixed = n_same + sum(v is None for v in perm.null)
     return Scored(
-        metrics, (_finite(lo), _finite(hi)), perm, unit, verdict(perm.p_value, perm.n)
+        metrics,
+        (_finite(lo), _finite(hi)),
+        perm,
+        unit,
+        verdict(perm.p_value, perm.n, n_fixed=fixed),
     )
 
 

@@ -312,7 +312,6 @@ def format_summary(report: RunReport | Mapping[str, Any]) -> str:
     report = RunReport.coerce(report)
     rows = []
     n_perm: set[int] = set()
-    verdicts: set[str] = set()
     units: dict[str, str] = {}
     for result in report.results.values():
         for task, t in result.tasks.items():
@@ -321,7 +320,6 @@ def format_summary(report: RunReport | Mapping[str, Any]) -> str:
                 n_perm.add(t.permutation.n)
             if t.ci_unit is not None:
                 units.setdefault(result.protocol, t.ci_unit)
-            verdicts.add(t.verdict)
             rows.append(
                 [
                     result.label,
@@ -358,7 +356,11 @@ def format_summary(report: RunReport | Mapping[str, Any]) -> str:
         "maj = majority class of each fold's training set (null baseline).",
         f"above chance only when permutation p < {ALPHA:g}"
         + (f" (n = {perms} permutations)." if n_perm else "."),
-        *verdict_notes(verdicts, n_perm),
+        *verdict_notes(
+            (r.protocol, task, t)
+            for r in report.results.values()
+            for task, t in r.tasks.items()
+        ),
     ]
     if units:
         notes.append(
@@ -391,19 +393,43 @@ def shows_interval(t: TaskResult) -> bool:
     return t.p_value is not None and t.ci_unit is not None
 
 
-def verdict_notes(verdicts: set[str], n_perm: Iterable[int]) -> list[str]:
-    """Footnotes explaining the "not tested" and "inconclusive" verdicts shown."""
-    notes = []
-    if "not tested" in verdicts:
+def verdict_notes(results: Iterable[tuple[str, str, TaskResult]]) -> list[str]:
+    """Footnotes explaining the "not tested" and "inconclusive" verdicts shown.
+
+    Parameters
+    ----------
+    results : iterable of (protocol, task, TaskResult)
+    """
+    notes, short, same = [], set(), []
+    tested = False
+    for protocol, task, t in results:
+        if t.verdict == "not tested":
+            tested = True
+        elif t.verdict == "inconclusive" and t.permutation is not None:
+            if t.permutation.n_same:
+                same.append(
+                    f"{protocol} {task}: {t.permutation.n_same} of "
+                    f"{t.permutation.n} reruns leave the labels unchanged"
+                )
+            else:
+                short.add(t.permutation.n)
+    if tested:
         notes.append(
             "not tested: no permutation test was run (--permutations N; none by "
             "default for neural models), so no interval is shown either."
         )
-    short = sorted(n for n in n_perm if 1.0 / (n + 1) >= ALPHA)
-    if "inconclusive" in verdicts and short:
+    if short:
         notes.append(
-            f"inconclusive: {short[0]} permutations cannot reach p < {ALPHA:g} "
+            f"inconclusive: {min(short)} permutations cannot reach p < {ALPHA:g} "
             f"(the smallest p is 1/(n+1)); use at least {math.ceil(1 / ALPHA)}."
+        )
+    if same:
+        notes.append(
+            "inconclusive: "
+            + "; ".join(same)
+            + " (the labels do not vary between the units the null exchanges, "
+            "so those reruns score the observed value and p cannot reach "
+            f"{ALPHA:g})."
         )
     return notes
 

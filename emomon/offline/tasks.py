@@ -29,6 +29,7 @@ from emomon.offline.crossval import (
 from emomon.offline.dataset import Dataset
 from emomon.offline.executors import DataHandle
 from emomon.offline.fit import fit_model, predict_proba
+from emomon.offline.holdout import exchangeable_unit
 from emomon.offline.protocols import Split
 from emomon.offline.trainconfig import TrainConfig
 
@@ -384,6 +385,9 @@ class PermutationResult:
     balanced_accuracy: Mapping[str, float | None] = field(default_factory=dict)
     seconds: float = 0.0
     version: int = FOLD_RESULT_VERSION
+    # The unit its labels were permuted by; records from before the field
+    # were all permuted by video.
+    unit: str = "video"
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -392,6 +396,7 @@ class PermutationResult:
             "index": self.index,
             "balanced_accuracy": dict(self.balanced_accuracy),
             "seconds": self.seconds,
+            "unit": self.unit,
         }
 
     @classmethod
@@ -411,6 +416,7 @@ class PermutationResult:
                 for k, v in d["balanced_accuracy"].items()
             },
             float(d["seconds"]),
+            unit=str(d.get("unit", "video")),
         )
 
 
@@ -427,4 +433,5 @@ def run_permutation(data: DataHandle, task: PermutationTask) -> PermutationResul
         task.index,
         {k: v if np.isfinite(v) else None for k, v in scores.items()},
         round(time.perf_counter() - t0, 3),
+        unit=exchangeable_unit(task.protocol),
     )

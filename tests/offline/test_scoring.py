@@ -30,6 +30,10 @@ def test_verdicts_say_when_the_reruns_cannot_reach_the_threshold():
     assert verdict(0.005, 199) == "above chance"
     assert verdict(0.5, 199) == "at chance"
     assert verdict(0.03, 199, alpha=0.01) == "at chance"
+    # Reruns that leave the labels as they are score the observed value: with
+    # 33 of 199 such, p cannot fall below 34/200 = 0.17.
+    assert verdict(0.17, 199, n_fixed=33) == "inconclusive"
+    assert verdict(0.04, 199, n_fixed=8) == "above chance"  # 9/200 < 0.05
 
 
 def _trials(n_subjects: int, n_videos: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,3 +143,29 @@ def test_the_fixed_model_null_permutes_whole_trials_against_fixed_predictions():
     assert 0.3 < np.mean(null) < 0.7
     with pytest.raises(ValueError, match="different labels"):
         fixed_model_null(1 - (np.arange(y.size) % 2), p, trials, n_permutations=3)
+
+
+def test_loso_whose_labels_no_subject_permutation_changes_is_inconclusive(tmp_path):
+    """On the synthetic set every subject gives a video the same label, so
+    swapping subjects changes no label: no rerun is fit, each scores the
+    observed value, and the test says it cannot decide."""
+    from emomon.offline.dataset import load_dataset
+    from emomon.offline.evaluate import evaluate_protocol
+    from emomon.offline.trainconfig import make_train_config
+
+    cfg = make_train_config(
+        None,
+        synthetic={"n_subjects": 3, "n_videos": 4, "trial_s": 10.0},
+        protocols=("loso",),
+        permutations=30,
+        n_boot=50,
+        cache_dir=str(tmp_path),
+    )
+    ds = load_dataset(cfg, progress=False)
+    res = evaluate_protocol(ds, cfg, "loso", progress=False, executor="serial")
+    for task, t in res.tasks.items():
+        assert t.permutation.n == 30
+        assert t.permutation.n_same == 30, task
+        assert set(t.permutation.null) == {t.metrics.balanced_accuracy}
+        assert t.p_value == 1.0
+        assert t.verdict == "inconclusive"
