@@ -297,7 +297,16 @@ class ModelContract:
                 + f"; from {montage.get('source')})"
             )
         for task, m in self.info.get("metrics", {}).items():
-            parts = [f"{k} {v:.3f}" for k, v in m.items() if isinstance(v, float)]
+            # An interval is shown only beside its permutation p (issue 15);
+            # models exported before that may carry one without.
+            tested = isinstance(m.get("p_value"), float)
+            parts = [
+                f"{k} {v:.3f}"
+                for k, v in m.items()
+                if isinstance(v, float) and (tested or not k.startswith("ci95"))
+            ]
+            if not tested:
+                parts.append("not tested (no permutation test)")
             lines.append(f"metrics       {task}: {', '.join(parts)}")
         return "\n".join(lines)
 

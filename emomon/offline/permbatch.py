@@ -7,9 +7,9 @@ so a batch of permutations is minimised together
 (:func:`~emomon.offline.linear_batch.fit_multinomial_many`: one L-BFGS per
 label set, advancing in step): every step reads a fold's windows once for all
 of them, a matrix product instead of one thin product per permutation. Each
-permutation's optimum is reached to the same gradient tolerance as a fit of
-its own (the solutions agree to that tolerance, not to the last bit), so its
-predictions and pooled balanced accuracy are those of a separate rerun. The
+permutation's optimum is reached by the same stopping rules as a fit of its
+own (the weights agree to ~1e-5, not to the last bit), so a prediction can
+differ only for a window that close to the decision boundary. The
 batches are fixed by index (``j // PERM_BATCH``), so a run gives the same
 null whichever executor runs it and however often it is
 resumed: a batch with any result missing is rerun whole.

@@ -48,6 +48,9 @@ _CHANCE: dict[str, Any] = {
 }
 
 
+NO_CI: tuple[None, None] = (None, None)
+
+
 def _v(x: float | None) -> float:
     """Return a plotted number: NaN where undefined."""
     return math.nan if x is None else float(x)
@@ -507,7 +510,9 @@ def plot_ablation(
                 "label": task,
                 "values": [c.balanced_accuracy if c else None for c in cells],
                 "cis": [
-                    c.ci95 if c and c.p_value is not None else (None, None)
+                    c.ci95
+                    if c and c.p_value is not None and c.ci_unit
+                    else (None, None)
                     for c in cells
                 ],
                 "majority": [

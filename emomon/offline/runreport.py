@@ -551,6 +551,7 @@ class AblationRow(_Record):
     p_value: float | None = None
     majority_balanced_accuracy: float | None = None
     n_permutations: int | None = None
+    ci_unit: str | None = None  # what the interval resampled (None: not shown)
 
     @classmethod
     def from_task(cls, setting: str, task: str, result: TaskResult) -> AblationRow:
@@ -560,10 +561,11 @@ class AblationRow(_Record):
             task,
             result.metrics.balanced_accuracy,
             result.metrics.auc,
-            result.ci95 if result.ci_unit is not None else (None, None),
+            result.ci95,
             result.p_value,
             result.majority_baseline.balanced_accuracy,
             result.permutation.n if result.permutation else None,
+            result.ci_unit,
         )
 
     @classmethod

@@ -457,7 +457,7 @@ def format_ablation(report: RunReport | Mapping[str, Any]) -> str:
             r.setting,
             r.task,
             fmt(r.balanced_accuracy),
-            _ci_text(r.ci95) if r.p_value is not None else "-",
+            _ci_text(r.ci95) if r.p_value is not None and r.ci_unit else "-",
             fmt(r.auc),
             fmt(r.majority_balanced_accuracy, 2),
             fmt_p(r.p_value),

@@ -99,6 +99,7 @@ def test_captured_report_writes_back_the_same_text(name: str) -> None:
                 assert t["permutation"].pop("n_same") == 0
     for row in (d.get("ablation") or {}).get("rows", []):
         assert row.pop("n_permutations") is None
+        assert row.pop("ci_unit") is None
     assert json.dumps(d, indent=2, ensure_ascii=False) + "\n" == text
 
 
