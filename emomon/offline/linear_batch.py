@@ -26,7 +26,11 @@ import numpy as np
 
 from emomon.offline.linear import ABSENT_BIAS, LinearFit, softmax_terms
 
-__all__ = ["fit_multinomial_many"]
+__all__ = ["ClassesDiffer", "fit_multinomial_many"]
+
+
+class ClassesDiffer(ValueError):
+    """A label set whose classes present differ from the first one's."""
 
 
 def fit_multinomial_many(
@@ -64,8 +68,8 @@ def fit_multinomial_many(
     -------
     list of LinearFit
         One per label set, in order. A task whose classes present differ
-        from the first problem's is not supported here (ValueError): the
-        caller fits such a label set alone.
+        from the first problem's is not supported here (:class:`ClassesDiffer`):
+        the caller fits such a label set alone.
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
     n, d = x.shape
@@ -82,7 +86,7 @@ def fit_multinomial_many(
             y = np.asarray(tg[t], dtype=np.int64)
             c = np.asarray(cw[t], dtype=np.float64)
             if not np.array_equal(_present(y, c, n_classes[t]), present[t]):
-                raise ValueError(f"task {t!r}: other classes present than the first")
+                raise ClassesDiffer(f"task {t!r}: other classes present than the first")
             s = np.where(np.isin(y, present[t]), c[y], 0.0)
             ys.append(np.clip(np.searchsorted(present[t], y), 0, present[t].size - 1))
             ss.append(s * (float(lw.get(t, 1.0)) / s.sum()))

@@ -142,7 +142,7 @@ def _fit_joint(
 
     from emomon.models import build_model
     from emomon.offline.linear import blas_threads, fit_multinomial
-    from emomon.offline.linear_batch import fit_multinomial_many
+    from emomon.offline.linear_batch import ClassesDiffer, fit_multinomial_many
 
     t = ds.table
     train = np.union1d(split.train, split.val)
@@ -168,7 +168,7 @@ def _fit_joint(
     with blas_threads(cfg.task_threads):
         try:
             fits = fit_multinomial_many(x_tr, targets, class_weights=cws, **opts)
-        except ValueError:  # classes present differ between label sets
+        except ClassesDiffer:  # classes present differ between label sets
             fits = [
                 fit_multinomial(x_tr, tg, class_weights=cw, **opts)
                 for tg, cw in zip(targets, cws, strict=True)
