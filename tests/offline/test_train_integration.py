@@ -23,6 +23,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 # the default 199 permutations run 6 subjects x 12 videos instead of the
 # configs' 8 x 20, a size fixed for the suite's time, also before the results.
 SMALLER = {"n_subjects": 6, "n_videos": 12}
+# Worker processes: the 199 reruns are most of each run, and CI has 2 cores
+# (auto keeps runs this small in one process).
+EXECUTOR = "process"
 
 
 def _smaller(cfg):
@@ -41,12 +44,14 @@ def test_intra_is_high_while_lovo_is_at_chance_without_emotion_effect(tmp_path):
         tmp_path / "lovo",
         progress=False,
         export=False,
+        executor=EXECUTOR,
     ).to_dict()
     intra = run_training(
         dataclasses.replace(cfg, protocols=("intra",), permutations=0),
         tmp_path / "intra",
         progress=False,
         export=False,
+        executor=EXECUTOR,
     ).to_dict()
     for task in ("valence", "arousal"):
         r_lovo = lovo["results"]["lovo"]["tasks"][task]
@@ -76,7 +81,7 @@ def test_both_protocols_side_by_side_in_one_report(tmp_path):
         n_boot=50,
         synthetic={**cfg.synthetic, "n_subjects": 3, "n_videos": 6},
     )
-    report = run_training(small, tmp_path / "run", progress=False, export=False)
+    report = run_training(small, tmp_path / "run", progress=False, export=False, executor=EXECUTOR)
     report = report.to_dict()
     assert list(report["results"]) == ["lovo", "intra"]
     saved = json.loads((tmp_path / "run" / "report.json").read_text())
@@ -88,7 +93,7 @@ def test_both_protocols_side_by_side_in_one_report(tmp_path):
 def test_lovo_is_above_chance_with_a_clear_emotion_effect(tmp_path):
     cfg = load_train_config(CONFIGS / "synthetic_effect.toml", cache_dir=str(tmp_path))
     assert cfg.synthetic["emotion_effect"] > 0
-    report = run_training(_smaller(cfg), tmp_path / "run", progress=False, export=False)
+    report = run_training(_smaller(cfg), tmp_path / "run", progress=False, export=False, executor=EXECUTOR)
     report = report.to_dict()
     for task in ("valence", "arousal"):
         r = report["results"]["lovo"]["tasks"][task]
@@ -108,7 +113,7 @@ def test_the_shuffled_label_control_is_at_chance_by_its_permutation_test(tmp_pat
     cfg = load_train_config(
         CONFIGS / "synthetic_effect.toml", cache_dir=str(tmp_path), labels="random"
     )
-    report = run_training(_smaller(cfg), tmp_path / "run", progress=False, export=False)
+    report = run_training(_smaller(cfg), tmp_path / "run", progress=False, export=False, executor=EXECUTOR)
     for task, r in report.results["lovo"].tasks.items():
         assert r.permutation is not None
         assert r.permutation.n == DEFAULT_PERMUTATIONS
@@ -144,7 +149,7 @@ def test_protocols_that_share_videos_are_marked_everywhere(tmp_path, monkeypatch
         n_boot=20,
         synthetic={**cfg.synthetic, "n_subjects": 3, "n_videos": 6},
     )
-    run_training(small, tmp_path / "run", progress=False, export=False)
+    run_training(small, tmp_path / "run", progress=False, export=False, executor=EXECUTOR)
     saved = json.loads((tmp_path / "run" / "report.json").read_text())["results"]
     assert saved["loso"]["content_dependent"] is True  # measured on the splits
     assert saved["loso"]["holds_out"].startswith("subjects")
