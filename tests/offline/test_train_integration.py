@@ -28,6 +28,10 @@ SMALLER = {"n_subjects": 6, "n_videos": 12}
 EXECUTOR = "process"
 
 
+def _run(cfg, out):
+    return run_training(cfg, out, progress=False, export=False, executor=EXECUTOR)
+
+
 def _smaller(cfg):
     return dataclasses.replace(cfg, synthetic={**cfg.synthetic, **SMALLER})
 
@@ -81,7 +85,7 @@ def test_both_protocols_side_by_side_in_one_report(tmp_path):
         n_boot=50,
         synthetic={**cfg.synthetic, "n_subjects": 3, "n_videos": 6},
     )
-    report = run_training(small, tmp_path / "run", progress=False, export=False, executor=EXECUTOR)
+    report = run_training(small, tmp_path / "run", progress=False, export=False)
     report = report.to_dict()
     assert list(report["results"]) == ["lovo", "intra"]
     saved = json.loads((tmp_path / "run" / "report.json").read_text())
@@ -93,7 +97,7 @@ def test_both_protocols_side_by_side_in_one_report(tmp_path):
 def test_lovo_is_above_chance_with_a_clear_emotion_effect(tmp_path):
     cfg = load_train_config(CONFIGS / "synthetic_effect.toml", cache_dir=str(tmp_path))
     assert cfg.synthetic["emotion_effect"] > 0
-    report = run_training(_smaller(cfg), tmp_path / "run", progress=False, export=False, executor=EXECUTOR)
+    report = _run(_smaller(cfg), tmp_path / "run")
     report = report.to_dict()
     for task in ("valence", "arousal"):
         r = report["results"]["lovo"]["tasks"][task]
@@ -113,7 +117,7 @@ def test_the_shuffled_label_control_is_at_chance_by_its_permutation_test(tmp_pat
     cfg = load_train_config(
         CONFIGS / "synthetic_effect.toml", cache_dir=str(tmp_path), labels="random"
     )
-    report = run_training(_smaller(cfg), tmp_path / "run", progress=False, export=False, executor=EXECUTOR)
+    report = _run(_smaller(cfg), tmp_path / "run")
     for task, r in report.results["lovo"].tasks.items():
         assert r.permutation is not None
         assert r.permutation.n == DEFAULT_PERMUTATIONS
@@ -149,7 +153,7 @@ def test_protocols_that_share_videos_are_marked_everywhere(tmp_path, monkeypatch
         n_boot=20,
         synthetic={**cfg.synthetic, "n_subjects": 3, "n_videos": 6},
     )
-    run_training(small, tmp_path / "run", progress=False, export=False, executor=EXECUTOR)
+    run_training(small, tmp_path / "run", progress=False, export=False)
     saved = json.loads((tmp_path / "run" / "report.json").read_text())["results"]
     assert saved["loso"]["content_dependent"] is True  # measured on the splits
     assert saved["loso"]["holds_out"].startswith("subjects")
