@@ -55,7 +55,6 @@ def test_intra_is_high_while_lovo_is_at_chance_without_emotion_effect(tmp_path):
         tmp_path / "intra",
         progress=False,
         export=False,
-        executor=EXECUTOR,
     ).to_dict()
     for task in ("valence", "arousal"):
         r_lovo = lovo["results"]["lovo"]["tasks"][task]
