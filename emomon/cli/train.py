@@ -258,7 +258,8 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         "--importance",
         type=nonneg_int,
         help="permutation importance: shuffles per channel x band of each fold's "
-        "held-out windows (default 5 for logreg, 0 = off for neural models)",
+        "held-out windows, for the importance scalp map (default 0 = off: "
+        "5 about doubles a cold logreg run)",
     )
     p.add_argument("--n-boot", type=nonneg_int, help="bootstrap resamples (1000)")
     p.add_argument("--seed", type=int)

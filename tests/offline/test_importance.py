@@ -150,7 +150,8 @@ def test_pool_importance_sums_the_folds() -> None:
 
 
 def test_when_importance_runs() -> None:
-    assert importance_repeats(TrainConfig()) == DEFAULT_REPEATS  # logreg
+    assert importance_repeats(TrainConfig()) == 0  # opt-in: it costs a run again
+    assert importance_repeats(TrainConfig(importance=DEFAULT_REPEATS)) == 5
     assert importance_repeats(TrainConfig(model="mlp")) == 0
     assert importance_repeats(TrainConfig(model="mlp", importance=3)) == 3
     assert importance_repeats(TrainConfig(importance=0)) == 0

@@ -149,6 +149,7 @@ def test_protocols_that_share_videos_are_marked_everywhere(tmp_path, monkeypatch
         cfg,
         protocols=("lovo", "loso", "intra"),
         permutations=0,
+        importance=1,
         n_boot=20,
         synthetic={**cfg.synthetic, "n_subjects": 3, "n_videos": 6},
     )
