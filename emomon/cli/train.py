@@ -154,6 +154,7 @@ def run_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         export=False if args.no_export else None,
         mode=args.mode,
+        paper_plots=args.paper_plots,
         **_executor_args(args),
     )
     _print_montage(report)
@@ -185,6 +186,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             labels=labels if len(labels) > 1 else None,
             progress=not args.quiet,
             mode=args.mode,
+            paper_plots=args.paper_plots,
             **_executor_args(args),
         )
         print(format_ablation(report))
@@ -195,6 +197,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             export=False,
             mode=args.mode,
+            paper_plots=args.paper_plots,
             **_executor_args(args),
         )
         _print_montage(report)
@@ -253,6 +256,13 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         "in README 'Permutation reruns of logreg'; 0 for neural models, whose "
         "reruns retrain every fold). Without a test the report shows no "
         "interval and says 'not tested'",
+    )
+    p.add_argument(
+        "--paper-plots",
+        action="store_true",
+        help="also draw the paper plots (scalp maps of the band features and of "
+        "the importance, per subject, ROC, permutation null, learning curves; "
+        "2-3 s a protocol); their data is in report.json either way",
     )
     p.add_argument(
         "--importance",

@@ -86,6 +86,7 @@ def write_report(
     out_dir: Path | str,
     *,
     plots: bool = True,
+    paper_plots: bool = False,
     dpi: int = 120,
     sort_keys: bool = False,
 ) -> list[Path]:
@@ -95,8 +96,9 @@ def write_report(
     ``per_video.csv``, ``per_subject.csv``, ``per_fold.csv`` (long format, one row per
     protocol, task and group/fold; blanks for undefined values),
     ``ablation.csv`` when the report has an ablation section, and the PNG plots
-    ``per_video_<protocol>.png``, ``confusion_<protocol>.png``, the paper plots
-    of each protocol (:func:`~emomon.offline.paperplots.write_paper_plots`:
+    ``per_video_<protocol>.png``, ``confusion_<protocol>.png``, with
+    ``paper_plots`` the paper plots of each protocol
+    (:func:`~emomon.offline.paperplots.write_paper_plots`:
     ``features_topomap_``, ``importance_topomap_``, ``per_subject_``, ``roc_``,
     ``null_``, ``learning_curves_<protocol>.png``, those its data allows),
     ``protocols.png`` (two or more protocols) and ``ablation.png``. Tables are
@@ -112,6 +114,9 @@ def write_report(
     plots : bool
         Draw the PNG plots. Without matplotlib (``pip install "emomon[train]"``)
         they are skipped with a warning.
+    paper_plots : bool
+        Draw the paper plots too (2-3 s a protocol: MNE's scalp maps). Their
+        data is in report.json either way, so they can be drawn later.
     dpi : int
         Resolution of the PNGs.
     sort_keys : bool
@@ -162,7 +167,8 @@ def write_report(
             png = fn(result, out / f"{kind}_{stem}.png", name=name, dpi=dpi)
             if png is not None:
                 written.append(png)
-        written += write_paper_plots(result, out, stem=stem, name=name, dpi=dpi)
+        if paper_plots:
+            written += write_paper_plots(result, out, stem=stem, name=name, dpi=dpi)
     for fn, fname in (
         (plot_protocols, "protocols.png"),
         (plot_ablation, "ablation.png"),

@@ -92,6 +92,7 @@ def run_training(
     executor: FoldExecutor | str = "auto",
     ray_address: str | None = None,
     mode: str = "new",
+    paper_plots: bool = False,
 ) -> RunReport:
     """Cross-validate every protocol of ``cfg``, export the model, write the reports.
 
@@ -117,6 +118,8 @@ def run_training(
         ``new`` refuses a non-empty ``out_dir``; ``resume`` continues the run in
         it (the same config and data), rerunning only the unfinished tasks;
         ``overwrite`` replaces an earlier emomon run.
+    paper_plots : bool
+        Also draw the paper plots (:func:`~emomon.offline.report.write_report`).
 
     Returns
     -------
@@ -163,7 +166,7 @@ def run_training(
             report = report.with_export(
                 export_model(ds, cfg, report, out, progress=progress)
             )
-        write_report(report, out)
+        write_report(report, out, paper_plots=paper_plots)
     except BaseException:
         folder.abandon()
         raise
@@ -361,6 +364,7 @@ def run_ablation(
     executor: FoldExecutor | str = "auto",
     ray_address: str | None = None,
     mode: str = "new",
+    paper_plots: bool = False,
 ) -> RunReport:
     """Run the seed papers' factor experiments: bands, label methods, or both.
 
@@ -382,6 +386,8 @@ def run_ablation(
     executor : FoldExecutor or {"auto", "serial", "process", "ray"}
     ray_address : str, optional
     mode : {"new", "resume", "overwrite"}
+        As for :func:`run_training`.
+    paper_plots : bool
         As for :func:`run_training`.
 
     Returns
@@ -465,7 +471,7 @@ def run_ablation(
             results={protocol: first[1]},
             ablation=Ablation(kind, protocol, tuple(rows)),
         )
-        write_report(report, folder.path)
+        write_report(report, folder.path, paper_plots=paper_plots)
     except BaseException:
         folder.abandon()
         raise

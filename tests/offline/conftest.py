@@ -193,5 +193,7 @@ def effect_run(tmp_path_factory: pytest.TempPathFactory):
         **over,
     )
     out = root / "run"
-    report = run_training(cfg, out, progress=False, export=False, executor="serial")
+    report = run_training(
+        cfg, out, progress=False, export=False, executor="serial", paper_plots=True
+    )
     return report, out

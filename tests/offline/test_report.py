@@ -185,7 +185,7 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
     out = tmp_path_factory.mktemp("report")
-    return out, write_report(make_report(), out / "run")
+    return out, write_report(make_report(), out / "run", paper_plots=True)
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:

@@ -153,7 +153,9 @@ def test_protocols_that_share_videos_are_marked_everywhere(tmp_path, monkeypatch
         n_boot=20,
         synthetic={**cfg.synthetic, "n_subjects": 3, "n_videos": 6},
     )
-    run_training(small, tmp_path / "run", progress=False, export=False)
+    run_training(
+        small, tmp_path / "run", progress=False, export=False, paper_plots=True
+    )
     saved = json.loads((tmp_path / "run" / "report.json").read_text())["results"]
     assert saved["loso"]["content_dependent"] is True  # measured on the splits
     assert saved["loso"]["holds_out"].startswith("subjects")
