@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emomon.offline._jsonread import to_jsonable
+from emomon.offline._jsonread import _float as _f
+from emomon.offline._jsonread import _seq, to_jsonable
 
 if TYPE_CHECKING:  # pragma: no cover
     from emomon.offline.crossval import CVResult
@@ -62,23 +63,9 @@ KIND_UNITS = {
 Matrix = tuple[tuple[float | None, ...], ...]
 
 
-def _f(x: Any) -> float | None:
-    if x is None or isinstance(x, (bool, str)):
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def _i(x: Any) -> int | None:
     v = _f(x)
     return None if v is None else int(v)
-
-
-def _seq(x: Any) -> list[Any]:
-    return list(x) if isinstance(x, (list, tuple)) else []
 
 
 def _floats(x: Any) -> tuple[float | None, ...]:
