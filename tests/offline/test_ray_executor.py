@@ -128,7 +128,9 @@ def test_a_ray_run_writes_the_serial_report_though_a_worker_dies(
     assert list(ray_report["results"]) == ["lovo", "loso"]
     assert ray_report["results"]["lovo"]["tasks"]["valence"]["permutation"]["n"] == 1
     records = _task_records(run)
-    assert len(records) == 4 + 3 + 2  # folds of lovo and loso, a permutation each
+    # The folds of lovo and loso and lovo's permutation: loso's swaps subjects,
+    # who all give a video the same label here, so it is not fit (issue 15).
+    assert len(records) == 4 + 3 + 1
     assert records == _task_records(serial_run)
     for name in ("per_video.csv", "per_subject.csv", "per_fold.csv"):
         assert (run / name).read_text() == (serial_run / name).read_text(), name
