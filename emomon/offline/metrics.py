@@ -730,14 +730,30 @@ def permute_videos(
     ndarray of int, shape (n_trials,)
         ``perm`` such that ``labels[perm]`` are the permuted trial labels.
     """
+    subj, vid, gen = trial_arrays(trial_subjects, trial_videos, rng)
+    videos = np.unique(vid)
+    pi = dict(zip(videos, gen.permutation(videos), strict=True))
+    return permute_by_donor(subj, vid, lambda s, v: (s, pi[v]), rng=gen)
+
+
+def trial_arrays(
+    trial_subjects: np.ndarray | Sequence[str],
+    trial_videos: np.ndarray | Sequence[str],
+    rng: np.random.Generator | int | None,
+) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """Check and convert a permutation's inputs: (subjects, videos) as str, a Generator.
+
+    Raises
+    ------
+    ValueError
+        When the two are not 1-D arrays of the same length.
+    """
     subj = np.asarray(trial_subjects).astype(str)
     vid = np.asarray(trial_videos).astype(str)
     if subj.shape != vid.shape or subj.ndim != 1:
         raise ValueError("trial_subjects and trial_videos must be 1-D, same length")
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    videos = np.unique(vid)
-    pi = dict(zip(videos, gen.permutation(videos), strict=True))
-    return permute_by_donor(subj, vid, lambda s, v: (s, pi[v]), rng=gen)
+    return subj, vid, gen
 
 
 def permute_by_donor(

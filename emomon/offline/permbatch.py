@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emomon.dsp.normalize import fit_zscore, model_input
 from emomon.offline.crossval import (
     pool_folds,
     pooled_balanced_accuracy,
@@ -43,6 +42,7 @@ from emomon.offline.tasks import (
     PermutationResult,
     PermutationTask,
     fit_fold,
+    fold_input,
     fold_tasks,
     torch_threads,
 )
@@ -144,16 +144,9 @@ def _fit_joint(
     from emomon.offline.linear import blas_threads, fit_multinomial
     from emomon.offline.linear_batch import ClassesDiffer, fit_multinomial_many
 
-    t = ds.table
     train = np.union1d(split.train, split.val)
-    mean, std = fit_zscore(t.X[train], layout=ds.layout)
-
-    def prep(idx: np.ndarray) -> np.ndarray:
-        return model_input(
-            t.X[idx], mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names
-        )
-
-    x_tr, x_te = prep(train), prep(split.test)
+    prep = fold_input(ds, train)
+    x_tr, x_te = prep(ds.table.X[train]), prep(ds.table.X[split.test])
     tasks = {name: len(c) for name, c in ds.tasks.items()}
     model = build_model(
         cfg.model, input_shape=x_tr.shape[1:], tasks=tasks, **cfg.hparams

@@ -39,6 +39,7 @@ from emomon.offline.metrics import (
     permute_videos,
     predict,
     summarize,
+    trial_arrays,
 )
 from emomon.offline.runreport import ALPHA, Metrics, Permutation
 
@@ -155,11 +156,7 @@ def permute_subjects(
     ndarray of int, shape (n_trials,)
         ``perm`` such that ``labels[perm]`` are the permuted trial labels.
     """
-    subj = np.asarray(trial_subjects).astype(str)
-    vid = np.asarray(trial_videos).astype(str)
-    if subj.shape != vid.shape or subj.ndim != 1:
-        raise ValueError("trial_subjects and trial_videos must be 1-D, same length")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    subj, vid, gen = trial_arrays(trial_subjects, trial_videos, rng)
     names = np.unique(subj)
     pi = dict(zip(names, gen.permutation(names), strict=True))
     return permute_by_donor(subj, vid, lambda s, v: (pi[s], v), rng=gen)

@@ -14,7 +14,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,6 +260,21 @@ class FoldResult:
         )
 
 
+def fold_input(ds: Dataset, train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Return the map from features to model input fitted on a fold's training part.
+
+    z-scored with the statistics of the windows ``train``, then laid out for the
+    model (:func:`~emomon.dsp.normalize.model_input`).
+    """
+    t = ds.table
+    mean, std = fit_zscore(t.X[train], layout=ds.layout)
+
+    def prep(x: np.ndarray) -> np.ndarray:
+        return model_input(x, mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names)
+
+    return prep
+
+
 def fit_fold(ds: Dataset, task: FoldTask, *, importance: int = 0) -> FoldResult:
     """Normalise with training statistics, fit, predict one fold's test windows.
 
@@ -281,10 +296,7 @@ def fit_fold(ds: Dataset, task: FoldTask, *, importance: int = 0) -> FoldResult:
         # No early stopping to feed: the inner validation windows are training
         # windows like the others (all from training videos/subjects).
         train, val = np.union1d(train, val), val[:0]
-    mean, std = fit_zscore(t.X[train], layout=ds.layout)
-
-    def prep_x(x: np.ndarray) -> np.ndarray:
-        return model_input(x, mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names)
+    prep_x = fold_input(ds, train)
 
     def prep(idx: np.ndarray) -> np.ndarray:
         return prep_x(t.X[idx])
