@@ -225,7 +225,8 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
     p.add_argument("--data-dir", type=Path, help="dataset directory")
     p.add_argument(
         "--protocol",
-        help="lovo, loso, subject-lovo, seed-split, intra; a comma list runs several "
+        help="lovo, loso, subject-lovo, seed-split, intra, eav-authors; a comma list "
+        "runs several "
         "side by side (the first is exported), e.g. lovo,intra (default lovo)",
     )
     p.add_argument("--model", help="logreg, mlp, cnn2d, mtcnn, cnn_transformer")

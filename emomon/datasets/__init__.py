@@ -22,6 +22,7 @@ READERS: dict[str, str] = {
     "amigos": "emomon.datasets.amigos:AmigosReader",
     "seed": "emomon.datasets.seed:SeedReader",
     "seed-features": "emomon.datasets.seed:SeedFeaturesReader",
+    "eav": "emomon.datasets.eav:EavReader",
     "openbci": "emomon.datasets.openbci:OpenBCIReader",
     "mne": "emomon.datasets.mne_reader:MNEReader",
     "synthetic": "emomon.datasets.synthetic:SyntheticReader",

@@ -83,6 +83,15 @@ HOLDOUTS: dict[str, Holdout] = {
         shares_videos=False,
         unit="video",
     ),
+    "eav-authors": Holdout(
+        holds_out="windows in time, within each subject (per class the last 24/80 "
+        "in recorded order; a trial can have windows on both sides)",
+        exchangeable="trial (within subject; windows of a trial share its label)",
+        question="The EAV authors' within-subject benchmark: later trials of each "
+        "class from earlier ones of the same person and session.",
+        shares_videos=False,
+        unit="trial",
+    ),
     "intra": Holdout(
         holds_out="windows (the same trials are on both sides)",
         exchangeable="trial (within subject; windows of a trial share its label)",
