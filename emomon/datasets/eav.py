@@ -507,16 +507,21 @@ def _read_eeg(path: Path, n_trials: int, n_channels: int) -> tuple[Any, str]:
             arr = np.asarray(ds[()], dtype=np.float64).T
             variable = names[0]
     else:
+        # loadmat peaks at one copy of the array (measured: 0.52 GB for the
+        # 0.48 GB seg1, compressed or not; benchmarks/bench_eav_memory.py).
         mat = load_mat(path, expected, EEG_VARIABLES)
         names = [v for v in EEG_VARIABLES if v in mat]
         if not names:
+            found = sorted(k for k in mat if not k.startswith("__"))
             raise DatasetError(
-                f"{path.name}: no variable seg1 or seg; expected {expected}"
+                f"{path.name}: no variable seg1 or seg (found {found[:4]}); "
+                f"expected {expected}"
             )
         variable = names[0]
         arr = mat.pop(variable)
         del mat
-        if arr.dtype != np.float64 and arr.dtype.kind in "iuf":
+        if arr.dtype.kind in "iu" or arr.dtype == np.float32:
+            # Converted once; the trials are then views of the float64 array.
             arr = arr.astype(np.float64, order="F")
     if (
         arr.ndim != 3

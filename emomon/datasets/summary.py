@@ -26,6 +26,8 @@ class DatasetSummary:
     scale: tuple[float, float] | None = None
     videos: set[str] = field(default_factory=set)
     amplitude_uv: list[float] = field(default_factory=list)
+    #: The reader assumed the channel names (files without names, EAV).
+    channels_assumed: bool = False
 
     def add(self, trial: Trial) -> None:
         """Count ``trial`` in the summary."""
@@ -33,6 +35,7 @@ class DatasetSummary:
             self.subjects.append(trial.subject)
         self.n_trials += 1
         self.channels = self.channels or trial.ch_names
+        self.channels_assumed |= trial.meta.get("channels_assumed") is True
         self.sfreqs.add(trial.sfreq)
         self.durations_s.append(trial.duration_s)
         if trial.baseline is not None:
@@ -53,7 +56,15 @@ class DatasetSummary:
             ("subjects", f"{len(self.subjects)} ({_span(self.subjects)})"),
             ("videos", str(len(self.videos))),
             ("trials", str(self.n_trials)),
-            ("channels", f"{len(self.channels)}: {' '.join(self.channels)}"),
+            (
+                "channels",
+                f"{len(self.channels)}: {' '.join(self.channels)}"
+                + (
+                    " (ASSUMED: the files carry no names)"
+                    if self.channels_assumed
+                    else ""
+                ),
+            ),
             ("sfreq (Hz)", ", ".join(f"{s:g}" for s in sorted(self.sfreqs))),
             (
                 "trial duration (s)",

@@ -41,6 +41,8 @@ class Dataset:
         The headset montage the channels were picked for (``cfg.montage``).
     session_split : (int, int) or None
         The reader's ``session_split`` (``seed-split``'s trial numbers).
+    channels_assumed : bool
+        The channel names are the reader's assumption (files without names).
     """
 
     table: FeatureTable
@@ -49,6 +51,7 @@ class Dataset:
     layout: str
     montage: MontagePick | None = None
     session_split: tuple[int, int] | None = None
+    channels_assumed: bool = False
 
     def window_labels(
         self, trial_labels: Mapping[str, np.ndarray] | None = None
@@ -171,7 +174,16 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
             scale=table.scale or (1.0, 9.0),
             seed=cfg.seed,
         )
-    return Dataset(table, tasks, trial_labels, spec.layout, pick, reader.session_split)
+    return Dataset(
+        table,
+        tasks,
+        trial_labels,
+        spec.layout,
+        pick,
+        reader.session_split,
+        # Set by readers of files without channel names (EAV).
+        bool(getattr(reader, "channels_assumed", False)),
+    )
 
 
 def montage_pick(
@@ -217,4 +229,5 @@ def dataset_info(ds: Dataset) -> DatasetInfo:
             for task, lab in ds.trial_labels.items()
         },
         montage=None if ds.montage is None else ds.montage.to_dict(),
+        channels_assumed=ds.channels_assumed,
     )

@@ -503,7 +503,9 @@ class DatasetInfo(_Record):
 
     ``class_balance`` gives the trials per class of each task. ``montage`` is
     the headset montage of ``train --montage`` (name, its channels, source,
-    ``shared`` and ``missing`` channels), None without one.
+    ``shared`` and ``missing`` channels), None without one. ``channels_assumed``:
+    the dataset's files carry no channel names and ``ch_names`` are the reader's
+    assumption (EAV); written only when true.
     """
 
     name: str | None = None
@@ -515,15 +517,19 @@ class DatasetInfo(_Record):
     sfreq: float | None = None
     class_balance: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     montage: Mapping[str, Any] | None = None
+    channels_assumed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict; ``montage`` only when set.
 
-        (Reports of runs without a montage keep the layout they always had.)
+        (Reports of runs without a montage keep the layout they always had; so
+        do those whose channels are named in the files.)
         """
         d = super().to_dict()
         if d.get("montage") is None:
             d.pop("montage", None)
+        if not d.get("channels_assumed"):
+            d.pop("channels_assumed", None)
         return d
 
     @classmethod
@@ -531,6 +537,7 @@ class DatasetInfo(_Record):
         montage = d.get("montage")
         return {
             "montage": dict(montage) if isinstance(montage, Mapping) else None,
+            "channels_assumed": d.get("channels_assumed") is True,
             "ch_names": tuple(str(c) for c in _seq(d.get("ch_names"))),
             "class_balance": {
                 str(k): tuple(_int(c) or 0 for c in _seq(v))

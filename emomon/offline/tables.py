@@ -277,6 +277,8 @@ def _header(report: RunReport) -> str:
         ]
         name = ds.name or "dataset"
         parts.append(f"{name} ({', '.join(counts)})" if counts else name)
+        if ds.channels_assumed:
+            parts.append("channel names ASSUMED (the files carry none)")
     runs = report.results.values()
     models = sorted({r.model for r in runs if r.model is not None})
     labels = sorted({r.labels for r in runs if r.labels is not None})
