@@ -38,10 +38,11 @@ all names must agree on one parity); otherwise from the option
 ``listening_rows`` ("even" or "odd": the 0-based label rows that are listening);
 with neither, a condition other than "both" is refused. The rule used is logged.
 
-Stimuli and video ids: every subject followed the same pseudo-random class
-sequence (the authors' README) with pre-recorded clips of one actor, so trial
-``NNN`` is taken as the same stimulus for every subject: ``video = "t001"`` ..
-``"t200"`` (one id = one trial position across subjects). The ``Video`` clips
+Stimuli and video ids: the authors' README describes one pseudo-random class
+sequence ("[A, A, C, C, S, S, H, A, ...]") for the experiment and pre-recorded
+clips of one actor, so trial ``NNN`` is taken as the same stimulus for every
+subject: ``video = "t001"`` .. ``"t200"`` (one id = one trial position across
+subjects). The ``Video`` clips
 are the camera recording of the participant, not the stimulus, so the release
 cannot prove that the clips shown were identical (participants picked scripts
 in a screening phase); cross-subject protocols (``loso``) therefore share

@@ -43,8 +43,8 @@ def eav_authors_splits(t: _Table, val_fraction: float, seed: int) -> list[Split]
     Parameters
     ----------
     t : _Table
-        The window table of :func:`~emomon.offline.protocols.make_splits`; its
-        labels are required.
+        The window table of :func:`~emomon.offline.protocols.make_splits`; the
+        cut is made per class when it has labels.
     val_fraction : float
         Share of the wholly-training trials held out for validation.
     seed : int
@@ -58,7 +58,7 @@ def eav_authors_splits(t: _Table, val_fraction: float, seed: int) -> list[Split]
     Raises
     ------
     DatasetError
-        Without labels, or when no subject has windows on both sides.
+        When no subject has windows on both sides.
     """
     from emomon.offline.protocols import (
         Split,
@@ -70,19 +70,16 @@ def eav_authors_splits(t: _Table, val_fraction: float, seed: int) -> list[Split]
         _unit_majority,
     )
 
-    if t.l_code is None:
-        raise DatasetError(
-            "protocol eav-authors splits each class's windows in time and needs "
-            "class labels; train with {targets} class",
-            params=("targets",),
-        )
+    # Without labels (never from the trainer, which passes them) a subject's
+    # windows form one group.
+    l_code = np.zeros(t.subj.size, np.int64) if t.l_code is None else t.l_code
     num, den = AUTHORS_TRAIN_SHARE
     # Recorded order: trial id, then position in the table (stable sort).
     order = np.argsort(np.asarray(t.trial), kind="stable")
     is_train = np.zeros(t.subj.size, dtype=bool)
     for s in range(t.subject_names.size):
-        for c in np.unique(t.l_code):
-            rows = order[(t.s_code[order] == s) & (t.l_code[order] == c)]
+        for c in np.unique(l_code):
+            rows = order[(t.s_code[order] == s) & (l_code[order] == c)]
             is_train[rows[: rows.size * num // den]] = True
     splits = []
     for s, name in enumerate(t.subject_names):
@@ -101,7 +98,7 @@ def eav_authors_splits(t: _Table, val_fraction: float, seed: int) -> list[Split]
         # Trials wholly on the training side may go to validation.
         straddle = np.unique(t.t_code[test])
         cand = np.setdiff1d(np.unique(t.t_code[train]), straddle)
-        labels = None if cand.size == 0 else _unit_majority(t.t_code, t.l_code, cand)
+        labels = None if cand.size == 0 else _unit_majority(t.t_code, l_code, cand)
         val_units = _pick_val(
             cand, _n_val(cand.size, val_fraction), _fold_rng(seed, name), labels
         )

@@ -36,9 +36,7 @@ def eav_eeg(n_times: int, n_trials: int, seed: int = 0) -> np.ndarray:
     eeg = rng.normal(0.0, 10.0, (n_times, N_CHANNELS, n_trials))
     t = np.arange(n_times) / 500.0
     emotion = (np.arange(n_trials) // 2) % len(EMOTIONS)
-    eeg += (
-        4.0 * emotion[None, None, :] * np.sin(2 * np.pi * 10.0 * t)[:, None, None]
-    )
+    eeg += 4.0 * emotion[None, None, :] * np.sin(2 * np.pi * 10.0 * t)[:, None, None]
     return eeg
 
 

@@ -37,7 +37,7 @@ def test_layout_seg_seg1_unpadded_folders_and_media_names(eav_root, caplog):
         assert get_reader("eav", data_dir).subjects() == ["2", "10"]
     reader = get_reader("eav", root.parent)
     assert reader.classes == CLASSES
-    for sid, (folder, seg, label) in written.items():
+    for sid, (_folder, seg, label) in written.items():
         with caplog.at_level(logging.INFO, logger="emomon.datasets.eav"):
             trials = reader.read_subject(f"subject{sid}")
         assert "from 20 Video file names: 0-based label rows even" in caplog.text
@@ -47,12 +47,15 @@ def test_layout_seg_seg1_unpadded_folders_and_media_names(eav_root, caplog):
         assert listening == list(range(0, 20, 2))  # odd NNN = listening
         assert [t.video for t in trials] == [f"t{k + 1:03d}" for k in listening]
         for t, k in zip(trials, listening, strict=True):
-            assert t.subject == sid and t.sfreq == 500.0
-            assert t.ch_names == CHANNELS and t.ch_names[0] == "Fp1"
+            assert t.subject == sid
+            assert t.sfreq == 500.0
+            assert t.ch_names == CHANNELS
+            assert t.ch_names[0] == "Fp1"
             np.testing.assert_array_equal(t.eeg, seg[:, :, k].T)
             assert not t.eeg.flags.owndata  # a view of the file's array
             assert t.label == CLASSES[rows[k] // 2]
-            assert t.meta["condition"] == "listening" and t.meta["trial"] == k + 1
+            assert t.meta["condition"] == "listening"
+            assert t.meta["trial"] == k + 1
             assert t.meta["channels_assumed"] is True
             assert t.meta["variable"] == ("seg1" if sid == "2" else "seg")
     assert reader.files("10")[0].name == "subject10_eeg.mat"
@@ -67,7 +70,8 @@ def test_real_shape_layout(tmp_path):
     t0 = time.perf_counter()
     both = get_reader("eav", root, condition="both").read_subject("1")
     assert time.perf_counter() - t0 < 10.0
-    assert len(both) == 200 and both[-1].video == "t200"
+    assert len(both) == 200
+    assert both[-1].video == "t200"
     assert {t.meta["condition"] for t in both[0::2]} == {"listening"}
     assert {t.meta["condition"] for t in both[1::2]} == {"speaking"}
     assert [sum(t.label == c for t in both) for c in CLASSES] == [40] * 5
@@ -81,11 +85,14 @@ def test_condition_from_option_without_video_and_refusal(tmp_path, raises_one_li
     _, seg, label = write_eav_subject(
         root, 3, listening_rows="odd", video=False, seed=3
     )
-    with raises_one_line(DatasetError, "Video", "listening_rows=even", "condition=both"):
+    with raises_one_line(
+        DatasetError, "Video", "listening_rows=even", "condition=both"
+    ):
         get_reader("eav", root).read_subject("3")
     # condition=both needs no rule; the condition is then unknown.
     both = get_reader("eav", root, condition="both").read_subject("3")
-    assert len(both) == 20 and {t.meta["condition"] for t in both} == {""}
+    assert len(both) == 20
+    assert {t.meta["condition"] for t in both} == {""}
     odd = get_reader("eav", root, listening_rows="odd").read_subject("3")
     rows = np.argmax(label, axis=0)
     assert [t.meta["trial"] for t in odd] == [k + 1 for k in range(20) if rows[k] % 2]
@@ -122,7 +129,8 @@ def test_channel_override_and_options(eav_root, raises_one_line):
     names = [f"e{i}" for i in range(29)] + ["cz"]
     reader = get_reader("eav", root, channels=",".join(names))
     trial = reader.read_subject("2")[0]
-    assert trial.ch_names[-1] == "Cz" and trial.meta["channels_assumed"] is False
+    assert trial.ch_names[-1] == "Cz"
+    assert trial.meta["channels_assumed"] is False
     assert reader.channel_names("2") == trial.ch_names
     assert reader.cache_token()["options"]["channels"][-1] == "Cz"
     assert get_reader("eav", root, channels=names).ch_names == trial.ch_names
@@ -139,8 +147,10 @@ def test_channel_override_and_options(eav_root, raises_one_line):
 def test_datasets_check_marks_assumed_channels(eav_root):
     root, _ = eav_root
     text = summarize(get_reader("eav", root), progress=False).format()
-    assert "channels" in text and "Fp1 Fp2 F7" in text
-    assert "ASSUMED" in text and "labels" in text
+    assert "channels" in text
+    assert "Fp1 Fp2 F7" in text
+    assert "ASSUMED" in text
+    assert "labels" in text
     reader = get_reader("eav", root, channels=",".join(CHANNELS))
     assert "ASSUMED" not in summarize(reader, progress=False).format()
 
@@ -155,7 +165,8 @@ def test_v73_hdf5_layout(tmp_path):
     rows = np.argmax(label, axis=0)
     for k, t in enumerate(trials):
         np.testing.assert_array_equal(t.eeg, seg[:, :, k].T)
-        assert t.label == CLASSES[rows[k] // 2] and t.meta["variable"] == "seg"
+        assert t.label == CLASSES[rows[k] // 2]
+        assert t.meta["variable"] == "seg"
         assert t.eeg.flags.c_contiguous
 
 
