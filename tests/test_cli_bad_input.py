@@ -135,6 +135,7 @@ _EXPECTED_FILES = {
     "amigos": "Data_Preprocessed_P01.mat",
     "seed": "Preprocessed_EEG/<subject>_<date>.mat",
     "seed-features": "ExtractedFeatures/<subject>_<date>.mat",
+    "eav": "EAV/subjectN/EEG/subjectN_eeg.mat",
     "openbci": "OpenBCI GUI .txt",
     "mne": ".edf",
 }
