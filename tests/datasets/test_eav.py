@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 import numpy as np
@@ -155,7 +156,7 @@ def test_datasets_check_marks_assumed_channels(eav_root):
     assert "ASSUMED" not in summarize(reader, progress=False).format()
 
 
-def test_v73_hdf5_layout(tmp_path):
+def test_v73_hdf5_layout(tmp_path, monkeypatch, raises_one_line):
     pytest.importorskip("h5py")
     root = tmp_path / "EAV"
     _, seg, label = write_eav_subject(root, 5, v73=True, variable="seg", seed=5)
@@ -168,6 +169,9 @@ def test_v73_hdf5_layout(tmp_path):
         assert t.label == CLASSES[rows[k] // 2]
         assert t.meta["variable"] == "seg"
         assert t.eeg.flags.c_contiguous
+    monkeypatch.setitem(sys.modules, "h5py", None)  # as if not installed
+    with raises_one_line(DatasetError, "subject5_eeg_label.mat", "v7.3", "mat73"):
+        get_reader("eav", root).read_subject("5")
 
 
 def test_bad_input_names_the_file(tmp_path, raises_one_line):
