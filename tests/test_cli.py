@@ -152,3 +152,39 @@ def test_console_entry_point_runs(tmp_path):
     )
     assert res.returncode == 2
     assert res.stderr.startswith("emomon: error:")
+
+
+def test_train_seed5_raw_cnt_lovo_exports(tmp_path, capsys, monkeypatch):
+    """SEED-V from Neuroscan .cnt (written by the tests, read by MNE) trains by film.
+
+    The film times are shrunk to 3.2 s (the reader's default is the published
+    hour-long table); one subject keeps the run short.
+    """
+    import json
+
+    from emomon.datasets import seed5
+    from tests.datasets import seedv
+
+    spans = seedv.short_spans(film_s=3.2, gap_s=0.2)
+    monkeypatch.setattr(seed5, "SESSION_SPANS", spans)
+    data = tmp_path / "SEED-V"
+    seedv.write_session(data, 1, 1, seedv.session_counts(spans[1]))
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "seed5", "--data-dir", str(data)]
+    args += ["--targets", "class", "--model", "logreg", "--permutations", "0"]
+    args += ["--protocol", "lovo", "--dataset-option", "sfreq=250", "--n-boot", "20"]
+    args += ["--no-cache", "--quiet", "--jobs", "1", "--out", str(out)]
+    assert main(args) == 0
+    assert (out / "model.onnx").is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert float(report["config"]["dataset_options"]["sfreq"]) == 250.0
+    info = report["dataset"]
+    assert info["name"] == "seed5"
+    assert info["sfreq"] == 250.0
+    assert (info["n_videos"], len(info["ch_names"])) == (15, 62)
+    assert info["class_balance"]["class"] == [3, 3, 3, 3, 3]
+    capsys.readouterr()
+    assert main(["datasets", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "seed5 " in listing
+    assert "seed5-features" in listing
