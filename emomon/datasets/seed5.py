@@ -429,7 +429,12 @@ class SeedVReader(_SeedVBase):
         self, subject: str, session: int, date: str, path: Path
     ) -> list[Trial]:
         raw = open_raw(
-            path, preload=False, expected=_EXPECTED_CNT, data_format=self.data_format
+            path,
+            preload=False,
+            # MNE cannot infer the sample width of files over 2 GB.
+            expected=f"{_EXPECTED_CNT}; for files over 2 GB pass "
+            "--dataset-option data_format=int16 or int32",
+            data_format=self.data_format,
         )
         src = float(raw.info["sfreq"])
         if src != RAW_SFREQ:
