@@ -209,40 +209,6 @@ def test_missing_and_empty_dir(tmp_path, raises_one_line):
         SeedFeaturesReader(tmp_path).subjects()
 
 
-def test_training_on_precomputed_features_refuses_with_one_line(
-    tmp_path, capsys, raises_one_line
-):
-    """seed-features reads, but nothing trains on FeatureTrial records yet: training
-    refuses before reading anything (exit 2, one line), instead of crashing."""
-    from emomon.cli import main
-    from emomon.errors import ConfigError
-    from emomon.offline.dataset import load_dataset
-    from emomon.offline.trainconfig import TrainConfig
-
-    folder = tmp_path / "ExtractedFeatures"
-    write_seed_label(folder)
-    write_seed_features(folder, "3_20140611.mat", seed_features(seed=5))
-    assert len(get_reader("seed-features", tmp_path).read_subject("3")) == 15
-    cfg = TrainConfig(dataset="seed-features", data_dir=str(tmp_path), cache_dir=None)
-    with raises_one_line(
-        ConfigError, "dataset 'seed-features' holds precomputed features", "'seed'"
-    ) as ei:
-        load_dataset(cfg, progress=False)
-    assert ei.value.params == {"dataset": "dataset"}
-
-    run = tmp_path / "run"
-    argv = ["train", "--dataset", "seed-features", "--data-dir", str(tmp_path),
-            "--permutations", "0", "--targets", "class", "--no-cache", "--quiet",
-            "--out", str(run)]  # fmt: skip
-    capsys.readouterr()
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1
-    assert err[0].startswith("emomon: error: ")
-    assert "--dataset 'seed-features' holds precomputed features" in err[0]
-    assert not run.exists()
-
-
 def test_channel_names_without_reading(seed_root):
     """What train --montage checks a montage against, without reading a file."""
     root, _ = seed_root
