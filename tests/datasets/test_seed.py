@@ -216,3 +216,23 @@ def test_channel_names_without_reading(seed_root):
     assert reader.channel_names("1") == reader.read_subject("1")[0].ch_names
     with pytest.raises(DatasetError):
         reader.channel_names("7")
+
+
+def test_check_summarises_precomputed_features(tmp_path, capsys):
+    """``datasets check`` on ExtractedFeatures: families, bands, sessions, labels."""
+    from emomon.cli import main
+
+    folder = tmp_path / "ExtractedFeatures"
+    write_seed_label(folder)
+    for name in ("3_20140611.mat", "3_20140629.mat"):
+        write_seed_features(folder, name, seed_features(seed=5))
+    pick = "features=de_LDS,psd_movingAve"
+    argv = ["datasets", "check", "--dataset", "seed-features", "--quiet",
+            "--data-dir", str(tmp_path), "-o", pick]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "sessions                  2 (subject, session) pairs" in out
+    assert "trials                    30" in out
+    assert "de_LDS, psd_movingAve x delta 1-3 Hz" in out
+    assert "gamma 31-50 Hz; 1 s windows (precomputed, not causal)" in out
+    assert "negative 10  neutral 10  positive 10" in out
