@@ -77,8 +77,11 @@ def test_native_rate_returns_the_exact_samples(
     tmp_path: Path, spans: dict, dtype: str
 ) -> None:
     counts = seedv.session_counts(spans[1]) * (1000 if dtype == "int32" else 1)
-    seedv.write_session(tmp_path, 1, 1, counts, dtype=dtype, baseline=7)
-    trials = get_reader("seed5", tmp_path, sfreq="1000").read_subject("1")
+    path = seedv.write_session(tmp_path, 1, 1, counts, dtype=dtype, baseline=7)
+    # The width is inferred ("auto"), or given as the option, reaching MNE.
+    fmt = "auto" if dtype == "int16" else dtype
+    reader = get_reader("seed5", path, sfreq="1000", data_format=fmt)
+    trials = reader.read_subject("1")
     assert len(trials) == 15
     rows = [seedv.CNT_ROW[n] for n in SEED_CHANNELS]
     t0, t1 = spans[1][4]
@@ -274,6 +277,11 @@ def test_options_and_layout_errors(tmp_path: Path) -> None:
         get_reader("seed5", tmp_path).files("1")
     with pytest.raises(DatasetError, match="subject '9' not found"):
         get_reader("seed5", tmp_path).files("9")
+    (raw_dir / "1_4_20180101.cnt").unlink()
+    (raw_dir / "1_2_20180101.cnt").write_bytes(b"")
+    (raw_dir / "1_2_20180102.cnt").write_bytes(b"")
+    with pytest.raises(DatasetError, match="two recordings of subject 1 session 2"):
+        get_reader("seed5", tmp_path).files("1")
 
 
 def test_default_spans_are_the_published_table() -> None:
