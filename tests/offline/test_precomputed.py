@@ -73,7 +73,7 @@ def test_train_seed_split_exports_and_stream_refuses_the_model(
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
-    assert "precomputed features (de_LDS)" in err[0]
+    assert "precomputed by dataset 'seed-features' (de_LDS)" in err[0]
     assert "cannot be computed live" in err[0]
 
 
