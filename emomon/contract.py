@@ -226,10 +226,11 @@ class ModelContract:
         sp = self.spec
         if sp.precomputed:
             raise ModelError(
-                f"{source} was trained on {sp.precomputed}'s precomputed features "
-                f"({', '.join(sp.kinds)}), which are smoothed over whole trials and "
-                "cannot be computed live; emomon stream needs a model trained on "
-                "EEG (e.g. --dataset seed instead of seed-features)"
+                f"{source} was trained on features precomputed by dataset "
+                f"'{sp.precomputed}' ({', '.join(sp.kinds)}), which are smoothed "
+                "across each trial and cannot be computed live; emomon stream "
+                "needs a model trained on the recordings (e.g. --dataset seed "
+                "rather than seed-features)"
             )
 
     @classmethod

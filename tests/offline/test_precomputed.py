@@ -73,7 +73,7 @@ def test_train_seed_split_exports_and_stream_refuses_the_model(
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
-    assert "precomputed features (de_LDS)" in err[0]
+    assert "precomputed by dataset 'seed-features' (de_LDS)" in err[0]
     assert "cannot be computed live" in err[0]
 
 
@@ -145,6 +145,10 @@ def test_missing_family_and_settings_that_cannot_apply_are_refused(de_only, caps
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1, (extra, err)
         assert needle in err[0], (extra, err[0])
+    ablate = ["evaluate", *base[1:], "--ablate-bands", "--out", "unused"]
+    assert main(ablate) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--ablate-bands: a band ablation computes the features again" in line
     with pytest.raises(ConfigError, match="features.bands does not apply"):
         load_dataset(
             _cfg(de_only, features=FeatureSpec(bands=(("a", 8.0, 12.0),))),
