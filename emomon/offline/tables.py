@@ -279,6 +279,10 @@ def _header(report: RunReport) -> str:
         parts.append(f"{name} ({', '.join(counts)})" if counts else name)
         if ds.channels_assumed:
             parts.append("channel names ASSUMED (the files carry none)")
+        pre = ds.precomputed
+        if pre:  # the features came with the dataset: say what they cannot do
+            fams = ", ".join(str(f) for f in pre.get("families") or [])
+            parts.append(f"precomputed features {fams} (not causal: offline only)")
     runs = report.results.values()
     models = sorted({r.model for r in runs if r.model is not None})
     labels = sorted({r.labels for r in runs if r.labels is not None})
