@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -68,9 +67,7 @@ def test_real_shape_layout(tmp_path):
     file is 480 MB (benchmarks/bench_eav_memory.py reads one: one copy)."""
     root = tmp_path / "EAV"
     _, seg, _ = write_eav_subject(root, 1, n_times=500, n_trials=200)
-    t0 = time.perf_counter()
     both = get_reader("eav", root, condition="both").read_subject("1")
-    assert time.perf_counter() - t0 < 10.0
     assert len(both) == 200
     assert both[-1].video == "t200"
     assert {t.meta["condition"] for t in both[0::2]} == {"listening"}
