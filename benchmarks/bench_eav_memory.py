@@ -89,9 +89,9 @@ def main() -> None:
     ]
     table = "\n".join(
         [
-            f"One EAV subject, `seg1` (10000, 30, 200) float64 = {array_mb:.0f} MB:",
+            f"One EAV subject, `seg1` (10000, 30, 200) float64 = {array_mb:.0f} MiB:",
             "",
-            "| condition | trials | read (s) | peak memory of the read (MB) | "
+            "| condition | trials | read (s) | peak memory of the read (MiB) | "
             "trials are views |",
             "| --- | --- | --- | --- | --- |",
             *rows,

@@ -287,7 +287,9 @@ class EavReader(Reader):
             # (n_times, n_ch) slice of a Fortran-ordered array: its transpose is a
             # C-contiguous view, so no trial is copied.
             eeg = np.asarray(seg[:, :, k]).T
-            check_finite(eeg, f"{eeg_path.name}: {variable} trial {k + 1}", "finite")
+            check_finite(
+                eeg, f"{eeg_path.name}: {variable} trial {k + 1}", "finite EEG samples"
+            )
             trials.append(
                 Trial(
                     subject=key,
