@@ -19,14 +19,18 @@ Which parity is *listening* (sources disagree, so the reader does not guess):
 - The authors' loader (github.com/nubcico/EAV, ``Dataload_eeg.py``,
   ``SELECTED_CLASSES = [1, 3, 5, 7, 9]  # ... listening tasks``) keeps the trials
   whose 0-based ``np.argmax`` row is odd, i.e. odd rows as listening.
-- An audit that cross-checked every Audio/Video file name against ``label``
-  (12,600 files, 0 mismatches; its ``eav_labels.py`` table "row 0 Listening
-  Neutral, row 1 Speaking Neutral") finds the 0-based *even* rows listening, and
-  that ``NNN`` in the media names is the 1-based trial index (``001_..._Listening``,
-  ``002_..._Speaking``; only Speaking trials have Audio, 100 of 200). A published
-  file tree of the release shows the same names (``001_Trial_01_Listening_Neutral
-  .mp4``, ``002_Trial_02_Speaking_Neutral.mp4``, ..., ``200_Trial_20_Speaking_
-  Sadness.mp4``).
+- A public audit (``scripts/audit_eav_alignment.py`` and
+  ``src/preprocessing/eav_labels.py`` of an EAV fusion project) cross-checked
+  every Audio/Video file name against ``label`` (42 subjects, 12,600 files, 0
+  mismatches; table "row 0 Listening Neutral, row 1 Speaking Neutral") and finds
+  the 0-based *even* rows listening, with ``NNN`` in the media names the 1-based
+  trial index (``001_..._Listening``, ``002_..._Speaking``; only Speaking trials
+  have Audio, 100 of 200, which the audit also checks). A second loader reads
+  ``NNN - 1`` as the EEG trial index of ``..._Speaking_...`` names, and a
+  published file tree of the release (an openmedlab dataset card) lists
+  ``001_Trial_01_Listening_Neutral.mp4``, ``002_Trial_02_Speaking_Neutral.mp4``,
+  ..., ``200_Trial_20_Speaking_Sadness.mp4``: odd ``NNN`` listening. ``TT``
+  differs between Video and Audio names and is not used.
 - Both count rows from 0 (the authors' list indexes ``np.argmax`` output), so
   they are not one claim in two countings: the numbers 1, 3, 5, 7, 9 are the
   audit's listening rows only when counted from 1. If the audit is right, the
