@@ -30,6 +30,25 @@ CURVE_SERVER_FLAGS: dict[str, str] = {
 }
 
 
+def add_dataset_option_argument(group: Any) -> None:
+    """Add ``--dataset-option KEY=VALUE`` (also ``--option``, ``-o``), repeatable.
+
+    Parsed into ``args.reader_options``: the reader's keyword options.
+    """
+    group.add_argument(
+        "--dataset-option",
+        "--option",
+        "-o",
+        dest="reader_options",
+        action="append",
+        type=reader_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="reader option, repeatable (e.g. -o features=de_LDS,psd_LDS for "
+        "seed-features; emomon datasets list names each reader's options)",
+    )
+
+
 def add_recording_arguments(group: Any, *, file: bool = True) -> None:
     """Add the options that pick a recording to ``group``.
 
@@ -46,16 +65,7 @@ def add_recording_arguments(group: Any, *, file: bool = True) -> None:
             default=None,
             help="one OpenBCI GUI .txt or MNE-readable recording (EDF/BDF/FIF/...)",
         )
-    group.add_argument(
-        "--option",
-        "-o",
-        dest="reader_options",
-        action="append",
-        type=reader_option,
-        default=[],
-        metavar="KEY=VALUE",
-        help="reader option, repeatable (e.g. -o n_videos=4 for synthetic)",
-    )
+    add_dataset_option_argument(group)
 
 
 def recording_kwargs(args: argparse.Namespace) -> dict[str, Any]:

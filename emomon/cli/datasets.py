@@ -6,7 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from emomon.cli._options import add_synthetic_size_arguments
+from emomon.cli._options import (
+    add_dataset_option_argument,
+    add_synthetic_size_arguments,
+)
 from emomon.cli.argtypes import nonneg_float
 
 #: Library parameter -> flag (reader and :class:`SynthParams` keywords).
@@ -20,6 +23,7 @@ FLAGS: dict[str, str] = {
     "emotion_effect": "--emotion-effect",
     "content_effect": "--content-effect",
     "trial_s": "--trial-s",
+    "reader_options": "--dataset-option",
 }
 
 
@@ -65,7 +69,7 @@ def run_check(args: argparse.Namespace) -> int:
     from emomon.datasets import get_reader
     from emomon.datasets.summary import summarize
 
-    reader = get_reader(args.dataset, args.data_dir)
+    reader = get_reader(args.dataset, args.data_dir, **dict(args.reader_options))
     print(summarize(reader, progress=not args.quiet).format())
     return 0
 
@@ -103,5 +107,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     chk.add_argument("--dataset", required=True, help="reader name (see datasets list)")
     chk.add_argument("--data-dir", type=Path, default=None, help="dataset directory")
     chk.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_dataset_option_argument(chk)
     chk.set_defaults(func=run_check, flags=FLAGS)
     return ds

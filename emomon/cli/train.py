@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from emomon.cli._options import add_dataset_option_argument
 from emomon.cli.argtypes import (
     finite_float,
     nonneg_float,
@@ -67,6 +68,7 @@ FLAGS: dict[str, str] = {
     "no_cache": "--no-cache",
     "no_export": "--no-export",
     "hparams": "--hparams",
+    "dataset_options": "--dataset-option",
     "config": "--config",
     "out_dir": "--out",
     "resume": "--resume",
@@ -113,7 +115,13 @@ def _train_config(args: argparse.Namespace) -> Any:
             raise EmomonError(f"--hparams: not valid JSON ({exc})") from None
         if not isinstance(hp, dict):
             raise EmomonError("--hparams: expected a JSON object")
-    cfg = make_train_config(args.config, synthetic=synth, hparams=hp, **over)
+    cfg = make_train_config(
+        args.config,
+        synthetic=synth,
+        hparams=hp,
+        dataset_options=dict(args.reader_options),
+        **over,
+    )
     if synth and cfg.dataset != "synthetic":
         raise EmomonError(
             "--subjects/--videos/--emotion-effect/--content-effect/--trial-s only "
@@ -223,6 +231,7 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
     p.add_argument("--config", type=Path, help="TOML config (configs/*.toml)")
     p.add_argument("--dataset", help="reader name (default synthetic)")
     p.add_argument("--data-dir", type=Path, help="dataset directory")
+    add_dataset_option_argument(p)
     p.add_argument(
         "--protocol",
         help="lovo, loso, subject-lovo, seed-split, intra; a comma list runs several "

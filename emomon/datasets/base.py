@@ -105,7 +105,12 @@ class FeatureTrial:
     bands : tuple of str
         Band names along the last axis.
     window_s : float
-        Window length of the precomputed features in seconds.
+        Window length of the precomputed features in seconds (windows do not
+        overlap: window ``i`` ends at ``(i + 1) * window_s``).
+    band_edges : tuple of (float, float)
+        ``(lo, hi)`` in Hz of each band, in the order of ``bands``.
+    sfreq : float
+        Rate of the EEG the features were computed from (Hz), 0 when unknown.
     """
 
     subject: str
@@ -117,6 +122,8 @@ class FeatureTrial:
     label: str | None = None
     dataset: str = ""
     session: str = ""
+    band_edges: tuple[tuple[float, float], ...] = ()
+    sfreq: float = 0.0
 
 
 class Reader(ABC):
@@ -141,6 +148,13 @@ class Reader(ABC):
     #: Whether :meth:`read_subject` gives precomputed features
     #: (:class:`FeatureTrial`) instead of EEG (:class:`Trial`).
     precomputed: ClassVar[bool] = False
+    #: Class names, in index order, of ``label`` (``--targets class``); empty
+    #: for datasets without class labels.
+    classes: ClassVar[tuple[str, ...]] = ()
+    #: ``(a, b)``: the dataset's customary split trains on trials 1..a and tests
+    #: on a+1..b of each subject and session (``seed-split``; the trial number
+    #: is the trailing integer of the video id); None: no such split.
+    session_split: ClassVar[tuple[int, int] | None] = None
 
     def __init__(self, data_dir: str | Path | None, **options: Any) -> None:
         self.options = options

@@ -40,14 +40,27 @@ from emomon.datasets.base import FeatureTrial, Reader, Trial
 from emomon.dsp.layout import SEED_CHANNELS, canonical_name
 from emomon.errors import DatasetError
 
-__all__ = ["SeedFeaturesReader", "SeedReader", "label_name"]
+__all__ = ["SeedFeaturesReader", "SeedReader", "feature_families", "label_name"]
 
 SFREQ = 200.0
 N_CHANNELS = len(SEED_CHANNELS)
 CH_NAMES = tuple(canonical_name(n) for n in SEED_CHANNELS)
 BANDS = ("delta", "theta", "alpha", "beta", "gamma")
-FEATURE_KEYS = ("de_LDS", "de_movingAve", "psd_LDS", "psd_movingAve")
+#: Band edges in Hz of the SEED feature files (SEED's release notes; Zheng & Lu,
+#: IEEE TAMD 2015, section IV-B).
+BAND_EDGES = ((1.0, 3.0), (4.0, 7.0), (8.0, 13.0), (14.0, 30.0), (31.0, 50.0))
+#: Feature families of ``ExtractedFeatures``: a kind smoothed over the trial by
+#: a linear dynamic system (``LDS``) or a moving average (``movingAve``).
+#: ``de``/``psd`` have one row per channel; the asymmetry kinds one per
+#: electrode pair (``dasm``/``rasm`` 27, ``asm`` 54, ``dcau`` 23).
+FEATURE_KINDS = ("de", "psd", "dasm", "rasm", "asm", "dcau")
+FEATURE_KEYS = tuple(f"{k}_{s}" for k in FEATURE_KINDS for s in ("LDS", "movingAve"))
+#: What a precomputed SEED reader reads unless told otherwise: the feature most
+#: SEED results use.
+DEFAULT_FEATURES = ("de_LDS",)
 LABEL_NAMES = {1: "positive", 0: "neutral", -1: "negative"}
+#: Class names in index order (``--targets class``).
+CLASSES = ("negative", "neutral", "positive")
 LABEL_FILE = "label.mat"
 
 _FILE_RE = re.compile(r"^(\d+)_(\d+)\.mat$")
@@ -60,8 +73,32 @@ def label_name(value: float) -> str:
     return LABEL_NAMES[int(value)]
 
 
+def feature_families(
+    value: str | Sequence[str], *, valid: Sequence[str], reader: str
+) -> tuple[str, ...]:
+    """Parse a ``features`` option: a comma list or a sequence of family names.
+
+    Raises
+    ------
+    DatasetError
+        For an empty choice or a name not in ``valid`` (the message lists them).
+    """
+    items = value.split(",") if isinstance(value, str) else list(value)
+    feats = tuple(dict.fromkeys(str(f).strip() for f in items if str(f).strip()))
+    bad = [f for f in feats if f not in valid]
+    if bad or not feats:
+        raise DatasetError(
+            f"{reader}: unknown feature(s) {bad or '(none given)'} in option "
+            f"'features'; choose among {', '.join(valid)}"
+        )
+    return feats
+
+
 class _SeedBase(Reader):
     """File discovery shared by both SEED readers."""
+
+    classes = CLASSES
+    session_split = (9, 15)
 
     #: Name of the release sub-folder (``Preprocessed_EEG``/``ExtractedFeatures``).
     folder: str = ""
@@ -235,16 +272,25 @@ class SeedFeaturesReader(_SeedBase):
     ----------
     data_dir : str or Path
         The ``ExtractedFeatures`` folder, or its parent (the SEED root).
-    features : sequence of str, default all four
-        Which of ``de_LDS``, ``de_movingAve``, ``psd_LDS``, ``psd_movingAve`` to
-        load.
+    features : str or sequence of str, default ``"de_LDS"``
+        Which families to load (a comma list or a sequence) among ``de_LDS``,
+        ``de_movingAve``, ``psd_LDS``, ``psd_movingAve`` and the asymmetry
+        families ``dasm_*``, ``rasm_*``, ``asm_*``, ``dcau_*``. Only their
+        variables are read from the files. Families of one shape only: the
+        channel kinds (de, psd) and each asymmetry kind are not mixed.
 
     Notes
     -----
     :meth:`read_subject` returns :class:`FeatureTrial` records (not
     :class:`Trial`): ``features[key]`` is (62, n_windows, 5) with bands
-    delta/theta/alpha/beta/gamma, ``window_s = 1.0``, ``video = "film01"`` ..,
-    ``label`` positive/neutral/negative, ``session`` = the date.
+    delta/theta/alpha/beta/gamma (:data:`BAND_EDGES`), ``window_s = 1.0``,
+    ``video = "film01"`` .., ``label`` positive/neutral/negative, ``session`` =
+    the date. The asymmetry families have one row per electrode pair; the files
+    do not name the pairs, so their rows are named ``dasm01`` ...
+
+    These features are not causal: ``LDS`` smooths over the whole trial and
+    ``movingAve`` averages neighbouring windows, so a model trained on them
+    cannot run live (its contract says so and ``emomon stream`` refuses it).
     """
 
     name = "seed-features"
@@ -263,16 +309,17 @@ class SeedFeaturesReader(_SeedBase):
         self,
         data_dir: str | Path | None,
         *,
-        features: Sequence[str] = FEATURE_KEYS,
+        features: str | Sequence[str] = DEFAULT_FEATURES,
         **unknown: Any,
     ) -> None:
         reject_unknown_options(self.name, unknown, "features")
-        feats = (features,) if isinstance(features, str) else tuple(features)
-        bad = [f for f in feats if f not in FEATURE_KEYS]
-        if bad or not feats:
+        feats = feature_families(features, valid=FEATURE_KEYS, reader=self.name)
+        kinds = {_row_kind(f) for f in feats}
+        if len(kinds) > 1:
             raise DatasetError(
-                f"seed-features: unknown feature(s) {bad or '(none given)'}; "
-                f"choose among {', '.join(FEATURE_KEYS)}"
+                f"{self.name}: option 'features' mixes families of different "
+                f"shapes ({', '.join(feats)}); choose de/psd families or one "
+                "asymmetry kind (dasm, rasm, asm, dcau)"
             )
         super().__init__(data_dir, features=list(feats))
         self.features = feats
@@ -290,9 +337,11 @@ class SeedFeaturesReader(_SeedBase):
         """
         labels = self.labels()
         n = len(labels)
+        kind = _row_kind(self.features[0])
+        rows = N_CHANNELS if kind == "channel" else None
         expected = (
             f"SEED ExtractedFeatures file with {'/'.join(self.features)}1..{n}, each "
-            f"({N_CHANNELS}, n_windows, {len(BANDS)})"
+            f"({rows or 'n_pairs'}, n_windows, {len(BANDS)})"
         )
         names = [f"{f}{i}" for i in range(1, n + 1) for f in self.features]
         out = []
@@ -305,6 +354,7 @@ class SeedFeaturesReader(_SeedBase):
                     f"{' ...' if len(missing) > 4 else ''}; expected {expected}"
                 )
             sid = str(int(_FILE_RE.match(path.name).group(1)))  # type: ignore[union-attr]
+            ch_names = CH_NAMES
             for i, label in enumerate(labels, start=1):
                 feats: dict[str, np.ndarray] = {}
                 for f in self.features:
@@ -312,30 +362,42 @@ class SeedFeaturesReader(_SeedBase):
                     feats[f] = float_array(
                         mat[key],
                         f"{path.name}: {key}",
-                        (N_CHANNELS, None, len(BANDS)),
+                        (rows, None, len(BANDS)),
                         expected,
                         finite="finite features",
                     )
                 n_win = {a.shape[1] for a in feats.values()}
-                if len(n_win) > 1:
+                n_rows = {a.shape[0] for a in feats.values()}
+                if len(n_win) > 1 or len(n_rows) > 1:
                     raise DatasetError(
-                        f"{path.name}: film {i} features have different window "
-                        f"counts {sorted(n_win)}; expected {expected}"
+                        f"{path.name}: film {i} features have different shapes "
+                        f"{sorted({a.shape for a in feats.values()})}; expected "
+                        f"{expected}"
                     )
+                if rows is None:
+                    ch_names = tuple(f"{kind}{r + 1:02d}" for r in range(n_rows.pop()))
                 out.append(
                     FeatureTrial(
                         subject=sid,
                         video=f"film{i:02d}",
                         features=feats,
-                        ch_names=CH_NAMES,
+                        ch_names=ch_names,
                         bands=BANDS,
                         window_s=1.0,
                         label=label,
                         dataset=self.name,
                         session=date,
+                        band_edges=BAND_EDGES,
+                        sfreq=SFREQ,
                     )
                 )
         return out
+
+
+def _row_kind(family: str) -> str:
+    """``"channel"`` for de/psd families, else the asymmetry kind (``"dasm"``)."""
+    kind = family.split("_", 1)[0]
+    return "channel" if kind in ("de", "psd") else kind
 
 
 def _listdir(path: Path) -> list[Path]:

@@ -72,6 +72,19 @@ def protocol_splits(
             v: float(np.nanmean(r[t.trial_video == v]))
             for v in np.unique(t.trial_video)
         }
+    films: dict[str, object] = {}
+    if protocol == "seed-split":
+        if ds.session_split is None:
+            raise ConfigError(
+                f"{{protocols}} seed-split: dataset '{t.dataset}' has no customary "
+                "split by trial number; use lovo, subject-lovo or loso",
+                params=("protocols",),
+            )
+        a, b = ds.session_split
+        films = {
+            "seed_train_films": range(1, a + 1),
+            "seed_test_films": range(a + 1, b + 1),
+        }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SplitWarning)
         splits = make_splits(
@@ -85,6 +98,8 @@ def protocol_splits(
             n_folds=cfg.n_folds,
             val_fraction=cfg.val_fraction,
             seed=cfg.seed,
+            sessions=t.session,
+            **films,
         )
     # One-class training folds are legitimate (video-level labels); the model then
     # predicts that class and the pooled metrics show it. Report them per task, in

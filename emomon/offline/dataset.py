@@ -14,7 +14,7 @@ from emomon.dsp.montage import MontagePick, pick_montage, resolve_montage
 from emomon.dsp.normalize import channels_off_grid
 from emomon.errors import ConfigError, DatasetError
 from emomon.offline.features import FeatureTable, load_features
-from emomon.offline.labels import SEED_CLASSES, class_labels, make_labels
+from emomon.offline.labels import class_labels, make_labels
 from emomon.offline.runreport import DatasetInfo
 from emomon.offline.trainconfig import TrainConfig
 
@@ -39,6 +39,8 @@ class Dataset:
         The model input layout the features are for.
     montage : MontagePick or None
         The headset montage the channels were picked for (``cfg.montage``).
+    session_split : (int, int) or None
+        The reader's ``session_split`` (``seed-split``'s trial numbers).
     """
 
     table: FeatureTable
@@ -46,6 +48,7 @@ class Dataset:
     trial_labels: dict[str, np.ndarray]
     layout: str
     montage: MontagePick | None = None
+    session_split: tuple[int, int] | None = None
 
     def window_labels(
         self, trial_labels: Mapping[str, np.ndarray] | None = None
@@ -102,7 +105,9 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
             "reads SEED's Preprocessed_EEG)",
             params=("dataset",),
         )
-    options = dict(cfg.synthetic) if cfg.dataset == "synthetic" else {}
+    options = dict(cfg.dataset_options)
+    if cfg.dataset == "synthetic":
+        options.update(cfg.synthetic)
     pick = None
     if cfg.montage is not None and cfg.dataset == "synthetic":
         # The generator records the headset's own channels (see
@@ -142,8 +147,13 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
                     "set {targets} to valence,arousal",
                     params=("targets",),
                 )
-            tasks[task] = list(SEED_CLASSES)
-            trial_labels[task] = class_labels(table.trial_label)
+            # The reader's classes in its index order; a reader without a fixed
+            # list (MNE annotations) gets the labels found, sorted.
+            classes = reader.classes or tuple(
+                sorted(set(table.trial_label.tolist()) - {""})
+            )
+            tasks[task] = list(classes)
+            trial_labels[task] = class_labels(table.trial_label, classes=classes)
             continue
         ratings = table.rating(task)
         if np.all(np.isnan(ratings)):
@@ -161,7 +171,7 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
             scale=table.scale or (1.0, 9.0),
             seed=cfg.seed,
         )
-    return Dataset(table, tasks, trial_labels, spec.layout, pick)
+    return Dataset(table, tasks, trial_labels, spec.layout, pick, reader.session_split)
 
 
 def montage_pick(

@@ -28,7 +28,7 @@ from emomon.dsp.features import ExtractorSettings, FeatureExtractor, WindowFeatu
 from emomon.errors import ConfigError, DatasetError, literal
 
 #: Bump when the cached file layout changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 RATING_KEYS = ("valence", "arousal", "dominance", "liking")
 
 
@@ -155,6 +155,10 @@ class FeatureTable:
     spec : FeatureSpec
     scale : tuple of float or None
         Rating scale of the dataset.
+    dataset : str
+        Reader name.
+    trial_session : ndarray of str, shape (n_trials,), optional
+        Session id of each trial ("" where the dataset has one session).
     """
 
     X: np.ndarray
@@ -169,6 +173,7 @@ class FeatureTable:
     spec: FeatureSpec
     scale: tuple[float, float] | None
     dataset: str = ""
+    trial_session: np.ndarray | None = None
 
     @property
     def subject(self) -> np.ndarray:
@@ -179,6 +184,14 @@ class FeatureTable:
     def video(self) -> np.ndarray:
         """Video of each window, shape (n_windows,)."""
         return self.trial_video[self.trial]
+
+    @property
+    def session(self) -> np.ndarray | None:
+        """Session of each window, shape (n_windows,); None without sessions."""
+        s = self.trial_session
+        if s is None or not np.any(s != ""):
+            return None
+        return s[self.trial]
 
     @property
     def n_trials(self) -> int:
@@ -232,6 +245,7 @@ def _subject_arrays(trials: list[Trial], spec: FeatureSpec) -> dict[str, np.ndar
         "t_end": np.concatenate([f.t_end for f in feats]),
         "subject": np.array([t.subject for t in trials]),
         "video": np.array([t.video for t in trials]),
+        "session": np.array([t.session for t in trials]),
         "ratings": ratings,
         "label": np.array([t.label or "" for t in trials]),
         "ch_names": np.array(ref.ch_names),
@@ -481,6 +495,7 @@ def _merge(
         spec=spec,
         scale=None if np.isnan(scale).any() else (float(scale[0]), float(scale[1])),
         dataset=name,
+        trial_session=np.concatenate([p["session"] for p in parts]).astype(str),
     )
 
 

@@ -45,7 +45,14 @@ TASK_CHOICES = ("valence", "arousal", "class")
 DEFAULT_PERMUTATIONS: int = 199
 
 # Fields that hold a nested table rather than a [train] key.
-_NESTED = ("features", "synthetic", "hparams")
+_NESTED = ("features", "synthetic", "hparams", "dataset_options")
+#: Nested field -> its TOML table.
+_TABLES = {
+    "features": "features",
+    "synthetic": "synthetic",
+    "hparams": "model",
+    "dataset_options": "dataset",
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,9 @@ class TrainConfig:
     """Everything ``emomon train`` / ``emomon evaluate`` needs (TOML ``[train]``).
 
     ``features`` is the ``[features]`` table, ``synthetic`` the generator options
-    for ``dataset = "synthetic"``, ``hparams`` the ``[model]`` table.
+    for ``dataset = "synthetic"``, ``hparams`` the ``[model]`` table,
+    ``dataset_options`` the ``[dataset]`` table: keyword options of the reader
+    (``emomon datasets list`` names each reader; e.g. ``features = "de_LDS"``).
     ``task_threads`` is the torch thread count of every fold and permutation
     task (and the BLAS thread count of logreg's full-batch fit): fixed, because
     it changes the last bits of a model, so runs with the same value give the
@@ -93,6 +102,7 @@ class TrainConfig:
     features: FeatureSpec = field(default_factory=FeatureSpec)
     synthetic: dict[str, Any] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_permutations(self) -> int:
@@ -171,6 +181,7 @@ def make_train_config(
     features: FeatureSpec | Mapping[str, Any] | None = None,
     synthetic: Mapping[str, Any] | None = None,
     hparams: Mapping[str, Any] | None = None,
+    dataset_options: Mapping[str, Any] | None = None,
     section: str = "train",
     **overrides: Any,
 ) -> TrainConfig:
@@ -185,8 +196,9 @@ def make_train_config(
         are nested objects (the ``config`` of a ``report.json``). None: defaults.
     features : FeatureSpec or mapping, optional
         Replaces the base's feature spec.
-    synthetic, hparams : mapping, optional
-        Merged over the base's generator options and model hyper-parameters.
+    synthetic, hparams, dataset_options : mapping, optional
+        Merged over the base's generator options, model hyper-parameters and
+        reader options.
     section : str
         How error messages name the flat keys (``train.lr``).
     **overrides
@@ -229,17 +241,22 @@ def make_train_config(
         features=spec,
         synthetic={**nested.get("synthetic", {}), **(synthetic or {})},
         hparams={**nested.get("hparams", {}), **(hparams or {})},
+        dataset_options={
+            **nested.get("dataset_options", {}),
+            **(dataset_options or {}),
+        },
     )
 
 
 def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read the ``[train]`` keys and the nested tables of a TOML config."""
     data = load_toml(path)
-    unknown = sorted(set(data) - {"train", "features", "synthetic", "model"})
+    valid = ("train", *_TABLES.values())
+    unknown = sorted(set(data) - set(valid))
     if unknown:
         raise ConfigError(
             f"{path}: unknown section [{unknown[0]}]; "
-            "valid: [train], [features], [synthetic], [model]"
+            f"valid: {', '.join(f'[{t}]' for t in valid)}"
         )
     for section, value in data.items():
         if not isinstance(value, Mapping):  # e.g. "train = 3" at the top level
@@ -249,18 +266,15 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     train = dict(data.get("train", {}))
     for key in _NESTED:
         if key in train:
-            raise ConfigError(f"{path}: put {key} in its own [{key}] table")
-    nested = {
-        # Parsed here so a bad [features] table is reported before [train] keys.
-        "features": FeatureSpec.from_dict(data.get("features", {})),
-        "synthetic": data.get("synthetic", {}),
-        "hparams": data.get("model", {}),
-    }
+            raise ConfigError(f"{path}: put {key} in its own [{_TABLES[key]}] table")
+    nested = {key: data.get(table, {}) for key, table in _TABLES.items()}
+    # Parsed here so a bad [features] table is reported before [train] keys.
+    nested["features"] = FeatureSpec.from_dict(nested["features"])
     return train, nested
 
 
 def load_train_config(path: str | Path, **overrides: Any) -> TrainConfig:
-    """Read a TOML config (``[train]``, ``[features]``, ``[synthetic]``, ``[model]``).
+    """Read a TOML config: ``[train]`` and the tables of :class:`TrainConfig`.
 
     Parameters
     ----------

@@ -94,7 +94,8 @@ def test_features_reader(tmp_path, raises_one_line):
     write_seed_label(folder)
     feats = seed_features(seed=5)
     write_seed_features(folder, "3_20140611.mat", feats)
-    reader = get_reader("seed-features", tmp_path)
+    everything = "de_LDS,de_movingAve,psd_LDS,psd_movingAve"  # as -o passes it
+    reader = get_reader("seed-features", tmp_path, features=everything)
     assert isinstance(reader, SeedFeaturesReader)
     assert reader.subjects() == ["3"]
     out = reader.read_subject("3")
@@ -107,6 +108,9 @@ def test_features_reader(tmp_path, raises_one_line):
         assert ft.bands == ("delta", "theta", "alpha", "beta", "gamma")
         assert ft.window_s == 1.0
         assert ft.ch_names[0] == "Fp1"
+        assert ft.band_edges[0] == (1.0, 3.0)
+        assert ft.band_edges[-1] == (31.0, 50.0)
+        assert ft.sfreq == 200.0
         assert set(ft.features) == {
             "de_LDS",
             "de_movingAve",
@@ -116,7 +120,7 @@ def test_features_reader(tmp_path, raises_one_line):
         for key, arr in ft.features.items():
             np.testing.assert_array_equal(arr, feats[f"{key}{i}"])
             assert arr.shape == (62, 3 + i % 4, 5)
-    sub = SeedFeaturesReader(folder, features=["de_LDS"]).read_subject("3")
+    sub = SeedFeaturesReader(folder).read_subject("3")  # default: de_LDS alone
     assert set(sub[0].features) == {"de_LDS"}
     with raises_one_line(DatasetError, "de_foo", "de_LDS"):
         SeedFeaturesReader(folder, features=["de_foo"])
@@ -175,7 +179,7 @@ def test_bad_feature_file(tmp_path, raises_one_line):
     )
     del feats["psd_LDS2"]
     write_seed_features(tmp_path, "3_20131027.mat", feats)
-    reader = SeedFeaturesReader(tmp_path)
+    reader = SeedFeaturesReader(tmp_path, features="de_LDS,psd_LDS")
     with raises_one_line(DatasetError, "1_20131027.mat", "de_LDS4", "(62, 5)"):
         reader.read_subject("1")
     with raises_one_line(DatasetError, "2_20131027.mat", "psd_LDS2", "NaN"):
