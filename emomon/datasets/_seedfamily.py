@@ -34,7 +34,7 @@ __all__ = [
     "eeg_trials",
     "feature_trials",
     "listdir",
-    "parse_features",
+    "feature_families",
     "subject_of",
 ]
 
@@ -202,26 +202,26 @@ def eeg_trials(
     return out
 
 
-def parse_features(
-    reader: str, features: str | Sequence[str], allowed: Sequence[str]
+def feature_families(
+    value: str | Sequence[str], *, valid: Sequence[str], reader: str
 ) -> tuple[str, ...]:
-    """Return the chosen feature families, in the order given, checked.
+    """Parse a ``features`` option: a comma list or a sequence of family names.
 
-    ``features`` is a comma-separated string (as ``--dataset-option`` and TOML
-    pass it) or a sequence of names; duplicates are dropped.
+    ``value`` is a comma-separated string (as ``--dataset-option`` and TOML
+    pass it) or a sequence of names; duplicates are dropped, the order kept.
 
     Raises
     ------
     DatasetError
-        For an unknown family or none at all (the message lists the choices).
+        For an empty choice or a name not in ``valid`` (the message lists them).
     """
-    items = features.split(",") if isinstance(features, str) else list(features)
+    items = value.split(",") if isinstance(value, str) else list(value)
     feats = tuple(dict.fromkeys(str(f).strip() for f in items if str(f).strip()))
-    bad = [f for f in feats if f not in allowed]
+    bad = [f for f in feats if f not in valid]
     if bad or not feats:
         raise DatasetError(
-            f"{reader}: unknown feature(s) {bad or '(none given)'}; "
-            f"choose among {', '.join(allowed)}"
+            f"{reader}: unknown feature(s) {bad or '(none given)'} in option "
+            f"'features'; choose among {', '.join(valid)}"
         )
     return feats
 
@@ -230,7 +230,7 @@ def feature_trials(
     path: Path,
     families: Sequence[str],
     n_trials: int,
-    shape: tuple[int, int],
+    shape: tuple[int | None, int],
     expected: str,
 ) -> list[dict[str, np.ndarray]]:
     """Read the chosen feature families of trials 1..``n_trials`` from one file.
@@ -246,21 +246,23 @@ def feature_trials(
         Feature families (``"de_LDS"``, ...).
     n_trials : int
         Trials the file must hold.
-    shape : (int, int)
-        ``(n_channels, n_bands)`` of every variable (n_windows is free).
+    shape : (int or None, int)
+        ``(n_rows, n_bands)`` of every variable; ``n_rows`` None takes any
+        (SEED's asymmetry families have one row per electrode pair), and
+        n_windows is free.
     expected : str
         What the file should hold, for messages.
 
     Returns
     -------
-    list of dict of str to ndarray of shape (n_channels, n_windows, n_bands)
+    list of dict of str to ndarray of shape (n_rows, n_windows, n_bands)
         Trial ``i`` at index ``i - 1``, family -> float64 features.
 
     Raises
     ------
     DatasetError
         If a variable is missing, has another shape or non-finite values, or
-        the families of one trial have different window counts.
+        the families of one trial have different shapes.
     """
     names = [f"{f}{i}" for i in range(1, n_trials + 1) for f in families]
     mat = load_mat(path, expected, names)
@@ -270,24 +272,24 @@ def feature_trials(
             f"{path.name}: missing variable(s) {', '.join(missing[:4])}"
             f"{' ...' if len(missing) > 4 else ''}; expected {expected}"
         )
-    n_channels, n_bands = shape
+    n_rows, n_bands = shape
     out = []
     for i in range(1, n_trials + 1):
         feats = {
             f: float_array(
                 mat[f"{f}{i}"],
                 f"{path.name}: {f}{i}",
-                (n_channels, None, n_bands),
+                (n_rows, None, n_bands),
                 expected,
                 finite="finite features",
             )
             for f in families
         }
-        n_win = {a.shape[1] for a in feats.values()}
-        if len(n_win) > 1:
+        shapes = {a.shape for a in feats.values()}
+        if len(shapes) > 1:
             raise DatasetError(
-                f"{path.name}: trial {i} features have different window "
-                f"counts {sorted(n_win)}; expected {expected}"
+                f"{path.name}: trial {i} features have different shapes "
+                f"{sorted(shapes)}; expected {expected}"
             )
         out.append(feats)
     return out

@@ -47,9 +47,9 @@ from emomon.datasets._seedfamily import (
     FILE_RE,
     SessionFilesReader,
     eeg_trials,
+    feature_families,
     feature_trials,
     listdir,
-    parse_features,
     subject_of,
 )
 from emomon.datasets.base import FeatureTrial, Trial
@@ -236,7 +236,7 @@ class SeedIVFeaturesReader(_SeedIVBase):
         **unknown: Any,
     ) -> None:
         reject_unknown_options(self.name, unknown, "features")
-        feats = parse_features(self.name, features, FEATURE_KEYS)
+        feats = feature_families(features, valid=FEATURE_KEYS, reader=self.name)
         super().__init__(data_dir, features=",".join(feats))
         self.features = feats
 
