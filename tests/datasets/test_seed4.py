@@ -7,11 +7,12 @@ import pytest
 from scipy.io import whosmat
 
 from emomon.datasets import get_reader
+from emomon.datasets.base import FeatureTrial
 from emomon.datasets.seed import CH_NAMES as SEED_CH_NAMES
-from emomon.datasets.seed4 import SeedIVReader
+from emomon.datasets.seed4 import SeedIVFeaturesReader, SeedIVReader
 from emomon.errors import ConfigError, DatasetError
 
-from .writers import seed4_eeg, write_seed4_session
+from .writers import seed4_eeg, seed4_features, write_seed4_session, write_shuffled_mat
 
 #: The per-session labels as the issue and the release's loaders state them.
 LABEL_TEXT = {
@@ -131,8 +132,6 @@ def test_wrong_shape_and_nonfinite(tmp_path, bad, needle, raises_one_line):
 
 def test_two_prefixes_for_one_trial(tmp_path, raises_one_line):
     """Two variables claiming one trial are refused, not chosen by key order."""
-    from .writers import write_shuffled_mat
-
     trials = seed4_eeg()
     variables = {f"cz_eeg{i}": x for i, x in enumerate(trials, start=1)}
     variables["ab_eeg7"] = trials[0]
@@ -163,3 +162,143 @@ def test_missing_dir_empty_dir_unknown_subject_and_option(tmp_path, raises_one_l
         SeedIVReader(tmp_path).read_subject("9")
     with raises_one_line(ConfigError, "seed4", "no option(s) features"):
         get_reader("seed4", tmp_path, features="de_LDS")
+
+
+# -- precomputed features --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def feature_root(tmp_path_factory):
+    """Files holding only de_LDS and de_movingAve, variables in shuffled order."""
+    root = tmp_path_factory.mktemp("seed4f")
+    files = {
+        ("1", "1_20160518.mat"): seed4_features(seed=1),
+        ("3", "1_20161126.mat"): seed4_features(seed=2),
+        ("2", "2_20151012.mat"): seed4_features(seed=3),
+    }
+    for k, ((session, name), variables) in enumerate(files.items()):
+        write_shuffled_mat(root / "eeg_feature_smooth" / session / name, variables, k)
+    return root, files
+
+
+def test_features_default_de_lds_by_name(feature_root, monkeypatch):
+    import emomon.datasets._seedfamily as family
+
+    root, files = feature_root
+    asked: list[list[str]] = []
+    real = family.load_mat
+
+    def recording(path, expected, variable_names=None):
+        asked.append(list(variable_names))
+        return real(path, expected, variable_names)
+
+    monkeypatch.setattr(family, "load_mat", recording)
+    reader = get_reader("seed4-features", root)
+    assert isinstance(reader, SeedIVFeaturesReader)
+    assert reader.precomputed
+    assert reader.classes == NAMES
+    assert reader.session_split == (16, 24)
+    assert reader.subjects() == ["1", "2"]
+    out = reader.read_subject("1")
+    # Only the de_LDS variables were asked of the files, none of de_movingAve.
+    assert asked == [[f"de_LDS{i}" for i in range(1, 25)]] * 2
+    assert len(out) == 48
+    for k, ft in enumerate(out):
+        session, i = ("1", "3")[k // 24], k % 24 + 1
+        assert isinstance(ft, FeatureTrial)
+        assert ft.video == f"s{session}t{i:02d}"
+        assert ft.session == session
+        assert ft.label == _labels(session)[i - 1]
+        assert list(ft.features) == ["de_LDS"]
+        written = files[
+            (session, f"1_{'20160518' if session == '1' else '20161126'}.mat")
+        ]
+        np.testing.assert_array_equal(ft.features["de_LDS"], written[f"de_LDS{i}"])
+        assert ft.features["de_LDS"].shape == (62, 2 + i % 3, 5)
+        assert ft.window_s == 4.0
+        assert ft.sfreq == 200.0
+        assert ft.bands == ("delta", "theta", "alpha", "beta", "gamma")
+        assert ft.band_edges == ((1, 4), (4, 8), (8, 14), (14, 31), (31, 50))
+        assert ft.ch_names == SEED_CH_NAMES
+    assert reader.cache_token()["options"] == {"features": "de_LDS"}
+
+
+def test_features_option_as_a_comma_list(feature_root, raises_one_line):
+    root, files = feature_root
+    reader = get_reader("seed4-features", root, features="de_movingAve, de_LDS")
+    ft = reader.read_subject("2")[20]
+    assert list(ft.features) == ["de_movingAve", "de_LDS"]
+    np.testing.assert_array_equal(
+        ft.features["de_movingAve"], files[("2", "2_20151012.mat")]["de_movingAve21"]
+    )
+    assert ft.video == "s2t21"
+    assert ft.label == _labels("2")[20]
+    # A family the files do not hold: one line naming the file and the variable.
+    reader = SeedIVFeaturesReader(root / "eeg_feature_smooth", features=["psd_LDS"])
+    with raises_one_line(DatasetError, "1_20160518.mat", "psd_LDS1", "missing"):
+        reader.read_subject("1")
+    with raises_one_line(DatasetError, "seed4-features", "dasm_LDS", "psd_movingAve"):
+        SeedIVFeaturesReader(root, features="de_LDS,dasm_LDS")
+    with raises_one_line(DatasetError, "(none given)"):
+        SeedIVFeaturesReader(root, features=" , ")
+    with raises_one_line(ConfigError, "seed4-features", "no option(s) smooth"):
+        SeedIVFeaturesReader(root, smooth="LDS")
+
+
+def test_bad_feature_files(tmp_path, raises_one_line):
+    feats = seed4_features()
+    folder = tmp_path / "eeg_feature_smooth" / "2"
+    write_shuffled_mat(
+        folder / "1_20151012.mat", {**feats, "de_LDS4": np.ones((62, 5))}
+    )
+    write_shuffled_mat(
+        folder / "2_20151012.mat", {**feats, "de_LDS9": np.ones((62, 7, 5))}
+    )
+    write_shuffled_mat(
+        folder / "3_20151101.mat", {**feats, "de_LDS3": np.full((62, 2, 5), np.inf)}
+    )
+    reader = SeedIVFeaturesReader(tmp_path, features="de_LDS,de_movingAve")
+    with raises_one_line(DatasetError, "1_20151012.mat", "de_LDS4", "(62, 5)"):
+        reader.read_subject("1")
+    with raises_one_line(DatasetError, "2_20151012.mat", "trial 9", "different"):
+        reader.read_subject("2")
+    with raises_one_line(DatasetError, "3_20151101.mat", "de_LDS3", "NaN/inf"):
+        reader.read_subject("3")
+    # The broken de_LDS4 is never read when only de_movingAve is asked for.
+    ok = SeedIVFeaturesReader(tmp_path, features="de_movingAve").read_subject("1")
+    assert len(ok) == 24
+
+
+# -- training ---------------------------------------------------------------------
+
+
+def test_train_lovo_and_seed_split_export(tmp_path, capsys):
+    """``emomon train --dataset seed4 --targets class`` runs both protocols and
+    exports a 4-class model; seed-split tests trials 17-24 of each session."""
+    import csv
+    import json
+
+    from emomon.cli import main
+
+    raw = tmp_path / "SEED_IV" / "eeg_raw_data"
+    for k, name in enumerate(("1_20160518.mat", "2_20150915.mat")):
+        write_seed4_session(raw, "1", name, seed4_eeg(n_samples=600, seed=k), seed=k)
+    run = tmp_path / "run"
+    argv = ["train", "--dataset", "seed4", "--data-dir", str(tmp_path / "SEED_IV"),
+            "--targets", "class", "--model", "logreg", "--permutations", "0",
+            "--protocol", "lovo,seed-split", "--n-boot", "0", "--jobs", "1",
+            "--no-cache", "--quiet", "--out", str(run)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    report = json.loads((run / "report.json").read_text())
+    assert list(report["results"]) == ["lovo", "seed-split"]
+    assert (run / "model.onnx").stat().st_size > 0
+    with (run / "per_fold.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    lovo = [r["fold"] for r in rows if r["protocol"] == "lovo"]
+    assert lovo == [f"s1t{i:02d}" for i in range(1, 25)]  # one fold per film
+    split = [r for r in rows if r["protocol"] == "seed-split"]
+    # One fold per subject and session: 16 trials (1 window each) train, 8 test.
+    assert [(r["fold"], r["n_train"], r["n_test"]) for r in split] == [
+        ("1/1", "16", "8"),
+        ("2/1", "16", "8"),
+    ]
