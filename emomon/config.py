@@ -80,6 +80,12 @@ class FeatureSpec:
         ``"eeg"`` (n_channels, n_times) with ``kinds=("raw",)``.
     baseline : bool
         Subtract the mean features of the trial's resting baseline.
+    precomputed : str
+        ``""`` for features emomon computes (causally, the same offline and
+        live). Otherwise the reader whose precomputed features the model was
+        trained on (``"seed-features"``): ``kinds`` are then that dataset's
+        feature families (``"de_LDS"``), ``bands`` its bands, and the features
+        cannot be computed live (``emomon stream`` refuses such a model).
     """
 
     bands: tuple[Band, ...] = DEFAULT_BANDS
@@ -97,6 +103,7 @@ class FeatureSpec:
     welch_seg_s: float = 1.0
     layout: str = "grid"
     baseline: bool = False
+    precomputed: str = ""
 
     def __post_init__(self) -> None:
         bands = tuple(
@@ -108,7 +115,19 @@ class FeatureSpec:
             raise ConfigError("features.bands: at least one band is required")
         if len({b.name for b in bands}) != len(bands):
             raise ConfigError("features.bands: band names must be unique")
-        if self.kinds == (RAW_KIND,):
+        if self.precomputed:
+            bad = [k for k in self.kinds if not k or not str(k).isidentifier()]
+            if bad or not self.kinds or len(set(self.kinds)) != len(self.kinds):
+                raise ConfigError(
+                    f"features.kinds: {list(self.kinds)} are not names of "
+                    f"{self.precomputed}'s feature families"
+                )
+            if self.layout == "eeg" or self.baseline:
+                raise ConfigError(
+                    "precomputed features have no raw EEG and no baseline: "
+                    'features.layout "flat" or "grid", baseline false'
+                )
+        elif self.kinds == (RAW_KIND,):
             if self.layout != "eeg":
                 raise ConfigError('features.kinds ["raw"] needs features.layout "eeg"')
         else:
@@ -120,7 +139,7 @@ class FeatureSpec:
                 )
             if self.layout == "eeg":
                 raise ConfigError('features.layout "eeg" needs features.kinds ["raw"]')
-        if self.kinds == (RAW_KIND,) and self.baseline:
+        if self.is_raw and self.baseline:
             raise ConfigError("features.baseline applies to band features, not raw EEG")
         for name in ("window_s", "hop_s", "welch_seg_s"):
             if not getattr(self, name) > 0:
@@ -149,9 +168,14 @@ class FeatureSpec:
         return tuple(f"{k}_{b.name}" for k in self.kinds for b in self.bands)
 
     @property
+    def causal(self) -> bool:
+        """Whether the features can be computed live (False when precomputed)."""
+        return not self.precomputed
+
+    @property
     def is_raw(self) -> bool:
         """Whether the spec gives raw EEG windows (``kinds=("raw",)``)."""
-        return self.kinds == (RAW_KIND,)
+        return not self.precomputed and self.kinds == (RAW_KIND,)
 
     @property
     def n_features(self) -> int:
@@ -178,6 +202,8 @@ class FeatureSpec:
         d = dataclasses.asdict(self)
         d["bands"] = [[b.name, b.lo, b.hi] for b in self.bands]
         d["kinds"] = list(self.kinds)
+        if not self.precomputed:
+            del d["precomputed"]  # the specs (and digests) of computed features
         return d
 
     @classmethod

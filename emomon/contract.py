@@ -214,6 +214,25 @@ class ModelContract:
                 f"{source}: normalisation std must be > 0; re-export the model"
             )
 
+    def require_live(self, *, source: str = "model") -> None:
+        """Check that the live pipeline can compute this model's input.
+
+        Raises
+        ------
+        ModelError
+            One line naming ``source`` when the model was trained on a
+            dataset's precomputed features, which are not causal.
+        """
+        sp = self.spec
+        if sp.precomputed:
+            raise ModelError(
+                f"{source} was trained on features precomputed by dataset "
+                f"'{sp.precomputed}' ({', '.join(sp.kinds)}), which are smoothed "
+                "across each trial and cannot be computed live; emomon stream "
+                "needs a model trained on the recordings (e.g. --dataset seed "
+                "rather than seed-features)"
+            )
+
     @classmethod
     def from_onnx(cls, path: str | Path) -> ModelContract:
         """Read the contract of an ONNX file (onnxruntime only, no torch)."""
@@ -278,7 +297,12 @@ class ModelContract:
             + "; ".join(f"{t}: {'/'.join(c)}" for t, c in self.tasks.items()),
             f"channels      {len(self.ch_names)} @ {self.sfreq:g} Hz: "
             + " ".join(self.ch_names),
-            f"features      {', '.join(self.spec.feature_names)}",
+            f"features      {', '.join(self.spec.feature_names)}"
+            + (
+                f" (precomputed by {sp.precomputed}: not causal, offline only)"
+                if sp.precomputed
+                else ""
+            ),
             f"input layout  {self.input_layout()}",
             f"window        {sp.window_s:g} s, warm-up {sp.warmup_s:g} s, "
             f"CAR {'on' if sp.car else 'off'}, notch {sp.notch or 'off'}, "

@@ -217,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
 
     quiet_liblsl()  # liblsl's own log off the console (before liblsl reads its config)
     model = load_model(args.model)  # validate before connecting
+    model.contract.require_live(source=str(args.model))
     settings = StreamSettings(
         pipeline=PipelineSettings(
             hop_s=args.hop, smoothing=args.smoothing, interpolate=args.interpolate

@@ -243,7 +243,11 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         metavar="JSON",
         help="model hyper-parameters as a JSON object, e.g. '{\"dropout\": 0.3}'",
     )
-    p.add_argument("--targets", help="comma list of valence, arousal, class")
+    p.add_argument(
+        "--targets",
+        help="comma list of valence, arousal, class (default: valence,arousal where "
+        "the dataset has ratings, else class)",
+    )
     p.add_argument(
         "--labels",
         help="fixed, median, rank or random"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emomon.datasets.base import Reader, Trial
+from emomon.datasets.base import FeatureTrial, Reader, Trial
 
 
 @dataclass
@@ -26,24 +26,47 @@ class DatasetSummary:
     scale: tuple[float, float] | None = None
     videos: set[str] = field(default_factory=set)
     amplitude_uv: list[float] = field(default_factory=list)
+    sessions: set[tuple[str, str]] = field(default_factory=set)
+    #: Precomputed features: "de_LDS, ... x delta 1-3 Hz, ...; 1 s windows".
+    features: str = ""
 
-    def add(self, trial: Trial) -> None:
-        """Count ``trial`` in the summary."""
+    def add(self, trial: Trial | FeatureTrial) -> None:
+        """Count ``trial`` (EEG or precomputed features) in the summary."""
         if trial.subject not in self.subjects:
             self.subjects.append(trial.subject)
         self.n_trials += 1
         self.channels = self.channels or trial.ch_names
+        if trial.session:
+            self.sessions.add((trial.subject, trial.session))
+        if trial.label is not None:
+            self.labels[trial.label] += 1
+        self.videos.add(trial.video)
+        if isinstance(trial, FeatureTrial):
+            self._add_features(trial)
+            return
         self.sfreqs.add(trial.sfreq)
         self.durations_s.append(trial.duration_s)
         if trial.baseline is not None:
             self.baseline_s.append(trial.baseline.shape[1] / trial.sfreq)
         for k, v in (trial.ratings or {}).items():
             self.ratings.setdefault(k, []).append(float(v))
-        if trial.label is not None:
-            self.labels[trial.label] += 1
         self.scale = self.scale or trial.scale
-        self.videos.add(trial.video)
         self.amplitude_uv.append(float(np.median(np.std(trial.eeg, axis=1))))
+
+    def _add_features(self, trial: FeatureTrial) -> None:
+        if trial.sfreq:
+            self.sfreqs.add(trial.sfreq)
+        n_win = next(iter(trial.features.values())).shape[1] if trial.features else 0
+        self.durations_s.append(n_win * trial.window_s)
+        if not self.features:
+            bands = ", ".join(
+                f"{b} {lo:g}-{hi:g} Hz"
+                for b, (lo, hi) in zip(trial.bands, trial.band_edges, strict=False)
+            )
+            self.features = (
+                f"{', '.join(trial.features)} x {bands or ', '.join(trial.bands)}; "
+                f"{trial.window_s:g} s windows (precomputed, not causal)"
+            )
 
     def format(self) -> str:
         """Format the summary as a plain-text table."""
@@ -52,6 +75,11 @@ class DatasetSummary:
             ("dataset", self.dataset),
             ("subjects", f"{len(self.subjects)} ({_span(self.subjects)})"),
             ("videos", str(len(self.videos))),
+            *(
+                [("sessions", f"{len(self.sessions)} (subject, session) pairs")]
+                if self.sessions
+                else []
+            ),
             ("trials", str(self.n_trials)),
             ("channels", f"{len(self.channels)}: {' '.join(self.channels)}"),
             ("sfreq (Hz)", ", ".join(f"{s:g}" for s in sorted(self.sfreqs))),
@@ -74,6 +102,8 @@ class DatasetSummary:
                 else "-",
             ),
         ]
+        if self.features:
+            rows.append(("features", self.features))
         lo, hi = self.scale if self.scale else (np.nan, np.nan)
         mid = (lo + hi) / 2
         for k, vals in self.ratings.items():

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from emomon.config import FeatureSpec
-from emomon.datasets import Reader, get_reader, reader_class
+from emomon.datasets import Reader, get_reader
 from emomon.dsp.montage import MontagePick, pick_montage, resolve_montage
 from emomon.dsp.normalize import channels_off_grid
 from emomon.errors import ConfigError, DatasetError
@@ -90,21 +91,11 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
     Raises
     ------
     ConfigError
-        If the dataset holds precomputed features (no training path yet), a grid
-        model gets channels that are not on the scalp map, or a target has no
-        labels.
+        If a grid model gets channels that are not on the scalp map, a target
+        has no labels, or settings do not apply to precomputed features.
     DatasetError
         If the data cannot be read.
     """
-    if reader_class(cfg.dataset).precomputed:
-        # Its trials carry features, not EEG; until they get their own training
-        # path, refuse before reading anything.
-        raise ConfigError(
-            f"{{dataset}} '{cfg.dataset}' holds precomputed features, which emomon "
-            "cannot train on yet; train on the recordings instead (dataset 'seed' "
-            "reads SEED's Preprocessed_EEG)",
-            params=("dataset",),
-        )
     options = dict(cfg.dataset_options)
     if cfg.dataset == "synthetic":
         options.update(cfg.synthetic)
@@ -116,19 +107,22 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
     reader = get_reader(cfg.dataset, cfg.data_dir, **options)
     spec = model_spec(cfg.features, cfg.model)
     subjects = list(cfg.subjects) or None
-    channels = None
-    if cfg.montage is not None:
-        pick = montage_pick(cfg, reader, spec.layout, subjects)
-        channels = tuple(zip(pick.dataset_ch_names, pick.ch_names, strict=True))
-    table = load_features(
-        reader,
-        spec=spec,
-        subjects=subjects,
-        cache_dir=cfg.cache_dir,
-        n_jobs=cfg.n_jobs,
-        progress=progress,
-        channels=channels,
-    )
+    if reader.precomputed:
+        table = _precomputed_table(cfg, reader, spec, subjects, progress)
+    else:
+        channels = None
+        if cfg.montage is not None:
+            pick = montage_pick(cfg, reader, spec.layout, subjects)
+            channels = tuple(zip(pick.dataset_ch_names, pick.ch_names, strict=True))
+        table = load_features(
+            reader,
+            spec=spec,
+            subjects=subjects,
+            cache_dir=cfg.cache_dir,
+            n_jobs=cfg.n_jobs,
+            progress=progress,
+            channels=channels,
+        )
     if spec.layout == "grid":
         off = channels_off_grid(table.ch_names)
         if len(off) == len(table.ch_names):
@@ -139,7 +133,7 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
             )
     tasks: dict[str, list[str]] = {}
     trial_labels: dict[str, np.ndarray] = {}
-    for task in cfg.targets:
+    for task in cfg.targets or default_targets(table):
         if task == "class":
             if not np.any(table.trial_label != ""):
                 raise DatasetError(
@@ -171,7 +165,50 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
             scale=table.scale or (1.0, 9.0),
             seed=cfg.seed,
         )
-    return Dataset(table, tasks, trial_labels, spec.layout, pick, reader.session_split)
+    return Dataset(
+        table, tasks, trial_labels, table.spec.layout, pick, reader.session_split
+    )
+
+
+def _precomputed_table(
+    cfg: TrainConfig,
+    reader: Reader,
+    spec: FeatureSpec,
+    subjects: list[str] | None,
+    progress: bool,
+) -> FeatureTable:
+    """Return the window table of a precomputed-feature dataset, settings checked."""
+    from emomon.offline.precomputed import check_user_spec, load_precomputed
+
+    if spec.layout == "eeg":
+        raise ConfigError(
+            f"model {cfg.model} reads raw EEG, but dataset '{cfg.dataset}' holds "
+            "precomputed features only; choose a feature model (logreg, mlp, "
+            "cnn2d, mtcnn, cnn_transformer) or train on the recordings",
+            params=("model",),
+        )
+    if cfg.montage is not None:
+        raise ConfigError(
+            f"{{montage}} needs EEG to pick and re-reference channels; dataset "
+            f"'{cfg.dataset}' holds precomputed features: drop {{montage}} or "
+            "train on the recordings",
+            params=("montage",),
+        )
+    check_user_spec(cfg.features, dataset=cfg.dataset)
+    return load_precomputed(
+        reader, layout=spec.layout, subjects=subjects, progress=progress
+    )
+
+
+def default_targets(table: FeatureTable) -> tuple[str, ...]:
+    """Return the tasks of a dataset when none are asked for.
+
+    Valence and arousal where trials have ratings, else the class labels (SEED,
+    EAV).
+    """
+    if np.all(np.isnan(table.ratings[:, :2])) and np.any(table.trial_label != ""):
+        return ("class",)
+    return ("valence", "arousal")
 
 
 def montage_pick(
@@ -217,4 +254,18 @@ def dataset_info(ds: Dataset) -> DatasetInfo:
             for task, lab in ds.trial_labels.items()
         },
         montage=None if ds.montage is None else ds.montage.to_dict(),
+        precomputed=precomputed_info(t.spec),
     )
+
+
+def precomputed_info(spec: FeatureSpec) -> dict[str, Any] | None:
+    """Describe precomputed features for the report (None for computed ones)."""
+    if not spec.precomputed:
+        return None
+    return {
+        "reader": spec.precomputed,
+        "families": list(spec.kinds),
+        "bands": [[b.name, b.lo, b.hi] for b in spec.bands],
+        "window_s": spec.window_s,
+        "causal": spec.causal,
+    }

@@ -366,14 +366,16 @@ def _contrast(
     y: np.ndarray,
     *,
     feature_names: Sequence[str],
+    kinds: Sequence[str],
     bands: Sequence[str],
     ch_names: Sequence[str],
     classes: Sequence[str],
 ) -> FeatureContrast | None:
-    kinds = list(dict.fromkeys(f.split("_", 1)[0] for f in feature_names))
     if not kinds or X.ndim != 3:
         return None
-    kind = "de" if "de" in kinds else kinds[0]
+    # DE first; precomputed families are named like "de_LDS".
+    de = [k for k in kinds if k.split("_", 1)[0] == "de"]
+    kind = de[0] if de else kinds[0]
     cols = [feature_names.index(f"{kind}_{b}") for b in bands]
     F = X[:, :, cols]  # (n, n_channels, n_bands)
     if len(classes) == 2:
@@ -390,7 +392,11 @@ def _contrast(
     if not rows:
         return None
     return FeatureContrast(
-        kind, KIND_UNITS.get(kind, ""), tuple(bands), tuple(ch_names), tuple(rows)
+        kind,
+        KIND_UNITS.get(kind.split("_", 1)[0], ""),
+        tuple(bands),
+        tuple(ch_names),
+        tuple(rows),
     )
 
 
@@ -460,6 +466,7 @@ def task_figures(
             t.X[cv.tested],
             y,
             feature_names=list(spec.feature_names),
+            kinds=list(spec.kinds),
             bands=list(spec.band_names),
             ch_names=list(t.ch_names),
             classes=classes,

@@ -75,8 +75,8 @@ HOLDOUTS: dict[str, Holdout] = {
         unit="video",
     ),
     "seed-split": Holdout(
-        holds_out="videos (films 10-15; trained on films 1-9 of the same subject "
-        "and session)",
+        holds_out="videos (each session's later films, e.g. SEED's 10-15; trained "
+        "on the earlier films of the same subject and session)",
         exchangeable="video",
         question="SEED's customary within-subject benchmark: later films from "
         "earlier ones of the same recording session.",

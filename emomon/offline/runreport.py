@@ -503,7 +503,10 @@ class DatasetInfo(_Record):
 
     ``class_balance`` gives the trials per class of each task. ``montage`` is
     the headset montage of ``train --montage`` (name, its channels, source,
-    ``shared`` and ``missing`` channels), None without one.
+    ``shared`` and ``missing`` channels), None without one. ``precomputed``
+    describes features the dataset shipped (``reader``, ``families``,
+    ``bands`` as ``[name, lo, hi]``, ``window_s``, ``causal``: false), None
+    when emomon computed them.
     """
 
     name: str | None = None
@@ -515,22 +518,27 @@ class DatasetInfo(_Record):
     sfreq: float | None = None
     class_balance: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     montage: Mapping[str, Any] | None = None
+    precomputed: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the record as a JSON-ready dict; ``montage`` only when set.
+        """Return the record as a JSON-ready dict; optional records only when set.
 
-        (Reports of runs without a montage keep the layout they always had.)
+        (Reports of runs without a montage or precomputed features keep the layout
+        they always had.)
         """
         d = super().to_dict()
-        if d.get("montage") is None:
-            d.pop("montage", None)
+        for key in ("montage", "precomputed"):
+            if d.get(key) is None:
+                d.pop(key, None)
         return d
 
     @classmethod
     def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
         montage = d.get("montage")
+        pre = d.get("precomputed")
         return {
             "montage": dict(montage) if isinstance(montage, Mapping) else None,
+            "precomputed": dict(pre) if isinstance(pre, Mapping) else None,
             "ch_names": tuple(str(c) for c in _seq(d.get("ch_names"))),
             "class_balance": {
                 str(k): tuple(_int(c) or 0 for c in _seq(v))

@@ -277,6 +277,10 @@ def _header(report: RunReport) -> str:
         ]
         name = ds.name or "dataset"
         parts.append(f"{name} ({', '.join(counts)})" if counts else name)
+        pre = ds.precomputed
+        if pre:  # the features came with the dataset: say what they cannot do
+            fams = ", ".join(str(f) for f in pre.get("families") or [])
+            parts.append(f"precomputed features {fams} (not causal: offline only)")
     runs = report.results.values()
     models = sorted({r.model for r in runs if r.model is not None})
     labels = sorted({r.labels for r in runs if r.labels is not None})

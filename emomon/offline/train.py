@@ -331,6 +331,16 @@ def _band_settings(
     cfg: TrainConfig, bands: Sequence[str]
 ) -> list[tuple[str, TrainConfig]]:
     """All bands, then each band alone and every band but it (``"all but B"``)."""
+    from emomon.datasets import reader_class
+
+    if reader_class(cfg.dataset).precomputed:
+        raise ConfigError(
+            "{bands}: a band ablation computes the features again with fewer "
+            f"bands, and dataset '{literal(cfg.dataset)}' ships its features "
+            "precomputed; ablate on the recordings (e.g. seed), or train on one "
+            "family at a time with {dataset_options} features=...",
+            params=("bands", "dataset_options"),
+        )
     valid = cfg.features.band_names
     bad = [b for b in bands if b not in valid]
     if bad:

@@ -78,7 +78,8 @@ class TrainConfig:
     subjects: tuple[str, ...] = ()  # empty: every subject of the dataset
     protocols: tuple[str, ...] = ("lovo",)
     model: str = "logreg"
-    targets: tuple[str, ...] = ("valence", "arousal")
+    # Empty: the dataset's own (valence, arousal where it has ratings, else class).
+    targets: tuple[str, ...] = ()
     labels: str = "fixed"
     threshold: float | None = None
     train_videos: str = "all"
@@ -124,7 +125,7 @@ class TrainConfig:
                 f"choose from {', '.join(PROTOCOLS)}"
             )
         bad = [t for t in self.targets if t not in TASK_CHOICES]
-        if bad or not self.targets:
+        if bad:
             raise ConfigError(
                 f"unknown target '{bad[0] if bad else ''}'; "
                 f"choose from {', '.join(TASK_CHOICES)}"

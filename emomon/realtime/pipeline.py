@@ -350,6 +350,8 @@ class Pipeline:
     ChannelError
         If the source lacks a model channel or sends one in a unit that is not
         a voltage.
+    ModelError
+        If the model was trained on precomputed (non-causal) features.
     """
 
     def __init__(
@@ -362,6 +364,7 @@ class Pipeline:
         unconverted_units: Mapping[str, str] | None = None,
     ) -> None:
         contract = model.contract
+        contract.require_live(source=str(model.path))
         self.model = model
         self.contract = contract
         self.settings = settings or PipelineSettings()

@@ -209,40 +209,6 @@ def test_missing_and_empty_dir(tmp_path, raises_one_line):
         SeedFeaturesReader(tmp_path).subjects()
 
 
-def test_training_on_precomputed_features_refuses_with_one_line(
-    tmp_path, capsys, raises_one_line
-):
-    """seed-features reads, but nothing trains on FeatureTrial records yet: training
-    refuses before reading anything (exit 2, one line), instead of crashing."""
-    from emomon.cli import main
-    from emomon.errors import ConfigError
-    from emomon.offline.dataset import load_dataset
-    from emomon.offline.trainconfig import TrainConfig
-
-    folder = tmp_path / "ExtractedFeatures"
-    write_seed_label(folder)
-    write_seed_features(folder, "3_20140611.mat", seed_features(seed=5))
-    assert len(get_reader("seed-features", tmp_path).read_subject("3")) == 15
-    cfg = TrainConfig(dataset="seed-features", data_dir=str(tmp_path), cache_dir=None)
-    with raises_one_line(
-        ConfigError, "dataset 'seed-features' holds precomputed features", "'seed'"
-    ) as ei:
-        load_dataset(cfg, progress=False)
-    assert ei.value.params == {"dataset": "dataset"}
-
-    run = tmp_path / "run"
-    argv = ["train", "--dataset", "seed-features", "--data-dir", str(tmp_path),
-            "--permutations", "0", "--targets", "class", "--no-cache", "--quiet",
-            "--out", str(run)]  # fmt: skip
-    capsys.readouterr()
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1
-    assert err[0].startswith("emomon: error: ")
-    assert "--dataset 'seed-features' holds precomputed features" in err[0]
-    assert not run.exists()
-
-
 def test_channel_names_without_reading(seed_root):
     """What train --montage checks a montage against, without reading a file."""
     root, _ = seed_root
@@ -250,3 +216,23 @@ def test_channel_names_without_reading(seed_root):
     assert reader.channel_names("1") == reader.read_subject("1")[0].ch_names
     with pytest.raises(DatasetError):
         reader.channel_names("7")
+
+
+def test_check_summarises_precomputed_features(tmp_path, capsys):
+    """``datasets check`` on ExtractedFeatures: families, bands, sessions, labels."""
+    from emomon.cli import main
+
+    folder = tmp_path / "ExtractedFeatures"
+    write_seed_label(folder)
+    for name in ("3_20140611.mat", "3_20140629.mat"):
+        write_seed_features(folder, name, seed_features(seed=5))
+    pick = "features=de_LDS,psd_movingAve"
+    argv = ["datasets", "check", "--dataset", "seed-features", "--quiet",
+            "--data-dir", str(tmp_path), "-o", pick]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "sessions                  2 (subject, session) pairs" in out
+    assert "trials                    30" in out
+    assert "de_LDS, psd_movingAve x delta 1-3 Hz" in out
+    assert "gamma 31-50 Hz; 1 s windows (precomputed, not causal)" in out
+    assert "negative 10  neutral 10  positive 10" in out

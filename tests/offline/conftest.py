@@ -197,3 +197,41 @@ def effect_run(tmp_path_factory: pytest.TempPathFactory):
         cfg, out, progress=False, export=False, executor="serial", paper_plots=True
     )
     return report, out
+
+
+#: SEED's film labels (label.mat), positive / neutral / negative.
+SEED_FILM_LABELS = (1, 0, -1, -1, 0, 1, -1, 0, 1, 1, 0, -1, 0, 1, -1)
+
+
+def write_seed_feature_dir(
+    root: Path,
+    *,
+    subjects: tuple[int, ...] = (1, 2, 3),
+    dates: tuple[str, ...] = ("20131027", "20131030"),
+    families: tuple[str, ...] = ("de_LDS", "de_movingAve"),
+    effect: float = 0.8,
+) -> Path:
+    """Write ``root/ExtractedFeatures`` as SEED ships it, holding only ``families``.
+
+    Each session file has ``<family><film>`` (62, n_windows, 5) for films 1-15
+    (6-8 windows each), written with scipy.io as the release's MATLAB v5
+    files; DE rises by ``effect`` per class step (negative < neutral <
+    positive) in every channel and band, so a classifier has something to find.
+    """
+    import numpy as np
+    from scipy.io import savemat
+
+    folder = root / "ExtractedFeatures"
+    folder.mkdir(parents=True, exist_ok=True)
+    savemat(folder / "label.mat", {"label": np.asarray([SEED_FILM_LABELS])})
+    rng = np.random.default_rng(7)
+    for subject in subjects:
+        for date in dates:
+            variables = {}
+            for film, label in enumerate(SEED_FILM_LABELS, start=1):
+                n_win = 6 + film % 3
+                base = rng.normal(10.0, 1.0, (62, n_win, 5)) + effect * label
+                for k, fam in enumerate(families):
+                    variables[f"{fam}{film}"] = base + 0.1 * k
+            savemat(folder / f"{subject}_{date}.mat", variables)
+    return root

@@ -298,6 +298,7 @@ def test_feature_maps_of_several_classes_are_each_class_minus_the_rest() -> None
         X,
         y,
         feature_names=names,
+        kinds=["de", "psd"],
         bands=["theta", "alpha", "beta", "gamma"],
         ch_names=ch,
         classes=["negative", "neutral", "positive"],

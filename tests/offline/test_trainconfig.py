@@ -79,11 +79,30 @@ def test_a_train_config_base_keeps_its_nested_tables() -> None:
         make_train_config(base, hparams={"depth": 2})
 
 
+def test_dataset_table_holds_reader_options(tmp_path: Path) -> None:
+    """``[dataset]`` reaches the reader as keyword options, merged under -o ones."""
+    toml = tmp_path / "c.toml"
+    toml.write_text(
+        '[train]\ndataset = "seed-features"\n\n'
+        '[dataset]\nfeatures = "de_LDS"\nextra = 2\n'
+    )
+    cfg = make_train_config(toml, dataset_options={"extra": 3})
+    assert cfg.dataset_options == {"features": "de_LDS", "extra": 3}
+    assert cfg.targets == ()  # the dataset's own, resolved when it is read
+    toml.write_text('[train]\nfeatures = "de"\n')
+    with pytest.raises(ConfigError, match=r"put features in its own \[features\]"):
+        make_train_config(toml)
+    toml.write_text("[datasets]\nx = 1\n")
+    with pytest.raises(ConfigError, match=r"valid: \[train\], .*\[dataset\]"):
+        make_train_config(toml)
+
+
 def test_report_config_round_trips() -> None:
     cfg = TrainConfig(
         protocols=("lovo", "intra"),
         threshold=4.5,
         subjects=("s01", "s02"),
+        dataset_options={"features": "de_LDS,psd_LDS"},
         synthetic={"n_subjects": 2},
         features=FeatureSpec(kinds=("de",), layout="grid"),
     )
