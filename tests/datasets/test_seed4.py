@@ -272,33 +272,65 @@ def test_bad_feature_files(tmp_path, raises_one_line):
 # -- training ---------------------------------------------------------------------
 
 
-def test_train_lovo_and_seed_split_export(tmp_path, capsys):
-    """``emomon train --dataset seed4 --targets class`` runs both protocols and
-    exports a 4-class model; seed-split tests trials 17-24 of each session."""
+def _raw_dir(root):
+    for k, name in enumerate(("1_20160518.mat", "2_20150915.mat")):
+        trials = seed4_eeg(n_samples=600, seed=k)  # 3 s: one 2 s window each
+        write_seed4_session(root / "eeg_raw_data", "1", name, trials, seed=k)
+
+
+def _feature_dir(root):
+    for k, name in enumerate(("1_20160518.mat", "2_20150915.mat")):
+        path = root / "eeg_feature_smooth" / "1" / name
+        write_shuffled_mat(
+            path, seed4_features(seed=k), k
+        )  # trial i: 2 + i % 3 windows
+
+
+@pytest.mark.parametrize(
+    ("dataset", "write"), [("seed4", _raw_dir), ("seed4-features", _feature_dir)]
+)
+def test_train_lovo_and_seed_split_export(tmp_path, capsys, dataset, write):
+    """``emomon train --dataset seed4[-features] --targets class`` runs LOVO by film
+    and seed-split (trials 1-16 train, 17-24 test, per subject and session) and
+    exports a 4-class model."""
     import csv
     import json
 
     from emomon.cli import main
+    from emomon.contract import ModelContract
 
-    raw = tmp_path / "SEED_IV" / "eeg_raw_data"
-    for k, name in enumerate(("1_20160518.mat", "2_20150915.mat")):
-        write_seed4_session(raw, "1", name, seed4_eeg(n_samples=600, seed=k), seed=k)
+    root = tmp_path / "SEED_IV"
+    write(root)
     run = tmp_path / "run"
-    argv = ["train", "--dataset", "seed4", "--data-dir", str(tmp_path / "SEED_IV"),
+    argv = ["train", "--dataset", dataset, "--data-dir", str(root),
             "--targets", "class", "--model", "logreg", "--permutations", "0",
             "--protocol", "lovo,seed-split", "--n-boot", "0", "--jobs", "1",
             "--no-cache", "--quiet", "--out", str(run)]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
     report = json.loads((run / "report.json").read_text())
     assert list(report["results"]) == ["lovo", "seed-split"]
-    assert (run / "model.onnx").stat().st_size > 0
     with (run / "per_fold.csv").open() as f:
         rows = list(csv.DictReader(f))
     lovo = [r["fold"] for r in rows if r["protocol"] == "lovo"]
     assert lovo == [f"s1t{i:02d}" for i in range(1, 25)]  # one fold per film
     split = [r for r in rows if r["protocol"] == "seed-split"]
-    # One fold per subject and session: 16 trials (1 window each) train, 8 test.
-    assert [(r["fold"], r["n_train"], r["n_test"]) for r in split] == [
-        ("1/1", "16", "8"),
-        ("2/1", "16", "8"),
+    # One fold per subject and session, tested on trials 17-24 only (their
+    # windows: one per raw trial, 2 + i % 3 per feature trial).
+    n_test = 8 if dataset == "seed4" else sum(2 + i % 3 for i in range(17, 25))
+    n_train = 16 if dataset == "seed4" else sum(2 + i % 3 for i in range(1, 17))
+    assert [(r["fold"], int(r["n_train"]), int(r["n_test"])) for r in split] == [
+        ("1/1", n_train, n_test),
+        ("2/1", n_train, n_test),
     ]
+    contract = ModelContract.from_onnx(run / "model.onnx")
+    assert list(contract.tasks["class"]) == list(NAMES)
+    assert contract.ch_names == SEED_CH_NAMES
+    if dataset == "seed4-features":
+        assert contract.spec.precomputed == "seed4-features"
+        assert contract.spec.kinds == ("de_LDS",)
+        assert contract.spec.window_s == 4.0
+        edges = [(b.lo, b.hi) for b in contract.spec.bands]
+        assert edges == [(1, 4), (4, 8), (8, 14), (14, 31), (31, 50)]
+        assert contract.spec.causal is False
+    else:
+        assert contract.spec.causal is True
