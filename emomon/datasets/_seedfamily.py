@@ -147,7 +147,7 @@ def eeg_trials(
     Parameters
     ----------
     mat : dict
-        The loaded session file.
+        The loaded session file; the trial variables are removed from it.
     path : Path
         The file, for messages.
     n_trials : int
@@ -191,8 +191,11 @@ def eeg_trials(
     out = []
     for i in range(1, n_trials + 1):
         key = by_number[i][0]
+        # Popped: a session file holds minutes of 62-channel EEG per trial, so
+        # each stored array goes as soon as its float64 copy exists and a file
+        # is held about once, not twice.
         eeg = float_array(
-            mat[key],
+            mat.pop(key),
             f"{path.name}: {key}",
             (n_channels, None),
             expected,
