@@ -152,3 +152,74 @@ def test_console_entry_point_runs(tmp_path):
     )
     assert res.returncode == 2
     assert res.stderr.startswith("emomon: error:")
+
+
+def test_train_seed5_raw_cnt_lovo_exports(tmp_path, capsys, monkeypatch):
+    """SEED-V from Neuroscan .cnt (written by the tests, read by MNE) trains by film.
+
+    The film times are shrunk to 3.2 s (the reader's default is the published
+    hour-long table); one subject keeps the run short.
+    """
+    import json
+
+    from emomon.datasets import seed5
+    from tests.datasets import seedv
+
+    spans = seedv.short_spans(film_s=3.2, gap_s=0.2)
+    monkeypatch.setattr(seed5, "SESSION_SPANS", spans)
+    data = tmp_path / "SEED-V"
+    seedv.write_session(data, 1, 1, seedv.session_counts(spans[1]))
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "seed5", "--data-dir", str(data)]
+    args += ["--targets", "class", "--model", "logreg", "--permutations", "0"]
+    args += ["--protocol", "lovo", "--dataset-option", "sfreq=250", "--n-boot", "20"]
+    args += ["--no-cache", "--quiet", "--jobs", "1", "--out", str(out)]
+    assert main(args) == 0
+    assert (out / "model.onnx").is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert float(report["config"]["dataset_options"]["sfreq"]) == 250.0
+    info = report["dataset"]
+    assert info["name"] == "seed5"
+    assert info["sfreq"] == 250.0
+    assert (info["n_videos"], len(info["ch_names"])) == (15, 62)
+    assert info["class_balance"]["class"] == [3, 3, 3, 3, 3]
+    capsys.readouterr()
+    assert main(["datasets", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "seed5 " in listing
+    assert "seed5-features" in listing
+
+
+def test_train_seed5_features_needs_trust_then_exports_a_precomputed_model(
+    tmp_path, capsys
+):
+    """SEED-V's pickled DE .npz: refused without the trust option, then trained."""
+    import json
+
+    from emomon.contract import ModelContract
+    from tests.datasets import seedv
+
+    de = seedv.de_trials(n_windows=2)
+    seedv.write_npz(tmp_path / "SEED-V", 1, de, seedv.de_labels(de))
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "seed5-features"]
+    args += ["--data-dir", str(tmp_path / "SEED-V"), "--targets", "class"]
+    args += ["--model", "logreg", "--permutations", "0", "--protocol", "lovo"]
+    args += ["--n-boot", "20", "--no-cache", "--quiet", "--jobs", "1"]
+    args += ["--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "1_123.npz" in err[0]
+    assert "trust_pickle=yes" in err[0]
+    assert main([*args, "--dataset-option", "trust_pickle=yes"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    pre = report["dataset"]["precomputed"]
+    assert pre["reader"] == "seed5-features"
+    assert pre["families"] == ["de"]
+    assert pre["bands"][-1] == ["gamma", 31.0, 50.0]
+    assert report["dataset"]["n_videos"] == 45
+    contract = ModelContract.from_onnx(out / "model.onnx")
+    assert contract.spec.precomputed == "seed5-features"
+    assert contract.spec.causal is False
+    assert contract.spec.window_s == 4.0

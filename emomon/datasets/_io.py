@@ -8,6 +8,7 @@ expected, so that readers never leak a raw traceback for bad input.
 from __future__ import annotations
 
 import codecs
+import io
 import math
 import os
 import pickle
@@ -25,6 +26,7 @@ __all__ = [
     "float_array",
     "load_mat",
     "load_pickle",
+    "loads_pickle",
     "mat_scalar",
     "mat_str",
     "one_line",
@@ -240,21 +242,53 @@ def load_pickle(path: Path, expected: str) -> Any:
     try:
         with path.open("rb") as f:
             size = os.fstat(f.fileno()).st_size
-            return _NumpyOnlyUnpickler(f, max_elements=size).load()
+            return _unpickle(f, size, path.name, expected)
     except OSError as exc:
         raise DatasetError(
             f"{path.name}: cannot read ({one_line(exc)}); expected {expected}"
         ) from exc
+
+
+def loads_pickle(data: bytes, where: str, expected: str) -> Any:
+    """Unpickle bytes stored inside another file, as :func:`load_pickle` does.
+
+    For containers that hold a pickle as one member (SEED-V's ``.npz`` files
+    store ``pickle.dumps`` of a dict as a bytes array): the same restricted
+    unpickler, with arrays no larger than ``data``.
+
+    Parameters
+    ----------
+    data : bytes
+        The pickle.
+    where : str
+        Names the pickle in errors (``"1_123.npz: 'data'"``).
+    expected : str
+        What it should contain, for the error message.
+
+    Raises
+    ------
+    DatasetError
+        As :func:`load_pickle`, naming ``where``.
+    """
+    return _unpickle(io.BytesIO(data), len(data), where, expected)
+
+
+def _unpickle(f: Any, size: int, where: str, expected: str) -> Any:
+    """Run the numpy-only unpickler on ``f`` (``size`` bytes)."""
+    try:
+        return _NumpyOnlyUnpickler(f, max_elements=size).load()
+    except OSError:
+        raise  # the file's problem, not the pickle's: the caller words it
     except MemoryError:
         raise DatasetError(
-            f"{path.name}: corrupt pickle (asks for more memory than the machine "
+            f"{where}: corrupt pickle (asks for more memory than the machine "
             f"has); expected {expected}"
         ) from None
     except Exception as exc:  # UnpicklingError, EOFError, ValueError, ...
         # Our own refusals say what was refused; other messages are noise.
         why = one_line(exc) if isinstance(exc, pickle.UnpicklingError) else ""
         raise DatasetError(
-            f"{path.name}: truncated or corrupt pickle ({why or type(exc).__name__}); "
+            f"{where}: truncated or corrupt pickle ({why or type(exc).__name__}); "
             f"expected {expected}"
         ) from exc
 

@@ -42,7 +42,7 @@ from emomon.datasets.base import FileReader, Trial
 from emomon.dsp.layout import canonical_name
 from emomon.errors import DatasetError
 
-__all__ = ["MNEReader", "parse_description"]
+__all__ = ["MNEReader", "open_raw", "parse_description"]
 
 #: File name endings read by :func:`mne.io.read_raw` that this reader lists.
 SUFFIXES = (
@@ -207,7 +207,7 @@ class MNEReader(FileReader):
         :class:`~emomon.errors.DatasetError`.
         """
         path = self.files(subject)[0]
-        raw = _read_raw(path)
+        raw = open_raw(path)
         import mne
 
         picks = mne.pick_types(raw.info, eeg=True, exclude=[])
@@ -372,15 +372,21 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def _read_raw(path: Path) -> Any:
+def open_raw(
+    path: Path, *, preload: bool = True, expected: str = _EXPECTED, **kwargs: Any
+) -> Any:
+    """Open ``path`` with :func:`mne.io.read_raw`; a failure is one DatasetError line.
+
+    ``preload=False`` leaves the samples on disk (``get_data(start=, stop=)``
+    then reads only that span); ``kwargs`` go to MNE's format reader.
+    """
     import mne
 
     try:
-        return mne.io.read_raw(path, preload=True, verbose="error")
+        return mne.io.read_raw(path, preload=preload, verbose="error", **kwargs)
     except MemoryError:
         raise
     except Exception as exc:  # MNE's readers raise many types for bad files
         raise DatasetError(
-            f"{path.name}: cannot be read by MNE ({one_line(exc)}); "
-            f"expected {_EXPECTED}"
+            f"{path.name}: cannot be read by MNE ({one_line(exc)}); expected {expected}"
         ) from exc
