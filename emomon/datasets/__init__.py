@@ -23,6 +23,8 @@ READERS: dict[str, str] = {
     "seed": "emomon.datasets.seed:SeedReader",
     "seed-features": "emomon.datasets.seed:SeedFeaturesReader",
     "eav": "emomon.datasets.eav:EavReader",
+    "seed4": "emomon.datasets.seed4:SeedIVReader",
+    "seed4-features": "emomon.datasets.seed4:SeedIVFeaturesReader",
     "seed5": "emomon.datasets.seed5:SeedVReader",
     "seed5-features": "emomon.datasets.seed5:SeedVFeaturesReader",
     "openbci": "emomon.datasets.openbci:OpenBCIReader",

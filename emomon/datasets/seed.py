@@ -23,20 +23,23 @@ session.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from emomon.datasets._io import (
-    float_array,
-    load_mat,
-    reject_unknown_options,
-    sorted_naturally,
+from emomon.datasets._io import load_mat, reject_unknown_options
+from emomon.datasets._seedfamily import (
+    FILE_RE,
+    SessionFilesReader,
+    eeg_trials,
+    feature_families,
+    feature_trials,
+    listdir,
+    subject_of,
 )
-from emomon.datasets.base import FeatureTrial, Reader, Trial
+from emomon.datasets.base import FeatureTrial, Trial
 from emomon.dsp.layout import SEED_CHANNELS, canonical_name
 from emomon.errors import DatasetError
 
@@ -63,8 +66,6 @@ LABEL_NAMES = {1: "positive", 0: "neutral", -1: "negative"}
 CLASSES = ("negative", "neutral", "positive")
 LABEL_FILE = "label.mat"
 
-_FILE_RE = re.compile(r"^(\d+)_(\d+)\.mat$")
-_EEG_KEY_RE = re.compile(r"^(.+)_eeg(\d+)$")
 _EXPECTED_LABEL = "label.mat with 'label' (1, 15) of 1/0/-1"
 
 
@@ -73,81 +74,32 @@ def label_name(value: float) -> str:
     return LABEL_NAMES[int(value)]
 
 
-def feature_families(
-    value: str | Sequence[str], *, valid: Sequence[str], reader: str
-) -> tuple[str, ...]:
-    """Parse a ``features`` option: a comma list or a sequence of family names.
+class _SeedBase(SessionFilesReader):
+    """One folder of session files + ``label.mat``, shared by both SEED readers.
 
-    Raises
-    ------
-    DatasetError
-        For an empty choice or a name not in ``valid`` (the message lists them).
+    The session is the date in the file name; a subject's sessions come in date
+    order.
     """
-    items = value.split(",") if isinstance(value, str) else list(value)
-    feats = tuple(dict.fromkeys(str(f).strip() for f in items if str(f).strip()))
-    bad = [f for f in feats if f not in valid]
-    if bad or not feats:
-        raise DatasetError(
-            f"{reader}: unknown feature(s) {bad or '(none given)'} in option "
-            f"'features'; choose among {', '.join(valid)}"
-        )
-    return feats
 
-
-class _SeedBase(Reader):
-    """File discovery shared by both SEED readers."""
-
+    family = "SEED"
+    source = "https://bcmi.sjtu.edu.cn/home/seed/ (apply for access)"
     classes = CLASSES
     session_split = (9, 15)
 
-    #: Name of the release sub-folder (``Preprocessed_EEG``/``ExtractedFeatures``).
-    folder: str = ""
-
     def __init__(self, data_dir: str | Path | None, **options: Any) -> None:
         super().__init__(data_dir, **options)
-        self._sessions: dict[str, list[tuple[str, Path]]] | None = None
         self._labels: list[str] | None = None
 
-    @property
-    def root(self) -> Path:
-        """The folder holding the session files and ``label.mat``."""
-        assert self.data_dir is not None
-        sub = self.data_dir / self.folder
-        if not any(_FILE_RE.match(p.name) for p in _listdir(self.data_dir)):
-            if sub.is_dir():
-                return sub
-        return self.data_dir
+    def _is_release_folder(self, path: Path) -> bool:
+        return any(FILE_RE.match(p.name) for p in listdir(path))
 
-    def _find(self) -> dict[str, list[tuple[str, Path]]]:
-        if self._sessions is None:
-            found: dict[str, list[tuple[str, Path]]] = {}
-            for p in _listdir(self.root):
-                m = _FILE_RE.match(p.name)
-                if m and p.is_file():
-                    found.setdefault(str(int(m.group(1))), []).append((m.group(2), p))
-            self._sessions = {s: sorted(found[s]) for s in sorted_naturally(found)}
-        return self._sessions
-
-    def subjects(self) -> list[str]:
-        found = self._find()
-        if not found:
-            raise DatasetError(
-                f"no SEED session files in {self.data_dir}: expected "
-                f"{self.expected_layout}; get SEED from {self.source}"
-            )
-        return list(found)
-
-    def sessions(self, subject: str) -> list[tuple[str, Path]]:
-        """``(date, path)`` of each session of ``subject``, in date order."""
-        found = self._find()
-        key = str(int(subject)) if subject.isdigit() else subject
-        if key not in found:
-            raise DatasetError(
-                f"SEED subject '{subject}' not found in {self.root} "
-                f"(found: {', '.join(found) or 'none'}); "
-                f"expected {self.expected_layout}"
-            )
-        return found[key]
+    def _scan(self, root: Path) -> dict[str, list[tuple[str, Path]]]:
+        found: dict[str, list[tuple[str, Path]]] = {}
+        for p in listdir(root):
+            m = FILE_RE.match(p.name)
+            if m and p.is_file():
+                found.setdefault(subject_of(p), []).append((m.group(2), p))
+        return {s: sorted(v) for s, v in found.items()}
 
     def files(self, subject: str) -> list[Path]:
         return [p for _, p in self.sessions(subject)] + [self.root / LABEL_FILE]
@@ -195,7 +147,6 @@ class SeedReader(_SeedBase):
     description = (
         "SEED: 15 subjects x 3 sessions x 15 films, 62-ch EEG at 200 Hz, 3 classes"
     )
-    source = "https://bcmi.sjtu.edu.cn/home/seed/ (apply for access)"
     expected_layout = (
         "Preprocessed_EEG/<subject>_<date>.mat (1_20131027.mat ..) + label.mat"
     )
@@ -227,28 +178,11 @@ class SeedReader(_SeedBase):
         trials = []
         for date, path in self.sessions(subject):
             mat = load_mat(path, expected)
-            eeg_keys: dict[int, str] = {}
-            for k in mat:
-                m = _EEG_KEY_RE.match(k)
-                if m and not k.startswith("__"):
-                    eeg_keys.setdefault(int(m.group(2)), k)
-            missing = [i for i in range(1, len(labels) + 1) if i not in eeg_keys]
-            if missing:
-                found = sorted(k for k in mat if not k.startswith("__"))
-                raise DatasetError(
-                    f"{path.name}: no variable <initials>_eeg{missing[0]} "
-                    f"({len(missing)} film(s) missing; found {found[:4]}"
-                    f"{' ...' if len(found) > 4 else ''}); expected {expected}"
-                )
-            sid = str(int(_FILE_RE.match(path.name).group(1)))  # type: ignore[union-attr]
-            for i, label in enumerate(labels, start=1):
-                eeg = float_array(
-                    mat[eeg_keys[i]],
-                    f"{path.name}: {eeg_keys[i]}",
-                    (N_CHANNELS, None),
-                    expected,
-                    finite="finite EEG samples",
-                )
+            sid = subject_of(path)
+            chosen = eeg_trials(mat, path, len(labels), N_CHANNELS, expected)
+            for i, (label, (key, eeg)) in enumerate(
+                zip(labels, chosen, strict=True), start=1
+            ):
                 trials.append(
                     Trial(
                         subject=sid,
@@ -259,7 +193,7 @@ class SeedReader(_SeedBase):
                         label=label,
                         dataset=self.name,
                         session=date,
-                        meta={"file": str(path), "variable": eeg_keys[i]},
+                        meta={"file": str(path), "variable": key},
                     )
                 )
         return trials
@@ -297,7 +231,6 @@ class SeedFeaturesReader(_SeedBase):
     description = (
         "SEED ExtractedFeatures: precomputed DE/PSD (62 ch x 5 bands, 1 s windows)"
     )
-    source = "https://bcmi.sjtu.edu.cn/home/seed/ (apply for access)"
     expected_layout = (
         "ExtractedFeatures/<subject>_<date>.mat (de_LDS1..15, de_movingAve1..15, "
         "psd_LDS1..15, psd_movingAve1..15) + label.mat"
@@ -343,39 +276,21 @@ class SeedFeaturesReader(_SeedBase):
             f"SEED ExtractedFeatures file with {'/'.join(self.features)}1..{n}, each "
             f"({rows or 'n_pairs'}, n_windows, {len(BANDS)})"
         )
-        names = [f"{f}{i}" for i in range(1, n + 1) for f in self.features]
         out = []
         for date, path in self.sessions(subject):
-            mat = load_mat(path, expected, names)
-            missing = [k for k in names if k not in mat]
-            if missing:
-                raise DatasetError(
-                    f"{path.name}: missing variable(s) {', '.join(missing[:4])}"
-                    f"{' ...' if len(missing) > 4 else ''}; expected {expected}"
+            sid = subject_of(path)
+            per_film = feature_trials(
+                path, self.features, n, (rows, len(BANDS)), expected
+            )
+            for i, (label, feats) in enumerate(
+                zip(labels, per_film, strict=True), start=1
+            ):
+                n_rows = next(iter(feats.values())).shape[0]
+                ch_names = (
+                    CH_NAMES
+                    if rows is not None
+                    else tuple(f"{kind}{r + 1:02d}" for r in range(n_rows))
                 )
-            sid = str(int(_FILE_RE.match(path.name).group(1)))  # type: ignore[union-attr]
-            ch_names = CH_NAMES
-            for i, label in enumerate(labels, start=1):
-                feats: dict[str, np.ndarray] = {}
-                for f in self.features:
-                    key = f"{f}{i}"
-                    feats[f] = float_array(
-                        mat[key],
-                        f"{path.name}: {key}",
-                        (rows, None, len(BANDS)),
-                        expected,
-                        finite="finite features",
-                    )
-                n_win = {a.shape[1] for a in feats.values()}
-                n_rows = {a.shape[0] for a in feats.values()}
-                if len(n_win) > 1 or len(n_rows) > 1:
-                    raise DatasetError(
-                        f"{path.name}: film {i} features have different shapes "
-                        f"{sorted({a.shape for a in feats.values()})}; expected "
-                        f"{expected}"
-                    )
-                if rows is None:
-                    ch_names = tuple(f"{kind}{r + 1:02d}" for r in range(n_rows.pop()))
                 out.append(
                     FeatureTrial(
                         subject=sid,
@@ -398,10 +313,3 @@ def _row_kind(family: str) -> str:
     """``"channel"`` for de/psd families, else the asymmetry kind (``"dasm"``)."""
     kind = family.split("_", 1)[0]
     return "channel" if kind in ("de", "psd") else kind
-
-
-def _listdir(path: Path) -> list[Path]:
-    try:
-        return sorted(path.iterdir()) if path.is_dir() else []
-    except OSError:
-        return []

@@ -235,6 +235,61 @@ def write_seed_features(folder: Path, name: str, feats: dict[str, np.ndarray]) -
     return path
 
 
+# -- SEED-IV -------------------------------------------------------------------
+
+
+def seed4_eeg(
+    n_trials: int = 24, n_samples: int = 20, seed: int = 0
+) -> list[np.ndarray]:
+    """Trial ``i`` (1-based, at index ``i - 1``): (62, n_samples + i) µV."""
+    rng = np.random.default_rng(seed)
+    return [
+        rng.normal(0, 20, (len(SEED_CHANNELS), n_samples + i))
+        for i in range(1, n_trials + 1)
+    ]
+
+
+def seed4_features(
+    families: tuple[str, ...] = ("de_LDS", "de_movingAve"),
+    n_trials: int = 24,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """``<family><N>`` -> (62, 2 + N % 3, 5) (the real files hold all four families)."""
+    rng = np.random.default_rng(seed)
+    return {
+        f"{f}{i}": rng.uniform(1, 30, (len(SEED_CHANNELS), 2 + i % 3, 5))
+        for i in range(1, n_trials + 1)
+        for f in families
+    }
+
+
+def write_shuffled_mat(path: Path, variables: dict[str, Any], seed: int = 0) -> Path:
+    """``savemat`` of ``variables`` in a shuffled order.
+
+    savemat writes a dict in its iteration order, so the file's own variable
+    order (``scipy.io.whosmat``) is the shuffled one: a reader that went by
+    position would pair trials with the wrong labels.
+    """
+    keys = list(variables)
+    order = np.random.default_rng(seed).permutation(len(keys))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    savemat(path, {keys[k]: variables[keys[k]] for k in order})
+    return path
+
+
+def write_seed4_session(
+    folder: Path,
+    session: str,
+    name: str,
+    trials: list[np.ndarray],
+    initials: str = "cz",
+    seed: int = 0,
+) -> Path:
+    """``<session>/<subject>_<date>.mat`` holding ``<initials>_eegN``, shuffled."""
+    variables = {f"{initials}_eeg{i}": x for i, x in enumerate(trials, start=1)}
+    return write_shuffled_mat(folder / session / name, variables, seed)
+
+
 # -- OpenBCI -------------------------------------------------------------------
 
 V6_COLUMNS = (

@@ -78,16 +78,16 @@ def test_train_seed_split_exports_and_stream_refuses_the_model(
 
 
 def test_reads_only_the_chosen_families_in_spec_order(de_only, monkeypatch):
-    import emomon.datasets.seed as seed
+    import emomon.datasets._seedfamily as family  # SEED's and SEED-IV's loads
 
     asked: list[str] = []
-    real = seed.load_mat
+    real = family.load_mat
 
     def spy(path, expected, names=None):
         asked.extend(names or ["<all>"])
         return real(path, expected, names)
 
-    monkeypatch.setattr(seed, "load_mat", spy)
+    monkeypatch.setattr(family, "load_mat", spy)
     ds = load_dataset(
         _cfg(
             de_only, model="logreg", dataset_options={"features": "de_movingAve,de_LDS"}
