@@ -50,7 +50,9 @@ class ModelContract:
     info : dict
         Dataset, protocol, labels, headline metrics, training config; with
         ``train --montage``, ``montage``: the headset's name, its channels
-        (``ch_names``), their ``source``, the ``shared`` and ``missing`` ones.
+        (``ch_names``), their ``source``, the ``shared`` and ``missing`` ones;
+        ``channels_assumed: true`` (optional) when the training files carried no
+        channel names and ``ch_names`` are the reader's assumption (EAV).
     """
 
     input_name: str
@@ -296,7 +298,12 @@ class ModelContract:
             "outputs       "
             + "; ".join(f"{t}: {'/'.join(c)}" for t, c in self.tasks.items()),
             f"channels      {len(self.ch_names)} @ {self.sfreq:g} Hz: "
-            + " ".join(self.ch_names),
+            + " ".join(self.ch_names)
+            + (
+                " (ASSUMED: the dataset's files carry no names)"
+                if self.info.get("channels_assumed") is True
+                else ""
+            ),
             f"features      {', '.join(self.spec.feature_names)}"
             + (
                 f" (precomputed by {sp.precomputed}: not causal, offline only)"

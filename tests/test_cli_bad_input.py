@@ -135,6 +135,7 @@ _EXPECTED_FILES = {
     "amigos": "Data_Preprocessed_P01.mat",
     "seed": "Preprocessed_EEG/<subject>_<date>.mat",
     "seed-features": "ExtractedFeatures/<subject>_<date>.mat",
+    "eav": "EAV/subjectN/EEG/subjectN_eeg.mat",
     "seed4": "eeg_raw_data/{1,2,3}/<subject>_<date>.mat",
     "seed4-features": "eeg_feature_smooth/{1,2,3}/<subject>_<date>.mat",
     "seed5": "EEG_raw/<subject>_<session>_<date>.cnt",

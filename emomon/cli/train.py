@@ -234,7 +234,8 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
     add_dataset_option_argument(p)
     p.add_argument(
         "--protocol",
-        help="lovo, loso, subject-lovo, seed-split, intra; a comma list runs several "
+        help="lovo, loso, subject-lovo, seed-split, intra, eav-authors; a comma list "
+        "runs several "
         "side by side (the first is exported), e.g. lovo,intra (default lovo)",
     )
     p.add_argument("--model", help="logreg, mlp, cnn2d, mtcnn, cnn_transformer")

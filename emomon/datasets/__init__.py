@@ -22,6 +22,7 @@ READERS: dict[str, str] = {
     "amigos": "emomon.datasets.amigos:AmigosReader",
     "seed": "emomon.datasets.seed:SeedReader",
     "seed-features": "emomon.datasets.seed:SeedFeaturesReader",
+    "eav": "emomon.datasets.eav:EavReader",
     "seed4": "emomon.datasets.seed4:SeedIVReader",
     "seed4-features": "emomon.datasets.seed4:SeedIVFeaturesReader",
     "seed5": "emomon.datasets.seed5:SeedVReader",

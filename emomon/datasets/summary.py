@@ -29,6 +29,8 @@ class DatasetSummary:
     sessions: set[tuple[str, str]] = field(default_factory=set)
     #: Precomputed features: "de_LDS, ... x delta 1-3 Hz, ...; 1 s windows".
     features: str = ""
+    #: The reader assumed the channel names (files without names, EAV).
+    channels_assumed: bool = False
 
     def add(self, trial: Trial | FeatureTrial) -> None:
         """Count ``trial`` (EEG or precomputed features) in the summary."""
@@ -36,6 +38,9 @@ class DatasetSummary:
             self.subjects.append(trial.subject)
         self.n_trials += 1
         self.channels = self.channels or trial.ch_names
+        self.channels_assumed |= (
+            getattr(trial, "meta", {}).get("channels_assumed") is True
+        )
         if trial.session:
             self.sessions.add((trial.subject, trial.session))
         if trial.label is not None:
@@ -81,7 +86,15 @@ class DatasetSummary:
                 else []
             ),
             ("trials", str(self.n_trials)),
-            ("channels", f"{len(self.channels)}: {' '.join(self.channels)}"),
+            (
+                "channels",
+                f"{len(self.channels)}: {' '.join(self.channels)}"
+                + (
+                    " (ASSUMED: the files carry no names)"
+                    if self.channels_assumed
+                    else ""
+                ),
+            ),
             ("sfreq (Hz)", ", ".join(f"{s:g}" for s in sorted(self.sfreqs))),
             (
                 "trial duration (s)",

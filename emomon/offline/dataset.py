@@ -42,6 +42,8 @@ class Dataset:
         The headset montage the channels were picked for (``cfg.montage``).
     session_split : (int, int) or None
         The reader's ``session_split`` (``seed-split``'s trial numbers).
+    channels_assumed : bool
+        The channel names are the reader's assumption (files without names).
     """
 
     table: FeatureTable
@@ -50,6 +52,7 @@ class Dataset:
     layout: str
     montage: MontagePick | None = None
     session_split: tuple[int, int] | None = None
+    channels_assumed: bool = False
 
     def window_labels(
         self, trial_labels: Mapping[str, np.ndarray] | None = None
@@ -166,7 +169,14 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
             seed=cfg.seed,
         )
     return Dataset(
-        table, tasks, trial_labels, table.spec.layout, pick, reader.session_split
+        table,
+        tasks,
+        trial_labels,
+        table.spec.layout,
+        pick,
+        reader.session_split,
+        # Set by readers of files without channel names (EAV).
+        bool(getattr(reader, "channels_assumed", False)),
     )
 
 
@@ -254,6 +264,7 @@ def dataset_info(ds: Dataset) -> DatasetInfo:
             for task, lab in ds.trial_labels.items()
         },
         montage=None if ds.montage is None else ds.montage.to_dict(),
+        channels_assumed=ds.channels_assumed,
         precomputed=precomputed_info(t.spec),
     )
 

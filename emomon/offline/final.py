@@ -158,6 +158,8 @@ def export_model(
                 "n_windows": int(t.X.shape[0]),
                 "final_epochs": n_epochs,
                 **({} if ds.montage is None else {"montage": ds.montage.to_dict()}),
+                # Optional: the dataset's files carry no channel names (EAV).
+                **({"channels_assumed": True} if ds.channels_assumed else {}),
             },
         )
         path = Path(out_dir) / "model.onnx"

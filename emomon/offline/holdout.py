@@ -83,6 +83,17 @@ HOLDOUTS: dict[str, Holdout] = {
         shares_videos=False,
         unit="video",
     ),
+    "eav-authors": Holdout(
+        holds_out="windows in time, within each subject (per class the last 24/80 "
+        "in recorded order; a trial can have windows on both sides)",
+        exchangeable="trial (within subject; windows of a trial share its label)",
+        question="The EAV authors' within-subject benchmark: later trials of each "
+        "class from earlier ones of the same person and session.",
+        # A trial cut in two puts its video on both sides (not on the full EAV
+        # release, where the cut falls between trials: measured per run).
+        shares_videos=True,
+        unit="trial",
+    ),
     "intra": Holdout(
         holds_out="windows (the same trials are on both sides)",
         exchangeable="trial (within subject; windows of a trial share its label)",

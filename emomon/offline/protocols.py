@@ -26,6 +26,10 @@ Protocols (``make_splits(protocol, ...)``):
     SEED's standard split, per subject (and session when ``sessions`` is given):
     films 1-9 train, films 10-15 test. The film number is the trailing integer of
     the video id (``"film07"`` -> 7). Validation = some of the training films.
+``eav-authors``
+    LEAKY: the EAV authors' split, per subject the first 56/80 of each class's
+    windows in recorded order train, the rest test
+    (:mod:`emomon.offline.authors_split`).
 ``intra``
     LEAKY on purpose: stratified k-fold over *windows*, so the same trials and videos
     are on both sides. It exists only to show the content-dependent number next to
@@ -73,10 +77,17 @@ __all__ = [
 ]
 
 #: Valid protocol names.
-PROTOCOLS: tuple[str, ...] = ("lovo", "loso", "subject-lovo", "seed-split", "intra")
+PROTOCOLS: tuple[str, ...] = (
+    "lovo",
+    "loso",
+    "subject-lovo",
+    "seed-split",
+    "intra",
+    "eav-authors",
+)
 
 #: Protocols that share trials/videos between train and test (reports flag them).
-LEAKY_PROTOCOLS: frozenset[str] = frozenset({"intra"})
+LEAKY_PROTOCOLS: frozenset[str] = frozenset({"intra", "eav-authors"})
 
 #: Valid values of ``make_splits(train_videos=...)``.
 TRAIN_VIDEO_CHOICES: tuple[str, ...] = ("all", "top-bottom")
@@ -154,7 +165,7 @@ def make_splits(
 
     Parameters
     ----------
-    protocol : {"lovo", "loso", "subject-lovo", "seed-split", "intra"}
+    protocol : {"lovo", "loso", "subject-lovo", "seed-split", "intra", "eav-authors"}
         See the module docstring.
     subjects, videos : array of str, shape (n_windows,)
         Subject and video id of every window.
@@ -232,6 +243,10 @@ def make_splits(
         splits = _seed_split(
             table, val_fraction, seed, tuple(seed_train_films), tuple(seed_test_films)
         )
+    elif protocol == "eav-authors":
+        from emomon.offline.authors_split import eav_authors_splits
+
+        splits = eav_authors_splits(table, val_fraction, seed)
     else:
         splits = _intra(table, int(n_folds), val_fraction, seed)
 
@@ -337,7 +352,7 @@ def _check_coded(
         m_fit = sides(s_code, fit)
         if np.any((m != 0) & (m_fit != 0)):
             fail("the test subject is in train/val")
-    if protocol in ("subject-lovo", "seed-split"):
+    if protocol in ("subject-lovo", "seed-split", "eav-authors"):
         if np.count_nonzero(sides(s_code, ("train", "val", "test"))) != 1:
             fail("windows of more than one subject in a per-subject fold")
 

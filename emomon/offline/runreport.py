@@ -506,7 +506,9 @@ class DatasetInfo(_Record):
     ``shared`` and ``missing`` channels), None without one. ``precomputed``
     describes features the dataset shipped (``reader``, ``families``,
     ``bands`` as ``[name, lo, hi]``, ``window_s``, ``causal``: false), None
-    when emomon computed them.
+    when emomon computed them. ``channels_assumed``: the dataset's files carry
+    no channel names and ``ch_names`` are the reader's assumption (EAV);
+    written only when true.
     """
 
     name: str | None = None
@@ -519,17 +521,20 @@ class DatasetInfo(_Record):
     class_balance: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     montage: Mapping[str, Any] | None = None
     precomputed: Mapping[str, Any] | None = None
+    channels_assumed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a JSON-ready dict; optional records only when set.
 
         (Reports of runs without a montage or precomputed features keep the layout
-        they always had.)
+        they always had; so do those whose channels are named in the files.)
         """
         d = super().to_dict()
         for key in ("montage", "precomputed"):
             if d.get(key) is None:
                 d.pop(key, None)
+        if not d.get("channels_assumed"):
+            d.pop("channels_assumed", None)
         return d
 
     @classmethod
@@ -538,6 +543,7 @@ class DatasetInfo(_Record):
         pre = d.get("precomputed")
         return {
             "montage": dict(montage) if isinstance(montage, Mapping) else None,
+            "channels_assumed": d.get("channels_assumed") is True,
             "precomputed": dict(pre) if isinstance(pre, Mapping) else None,
             "ch_names": tuple(str(c) for c in _seq(d.get("ch_names"))),
             "class_balance": {

@@ -277,6 +277,8 @@ def _header(report: RunReport) -> str:
         ]
         name = ds.name or "dataset"
         parts.append(f"{name} ({', '.join(counts)})" if counts else name)
+        if ds.channels_assumed:
+            parts.append("channel names ASSUMED (the files carry none)")
         pre = ds.precomputed
         if pre:  # the features came with the dataset: say what they cannot do
             fams = ", ".join(str(f) for f in pre.get("families") or [])

@@ -92,7 +92,7 @@ def kw(tab: dict, *, sessions: bool = False) -> dict:
 
 
 def test_leaky_constant() -> None:
-    assert LEAKY_PROTOCOLS == {"intra"}
+    assert LEAKY_PROTOCOLS == {"intra", "eav-authors"}
     assert set(LEAKY_PROTOCOLS) <= set(PROTOCOLS)
 
 
