@@ -9,12 +9,15 @@ window order within the trial, as the window table lists them) and the first
 ``56/80`` of them (rounded down) train, the rest test. One fold per subject,
 trained on that subject alone.
 
-Why it is marked leaky: the cut is counted in windows, not trials, so a trial
-can have windows on both sides (the authors' chunks could, had a class's chunk
-count not been a multiple of four); on the full release (20 trials of a class
-per condition, equal lengths) the cut falls between trials 14 and 15 of the
-class, and the number says how well later trials of a session are recognised
-from earlier ones of the same person, never a new stimulus order or person.
+When it is leaky: the cut is counted in windows, not trials, so a trial can
+have windows on both sides (the authors' chunks could, had a class's chunk
+count not been a multiple of four). The run measures it
+(:func:`~emomon.offline.holdout.shared_trial_folds`) and the report marks the
+protocol LEAKY when a fold splits a trial. On the full release (20 trials of a
+class per condition, equal lengths) the cut falls between trials 14 and 15 of
+the class and splits none: the number then says how well later trials of a
+session are recognised from earlier ones of the same person, never a new
+stimulus order or person.
 Validation: about ``val_fraction`` of the trials lying wholly in the training
 part (class-interleaved).
 """

@@ -16,7 +16,7 @@ import numpy as np
 
 from emomon.errors import ConfigError
 from emomon.offline.dataset import Dataset
-from emomon.offline.holdout import shared_video_folds
+from emomon.offline.holdout import shared_trial_folds, shared_video_folds
 from emomon.offline.metrics import majority_baseline, summarize
 from emomon.offline.protocols import Split, SplitWarning, make_splits
 from emomon.offline.trainconfig import TrainConfig
@@ -164,6 +164,9 @@ class CVResult:
     shared_video_folds : int
         Folds whose test videos appear in their training or validation part
         (:func:`~emomon.offline.holdout.shared_video_folds`).
+    shared_trial_folds : int
+        Folds with a trial on both sides
+        (:func:`~emomon.offline.holdout.shared_trial_folds`).
     """
 
     proba: dict[str, np.ndarray]
@@ -173,6 +176,7 @@ class CVResult:
     folds: list[FoldResult]
     notes: list[str]
     shared_video_folds: int = 0
+    shared_trial_folds: int = 0
 
 
 def pool_folds(
@@ -213,9 +217,15 @@ def pool_folds(
                 win[task][split.train], win[task][split.test]
             )
         fold_of[split.test] = k
-    shared = shared_video_folds(splits, ds.table.video)
     return CVResult(
-        proba, fold_of >= 0, fold_of, majority, list(results), notes, shared
+        proba,
+        fold_of >= 0,
+        fold_of,
+        majority,
+        list(results),
+        notes,
+        shared_video_folds(splits, ds.table.video),
+        shared_trial_folds(splits, ds.table.trial),
     )
 
 

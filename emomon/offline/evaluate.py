@@ -338,7 +338,8 @@ def score_protocol(
     decl = HOLDOUTS.get(protocol)
     return ProtocolResult(
         protocol=protocol,
-        leaky=protocol in LEAKY_PROTOCOLS,
+        # Leaky by design, or measured: a fold with a trial on both sides.
+        leaky=protocol in LEAKY_PROTOCOLS or cv.shared_trial_folds > 0,
         holds_out=None if decl is None else decl.holds_out,
         exchangeable=None if decl is None else decl.exchangeable,
         content_dependent=cv.shared_video_folds > 0,

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["HOLDOUTS", "Holdout", "exchangeable_unit", "shared_video_folds"]
+__all__ = [
+    "HOLDOUTS",
+    "Holdout",
+    "exchangeable_unit",
+    "shared_trial_folds",
+    "shared_video_folds",
+]
 
 
 @dataclass(frozen=True)
@@ -28,7 +34,8 @@ class Holdout:
     ----------
     holds_out : str
         What a test fold keeps out of training: ``"videos"``, ``"subjects"``,
-        ``"subjects and videos"`` or ``"windows"``, with the scope in words.
+        ``"subjects and videos"``, ``"trials"`` or ``"windows"``, with the scope
+        in words.
     exchangeable : str
         The unit whose labels are exchangeable under the null (no emotion
         effect), i.e. what a permutation may shuffle and a bootstrap resample.
@@ -84,14 +91,16 @@ HOLDOUTS: dict[str, Holdout] = {
         unit="video",
     ),
     "eav-authors": Holdout(
-        holds_out="windows in time, within each subject (per class the last 24/80 "
-        "in recorded order; a trial can have windows on both sides)",
+        holds_out="trials (each subject's later ones: per class the last 24/80 "
+        "of its windows in recorded order; LEAKY when the cut splits a trial, "
+        "measured per run)",
         exchangeable="trial (within subject; windows of a trial share its label)",
         question="The EAV authors' within-subject benchmark: later trials of each "
         "class from earlier ones of the same person and session.",
-        # A trial cut in two puts its video on both sides (not on the full EAV
-        # release, where the cut falls between trials: measured per run).
-        shares_videos=True,
+        # Video ids are trial positions: a trial cut in two puts its video on
+        # both sides, which the run measures (content_dependent, leaky); on the
+        # full release the cut falls between trials 14 and 15 of each class.
+        shares_videos=False,
         unit="trial",
     ),
     "intra": Holdout(
@@ -135,4 +144,27 @@ def shared_video_folds(splits: Sequence, video: np.ndarray) -> int:
     for s in splits:
         seen = np.union1d(video[s.train], video[s.val])
         n += bool(np.isin(video[s.test], seen).any())
+    return n
+
+
+def shared_trial_folds(splits: Sequence, trial: np.ndarray) -> int:
+    """Count the folds with a trial on both sides (test and training/validation).
+
+    A protocol that cuts by windows (``eav-authors``) is leaky exactly when
+    this is > 0: windows of one recording then train and test the model.
+
+    Parameters
+    ----------
+    splits : sequence of Split
+    trial : ndarray, shape (n_windows,)
+        Trial id of each window.
+
+    Returns
+    -------
+    int
+    """
+    n = 0
+    for s in splits:
+        seen = np.union1d(trial[s.train], trial[s.val])
+        n += bool(np.isin(trial[s.test], seen).any())
     return n

@@ -11,8 +11,13 @@ import pytest
 from emomon.cli import main
 from emomon.contract import ModelContract
 from emomon.datasets.eav import CHANNELS, CLASSES
-from emomon.offline.holdout import HOLDOUTS
-from emomon.offline.protocols import LEAKY_PROTOCOLS, check_split, make_splits
+from emomon.offline.holdout import HOLDOUTS, shared_trial_folds
+from emomon.offline.protocols import (
+    LEAKY_PROTOCOLS,
+    WINDOW_CUT_PROTOCOLS,
+    check_split,
+    make_splits,
+)
 from emomon.offline.runreport import DatasetInfo
 from tests.datasets.eav_files import write_eav_subject
 
@@ -21,8 +26,9 @@ pytestmark = pytest.mark.integration
 
 def test_train_eav_lovo_and_authors_split_exports(tmp_path, capsys):
     """Subject 2 has the Video folder, subject 1 not (the option decides there);
-    lovo and the authors' split run, the latter marked LEAKY, and the exported
-    model says its channel names are assumed."""
+    lovo and the authors' split run, and the exported model says its channel
+    names are assumed. With 3 windows a trial and 2 trials a class, the authors'
+    cut (4 of 6 windows) splits a trial, so this run is measured LEAKY."""
     data = tmp_path / "data"
     for n in (1, 2):
         write_eav_subject(data / "EAV", n, n_times=2000, n_trials=20, seed=n)
@@ -60,7 +66,8 @@ def test_train_eav_lovo_and_authors_split_exports(tmp_path, capsys):
 def test_authors_split_is_chronological_per_subject_and_class():
     """Per subject and class, the first 56/80 of the windows in recorded order
     train; with 3 windows a trial and 2 trials a class the cut splits a trial."""
-    assert "eav-authors" in LEAKY_PROTOCOLS
+    assert "eav-authors" not in LEAKY_PROTOCOLS  # leaky when measured so
+    assert "eav-authors" in WINDOW_CUT_PROTOCOLS
     assert HOLDOUTS["eav-authors"].unit == "trial"
     subjects, videos, trials, labels = [], [], [], []
     for s in ("1", "2"):
@@ -95,3 +102,29 @@ def test_authors_split_is_chronological_per_subject_and_class():
     )
     assert [(s.train.size, s.test.size) for s in plain] == [(21, 9), (21, 9)]
     assert all(s.train.max() < s.test.min() for s in plain)
+
+
+def test_authors_cut_falls_between_trials_on_the_release_layout():
+    """20 trials a class with equal window counts (the release: 20 listening
+    trials per class, 4 chunks each): 56/80 of a class's windows is exactly
+    14 trials, so no trial is split and the run is not marked leaky; one longer
+    trial moves the cut into a trial, and the run is measured leaky."""
+
+    def table(n_win):
+        subjects, videos, trials, labels = [], [], [], []
+        for k in range(100):  # trial k: class k % 5
+            for _ in range(n_win(k)):
+                subjects.append("1")
+                videos.append(f"t{k:03d}")
+                trials.append(k)
+                labels.append(k % 5)
+        return {"subjects": subjects, "videos": videos, "trials": np.array(trials),
+                "labels": labels}  # fmt: skip
+
+    even = table(lambda k: 4)
+    (sp,) = make_splits("eav-authors", **even, val_fraction=0.0)
+    assert shared_trial_folds([sp], even["trials"]) == 0
+    assert sp.train.size == 5 * 14 * 4
+    odd = table(lambda k: 6 if k == 0 else 4)  # class 0: 82 windows, cut at 57
+    (sp,) = make_splits("eav-authors", **odd, val_fraction=0.0)
+    assert shared_trial_folds([sp], odd["trials"]) == 1
