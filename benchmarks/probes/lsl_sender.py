@@ -8,14 +8,19 @@ nominal period; pylsl ``push_chunk`` docstring), as most LSL apps do:
 
 - ``--chunk N``: every N samples, when the chunk's last sample is due;
 - ``--jitter``: at irregular intervals (mostly 2-60 ms, now and then a stall of
-  100-200 ms), pushing every sample acquired by then, so chunk sizes vary too.
+  100-200 ms), pushing every sample acquired by then, so chunk sizes vary too;
+- ``--plan MODE:SECONDS,...``: those modes one after the other on the same
+  sample grid and outlet (MODE: a chunk size or ``jitter``), so one consumer
+  meets them all; ``--seconds`` is then the plan's total.
 
 Pushing starts once a consumer has connected; after the last push the outlet
 stays until stdin is closed. The push log goes to ``--log`` as JSON: for every
 chunk its push time (``pylsl.local_clock()``, just before ``push_chunk``, the
-stamp of its last sample) and its size.
+stamp of its last sample), its size and the index of its plan segment (always 0
+without ``--plan``).
 
-Usage: python lsl_sender.py --name X --channels Fp1,AF3,... [--chunk 8 | --jitter]
+Usage: python lsl_sender.py --name X --channels Fp1,AF3,...
+       [--chunk 8 | --jitter | --plan 1:12,jitter:9.5]
        [--sfreq 128] [--seconds 30] [--log push.json] [--seed 0]
 """
 
@@ -63,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--chunk", type=int)
     mode.add_argument("--jitter", action="store_true")
+    mode.add_argument("--plan", help="MODE:SECONDS,... (MODE: a chunk size or jitter)")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--wait-consumer", type=float, default=60.0)
     ap.add_argument("--log", default=None)
@@ -76,31 +82,43 @@ def main(argv: list[str] | None = None) -> int:
     if not outlet.wait_for_consumers(args.wait_consumer):
         print("no consumer", file=sys.stderr, flush=True)
         return 1
+    # segments: (chunk size, or None for jitter; the sample index it ends at)
+    if args.plan:
+        plan, end = [], 0
+        for item in args.plan.split(","):
+            m, secs = item.split(":")
+            end += int(float(secs) * sf)
+            plan.append((None if m == "jitter" else int(m), end))
+    else:
+        plan = [(None if args.jitter else args.chunk, int(args.seconds * sf))]
     pushes: list[float] = []
     sizes: list[int] = []
-    total = int(args.seconds * sf)
+    segments: list[int] = []
     t0 = pylsl.local_clock()
     k = 0
-    while k < total:
-        if args.jitter:
-            stall = rng.random() < 0.05
-            gap = rng.uniform(0.1, 0.2) if stall else rng.uniform(0.002, 0.06)
-            _sleep_until(pylsl.local_clock() + gap)
-            n = min(int((pylsl.local_clock() - t0) * sf) - k, total - k)
-            if n <= 0:
-                continue
-        else:
-            n = min(args.chunk, total - k)
-            _sleep_until(t0 + (k + n) / sf)
-        data = _signal(rng, len(channels), k, n, sf)
-        t_push = pylsl.local_clock()
-        outlet.push_chunk(data, timestamp=t_push)
-        pushes.append(t_push)
-        sizes.append(n)
-        k += n
+    for seg, (chunk, total) in enumerate(plan):
+        while k < total:
+            if chunk is None:
+                stall = rng.random() < 0.05
+                gap = rng.uniform(0.1, 0.2) if stall else rng.uniform(0.002, 0.06)
+                _sleep_until(pylsl.local_clock() + gap)
+                n = min(int((pylsl.local_clock() - t0) * sf) - k, total - k)
+                if n <= 0:
+                    continue
+            else:
+                n = min(chunk, total - k)
+                _sleep_until(t0 + (k + n) / sf)
+            data = _signal(rng, len(channels), k, n, sf)
+            t_push = pylsl.local_clock()
+            outlet.push_chunk(data, timestamp=t_push)
+            pushes.append(t_push)
+            sizes.append(n)
+            segments.append(seg)
+            k += n
     if args.log:  # whole or not at all: readers wait for the file
         with open(args.log + ".part", "w", encoding="utf-8") as f:
-            json.dump({"sfreq": sf, "t_push": pushes, "n": sizes}, f)
+            log = {"sfreq": sf, "t_push": pushes, "n": sizes, "segment": segments}
+            json.dump(log, f)
         os.replace(args.log + ".part", args.log)
     print("done", flush=True)
     sys.stdin.read()  # keep the outlet until the caller closes our stdin

@@ -26,8 +26,10 @@ def receive(
     timeout_s: float,
     on_ready: Callable[[], None] | None = None,
     on_message: Callable[[dict[str, Any]], None] | None = None,
+    until: Callable[[list[dict[str, Any]]], bool] | None = None,
 ) -> list[dict[str, Any]]:
-    """Collect ``n`` predictions (or what came before ``timeout_s``).
+    """Collect ``n`` predictions (or what came before ``timeout_s``, or until
+    ``until(received)`` holds: it is asked at least every 0.5 s).
 
     Each record is the payload plus ``"t_recv"`` (LSL clock, s); ``on_message``
     sees each one as it comes.
@@ -43,6 +45,8 @@ def receive(
     deadline = time.monotonic() + timeout_s
     try:
         while len(out) < n:
+            if until is not None and until(out):
+                break
             left = deadline - time.monotonic()
             if left <= 0 or not sock.poll(int(min(left, 0.5) * 1000) + 1):
                 if left <= 0:

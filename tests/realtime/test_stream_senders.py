@@ -10,6 +10,8 @@ bounded in iterations and time.
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 import pylsl
 import pytest
@@ -87,6 +89,9 @@ def test_cli_stream_gets_predictions_from_an_mne_lsl_player_with_the_defaults(
                                 "--address", address, "--quiet",
                                 "--duration", "6")  # fmt: skip
         msgs = receive_until(sub, lambda m: len(predictions(m)) >= 3, timeout_s=30.0)
+        # Ctrl-C once they came (--duration only bounds a run that fails)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
         _, err = emomon_cli.finish(proc, 30.0)
     assert proc.returncode == 0, err
     lines = err.strip().splitlines()
