@@ -534,5 +534,7 @@ def plot_ablation(
         }.get(abl.kind or "", "Setting")
     )
     ax.set_title("Balanced accuracy (pooled, 95% bootstrap CI)", fontsize=10)
-    fig.suptitle(ablation_title(abl), fontweight="bold")
+    fig.suptitle(
+        ablation_title(abl, report.results.get(abl.protocol or "")), fontweight="bold"
+    )
     return _save(fig, path, dpi)

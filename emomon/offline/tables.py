@@ -18,7 +18,13 @@ from typing import Any
 
 from emomon.offline.holdout import HOLDOUTS
 from emomon.offline.protocols import LEAKY_PROTOCOLS
-from emomon.offline.runreport import ALPHA, Ablation, RunReport, TaskResult
+from emomon.offline.runreport import (
+    ALPHA,
+    Ablation,
+    ProtocolResult,
+    RunReport,
+    TaskResult,
+)
 from emomon.offline.scoring import verdict
 
 __all__ = [
@@ -106,15 +112,19 @@ def natural_key(s: str) -> tuple[Any, ...]:
     return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in parts)
 
 
-def ablation_title(abl: Ablation) -> str:
+def ablation_title(abl: Ablation, result: ProtocolResult | None = None) -> str:
     """Title an ablation: "Band ablation (lovo)", "Label reliability".
 
-    A protocol declared to share videos (:mod:`emomon.offline.holdout`) carries
-    its mark: "Band ablation (loso, SHARES VIDEOS)".
+    The protocol carries its mark: "Band ablation (loso, SHARES VIDEOS)". It is
+    the run's measured one when ``result`` (the first setting's run of the
+    protocol) is given, else the protocol's declaration
+    (:mod:`emomon.offline.holdout`).
     """
     title = _ABLATION_TITLES.get(abl.kind or "", "Ablation")
     if not abl.protocol:
         return title
+    if result is not None:
+        return f"{title} ({abl.protocol}{', ' + result.mark if result.mark else ''})"
     decl = HOLDOUTS.get(abl.protocol)
     mark = ""
     if abl.protocol in LEAKY_PROTOCOLS:
@@ -455,7 +465,8 @@ def format_ablation(report: RunReport | Mapping[str, Any]) -> str:
         majority baseline balanced accuracy, permutation p and verdict; the empty
         string without an ablation section.
     """
-    abl = RunReport.coerce(report).ablation
+    rep = RunReport.coerce(report)
+    abl = rep.ablation
     if abl is None or not abl.rows:
         return ""
     table = [
@@ -481,4 +492,5 @@ def format_ablation(report: RunReport | Mapping[str, Any]) -> str:
         "perm p",
         "verdict",
     ]
-    return "\n".join([ablation_title(abl), "", _table(headers, table, "llrlrrrl")])
+    title = ablation_title(abl, rep.results.get(abl.protocol or ""))
+    return "\n".join([title, "", _table(headers, table, "llrlrrrl")])

@@ -128,3 +128,18 @@ def test_authors_cut_falls_between_trials_on_the_release_layout():
     odd = table(lambda k: 6 if k == 0 else 4)  # class 0: 82 windows, cut at 57
     (sp,) = make_splits("eav-authors", **odd, val_fraction=0.0)
     assert shared_trial_folds([sp], odd["trials"]) == 1
+
+
+def test_an_ablation_title_carries_the_runs_measured_mark():
+    from emomon.offline.runreport import Ablation, ProtocolResult
+    from emomon.offline.tables import ablation_title
+
+    abl = Ablation(kind="bands", protocol="eav-authors")
+    split = ProtocolResult.from_dict({"leaky": True}, name="eav-authors")
+    whole = ProtocolResult.from_dict({"leaky": False}, name="eav-authors")
+    assert ablation_title(abl, split) == "Band ablation (eav-authors, LEAKY)"
+    assert ablation_title(abl, whole) == "Band ablation (eav-authors)"
+    assert ablation_title(abl) == "Band ablation (eav-authors)"  # the declaration
+    assert ablation_title(Ablation(kind="bands", protocol="intra")).endswith(
+        "(intra, LEAKY)"
+    )
