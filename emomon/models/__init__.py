@@ -56,6 +56,7 @@ __all__ = [
     "MTCNN",
     "TaskHeads",
     "build_model",
+    "model_class",
     "model_full_batch",
     "model_hparams",
     "model_input_kind",
@@ -149,6 +150,17 @@ def task_groups(name: str, tasks: Sequence[str]) -> list[tuple[str, ...]]:
     if _model_class(name).joint_tasks:
         return [tuple(tasks)]
     return [(t,) for t in tasks]
+
+
+def model_class(name: str) -> type[EmotionModel]:
+    """Return the registered class of ``name`` (its class attributes: traits).
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not in :data:`MODELS`.
+    """
+    return _model_class(name)
 
 
 def build_model(

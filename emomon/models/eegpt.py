@@ -392,6 +392,49 @@ class EEGPTProbe(EmotionModel):
 
     name = "eegpt"
     input_kind = "eeg"
+    # One encoder pass per window for all tasks: the channel convolution and
+    # the per-patch layer are shared, each task has its own last layer (the
+    # authors fit one probe per task; per-task networks would export the 25 M
+    # encoder once per task and run it once per task live).
+    joint_tasks = True
+    # Reads microvolts as they are (scaled to mV in the graph), never z-scored.
+    zscore = False
+    needs_ch_names = True
+    # EEGPT's pretraining data included SEED (Wang et al. 2024, section 4.1);
+    # SEED-IV and SEED-V come from the same lab and setup.
+    pretrained_on = (
+        "seed",
+        "seed-features",
+        "seed4",
+        "seed4-features",
+        "seed5",
+        "seed5-features",
+    )
+
+    @classmethod
+    def check_data(cls, *, sfreq: float, spec: Any, ch_names: Sequence[str]) -> None:
+        """Refuse data the encoder was not pretrained on, in one line.
+
+        Raises
+        ------
+        ConfigError
+            Unless the windows are 4 s at 256 Hz with the common average
+            reference, and every channel is in :data:`CHANNELS` (the unknown
+            ones are named).
+        """
+        if float(sfreq) != SFREQ or float(spec.window_s) != WINDOW_S:
+            raise ConfigError(
+                f"model 'eegpt' reads {WINDOW_S:g} s windows at {SFREQ:g} Hz, as "
+                f"pretrained; the data is {float(sfreq):g} Hz with "
+                f"features.window_s = {float(spec.window_s):g}: resample the "
+                f"recordings to {SFREQ:g} Hz and set window_s = {WINDOW_S:g}"
+            )
+        if not spec.car:
+            raise ConfigError(
+                "model 'eegpt' reads common-average-referenced EEG, as "
+                "pretrained: set features.car = true"
+            )
+        channel_ids(ch_names, source="the dataset's channel(s)")
 
     def __init__(
         self,
@@ -493,6 +536,28 @@ class EEGPTProbe(EmotionModel):
         h = self.features(x).flatten(1)
         return {t: head(h) for t, head in zip(self.tasks, self.heads, strict=True)}
 
+    def contract_info(self) -> dict[str, Any]:
+        """Return what the exported contract records of the encoder (``info``)."""
+        enc = self.encoder
+        return {
+            "encoder": {
+                "name": "EEGPT (Wang et al. 2024)",
+                "checkpoint": Path(self.hparams["checkpoint"]).name,
+                "parameters": sum(p.numel() for p in enc.parameters()),
+                "embed_dim": enc.embed_dim,
+                "depth": len(enc.blocks),
+                "embed_num": enc.embed_num,
+                "patch": enc.patch,
+                # The windows the graph reads: the pipeline's microvolts,
+                # scaled to the encoder's millivolts inside the graph.
+                "input_units": "uV (scaled to mV inside the graph)",
+                "sfreq": SFREQ,
+                "window_s": WINDOW_S,
+                "car": True,
+            },
+            "probe_parameters": self.n_parameters(trainable_only=True),
+        }
+
     def extra_repr(self) -> str:
         """Input shape, tasks and the checkpoint."""
         return f"{super().extra_repr()}, checkpoint={self.hparams['checkpoint']!r}"
@@ -517,15 +582,3 @@ def random_encoder(size: str = "tiny", *, seed: int = 0) -> EEGPTEncoder:
         return EEGPTEncoder(**SIZES[size])
     finally:
         torch.random.set_rng_state(gen_state)
-
-
-def encoder_info(model: Any) -> dict[str, Any]:
-    """Sizes of an :class:`EEGPTProbe`'s encoder and probe, for reports."""
-    enc = model.encoder
-    return {
-        "encoder_parameters": sum(p.numel() for p in enc.parameters()),
-        "probe_parameters": model.n_parameters(trainable_only=True),
-        "embed_dim": enc.embed_dim,
-        "depth": len(enc.blocks),
-        "embed_num": enc.embed_num,
-    }

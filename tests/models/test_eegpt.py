@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -20,7 +19,6 @@ from emomon.models.eegpt import (
     random_encoder,
     save_checkpoint,
 )
-from emomon.offline.export import export_onnx
 
 CH = ("Fp1", "fp2", "Cz", "O1.", "PZ")
 
@@ -182,27 +180,6 @@ def test_probe_refuses_bad_settings(ckpt: Path) -> None:
             ch_names=bad,
             num_heads=4,
         )
-
-
-def test_export_parity_fixed_channels_and_length(ckpt: Path, tmp_path: Path) -> None:
-    model = _probe(ckpt)
-    diff = export_onnx(
-        model,
-        input_shape=(len(CH), N_TIMES),
-        input_name="eeg",
-        path=tmp_path / "eegpt.onnx",
-        exporter="dynamo",
-        n_check=3,
-    )
-    assert diff < 1e-4
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(tmp_path / "eegpt.onnx"))
-    shape = sess.get_inputs()[0].shape
-    assert list(shape[1:]) == [len(CH), N_TIMES]
-    x = np.random.default_rng(1).standard_normal((1, len(CH), N_TIMES))
-    got = sess.run(None, {"eeg": (x * 20).astype(np.float32)})
-    assert np.allclose(got[1].sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_full_size_has_the_released_shape() -> None:
