@@ -30,9 +30,10 @@ def test_replay_stream_equals_offline_pass(eegpt_model: Path, tmp_path: Path) ->
     contract = ModelContract.from_onnx(eegpt_model)
     rec = tmp_path / "live.fif"
     opts = [a for k, v in SYNTH.items() for a in ("-o", f"{k}={v}")]
+    address = f"tcp://127.0.0.1:{free_tcp_port()}"
     argv = ["stream", "--source", "replay", "--dataset", "synthetic", *opts,
             "--model", str(eegpt_model), "--hop", str(HOP), "--quiet",
-            "--record", str(rec), "--address", f"tcp://127.0.0.1:{free_tcp_port()}"]  # fmt: skip
+            "--record", str(rec), "--address", address]  # fmt: skip
     assert cli_main(argv) == 0
     lines = rec.with_name("live.predictions.jsonl").read_text("utf-8").splitlines()
     published = [json.loads(line) for line in lines]
