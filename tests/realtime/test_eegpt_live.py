@@ -55,3 +55,35 @@ def test_replay_stream_equals_offline_pass(eegpt_model: Path, tmp_path: Path) ->
     for task in ("valence", "arousal"):
         p_high = np.array([p[task]["p_high"] for p in published])
         assert np.abs(p_high - ref[task][:, 1]).max() < 1e-5, task
+
+
+def test_a_hop_shorter_than_the_model_sustains_is_refused() -> None:
+    from emomon.errors import EmomonError
+    from emomon.realtime.model import check_hop, min_hop_s
+
+    assert min_hop_s(0.001) == 0.05  # never below one step
+    assert min_hop_s(0.4) == 0.6  # 1.5x the cost, in 0.05 s steps
+    assert min_hop_s(0.41) == 0.65
+    check_hop(0.6, cost_s=0.4)
+    with pytest.raises(EmomonError) as err:
+        check_hop(0.25, cost_s=0.4, source="m.onnx")
+    assert err.value.render({"hop_s": "--hop"}) == (
+        "--hop 0.25 s is shorter than m.onnx sustains here: one window takes "
+        "400 ms, so the shortest hop is 0.6 s; use --hop 0.6 or more"
+    )
+
+
+@pytest.mark.integration
+def test_stream_measures_the_encoder_and_refuses_a_short_hop(
+    eegpt_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Measured on this machine at start-up, before any source is opened."""
+    argv = ["stream", "--source", "lsl", "--name", "emomon-eegpt-never-there",
+            "--timeout", "30", "--model", str(eegpt_model), "--quiet",
+            "--hop", "0.01"]  # fmt: skip
+    capsys.readouterr()
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert err.startswith("emomon: error: --hop 0.01 s is shorter than")
+    assert "shortest hop is" in err
