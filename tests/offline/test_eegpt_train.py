@@ -97,3 +97,18 @@ def test_seed_family_results_say_they_are_contaminated() -> None:
         assert dataset in note
     assert contamination_notes("eegpt", "deap") == []
     assert contamination_notes("cnn_transformer", "seed") == []
+
+
+def test_channels_outside_the_dictionary_are_refused_by_name(
+    eegpt_checkpoint: Path,
+    eegpt_train_args: tuple[str, ...],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Muse's TP9 and TP10 are not among the encoder's 62 channels."""
+    hp = json.dumps({"checkpoint": str(eegpt_checkpoint), "num_heads": 4})
+    argv = ["train", "--config", str(CONFIG), "--hparams", hp, "--montage", "muse"]
+    assert main([*argv, "--out", str(tmp_path / "r"), *eegpt_train_args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert "TP9, TP10 not in the EEGPT encoder's 62-channel dictionary" in err
