@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_linear.py
 	$(PY) benchmarks/bench_stream.py
 	$(PY) benchmarks/bench_interpolation.py
+	$(PY) benchmarks/bench_eegpt.py
 
 soak: $(STAMP)
 	$(PY) benchmarks/soak.py

@@ -282,10 +282,14 @@ class ModelContract:
                 f"input[b, f, row, col] = {z} of the channel c at (row, col) of "
                 "the 8x9 scalp map; cells without a channel hold 0"
             )
-        return (
+        text = (
             "input[b, c, t] = (x[c, t] - mean[c, t]) / std[c, t], x[c, t] = "
-            "sample t of channel c's window, band-passed to the spec's raw band"
+            "sample t of channel c's window in uV, band-passed to the spec's raw band"
         )
+        enc = self.info.get("encoder")
+        if isinstance(enc, dict) and enc.get("input_units"):
+            text += f" (mean 0, std 1: {enc['input_units']})"
+        return text
 
     def describe(self) -> str:
         """Human-readable summary for ``emomon info``."""
@@ -318,6 +322,8 @@ class ModelContract:
         for key in ("dataset", "protocol", "labels"):
             if key in self.info:
                 lines.append(f"{key:<13} {self.info[key]}")
+        if isinstance(self.info.get("contaminated"), str):
+            lines.append(f"contaminated  {self.info['contaminated']}")
         montage = self.info.get("montage")
         if isinstance(montage, dict):  # train --montage: the headset it is for
             missing = montage.get("missing") or []

@@ -99,3 +99,44 @@ def raises_one_line() -> RaisesOneLine:
     needle (the exception info is bound by ``as``, as with ``pytest.raises``).
     """
     return _raises_one_line
+
+
+#: ``emomon train --config configs/eegpt_synthetic.toml`` settings small enough
+#: for a test: 2 subjects x 4 videos of 8 s at 256 Hz (one 4 s window per hop).
+EEGPT_TRAIN_ARGS = ("--subjects", "2", "--videos", "4", "--trial-s", "8",
+                    "--epochs", "1", "--permutations", "0", "--n-boot", "0",
+                    "--quiet", "--no-cache")  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def eegpt_train_args() -> tuple[str, ...]:
+    """Options that keep ``emomon train --model eegpt`` small (EEGPT_TRAIN_ARGS)."""
+    return EEGPT_TRAIN_ARGS
+
+
+@pytest.fixture(scope="session")
+def eegpt_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised EEGPT encoder in the authors' checkpoint
+    layout (``{"state_dict": {"target_encoder.*": ...}}``)."""
+    from emomon.models.eegpt import random_encoder, save_checkpoint
+
+    path = tmp_path_factory.mktemp("eegpt-ckpt") / "tiny.ckpt"
+    save_checkpoint(random_encoder("tiny", seed=1), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def eegpt_model(tmp_path_factory: pytest.TempPathFactory, eegpt_checkpoint) -> Path:
+    """``model.onnx`` of the EEGPT probe trained by ``emomon train`` on the
+    synthetic set (tiny encoder), shared by the offline and live tests."""
+    import json
+
+    from emomon.cli import main
+
+    out = tmp_path_factory.mktemp("eegpt-run")
+    hp = json.dumps({"checkpoint": str(eegpt_checkpoint), "num_heads": 4})
+    config = Path(__file__).parent.parent / "configs" / "eegpt_synthetic.toml"
+    argv = ["train", "--config", str(config), "--hparams", hp, "--out", str(out)]
+    rc = main([*argv, *EEGPT_TRAIN_ARGS])
+    assert rc == 0
+    return out / "model.onnx"

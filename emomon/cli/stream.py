@@ -224,6 +224,10 @@ def run(args: argparse.Namespace) -> int:
         ),
         duration_s=args.duration,
     )
+    if model.heavy:  # a pretrained encoder (eegpt): can this machine keep up?
+        from emomon.realtime.model import check_hop
+
+        check_hop(args.hop, cost_s=model.window_cost_s(), source=str(args.model))
     if args.interpolate:  # a model channel without a position fails before connecting
         from emomon.realtime.interpolation import make_interpolator
 

@@ -238,7 +238,7 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         "runs several "
         "side by side (the first is exported), e.g. lovo,intra (default lovo)",
     )
-    p.add_argument("--model", help="logreg, mlp, cnn2d, mtcnn, cnn_transformer")
+    p.add_argument("--model", help="logreg, mlp, cnn2d, mtcnn, cnn_transformer, eegpt")
     p.add_argument(
         "--hparams",
         metavar="JSON",

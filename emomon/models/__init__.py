@@ -13,6 +13,7 @@ name                      input_kind  input shape (without batch)
 ``cnn2d``                 ``grid``    ``(n_features, 8, 9)``
 ``mtcnn``                 ``grid``    ``(n_features, 8, 9)``
 ``cnn_transformer``       ``eeg``     ``(n_channels, n_times)``
+``eegpt``                 ``eeg``     ``(n_channels, 1024)``, 256 Hz, µV
 ========================  ==========  ===================================
 
 >>> model = build_model("mtcnn", input_shape=(8, 8, 9),
@@ -34,11 +35,12 @@ from emomon.models.base import (
 )
 from emomon.models.cnn2d import CNN2D, MTCNN, BrainMapTrunk
 from emomon.models.cnn_transformer import CNNTransformer
+from emomon.models.eegpt import EEGPTProbe
 from emomon.models.linear import MLP, LogReg
 
 #: Registry: model name -> class.
 MODELS: dict[str, type[EmotionModel]] = {
-    cls.name: cls for cls in (LogReg, MLP, CNN2D, MTCNN, CNNTransformer)
+    cls.name: cls for cls in (LogReg, MLP, CNN2D, MTCNN, CNNTransformer, EEGPTProbe)
 }
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "BrainMapTrunk",
     "CNN2D",
     "CNNTransformer",
+    "EEGPTProbe",
     "EmotionModel",
     "InputKind",
     "LogReg",
@@ -53,6 +56,7 @@ __all__ = [
     "MTCNN",
     "TaskHeads",
     "build_model",
+    "model_class",
     "model_full_batch",
     "model_hparams",
     "model_input_kind",
@@ -146,6 +150,17 @@ def task_groups(name: str, tasks: Sequence[str]) -> list[tuple[str, ...]]:
     if _model_class(name).joint_tasks:
         return [tuple(tasks)]
     return [(t,) for t in tasks]
+
+
+def model_class(name: str) -> type[EmotionModel]:
+    """Return the registered class of ``name`` (its class attributes: traits).
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not in :data:`MODELS`.
+    """
+    return _model_class(name)
 
 
 def build_model(

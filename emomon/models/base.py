@@ -300,6 +300,48 @@ class EmotionModel(nn.Module):
     #: (a convex loss: :mod:`emomon.offline.linear`) instead of by minibatch Adam
     #: with early stopping.
     full_batch: ClassVar[bool] = False
+    #: Whether the trainer z-scores the input with training-set statistics
+    #: (False: the model reads the windows as they are, e.g. a pretrained
+    #: encoder that expects physical units; the contract then holds mean 0, std 1).
+    zscore: ClassVar[bool] = True
+    #: Whether the model needs its input channels' names (hparam ``ch_names``,
+    #: passed by the trainer from the dataset).
+    needs_ch_names: ClassVar[bool] = False
+    #: Datasets (reader names) in the model's pretraining data: any result on
+    #: them is contaminated and says so.
+    pretrained_on: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def check_data(cls, *, sfreq: float, spec: Any, ch_names: Sequence[str]) -> None:
+        """Refuse data the model cannot read (before any fold is trained).
+
+        Parameters
+        ----------
+        sfreq : float
+            Sampling rate of the windows (Hz).
+        spec : FeatureSpec
+            The feature definition the model reads.
+        ch_names : sequence of str
+            The channels, in input order.
+
+        Raises
+        ------
+        ConfigError
+            One line naming what to change; the default accepts everything.
+        """
+
+    def contract_info(self) -> dict[str, Any]:
+        """Return what the exported contract's ``info`` records of the model.
+
+        Default: nothing.
+        """
+        return {}
+
+    def apply_constraints(self) -> None:
+        """Project the weights onto their constraints (default: none).
+
+        The trainer calls it after each optimiser step.
+        """
 
     def __init__(
         self,

@@ -126,6 +126,11 @@ def load_dataset(cfg: TrainConfig, *, progress: bool = True) -> Dataset:
             progress=progress,
             channels=channels,
         )
+    from emomon.models import model_class
+
+    model_class(cfg.model).check_data(
+        sfreq=float(table.sfreq), spec=table.spec, ch_names=table.ch_names
+    )
     if spec.layout == "grid":
         off = channels_off_grid(table.ch_names)
         if len(off) == len(table.ch_names):

@@ -348,8 +348,35 @@ def score_protocol(
         model=cfg.model,
         labels=cfg.labels,
         seconds=round(seconds, 2),
-        notes=tuple(cv.notes),
+        notes=(*cv.notes, *contamination_notes(cfg.model, cfg.dataset)),
     )
+
+
+def contamination_notes(model: str, dataset: str) -> list[str]:
+    """Say that a pretrained model saw the dataset (or its family) in pretraining.
+
+    Parameters
+    ----------
+    model : str
+        Registry name; its class lists ``pretrained_on`` reader names.
+    dataset : str
+        The reader the run evaluates on.
+
+    Returns
+    -------
+    list of str
+        One note when ``dataset`` is among them (a result that is not a fair
+        estimate of generalisation), else empty.
+    """
+    from emomon.models import model_class
+
+    if dataset not in model_class(model).pretrained_on:
+        return []
+    return [
+        f"CONTAMINATED: {model}'s encoder was pretrained on SEED, and {dataset} "
+        "is of the SEED family (same lab and recording setup); the result "
+        "overestimates generalisation to unseen data"
+    ]
 
 
 def _groups(y: np.ndarray, p: np.ndarray, groups: np.ndarray) -> tuple[GroupRow, ...]:

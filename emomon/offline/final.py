@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from emomon.contract import ModelContract
-from emomon.dsp.normalize import fit_zscore, input_shape, model_input
+from emomon.dsp.normalize import input_shape, model_input
 from emomon.offline.dataset import Dataset
 from emomon.offline.fit import fit_model
 from emomon.offline.runreport import ExportInfo, RunReport
@@ -52,10 +52,11 @@ def train_final(
     """
     import torch
 
-    from emomon.models import task_groups
+    from emomon.models import model_class, task_groups
+    from emomon.offline.tasks import input_stats
 
     t = ds.table
-    mean, std = fit_zscore(t.X, layout=ds.layout)
+    mean, std = input_stats(t.X, layout=ds.layout, zscore=model_class(cfg.model).zscore)
     x = model_input(t.X, mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names)
     win = ds.window_labels()
     models = []
@@ -68,6 +69,7 @@ def train_final(
             epochs=epochs,
             seed=cfg.seed,
             on_epoch=on_epoch,
+            ch_names=t.ch_names,
         )
         models.append(res.model)
 
@@ -117,6 +119,7 @@ def export_model(
     from tqdm.auto import tqdm
 
     from emomon.models import model_full_batch, task_groups
+    from emomon.offline.evaluate import contamination_notes
     from emomon.offline.export import export_onnx
 
     full_batch = model_full_batch(cfg.model)
@@ -158,6 +161,14 @@ def export_model(
                 "n_windows": int(t.X.shape[0]),
                 "final_epochs": n_epochs,
                 **({} if ds.montage is None else {"montage": ds.montage.to_dict()}),
+                # Optional: what the model records of itself (eegpt: its encoder).
+                **getattr(module, "contract_info", dict)(),
+                # Optional: a pretrained encoder saw this dataset's family.
+                **(
+                    {"contaminated": notes[0]}
+                    if (notes := contamination_notes(cfg.model, cfg.dataset))
+                    else {}
+                ),
                 # Optional: the dataset's files carry no channel names (EAV).
                 **({"channels_assumed": True} if ds.channels_assumed else {}),
             },

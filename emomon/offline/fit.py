@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +90,7 @@ def fit_model(
     epochs: int | None = None,
     seed: int = 0,
     on_epoch: Callable[[], None] | None = None,
+    ch_names: Sequence[str] = (),
 ) -> FitResult:
     """Train one registry model with Adam, plateau LR halving and early stopping.
 
@@ -110,12 +111,15 @@ def fit_model(
         Torch seed (initialisation and batch order).
     on_epoch : callable, optional
         Called after each epoch (a progress bar).
+    ch_names : sequence of str, optional
+        The input's channels in order, passed to a model that maps channels by
+        name (``needs_ch_names``, e.g. ``eegpt``).
 
     Returns
     -------
     FitResult
     """
-    from emomon.models import model_full_batch
+    from emomon.models import model_class, model_full_batch
 
     if model_full_batch(cfg.model):
         return _fit_full_batch(
@@ -128,10 +132,18 @@ def fit_model(
     device = _device(cfg.device)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    hparams = dict(cfg.hparams)
+    if model_class(cfg.model).needs_ch_names:
+        hparams["ch_names"] = list(ch_names)
     model = build_model(
-        cfg.model, input_shape=x_train.shape[1:], tasks=dict(tasks), **cfg.hparams
+        cfg.model, input_shape=x_train.shape[1:], tasks=dict(tasks), **hparams
     ).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # Frozen parameters (a pretrained encoder) are left out of the optimiser.
+    opt = torch.optim.Adam(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+    )
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
     xt = torch.from_numpy(x_train).to(device)
     yt = {t: torch.from_numpy(y_train[t].astype(np.int64)).to(device) for t in tasks}
@@ -168,6 +180,9 @@ def fit_model(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            # Max-norm and similar constraints hold after every step (and so
+            # in the exported weights), never inside forward.
+            model.apply_constraints()
             total += float(loss.detach()) * idx.numel()
         row: dict[str, Any] = {"epoch": epoch, "loss": total / n}
         if on_epoch is not None:

@@ -260,19 +260,47 @@ class FoldResult:
         )
 
 
-def fold_input(ds: Dataset, train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def fold_input(
+    ds: Dataset, train: np.ndarray, *, zscore: bool = True
+) -> Callable[[np.ndarray], np.ndarray]:
     """Return the map from features to model input fitted on a fold's training part.
 
-    z-scored with the statistics of the windows ``train``, then laid out for the
-    model (:func:`~emomon.dsp.normalize.model_input`).
+    z-scored with the statistics of the windows ``train`` (unless ``zscore`` is
+    False: a model that reads physical units, :func:`input_stats`), then laid
+    out for the model (:func:`~emomon.dsp.normalize.model_input`).
     """
     t = ds.table
-    mean, std = fit_zscore(t.X[train], layout=ds.layout)
+    mean, std = input_stats(t.X[train], layout=ds.layout, zscore=zscore)
 
     def prep(x: np.ndarray) -> np.ndarray:
         return model_input(x, mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names)
 
     return prep
+
+
+def input_stats(
+    x: np.ndarray, *, layout: str, zscore: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """z-score statistics of training windows, or the identity (mean 0, std 1).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_windows, n_channels, n_features)
+    layout : {"flat", "grid", "eeg"}
+    zscore : bool
+        False for a model whose class sets ``zscore = False`` (a pretrained
+        encoder reading microvolts): the statistics leave the input as it is,
+        and the contract carries them so the live pipeline does the same.
+
+    Returns
+    -------
+    mean, std : ndarray
+        As :func:`~emomon.dsp.normalize.fit_zscore` returns them.
+    """
+    mean, std = fit_zscore(x, layout=layout)
+    if zscore:
+        return mean, std
+    return np.zeros_like(mean), np.ones_like(std)
 
 
 def fit_fold(ds: Dataset, task: FoldTask, *, importance: int = 0) -> FoldResult:
@@ -285,7 +313,7 @@ def fit_fold(ds: Dataset, task: FoldTask, *, importance: int = 0) -> FoldResult:
     many times (:mod:`emomon.offline.importance`; the observed run only, never a
     permutation run), with a generator seeded by the fold's seed.
     """
-    from emomon.models import model_full_batch, task_groups
+    from emomon.models import model_class, model_full_batch, task_groups
     from emomon.offline.importance import band_columns, shuffled_scores
 
     t0 = time.perf_counter()
@@ -296,7 +324,7 @@ def fit_fold(ds: Dataset, task: FoldTask, *, importance: int = 0) -> FoldResult:
         # No early stopping to feed: the inner validation windows are training
         # windows like the others (all from training videos/subjects).
         train, val = np.union1d(train, val), val[:0]
-    prep_x = fold_input(ds, train)
+    prep_x = fold_input(ds, train, zscore=model_class(cfg.model).zscore)
 
     def prep(idx: np.ndarray) -> np.ndarray:
         return prep_x(t.X[idx])
@@ -319,6 +347,7 @@ def fit_fold(ds: Dataset, task: FoldTask, *, importance: int = 0) -> FoldResult:
             x_val=x_va,
             y_val=None if x_va is None else {g: win[g][val] for g in group},
             seed=task.seed,
+            ch_names=t.ch_names,
         )
         proba.update(predict_proba(res.model, x_te))
         best.update(dict.fromkeys(group, res.best_epoch))

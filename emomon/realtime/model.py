@@ -27,7 +27,20 @@ if TYPE_CHECKING:
     from emomon.realtime.messages import Quality
     from emomon.realtime.pipeline import PipelineSettings
 
-__all__ = ["LoadedModel", "WindowPredictions", "load_model"]
+__all__ = [
+    "LoadedModel",
+    "WindowPredictions",
+    "check_hop",
+    "load_model",
+    "min_hop_s",
+]
+
+#: A stream's hop must exceed the model's per-window cost by this factor: the
+#: rest of the pipeline (filters, quality, publishing) and other processes on
+#: the same cores need the remainder.
+HOP_HEADROOM = 1.5
+#: Hops are refused or suggested in steps of this many seconds.
+HOP_STEP_S = 0.05
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +64,37 @@ class LoadedModel:
     session: Any
     digest: str
     path: Path
+
+    def window_cost_s(self, *, repeats: int = 3) -> float:
+        """Measure the seconds one window (batch 1) takes in the session.
+
+        One warm-up run, then the median of ``repeats`` runs on a zero input of
+        the contract's shape, in the session the stream uses (one thread).
+
+        Returns
+        -------
+        float
+            Median seconds per window.
+        """
+        import time
+
+        name = self.session.get_inputs()[0].name
+        x = np.zeros((1, *self.contract.input_shape), dtype=np.float32)
+        self.session.run(None, {name: x})
+        times = []
+        for _ in range(max(1, repeats)):
+            t0 = time.perf_counter()
+            self.session.run(None, {name: x})
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times))
+
+    @property
+    def heavy(self) -> bool:
+        """Whether the model carries a pretrained encoder (``info.encoder``).
+
+        ``emomon stream`` measures such a model's cost before it accepts a hop.
+        """
+        return isinstance(self.contract.info.get("encoder"), dict)
 
     @property
     def output_names(self) -> list[str]:
@@ -195,6 +239,50 @@ class WindowPredictions:
                 "p_high is for binary tasks; read probs[task]"
             )
         return self.probs[task][:, 1]
+
+
+def min_hop_s(cost_s: float) -> float:
+    """Return the shortest hop a stream sustains for a per-window cost.
+
+    Parameters
+    ----------
+    cost_s : float
+        Seconds one window takes in the model (one thread).
+
+    Returns
+    -------
+    float
+        ``HOP_HEADROOM * cost_s`` rounded up to a multiple of ``HOP_STEP_S``.
+    """
+    steps = max(1, int(np.ceil(HOP_HEADROOM * cost_s / HOP_STEP_S - 1e-9)))
+    return round(steps * HOP_STEP_S, 6)
+
+
+def check_hop(hop_s: float, *, cost_s: float, source: str = "model") -> None:
+    """Refuse a hop shorter than the model's per-window cost sustains.
+
+    Parameters
+    ----------
+    hop_s : float
+        The stream's hop (``--hop``), seconds.
+    cost_s : float
+        Measured seconds per window (:meth:`LoadedModel.window_cost_s`).
+    source : str
+        The model, named in the error.
+
+    Raises
+    ------
+    EmomonError
+        One line naming the measured cost and the shortest hop.
+    """
+    shortest = min_hop_s(cost_s)
+    if hop_s < shortest:
+        raise EmomonError(
+            f"{{hop_s}} {hop_s:g} s is shorter than {source} sustains here: one "
+            f"window takes {cost_s * 1e3:.0f} ms, so the shortest hop is "
+            f"{shortest:g} s; use {{hop_s}} {shortest:g} or more",
+            params=("hop_s",),
+        )
 
 
 def load_model(path: str | Path) -> LoadedModel:
