@@ -1,0 +1,363 @@
+"""Does training-set augmentation help under leave-one-video-out? Tested honestly.
+
+Issue 17, point 2. On the synthetic set, leave-one-video-out (LOVO), logreg
+(``--models logreg,mlp`` adds the MLP), with emomon's own folds and fits
+(:func:`emomon.offline.tasks.fit_fold`, the code ``emomon train --augment``
+runs): no augmentation against Gaussian noise, within-class mixup and the
+conditional WGAN-GP (:mod:`emomon.offline.augment`), each adding as many
+samples as there are real training windows (ratio 1), made inside each fold
+from that fold's training windows only.
+
+1. Sanity checks, per fold (seed 0), before any comparison: a logistic
+   regression trained on the method's samples (generated from the training
+   windows of most training videos) and tested on the real windows of the
+   held-out training videos (TSTR), beside the same classifier trained on the
+   real windows (TRTR), and the MMD two-sample test (RBF kernel, 200
+   permutations) of generated against held-out real windows, beside real
+   against held-out real (the distance the videos' content already makes).
+2. Comparison with no augmentation, over ``SEEDS`` (each seed: a new synthetic
+   set and the run seed), two tests suited to cross-validation:
+
+   - the corrected resampled t-test (Nadeau & Bengio, Machine Learning 52,
+     2003; for repeated k-fold as in Bouckaert & Frank, PAKDD 2004): the J =
+     seeds x folds paired differences ``d_j`` of the held-out video's balanced
+     accuracy give ``t = mean(d) / sqrt((1/J + n_test/n_train) * var(d))``
+     (``var`` with ddof 1), two-sided p from Student's t with J - 1 degrees of
+     freedom; the ``n_test/n_train`` term (1/(k-1) for LOVO) corrects the
+     variance for the overlap of the training sets;
+   - a sign-flip test over held-out videos: the mean of the same differences,
+     one per (seed, video) (each seed draws a new synthetic set, so the units
+     are independent), against its exact null over all 2^J sign flips
+     (two-sided, p = #{|mean_flip| >= |mean_obs|} / 2^J).
+3. The shuffled-label control with augmentation on, seed 0: emomon's
+   ``--labels random`` (the labels shuffled within each subject, so they carry
+   nothing about the trial), the same cross-validation with the same
+   augmentation. Read it against the control without augmentation (it sits
+   below 0.5 on this set, README "shuffled-label control"): a method that
+   leaked, or that manufactured signal, would lift it.
+
+Seeds, fixed in this script before it was first run: synthetic and run seeds
+``SEEDS = (0, 1, 2)`` (the control's shuffle is seeded by the run seed).
+
+Cost: the WGAN trains 30 generators (18 for the comparison, 6 for the sanity
+checks, 6 for the control), 5-15 s each on one thread depending on the load;
+the run takes about 2-4 minutes on 2 shared cores with ``--jobs 2`` (the
+measured time is in the table); ``--quick``: seed 0 only, about half.
+
+Usage: python benchmarks/exp_augmentation.py [--quick] [--models logreg,mlp]
+[--no-readme]
+Results: benchmarks/results/augmentation.json and the README table.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import parse_args, parser, update_readme_table, write_result
+
+from emomon.offline.crossval import pool_folds, pooled_balanced_accuracy
+from emomon.offline.dataset import Dataset, load_dataset
+from emomon.offline.metrics import balanced_accuracy
+from emomon.offline.protocols import Split
+from emomon.offline.tasks import FoldResult, fit_fold, fold_tasks, torch_threads
+from emomon.offline.trainconfig import TrainConfig, make_train_config
+
+SEEDS = (0, 1, 2)
+METHODS = (None, "noise", "mixup", "wgan")
+TASKS = ("valence", "arousal")
+SYNTH = {"n_subjects": 4, "n_videos": 6, "trial_s": 20.0}
+
+
+def config(
+    seed: int, model: str, method: str | None, cache: Path | None
+) -> TrainConfig:
+    """LOVO on the synthetic set of ``seed``, augmentation ratio 1."""
+    return make_train_config(
+        dataset="synthetic",
+        synthetic={**SYNTH, "seed": seed},
+        protocols=("lovo",),
+        model=model,
+        seed=seed,
+        permutations=0,
+        n_boot=0,
+        cache_dir=None if cache is None else str(cache),
+        augment=method,
+        augment_ratio=1.0,
+        export=False,
+    )
+
+
+def run_cv(
+    ds: Dataset,
+    cfg: TrainConfig,
+    *,
+    check: bool,
+    trial_labels: Mapping[str, np.ndarray] | None = None,
+) -> tuple[list[Split], list[FoldResult], dict[str, float]]:
+    """One LOVO cross-validation: its splits, fold results and pooled scores."""
+    from emomon.offline.crossval import protocol_splits
+
+    splits, notes = protocol_splits(ds, cfg, "lovo", trial_labels=trial_labels)
+    folds = [
+        fit_fold(ds, t, check=check) for t in fold_tasks(splits, cfg, trial_labels)
+    ]
+    cv = pool_folds(ds, splits, folds, notes, trial_labels=trial_labels)
+    return splits, folds, pooled_balanced_accuracy(ds, cv, trial_labels=trial_labels)
+
+
+def fold_scores(ds: Dataset, folds: Sequence[FoldResult]) -> dict[str, list[float]]:
+    """Task -> balanced accuracy of each fold's held-out video (classes present)."""
+    win = ds.window_labels()
+    out: dict[str, list[float]] = {t: [] for t in TASKS}
+    for f in folds:
+        for t in TASKS:
+            pred = f.proba[t].argmax(axis=1)
+            out[t].append(balanced_accuracy(win[t][f.test], pred, n_classes=2))
+    return out
+
+
+def corrected_t(d: np.ndarray, test_train_ratio: float) -> dict[str, float]:
+    """Nadeau-Bengio corrected resampled t-test of paired differences ``d``."""
+    from scipy import stats
+
+    j = d.size
+    var = float(np.var(d, ddof=1))
+    if var == 0:
+        return {"t": math.nan, "p": 1.0 if d.mean() == 0 else 0.0, "df": j - 1}
+    t = float(d.mean()) / math.sqrt((1 / j + test_train_ratio) * var)
+    return {"t": t, "p": float(2 * stats.t.sf(abs(t), j - 1)), "df": j - 1}
+
+
+def sign_flip(d: np.ndarray) -> float:
+    """Exact two-sided sign-flip p of the mean of ``d`` (all 2^J flips)."""
+    j = d.size
+    signs = np.array(list(itertools.product((1.0, -1.0), repeat=j)))
+    null = np.abs(signs @ d) / j
+    return float(np.mean(null >= abs(d.mean()) - 1e-12))
+
+
+def summarise_sanity(folds: Sequence[FoldResult]) -> dict[str, Any]:
+    """Mean and range over folds of the sanity checks; folds above chance."""
+    rows = [f.augment["sanity"] for f in folds]
+    out: dict[str, Any] = {"n_folds": len(rows)}
+    for t in TASKS:
+        for key in ("tstr", "trtr"):
+            v = [r[key][t] for r in rows if r[key][t] is not None]
+            out[f"{key}_{t}"] = {
+                "mean": float(np.mean(v)),
+                "min": float(np.min(v)),
+                "max": float(np.max(v)),
+            }
+        out[f"tstr_above_chance_{t}"] = sum(
+            r["tstr"][t] is not None and r["tstr"][t] > r["chance"][t] for r in rows
+        )
+    for key in ("mmd", "mmd_real"):
+        out[key] = {
+            "mmd2_mean": float(np.mean([r[key]["mmd2"] for r in rows])),
+            "p_max": float(np.max([r[key]["p"] for r in rows])),
+            "n_p_below_0.05": sum(r[key]["p"] < 0.05 for r in rows),
+        }
+    out["per_fold"] = rows
+    return out
+
+
+def run_job(job: tuple[str, str | None, int, str]) -> dict[str, Any]:
+    """One cross-validation: (model, method, seed, "cv" or "control")."""
+    model, method, seed, kind = job
+    t0 = time.perf_counter()
+    with torch_threads(1):
+        cfg = config(seed, model, method, None)
+        if kind == "control":
+            # emomon's shuffled-label control (--labels random): the labels
+            # shuffled within each subject, seeded by the run seed.
+            cfg = make_train_config(cfg, labels="random")
+        ds = load_dataset(cfg, progress=False)
+        check = kind == "cv" and method is not None and seed == SEEDS[0]
+        _, folds, pooled = run_cv(ds, cfg, check=check)
+        out: dict[str, Any] = {"job": list(job), "pooled": pooled}
+        if kind == "cv":
+            out["fold_ba"] = fold_scores(ds, folds)
+        if check:
+            out["sanity"] = summarise_sanity(folds)
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    print(f"{model} {method or 'none'} seed {seed} {kind}: {pooled} "
+          f"({out['seconds']:.0f} s)", flush=True)  # fmt: skip
+    return out
+
+
+def main() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    ap = parser(__doc__)
+    ap.add_argument("--quick", action="store_true", help="seed 0 only")
+    ap.add_argument("--models", default="logreg", help="comma list: logreg,mlp")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes (2)")
+    ap.add_argument(
+        "--from-json",
+        action="store_true",
+        help="only render the table of the saved results (no run)",
+    )
+    args = parse_args(ap)
+    if args.from_json:
+        import json
+
+        from _common import RESULTS
+
+        table = render(json.loads((RESULTS / "augmentation.json").read_text()))
+        print(table)
+        if not args.no_readme:
+            update_readme_table("augmentation", table)
+        return
+    seeds = SEEDS[:1] if args.quick else SEEDS
+    models = tuple(args.models.split(","))
+    t0 = time.perf_counter()
+    # The WGAN's jobs first: the longest, so the workers finish together.
+    jobs = [
+        (model, method, seed, kind)
+        for method in METHODS[::-1]
+        for model in models
+        for seed in seeds
+        for kind in ("cv", "control")
+        if kind == "cv" or seed == seeds[0]
+    ]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        done = list(pool.map(run_job, jobs))
+    results: dict[str, Any] = {}
+    for model in models:
+        res: dict[str, Any] = {"pooled": {}, "fold_ba": {}, "sanity": {}}
+        res["control"] = {}
+        for method in METHODS:
+            name = method or "none"
+            mine = {
+                (j["job"][2], j["job"][3]): j
+                for j in done
+                if j["job"][0] == model and j["job"][1] == method
+            }
+            res["pooled"][name] = [mine[(s, "cv")]["pooled"] for s in seeds]
+            res["fold_ba"][name] = [mine[(s, "cv")]["fold_ba"] for s in seeds]
+            res["control"][name] = [mine[(seeds[0], "control")]["pooled"]]
+            if "sanity" in mine[(seeds[0], "cv")]:
+                res["sanity"][name] = mine[(seeds[0], "cv")]["sanity"]
+        res["tests"] = compare(res["fold_ba"], n_folds=SYNTH["n_videos"])
+        results[model] = res
+    seconds = time.perf_counter() - t0
+    payload = {
+        "seeds": list(seeds),
+        "synthetic": SYNTH,
+        "methods": [m or "none" for m in METHODS],
+        "augment_ratio": 1.0,
+        "protocol": "lovo",
+        "jobs": args.jobs,
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(sum(j["seconds"] for j in done), 1),
+        "results": results,
+    }
+    path = write_result("augmentation", payload)
+    table = render(payload)
+    print(table)
+    print(f"wrote {path} in {seconds:.0f} s")
+    if not args.no_readme:
+        update_readme_table("augmentation", table)
+
+
+def compare(
+    fold_ba: Mapping[str, list[dict[str, list[float]]]], *, n_folds: int
+) -> dict[str, Any]:
+    """Each method against none: mean difference, corrected t and sign-flip p."""
+    out: dict[str, Any] = {}
+    for name, runs in fold_ba.items():
+        if name == "none":
+            continue
+        out[name] = {}
+        for t in TASKS:
+            a = np.concatenate([r[t] for r in runs])
+            b = np.concatenate([r[t] for r in fold_ba["none"]])
+            ok = np.isfinite(a) & np.isfinite(b)
+            d = a[ok] - b[ok]
+            out[name][t] = {
+                "mean_diff": float(d.mean()),
+                "n": int(d.size),
+                "nadeau_bengio": corrected_t(d, 1 / (n_folds - 1)),
+                "sign_flip_p": sign_flip(d),
+            }
+    return out
+
+
+def render(payload: Mapping[str, Any]) -> str:
+    """The README tables: sanity checks, then the comparison."""
+    seeds = payload["seeds"]
+    syn = payload["synthetic"]
+    lines = [
+        f"Synthetic set ({syn['n_subjects']} subjects x "
+        f"{syn['n_videos']} videos, {syn['trial_s']:g} s trials), LOVO, ratio 1 "
+        "(as many added samples as training windows); "
+        f"seeds {', '.join(map(str, seeds))}; {payload['seconds']:.0f} s on "
+        f"{payload['jobs']} processes ({payload['cpu_seconds']:.0f} CPU s).",
+        "",
+    ]
+    for model, res in payload["results"].items():
+        lines += [
+            f"**{model}: sanity checks** (seed {seeds[0]}, per fold, mean "
+            "[min, max] over folds; chance 0.5; MMD p: folds with p < 0.05)",
+            "",
+            "| method | TSTR valence | TSTR arousal | TRTR valence | TRTR arousal "
+            "| TSTR > chance (v / a) | MMD gen vs real: p<0.05 | MMD real vs real: "
+            "p<0.05 |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, s in res["sanity"].items():
+
+            def cell(key: str, s: Mapping[str, Any] = s) -> str:
+                v = s[key]
+                return f"{v['mean']:.3f} [{v['min']:.2f}, {v['max']:.2f}]"
+
+            n = s["n_folds"]
+            gen, real = s["mmd"], s["mmd_real"]
+            lines.append(
+                f"| {name} | {cell('tstr_valence')} | {cell('tstr_arousal')} | "
+                f"{cell('trtr_valence')} | {cell('trtr_arousal')} | "
+                f"{s['tstr_above_chance_valence']}/{n} / "
+                f"{s['tstr_above_chance_arousal']}/{n} | "
+                f"{gen['n_p_below_0.05']}/{n} (MMD² {gen['mmd2_mean']:.3f}) | "
+                f"{real['n_p_below_0.05']}/{n} (MMD² {real['mmd2_mean']:.3f}) |"
+            )
+        lines += [
+            "",
+            f"**{model}: against no augmentation** (pooled balanced accuracy, "
+            "mean over seeds; Δ: mean paired difference of the held-out videos' "
+            "balanced accuracy; p: Nadeau-Bengio corrected t / exact sign flip; "
+            "control: the same run on emomon's shuffled labels (`--labels random`, "
+            f"shuffled within each subject), augmentation on, seed {seeds[0]})",
+            "",
+            "| method | valence | Δ | p (NB / flip) | arousal | Δ | p (NB / flip) "
+            "| control valence | control arousal |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, runs in res["pooled"].items():
+            row = [name]
+            for t in TASKS:
+                row.append(f"{np.mean([r[t] for r in runs]):.3f}")
+                if name == "none":
+                    row += ["", ""]
+                else:
+                    c = res["tests"][name][t]
+                    row += [
+                        f"{c['mean_diff']:+.3f}",
+                        f"{c['nadeau_bengio']['p']:.2g} / {c['sign_flip_p']:.2g}",
+                    ]
+            row += [
+                f"{np.mean([r[t] for r in res['control'][name]]):.3f}" for t in TASKS
+            ]
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
