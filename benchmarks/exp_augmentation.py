@@ -46,7 +46,9 @@ measured time is in the table); ``--quick``: seed 0 only, about half.
 
 Usage: python benchmarks/exp_augmentation.py [--quick] [--models logreg,mlp]
 [--no-readme]
-Results: benchmarks/results/augmentation.json and the README table.
+Results: benchmarks/results/augmentation.json and the README table
+(``augmentation_<models>`` for another ``--models``; ``--from-json`` redraws a
+table from its saved results).
 """
 
 from __future__ import annotations
@@ -204,15 +206,21 @@ def main() -> None:
         help="only render the table of the saved results (no run)",
     )
     args = parse_args(ap)
+    # logreg alone: "augmentation"; other model lists get their own file/table.
+    result = (
+        "augmentation"
+        if args.models == "logreg"
+        else ("augmentation_" + args.models.replace(",", "_"))
+    )
     if args.from_json:
         import json
 
         from _common import RESULTS
 
-        table = render(json.loads((RESULTS / "augmentation.json").read_text()))
+        table = render(json.loads((RESULTS / f"{result}.json").read_text()))
         print(table)
         if not args.no_readme:
-            update_readme_table("augmentation", table)
+            update_readme_table(result, table)
         return
     seeds = SEEDS[:1] if args.quick else SEEDS
     models = tuple(args.models.split(","))
@@ -258,12 +266,12 @@ def main() -> None:
         "cpu_seconds": round(sum(j["seconds"] for j in done), 1),
         "results": results,
     }
-    path = write_result("augmentation", payload)
+    path = write_result(result, payload)
     table = render(payload)
     print(table)
     print(f"wrote {path} in {seconds:.0f} s")
     if not args.no_readme:
-        update_readme_table("augmentation", table)
+        update_readme_table(result, table)
 
 
 def compare(
