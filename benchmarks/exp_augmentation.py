@@ -18,6 +18,8 @@ from that fold's training windows only.
 2. Comparison with no augmentation, over ``SEEDS`` (each seed: a new synthetic
    set and the run seed), two tests suited to cross-validation:
 
+   (:mod:`emomon.offline.cvcompare`)
+
    - the corrected resampled t-test (Nadeau & Bengio, Machine Learning 52,
      2003; for repeated k-fold as in Bouckaert & Frank, PAKDD 2004): the J =
      seeds x folds paired differences ``d_j`` of the held-out video's balanced
@@ -53,8 +55,6 @@ table from its saved results).
 
 from __future__ import annotations
 
-import itertools
-import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -64,6 +64,7 @@ import numpy as np
 from _common import parse_args, parser, update_readme_table, write_result
 
 from emomon.offline.crossval import pool_folds, pooled_balanced_accuracy
+from emomon.offline.cvcompare import corrected_resampled_t, sign_flip_p
 from emomon.offline.dataset import Dataset, load_dataset
 from emomon.offline.metrics import balanced_accuracy
 from emomon.offline.protocols import Split
@@ -122,26 +123,6 @@ def fold_scores(ds: Dataset, folds: Sequence[FoldResult]) -> dict[str, list[floa
             pred = f.proba[t].argmax(axis=1)
             out[t].append(balanced_accuracy(win[t][f.test], pred, n_classes=2))
     return out
-
-
-def corrected_t(d: np.ndarray, test_train_ratio: float) -> dict[str, float]:
-    """Nadeau-Bengio corrected resampled t-test of paired differences ``d``."""
-    from scipy import stats
-
-    j = d.size
-    var = float(np.var(d, ddof=1))
-    if var == 0:
-        return {"t": math.nan, "p": 1.0 if d.mean() == 0 else 0.0, "df": j - 1}
-    t = float(d.mean()) / math.sqrt((1 / j + test_train_ratio) * var)
-    return {"t": t, "p": float(2 * stats.t.sf(abs(t), j - 1)), "df": j - 1}
-
-
-def sign_flip(d: np.ndarray) -> float:
-    """Exact two-sided sign-flip p of the mean of ``d`` (all 2^J flips)."""
-    j = d.size
-    signs = np.array(list(itertools.product((1.0, -1.0), repeat=j)))
-    null = np.abs(signs @ d) / j
-    return float(np.mean(null >= abs(d.mean()) - 1e-12))
 
 
 def summarise_sanity(folds: Sequence[FoldResult]) -> dict[str, Any]:
@@ -291,8 +272,10 @@ def compare(
             out[name][t] = {
                 "mean_diff": float(d.mean()),
                 "n": int(d.size),
-                "nadeau_bengio": corrected_t(d, 1 / (n_folds - 1)),
-                "sign_flip_p": sign_flip(d),
+                "nadeau_bengio": corrected_resampled_t(
+                    d, test_train_ratio=1 / (n_folds - 1)
+                ),
+                "sign_flip_p": sign_flip_p(d),
             }
     return out
 
