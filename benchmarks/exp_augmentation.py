@@ -55,6 +55,7 @@ table from its saved results).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -140,6 +141,19 @@ def summarise_sanity(folds: Sequence[FoldResult]) -> dict[str, Any]:
         out[f"tstr_above_chance_{t}"] = sum(
             r["tstr"][t] is not None and r["tstr"][t] > r["chance"][t] for r in rows
         )
+    out["var_ratio"] = {
+        "mean": float(np.mean([r["var_ratio"] for r in rows])),
+        "min": float(np.min([r["var_ratio"] for r in rows])),
+        "max": float(np.max([r["var_ratio"] for r in rows])),
+    }
+    for t in TASKS:
+        v = [r["class_direction_cos"][t] for r in rows]
+        v = [c for c in v if c is not None]
+        out[f"cos_{t}"] = {
+            "mean": float(np.mean(v)) if v else math.nan,
+            "min": float(np.min(v)) if v else math.nan,
+            "max": float(np.max(v)) if v else math.nan,
+        }
     for key in ("mmd", "mmd_real"):
         out[key] = {
             "mmd2_mean": float(np.mean([r[key]["mmd2"] for r in rows])),
@@ -299,8 +313,8 @@ def render(payload: Mapping[str, Any]) -> str:
             "",
             "| method | TSTR valence | TSTR arousal | TRTR valence | TRTR arousal "
             "| TSTR > chance (v / a) | MMD gen vs real: p<0.05 | MMD real vs real: "
-            "p<0.05 |",
-            "|---|---|---|---|---|---|---|---|",
+            "p<0.05 | variance gen / real | class direction cos (v / a) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, s in res["sanity"].items():
 
@@ -316,7 +330,9 @@ def render(payload: Mapping[str, Any]) -> str:
                 f"{s['tstr_above_chance_valence']}/{n} / "
                 f"{s['tstr_above_chance_arousal']}/{n} | "
                 f"{gen['n_p_below_0.05']}/{n} (MMD² {gen['mmd2_mean']:.3f}) | "
-                f"{real['n_p_below_0.05']}/{n} (MMD² {real['mmd2_mean']:.3f}) |"
+                f"{real['n_p_below_0.05']}/{n} (MMD² {real['mmd2_mean']:.3f}) | "
+                f"{cell('var_ratio')} | {s['cos_valence']['mean']:.2f} / "
+                f"{s['cos_arousal']['mean']:.2f} |"
             )
         lines += [
             "",

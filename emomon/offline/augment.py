@@ -378,7 +378,10 @@ def sanity_check(
     -------
     dict
         JSON-ready: ``n_fit``, ``n_heldout``, ``tstr``, ``trtr``, ``chance``,
-        ``mmd``, ``mmd_real``.
+        ``mmd``, ``mmd_real``; ``var_ratio`` (the samples' summed feature
+        variance over the real fitting windows': near 0 is a collapsed
+        generator) and ``class_direction_cos`` (per two-class task, the cosine
+        between the samples' and the real windows' class-mean differences).
     """
     from emomon.offline.fit import class_weights
     from emomon.offline.linear import fit_multinomial
@@ -416,6 +419,21 @@ def sanity_check(
             z = te_x.reshape(len(te_x), flat) @ fit.weight[t].T + fit.bias[t]
             ba = balanced_accuracy(te_y[t], np.argmax(z, axis=1), n_classes=k)
             out[name][t] = None if not np.isfinite(ba) else round(float(ba), 4)
+    # Collapse detectors the MMD does not name: the samples' spread and their
+    # class direction against the real windows' they were made from.
+    g2 = aug.x.reshape(len(aug.x), flat).astype(np.float64)
+    r2 = fit_x.reshape(len(fit_x), flat).astype(np.float64)
+    out["var_ratio"] = round(float(g2.var(axis=0).sum() / r2.var(axis=0).sum()), 4)
+    out["class_direction_cos"] = {}
+    for t, k in n_classes.items():
+        cos = None
+        ga, ra = aug.y[t], fit_y[t]
+        if k == 2 and all(np.any(v == c) for v in (ga, ra) for c in (0, 1)):
+            dg = g2[ga == 1].mean(0) - g2[ga == 0].mean(0)
+            dr = r2[ra == 1].mean(0) - r2[ra == 0].mean(0)
+            den = np.linalg.norm(dg) * np.linalg.norm(dr)
+            cos = round(float(dg @ dr / den), 4) if den > 0 else None
+        out["class_direction_cos"][t] = cos
     out["mmd"] = mmd_test(aug.x, te_x, rng=rng)
     out["mmd_real"] = mmd_test(fit_x, te_x, rng=rng)
     return out

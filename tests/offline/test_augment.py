@@ -135,6 +135,8 @@ def test_sanity_check_noise_samples_teach_a_classifier_that_holds_on_real():
     assert got["n_fit"] == 200
     assert got["tstr"]["a"] > 0.8 > got["chance"]["a"]
     assert got["trtr"]["a"] > 0.8
+    assert 1.0 < got["var_ratio"] < 1.3  # noise adds 0.3^2 of the variance
+    assert got["class_direction_cos"]["a"] > 0.9
     assert 0 < got["mmd"]["p"] <= 1
 
 
