@@ -42,12 +42,13 @@ Seeds, fixed in this script before it was first run: synthetic and run seeds
 ``SEEDS = (0, 1, 2)`` (the control's shuffle is seeded by the run seed).
 
 Cost: the WGAN trains 30 generators (18 for the comparison, 6 for the sanity
-checks, 6 for the control), 5-15 s each on one thread depending on the load;
-the run takes about 2-4 minutes on 2 shared cores with ``--jobs 2`` (the
-measured time is in the table); ``--quick``: seed 0 only, about half.
+checks, 6 for the control). At the library's 1000 generator steps (about 30 s
+each on one thread) the run takes about 8 minutes on 2 cores with ``--jobs
+2``; ``--gan-steps 150`` (the README table's run, a collapsed generator) about
+2 minutes; ``--quick``: seed 0 only, about 60 %.
 
 Usage: python benchmarks/exp_augmentation.py [--quick] [--models logreg,mlp]
-[--no-readme]
+[--gan-steps N] [--from-json] [--no-readme]
 Results: benchmarks/results/augmentation.json and the README table
 (``augmentation_<models>`` for another ``--models``; ``--from-json`` redraws a
 table from its saved results).
@@ -164,6 +165,13 @@ def summarise_sanity(folds: Sequence[FoldResult]) -> dict[str, Any]:
     return out
 
 
+def _set_gan_steps(steps: int) -> None:
+    """Set the WGAN's generator steps in a worker (a module constant)."""
+    from emomon.offline import augment
+
+    augment._GEN_STEPS = steps
+
+
 def run_job(job: tuple[str, str | None, int, str]) -> dict[str, Any]:
     """One cross-validation: (model, method, seed, "cv" or "control")."""
     model, method, seed, kind = job
@@ -195,6 +203,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="seed 0 only")
     ap.add_argument("--models", default="logreg", help="comma list: logreg,mlp")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes (2)")
+    ap.add_argument(
+        "--gan-steps",
+        type=int,
+        default=None,
+        help="WGAN generator steps (default: the library's)",
+    )
     ap.add_argument(
         "--from-json",
         action="store_true",
@@ -229,7 +243,12 @@ def main() -> None:
         for kind in ("cv", "control")
         if kind == "cv" or seed == seeds[0]
     ]
-    with ProcessPoolExecutor(args.jobs) as pool:
+    from emomon.offline import augment
+
+    gan_steps = args.gan_steps or augment._GEN_STEPS
+    with ProcessPoolExecutor(
+        args.jobs, initializer=_set_gan_steps, initargs=(gan_steps,)
+    ) as pool:
         done = list(pool.map(run_job, jobs))
     results: dict[str, Any] = {}
     for model in models:
@@ -255,6 +274,7 @@ def main() -> None:
         "synthetic": SYNTH,
         "methods": [m or "none" for m in METHODS],
         "augment_ratio": 1.0,
+        "gan_steps": gan_steps,
         "protocol": "lovo",
         "jobs": args.jobs,
         "seconds": round(seconds, 1),
@@ -301,7 +321,8 @@ def render(payload: Mapping[str, Any]) -> str:
     lines = [
         f"Synthetic set ({syn['n_subjects']} subjects x "
         f"{syn['n_videos']} videos, {syn['trial_s']:g} s trials), LOVO, ratio 1 "
-        "(as many added samples as training windows); "
+        "(as many added samples as training windows); WGAN "
+        f"{payload['gan_steps']} generator steps; "
         f"seeds {', '.join(map(str, seeds))}; {payload['seconds']:.0f} s on "
         f"{payload['jobs']} processes ({payload['cpu_seconds']:.0f} CPU s).",
         "",
