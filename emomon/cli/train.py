@@ -30,6 +30,8 @@ _TRAIN_KEYS = {
     "labels": "labels",
     "threshold": "threshold",
     "train_videos": "train_videos",
+    "augment": "augment",
+    "augment_ratio": "augment_ratio",
     "epochs": "epochs",
     "batch_size": "batch_size",
     "lr": "lr",
@@ -258,6 +260,19 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         "--threshold", type=finite_float, help="fixed threshold (default midpoint)"
     )
     p.add_argument("--train-videos", choices=["all", "top-bottom"])
+    p.add_argument(
+        "--augment",
+        choices=["none", "noise", "mixup", "wgan"],
+        help="add synthetic training samples inside each fold, made from its "
+        "training windows only: Gaussian noise, within-class mixup, or a "
+        "conditional WGAN-GP of the band features (with per-fold sanity checks "
+        "in report.json); default none",
+    )
+    p.add_argument(
+        "--augment-ratio",
+        type=positive_float,
+        help="samples added per real training window (default 1.0)",
+    )
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=positive_float)

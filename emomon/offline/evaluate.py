@@ -404,6 +404,7 @@ def _fold_rows(
                     "best_epoch": f.best_epoch.get(task),
                     "accuracy": s["accuracy"],
                     "balanced_accuracy": s["balanced_accuracy"],
+                    "augment": f.augment or None,
                 }
             )
         )

@@ -43,6 +43,10 @@ def train_final(
 ) -> tuple[Any, np.ndarray, np.ndarray]:
     """Train on all windows for ``epochs`` epochs (to the optimum, full-batch models).
 
+    With ``cfg.augment`` the training set gains the samples the folds gained
+    (:func:`~emomon.offline.augment.augment_fold`); the statistics stay the
+    real windows'.
+
     Returns
     -------
     module : torch.nn.Module
@@ -59,6 +63,16 @@ def train_final(
     mean, std = input_stats(t.X, layout=ds.layout, zscore=model_class(cfg.model).zscore)
     x = model_input(t.X, mean=mean, std=std, layout=ds.layout, ch_names=t.ch_names)
     win = ds.window_labels()
+    if cfg.augment is not None:
+        # The exported model is trained as each fold's was: the same samples
+        # added, made from all windows (its training set) in z-scored space.
+        from emomon.offline.augment import augment_fold
+
+        aug = augment_fold(
+            x, win, method=cfg.augment, ratio=cfg.augment_ratio, seed=cfg.seed
+        )
+        x = np.concatenate([x, aug.x])
+        win = {g: np.concatenate([win[g], aug.y[g]]) for g in win}
     models = []
     for group in task_groups(cfg.model, list(ds.tasks)):
         res = fit_model(

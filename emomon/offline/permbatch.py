@@ -14,6 +14,9 @@ batches are fixed by index (``j // PERM_BATCH``), so a run gives the same
 null whichever executor runs it and however often it is
 resumed: a batch with any result missing is rerun whole.
 
+With augmentation every permutation is fit alone (:func:`fit_fold`): its
+added samples are made from its own labels, as in the observed run.
+
 A permutation whose folds differ from the first one's in the batch (a label
 rule that picks the training videos, ``--train-videos top-bottom``) is fit on
 its own folds, alone.
@@ -102,8 +105,12 @@ def run_permutation_batch(
         ]
         ref = [_key(s) for s in plans[0][0]]
         joint = [i for i, (s, _) in enumerate(plans) if [_key(x) for x in s] == ref]
+        if cfg.augment is not None:
+            # The added samples depend on the labels (per stratum): each label
+            # set has its own training set, so each is fit alone.
+            joint = []
         folds: dict[int, list[FoldResult]] = {i: [] for i in range(len(plans))}
-        for k, split in enumerate(plans[0][0]):
+        for k, split in enumerate(plans[0][0] if joint else ()):
             fits = _fit_joint(
                 ds, cfg, split, k, [batch.tasks[i].trial_labels for i in joint]
             )

@@ -253,10 +253,24 @@ class FoldRow(_Record):
     best_epoch: int | None = None
     accuracy: float | None = None
     balanced_accuracy: float | None = None
+    # The fold's training-set augmentation (method, samples added, sanity
+    # checks: emomon.offline.augment); None, and not written, without it.
+    augment: dict[str, Any] | None = None
 
     @classmethod
     def _read_fields(cls, d: Mapping[str, Any]) -> dict[str, Any]:
-        return {"fold": str(d.get("fold", "?"))}
+        aug = d.get("augment")
+        return {
+            "fold": str(d.get("fold", "?")),
+            "augment": dict(aug) if isinstance(aug, Mapping) else None,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """As :meth:`_Record.to_dict`; ``augment`` only where there is one."""
+        d = super().to_dict()
+        if d.get("augment") is None:
+            d.pop("augment", None)
+        return d
 
 
 @dataclass(frozen=True)

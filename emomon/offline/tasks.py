@@ -39,7 +39,9 @@ __all__ = [
     "FoldTask",
     "PermutationResult",
     "PermutationTask",
+    "FoldData",
     "fit_fold",
+    "fold_data",
     "fold_tasks",
     "run_fold",
     "run_permutation",
@@ -166,6 +168,10 @@ class FoldResult:
         The bands of ``importance``'s second axis.
     importance_repeats : int
         Shuffles summed in each cell.
+    augment : dict
+        The training-set augmentation of the fold (:class:`FoldData`'s
+        ``augment``): method, samples added, and the sanity checks where run;
+        empty without augmentation.
     """
 
     fold: str
@@ -184,6 +190,7 @@ class FoldResult:
     importance: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     importance_bands: tuple[str, ...] = ()
     importance_repeats: int = 0
+    augment: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (probabilities as nested lists).
@@ -209,6 +216,8 @@ class FoldResult:
         }
         if self.history:
             d["history"] = to_jsonable(self.history)
+        if self.augment:
+            d["augment"] = to_jsonable(self.augment)
         if self.importance:
             d["importance"] = {
                 "bands": list(self.importance_bands),
@@ -257,6 +266,7 @@ class FoldResult:
             },
             importance_bands=tuple(str(b) for b in imp.get("bands", ())),
             importance_repeats=int(imp.get("n_repeats", 0)),
+            augment=dict(d.get("augment") or {}),
         )
 
 
@@ -303,20 +313,53 @@ def input_stats(
     return np.zeros_like(mean), np.ones_like(std)
 
 
-def fit_fold(ds: Dataset, task: FoldTask, *, importance: int = 0) -> FoldResult:
-    """Normalise with training statistics, fit, predict one fold's test windows.
+@dataclass(frozen=True, eq=False)
+class FoldData:
+    """One fold's model inputs, the training set augmented where configured.
 
-    A full-batch model (logreg) trains on the training and the inner validation
-    windows together. The caller sets the torch thread count (:func:`run_fold`
-    does); the full-batch fit bounds its BLAS threads to the same count.
-    ``importance`` > 0 shuffles each channel x band of the held-out windows that
-    many times (:mod:`emomon.offline.importance`; the observed run only, never a
-    permutation run), with a generator seeded by the fold's seed.
+    Attributes
+    ----------
+    train, val : ndarray of int64
+        The real training and inner validation windows (a full-batch model
+        trains on both: ``val`` is then empty).
+    x_train : ndarray of float32, shape (n_train + n_added, *input_shape)
+        The real training windows' inputs, then the added samples.
+    y_train : dict of str to ndarray of int, shape (n_train + n_added,)
+        Task -> labels, in the same order.
+    x_val : ndarray of float32 or None
+    y_val : dict of str to ndarray or None
+    x_test : ndarray of float32, shape (n_test, *input_shape)
+    prep : callable
+        Features (n, n_channels, n_features) -> model input (the fold's z-score).
+    augment : dict
+        ``method``, ``n_added``, ... and ``sanity`` where the checks ran; empty
+        without augmentation.
     """
-    from emomon.models import model_class, model_full_batch, task_groups
-    from emomon.offline.importance import band_columns, shuffled_scores
 
-    t0 = time.perf_counter()
+    train: np.ndarray
+    val: np.ndarray
+    x_train: np.ndarray
+    y_train: dict[str, np.ndarray]
+    x_val: np.ndarray | None
+    y_val: dict[str, np.ndarray] | None
+    x_test: np.ndarray
+    prep: Callable[[np.ndarray], np.ndarray]
+    augment: dict[str, Any] = field(default_factory=dict)
+
+
+def fold_data(ds: Dataset, task: FoldTask, *, check: bool = False) -> FoldData:
+    """Form one fold's model inputs: z-score, then augment the training part.
+
+    The z-score statistics are the real training windows' (as the contract
+    saves them); augmentation (``task.config.augment``) then adds samples made
+    in that z-scored space from the real training windows and their labels
+    alone (:func:`~emomon.offline.augment.augment_fold`), seeded by the fold's
+    seed. The inner validation and test windows are formed apart and never
+    passed to it. ``check`` runs the method's sanity checks on the training
+    part (:func:`~emomon.offline.augment.sanity_check`).
+    """
+    from emomon.models import model_class, model_full_batch
+
     t, split, cfg = ds.table, task.split, task.config
     win = ds.window_labels(task.trial_labels)
     train, val = split.train, split.val
@@ -325,12 +368,64 @@ def fit_fold(ds: Dataset, task: FoldTask, *, importance: int = 0) -> FoldResult:
         # windows like the others (all from training videos/subjects).
         train, val = np.union1d(train, val), val[:0]
     prep_x = fold_input(ds, train, zscore=model_class(cfg.model).zscore)
+    x_tr = prep_x(t.X[train])
+    y_tr = {g: win[g][train] for g in ds.tasks}
+    info: dict[str, Any] = {}
+    if cfg.augment is not None and train.size:
+        from emomon.offline.augment import augment_fold, sanity_check
 
-    def prep(idx: np.ndarray) -> np.ndarray:
-        return prep_x(t.X[idx])
+        aug = augment_fold(
+            x_tr, y_tr, method=cfg.augment, ratio=cfg.augment_ratio, seed=task.seed
+        )
+        info = dict(aug.info)
+        if check:
+            info["sanity"] = sanity_check(
+                x_tr,
+                y_tr,
+                t.video[train],
+                method=cfg.augment,
+                ratio=cfg.augment_ratio,
+                seed=task.seed,
+                n_classes={g: len(c) for g, c in ds.tasks.items()},
+            )
+        x_tr = np.concatenate([x_tr, aug.x])
+        y_tr = {g: np.concatenate([y_tr[g], aug.y[g]]) for g in ds.tasks}
+    return FoldData(
+        train=train,
+        val=val,
+        x_train=x_tr,
+        y_train=y_tr,
+        x_val=prep_x(t.X[val]) if val.size else None,
+        y_val={g: win[g][val] for g in ds.tasks} if val.size else None,
+        x_test=prep_x(t.X[split.test]),
+        prep=prep_x,
+        augment=info,
+    )
 
-    x_tr, x_te = prep(train), prep(split.test)
-    x_va = prep(val) if val.size else None
+
+def fit_fold(
+    ds: Dataset, task: FoldTask, *, importance: int = 0, check: bool = False
+) -> FoldResult:
+    """Normalise with training statistics, fit, predict one fold's test windows.
+
+    A full-batch model (logreg) trains on the training and the inner validation
+    windows together. The caller sets the torch thread count (:func:`run_fold`
+    does); the full-batch fit bounds its BLAS threads to the same count.
+    ``importance`` > 0 shuffles each channel x band of the held-out windows that
+    many times (:mod:`emomon.offline.importance`; the observed run only, never a
+    permutation run), with a generator seeded by the fold's seed. The training
+    set is :func:`fold_data`'s (augmented where configured; ``check`` runs the
+    augmentation's sanity checks).
+    """
+    from emomon.models import task_groups
+    from emomon.offline.importance import band_columns, shuffled_scores
+
+    t0 = time.perf_counter()
+    t, split, cfg = ds.table, task.split, task.config
+    win = ds.window_labels(task.trial_labels)
+    fd = fold_data(ds, task, check=check)
+    train, val, prep_x = fd.train, fd.val, fd.prep
+    x_tr, x_te, x_va = fd.x_train, fd.x_test, fd.x_val
     proba: dict[str, np.ndarray] = {}
     best: dict[str, int] = {}
     history: dict[str, list[dict[str, Any]]] = {}
@@ -343,9 +438,9 @@ def fit_fold(ds: Dataset, task: FoldTask, *, importance: int = 0) -> FoldResult:
             cfg,
             tasks={g: len(ds.tasks[g]) for g in group},
             x_train=x_tr,
-            y_train={g: win[g][train] for g in group},
+            y_train={g: fd.y_train[g] for g in group},
             x_val=x_va,
-            y_val=None if x_va is None else {g: win[g][val] for g in group},
+            y_val=None if fd.y_val is None else {g: fd.y_val[g] for g in group},
             seed=task.seed,
             ch_names=t.ch_names,
         )
@@ -380,6 +475,7 @@ def fit_fold(ds: Dataset, task: FoldTask, *, importance: int = 0) -> FoldResult:
         importance=imp,
         importance_bands=tuple(bands) if imp else (),
         importance_repeats=importance if imp else 0,
+        augment=fd.augment,
     )
 
 
@@ -392,7 +488,12 @@ def run_fold(data: DataHandle, task: FoldTask) -> FoldResult:
     from emomon.offline.importance import importance_repeats
 
     with torch_threads(task.config.task_threads):
-        return fit_fold(data.get(), task, importance=importance_repeats(task.config))
+        return fit_fold(
+            data.get(),
+            task,
+            importance=importance_repeats(task.config),
+            check=task.config.augment_check,
+        )
 
 
 @dataclass(frozen=True, eq=False)

@@ -68,6 +68,8 @@ class TrainConfig:
     it changes the last bits of a model, so runs with the same value give the
     same report whichever executor runs them (raise it for a serial run,
     ``n_jobs = 1``, on an otherwise idle machine).
+    ``augment`` adds synthetic training samples inside each fold, made from
+    that fold's training windows only (:mod:`emomon.offline.augment`).
     ``montage`` (``brainflow:synthetic``, ``cyton``, ``Fp1,Fp2,...``) trains on
     the channels the dataset shares with that headset, in the headset's order
     (:func:`emomon.dsp.montage.resolve_montage`); None: all the dataset's.
@@ -100,6 +102,13 @@ class TrainConfig:
     montage: str | None = None  # see emomon.dsp.montage.resolve_montage
     cache_dir: str | None = ".emomon_cache"
     export: bool = True
+    # Opt-in training-set augmentation inside each fold (emomon.offline.augment):
+    # None (off; "none" in TOML and on the command line), noise, mixup or
+    # wgan; augment_ratio added samples per training window; augment_check
+    # runs the sanity checks per fold.
+    augment: str | None = None
+    augment_ratio: float = 1.0
+    augment_check: bool = True
     features: FeatureSpec = field(default_factory=FeatureSpec)
     synthetic: dict[str, Any] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
@@ -153,6 +162,17 @@ class TrainConfig:
             raise ConfigError("train.lr must be > 0")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError("train.val_fraction must be within [0, 1)")
+        from emomon.offline.augment import AUGMENT_METHODS
+
+        if self.augment is not None and self.augment not in AUGMENT_METHODS:
+            raise ConfigError(
+                f"unknown augment '{self.augment}'; "
+                f"choose from none, {', '.join(AUGMENT_METHODS)}"
+            )
+        if not (math.isfinite(self.augment_ratio) and self.augment_ratio > 0):
+            raise ConfigError(
+                f"train.augment_ratio must be > 0, got {self.augment_ratio}"
+            )
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError("train.device must be auto, cpu or cuda")
         if self.threshold is not None and not math.isfinite(self.threshold):
@@ -167,6 +187,15 @@ class TrainConfig:
 
         # Unknown model or hyper-parameter names fail now, not after the features.
         valid = model_hparams(self.model)  # raises ConfigError on an unknown model
+        if self.augment is not None:
+            from emomon.models import model_input_kind
+
+            if model_input_kind(self.model) == "eeg":
+                raise ConfigError(
+                    f"augment {self.augment} makes band features; model "
+                    f"'{self.model}' reads raw EEG: use augment none, or a "
+                    "feature model (logreg, mlp, cnn2d, mtcnn)"
+                )
         unknown = sorted(set(self.hparams) - set(valid))
         if unknown:
             raise ConfigError(
