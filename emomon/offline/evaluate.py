@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from emomon.offline.augreport import augment_summary
 from emomon.offline.crossval import (
     CVResult,
     pool_folds,
@@ -238,14 +239,19 @@ def _run_perms(
 def _saved_folds(
     store: TaskStore | None, folds: list[FoldTask]
 ) -> dict[int, FoldResult]:
-    """Return the fold results an earlier attempt saved for these tasks, by index."""
+    """Return the fold results an earlier attempt saved for these tasks, by index.
+
+    With augmentation, a result saved without the un-augmented twin (an emomon
+    before ``proba_plain``) is rerun, so every fold enters the comparison.
+    """
     out: dict[int, FoldResult] = {}
     for f in folds if store is not None else ():
         rec = store.load("fold", f.index)
         if rec is None:
             continue
         res = FoldResult.from_dict(rec)
-        if res.fold == f.split.name and res.seed == f.seed:
+        twin = f.config.augment is None or bool(res.proba_plain)
+        if res.fold == f.split.name and res.seed == f.seed and twin:
             out[f.index] = res
     return out
 
@@ -333,6 +339,16 @@ def score_protocol(
             per_fold=_fold_rows(ds, cv, task, y_all[task]),
             figures=task_figures(
                 ds, cv, task, y=y, proba=p, observed=scored.metrics.balanced_accuracy
+            ),
+            augment=None
+            if cfg.augment is None
+            else augment_summary(
+                cv,
+                y_all[task],
+                task=task,
+                n_classes=k,
+                method=cfg.augment,
+                ratio=cfg.augment_ratio,
             ),
         )
     decl = HOLDOUTS.get(protocol)

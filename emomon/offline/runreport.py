@@ -9,7 +9,8 @@ A run's ``report.json`` is ``RunReport.to_json()``::
                               "tasks": {<task>: {"classes", "metrics", "ci95",
                                                  "majority_baseline", "permutation",
                                                  "above_chance", "per_video",
-                                                 "per_subject", "per_fold"}}}},
+                                                 "per_subject", "per_fold",
+                                                 "augment"?}}}},
      "ablation": {"kind", "protocol", "rows"},     # ablation runs only
      "export": {"path", "parity_max_abs"}}         # runs with a model.onnx
 
@@ -47,6 +48,7 @@ from emomon.offline._jsonread import (
     _str,
     to_jsonable,
 )
+from emomon.offline.augreport import AugmentSummary
 from emomon.offline.figdata import FigureData
 from emomon.offline.holdout import HOLDOUTS
 from emomon.offline.protocols import LEAKY_PROTOCOLS
@@ -303,6 +305,9 @@ class TaskResult:
     per_fold : tuple of FoldRow
     figures : FigureData or None
         What the paper plots draw (``figures`` in report.json, optional).
+    augment : AugmentSummary or None
+        Runs with augmentation: the comparison with the un-augmented twin and
+        the sanity checks (:mod:`emomon.offline.augreport`); optional.
     """
 
     classes: tuple[str, ...] = ()
@@ -315,6 +320,7 @@ class TaskResult:
     per_subject: tuple[GroupRow, ...] = ()
     per_fold: tuple[FoldRow, ...] = ()
     figures: FigureData | None = None
+    augment: AugmentSummary | None = None
 
     @property
     def p_value(self) -> float | None:
@@ -373,6 +379,7 @@ class TaskResult:
             ),
             per_fold=tuple(FoldRow.from_dict(r) for r in _maps(d.get("per_fold"))),
             figures=FigureData.read(d.get("figures")),
+            augment=AugmentSummary.read(d.get("augment")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -390,6 +397,7 @@ class TaskResult:
             "per_fold": [r.to_dict() for r in self.per_fold],
             # additive: absent from older reports, and from tasks without figures
             **({"figures": self.figures.to_dict()} if self.figures else {}),
+            **({"augment": self.augment.to_dict()} if self.augment else {}),
         }
 
 

@@ -312,7 +312,8 @@ def format_summary(report: RunReport | Mapping[str, Any]) -> str:
     balanced accuracy, its 95% CI, ROC AUC, F1, the majority-class baseline's
     balanced accuracy / accuracy, the permutation p-value ("-" when not run) and the
     verdict (``verdict``). A header line names the dataset; footnotes explain the
-    leaky flag and the baselines, and give the exported model when there is one.
+    leaky flag and the baselines, and give the exported model when there is one;
+    a run with augmentation ends with :func:`augment_notes`.
 
     Parameters
     ----------
@@ -391,7 +392,69 @@ def format_summary(report: RunReport | Mapping[str, Any]) -> str:
         parity = report.export.parity_max_abs
         extra = f" (ONNX parity max |diff| {parity:.1e})" if parity is not None else ""
         notes.append(f"model: {report.export.path}{extra}")
+    aug = augment_notes(report)
+    if aug:
+        notes += [
+            "",
+            *(w for n in aug for w in textwrap.wrap(n, 98, subsequent_indent="  ")),
+        ]
     return "\n".join([*lines, "", *notes])
+
+
+def augment_notes(report: RunReport) -> list[str]:
+    """Say, per (protocol, task) with augmentation, whether it helped.
+
+    And whether the sanity checks make that evidence about realistic samples.
+
+    Parameters
+    ----------
+    report : RunReport
+
+    Returns
+    -------
+    list of str
+        Unwrapped; empty when no task has an augmentation summary
+        (:class:`~emomon.offline.augreport.AugmentSummary`).
+    """
+    out = []
+    for r in report.results.values():
+        for task, t in r.tasks.items():
+            a = t.augment
+            if a is None:
+                continue
+            d = a.mean_difference
+            # round(): a mean of -1e-18 (float noise) reads +0.000, not -0.000
+            diff = "-" if d is None else f"{round(d, 12) or 0.0:+.3f}"
+            flip = "" if a.sign_flip_exact else ", 10000 draws"
+            text = (
+                f"augmentation {a.method} (ratio {a.ratio:g}): {r.protocol} {task} "
+                f"{fmt(a.balanced_accuracy_with)} with, "
+                f"{fmt(a.balanced_accuracy_without)} without, diff {diff} "
+                f"(corrected p {fmt_p(a.corrected_p)}; sign-flip p "
+                f"{fmt_p(a.sign_flip_p)}{flip}, ignores fold overlap): {a.verdict}; "
+            )
+            s = a.sanity
+            if s is None:
+                text += (
+                    "generator sanity not checked (augment_check false): not "
+                    "evidence about realistic samples."
+                )
+            else:
+                text += (
+                    f"generator sanity {a.sanity_status} "
+                    f"(TSTR {fmt(s.tstr_mean, 2)} vs TRTR {fmt(s.trtr_mean, 2)}, "
+                    f"chance {fmt(s.chance, 2)}; above "
+                    f"chance in {s.tstr_above_chance}/{s.n_folds} folds, p "
+                    f"{fmt_p(s.tstr_p)}; MMD² {fmt(s.mmd2_mean)} vs real-real "
+                    f"{fmt(s.mmd2_real_mean)}): "
+                    + (
+                        "evidence about realistic samples."
+                        if a.evidence
+                        else "not evidence about realistic samples."
+                    )
+                )
+            out.append(text)
+    return out
 
 
 def interval_text(t: TaskResult) -> str:

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from emomon.offline.crossval import (
 )
 from emomon.offline.dataset import Dataset
 from emomon.offline.executors import DataHandle
-from emomon.offline.fit import fit_model, predict_proba
+from emomon.offline.fit import FitResult, fit_model, predict_proba
 from emomon.offline.holdout import exchangeable_unit
 from emomon.offline.protocols import Split
 from emomon.offline.trainconfig import TrainConfig
@@ -172,6 +172,11 @@ class FoldResult:
         The training-set augmentation of the fold (:class:`FoldData`'s
         ``augment``): method, samples added, and the sanity checks where run;
         empty without augmentation.
+    proba_plain : dict of str to ndarray of float64, shape (n_test, n_classes)
+        With augmentation, in the observed run: the same model, seed and real
+        training windows fitted without the added samples, on the same test
+        windows (:func:`fit_fold`'s ``plain``), the comparison
+        :mod:`emomon.offline.augreport` reports; empty otherwise.
     """
 
     fold: str
@@ -191,12 +196,14 @@ class FoldResult:
     importance_bands: tuple[str, ...] = ()
     importance_repeats: int = 0
     augment: dict[str, Any] = field(default_factory=dict)
+    proba_plain: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (probabilities as nested lists).
 
-        ``history`` and ``importance`` (additive: a record without them is read
-        as one with them empty) are written only when present.
+        ``history``, ``importance``, ``augment`` and ``proba_plain`` (additive:
+        a record without them is read as one with them empty) are written only
+        when present.
         """
         from emomon.offline._jsonread import to_jsonable
 
@@ -218,6 +225,8 @@ class FoldResult:
             d["history"] = to_jsonable(self.history)
         if self.augment:
             d["augment"] = to_jsonable(self.augment)
+        if self.proba_plain:
+            d["proba_plain"] = {k: v.tolist() for k, v in self.proba_plain.items()}
         if self.importance:
             d["importance"] = {
                 "bands": list(self.importance_bands),
@@ -267,6 +276,10 @@ class FoldResult:
             importance_bands=tuple(str(b) for b in imp.get("bands", ())),
             importance_repeats=int(imp.get("n_repeats", 0)),
             augment=dict(d.get("augment") or {}),
+            proba_plain={
+                str(k): np.asarray(v, dtype=np.float64).reshape(n_test, -1)
+                for k, v in (d.get("proba_plain") or {}).items()
+            },
         )
 
 
@@ -346,6 +359,22 @@ class FoldData:
     prep: Callable[[np.ndarray], np.ndarray]
     augment: dict[str, Any] = field(default_factory=dict)
 
+    def plain(self) -> FoldData:
+        """Return the same fold without the added samples.
+
+        The real training windows' inputs and labels (the first
+        ``train.size`` rows: the samples are appended after them), with the
+        same z-score, validation and test inputs: what a run without
+        augmentation trains on.
+        """
+        n = self.train.size
+        return replace(
+            self,
+            x_train=self.x_train[:n],
+            y_train={g: v[:n] for g, v in self.y_train.items()},
+            augment={},
+        )
+
 
 def fold_data(ds: Dataset, task: FoldTask, *, check: bool = False) -> FoldData:
     """Form one fold's model inputs: z-score, then augment the training part.
@@ -404,7 +433,12 @@ def fold_data(ds: Dataset, task: FoldTask, *, check: bool = False) -> FoldData:
 
 
 def fit_fold(
-    ds: Dataset, task: FoldTask, *, importance: int = 0, check: bool = False
+    ds: Dataset,
+    task: FoldTask,
+    *,
+    importance: int = 0,
+    check: bool = False,
+    plain: bool = False,
 ) -> FoldResult:
     """Normalise with training statistics, fit, predict one fold's test windows.
 
@@ -415,7 +449,10 @@ def fit_fold(
     many times (:mod:`emomon.offline.importance`; the observed run only, never a
     permutation run), with a generator seeded by the fold's seed. The training
     set is :func:`fold_data`'s (augmented where configured; ``check`` runs the
-    augmentation's sanity checks).
+    augmentation's sanity checks). ``plain`` (with augmentation) also fits the
+    same model with the same seed on the real training windows alone
+    (:meth:`FoldData.plain`) and predicts the same test windows into
+    ``proba_plain``: the un-augmented twin the report compares against.
     """
     from emomon.models import task_groups
     from emomon.offline.importance import band_columns, shuffled_scores
@@ -424,8 +461,6 @@ def fit_fold(
     t, split, cfg = ds.table, task.split, task.config
     win = ds.window_labels(task.trial_labels)
     fd = fold_data(ds, task, check=check)
-    train, val, prep_x = fd.train, fd.val, fd.prep
-    x_tr, x_te, x_va = fd.x_train, fd.x_test, fd.x_val
     proba: dict[str, np.ndarray] = {}
     best: dict[str, int] = {}
     history: dict[str, list[dict[str, Any]]] = {}
@@ -433,18 +468,10 @@ def fit_fold(
     bands = t.spec.band_names if importance else ()
     columns = band_columns(t.spec.feature_names, bands)
     rng = np.random.default_rng([task.seed, 0x1A5])  # the fold's own stream
-    for group in task_groups(cfg.model, list(ds.tasks)):
-        res = fit_model(
-            cfg,
-            tasks={g: len(ds.tasks[g]) for g in group},
-            x_train=x_tr,
-            y_train={g: fd.y_train[g] for g in group},
-            x_val=x_va,
-            y_val=None if fd.y_val is None else {g: fd.y_val[g] for g in group},
-            seed=task.seed,
-            ch_names=t.ch_names,
-        )
-        proba.update(predict_proba(res.model, x_te))
+    groups = task_groups(cfg.model, list(ds.tasks))
+    for group in groups:
+        res = _fit_group(ds, cfg, fd, group, seed=task.seed)
+        proba.update(predict_proba(res.model, fd.x_test))
         best.update(dict.fromkeys(group, res.best_epoch))
         history.update(dict.fromkeys(group, res.history))
         if importance and split.test.size:
@@ -452,19 +479,25 @@ def fit_fold(
                 shuffled_scores(
                     t.X[split.test],
                     {g: win[g][split.test] for g in group},
-                    lambda x, m=res.model: predict_proba(m, prep_x(x)),
+                    lambda x, m=res.model: predict_proba(m, fd.prep(x)),
                     columns=columns,
                     n_classes={g: len(ds.tasks[g]) for g in group},
                     n_repeats=importance,
                     rng=rng,
                 )
             )
+    proba_plain: dict[str, np.ndarray] = {}
+    if plain and cfg.augment is not None:
+        real = fd.plain()
+        for group in groups:
+            res = _fit_group(ds, cfg, real, group, seed=task.seed)
+            proba_plain.update(predict_proba(res.model, real.x_test))
     return FoldResult(
         fold=split.name,
         index=task.index,
         seed=task.seed,
-        n_train=int(train.size),
-        n_val=int(val.size),
+        n_train=int(fd.train.size),
+        n_val=int(fd.val.size),
         n_test=int(split.test.size),
         test=np.asarray(split.test, dtype=np.int64),
         proba=proba,
@@ -476,6 +509,23 @@ def fit_fold(
         importance_bands=tuple(bands) if imp else (),
         importance_repeats=importance if imp else 0,
         augment=fd.augment,
+        proba_plain=proba_plain,
+    )
+
+
+def _fit_group(
+    ds: Dataset, cfg: TrainConfig, fd: FoldData, group: Sequence[str], *, seed: int
+) -> FitResult:
+    """Fit the model of one task group on ``fd``'s training (and validation) set."""
+    return fit_model(
+        cfg,
+        tasks={g: len(ds.tasks[g]) for g in group},
+        x_train=fd.x_train,
+        y_train={g: fd.y_train[g] for g in group},
+        x_val=fd.x_val,
+        y_val=None if fd.y_val is None else {g: fd.y_val[g] for g in group},
+        seed=seed,
+        ch_names=ds.table.ch_names,
     )
 
 
@@ -483,7 +533,10 @@ def run_fold(data: DataHandle, task: FoldTask) -> FoldResult:
     """Run the fold task: :func:`fit_fold` with the config's ``task_threads``.
 
     The observed cross-validation's folds compute the permutation importance
-    the config asks for (:func:`~emomon.offline.importance.importance_repeats`).
+    the config asks for (:func:`~emomon.offline.importance.importance_repeats`)
+    and, with augmentation, the un-augmented twin (``plain``: one more fit of
+    the model, cheap next to making the samples; permutation reruns and the
+    exported model never fit it).
     """
     from emomon.offline.importance import importance_repeats
 
@@ -493,6 +546,7 @@ def run_fold(data: DataHandle, task: FoldTask) -> FoldResult:
             task,
             importance=importance_repeats(task.config),
             check=task.config.augment_check,
+            plain=task.config.augment is not None,
         )
 
 
