@@ -78,11 +78,16 @@ class SanitySummary:
         Folds whose MMD permutation p < 0.05, for each.
     var_ratio_mean : float or None
         Mean summed feature variance of the samples over the real windows'.
+    collapsed : bool
+        ``var_ratio_mean`` under
+        :data:`~emomon.offline.augment.COLLAPSED_VAR_RATIO`: samples huddled
+        near the class means pass TSTR, but what they add is shrinkage towards
+        those means, not realistic data.
     passed : bool
-        ``tstr_p < ALPHA``: generated samples teach a classifier that is above
-        chance on real windows. With few folds (6 videos: p >= 1/64) the test
-        may lack power, so a useful generator can fail it. The MMD and the
-        variance ratio are reported, not gated on: real-vs-real already
+        ``tstr_p < ALPHA`` and not ``collapsed``: generated samples teach a
+        classifier that is above chance on real windows. With few folds (6
+        videos: p >= 1/64) the test may lack power, so a useful generator can
+        fail it. The MMD is reported, not gated on: real-vs-real already
         differs across videos.
     """
 
@@ -97,6 +102,7 @@ class SanitySummary:
     mmd_below: int = 0
     mmd_real_below: int = 0
     var_ratio_mean: float | None = None
+    collapsed: bool = False
     passed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,6 +120,7 @@ class SanitySummary:
         return cls(
             **{k: _int(d.get(k)) or 0 for k in ints},
             **{k: _float(d.get(k)) for k in floats},
+            collapsed=d.get("collapsed") is True,
             passed=d.get("passed") is True,
         )
 
@@ -167,10 +174,12 @@ class AugmentSummary:
 
     @property
     def sanity_status(self) -> str:
-        """``passed``, ``FAILED`` or ``not checked``."""
+        """``passed``, ``FAILED``, ``FAILED: collapsed`` or ``not checked``."""
         if self.sanity is None:
             return "not checked"
-        return "passed" if self.sanity.passed else "FAILED"
+        if self.sanity.passed:
+            return "passed"
+        return "FAILED: collapsed" if self.sanity.collapsed else "FAILED"
 
     @property
     def evidence(self) -> bool:
@@ -322,6 +331,7 @@ def sanity_summary(
     SanitySummary or None
         None when no fold ran the checks.
     """
+    from emomon.offline.augment import COLLAPSED_VAR_RATIO
     from emomon.offline.cvcompare import sign_flip_test
 
     rows = [_map(r.get("sanity")) for r in records if _map(r.get("sanity"))]
@@ -349,6 +359,7 @@ def sanity_summary(
 
     (mmd2, n_mmd), (mmd2_real, n_real) = mmd("mmd"), mmd("mmd_real")
     var = [x for x in (_float(r.get("var_ratio")) for r in rows) if x is not None]
+    collapsed = bool(var) and float(np.mean(var)) < COLLAPSED_VAR_RATIO
     return SanitySummary(
         n_folds=len(pairs),
         tstr_mean=_mean([t for t, _ in pairs]),
@@ -361,5 +372,6 @@ def sanity_summary(
         mmd_below=n_mmd,
         mmd_real_below=n_real,
         var_ratio_mean=_mean(var),
-        passed=p is not None and p < ALPHA,
+        collapsed=collapsed,
+        passed=p is not None and p < ALPHA and not collapsed,
     )

@@ -446,7 +446,8 @@ def augment_notes(report: RunReport) -> list[str]:
                     f"chance {fmt(s.chance, 2)}; above "
                     f"chance in {s.tstr_above_chance}/{s.n_folds} folds, p "
                     f"{fmt_p(s.tstr_p)}; MMD² {fmt(s.mmd2_mean)} vs real-real "
-                    f"{fmt(s.mmd2_real_mean)}): "
+                    f"{fmt(s.mmd2_real_mean)}; variance {fmt(s.var_ratio_mean, 2)} "
+                    "of the real windows'): "
                     + (
                         "evidence about realistic samples."
                         if a.evidence

@@ -149,6 +149,16 @@ def test_sanity_passes_when_tstr_is_above_chance_in_enough_folds():
     assert s.passed
     # Three folds cannot pass, however good: the one-sided p is at least 1/8.
     assert not sanity_summary(rows[:3], task="a").passed
+    # Collapsed samples (variance 0.3 of the real windows') fail however well
+    # they classify: what they add is shrinkage towards the class means.
+    huddled = [{"sanity": _sanity({**SANITY[0], "var": 0.3})}] * 5
+    c = sanity_summary(huddled, task="a")
+    assert c is not None
+    assert c.tstr_p == pytest.approx(1 / 32)
+    assert (c.collapsed, c.passed) == (True, False)
+    assert AugmentSummary(method="wgan", ratio=1.0, sanity=c).sanity_status == (
+        "FAILED: collapsed"
+    )
     assert sanity_summary([{"method": "noise"}], task="a") is None
 
 
