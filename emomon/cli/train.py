@@ -265,8 +265,11 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         choices=["none", "noise", "mixup", "wgan"],
         help="add synthetic training samples inside each fold, made from its "
         "training windows only: Gaussian noise, within-class mixup, or a "
-        "conditional WGAN-GP of the band features (with per-fold sanity checks "
-        "in report.json); default none",
+        "conditional WGAN-GP of the band features; the report compares the "
+        "run with the same folds fitted without it and says whether it helped, "
+        "and whether the generator passed its sanity checks; wgan trains a "
+        "generator (about 30 s on one core) in every fold of every permutation "
+        "rerun, so give it few --permutations; default none",
     )
     p.add_argument(
         "--augment-ratio",
