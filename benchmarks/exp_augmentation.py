@@ -473,7 +473,9 @@ def render(payload: Mapping[str, Any]) -> str:
             "",
             f"**{model}: against no augmentation** (pooled balanced accuracy, "
             "mean over seeds; Δ: mean paired difference of the held-out videos' "
-            "balanced accuracy; p: Nadeau-Bengio corrected t / exact sign flip; "
+            "balanced accuracy; p: Nadeau-Bengio corrected t / sign flip over "
+            "(seed, video), exact up to 20 units, else 10000 draws, which takes "
+            "one seed's overlapping folds as independent (anti-conservative); "
             "control: the same run on emomon's shuffled labels (`--labels random`, "
             f"shuffled within each subject), augmentation on, seed {seeds[0]})",
             "",
