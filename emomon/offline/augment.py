@@ -41,7 +41,8 @@ Methods (each adds ``round(ratio * n_train)`` samples):
     classifier trained on its samples was at chance on held-out training videos
     (TSTR 0.55 / 0.40 and 0.41 / 0.60 in two folds, where real windows gave
     0.74 / 0.75 and 0.78 / 0.66); anchored, 0.79 / 0.88 and 0.76 / 0.71
-    (``benchmarks/exp_augmentation.py``). Trained from scratch in every fold,
+    (one-off probes; README, "Augmentation"; over all folds in
+    ``benchmarks/exp_augmentation.py``). Trained from scratch in every fold,
     on that fold's training windows.
 
 Everything is seeded from the fold's seed: a fold gives the same samples in
