@@ -26,9 +26,11 @@ demo: $(STAMP)
 
 # pytest exits 5 when it collects nothing: that is a failure here, as is any skip
 # of a whole module by an import error (collection errors fail the run).
+# --durations: the suite must stay under 15 minutes on 2 cores; the slowest
+# tests, printed at the end, say where the time goes.
 test: $(STAMP)
 	$(VENV)/bin/ruff check emomon tests benchmarks
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=25
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check emomon tests benchmarks
