@@ -71,6 +71,10 @@ class SanitySummary:
         Folds with TSTR > chance.
     tstr_p : float or None
         One-sided sign-flip p of ``TSTR - chance`` over folds (mean > 0).
+    trtr_p : float or None
+        The same of ``TRTR - chance``: whether real windows pass the check; when
+        they do not either, a failed TSTR says nothing about the generator (the
+        check has no power on this set: "inconclusive").
     mmd2_mean, mmd2_real_mean : float or None
         Mean MMD² of generated vs held-out real windows, and of real fitting
         vs held-out real windows (the distance the videos' content makes).
@@ -97,6 +101,7 @@ class SanitySummary:
     chance: float | None = None
     tstr_above_chance: int = 0
     tstr_p: float | None = None
+    trtr_p: float | None = None
     mmd2_mean: float | None = None
     mmd2_real_mean: float | None = None
     mmd_below: int = 0
@@ -115,7 +120,8 @@ class SanitySummary:
     def from_dict(cls, d: Mapping[str, Any]) -> SanitySummary:
         """Read :meth:`to_dict`'s output leniently (missing values: None / 0)."""
         ints = ("n_folds", "tstr_above_chance", "mmd_below", "mmd_real_below")
-        floats = ("tstr_mean", "trtr_mean", "chance", "tstr_p", "mmd2_mean",
+        floats = ("tstr_mean", "trtr_mean", "chance", "tstr_p", "trtr_p",
+                  "mmd2_mean",
                   "mmd2_real_mean", "var_ratio_mean")  # fmt: skip
         return cls(
             **{k: _int(d.get(k)) or 0 for k in ints},
@@ -174,12 +180,21 @@ class AugmentSummary:
 
     @property
     def sanity_status(self) -> str:
-        """``passed``, ``FAILED``, ``FAILED: collapsed`` or ``not checked``."""
+        """The sanity checks' outcome, one of five words.
+
+        ``passed``, ``FAILED``, ``FAILED: collapsed``, ``inconclusive`` or
+        ``not checked``. ``inconclusive``: neither the samples nor the real
+        windows teach a classifier that is above chance on held-out training
+        videos.
+        """
         if self.sanity is None:
             return "not checked"
         if self.sanity.passed:
             return "passed"
-        return "FAILED: collapsed" if self.sanity.collapsed else "FAILED"
+        if self.sanity.collapsed:
+            return "FAILED: collapsed"
+        trtr_p = self.sanity.trtr_p
+        return "inconclusive" if trtr_p is None or trtr_p >= ALPHA else "FAILED"
 
     @property
     def evidence(self) -> bool:
@@ -231,6 +246,15 @@ def _finite(x: float) -> float | None:
 
 def _mean(v: Sequence[float]) -> float | None:
     return float(np.mean(v)) if len(v) else None
+
+
+def _one_sided_above(v: Sequence[float]) -> float | None:
+    """One-sided sign-flip p that the mean of ``v`` is above 0 (None if empty)."""
+    from emomon.offline.cvcompare import sign_flip_test
+
+    if not len(v):
+        return None
+    return float(sign_flip_test(np.asarray(v), alternative="greater")["p"])
 
 
 def augment_summary(
@@ -332,7 +356,6 @@ def sanity_summary(
         None when no fold ran the checks.
     """
     from emomon.offline.augment import COLLAPSED_VAR_RATIO
-    from emomon.offline.cvcompare import sign_flip_test
 
     rows = [_map(r.get("sanity")) for r in records if _map(r.get("sanity"))]
     if not rows:
@@ -342,14 +365,18 @@ def sanity_summary(
         v = (_float(_map(r.get(key)).get(task)) for r in rows)
         return [x for x in v if x is not None]
 
-    pairs = [
-        (t, c)
-        for r in rows
-        if (t := _float(_map(r.get("tstr")).get(task))) is not None
-        and (c := _float(_map(r.get("chance")).get(task))) is not None
-    ]
+    def with_chance(key: str) -> list[tuple[float, float]]:
+        """(score, chance) of the folds where both are defined."""
+        return [
+            (t, c)
+            for r in rows
+            if (t := _float(_map(r.get(key)).get(task))) is not None
+            and (c := _float(_map(r.get("chance")).get(task))) is not None
+        ]
+
+    pairs = with_chance("tstr")
     above = np.array([t - c for t, c in pairs])
-    p = float(sign_flip_test(above, alternative="greater")["p"]) if pairs else None
+    p = _one_sided_above(above)
 
     def mmd(key: str) -> tuple[float | None, int]:
         m = [_map(r.get(key)) for r in rows]
@@ -367,6 +394,7 @@ def sanity_summary(
         chance=_mean([c for _, c in pairs]),
         tstr_above_chance=int((above > 0).sum()),
         tstr_p=p,
+        trtr_p=_one_sided_above([t - c for t, c in with_chance("trtr")]),
         mmd2_mean=mmd2,
         mmd2_real_mean=mmd2_real,
         mmd_below=n_mmd,

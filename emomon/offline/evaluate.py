@@ -21,7 +21,7 @@ from emomon.offline.crossval import (
     protocol_splits,
 )
 from emomon.offline.dataset import Dataset
-from emomon.offline.executors import FoldExecutor, make_executor
+from emomon.offline.executors import MIN_PARALLEL_WORK, FoldExecutor, make_executor
 from emomon.offline.figdata import task_figures
 from emomon.offline.holdout import HOLDOUTS, exchangeable_unit
 from emomon.offline.metrics import group_table, summarize
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "evaluate_protocol",
+    "parallel_work",
     "exchangeable_unit",
     "permuted_labels",
     "score_protocol",
@@ -166,17 +167,13 @@ def evaluate_protocol(
             if set(b.indices) - set(done_perms)
             for p in b.tasks
         ]
-    n_perm_tasks = len(batches(todo_perms)) if full_batch else len(todo_perms)
-    n_tasks = max(len(todo_folds), n_perm_tasks)
-    n_windows = ds.table.X.shape[0]
-    if full_batch and n_tasks:
-        # A full-batch fit costs about a tenth of an Adam fit per window
-        # (measured: ~0.3 s for an 8k-window fold), while a worker process
-        # takes seconds to start (it imports torch): weigh the work by the
-        # fits it holds (a permutation task runs every fold; in a batch a
-        # rerun costs about a quarter of a fit of its own) at that rate.
-        n_fits = len(todo_folds) + len(todo_perms) * len(folds) // 4
-        n_windows = max(1, n_windows * n_fits // (FULL_BATCH_COST * n_tasks))
+    n_windows, n_tasks = parallel_work(
+        cfg,
+        n_windows=ds.table.X.shape[0],
+        n_folds=len(folds),
+        todo_folds=len(todo_folds),
+        todo_perms=todo_perms,
+    )
     with _executor(executor, cfg, n_windows, n_tasks) as ex:
         data = ex.share(ds)
         with tqdm(
@@ -220,6 +217,55 @@ def evaluate_protocol(
             ba = done_perms[j].balanced_accuracy[task]
             null[task].append(math.nan if ba is None else ba)
     return score_protocol(ds, cfg, protocol, cv, null, seconds=t_cv, n_same=n_same)
+
+
+def parallel_work(
+    cfg: TrainConfig,
+    *,
+    n_windows: int,
+    n_folds: int,
+    todo_folds: int,
+    todo_perms: list[PermutationTask],
+) -> tuple[int, int]:
+    """Weigh a protocol's remaining work for the choice of executor.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+    n_windows : int
+        Windows in the dataset.
+    n_folds : int
+        Folds of the protocol.
+    todo_folds : int
+        Folds still to fit.
+    todo_perms : list of PermutationTask
+        Permutation reruns still to fit.
+
+    Returns
+    -------
+    n_windows, n_tasks : int
+        What :func:`~emomon.offline.executors.make_executor` weighs (``auto``:
+        worker processes when ``n_windows * n_tasks`` reaches
+        :data:`~emomon.offline.executors.MIN_PARALLEL_WORK`).
+    """
+    from emomon.models import model_full_batch
+
+    full_batch = model_full_batch(cfg.model)
+    n_perm_tasks = len(batches(todo_perms)) if full_batch else len(todo_perms)
+    n_tasks = max(todo_folds, n_perm_tasks)
+    if full_batch and n_tasks:
+        # A full-batch fit costs about a tenth of an Adam fit per window
+        # (measured: ~0.3 s for an 8k-window fold), while a worker process
+        # takes seconds to start (it imports torch): weigh the work by the
+        # fits it holds (a permutation task runs every fold; in a batch a
+        # rerun costs about a quarter of a fit of its own) at that rate.
+        n_fits = todo_folds + len(todo_perms) * n_folds // 4
+        n_windows = max(1, n_windows * n_fits // (FULL_BATCH_COST * n_tasks))
+    if cfg.augment == "wgan" and n_tasks:
+        # A generator trained per task (tens of seconds) outweighs any fit and
+        # any worker's start: always worth the worker processes asked for.
+        n_windows = max(n_windows, -(-MIN_PARALLEL_WORK // n_tasks))
+    return n_windows, n_tasks
 
 
 def _run_perms(

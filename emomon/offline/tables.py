@@ -447,7 +447,14 @@ def augment_notes(report: RunReport) -> list[str]:
                     f"chance in {s.tstr_above_chance}/{s.n_folds} folds, p "
                     f"{fmt_p(s.tstr_p)}; MMD² {fmt(s.mmd2_mean)} vs real-real "
                     f"{fmt(s.mmd2_real_mean)}; variance {fmt(s.var_ratio_mean, 2)} "
-                    "of the real windows'): "
+                    "of the real windows'"
+                    + (
+                        "; real windows are not above chance there either, "
+                        f"p {fmt_p(s.trtr_p)}, so the check cannot tell"
+                        if a.sanity_status == "inconclusive"
+                        else ""
+                    )
+                    + "): "
                     + (
                         "evidence about realistic samples."
                         if a.evidence

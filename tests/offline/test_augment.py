@@ -201,3 +201,21 @@ def test_a_run_with_augment_reports_each_fold_s_samples_and_checks(tmp_path):
     fold = saved["results"]["lovo"]["tasks"]["valence"]["per_fold"][0]
     assert fold["augment"]["method"] == "mixup"
     assert report.main.tasks["valence"].permutation is not None
+
+
+def test_a_wgan_run_takes_the_worker_processes_asked_for():
+    # Weighed by windows alone, a small logreg run stays in one process; with a
+    # generator trained per fold (about 30 s each) it must not (issue 17: a
+    # user's 8-fold run took 8 min serially on 2 cores with --jobs 2).
+    from emomon.offline.evaluate import parallel_work
+    from emomon.offline.executors import MIN_PARALLEL_WORK
+
+    kw = {"n_windows": 1184, "n_folds": 8, "todo_folds": 8, "todo_perms": []}
+    plain = make_train_config(dataset="synthetic", model="logreg")
+    n_win, n_tasks = parallel_work(plain, **kw)
+    assert n_win * n_tasks < MIN_PARALLEL_WORK
+    for method, heavy in (("noise", False), ("wgan", True)):
+        cfg = make_train_config(plain, augment=method)
+        n_win, n_tasks = parallel_work(cfg, **kw)
+        assert n_tasks == 8
+        assert (n_win * n_tasks >= MIN_PARALLEL_WORK) is heavy
