@@ -427,7 +427,7 @@ def augment_notes(report: RunReport) -> list[str]:
             diff = "-" if d is None else f"{round(d, 12) or 0.0:+.3f}"
             flip = "" if a.sign_flip_exact else ", 10000 draws"
             text = (
-                f"augmentation {a.method} (ratio {a.ratio:g}): {r.protocol} {task} "
+                f"augmentation {a.method} (ratio {a.ratio:g}): {r.label} {task} "
                 f"{fmt(a.balanced_accuracy_with)} with, "
                 f"{fmt(a.balanced_accuracy_without)} without, diff {diff} "
                 f"(corrected p {fmt_p(a.corrected_p)}; sign-flip p "
