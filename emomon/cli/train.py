@@ -269,7 +269,8 @@ def _add_train_options(p: argparse.ArgumentParser, *, evaluate: bool) -> None:
         "run with the same folds fitted without it and says whether it helped, "
         "and whether the generator passed its sanity checks; wgan trains a "
         "generator (about 30 s on one core) in every fold of every permutation "
-        "rerun, so give it few --permutations; default none",
+        "rerun, so give it few --permutations, and a second one per observed "
+        "fold for the sanity checks; default none",
     )
     p.add_argument(
         "--augment-ratio",

@@ -86,15 +86,15 @@ MIXUP_ALPHA = 0.4
 #: windows' are a collapsed generator (``var_ratio`` of :func:`sanity_check`):
 #: they pass TSTR by sitting near the class means, and what they add is
 #: shrinkage towards those means, not realistic data (the 150-step WGAN had
-#: 0.015; a 3-step mean-anchored one 0.16; at 1000 steps 0.8-0.9).
+#: 0.015; the mean-anchored one 0.16 after 3 steps, 0.39 after 400 and
+#: 0.72-0.87 by fold after 1000, on the 12-video synthetic set).
 COLLAPSED_VAR_RATIO = 0.5
 
-# WGAN-GP settings (Gulrajani et al. 2017, Algorithm 1 defaults). Steps: at 150
-# the generator collapsed on the synthetic set (its samples' variance 1.5 % of
-# the real windows', class direction unrelated: benchmarks/exp_augmentation.py);
-# at 1000 one fold's samples had 91 % of the variance, class-direction cosines
-# 0.93 / 0.71 and an MMD to held-out real windows (0.055) near real-vs-real
-# (0.051); about 30 s a fold on one thread.
+# WGAN-GP settings (Gulrajani et al. 2017, Algorithm 1 defaults). Steps: the
+# mean-anchored generator keeps 0.39 of the real windows' variance after 400
+# steps (collapsing towards the class means), 0.72-0.87 after 1000, on the
+# 12-video synthetic set (README "Augmentation"); about 30 s a fold on one
+# thread.
 _LATENT = 32
 _HIDDEN = 128
 _GP_WEIGHT = 10.0
@@ -404,7 +404,11 @@ def sanity_check(
         ``mmd``, ``mmd_real``; ``var_ratio`` (the samples' summed feature
         variance over the real fitting windows': near 0 is a collapsed
         generator) and ``class_direction_cos`` (per two-class task, the cosine
-        between the samples' and the real windows' class-mean differences).
+        between the samples' and the real windows' class-mean differences);
+        ``tstr_reference`` and ``mmd_reference``: the same TSTR and MMD of a
+        reference that knows only each class's mean and the within-class
+        covariance (class mean plus Gaussian noise): a method that does no
+        better has learnt nothing beyond those two moments.
     """
     from emomon.offline.fit import class_weights
     from emomon.offline.linear import fit_multinomial
@@ -429,7 +433,15 @@ def sanity_check(
         "chance": {t: 1.0 / k for t, k in n_classes.items()},
     }
     flat = x.shape[1:] and int(np.prod(x.shape[1:]))
-    for name, (tx, ty) in (("tstr", (aug.x, aug.y)), ("trtr", (fit_x, fit_y))):
+    # Its own stream: the checks above and below draw as they did before it.
+    ref_rng = np.random.default_rng([seed, 0x6A55])
+    ref_x = _gaussian_reference(fit_x, fit_y, aug.y, rng=ref_rng)
+    out["tstr_reference"] = {}
+    for name, (tx, ty) in (
+        ("tstr", (aug.x, aug.y)),
+        ("trtr", (fit_x, fit_y)),
+        ("tstr_reference", (ref_x, aug.y)),
+    ):
         tx2 = tx.reshape(len(tx), flat).astype(np.float64)
         fit = fit_multinomial(
             tx2,
@@ -459,4 +471,44 @@ def sanity_check(
         out["class_direction_cos"][t] = cos
     out["mmd"] = mmd_test(aug.x, te_x, rng=rng)
     out["mmd_real"] = mmd_test(fit_x, te_x, rng=rng)
+    out["mmd_reference"] = mmd_test(ref_x, te_x, rng=ref_rng)
     return out
+
+
+def _gaussian_reference(
+    x: np.ndarray,
+    y: Mapping[str, np.ndarray],
+    want: Mapping[str, np.ndarray],
+    *,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Class mean plus Gaussian noise of the real within-class covariance.
+
+    The reference a generator has to beat: it knows each stratum's mean and the
+    pooled within-stratum covariance of ``x`` and nothing else, so a generator
+    no closer to real windows (MMD) and no better as training data (TSTR) has
+    learnt nothing beyond those two moments.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, *input_shape)
+        The real windows the method was fitted on.
+    y : mapping of str to ndarray of int, each shape (n,)
+    want : mapping of str to ndarray of int, each shape (m,)
+        The labels of the samples to draw (those of the method's samples).
+
+    Returns
+    -------
+    ndarray of float64, shape (m, n_features)
+    """
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    codes, table = strata(y)
+    index = {tuple(row): k for k, row in enumerate(table.tolist())}
+    cols = np.stack([np.asarray(want[t], dtype=np.int64) for t in y], axis=1)
+    drawn = np.array([index[tuple(r)] for r in cols.tolist()], dtype=np.int64)
+    means = np.stack([flat[codes == k].mean(axis=0) for k in range(len(table))])
+    resid = flat - means[codes]
+    cov = resid.T @ resid / max(1, len(flat) - len(table))
+    lam, vec = np.linalg.eigh(cov)
+    noise = rng.standard_normal((len(drawn), len(lam))) * np.sqrt(np.maximum(lam, 0))
+    return means[drawn] + noise @ vec.T

@@ -51,8 +51,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "evaluate_protocol",
-    "parallel_work",
     "exchangeable_unit",
+    "parallel_work",
     "permuted_labels",
     "score_protocol",
 ]

@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from emomon.offline.cvcompare import MC_FLIPS
 from emomon.offline.holdout import HOLDOUTS
 from emomon.offline.protocols import LEAKY_PROTOCOLS
 from emomon.offline.runreport import (
@@ -35,6 +36,7 @@ __all__ = [
     "LEAKY_NOTE",
     "SHARES_NOTE",
     "ablation_rows",
+    "augment_notes",
     "fold_rows",
     "format_ablation",
     "format_summary",
@@ -404,7 +406,8 @@ def format_summary(report: RunReport | Mapping[str, Any]) -> str:
 def augment_notes(report: RunReport) -> list[str]:
     """Say, per (protocol, task) with augmentation, whether it helped.
 
-    And whether the sanity checks make that evidence about realistic samples.
+    And whether the samples passed their sanity checks, without which the
+    comparison is not evidence about augmentation with samples that pass.
 
     Parameters
     ----------
@@ -425,7 +428,7 @@ def augment_notes(report: RunReport) -> list[str]:
             d = a.mean_difference
             # round(): a mean of -1e-18 (float noise) reads +0.000, not -0.000
             diff = "-" if d is None else f"{round(d, 12) or 0.0:+.3f}"
-            flip = "" if a.sign_flip_exact else ", 10000 draws"
+            flip = "" if a.sign_flip_exact else f", {MC_FLIPS} draws"
             text = (
                 f"augmentation {a.method} (ratio {a.ratio:g}): {r.label} {task} "
                 f"{fmt(a.balanced_accuracy_with)} with, "
@@ -436,8 +439,8 @@ def augment_notes(report: RunReport) -> list[str]:
             s = a.sanity
             if s is None:
                 text += (
-                    "generator sanity not checked (augment_check false): not "
-                    "evidence about realistic samples."
+                    "generator sanity not checked (augment_check false): the "
+                    "comparison is not evidence about samples that pass."
                 )
             else:
                 text += (
@@ -445,9 +448,12 @@ def augment_notes(report: RunReport) -> list[str]:
                     f"(TSTR {fmt(s.tstr_mean, 2)} vs TRTR {fmt(s.trtr_mean, 2)}, "
                     f"chance {fmt(s.chance, 2)}; above "
                     f"chance in {s.tstr_above_chance}/{s.n_folds} folds, p "
-                    f"{fmt_p(s.tstr_p)}; MMD² {fmt(s.mmd2_mean)} vs real-real "
-                    f"{fmt(s.mmd2_real_mean)}; variance {fmt(s.var_ratio_mean, 2)} "
-                    "of the real windows'"
+                    f"{fmt_p(s.tstr_p)} taking folds as independent; MMD² "
+                    f"{fmt(s.mmd2_mean)} vs real-real {fmt(s.mmd2_real_mean)}; "
+                    "class-mean Gaussian reference TSTR "
+                    f"{fmt(s.tstr_reference_mean, 2)}, MMD² "
+                    f"{fmt(s.mmd2_reference_mean)}; variance "
+                    f"{fmt(s.var_ratio_mean, 2)} of the real windows'"
                     + (
                         "; real windows are not above chance there either, "
                         f"p {fmt_p(s.trtr_p)}, so the check cannot tell"
@@ -456,9 +462,10 @@ def augment_notes(report: RunReport) -> list[str]:
                     )
                     + "): "
                     + (
-                        "evidence about realistic samples."
+                        "the comparison stands for samples that pass (the "
+                        "minimum, not realism: read the MMD beside the reference's)."
                         if a.evidence
-                        else "not evidence about realistic samples."
+                        else "the comparison is not evidence about samples that pass."
                     )
                 )
             out.append(text)

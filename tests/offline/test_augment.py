@@ -138,6 +138,33 @@ def test_sanity_check_noise_samples_teach_a_classifier_that_holds_on_real():
     assert 1.0 < got["var_ratio"] < 1.3  # noise adds 0.3^2 of the variance
     assert got["class_direction_cos"]["a"] > 0.9
     assert 0 < got["mmd"]["p"] <= 1
+    # The class-mean Gaussian reference learns the same class shift here.
+    assert got["tstr_reference"]["a"] > 0.8
+    assert 0 < got["mmd_reference"]["p"] <= 1
+
+
+def test_gaussian_reference_keeps_two_moments_and_nothing_else():
+    from emomon.offline.augment import _gaussian_reference
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    y = {"a": rng.integers(0, 2, n), "b": rng.integers(0, 2, n)}
+    # Feature 0: class a shifts it; feature 1: bimodal (+-3) within every class,
+    # correlated with feature 2.
+    f1 = rng.choice((-3.0, 3.0), n) + 0.3 * rng.normal(size=n)
+    x = np.stack(
+        [2.0 * y["a"] + rng.normal(size=n), f1, 0.5 * f1 + rng.normal(size=n)], axis=1
+    )
+    want = {"a": np.repeat([0, 1], 3000), "b": np.tile([0, 1], 3000)}
+    ref = _gaussian_reference(x, y, want, rng=np.random.default_rng(0))
+    assert ref.shape == (6000, 3)
+    hi, lo = want["a"] == 1, want["a"] == 0
+    assert ref[hi, 0].mean() - ref[lo, 0].mean() == pytest.approx(2.0, abs=0.1)
+    real_cov = np.cov(x[:, 1:].T)
+    assert np.cov(ref[lo][:, 1:].T) == pytest.approx(real_cov, rel=0.1)
+    # ... but not the shape: real windows never sit near 0 on feature 1.
+    assert np.mean(np.abs(x[:, 1]) < 1) < 0.01
+    assert np.mean(np.abs(ref[:, 1]) < 1) > 0.15
 
 
 def test_fold_result_keeps_the_augment_record():

@@ -51,6 +51,10 @@ def _sanity(s: dict) -> dict:
         "mmd": {"mmd2": s["mmd"][0], "p": s["mmd"][1]},
         "mmd_real": {"mmd2": s["real"][0], "p": s["real"][1]},
         "var_ratio": s["var"],
+        # The class-mean Gaussian reference: TSTR 0.1 above the samples',
+        # MMD² half theirs.
+        "tstr_reference": {"a": s["tstr"] + 0.1},
+        "mmd_reference": {"mmd2": s["mmd"][0] / 2, "p": 0.01},
     }
 
 
@@ -119,6 +123,8 @@ def test_summary_numbers_match_a_hand_computation():
     assert (s.mmd2_mean, s.mmd2_real_mean) == (pytest.approx(0.2), pytest.approx(0.07))
     assert (s.mmd_below, s.mmd_real_below) == (2, 1)
     assert s.var_ratio_mean == pytest.approx(1.0)
+    assert s.tstr_reference_mean == pytest.approx(1.9 / 3)
+    assert s.mmd2_reference_mean == pytest.approx(0.1)
     # TRTR (0.2, 0.15 above chance): one-sided 1 of 4, so real windows do not
     # pass either: the check cannot tell, rather than the generator failed.
     assert s.trtr_p == pytest.approx(1 / 4)
@@ -193,15 +199,24 @@ def test_console_block_gives_the_verdict_and_the_sanity_status():
         "augmentation noise (ratio 1): lovo a 0.833 with, 0.667 without, diff +0.389 "
         "(corrected p 0.044; sign-flip p 0.250, ignores fold overlap): helped; "
         "generator sanity inconclusive (TSTR 0.53 vs TRTR 0.68, chance 0.50; above "
-        "chance "
-        "in 2/3 folds, p 0.375;"
+        "chance in 2/3 folds, p 0.375 taking folds as independent; MMD² 0.200 vs "
+        "real-real 0.070; class-mean Gaussian reference TSTR 0.63, MMD² 0.100;"
     )
     assert got.endswith(
         "real windows are not above chance there either, p 0.250, so the check "
-        "cannot tell): not evidence about realistic samples."
+        "cannot tell): the comparison is not evidence about samples that pass."
     )
     unchecked = _block(format_summary(_report(_summary(_cv(sanity=False)))))
     assert "generator sanity not checked (augment_check false)" in unchecked
+    good = [{"sanity": _sanity(SANITY[0])}] * 5
+    passing = dataclasses.replace(
+        _summary(_cv()), sanity=sanity_summary(good, task="a")
+    )
+    assert passing.sanity_status == "passed"
+    assert _block(format_summary(_report(passing))).endswith(
+        "the comparison stands for samples that pass (the minimum, not realism: read "
+        "the MMD beside the reference's)."
+    )
     assert "augmentation" not in format_summary(_report(None))  # type: ignore[arg-type]
 
 
@@ -258,6 +273,21 @@ def test_the_twin_is_the_run_without_augmentation_fold_by_fold(tiny):
     assert FoldResult.from_dict(old).proba_plain == {}
 
 
+def test_the_twin_of_an_early_stopped_model_keeps_its_validation_windows(tiny):
+    # The MLP holds inner-validation windows out and stops on them: the twin
+    # must see the same ones, and the same seeded minibatch order.
+    base, ds = tiny
+    mlp = make_train_config(base, model="mlp", epochs=2)
+    aug = make_train_config(mlp, augment="mixup", augment_check=False)
+    splits, _ = protocol_splits(ds, mlp, "lovo")
+    with_aug, without = fold_tasks(splits, aug)[0], fold_tasks(splits, mlp)[0]
+    got = run_fold(LocalHandle(ds), with_aug)
+    plain = fit_fold(ds, without)
+    assert got.n_val == plain.n_val > 0
+    for task in ds.tasks:
+        np.testing.assert_array_equal(got.proba_plain[task], plain.proba[task])
+
+
 def test_report_compares_against_the_run_without_augmentation(tiny, tmp_path):
     base, ds = tiny
     aug_cfg = make_train_config(base, augment="noise")
@@ -291,10 +321,15 @@ def test_report_compares_against_the_run_without_augmentation(tiny, tmp_path):
     rec = json.loads(path.read_text())
     del rec["proba_plain"]
     path.write_text(json.dumps(rec))
+    others = {p: p.stat().st_mtime_ns for p in path.parent.glob("fold-*.json")}
+    del others[path]
+    assert others
     again = evaluate_protocol(
         ds, aug_cfg, "lovo", progress=False, executor="serial", store=store
     )
     assert "proba_plain" in json.loads(path.read_text())
+    # ... and only it: the folds saved with their twin are kept, not refit.
+    assert {p: p.stat().st_mtime_ns for p in others} == others
     for task, t in again.tasks.items():
         assert t.augment == aug.tasks[task].augment
     text = format_summary(RunReport(results={"lovo": aug}))
