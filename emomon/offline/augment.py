@@ -53,7 +53,9 @@ training windows of some training videos, its samples train a classifier that
 is tested on the real windows of the other training videos (train on
 synthetic, test on real, beside train on real, test on real), and a two-sample
 test (MMD with an RBF kernel, permutation p) compares its samples with real
-windows.
+windows; both also score a reference that knows only each class's mean and
+the within-class covariance (:func:`_gaussian_reference`), the bar a
+generator has to clear to show it learnt more than two moments.
 """
 
 from __future__ import annotations
@@ -408,7 +410,7 @@ def sanity_check(
         ``tstr_reference`` and ``mmd_reference``: the same TSTR and MMD of a
         reference that knows only each class's mean and the within-class
         covariance (class mean plus Gaussian noise): a method that does no
-        better has learnt nothing beyond those two moments.
+        better has shown nothing beyond those two moments.
     """
     from emomon.offline.fit import class_weights
     from emomon.offline.linear import fit_multinomial
@@ -487,7 +489,7 @@ def _gaussian_reference(
     The reference a generator has to beat: it knows each stratum's mean and the
     pooled within-stratum covariance of ``x`` and nothing else, so a generator
     no closer to real windows (MMD) and no better as training data (TSTR) has
-    learnt nothing beyond those two moments.
+    shown nothing beyond those two moments.
 
     Parameters
     ----------

@@ -91,7 +91,7 @@ class SanitySummary:
         The same TSTR and MMD² of the reference that knows only each class's
         mean and the within-class covariance (class mean plus Gaussian noise;
         :func:`~emomon.offline.augment.sanity_check`): a generator that does
-        no better has learnt nothing beyond those two moments, however well it
+        no better has shown nothing beyond those two moments, however well it
         passes.
     var_ratio_mean : float or None
         Mean summed feature variance of the samples over the real windows'.
