@@ -27,17 +27,13 @@ N_PREDICTIONS = 34  # per sender mode
 P99_BOUND_MS = 40.0
 # One sender pushes in these modes one after the other, on one outlet and
 # sample grid, to one ``emomon stream``: each mode's latency is that of the
-# predictions whose window ends in its segment. The stream runs at a 0.125 s
-# hop (16 samples at 128 Hz: a whole number of every chunk size but 10), twice
-# the default's rate, so that each mode gets its predictions in half the time.
-# The first segment is 8.5 s: 34 of the ~53 windows that end in it (2 s
-# window), as the subscriber may miss the first while it connects (about
-# 2 s); every later one is 5 s, 40 windows that all come after the subscriber
-# is there. (One run instead of one per mode: the same chunks reach the same
-# loop, without four more start-ups.)
-HOP_S = 0.125
-PLAN = (("chunk1", "1", 8.5), ("chunk8", "8", 5.0), ("chunk10", "10", 5.0),
-        ("chunk16", "16", 5.0), ("jitter", "jitter", 5.0))  # fmt: skip
+# predictions whose window ends in its segment. The first segment is 12 s: 34
+# of the ~41 windows that end in it (2 s window, 0.25 s hop), as the subscriber
+# may miss the first while it connects; every later one is 9.5 s, 38 windows
+# that all come after the subscriber is there. (One run instead of one per
+# mode: the same chunks reach the same loop, without four more start-ups.)
+PLAN = (("chunk1", "1", 12.0), ("chunk8", "8", 9.5), ("chunk10", "10", 9.5),
+        ("chunk16", "16", 9.5), ("jitter", "jitter", 9.5))  # fmt: skip
 
 
 def _wait_for_file(path: Path, timeout_s: float) -> dict[str, Any]:
@@ -72,7 +68,7 @@ def test_chunked_sender_push_to_receipt_latency(
     address = f"tcp://127.0.0.1:{free_tcp_port()}"
     proc = emomon_cli.start(
         "stream", "--source", "lsl", "--name", name, "--model", str(deap_model),
-        "--address", address, "--hop", str(HOP_S), "--quiet", "--timeout", "30",
+        "--address", address, "--quiet", "--timeout", "30",
     )  # fmt: skip
 
     def every_mode_has_its_predictions(preds: list[dict[str, Any]]) -> bool:
