@@ -56,6 +56,14 @@ def test_trained_probe_carries_the_pretraining_input_spec(
     assert not any("CONTAMINATED" in n for n in notes)
 
 
+def _refusal(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``emomon`` with ``argv``: exit 2 and one line on stderr, returned."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    return err
+
+
 def test_data_the_encoder_was_not_pretrained_on_is_refused(
     eegpt_checkpoint: Path,
     eegpt_train_args: tuple[str, ...],
@@ -65,9 +73,7 @@ def test_data_the_encoder_was_not_pretrained_on_is_refused(
     hp = json.dumps({"checkpoint": str(eegpt_checkpoint), "num_heads": 4})
     # the default synthetic set is 128 Hz
     argv = ["train", "--model", "eegpt", "--hparams", hp, "--out", str(tmp_path / "r")]
-    assert main([*argv, *eegpt_train_args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err
+    err = _refusal([*argv, *eegpt_train_args], capsys)
     assert "256 Hz" in err
     assert "128 Hz" in err
 
@@ -83,9 +89,7 @@ def test_a_checkpoint_in_another_layout_is_refused(
     torch.save({"chan_embed.weight": torch.zeros(62, 8)}, bad)  # a bare state dict
     hp = json.dumps({"checkpoint": str(bad), "num_heads": 4})
     argv = ["train", "--config", str(CONFIG), "--hparams", hp]
-    assert main([*argv, "--out", str(tmp_path / "r"), *eegpt_train_args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err
+    err = _refusal([*argv, "--out", str(tmp_path / "r"), *eegpt_train_args], capsys)
     assert str(bad) in err
     assert "'state_dict' holds 'target_encoder.*' tensors" in err
 
@@ -108,7 +112,5 @@ def test_channels_outside_the_dictionary_are_refused_by_name(
     """Muse's TP9 and TP10 are not among the encoder's 62 channels."""
     hp = json.dumps({"checkpoint": str(eegpt_checkpoint), "num_heads": 4})
     argv = ["train", "--config", str(CONFIG), "--hparams", hp, "--montage", "muse"]
-    assert main([*argv, "--out", str(tmp_path / "r"), *eegpt_train_args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err
+    err = _refusal([*argv, "--out", str(tmp_path / "r"), *eegpt_train_args], capsys)
     assert "TP9, TP10 not in the EEGPT encoder's 62-channel dictionary" in err
